@@ -1,0 +1,555 @@
+/**
+ * ValueCodec: JavaScript values <-> the typed `toolbridge.v1.Value` message.
+ *
+ * Mapping (docs/values.md has the full table, Python included):
+ *   null / undefined        <-> null
+ *   boolean                 <-> bool
+ *   number (integral)        -> int;     int <- number when safe, else bigint
+ *   number (other, -0, NaN)  -> float;   float -> number
+ *   bigint                   -> int or big_int (outside int64) -> bigint
+ *   Float64                  -> float    (forces the float kind for integral numbers)
+ *   string                  <-> string
+ *   Uint8Array / Buffer     <-> bytes
+ *   Array                   <-> list
+ *   plain object / Map      <-> map      (decoded as a plain object, or a Map with {maps: "map"})
+ *   Tensor, other TypedArray -> tensor -> Tensor
+ *   Date / Timestamp        <-> timestamp (Date when it has no sub-millisecond part)
+ */
+
+import { BridgeError, ErrorType } from "./errors.js";
+import type { Timestamp as PbTimestamp } from "./gen/google/protobuf/timestamp.js";
+import { DType, NullValue, type Value } from "./gen/toolbridge/v1/values.js";
+
+/** Containers may nest this deep; deeper values are refused in both languages. */
+export const MAX_VALUE_DEPTH = 32;
+/** Python's default limit for int <-> str conversion, so both sides accept the same. */
+export const MAX_BIG_INT_DIGITS = 4300;
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const CANONICAL_BIG_INT = /^-?[1-9][0-9]*$/;
+// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the range protobuf's Timestamp allows.
+const MIN_TIMESTAMP_SECONDS = -62135596800n;
+const MAX_TIMESTAMP_SECONDS = 253402300799n;
+
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
+  // Tensor data is little-endian on the wire and TypedArrays use host order.
+  throw new Error("toolbridge requires a little-endian platform");
+}
+
+// ---------------------------------------------------------------------------
+// Native types
+
+export type DTypeName =
+  | "bool"
+  | "int8"
+  | "int16"
+  | "int32"
+  | "int64"
+  | "uint8"
+  | "uint16"
+  | "uint32"
+  | "uint64"
+  | "float16"
+  | "float32"
+  | "float64";
+
+export type TensorArray =
+  | Uint8Array
+  | Int8Array
+  | Int16Array
+  | Int32Array
+  | BigInt64Array
+  | Uint16Array
+  | Uint32Array
+  | BigUint64Array
+  | Float32Array
+  | Float64Array;
+
+interface TypedArrayClass {
+  readonly BYTES_PER_ELEMENT: number;
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): TensorArray;
+  new (length: number): TensorArray;
+}
+
+interface DTypeInfo {
+  readonly name: DTypeName;
+  readonly code: DType;
+  readonly itemSize: number;
+  /** The TypedArray holding this dtype's elements; float16 and bool use raw storage. */
+  readonly array: TypedArrayClass;
+}
+
+const DTYPE_TABLE: readonly DTypeInfo[] = [
+  { name: "bool", code: DType.DTYPE_BOOL, itemSize: 1, array: Uint8Array },
+  { name: "int8", code: DType.DTYPE_INT8, itemSize: 1, array: Int8Array },
+  { name: "int16", code: DType.DTYPE_INT16, itemSize: 2, array: Int16Array },
+  { name: "int32", code: DType.DTYPE_INT32, itemSize: 4, array: Int32Array },
+  { name: "int64", code: DType.DTYPE_INT64, itemSize: 8, array: BigInt64Array },
+  { name: "uint8", code: DType.DTYPE_UINT8, itemSize: 1, array: Uint8Array },
+  { name: "uint16", code: DType.DTYPE_UINT16, itemSize: 2, array: Uint16Array },
+  { name: "uint32", code: DType.DTYPE_UINT32, itemSize: 4, array: Uint32Array },
+  { name: "uint64", code: DType.DTYPE_UINT64, itemSize: 8, array: BigUint64Array },
+  { name: "float16", code: DType.DTYPE_FLOAT16, itemSize: 2, array: Uint16Array },
+  { name: "float32", code: DType.DTYPE_FLOAT32, itemSize: 4, array: Float32Array },
+  { name: "float64", code: DType.DTYPE_FLOAT64, itemSize: 8, array: Float64Array },
+];
+const DTYPE_BY_NAME = new Map(DTYPE_TABLE.map((d) => [d.name, d]));
+const DTYPE_BY_CODE = new Map(DTYPE_TABLE.map((d) => [d.code, d]));
+
+function dtypeInfo(name: string): DTypeInfo {
+  const info = DTYPE_BY_NAME.get(name as DTypeName);
+  if (info === undefined) {
+    throw invalid("unknown_dtype", `unknown tensor dtype '${name}'`);
+  }
+  return info;
+}
+
+/**
+ * A dense row-major array with a dtype and a shape. `data` holds the elements as
+ * little-endian bytes; `toTypedArray()` gives a typed view.
+ */
+export class Tensor {
+  readonly dtype: DTypeName;
+  readonly shape: readonly number[];
+  readonly data: Uint8Array;
+
+  constructor(dtype: DTypeName, shape: readonly number[], data: Uint8Array) {
+    const info = dtypeInfo(dtype);
+    let elements = 1;
+    for (const dim of shape) {
+      if (!Number.isInteger(dim) || dim < 0 || dim > 0xffffffff) {
+        throw invalid("tensor_shape", `tensor dimension ${dim} is not an integer in [0, 2^32)`);
+      }
+      elements *= dim;
+    }
+    if (elements * info.itemSize !== data.byteLength) {
+      throw invalid(
+        "tensor_size_mismatch",
+        `tensor of dtype ${dtype} and shape [${shape.join(", ")}] needs ${elements * info.itemSize} bytes of data, got ${data.byteLength}`,
+      );
+    }
+    if (dtype === "bool") {
+      for (const byte of data) {
+        if (byte > 1) {
+          throw invalid("tensor_bool_value", `bool tensor holds the byte ${byte}; only 0 and 1 are allowed`);
+        }
+      }
+    }
+    this.dtype = dtype;
+    this.shape = Object.freeze([...shape]);
+    this.data = data;
+  }
+
+  /** Wraps a TypedArray (1-D unless `shape` says otherwise); the data is not copied. */
+  static fromTypedArray(array: TensorArray, shape?: readonly number[], dtype?: DTypeName): Tensor {
+    const name = dtype ?? dtypeOfArray(array);
+    const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+    return new Tensor(name, shape ?? [array.length], bytes);
+  }
+
+  get size(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+
+  /**
+   * The elements as the matching TypedArray (float16 as raw Uint16Array, bool as
+   * Uint8Array of 0/1). Copies only when the data is not aligned for the view.
+   */
+  toTypedArray(): TensorArray {
+    const info = dtypeInfo(this.dtype);
+    const { buffer, byteOffset, byteLength } = this.data;
+    if (byteOffset % info.itemSize === 0) {
+      return new info.array(buffer, byteOffset, byteLength / info.itemSize);
+    }
+    const copy = new info.array(byteLength / info.itemSize);
+    new Uint8Array(copy.buffer).set(this.data);
+    return copy;
+  }
+}
+
+function dtypeOfArray(array: TensorArray): DTypeName {
+  if (array instanceof Int8Array) return "int8";
+  if (array instanceof Int16Array) return "int16";
+  if (array instanceof Int32Array) return "int32";
+  if (array instanceof BigInt64Array) return "int64";
+  if (array instanceof Uint16Array) return "uint16";
+  if (array instanceof Uint32Array) return "uint32";
+  if (array instanceof BigUint64Array) return "uint64";
+  if (array instanceof Float32Array) return "float32";
+  if (array instanceof Float64Array) return "float64";
+  return "uint8";
+}
+
+/** An instant with nanosecond precision, for timestamps a Date cannot hold exactly. */
+export class Timestamp {
+  readonly seconds: bigint;
+  readonly nanos: number;
+
+  constructor(seconds: bigint, nanos: number) {
+    if (!Number.isInteger(nanos) || nanos < 0 || nanos > 999_999_999) {
+      throw invalid("timestamp_out_of_range", `timestamp nanos ${nanos} is not in [0, 999999999]`);
+    }
+    if (seconds < MIN_TIMESTAMP_SECONDS || seconds > MAX_TIMESTAMP_SECONDS) {
+      throw invalid("timestamp_out_of_range", `timestamp ${seconds}s is outside years 0001..9999`);
+    }
+    this.seconds = seconds;
+    this.nanos = nanos;
+  }
+
+  static fromDate(date: Date): Timestamp {
+    const ms = date.getTime();
+    if (Number.isNaN(ms)) {
+      throw invalid("timestamp_out_of_range", "cannot encode an invalid Date");
+    }
+    const seconds = Math.floor(ms / 1000);
+    return new Timestamp(BigInt(seconds), (ms - seconds * 1000) * 1_000_000);
+  }
+
+  /** The instant as a Date, losing any sub-millisecond part. */
+  toDate(): Date {
+    return new Date(Number(this.seconds) * 1000 + Math.floor(this.nanos / 1_000_000));
+  }
+}
+
+/** Forces the float kind for a number that happens to be integral (e.g. 2.0). */
+export class Float64 {
+  constructor(readonly value: number) {}
+}
+
+/** Shorthand for `new Float64(value)`. */
+export function float64(value: number): Float64 {
+  return new Float64(value);
+}
+
+export interface NativeObject {
+  [key: string]: NativeValue;
+}
+
+/** What `decodeValue` returns. `encodeValue` accepts these and a few more (see above). */
+export type NativeValue =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | Date
+  | Timestamp
+  | Tensor
+  | NativeValue[]
+  | Map<string, NativeValue>
+  | NativeObject;
+
+export interface DecodeOptions {
+  /**
+   * How maps are returned. "object" (default) gives plain objects; note that JS
+   * objects list integer-like keys ("1", "2") first, so use "map" when the order of
+   * such keys matters.
+   */
+  maps?: "object" | "map";
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+function invalid(reason: string, message: string): BridgeError {
+  return new BridgeError(ErrorType.InvalidValue, message, { details: { reason } });
+}
+
+/** Re-throws a nested failure with `segment` prepended to its path. */
+function nested(error: unknown, segment: string): BridgeError {
+  if (error instanceof BridgeError && error.type === ErrorType.InvalidValue) {
+    return error.withDetail("path", segment + (error.details.path ?? ""));
+  }
+  if (error instanceof RangeError) {
+    // The engine's own stack limit: a structure too deep for us to walk.
+    return invalid("too_deep", `value nests deeper than ${MAX_VALUE_DEPTH} levels`);
+  }
+  throw error;
+}
+
+/** Final form of a codec error: the path goes into the message, where users read it. */
+function finish(error: unknown): never {
+  if (error instanceof BridgeError && error.type === ErrorType.InvalidValue) {
+    const path = error.details.path;
+    if (path !== undefined && path !== "") {
+      throw error.withDetail("path", `$${path}`, `${error.message} (at $${path})`);
+    }
+  }
+  throw error;
+}
+
+function keySegment(key: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+}
+
+// ---------------------------------------------------------------------------
+// Encoding
+
+/** Encodes a JavaScript value as a `Value` message; throws BridgeError(InvalidValue). */
+export function encodeValue(input: unknown): Value {
+  try {
+    return encodeAt(input, 0, undefined);
+  } catch (error) {
+    finish(error);
+  }
+}
+
+function encodeAt(input: unknown, depth: number, seen: Set<object> | undefined): Value {
+  switch (typeof input) {
+    case "number":
+      if (Number.isInteger(input) && !Object.is(input, -0)) {
+        if (Number.isSafeInteger(input)) {
+          return { kind: { $case: "intValue", value: BigInt(input) } };
+        }
+        // Integral but beyond 2^53: keep it exact as an integer, not a float.
+        return encodeBigInt(BigInt(input));
+      }
+      return { kind: { $case: "floatValue", value: input } };
+    case "string":
+      if (!input.isWellFormed()) {
+        throw invalid("invalid_utf8", "string contains a lone surrogate and has no UTF-8 form");
+      }
+      return { kind: { $case: "stringValue", value: input } };
+    case "boolean":
+      return { kind: { $case: "boolValue", value: input } };
+    case "bigint":
+      return encodeBigInt(input);
+    case "undefined":
+      return { kind: { $case: "nullValue", value: NullValue.NULL_VALUE } };
+    case "object":
+      if (input === null) {
+        return { kind: { $case: "nullValue", value: NullValue.NULL_VALUE } };
+      }
+      return encodeObject(input, depth, seen);
+    default:
+      throw invalid("unsupported_type", `cannot encode a value of type ${typeof input}`);
+  }
+}
+
+function encodeBigInt(value: bigint): Value {
+  if (value >= INT64_MIN && value <= INT64_MAX) {
+    return { kind: { $case: "intValue", value } };
+  }
+  const text = value.toString();
+  if (text.replace("-", "").length > MAX_BIG_INT_DIGITS) {
+    throw invalid("big_int_too_large", `integer has more than ${MAX_BIG_INT_DIGITS} digits`);
+  }
+  return { kind: { $case: "bigIntValue", value: text } };
+}
+
+function encodeObject(input: object, depth: number, seen: Set<object> | undefined): Value {
+  if (input instanceof Uint8Array && !(input instanceof Uint8ClampedArray)) {
+    return { kind: { $case: "bytesValue", value: asBuffer(input) } };
+  }
+  if (input instanceof Float64) {
+    return { kind: { $case: "floatValue", value: input.value } };
+  }
+  if (input instanceof Date) {
+    return { kind: { $case: "timestampValue", value: toPbTimestamp(Timestamp.fromDate(input)) } };
+  }
+  if (input instanceof Timestamp) {
+    return { kind: { $case: "timestampValue", value: toPbTimestamp(input) } };
+  }
+  if (input instanceof Tensor) {
+    return encodeTensor(input);
+  }
+  if (ArrayBuffer.isView(input)) {
+    if (input instanceof DataView || input instanceof Uint8ClampedArray) {
+      return { kind: { $case: "bytesValue", value: asBuffer(input) } };
+    }
+    return encodeTensor(Tensor.fromTypedArray(input as TensorArray));
+  }
+  if (input instanceof ArrayBuffer) {
+    return { kind: { $case: "bytesValue", value: Buffer.from(input) } };
+  }
+
+  if (depth >= MAX_VALUE_DEPTH) {
+    throw invalid("too_deep", `value nests deeper than ${MAX_VALUE_DEPTH} levels`);
+  }
+  // Cycle detection only starts below a few levels: shallow values cannot be cyclic
+  // without also being deep, and skipping the Set keeps the common case cheap.
+  let visited = seen;
+  if (depth >= 8) {
+    visited = seen ?? new Set();
+    if (visited.has(input)) {
+      throw invalid("circular", "value contains a circular reference");
+    }
+    visited.add(input);
+  }
+  try {
+    return encodeContainer(input, depth, visited);
+  } finally {
+    visited?.delete(input);
+  }
+}
+
+function encodeContainer(input: object, depth: number, seen: Set<object> | undefined): Value {
+  if (Array.isArray(input)) {
+    const values: Value[] = new Array(input.length);
+    for (let i = 0; i < input.length; i++) {
+      try {
+        values[i] = encodeAt(input[i], depth + 1, seen);
+      } catch (error) {
+        throw nested(error, `[${i}]`);
+      }
+    }
+    return { kind: { $case: "listValue", value: { values } } };
+  }
+  if (input instanceof Map) {
+    const entries = [];
+    for (const [key, item] of input) {
+      if (typeof key !== "string") {
+        throw invalid("map_key", `map keys must be strings, got ${typeof key}`);
+      }
+      entries.push(encodeEntry(key, item, depth, seen));
+    }
+    return { kind: { $case: "mapValue", value: { entries } } };
+  }
+  const withJson = input as { toJSON?: unknown };
+  if (typeof withJson.toJSON === "function") {
+    return encodeAt((withJson.toJSON as () => unknown)(), depth, seen);
+  }
+  if (input instanceof Set) {
+    return encodeContainer([...input], depth, seen);
+  }
+  const entries = [];
+  for (const key of Object.keys(input)) {
+    const item = (input as Record<string, unknown>)[key];
+    // As in JSON, an undefined property is absent rather than null.
+    if (item !== undefined) {
+      entries.push(encodeEntry(key, item, depth, seen));
+    }
+  }
+  return { kind: { $case: "mapValue", value: { entries } } };
+}
+
+function encodeEntry(key: string, item: unknown, depth: number, seen: Set<object> | undefined) {
+  if (!key.isWellFormed()) {
+    throw invalid("invalid_utf8", "map key contains a lone surrogate and has no UTF-8 form");
+  }
+  try {
+    return { key, value: encodeAt(item, depth + 1, seen) };
+  } catch (error) {
+    throw nested(error, keySegment(key));
+  }
+}
+
+function encodeTensor(tensor: Tensor): Value {
+  const code = dtypeInfo(tensor.dtype).code;
+  return {
+    kind: {
+      $case: "tensorValue",
+      value: { dtype: code, shape: [...tensor.shape], data: asBuffer(tensor.data) },
+    },
+  };
+}
+
+function asBuffer(view: ArrayBufferView): Buffer {
+  return Buffer.isBuffer(view) ? view : Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+}
+
+function toPbTimestamp(ts: Timestamp): PbTimestamp {
+  return { seconds: ts.seconds, nanos: ts.nanos };
+}
+
+// ---------------------------------------------------------------------------
+// Decoding
+
+/** Decodes a `Value` message to a JavaScript value; throws BridgeError(InvalidValue). */
+export function decodeValue(value: Value | undefined, options: DecodeOptions = {}): NativeValue {
+  try {
+    return decodeAt(value, 0, options.maps === "map");
+  } catch (error) {
+    finish(error);
+  }
+}
+
+function decodeAt(value: Value | undefined, depth: number, asMap: boolean): NativeValue {
+  const kind = value?.kind;
+  if (kind === undefined) {
+    throw invalid("no_kind", "Value has no kind set");
+  }
+  switch (kind.$case) {
+    case "nullValue":
+      return null;
+    case "boolValue":
+    case "stringValue":
+    case "floatValue":
+      return kind.value;
+    case "intValue": {
+      const n = kind.value;
+      return n >= -9007199254740991n && n <= 9007199254740991n ? Number(n) : n;
+    }
+    case "bigIntValue":
+      return decodeBigInt(kind.value);
+    case "bytesValue":
+      return kind.value;
+    case "timestampValue": {
+      const ts = new Timestamp(kind.value.seconds, kind.value.nanos);
+      return ts.nanos % 1_000_000 === 0 ? ts.toDate() : ts;
+    }
+    case "tensorValue": {
+      const info = DTYPE_BY_CODE.get(kind.value.dtype);
+      if (info === undefined) {
+        throw invalid("unknown_dtype", `unknown tensor dtype code ${kind.value.dtype}`);
+      }
+      return new Tensor(info.name, kind.value.shape, kind.value.data);
+    }
+    case "listValue": {
+      if (depth >= MAX_VALUE_DEPTH) {
+        throw invalid("too_deep", `value nests deeper than ${MAX_VALUE_DEPTH} levels`);
+      }
+      const items = kind.value.values;
+      const out: NativeValue[] = new Array(items.length);
+      for (let i = 0; i < items.length; i++) {
+        try {
+          out[i] = decodeAt(items[i], depth + 1, asMap);
+        } catch (error) {
+          throw nested(error, `[${i}]`);
+        }
+      }
+      return out;
+    }
+    case "mapValue": {
+      if (depth >= MAX_VALUE_DEPTH) {
+        throw invalid("too_deep", `value nests deeper than ${MAX_VALUE_DEPTH} levels`);
+      }
+      const map = new Map<string, NativeValue>();
+      for (const entry of kind.value.entries) {
+        if (map.has(entry.key)) {
+          throw invalid("duplicate_map_key", `map has the key ${JSON.stringify(entry.key)} twice`);
+        }
+        try {
+          map.set(entry.key, decodeAt(entry.value, depth + 1, asMap));
+        } catch (error) {
+          throw nested(error, keySegment(entry.key));
+        }
+      }
+      // fromEntries defines own properties, so a key like "__proto__" stays data.
+      return asMap ? map : Object.fromEntries(map);
+    }
+    default: {
+      const unknownCase: never = kind;
+      throw invalid("no_kind", `unknown Value kind ${JSON.stringify(unknownCase)}`);
+    }
+  }
+}
+
+function decodeBigInt(text: string): bigint {
+  if (!CANONICAL_BIG_INT.test(text)) {
+    throw invalid("big_int_not_canonical", `big_int_value ${JSON.stringify(text)} is not canonical decimal`);
+  }
+  if (text.replace("-", "").length > MAX_BIG_INT_DIGITS) {
+    throw invalid("big_int_too_large", `big_int_value has more than ${MAX_BIG_INT_DIGITS} digits`);
+  }
+  const n = BigInt(text);
+  if (n >= INT64_MIN && n <= INT64_MAX) {
+    throw invalid(
+      "big_int_not_canonical",
+      `big_int_value ${text} fits in int64 and must be sent as int_value`,
+    );
+  }
+  return n;
+}
