@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+/**
+ * toolbridge serve --tools ./my-tools.ts [--port 50051] [--config file.json] [...]
+ *
+ * Loads modules that register tools, then serves them until SIGTERM/SIGINT.
+ */
+import { createRequire } from "node:module";
+import { extname, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { BridgeError } from "@toolbridge/core";
+import { CONFIG_KEYS, envName, flagName, type HostConfigInput, resolveConfig } from "./config.js";
+import { ToolBridgeHost } from "./host.js";
+import { Tool } from "./tools/define.js";
+
+const VERSION = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
+
+function usage(): string {
+  const flags = CONFIG_KEYS.map((key) => `  --${flagName(key).padEnd(24)} env ${envName(key)}`).join("\n");
+  return `Usage: toolbridge serve --tools <module> [--tools <module> ...] [options]
+
+Starts a toolbridge host serving the tools that the given modules register.
+A tools module (JavaScript or TypeScript) exports one of:
+  export default function (host) { host.registerTool(defineTool({...})) }
+  export const tools = [defineTool({...}), ...]
+
+Options (each also settable in a JSON config file or an environment variable):
+  --config <file>              JSON file with any of the keys below (env TOOLBRIDGE_CONFIG)
+${flags}
+  --help, --version`;
+}
+
+class UsageError extends Error {}
+
+async function loadToolsModule(host: ToolBridgeHost, path: string): Promise<void> {
+  const file = resolve(path);
+  if ([".ts", ".mts", ".cts"].includes(extname(file))) {
+    // TypeScript tool modules run as they are; tsx compiles them on import.
+    const { register } = await import("tsx/esm/api");
+    register();
+  }
+  let module: Record<string, unknown>;
+  try {
+    module = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (error) {
+    throw new UsageError(`cannot load tools module ${path}: ${(error as Error).message}`);
+  }
+  const entry = module.default ?? module.register;
+  if (typeof entry === "function") {
+    await (entry as (host: ToolBridgeHost) => unknown)(host);
+    return;
+  }
+  const tools = Array.isArray(module.tools)
+    ? module.tools
+    : Array.isArray(module.default)
+      ? module.default
+      : undefined;
+  if (tools !== undefined && tools.every((t) => t instanceof Tool)) {
+    host.registerTool(tools as Tool[]);
+    return;
+  }
+  throw new UsageError(
+    `tools module ${path} exports neither a default function (host) => {...} nor \`tools\`, an array of defineTool(...)`,
+  );
+}
+
+async function main(argv: string[]): Promise<number> {
+  const options: Record<string, { type: "string"; multiple?: boolean }> = {
+    tools: { type: "string", multiple: true },
+    config: { type: "string" },
+  };
+  for (const key of CONFIG_KEYS) options[flagName(key)] = { type: "string" };
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: { ...options, help: { type: "boolean" }, version: { type: "boolean" } },
+      allowPositionals: true,
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help === true) {
+    process.stdout.write(`${usage()}\n`);
+    return 0;
+  }
+  if (values.version === true) {
+    process.stdout.write(`toolbridge ${VERSION}\n`);
+    return 0;
+  }
+  if (positionals[0] !== "serve" || positionals.length > 1) {
+    throw new UsageError(`expected the command 'serve', got '${positionals.join(" ")}'`);
+  }
+  const modules = (values.tools as string[] | undefined) ?? [];
+  if (modules.length === 0) throw new UsageError("serve needs at least one --tools <module>");
+
+  const flags: HostConfigInput = {};
+  for (const key of CONFIG_KEYS) {
+    const value = values[flagName(key)];
+    if (typeof value === "string") (flags as Record<string, string>)[key] = value;
+  }
+  const config = resolveConfig({ file: values.config as string | undefined, env: process.env, flags });
+  const host = new ToolBridgeHost(config);
+  for (const module of modules) await loadToolsModule(host, module);
+  process.on("unhandledRejection", (reason) => {
+    // A tool's stray promise must not take every other session down with it.
+    host.log.error({ err: reason }, "unhandled promise rejection (a tool left a promise unhandled)");
+  });
+  host.handleSignals();
+  const address = await host.start();
+  process.stdout.write(
+    `toolbridge serving on ${address.target} with ${host.toolNames().length} tools: ${host.toolNames().join(", ")}\n`,
+  );
+  return -1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`toolbridge: ${message}\n`);
+    if (error instanceof UsageError) process.stderr.write("Run 'toolbridge --help' for usage.\n");
+    process.exit(error instanceof UsageError || error instanceof BridgeError ? 2 : 1);
+  },
+);

@@ -1,0 +1,123 @@
+/**
+ * Host configuration: the guide's defaults, overridden in turn by a JSON config
+ * file, TOOLBRIDGE_* environment variables and command-line flags. Every key has
+ * one name in each layer, derived from the schema below (sessionTimeoutMs ->
+ * TOOLBRIDGE_SESSION_TIMEOUT_MS -> --session-timeout-ms), so the layers cannot drift.
+ */
+import { readFileSync } from "node:fs";
+import { BridgeError, ErrorType } from "@toolbridge/core";
+import { z } from "zod";
+
+const ms = (max: number) => z.coerce.number().int().min(0).max(max);
+
+const HostConfigSchema = z.strictObject({
+  /** Interface to bind. The guide's default listens on every interface. */
+  host: z.string().min(1).default("0.0.0.0"),
+  /** 0 picks a free port (tests use this). */
+  port: z.coerce.number().int().min(0).max(65535).default(50051),
+  /** A session expires this long after its last use (sliding TTL). */
+  sessionTimeoutMs: ms(2 ** 31 - 1)
+    .min(1)
+    .default(300_000),
+  maxConcurrentSessions: z.coerce.number().int().min(1).default(1000),
+  /** How often expired sessions are swept; 0 derives it from the session timeout. */
+  sweepIntervalMs: ms(2 ** 31 - 1).default(0),
+  toolTimeoutMs: ms(2 ** 31 - 1)
+    .min(1)
+    .default(30_000),
+  /** Largest message the host receives or sends. */
+  maxMessageBytes: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(10 * 1024 * 1024),
+  keepaliveTimeMs: ms(2 ** 31 - 1).default(30_000),
+  keepaliveTimeoutMs: ms(2 ** 31 - 1).default(10_000),
+  /** On SIGTERM/SIGINT, in-flight calls get this long to finish before they are cancelled. */
+  shutdownGraceMs: ms(2 ** 31 - 1).default(10_000),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Send host stack traces to clients in ErrorInfo.stacktrace (off: they may leak internals). */
+  exposeStackTraces: z
+    .union([z.boolean(), z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1")])
+    .default(false),
+});
+
+export type HostConfig = z.output<typeof HostConfigSchema>;
+export type HostConfigInput = Partial<{ [K in keyof HostConfig]: HostConfig[K] | string }>;
+
+export const CONFIG_KEYS = Object.keys(HostConfigSchema.shape) as (keyof HostConfig)[];
+
+export const DEFAULT_CONFIG: Readonly<HostConfig> = Object.freeze(HostConfigSchema.parse({}));
+
+export function envName(key: string): string {
+  return `TOOLBRIDGE_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+export function flagName(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** Validates a merged configuration; throws BridgeError(ValidationError) naming the key. */
+export function parseConfig(input: HostConfigInput, source = "configuration"): HostConfig {
+  const result = HostConfigSchema.safeParse(input);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const key = issue?.path.join(".") ?? "";
+    const message =
+      issue?.code === "unrecognized_keys"
+        ? `unknown key(s) ${issue.keys.join(", ")}; valid keys: ${CONFIG_KEYS.join(", ")}`
+        : `'${key}': ${issue?.message ?? "invalid"}`;
+    throw new BridgeError(ErrorType.ValidationError, `invalid ${source}: ${message}`, {
+      details: { field: key },
+    });
+  }
+  return result.data;
+}
+
+export interface ConfigSources {
+  /** Path of a JSON file with any of the keys; TOOLBRIDGE_CONFIG names one too. */
+  file?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  flags?: HostConfigInput;
+}
+
+/** Merges defaults < file < environment < flags, validating each layer with a message that names it. */
+export function resolveConfig(sources: ConfigSources = {}): HostConfig {
+  const env = sources.env ?? {};
+  const file = sources.file ?? env.TOOLBRIDGE_CONFIG;
+  let merged: HostConfigInput = {};
+  if (file !== undefined && file !== "") {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, "utf8"));
+    } catch (error) {
+      throw new BridgeError(
+        ErrorType.ValidationError,
+        `cannot read config file ${file}: ${(error as Error).message}`,
+        { details: { field: "config" } },
+      );
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      throw new BridgeError(ErrorType.ValidationError, `config file ${file} must hold a JSON object`);
+    }
+    parseConfig(parsed as HostConfigInput, `config file ${file}`);
+    merged = { ...(parsed as HostConfigInput) };
+  }
+  const fromEnv: HostConfigInput = {};
+  for (const key of CONFIG_KEYS) {
+    const value = env[envName(key)];
+    if (value !== undefined && value !== "") {
+      (fromEnv as Record<string, string>)[key] = value;
+    }
+  }
+  parseConfig({ ...merged, ...fromEnv }, "environment variable (TOOLBRIDGE_*)");
+  merged = { ...merged, ...fromEnv };
+  const flags = Object.fromEntries(Object.entries(sources.flags ?? {}).filter(([, v]) => v !== undefined));
+  return parseConfig({ ...merged, ...flags }, "command-line flag");
+}
+
+/** The sweep period: the configured one, or a tenth of the session timeout within [50 ms, 30 s]. */
+export function sweepInterval(config: HostConfig): number {
+  if (config.sweepIntervalMs > 0) return config.sweepIntervalMs;
+  return Math.min(30_000, Math.max(50, Math.floor(config.sessionTimeoutMs / 10)));
+}

@@ -1,0 +1,258 @@
+import { createRequire } from "node:module";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { BridgeError, ErrorType, FILE_DESCRIPTOR_SET_BASE64 } from "@toolbridge/core";
+import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
+import { type Logger, pino } from "pino";
+import { type HostConfig, type HostConfigInput, parseConfig, sweepInterval } from "./config.js";
+import type { HostRuntime } from "./rpc/runtime.js";
+import { serviceDefinition, serviceImplementation } from "./rpc/service.js";
+import { SessionManager } from "./sessions/manager.js";
+import { InMemorySessionStore } from "./sessions/memory-store.js";
+import type { SessionEnded, SessionStore } from "./sessions/store.js";
+import type { Tool } from "./tools/define.js";
+import { ToolRegistry } from "./tools/registry.js";
+
+const SERVICE_NAME = "toolbridge.v1.ToolBridge";
+const VERSION = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
+
+export interface HostOptions extends HostConfigInput {
+  /** Where sessions live; the in-memory store by default. */
+  store?: SessionStore;
+  /** A pino logger; by default one writing JSON lines to stderr at `logLevel`. */
+  logger?: Logger;
+}
+
+export interface SessionInfo {
+  readonly id: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly createdAt: Date;
+  readonly expiresAt: Date;
+  /** False when the session already existed. */
+  readonly created: boolean;
+}
+
+export interface ListeningAddress {
+  readonly host: string;
+  readonly port: number;
+  /** "host:port" as a gRPC client dials it (IPv6 in brackets). */
+  readonly target: string;
+}
+
+/**
+ * The toolbridge host: a gRPC server that owns the tools and sessions of a
+ * TypeScript application and serves them to workers.
+ *
+ *   const host = new ToolBridgeHost({ port: 50051 });
+ *   host.registerTool(defineTool({ name: "add", ... }));
+ *   await host.start();
+ */
+export class ToolBridgeHost {
+  readonly config: HostConfig;
+  readonly log: Logger;
+  private readonly registry = new ToolRegistry();
+  private readonly sessions: SessionManager;
+  private readonly runtime: HostRuntime;
+  private readonly health = new HealthImplementation({ "": "NOT_SERVING", [SERVICE_NAME]: "NOT_SERVING" });
+  private server: grpc.Server | undefined;
+  private listening: ListeningAddress | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(options: HostOptions = {}) {
+    const { store, logger, ...config } = options;
+    this.config = parseConfig(config, "host options");
+    this.log =
+      logger ?? pino({ level: this.config.logLevel, base: { service: "toolbridge" } }, pino.destination(2));
+    this.sessions = new SessionManager({
+      store:
+        store ??
+        new InMemorySessionStore({
+          timeoutMs: this.config.sessionTimeoutMs,
+          maxSessions: this.config.maxConcurrentSessions,
+        }),
+      timeoutMs: this.config.sessionTimeoutMs,
+      sweepIntervalMs: sweepInterval(this.config),
+      log: this.log,
+    });
+    this.sessions.onSessionEnded((event) => this.registry.dropSession(event.id));
+    this.runtime = {
+      config: this.config,
+      sessions: this.sessions,
+      tools: this.registry,
+      log: this.log,
+      startedAt: Date.now(),
+      version: VERSION,
+      draining: false,
+    };
+  }
+
+  /** Registers global tools, visible to every session. */
+  registerTool(tool: Tool | readonly Tool[], options: { replace?: boolean } = {}): this {
+    for (const one of Array.isArray(tool) ? tool : [tool as Tool]) {
+      this.registry.register(one, { replace: options.replace ?? false });
+    }
+    return this;
+  }
+
+  /** Registers tools for one live session; they shadow global tools of the same name and die with it. */
+  async registerSessionTool(
+    sessionId: string,
+    tool: Tool | readonly Tool[],
+    options: { replace?: boolean } = {},
+  ): Promise<void> {
+    await this.sessions.peek(sessionId);
+    for (const one of Array.isArray(tool) ? tool : [tool as Tool]) {
+      this.registry.register(one, { sessionId, replace: options.replace ?? false });
+    }
+  }
+
+  unregisterTool(name: string, sessionId?: string): boolean {
+    return this.registry.unregister(name, sessionId);
+  }
+
+  /** Names of the tools a session sees (global ones when `sessionId` is omitted). */
+  toolNames(sessionId = ""): string[] {
+    return this.registry.names(sessionId);
+  }
+
+  /** Creates a session from the TypeScript side (or attaches to an existing one). */
+  async createSession(id = "", metadata: Record<string, string> = {}): Promise<SessionInfo> {
+    const { record, created } = await this.sessions.create(id, metadata);
+    return {
+      id: record.id,
+      metadata: record.metadata,
+      createdAt: new Date(record.createdAt),
+      expiresAt: new Date(this.sessions.expiresAt(record)),
+      created,
+    };
+  }
+
+  /** Ends a session and drops its tools; throws SessionNotFound when it does not exist. */
+  async cleanupSession(id: string): Promise<void> {
+    await this.sessions.cleanup(id);
+  }
+
+  async hasSession(id: string): Promise<boolean> {
+    return (await this.sessions.store.get(id, Date.now())) !== undefined;
+  }
+
+  sessionCount(): Promise<number> {
+    return this.sessions.count();
+  }
+
+  /** Called whenever a session ends: cleanup, expiry or shutdown. */
+  onSessionEnded(listener: (event: SessionEnded) => void): void {
+    this.sessions.onSessionEnded(listener);
+  }
+
+  get address(): ListeningAddress | undefined {
+    return this.listening;
+  }
+
+  /** Binds and starts serving; resolves with the address actually bound (port 0 picks one). */
+  async start(): Promise<ListeningAddress> {
+    if (this.server !== undefined)
+      throw new BridgeError(ErrorType.ValidationError, "the host is already started");
+    const { config } = this;
+    const server = new grpc.Server({
+      "grpc.max_receive_message_length": config.maxMessageBytes,
+      "grpc.max_send_message_length": config.maxMessageBytes,
+      "grpc.keepalive_time_ms": config.keepaliveTimeMs,
+      "grpc.keepalive_timeout_ms": config.keepaliveTimeoutMs,
+    });
+    server.addService(serviceDefinition(config.maxMessageBytes), serviceImplementation(this.runtime));
+    this.health.addToServer(server);
+    new ReflectionService(reflectionPackages()).addToServer(server);
+
+    const bindTo = config.host.includes(":")
+      ? `[${config.host}]:${config.port}`
+      : `${config.host}:${config.port}`;
+    const port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(bindTo, grpc.ServerCredentials.createInsecure(), (error, bound) => {
+        if (error === null) resolve(bound);
+        else
+          reject(
+            new BridgeError(ErrorType.Unavailable, `cannot listen on ${bindTo}: ${error.message}`, {
+              cause: error,
+            }),
+          );
+      });
+    });
+    this.server = server;
+    this.sessions.startSweeping();
+    this.health.setStatus("", "SERVING");
+    this.health.setStatus(SERVICE_NAME, "SERVING");
+    const shown = config.host.includes(":") ? `[${config.host}]` : config.host;
+    this.listening = { host: config.host, port, target: `${shown}:${port}` };
+    this.log.info(
+      { address: this.listening.target, tools: this.registry.globalCount },
+      "toolbridge host serving",
+    );
+    return this.listening;
+  }
+
+  /**
+   * Graceful shutdown: refuse new calls (UNAVAILABLE), let in-flight calls finish
+   * for up to `graceMs`, then cancel the rest (their tools see the abort).
+   */
+  stop(options: { graceMs?: number } = {}): Promise<void> {
+    this.stopping ??= this.shutdown(options.graceMs ?? this.config.shutdownGraceMs);
+    return this.stopping;
+  }
+
+  /** Stops gracefully on SIGTERM/SIGINT; a second signal cancels in-flight calls at once. */
+  handleSignals(onStopped: () => void = () => process.exit(0)): void {
+    let signalled = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (signalled) {
+        this.log.warn({ signal }, "second signal: cancelling in-flight calls now");
+        this.server?.forceShutdown();
+        return;
+      }
+      signalled = true;
+      this.log.info({ signal, graceMs: this.config.shutdownGraceMs }, "shutting down gracefully");
+      this.stop().then(onStopped, (error: unknown) => {
+        this.log.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      });
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    this.runtime.draining = true;
+    this.health.setStatus("", "NOT_SERVING");
+    this.health.setStatus(SERVICE_NAME, "NOT_SERVING");
+    this.sessions.stopSweeping();
+    const server = this.server;
+    if (server !== undefined) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.log.warn({ graceMs }, "grace period over: cancelling the calls still in flight");
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    await this.sessions.store.close();
+    this.log.info("toolbridge host stopped");
+  }
+}
+
+/** Descriptors for server reflection: the toolbridge protos (embedded) and the health service. */
+function reflectionPackages(): protoLoader.PackageDefinition {
+  const options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
+  return {
+    ...protoLoader.loadFileDescriptorSetFromBuffer(
+      Buffer.from(FILE_DESCRIPTOR_SET_BASE64, "base64"),
+      options,
+    ),
+    ...protoLoader.loadSync(healthProtoPath, options),
+  };
+}

@@ -1,0 +1,53 @@
+import { BridgeError, ErrorType, type pb, type pbTimestamp } from "@toolbridge/core";
+import type { Logger } from "pino";
+import type { HostConfig } from "../config.js";
+import type { SessionManager } from "../sessions/manager.js";
+import type { ToolRegistry } from "../tools/registry.js";
+
+/** What every RPC handler works with. */
+export interface HostRuntime {
+  readonly config: HostConfig;
+  readonly sessions: SessionManager;
+  readonly tools: ToolRegistry;
+  readonly log: Logger;
+  readonly startedAt: number;
+  readonly version: string;
+  /** Set once shutdown begins: new calls are refused with UNAVAILABLE. */
+  draining: boolean;
+}
+
+let counter = 0;
+const prefix = `${process.pid.toString(36)}${Date.now().toString(36)}`;
+
+/** A cheap id unique within this host process, for requests and streams without one. */
+export function newId(kind: string): string {
+  counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
+  return `${kind}_${prefix}_${counter.toString(36)}`;
+}
+
+export function toPbTimestamp(ms: number): pbTimestamp.Timestamp {
+  const seconds = Math.floor(ms / 1000);
+  return { seconds: BigInt(seconds), nanos: Math.round((ms - seconds * 1000) * 1e6) };
+}
+
+/** The in-band form of any failure; an error that is not a BridgeError is a host bug. */
+export function errorInfo(runtime: HostRuntime, error: unknown): pb.ErrorInfo {
+  if (error instanceof BridgeError) {
+    const { stacktrace, ...details } = error.details;
+    return {
+      type: error.type,
+      message: error.message,
+      details,
+      stacktrace: runtime.config.exposeStackTraces ? (stacktrace ?? "") : "",
+    };
+  }
+  runtime.log.error({ err: error }, "internal error while handling a call");
+  return {
+    type: ErrorType.InternalError,
+    message: `internal host error: ${error instanceof Error ? error.message : String(error)}`,
+    details: {},
+    stacktrace: runtime.config.exposeStackTraces && error instanceof Error ? (error.stack ?? "") : "",
+  };
+}
+
+export const SHUTTING_DOWN = "the toolbridge host is shutting down; retry against another host or later";

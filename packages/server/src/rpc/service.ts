@@ -1,0 +1,119 @@
+import * as grpc from "@grpc/grpc-js";
+import { ErrorType, pb } from "@toolbridge/core";
+import { healthCheck } from "./health.js";
+import { type HostRuntime, SHUTTING_DOWN } from "./runtime.js";
+import { cleanupSession, getSessionInfo, heartbeat, initializeSession } from "./sessions.js";
+import { streamTool } from "./stream.js";
+import { executeTool, listTools } from "./tools.js";
+
+type MethodName = keyof typeof pb.ToolBridgeService;
+
+interface MessageType<T> {
+  encode(message: T): { finish(): Uint8Array };
+  fromPartial(object: Record<string, unknown>): T;
+}
+
+const RESPONSE_TYPES: Partial<Record<MethodName, MessageType<unknown>>> = {
+  initializeSession: pb.InitializeSessionResponse,
+  cleanupSession: pb.StatusResponse,
+  getSessionInfo: pb.SessionInfoResponse,
+  heartbeat: pb.HeartbeatResponse,
+  listTools: pb.ListToolsResponse,
+  executeTool: pb.ToolCallResponse,
+  batchExecuteTools: pb.BatchToolCallResponse,
+  getSessionVariable: pb.VariableResponse,
+  setSessionVariable: pb.SetVariableResponse,
+  listSessionVariables: pb.ListVariablesResponse,
+  deleteSessionVariable: pb.StatusResponse,
+  healthCheck: pb.HealthCheckResponse,
+  getMetrics: pb.GetMetricsResponse,
+  streamTool: pb.ToolStreamChunk,
+  watchSessionVariables: pb.VariableUpdate,
+};
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * A response serializer that never sends more than the message limit: an oversized
+ * response is replaced by the same response type carrying a ResourceExhausted error,
+ * so the client gets an in-band error it can act on instead of a bare transport
+ * failure. Stream handlers may pass pre-encoded Buffers (they check sizes themselves).
+ */
+function guardedSerializer<T>(type: MessageType<T>, limit: number) {
+  return (message: T | Buffer): Buffer => {
+    if (Buffer.isBuffer(message)) return message;
+    const bytes = asBuffer(type.encode(message).finish());
+    if (bytes.length <= limit) return bytes;
+    const echo = message as { requestId?: string; batchId?: string };
+    const replacement = type.fromPartial({
+      success: false,
+      requestId: echo.requestId ?? "",
+      batchId: echo.batchId ?? "",
+      error: {
+        type: ErrorType.ResourceExhausted,
+        message:
+          `the response is ${bytes.length} bytes, over the host's ${limit}-byte message limit ` +
+          "(maxMessageBytes); return less data, stream it in chunks, or raise the limit",
+        details: { size: String(bytes.length), limit: String(limit) },
+        stacktrace: "",
+      },
+    });
+    return asBuffer(type.encode(replacement).finish());
+  };
+}
+
+export function serviceDefinition(limit: number): grpc.ServiceDefinition {
+  const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(pb.ToolBridgeService)) {
+    const type = RESPONSE_TYPES[name as MethodName];
+    definition[name] = {
+      ...(method as grpc.MethodDefinition<unknown, unknown>),
+      ...(type === undefined ? {} : { responseSerialize: guardedSerializer(type, limit) }),
+    };
+  }
+  return definition as grpc.ServiceDefinition;
+}
+
+function unary<Req, Res>(
+  rt: HostRuntime,
+  handler: (rt: HostRuntime, req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    if (rt.draining) {
+      callback({ code: grpc.status.UNAVAILABLE, details: SHUTTING_DOWN });
+      return;
+    }
+    handler(rt, call.request, call).then(
+      (response) => callback(null, response),
+      (error: unknown) => {
+        rt.log.error({ err: error }, "unhandled error in a unary handler");
+        callback({ code: grpc.status.INTERNAL, details: `internal host error: ${String(error)}` });
+      },
+    );
+  };
+}
+
+/** The ToolBridge implementation; RPCs absent here answer UNIMPLEMENTED until their issue lands. */
+export function serviceImplementation(rt: HostRuntime): grpc.UntypedServiceImplementation {
+  return {
+    initializeSession: unary(rt, initializeSession),
+    cleanupSession: unary(rt, cleanupSession),
+    getSessionInfo: unary(rt, getSessionInfo),
+    heartbeat: unary(rt, heartbeat),
+    listTools: unary(rt, listTools),
+    executeTool: unary(rt, executeTool),
+    healthCheck: unary(rt, healthCheck),
+    streamTool: (call: grpc.ServerWritableStream<pb.ToolStreamRequest, Buffer>) => {
+      if (rt.draining) {
+        call.emit("error", { code: grpc.status.UNAVAILABLE, details: SHUTTING_DOWN });
+        return;
+      }
+      streamTool(rt, call).catch((error: unknown) => {
+        rt.log.error({ err: error }, "unhandled error in StreamTool");
+        if (!call.cancelled) call.emit("error", { code: grpc.status.INTERNAL, details: String(error) });
+      });
+    },
+  };
+}

@@ -1,0 +1,81 @@
+import type { pb } from "@toolbridge/core";
+import { errorInfo, type HostRuntime, toPbTimestamp } from "./runtime.js";
+
+export const CAPABILITIES = ["streaming", "tensors", "big_int", "timestamps"];
+
+export async function initializeSession(
+  rt: HostRuntime,
+  req: pb.InitializeSessionRequest,
+): Promise<pb.InitializeSessionResponse> {
+  try {
+    const { record, created } = await rt.sessions.create(req.sessionId, req.metadata);
+    if (created) rt.log.debug({ sessionId: record.id }, "session created");
+    return {
+      success: true,
+      error: undefined,
+      sessionId: record.id,
+      toolCount: rt.tools.count(record.id),
+      capabilities: CAPABILITIES,
+      created,
+    };
+  } catch (error) {
+    return {
+      success: false,
+      error: errorInfo(rt, error),
+      sessionId: req.sessionId,
+      toolCount: 0,
+      capabilities: [],
+      created: false,
+    };
+  }
+}
+
+export async function cleanupSession(
+  rt: HostRuntime,
+  req: pb.CleanupSessionRequest,
+): Promise<pb.StatusResponse> {
+  try {
+    await rt.sessions.cleanup(req.sessionId);
+    return { success: true, error: undefined };
+  } catch (error) {
+    return { success: false, error: errorInfo(rt, error) };
+  }
+}
+
+export async function getSessionInfo(
+  rt: HostRuntime,
+  req: pb.GetSessionInfoRequest,
+): Promise<pb.SessionInfoResponse> {
+  try {
+    const record = await rt.sessions.peek(req.sessionId);
+    return {
+      success: true,
+      error: undefined,
+      session: {
+        sessionId: record.id,
+        metadata: { ...record.metadata },
+        createdAt: toPbTimestamp(record.createdAt),
+        lastAccessedAt: toPbTimestamp(record.lastAccessedAt),
+        expiresAt: toPbTimestamp(rt.sessions.expiresAt(record)),
+        toolCount: rt.tools.count(record.id),
+        variableCount: 0,
+      },
+    };
+  } catch (error) {
+    return { success: false, error: errorInfo(rt, error), session: undefined };
+  }
+}
+
+export async function heartbeat(rt: HostRuntime, req: pb.HeartbeatRequest): Promise<pb.HeartbeatResponse> {
+  try {
+    const record = await rt.sessions.require(req.sessionId);
+    return {
+      success: true,
+      error: undefined,
+      expiresAt: toPbTimestamp(rt.sessions.expiresAt(record)),
+      serverTime: toPbTimestamp(Date.now()),
+    };
+  } catch (error) {
+    return { success: false, error: errorInfo(rt, error), expiresAt: undefined, serverTime: undefined };
+  }
+}

@@ -1,0 +1,92 @@
+import type * as grpc from "@grpc/grpc-js";
+import { BridgeError, ErrorType, pb } from "@toolbridge/core";
+import type { ToolInvocation } from "../tools/executor.js";
+import { errorInfo, type HostRuntime, newId } from "./runtime.js";
+import { CANCELLED_BY_CLIENT, encodeResult, prepareInvocation } from "./tools.js";
+
+type ChunkStream = grpc.ServerWritableStream<pb.ToolStreamRequest, Buffer>;
+
+function encodeChunk(chunk: pb.ToolStreamChunk): Buffer {
+  const bytes = pb.ToolStreamChunk.encode(chunk).finish();
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Resolves when the stream can take more data, or when the client is gone. */
+function writable(call: ChunkStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.removeListener("drain", done);
+      call.removeListener("cancelled", done);
+      call.removeListener("close", done);
+      resolve();
+    };
+    call.once("drain", done);
+    call.once("cancelled", done);
+    call.once("close", done);
+  });
+}
+
+/**
+ * StreamTool: zero or more data chunks, then one complete or error chunk. The tool is
+ * pulled only as fast as the client reads (write() returning false pauses it), and its
+ * AbortSignal fires when the client cancels or disconnects.
+ */
+export async function streamTool(rt: HostRuntime, call: ChunkStream): Promise<void> {
+  const req = call.request;
+  const streamId = req.streamId || newId("stream");
+  const requestId = req.requestId || streamId;
+  const started = performance.now();
+  let sequence = 0;
+  let invocation: ToolInvocation | undefined;
+  const onCancelled = () => invocation?.abort(CANCELLED_BY_CLIENT());
+  call.once("cancelled", onCancelled);
+
+  let iterator: ReturnType<ToolInvocation["stream"]> | undefined;
+  try {
+    invocation = await prepareInvocation(rt, req, requestId, call.getDeadline());
+    iterator = invocation.stream();
+    for (;;) {
+      const step = await iterator.next();
+      if (call.cancelled) return;
+      if (step.done) break;
+      const chunk = encodeChunk({
+        streamId,
+        sequence: sequence++,
+        content: { $case: "data", value: encodeResult(invocation.tool, step.value) },
+      });
+      if (chunk.length > rt.config.maxMessageBytes) {
+        throw new BridgeError(
+          ErrorType.ResourceExhausted,
+          `chunk ${sequence - 1} of tool '${invocation.tool.name}' is ${chunk.length} bytes, over the ` +
+            `host's ${rt.config.maxMessageBytes}-byte message limit (maxMessageBytes); send smaller chunks`,
+          { details: { size: String(chunk.length), limit: String(rt.config.maxMessageBytes) } },
+        );
+      }
+      if (!call.write(chunk)) await writable(call);
+    }
+    const durationMs = invocation.elapsedMs();
+    call.write(
+      encodeChunk({
+        streamId,
+        sequence,
+        content: {
+          $case: "complete",
+          value: { totalChunks: sequence, metrics: { durationMs, hostMs: performance.now() - started } },
+        },
+      }),
+    );
+    rt.log.debug({ requestId, streamId, tool: req.toolId, chunks: sequence, durationMs }, "stream completed");
+    iterator = undefined;
+  } catch (error) {
+    if (call.cancelled) return;
+    const info = errorInfo(rt, error);
+    // A failure the tool did not cause by itself (e.g. an oversized chunk) must still stop it.
+    invocation?.abort(error instanceof BridgeError ? error : CANCELLED_BY_CLIENT());
+    rt.log.debug({ requestId, streamId, tool: req.toolId, error: info.type }, "stream failed");
+    call.write(encodeChunk({ streamId, sequence, content: { $case: "error", value: info } }));
+  } finally {
+    call.removeListener("cancelled", onCancelled);
+    iterator?.close();
+    if (!call.cancelled) call.end();
+  }
+}
