@@ -1,0 +1,379 @@
+import { randomUUID } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import {
+  BridgeError,
+  type DecodeOptions,
+  decodeValue,
+  ErrorType,
+  encodeValue,
+  isErrorType,
+  type NativeValue,
+  pb,
+  type pbValues,
+} from "@toolbridge/core";
+
+export interface ClientOptions {
+  /** Largest message sent or received; the host's default is 10 MiB. */
+  maxMessageBytes?: number;
+  keepaliveTimeMs?: number;
+  keepaliveTimeoutMs?: number;
+  /** Insecure (plaintext) by default, as the host serves. */
+  credentials?: grpc.ChannelCredentials;
+  /** How decoded maps are returned (plain objects by default). */
+  decode?: DecodeOptions;
+  /** Extra grpc-js channel options. */
+  channelOptions?: grpc.ChannelOptions;
+}
+
+export interface CallOptions {
+  /** Positional arguments, bound to the tool's parameters in order. */
+  args?: readonly unknown[];
+  /** Per-call timeout: the host stops the tool and the gRPC deadline is set a little later. */
+  timeoutMs?: number;
+  /** Cancels the call; the host aborts the tool. */
+  signal?: AbortSignal;
+  requestId?: string;
+}
+
+export interface Session {
+  readonly sessionId: string;
+  readonly toolCount: number;
+  readonly capabilities: readonly string[];
+  /** False when the session existed and this client attached to it. */
+  readonly created: boolean;
+}
+
+export interface ParameterSpec {
+  readonly name: string;
+  readonly type: string;
+  readonly description: string;
+  readonly required: boolean;
+  readonly default?: NativeValue;
+}
+
+export interface ToolSpec {
+  readonly name: string;
+  readonly description: string;
+  readonly streaming: boolean;
+  readonly parametersSchema: Record<string, unknown>;
+  readonly outputSchema: Record<string, unknown> | undefined;
+  readonly parameters: readonly ParameterSpec[];
+  readonly timeoutMs: number;
+  readonly cacheable: boolean;
+  readonly idempotent: boolean;
+  readonly scope: "global" | "session";
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+export interface SessionDetails {
+  readonly sessionId: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly createdAt: Date;
+  readonly lastAccessedAt: Date;
+  readonly expiresAt: Date;
+  readonly toolCount: number;
+}
+
+// The host enforces timeout_ms itself; the deadline is a backstop for a host that never answers.
+const DEADLINE_SLACK_MS = 1000;
+
+type Callback<T> = (error: grpc.ServiceError | null, response: T) => void;
+
+/** Client of a toolbridge host, for Node workers and for the host's own tests. */
+export class ToolBridgeClient {
+  private readonly stub: pb.ToolBridgeClient;
+  private readonly decodeOptions: DecodeOptions;
+  private currentSession: string | undefined;
+
+  constructor(target: string, options: ClientOptions = {}) {
+    const maxBytes = options.maxMessageBytes ?? 10 * 1024 * 1024;
+    this.stub = new pb.ToolBridgeClient(target, options.credentials ?? grpc.credentials.createInsecure(), {
+      "grpc.max_receive_message_length": maxBytes,
+      "grpc.max_send_message_length": maxBytes,
+      "grpc.keepalive_time_ms": options.keepaliveTimeMs ?? 30_000,
+      "grpc.keepalive_timeout_ms": options.keepaliveTimeoutMs ?? 10_000,
+      ...options.channelOptions,
+    });
+    this.decodeOptions = options.decode ?? {};
+  }
+
+  /** The session this client works in, once initializeSession succeeded. */
+  get sessionId(): string | undefined {
+    return this.currentSession;
+  }
+
+  /** Creates a session (or attaches to an existing one with that id); the host picks an id when omitted. */
+  async initializeSession(sessionId = "", metadata: Record<string, string> = {}): Promise<Session> {
+    const response = await this.unary<pb.InitializeSessionRequest, pb.InitializeSessionResponse>(
+      "InitializeSession",
+      (req, cb) => this.stub.initializeSession(req, cb),
+      { sessionId, metadata, callbackAddress: "" },
+    );
+    throwIfFailed(response.success, response.error);
+    this.currentSession = response.sessionId;
+    return {
+      sessionId: response.sessionId,
+      toolCount: response.toolCount,
+      capabilities: response.capabilities,
+      created: response.created,
+    };
+  }
+
+  async listTools(): Promise<ToolSpec[]> {
+    const sessionId = this.requireSession();
+    const response = await this.unary<pb.ListToolsRequest, pb.ListToolsResponse>(
+      "ListTools",
+      (req, cb) => this.stub.listTools(req, cb),
+      { sessionId },
+    );
+    throwIfFailed(response.success, response.error);
+    return response.tools.map(toToolSpec);
+  }
+
+  /** Calls a tool and returns its decoded result; throws BridgeError with the host's error type. */
+  async executeTool(
+    toolId: string,
+    kwargs: Readonly<Record<string, unknown>> = {},
+    options: CallOptions = {},
+  ): Promise<NativeValue> {
+    const sessionId = this.requireSession();
+    const request: pb.ToolCallRequest = {
+      sessionId,
+      toolId,
+      args: (options.args ?? []).map((arg) => encodeValue(arg)),
+      kwargs: encodeKwargs(kwargs),
+      requestId: options.requestId ?? `req_${randomUUID()}`,
+      timeoutMs: options.timeoutMs ?? 0,
+    };
+    const response = await this.unary<pb.ToolCallRequest, pb.ToolCallResponse>(
+      toolId,
+      (req, cb, callOptions) => this.stub.executeTool(req, new grpc.Metadata(), callOptions, cb),
+      request,
+      options,
+    );
+    throwIfFailed(response.success, response.error);
+    return decodeValue(response.result, this.decodeOptions);
+  }
+
+  /**
+   * Streams a tool's chunks. Leaving the loop early (break, return, throw) cancels the
+   * call, and the host aborts the tool.
+   */
+  async *streamTool(
+    toolId: string,
+    kwargs: Readonly<Record<string, unknown>> = {},
+    options: CallOptions = {},
+  ): AsyncGenerator<NativeValue, void, undefined> {
+    const sessionId = this.requireSession();
+    const call = this.stub.streamTool(
+      {
+        sessionId,
+        toolId,
+        args: (options.args ?? []).map((arg) => encodeValue(arg)),
+        kwargs: encodeKwargs(kwargs),
+        streamId: `stream_${randomUUID()}`,
+        requestId: options.requestId ?? "",
+        timeoutMs: options.timeoutMs ?? 0,
+      },
+      new grpc.Metadata(),
+      callOptions(options),
+    );
+    const onAbort = () => call.cancel();
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    let finished = false;
+    try {
+      for await (const chunk of call as AsyncIterable<pb.ToolStreamChunk>) {
+        const content = chunk.content;
+        if (content?.$case === "data") {
+          yield decodeValue(content.value, this.decodeOptions);
+        } else if (content?.$case === "error") {
+          finished = true;
+          throw errorFromInfo(content.value);
+        } else if (content?.$case === "complete") {
+          finished = true;
+          return;
+        }
+      }
+      finished = true;
+      throw new BridgeError(
+        ErrorType.CommunicationError,
+        `stream of '${toolId}' ended without a complete chunk`,
+      );
+    } catch (error) {
+      throw error instanceof BridgeError ? error : communicationError(toolId, error);
+    } finally {
+      options.signal?.removeEventListener("abort", onAbort);
+      if (!finished) call.cancel();
+    }
+  }
+
+  async sessionInfo(): Promise<SessionDetails> {
+    const sessionId = this.requireSession();
+    const response = await this.unary<pb.GetSessionInfoRequest, pb.SessionInfoResponse>(
+      "GetSessionInfo",
+      (req, cb) => this.stub.getSessionInfo(req, cb),
+      { sessionId },
+    );
+    throwIfFailed(response.success, response.error);
+    const s = response.session as pb.SessionInfo;
+    return {
+      sessionId: s.sessionId,
+      metadata: s.metadata,
+      createdAt: toDate(s.createdAt),
+      lastAccessedAt: toDate(s.lastAccessedAt),
+      expiresAt: toDate(s.expiresAt),
+      toolCount: s.toolCount,
+    };
+  }
+
+  /** Keeps the session alive; resolves with its new expiry. */
+  async heartbeat(): Promise<Date> {
+    const sessionId = this.requireSession();
+    const response = await this.unary<pb.HeartbeatRequest, pb.HeartbeatResponse>(
+      "Heartbeat",
+      (req, cb) => this.stub.heartbeat(req, cb),
+      { sessionId },
+    );
+    throwIfFailed(response.success, response.error);
+    return toDate(response.expiresAt);
+  }
+
+  /** Ends the session on the host; a session that is already gone is not an error. */
+  async cleanup(): Promise<void> {
+    const sessionId = this.currentSession;
+    if (sessionId === undefined) return;
+    const response = await this.unary<pb.CleanupSessionRequest, pb.StatusResponse>(
+      "CleanupSession",
+      (req, cb) => this.stub.cleanupSession(req, cb),
+      { sessionId },
+    );
+    if (!response.success && response.error?.type !== ErrorType.SessionNotFound) {
+      throwIfFailed(response.success, response.error);
+    }
+    this.currentSession = undefined;
+  }
+
+  /** True when the host answers SERVING within `timeoutMs`. */
+  async healthCheck(timeoutMs = 5000): Promise<boolean> {
+    try {
+      const response = await this.unary<pb.HealthCheckRequest, pb.HealthCheckResponse>(
+        "HealthCheck",
+        (req, cb, opts) => this.stub.healthCheck(req, new grpc.Metadata(), opts, cb),
+        { service: "toolbridge" },
+        { timeoutMs },
+      );
+      return response.status === pb.HealthCheckResponse_ServingStatus.SERVING;
+    } catch {
+      return false;
+    }
+  }
+
+  close(): void {
+    this.stub.close();
+  }
+
+  private requireSession(): string {
+    if (this.currentSession === undefined) {
+      throw new BridgeError(ErrorType.SessionNotFound, "no session: call initializeSession() first");
+    }
+    return this.currentSession;
+  }
+
+  private unary<Req, Res>(
+    what: string,
+    invoke: (request: Req, callback: Callback<Res>, options: grpc.CallOptions) => grpc.ClientUnaryCall,
+    request: Req,
+    options: Pick<CallOptions, "timeoutMs" | "signal"> = {},
+  ): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      const call = invoke(
+        request,
+        (error, response) => {
+          options.signal?.removeEventListener("abort", onAbort);
+          if (error === null) resolve(response);
+          else reject(communicationError(what, error));
+        },
+        callOptions(options),
+      );
+      const onAbort = () => call.cancel();
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+}
+
+function callOptions(options: Pick<CallOptions, "timeoutMs">): grpc.CallOptions {
+  return options.timeoutMs !== undefined && options.timeoutMs > 0
+    ? { deadline: Date.now() + options.timeoutMs + DEADLINE_SLACK_MS }
+    : {};
+}
+
+function encodeKwargs(kwargs: Readonly<Record<string, unknown>>): Record<string, pbValues.Value> {
+  const out: Record<string, pbValues.Value> = {};
+  for (const [key, value] of Object.entries(kwargs)) {
+    try {
+      out[key] = encodeValue(value);
+    } catch (error) {
+      if (error instanceof BridgeError) {
+        throw new BridgeError(error.type, `argument '${key}': ${error.message}`, { details: error.details });
+      }
+      throw error;
+    }
+  }
+  return out;
+}
+
+function throwIfFailed(success: boolean, error: pb.ErrorInfo | undefined): void {
+  if (!success) {
+    throw errorFromInfo(
+      error ?? { type: ErrorType.InternalError, message: "failed", details: {}, stacktrace: "" },
+    );
+  }
+}
+
+export function errorFromInfo(info: pb.ErrorInfo): BridgeError {
+  const type = isErrorType(info.type) ? info.type : ErrorType.InternalError;
+  const details = info.stacktrace === "" ? info.details : { ...info.details, stacktrace: info.stacktrace };
+  return new BridgeError(type, info.message, { details });
+}
+
+function communicationError(what: string, error: unknown): BridgeError {
+  const e = error as Partial<grpc.ServiceError>;
+  const code = typeof e.code === "number" ? e.code : grpc.status.UNKNOWN;
+  const name = grpc.status[code] ?? String(code);
+  return new BridgeError(
+    ErrorType.CommunicationError,
+    `communication error for '${what}': ${name} - ${e.details ?? e.message}`,
+    {
+      grpcCode: code,
+      details: { grpc_code: name },
+      cause: error,
+    },
+  );
+}
+
+function toDate(ts: { seconds: bigint; nanos: number } | undefined): Date {
+  return ts === undefined ? new Date(0) : new Date(Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6));
+}
+
+function toToolSpec(spec: pb.ToolSpec): ToolSpec {
+  return {
+    name: spec.name,
+    description: spec.description,
+    streaming: spec.type === pb.ToolType.TOOL_TYPE_STREAMING,
+    parametersSchema: JSON.parse(spec.parametersSchema || "{}") as Record<string, unknown>,
+    outputSchema:
+      spec.outputSchema === "" ? undefined : (JSON.parse(spec.outputSchema) as Record<string, unknown>),
+    parameters: spec.parameters.map((p) => ({
+      name: p.name,
+      type: p.type,
+      description: p.description,
+      required: p.required,
+      ...(p.defaultValue === undefined ? {} : { default: decodeValue(p.defaultValue) }),
+    })),
+    timeoutMs: spec.limits?.timeoutMs ?? 0,
+    cacheable: spec.cacheable,
+    idempotent: spec.idempotent,
+    scope: spec.scope === pb.ToolScope.TOOL_SCOPE_SESSION ? "session" : "global",
+    metadata: spec.metadata,
+  };
+}
