@@ -55,7 +55,7 @@ async function loadToolsModule(host: ToolBridgeHost, path: string): Promise<void
     : Array.isArray(module.default)
       ? module.default
       : undefined;
-  if (tools !== undefined && tools.every((t) => t instanceof Tool)) {
+  if (tools?.every((t) => t instanceof Tool)) {
     host.registerTool(tools as Tool[]);
     return;
   }

@@ -1,0 +1,61 @@
+/**
+ * Starts the real host CLI as a child process on an ephemeral loopback port, as the
+ * integration tests of every package use it.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+
+export const REPO_ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
+export const CLI = `${REPO_ROOT}packages/server/dist/cli.js`;
+export const TEST_TOOLS = `${REPO_ROOT}testdata/tools/test-tools.ts`;
+
+export interface HostProcess {
+  readonly target: string;
+  readonly process: ChildProcess;
+  /** Everything the host wrote to stderr so far (its logs). */
+  stderr(): string;
+  /** SIGTERM and wait for exit; resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export async function startHost(
+  flags: Record<string, string | number> = {},
+  tools = [TEST_TOOLS],
+): Promise<HostProcess> {
+  const args = [CLI, "serve", ...tools.flatMap((t) => ["--tools", t]), "--host", "127.0.0.1", "--port", "0"];
+  for (const [key, value] of Object.entries({ "log-level": "warn", ...flags }))
+    args.push(`--${key}`, String(value));
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (text: string) => {
+    stderr += text;
+  });
+  const target = await new Promise<string>((resolve, reject) => {
+    let stdout = "";
+    const timer = setTimeout(() => reject(new Error(`host did not start within 20 s:\n${stderr}`)), 20_000);
+    child.stdout.setEncoding("utf8").on("data", (text: string) => {
+      stdout += text;
+      const match = /serving on (\S+) with/.exec(stdout);
+      if (match?.[1] !== undefined) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`host exited with ${code} before serving:\n${stderr}`));
+    });
+  });
+  const exited = once(child, "exit") as Promise<[number | null]>;
+  return {
+    target,
+    process: child,
+    stderr: () => stderr,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const [code] = await exited;
+      return code;
+    },
+  };
+}
