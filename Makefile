@@ -1,0 +1,64 @@
+# The README's two commands are `make demo` and `make test`; both install what they
+# need first (npm packages, a Python virtualenv) and skip that when it is up to date.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := node_modules/.bin
+STAMPS := .stamps
+TS_TESTS = $(sort $(wildcard packages/*/test/*.test.ts))
+
+.PHONY: setup build demo test lint typecheck check-generated test-ts test-py gen clean
+
+setup: $(STAMPS)/npm $(STAMPS)/venv
+
+$(STAMPS)/npm: package.json package-lock.json packages/core/package.json packages/server/package.json packages/client/package.json
+	@echo "==> installing npm packages (npm ci)"
+	npm ci --no-audit --no-fund --loglevel=error
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/venv: python/pyproject.toml python/constraints.txt
+	@echo "==> creating the Python virtualenv in $(VENV)"
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c python/constraints.txt -e "python[test]"
+	@mkdir -p $(STAMPS) && touch $@
+
+build: setup
+	@echo "==> compiling TypeScript"
+	$(BIN)/tsc -b packages/core packages/server packages/client
+
+demo: build
+	@echo "==> demo: a Python program calling TypeScript tools"
+	$(PY) examples/python/shop_client.py
+
+lint: setup
+	@echo "==> lint (biome, ruff)"
+	$(BIN)/biome check .
+	cd python && ../$(VENV)/bin/ruff check . && ../$(VENV)/bin/ruff format --check .
+
+typecheck: build
+	@echo "==> type checks (tsc on tests and examples, mypy --strict)"
+	$(BIN)/tsc -p tsconfig.tests.json
+	cd python && ../$(VENV)/bin/mypy
+
+check-generated: setup
+	@echo "==> generated code is up to date"
+	scripts/gen.sh --check
+	$(PY) testdata/values/generate.py --check || { echo "testdata/values/vectors.json is stale: run $(PY) testdata/values/generate.py"; exit 1; }
+
+test-ts: build
+	@echo "==> TypeScript tests"
+	node --import tsx --test $(TS_TESTS)
+
+test-py: build
+	@echo "==> Python tests"
+	cd python && ../$(VENV)/bin/pytest -q
+
+test: lint typecheck check-generated test-ts test-py
+
+gen: setup
+	scripts/gen.sh
+	$(PY) testdata/values/generate.py
+
+clean:
+	rm -rf $(STAMPS) $(VENV) node_modules packages/*/dist
