@@ -1,0 +1,24 @@
+"""Readiness probe for load balancers, orchestrators and start-up scripts."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+
+from toolbridge.config import TOOL_BRIDGE_CONFIG
+from toolbridge.v1 import toolbridge_pb2 as pb
+from toolbridge.v1.toolbridge_pb2_grpc import ToolBridgeStub
+
+
+async def health_check(channel: grpc.aio.Channel, timeout_s: float | None = None) -> bool:
+    """True when the host answers SERVING within ``timeout_s`` seconds (5 s by default); never raises."""
+    limit = timeout_s if timeout_s is not None else float(TOOL_BRIDGE_CONFIG["health_check_timeout_s"])
+    stub = ToolBridgeStub(channel)
+    try:
+        response = await asyncio.wait_for(
+            stub.HealthCheck(pb.HealthCheckRequest(service="toolbridge"), timeout=limit), timeout=limit
+        )
+    except (grpc.RpcError, TimeoutError):
+        return False
+    return bool(response.status == pb.HealthCheckResponse.SERVING)

@@ -1,0 +1,140 @@
+"""Starts a toolbridge host (the Node CLI) as a child process, for scripts, examples and tests.
+
+async with launch_host(["tools.ts"], cli="node_modules/.bin/toolbridge") as host:
+    client = ToolBridgeClient(host.target)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import signal
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_READY = re.compile(r"serving on (\S+) with")
+
+
+class HostLaunchError(RuntimeError):
+    """The host process exited or stayed silent instead of serving."""
+
+
+@dataclass
+class HostProcess:
+    """A running host: ``target`` is what a client dials; ``output()`` is its log so far."""
+
+    target: str
+    process: asyncio.subprocess.Process
+    _stderr: list[str] = field(default_factory=list)
+    _readers: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def output(self) -> str:
+        return "".join(self._stderr)
+
+    def send_signal(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.returncode is None:
+            self.process.send_signal(sig)
+
+    async def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 20.0) -> int:
+        """Signals the host (SIGTERM: graceful shutdown); returns its exit code, killing it after a wait."""
+        self.send_signal(sig)
+        try:
+            code = await asyncio.wait_for(self.process.wait(), timeout_s)
+        except TimeoutError:
+            self.process.kill()
+            code = await self.process.wait()
+        for reader in self._readers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        return code
+
+
+def find_cli(start: Path | None = None) -> list[str]:
+    """The host CLI command: ``$TOOLBRIDGE_CLI``, a checkout's built CLI, or ``toolbridge`` on PATH."""
+    if env := os.environ.get("TOOLBRIDGE_CLI"):
+        return env.split()
+    here = (start or Path.cwd()).resolve()
+    for directory in [here, *here.parents, *Path(__file__).resolve().parents]:
+        built = directory / "packages" / "server" / "dist" / "cli.js"
+        if built.is_file():
+            return [shutil.which("node") or "node", str(built)]
+    if found := shutil.which("toolbridge"):
+        return [found]
+    raise HostLaunchError(
+        "cannot find the toolbridge host CLI: build it (make build) or set TOOLBRIDGE_CLI to its command"
+    )
+
+
+async def start_host(
+    tools: Sequence[str | Path],
+    flags: Mapping[str, str | int] | None = None,
+    *,
+    cli: Sequence[str] | None = None,
+    cwd: str | Path | None = None,
+    startup_timeout_s: float = 30.0,
+) -> HostProcess:
+    """Runs ``toolbridge serve --tools ...`` on 127.0.0.1 and an ephemeral port unless flags say otherwise."""
+    command = [*(cli or find_cli()), "serve"]
+    for module in tools:
+        command += ["--tools", str(module)]
+    options: dict[str, str | int] = {"host": "127.0.0.1", "port": 0, "log-level": "warn", **(flags or {})}
+    for key, value in options.items():
+        command += [f"--{key}", str(value)]
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    stderr: list[str] = []
+    stderr_reader = asyncio.create_task(_drain(process.stderr, stderr))
+    stdout: list[str] = []
+    try:
+        target = await asyncio.wait_for(_ready(process.stdout, stdout), startup_timeout_s)
+    except (TimeoutError, HostLaunchError) as error:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+        await stderr_reader
+        raise HostLaunchError(
+            f"the host did not start ({error or 'no ready line within ' + str(startup_timeout_s) + ' s'}); "
+            f"command: {' '.join(command)}\n{''.join(stderr)}"
+        ) from None
+    stdout_reader = asyncio.create_task(_drain(process.stdout, stdout))
+    return HostProcess(target, process, stderr, [stderr_reader, stdout_reader])
+
+
+@contextlib.asynccontextmanager
+async def launch_host(
+    tools: Sequence[str | Path],
+    flags: Mapping[str, str | int] | None = None,
+    *,
+    cli: Sequence[str] | None = None,
+    cwd: str | Path | None = None,
+) -> AsyncIterator[HostProcess]:
+    """``start_host`` as a context manager that stops the host on exit."""
+    host = await start_host(tools, flags, cli=cli, cwd=cwd)
+    try:
+        yield host
+    finally:
+        await host.stop()
+
+
+async def _ready(stream: asyncio.StreamReader, lines: list[str]) -> str:
+    while line := (await stream.readline()).decode(errors="replace"):
+        lines.append(line)
+        if match := _READY.search(line):
+            return match.group(1)
+    raise HostLaunchError("the host exited before serving")
+
+
+async def _drain(stream: asyncio.StreamReader, sink: list[str]) -> None:
+    while chunk := await stream.read(65536):
+        sink.append(chunk.decode(errors="replace"))

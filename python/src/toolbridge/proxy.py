@@ -1,0 +1,93 @@
+"""Proxy tools: a host tool as a local async callable with its name, description and schema.
+
+DSPy (and anything that introspects callables) sees the host's parameters through
+``__signature__``; the JSON Schema is on ``parameters_schema``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncGenerator, Iterable
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any
+
+from toolbridge.specs import ToolSpec
+
+if TYPE_CHECKING:
+    from toolbridge.client import ToolBridgeClient
+
+#: Python annotations for the JSON Schema types the host reports.
+JSON_TYPES: dict[str, Any] = {
+    "string": str,
+    "integer": int,
+    "number": float,
+    "boolean": bool,
+    "array": list,
+    "object": dict,
+    "null": type(None),
+}
+
+
+class AsyncGRPCProxyTool:
+    """Calls one host tool: ``await tool(*args, **kwargs)`` returns its result."""
+
+    def __init__(self, spec: ToolSpec, client: ToolBridgeClient) -> None:
+        self.spec = spec
+        self.client = client
+        self.name = spec.name
+        self.__name__ = spec.name
+        self.description = spec.description
+        self.__doc__ = spec.description or f"Host tool {spec.name}"
+        self.parameters_schema = spec.parameters_schema
+        self.__signature__ = tool_signature(spec)
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return await self.client.execute_tool(self.name, *args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name}{self.__signature__})"
+
+
+class StreamingGRPCProxyTool(AsyncGRPCProxyTool):
+    """A streaming host tool: ``stream(...)`` yields chunks; calling it returns them all as a list."""
+
+    def stream(self, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
+        return self.client.stream_tool(self.name, *args, **kwargs)
+
+    async def collect(self, *args: Any, **kwargs: Any) -> list[Any]:
+        async with aclosing(self.stream(*args, **kwargs)) as chunks:
+            return [chunk async for chunk in chunks]
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> list[Any]:
+        return await self.collect(*args, **kwargs)
+
+
+def build_proxy_tools(specs: Iterable[ToolSpec], client: ToolBridgeClient) -> dict[str, AsyncGRPCProxyTool]:
+    """One proxy per spec, by tool name."""
+    return {
+        spec.name: (StreamingGRPCProxyTool if spec.streaming else AsyncGRPCProxyTool)(spec, client)
+        for spec in specs
+    }
+
+
+def annotation_for(json_type: str) -> Any:
+    return JSON_TYPES.get(json_type, Any)
+
+
+def tool_signature(spec: ToolSpec) -> inspect.Signature:
+    """The tool's parameters in schema order; those after the first optional one are keyword-only."""
+    if not all(p.name.isidentifier() for p in spec.parameters):
+        return inspect.Signature([inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)])
+    params = []
+    seen_default = keyword_only = False
+    for p in spec.parameters:
+        default: Any = inspect.Parameter.empty
+        if not p.required:
+            default = p.default if p.has_default else None
+            seen_default = True
+        elif seen_default:
+            # Python forbids a required positional parameter after one with a default.
+            keyword_only = True
+        kind = inspect.Parameter.KEYWORD_ONLY if keyword_only else inspect.Parameter.POSITIONAL_OR_KEYWORD
+        params.append(inspect.Parameter(p.name, kind, default=default, annotation=annotation_for(p.type)))
+    return inspect.Signature(params)

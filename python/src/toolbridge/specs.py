@@ -1,0 +1,105 @@
+"""What the host says about sessions and tools, as plain dataclasses."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any, Final, Literal
+
+from toolbridge.v1 import toolbridge_pb2 as pb
+from toolbridge.values import decode_value
+
+
+class _NoDefault(Enum):
+    NO_DEFAULT = "NO_DEFAULT"
+
+    def __repr__(self) -> str:
+        return "NO_DEFAULT"
+
+
+#: The ``default`` of a parameter the host does not fill in when it is omitted.
+NO_DEFAULT: Final = _NoDefault.NO_DEFAULT
+
+
+@dataclass(frozen=True)
+class Session:
+    session_id: str
+    tool_count: int
+    capabilities: tuple[str, ...]
+    #: False when a live session with this id existed and the client attached to it.
+    created: bool
+
+
+@dataclass(frozen=True)
+class SessionDetails:
+    session_id: str
+    metadata: dict[str, str]
+    created_at: datetime
+    last_accessed_at: datetime
+    expires_at: datetime
+    tool_count: int
+    variable_count: int
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    name: str
+    #: The JSON Schema type ("string", "integer", "number", "boolean", "array", "object", "any", ...).
+    type: str
+    description: str
+    required: bool
+    #: The default the host applies when the argument is omitted; ``NO_DEFAULT`` if none.
+    default: Any = NO_DEFAULT
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not NO_DEFAULT
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    streaming: bool
+    #: The parameters as a JSON Schema object (from the host's zod schema).
+    parameters_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None
+    parameters: tuple[ParameterSpec, ...]
+    timeout_ms: int
+    max_concurrent_calls: int
+    rate_limit_per_minute: int
+    #: A pure tool: the same arguments always give the same result, so results may be cached.
+    cacheable: bool
+    #: Safe to call again after a failure whose outcome is unknown (retries rely on it).
+    idempotent: bool
+    scope: Literal["global", "session"]
+    metadata: dict[str, str]
+
+    @classmethod
+    def from_pb(cls, spec: pb.ToolSpec) -> ToolSpec:
+        return cls(
+            name=spec.name,
+            description=spec.description,
+            streaming=spec.type == pb.TOOL_TYPE_STREAMING,
+            parameters_schema=json.loads(spec.parameters_schema or "{}"),
+            output_schema=json.loads(spec.output_schema) if spec.output_schema else None,
+            parameters=tuple(
+                ParameterSpec(
+                    name=p.name,
+                    type=p.type,
+                    description=p.description,
+                    required=p.required,
+                    default=decode_value(p.default_value) if p.HasField("default_value") else NO_DEFAULT,
+                )
+                for p in spec.parameters
+            ),
+            timeout_ms=spec.limits.timeout_ms,
+            max_concurrent_calls=spec.limits.max_concurrent_calls,
+            rate_limit_per_minute=spec.limits.rate_limit_per_minute,
+            cacheable=spec.cacheable,
+            idempotent=spec.idempotent,
+            scope="session" if spec.scope == pb.TOOL_SCOPE_SESSION else "global",
+            metadata=dict(spec.metadata),
+        )
