@@ -16,7 +16,7 @@ import { Tool } from "./tools/define.js";
 const VERSION = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
 
 function usage(): string {
-  const flags = CONFIG_KEYS.map((key) => `  --${flagName(key).padEnd(24)} env ${envName(key)}`).join("\n");
+  const flags = CONFIG_KEYS.map((key) => `  --${flagName(key).padEnd(26)} env ${envName(key)}`).join("\n");
   return `Usage: toolbridge serve --tools <module> [--tools <module> ...] [options]
 
 Starts a toolbridge host serving the tools that the given modules register.
