@@ -82,9 +82,9 @@ class ToolBridgeClient:
     ) -> Session:
         """Creates a session, or attaches to a live one with this id; the host picks an id when empty."""
         request = pb.InitializeSessionRequest(session_id=session_id, metadata=dict(metadata or {}))
-        response = await self._unary("InitializeSession", self.stub.InitializeSession(request))
-        if not response.success:
-            _raise_error(response.error, session_id=session_id or None)
+        response = await self._checked(
+            "InitializeSession", self.stub.InitializeSession(request), session_id=session_id or None
+        )
         self.session_id = response.session_id
         return Session(
             session_id=response.session_id,
@@ -95,11 +95,10 @@ class ToolBridgeClient:
 
     async def session_info(self) -> SessionDetails:
         session_id = self._require_session()
-        response = await self._unary(
-            "GetSessionInfo", self.stub.GetSessionInfo(pb.GetSessionInfoRequest(session_id=session_id))
+        request = pb.GetSessionInfoRequest(session_id=session_id)
+        response = await self._checked(
+            "GetSessionInfo", self.stub.GetSessionInfo(request), session_id=session_id
         )
-        if not response.success:
-            _raise_error(response.error, session_id=session_id)
         s = response.session
         return SessionDetails(
             session_id=s.session_id,
@@ -114,11 +113,8 @@ class ToolBridgeClient:
     async def heartbeat(self) -> datetime:
         """Keeps the session alive; returns its new expiry."""
         session_id = self._require_session()
-        response = await self._unary(
-            "Heartbeat", self.stub.Heartbeat(pb.HeartbeatRequest(session_id=session_id))
-        )
-        if not response.success:
-            _raise_error(response.error, session_id=session_id)
+        request = pb.HeartbeatRequest(session_id=session_id)
+        response = await self._checked("Heartbeat", self.stub.Heartbeat(request), session_id=session_id)
         return _to_datetime(response.expires_at)
 
     async def cleanup(self) -> None:
@@ -141,11 +137,8 @@ class ToolBridgeClient:
     async def list_tools(self) -> list[ToolSpec]:
         """The specs of every tool this session can call (global and session tools)."""
         session_id = self._require_session()
-        response = await self._unary(
-            "ListTools", self.stub.ListTools(pb.ListToolsRequest(session_id=session_id))
-        )
-        if not response.success:
-            _raise_error(response.error, session_id=session_id)
+        request = pb.ListToolsRequest(session_id=session_id)
+        response = await self._checked("ListTools", self.stub.ListTools(request), session_id=session_id)
         return [ToolSpec.from_pb(spec) for spec in response.tools]
 
     async def proxy_tools(self) -> dict[str, AsyncGRPCProxyTool]:
@@ -180,11 +173,8 @@ class ToolBridgeClient:
             request_id=request_id or f"req_{uuid.uuid4().hex}",
             timeout_ms=timeout_ms or 0,
         )
-        response = await self._unary(
-            tool_id, self.stub.ExecuteTool(request, timeout=_deadline(timeout_ms)), tool_id
-        )
-        if not response.success:
-            _raise_error(response.error, tool_name=tool_id, session_id=session_id)
+        call = self.stub.ExecuteTool(request, timeout=_deadline(timeout_ms))
+        response = await self._checked(tool_id, call, tool_name=tool_id, session_id=session_id)
         return decode_value(response.result)
 
     def stream_tool(self, tool_id: str, /, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
@@ -246,11 +236,21 @@ class ToolBridgeClient:
             raise SessionError("no session: call initialize_session() first", ErrorType.SESSION_NOT_FOUND)
         return self.session_id
 
-    async def _unary(self, what: str, call: Any, tool_name: str | None = None) -> Any:
+    async def _unary(self, what: str, call: Any) -> Any:
+        """Awaits a unary call, turning a transport failure into ToolCommunicationError."""
         try:
             return await call
         except grpc.aio.AioRpcError as error:
-            raise ToolCommunicationError(tool_name or what, error.code(), error.details() or "") from error
+            raise ToolCommunicationError(what, error.code(), error.details() or "") from error
+
+    async def _checked(
+        self, what: str, call: Any, *, tool_name: str | None = None, session_id: str | None = None
+    ) -> Any:
+        """``_unary`` for responses with ``success``/``error``: an in-band error is raised as its class."""
+        response = await self._unary(what, call)
+        if not response.success:
+            _raise_error(response.error, tool_name=tool_name, session_id=session_id)
+        return response
 
 
 def error_from_info(
