@@ -1,5 +1,6 @@
 import { BridgeError, ErrorType, encodeValue, pb } from "@toolbridge/core";
 import { z } from "zod";
+import { type ToolLimitOptions, type ToolLimits, validateLimits } from "./limits.js";
 
 /** What a tool function receives besides its arguments. */
 export interface ToolContext {
@@ -14,7 +15,7 @@ export interface ToolContext {
 export type ParametersSchema = z.ZodObject<any>;
 type EmptyParameters = z.ZodObject<Record<never, never>>;
 
-interface CommonToolOptions<P extends ParametersSchema> {
+interface CommonToolOptions<P extends ParametersSchema> extends ToolLimitOptions {
   /** Letters, digits, '_', '.', '-'; at most 128 characters, starting with a letter or '_'. */
   name: string;
   description: string;
@@ -62,6 +63,8 @@ export class Tool {
   readonly timeoutMs: number | undefined;
   readonly cacheable: boolean;
   readonly idempotent: boolean;
+  /** Concurrency and rate limits (0 = unlimited), enforced by the host before the tool runs. */
+  readonly limits: ToolLimits;
   readonly metadata: Readonly<Record<string, string>>;
   private readonly specs = new Map<pb.ToolScope, pb.ToolSpec>();
 
@@ -101,6 +104,7 @@ export class Tool {
     this.timeoutMs = options.timeoutMs;
     this.cacheable = options.cacheable ?? false;
     this.idempotent = options.idempotent ?? false;
+    this.limits = validateLimits(options.name, options);
     this.metadata = Object.freeze({ ...(options.metadata ?? {}) });
     // Built now so that a schema JSON Schema cannot express fails at registration, not per call.
     this.spec(pb.ToolScope.TOOL_SCOPE_GLOBAL);
@@ -160,7 +164,7 @@ function buildSpec(tool: Tool, scope: pb.ToolScope): pb.ToolSpec {
     parametersSchema: JSON.stringify(schema),
     outputSchema: output,
     parameters,
-    limits: { timeoutMs: tool.timeoutMs ?? 0, maxConcurrentCalls: 0, rateLimitPerMinute: 0 },
+    limits: { timeoutMs: tool.timeoutMs ?? 0, ...tool.limits },
     cacheable: tool.cacheable,
     idempotent: tool.idempotent,
     scope,
