@@ -109,6 +109,8 @@ async function main(argv: string[]): Promise<number> {
   });
   host.handleSignals();
   const address = await host.start();
+  // Printed before the "serving" line, which scripts and tests wait for.
+  if (host.metricsUrl !== undefined) process.stdout.write(`toolbridge metrics on ${host.metricsUrl}\n`);
   process.stdout.write(
     `toolbridge serving on ${address.target} with ${host.toolNames().length} tools: ${host.toolNames().join(", ")}\n`,
   );

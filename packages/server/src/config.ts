@@ -35,6 +35,14 @@ const HostConfigSchema = z.strictObject({
   keepaliveTimeoutMs: ms(2 ** 31 - 1).default(10_000),
   /** On SIGTERM/SIGINT, in-flight calls get this long to finish before they are cancelled. */
   shutdownGraceMs: ms(2 ** 31 - 1).default(10_000),
+  /** Most items one BatchExecuteTools call may carry; larger batches are refused whole. */
+  maxBatchSize: z.coerce.number().int().min(1).max(100_000).default(100),
+  /** Items of a parallel batch running at once when the request's max_parallel is 0 (the guide's 10). */
+  batchMaxParallel: z.coerce.number().int().min(1).max(10_000).default(10),
+  /** Port of the Prometheus /metrics HTTP endpoint; unset (the default) serves none, 0 picks a free port. */
+  metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Interface of the /metrics endpoint: loopback by default, as tool names and load are not for everyone. */
+  metricsHost: z.string().min(1).default("127.0.0.1"),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Send host stack traces to clients in ErrorInfo.stacktrace (off: they may leak internals). */
   exposeStackTraces: z

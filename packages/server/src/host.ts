@@ -5,7 +5,10 @@ import { ReflectionService } from "@grpc/reflection";
 import { BridgeError, ErrorType, FILE_DESCRIPTOR_SET_BASE64 } from "@toolbridge/core";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import { type Logger, pino } from "pino";
+import type { Registry } from "prom-client";
 import { type HostConfig, type HostConfigInput, parseConfig, sweepInterval } from "./config.js";
+import { type MetricsEndpoint, serveMetrics } from "./metrics/http.js";
+import { HostMetrics } from "./metrics/metrics.js";
 import type { HostRuntime } from "./rpc/runtime.js";
 import { serviceDefinition, serviceImplementation } from "./rpc/service.js";
 import { SessionManager } from "./sessions/manager.js";
@@ -58,6 +61,8 @@ export class ToolBridgeHost {
   private server: grpc.Server | undefined;
   private listening: ListeningAddress | undefined;
   private stopping: Promise<void> | undefined;
+  private readonly metrics: HostMetrics;
+  private metricsEndpoint: MetricsEndpoint | undefined;
 
   constructor(options: HostOptions = {}) {
     const { store, logger, ...config } = options;
@@ -76,11 +81,13 @@ export class ToolBridgeHost {
       log: this.log,
     });
     this.sessions.onSessionEnded((event) => this.registry.dropSession(event.id));
+    this.metrics = new HostMetrics(() => this.sessions.count());
     this.runtime = {
       config: this.config,
       sessions: this.sessions,
       tools: this.registry,
       log: this.log,
+      metrics: this.metrics,
       startedAt: Date.now(),
       version: VERSION,
       draining: false,
@@ -150,6 +157,16 @@ export class ToolBridgeHost {
     return this.listening;
   }
 
+  /** URL of the Prometheus endpoint once started, when `metricsPort` is set. */
+  get metricsUrl(): string | undefined {
+    return this.metricsEndpoint?.url;
+  }
+
+  /** The registry behind GetMetrics and /metrics, e.g. to merge into an app's own Prometheus endpoint. */
+  get metricsRegistry(): Registry {
+    return this.metrics.registry;
+  }
+
   /** Binds and starts serving; resolves with the address actually bound (port 0 picks one). */
   async start(): Promise<ListeningAddress> {
     if (this.server !== undefined)
@@ -168,6 +185,14 @@ export class ToolBridgeHost {
     const bindTo = config.host.includes(":")
       ? `[${config.host}]:${config.port}`
       : `${config.host}:${config.port}`;
+    if (config.metricsPort !== undefined) {
+      this.metricsEndpoint = await serveMetrics(
+        this.metrics,
+        config.metricsHost,
+        config.metricsPort,
+        this.log,
+      );
+    }
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(bindTo, grpc.ServerCredentials.createInsecure(), (error, bound) => {
         if (error === null) resolve(bound);
@@ -178,6 +203,10 @@ export class ToolBridgeHost {
             }),
           );
       });
+    }).catch(async (error: unknown) => {
+      await this.metricsEndpoint?.close();
+      this.metricsEndpoint = undefined;
+      throw error;
     });
     this.server = server;
     this.sessions.startSweeping();
@@ -186,7 +215,7 @@ export class ToolBridgeHost {
     const shown = config.host.includes(":") ? `[${config.host}]` : config.host;
     this.listening = { host: config.host, port, target: `${shown}:${port}` };
     this.log.info(
-      { address: this.listening.target, tools: this.registry.globalCount },
+      { address: this.listening.target, tools: this.registry.globalCount, metrics: this.metricsUrl },
       "toolbridge host serving",
     );
     return this.listening;
@@ -240,6 +269,7 @@ export class ToolBridgeHost {
         });
       });
     }
+    await this.metricsEndpoint?.close();
     await this.sessions.store.close();
     this.log.info("toolbridge host stopped");
   }

@@ -11,6 +11,7 @@ export {
   resolveConfig,
 } from "./config.js";
 export { type HostOptions, type ListeningAddress, type SessionInfo, ToolBridgeHost } from "./host.js";
+export { HostMetrics, UNRESOLVED_TOOL } from "./metrics/metrics.js";
 export { InMemorySessionStore } from "./sessions/memory-store.js";
 export type {
   CreateResult,
@@ -28,3 +29,4 @@ export {
   Tool,
   type ToolContext,
 } from "./tools/define.js";
+export type { ToolLimitOptions, ToolLimits } from "./tools/limits.js";

@@ -1,6 +1,7 @@
 import { BridgeError, ErrorType, type pb, type pbTimestamp } from "@toolbridge/core";
 import type { Logger } from "pino";
 import type { HostConfig } from "../config.js";
+import type { HostMetrics } from "../metrics/metrics.js";
 import type { SessionManager } from "../sessions/manager.js";
 import type { ToolRegistry } from "../tools/registry.js";
 
@@ -10,6 +11,7 @@ export interface HostRuntime {
   readonly sessions: SessionManager;
   readonly tools: ToolRegistry;
   readonly log: Logger;
+  readonly metrics: HostMetrics;
   readonly startedAt: number;
   readonly version: string;
   /** Set once shutdown begins: new calls are refused with UNAVAILABLE. */

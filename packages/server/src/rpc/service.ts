@@ -1,10 +1,13 @@
 import * as grpc from "@grpc/grpc-js";
 import { ErrorType, pb } from "@toolbridge/core";
+import { batchExecuteTools } from "./batch.js";
+import { executeTool } from "./execute.js";
 import { healthCheck } from "./health.js";
+import { getMetrics } from "./metrics.js";
 import { type HostRuntime, SHUTTING_DOWN } from "./runtime.js";
 import { cleanupSession, getSessionInfo, heartbeat, initializeSession } from "./sessions.js";
 import { streamTool } from "./stream.js";
-import { executeTool, listTools } from "./tools.js";
+import { listTools } from "./tools.js";
 
 type MethodName = keyof typeof pb.ToolBridgeService;
 
@@ -104,6 +107,8 @@ export function serviceImplementation(rt: HostRuntime): grpc.UntypedServiceImple
     heartbeat: unary(rt, heartbeat),
     listTools: unary(rt, listTools),
     executeTool: unary(rt, executeTool),
+    batchExecuteTools: unary(rt, batchExecuteTools),
+    getMetrics: unary(rt, getMetrics),
     healthCheck: unary(rt, healthCheck),
     streamTool: (call: grpc.ServerWritableStream<pb.ToolStreamRequest, Buffer>) => {
       if (rt.draining) {

@@ -1,7 +1,7 @@
 import type { pb } from "@toolbridge/core";
 import { errorInfo, type HostRuntime, toPbTimestamp } from "./runtime.js";
 
-export const CAPABILITIES = ["streaming", "tensors", "big_int", "timestamps"];
+export const CAPABILITIES = ["streaming", "tensors", "big_int", "timestamps", "batch", "metrics"];
 
 export async function initializeSession(
   rt: HostRuntime,

@@ -1,6 +1,9 @@
 import type * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, pb } from "@toolbridge/core";
+import { UNRESOLVED_TOOL } from "../metrics/metrics.js";
 import type { ToolInvocation } from "../tools/executor.js";
+import { admit, type Permit } from "../tools/limits.js";
+import { callLogger, cancellationReason, requestIdOf } from "./execute.js";
 import { errorInfo, type HostRuntime, newId } from "./runtime.js";
 import { CANCELLED_BY_CLIENT, encodeResult, prepareInvocation } from "./tools.js";
 
@@ -34,20 +37,23 @@ function writable(call: ChunkStream): Promise<void> {
 export async function streamTool(rt: HostRuntime, call: ChunkStream): Promise<void> {
   const req = call.request;
   const streamId = req.streamId || newId("stream");
-  const requestId = req.requestId || streamId;
+  const requestId = requestIdOf(req.requestId, call.metadata, "stream");
+  const log = callLogger(rt, requestId, { stream_id: streamId });
   const started = performance.now();
   let sequence = 0;
   let invocation: ToolInvocation | undefined;
-  const onCancelled = () => invocation?.abort(CANCELLED_BY_CLIENT());
+  let permit: Permit | undefined;
+  const onCancelled = () => invocation?.abort(cancellationReason(call.getDeadline()));
   call.once("cancelled", onCancelled);
 
   let iterator: ReturnType<ToolInvocation["stream"]> | undefined;
   try {
     invocation = await prepareInvocation(rt, req, requestId, call.getDeadline());
+    permit = admit(invocation.tool);
     iterator = invocation.stream();
     for (;;) {
       const step = await iterator.next();
-      if (call.cancelled) return;
+      if (call.cancelled) throw cancellationReason(call.getDeadline());
       if (step.done) break;
       const chunk = encodeChunk({
         streamId,
@@ -62,6 +68,7 @@ export async function streamTool(rt: HostRuntime, call: ChunkStream): Promise<vo
           { details: { size: String(chunk.length), limit: String(rt.config.maxMessageBytes) } },
         );
       }
+      rt.metrics.recordStreamChunk(invocation.tool.name);
       if (!call.write(chunk)) await writable(call);
     }
     const durationMs = invocation.elapsedMs();
@@ -75,16 +82,27 @@ export async function streamTool(rt: HostRuntime, call: ChunkStream): Promise<vo
         },
       }),
     );
-    rt.log.debug({ requestId, streamId, tool: req.toolId, chunks: sequence, durationMs }, "stream completed");
+    rt.metrics.recordCall(invocation.tool.name, undefined, durationMs);
+    log.debug(
+      { sessionId: req.sessionId, tool: req.toolId, chunks: sequence, durationMs },
+      "stream completed",
+    );
     iterator = undefined;
   } catch (error) {
-    if (call.cancelled) return;
     const info = errorInfo(rt, error);
+    const tool =
+      invocation?.tool.name ?? rt.tools.resolve(req.sessionId, req.toolId)?.name ?? UNRESOLVED_TOOL;
+    rt.metrics.recordCall(tool, info.type, permit === undefined ? undefined : invocation?.elapsedMs());
+    if (call.cancelled) return;
     // A failure the tool did not cause by itself (e.g. an oversized chunk) must still stop it.
     invocation?.abort(error instanceof BridgeError ? error : CANCELLED_BY_CLIENT());
-    rt.log.debug({ requestId, streamId, tool: req.toolId, error: info.type }, "stream failed");
+    log.debug(
+      { sessionId: req.sessionId, tool: req.toolId, error: info.type, message: info.message },
+      "stream failed",
+    );
     call.write(encodeChunk({ streamId, sequence, content: { $case: "error", value: info } }));
   } finally {
+    permit?.release();
     call.removeListener("cancelled", onCancelled);
     iterator?.close();
     if (!call.cancelled) call.end();

@@ -3,7 +3,7 @@ import { BridgeError, ErrorType, encodeValue, pb, type pbValues } from "@toolbri
 import { bindArguments } from "../tools/args.js";
 import type { Tool } from "../tools/define.js";
 import { ToolInvocation } from "../tools/executor.js";
-import { errorInfo, type HostRuntime, newId } from "./runtime.js";
+import { errorInfo, type HostRuntime } from "./runtime.js";
 
 export async function listTools(rt: HostRuntime, req: pb.ListToolsRequest): Promise<pb.ListToolsResponse> {
   try {
@@ -64,7 +64,7 @@ export function encodeResult(tool: Tool, result: unknown): pbValues.Value {
 export const CANCELLED_BY_CLIENT = () =>
   new BridgeError(ErrorType.Cancelled, "the client cancelled the call or went away");
 
-interface CallRequest {
+export interface CallRequest {
   sessionId: string;
   toolId: string;
   args: pbValues.Value[];
@@ -103,47 +103,4 @@ export async function runToCompletion(invocation: ToolInvocation): Promise<pbVal
     iterator.close();
   }
   return encodeResult(invocation.tool, chunks);
-}
-
-export async function executeTool(
-  rt: HostRuntime,
-  req: pb.ToolCallRequest,
-  call: grpc.ServerUnaryCall<pb.ToolCallRequest, pb.ToolCallResponse>,
-): Promise<pb.ToolCallResponse> {
-  const started = performance.now();
-  const requestId = req.requestId || newId("req");
-  let invocation: ToolInvocation | undefined;
-  const onCancelled = () => invocation?.abort(CANCELLED_BY_CLIENT());
-  call.once("cancelled", onCancelled);
-  try {
-    invocation = await prepareInvocation(rt, req, requestId, call.getDeadline());
-    const result = await runToCompletion(invocation);
-    const durationMs = invocation.elapsedMs();
-    rt.log.debug(
-      { requestId, sessionId: req.sessionId, tool: req.toolId, durationMs },
-      "tool call succeeded",
-    );
-    return {
-      success: true,
-      result,
-      error: undefined,
-      requestId,
-      metrics: { durationMs, hostMs: performance.now() - started },
-    };
-  } catch (error) {
-    const info = errorInfo(rt, error);
-    rt.log.debug(
-      { requestId, sessionId: req.sessionId, tool: req.toolId, error: info.type },
-      "tool call failed",
-    );
-    return {
-      success: false,
-      result: undefined,
-      error: info,
-      requestId,
-      metrics: { durationMs: invocation?.elapsedMs() ?? 0, hostMs: performance.now() - started },
-    };
-  } finally {
-    call.removeListener("cancelled", onCancelled);
-  }
 }

@@ -1,0 +1,136 @@
+/**
+ * The host's metrics: one prom-client registry per host, read both by the GetMetrics
+ * RPC and by the Prometheus /metrics endpoint, so the two can never disagree.
+ */
+import type { pb } from "@toolbridge/core";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/**
+ * The `tool` label of a call whose tool could not be resolved (unknown tool or
+ * session). Client-chosen names would otherwise become label values without bound.
+ */
+export const UNRESOLVED_TOOL = "(unresolved)";
+
+// Tool latencies range from sub-millisecond lookups to the 30 s default timeout.
+const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const BATCH_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000];
+
+export class HostMetrics {
+  readonly registry = new Registry();
+  private readonly calls: Counter<"tool">;
+  private readonly errors: Counter<"tool" | "error_type">;
+  private readonly duration: Histogram<"tool">;
+  private readonly streamChunks: Counter<"tool">;
+  private readonly batchSize: Histogram;
+
+  constructor(private readonly countSessions: () => Promise<number>) {
+    const registers = [this.registry];
+    this.calls = new Counter({
+      name: "toolbridge_tool_calls_total",
+      help: "Tool calls received (ExecuteTool, StreamTool and each batch item), by tool",
+      labelNames: ["tool"],
+      registers,
+    });
+    this.errors = new Counter({
+      name: "toolbridge_tool_errors_total",
+      help: "Tool calls that failed, by tool and error type (the ErrorInfo.type sent to the client)",
+      labelNames: ["tool", "error_type"],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: "toolbridge_tool_duration_seconds",
+      help: "Time tools ran, by tool (calls refused before the tool started are not observed)",
+      labelNames: ["tool"],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.streamChunks = new Counter({
+      name: "toolbridge_stream_chunks_total",
+      help: "Data chunks sent by StreamTool, by tool",
+      labelNames: ["tool"],
+      registers,
+    });
+    this.batchSize = new Histogram({
+      name: "toolbridge_batch_size",
+      help: "Items per BatchExecuteTools call that was accepted",
+      buckets: BATCH_BUCKETS,
+      registers,
+    });
+    new Gauge({
+      name: "toolbridge_active_sessions",
+      help: "Live sessions in the session store",
+      registers,
+      async collect() {
+        this.set(await countSessions());
+      },
+    });
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * Records one finished call. `errorType` is undefined on success; `durationMs` is
+   * undefined when the tool never started (refused by validation or a limit).
+   */
+  recordCall(tool: string, errorType: string | undefined, durationMs: number | undefined): void {
+    this.calls.inc({ tool });
+    if (errorType !== undefined) this.errors.inc({ tool, error_type: errorType });
+    if (durationMs !== undefined) this.duration.observe({ tool }, durationMs / 1000);
+  }
+
+  recordStreamChunk(tool: string): void {
+    this.streamChunks.inc({ tool });
+  }
+
+  recordBatch(size: number): void {
+    this.batchSize.observe(size);
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  exposition(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The GetMetrics view of the same counters. */
+  async snapshot(): Promise<pb.GetMetricsResponse> {
+    const byTool = new Map<string, pb.ToolMetrics>();
+    const entry = (tool: string): pb.ToolMetrics => {
+      let metrics = byTool.get(tool);
+      if (metrics === undefined) {
+        metrics = { tool, calls: 0n, errors: 0n, errorsByType: {}, totalDurationMs: 0 };
+        byTool.set(tool, metrics);
+      }
+      return metrics;
+    };
+    for (const { labels, value } of (await this.calls.get()).values) {
+      entry(String(labels.tool)).calls += BigInt(value);
+    }
+    for (const { labels, value } of (await this.errors.get()).values) {
+      const metrics = entry(String(labels.tool));
+      const type = String(labels.error_type);
+      metrics.errors += BigInt(value);
+      metrics.errorsByType[type] = (metrics.errorsByType[type] ?? 0n) + BigInt(value);
+    }
+    for (const { labels, value, metricName } of (await this.duration.get()).values) {
+      if (metricName?.endsWith("_sum") === true) entry(String(labels.tool)).totalDurationMs += value * 1000;
+    }
+    let streamChunksTotal = 0;
+    for (const { value } of (await this.streamChunks.get()).values) streamChunksTotal += value;
+    let batchesTotal = 0;
+    for (const { value, metricName } of (await this.batchSize.get()).values) {
+      if (metricName?.endsWith("_count") === true) batchesTotal += value;
+    }
+    const now = Date.now();
+    const seconds = Math.floor(now / 1000);
+    return {
+      tools: [...byTool.values()].sort((a, b) => a.tool.localeCompare(b.tool)),
+      activeSessions: await this.countSessions(),
+      streamChunksTotal: BigInt(streamChunksTotal),
+      batchesTotal: BigInt(batchesTotal),
+      collectedAt: { seconds: BigInt(seconds), nanos: (now - seconds * 1000) * 1e6 },
+    };
+  }
+}
