@@ -123,7 +123,8 @@ export async function batchExecuteTools(
         ? controller.signal.reason
         : new BridgeError(ErrorType.Cancelled, "not run");
   let durationMs = 0;
-  const complete = results.map((result, position) => {
+  // Array.from, not map: map skips the holes left by items that never ran.
+  const complete = Array.from(results, (result, position) => {
     durationMs += result?.metrics?.durationMs ?? 0;
     return result ?? notRun((items[position] as pb.ToolCallItem).index, skipped);
   });
