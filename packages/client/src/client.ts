@@ -11,6 +11,9 @@ import {
   pb,
   type pbValues,
 } from "@toolbridge/core";
+import { type BatchItem, type BatchOptions, decodeResults, encodeItems } from "./batch.js";
+import { type MetricsSnapshot, toMetricsSnapshot } from "./metrics.js";
+import { type RetryOptions, withRetry } from "./retry.js";
 
 export interface ClientOptions {
   /** Largest message sent or received; the host's default is 10 MiB. */
@@ -33,6 +36,8 @@ export interface CallOptions {
   /** Cancels the call; the host aborts the tool. */
   signal?: AbortSignal;
   requestId?: string;
+  /** Absolute gRPC deadline; the host stops the tool when it passes (timeoutMs need not be set). */
+  deadline?: Date | number;
 }
 
 export interface Session {
@@ -84,6 +89,9 @@ export class ToolBridgeClient {
   private readonly stub: pb.ToolBridgeClient;
   private readonly decodeOptions: DecodeOptions;
   private currentSession: string | undefined;
+  private sessionMetadata: Record<string, string> = {};
+  /** Tool specs of the current session, for the retry policy's idempotency check. */
+  private specs: Map<string, ToolSpec> | undefined;
 
   constructor(target: string, options: ClientOptions = {}) {
     const maxBytes = options.maxMessageBytes ?? 10 * 1024 * 1024;
@@ -111,6 +119,8 @@ export class ToolBridgeClient {
     );
     throwIfFailed(response.success, response.error);
     this.currentSession = response.sessionId;
+    this.sessionMetadata = { ...metadata };
+    this.specs = undefined;
     return {
       sessionId: response.sessionId,
       toolCount: response.toolCount,
@@ -127,7 +137,9 @@ export class ToolBridgeClient {
       { sessionId },
     );
     throwIfFailed(response.success, response.error);
-    return response.tools.map(toToolSpec);
+    const tools = response.tools.map(toToolSpec);
+    this.specs = new Map(tools.map((tool) => [tool.name, tool]));
+    return tools;
   }
 
   /** Calls a tool and returns its decoded result; throws BridgeError with the host's error type. */
@@ -153,6 +165,74 @@ export class ToolBridgeClient {
     );
     throwIfFailed(response.success, response.error);
     return decodeValue(response.result, this.decodeOptions);
+  }
+
+  /**
+   * Runs several tool calls in one round trip. Resolves with one entry per item, in
+   * request order: the result, or a BridgeError in place of an item that failed (with
+   * stopOnError, items never started are Cancelled errors). Throws only when the host
+   * refused the batch as a whole (unknown session, more items than maxBatchSize).
+   */
+  async executeBatch(
+    items: readonly BatchItem[],
+    options: BatchOptions = {},
+  ): Promise<(NativeValue | BridgeError)[]> {
+    const sessionId = this.requireSession();
+    const request: pb.BatchToolCallRequest = {
+      sessionId,
+      batchId: options.batchId ?? `batch_${randomUUID()}`,
+      items: encodeItems(items, encodeKwargs, options.timeoutMs),
+      config: {
+        parallel: options.parallel ?? true,
+        stopOnError: options.stopOnError ?? false,
+        maxParallel: options.maxParallel ?? 0,
+      },
+      requestId: options.requestId ?? `req_${randomUUID()}`,
+    };
+    const response = await this.unary<pb.BatchToolCallRequest, pb.BatchToolCallResponse>(
+      "BatchExecuteTools",
+      (req, cb, callOptions) => this.stub.batchExecuteTools(req, new grpc.Metadata(), callOptions, cb),
+      request,
+      options,
+    );
+    throwIfFailed(response.success, response.error);
+    return decodeResults(items, response, errorFromInfo, this.decodeOptions);
+  }
+
+  /**
+   * executeTool under the retry policy (see retry.ts): transient transport failures are
+   * retried with exponential backoff for idempotent tools (any tool with `force`),
+   * rate-limit refusals after the host's retry-after; tool errors never. Every attempt
+   * sends the same request id. After a host restart the session is re-created.
+   */
+  async executeWithRetry(
+    toolId: string,
+    kwargs: Readonly<Record<string, unknown>> = {},
+    options: CallOptions & RetryOptions = {},
+  ): Promise<NativeValue> {
+    const callOptions = { ...options, requestId: options.requestId ?? `req_${randomUUID()}` };
+    return withRetry(() => this.executeTool(toolId, kwargs, callOptions), options, {
+      isIdempotent: async () => {
+        const known = this.specs?.get(toolId);
+        if (known !== undefined) return known.idempotent;
+        return (await this.listTools()).find((tool) => tool.name === toolId)?.idempotent ?? false;
+      },
+      recoverSession: async () => {
+        await this.initializeSession(this.requireSession(), this.sessionMetadata);
+      },
+      signal: options.signal,
+    });
+  }
+
+  /** The host's counters (the same ones its Prometheus endpoint serves). */
+  async getMetrics(options: Pick<CallOptions, "timeoutMs"> = {}): Promise<MetricsSnapshot> {
+    const response = await this.unary<pb.GetMetricsRequest, pb.GetMetricsResponse>(
+      "GetMetrics",
+      (req, cb, callOptions) => this.stub.getMetrics(req, new grpc.Metadata(), callOptions, cb),
+      {},
+      options,
+    );
+    return toMetricsSnapshot(response);
   }
 
   /**
@@ -283,7 +363,7 @@ export class ToolBridgeClient {
     what: string,
     invoke: (request: Req, callback: Callback<Res>, options: grpc.CallOptions) => grpc.ClientUnaryCall,
     request: Req,
-    options: Pick<CallOptions, "timeoutMs" | "signal"> = {},
+    options: Pick<CallOptions, "timeoutMs" | "signal" | "deadline"> = {},
   ): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
       const call = invoke(
@@ -301,10 +381,15 @@ export class ToolBridgeClient {
   }
 }
 
-function callOptions(options: Pick<CallOptions, "timeoutMs">): grpc.CallOptions {
-  return options.timeoutMs !== undefined && options.timeoutMs > 0
-    ? { deadline: Date.now() + options.timeoutMs + DEADLINE_SLACK_MS }
-    : {};
+function callOptions(options: Pick<CallOptions, "timeoutMs" | "deadline">): grpc.CallOptions {
+  let deadline = options.deadline instanceof Date ? options.deadline.getTime() : options.deadline;
+  if (options.timeoutMs !== undefined && options.timeoutMs > 0) {
+    deadline = Math.min(
+      deadline ?? Number.POSITIVE_INFINITY,
+      Date.now() + options.timeoutMs + DEADLINE_SLACK_MS,
+    );
+  }
+  return deadline === undefined ? {} : { deadline };
 }
 
 function encodeKwargs(kwargs: Readonly<Record<string, unknown>>): Record<string, pbValues.Value> {

@@ -8,6 +8,7 @@ export {
   Tensor,
   Timestamp,
 } from "@toolbridge/core";
+export type { BatchItem, BatchOptions } from "./batch.js";
 export {
   type CallOptions,
   type ClientOptions,
@@ -18,3 +19,12 @@ export {
   ToolBridgeClient,
   type ToolSpec,
 } from "./client.js";
+export type { MetricsSnapshot, ToolCallMetrics } from "./metrics.js";
+export {
+  type BackoffPolicy,
+  DEFAULT_BACKOFF,
+  isTransientTransportError,
+  type RetryEvent,
+  type RetryOptions,
+  retryDelay,
+} from "./retry.js";
