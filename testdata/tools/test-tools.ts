@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { defineTool, type ToolBridgeHost } from "@toolbridge/server";
 import { z } from "zod";
+import registerLimitTools from "./limit-tools.js";
 
 const events: { tag: string; event: string; detail: string }[] = [];
 const produced = new Map<string, number>();
@@ -147,4 +148,5 @@ export default function register(host: ToolBridgeHost): void {
       handler: () => ({ fn: () => 1 }),
     }),
   ]);
+  registerLimitTools(host);
 }

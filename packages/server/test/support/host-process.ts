@@ -12,6 +12,8 @@ export const TEST_TOOLS = `${REPO_ROOT}testdata/tools/test-tools.ts`;
 
 export interface HostProcess {
   readonly target: string;
+  /** The Prometheus endpoint, when started with a `metrics-port` flag. */
+  readonly metricsUrl: string | undefined;
   readonly process: ChildProcess;
   /** Everything the host wrote to stderr so far (its logs). */
   stderr(): string;
@@ -31,8 +33,8 @@ export async function startHost(
   child.stderr.setEncoding("utf8").on("data", (text: string) => {
     stderr += text;
   });
+  let stdout = "";
   const target = await new Promise<string>((resolve, reject) => {
-    let stdout = "";
     const timer = setTimeout(() => reject(new Error(`host did not start within 20 s:\n${stderr}`)), 20_000);
     child.stdout.setEncoding("utf8").on("data", (text: string) => {
       stdout += text;
@@ -50,6 +52,7 @@ export async function startHost(
   const exited = once(child, "exit") as Promise<[number | null]>;
   return {
     target,
+    metricsUrl: /metrics on (\S+)/.exec(stdout)?.[1],
     process: child,
     stderr: () => stderr,
     async stop(signal = "SIGTERM") {
