@@ -1,0 +1,204 @@
+// The client's retry policy (executeWithRetry): the decision table on its own, then
+// against real hosts, including one that goes away and comes back on the same port.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import {
+  BridgeError,
+  DEFAULT_BACKOFF,
+  ErrorType,
+  type RetryEvent,
+  retryDelay,
+  ToolBridgeClient,
+} from "@toolbridge/client";
+import { type HostProcess, startHost } from "../../server/test/support/host-process.js";
+
+const transport = (code: grpc.status) =>
+  new BridgeError(ErrorType.CommunicationError, grpc.status[code] ?? "", { grpcCode: code });
+
+// Reconnect quickly after the host comes back; the default channel backoff starts at 1 s.
+const FAST_RECONNECT = {
+  channelOptions: { "grpc.initial_reconnect_backoff_ms": 50, "grpc.max_reconnect_backoff_ms": 200 },
+};
+const FAST_BACKOFF = { initialMs: 20, maxMs: 100 };
+
+function isBridgeError(type: string, check: (e: BridgeError) => boolean = () => true) {
+  return (error: unknown) => {
+    assert.ok(error instanceof BridgeError, `expected BridgeError, got ${String(error)}`);
+    assert.equal(error.type, type, error.message);
+    assert.ok(check(error), `unexpected error: ${error.message} ${JSON.stringify(error.details)}`);
+    return true;
+  };
+}
+
+describe("retry policy", () => {
+  const policy = DEFAULT_BACKOFF;
+
+  it("retries UNAVAILABLE and DEADLINE_EXCEEDED with exponential backoff, for idempotent calls only", () => {
+    for (const code of [grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]) {
+      assert.deepEqual(
+        [0, 1, 2].map((attempt) => retryDelay(transport(code), attempt, policy, true)),
+        [1000, 2000, 4000],
+      );
+      assert.equal(retryDelay(transport(code), 0, policy, false), undefined);
+    }
+    assert.equal(retryDelay(transport(grpc.status.UNAVAILABLE), 20, policy, true), policy.maxMs);
+    for (const code of [grpc.status.INTERNAL, grpc.status.CANCELLED, grpc.status.RESOURCE_EXHAUSTED]) {
+      assert.equal(retryDelay(transport(code), 0, policy, true), undefined);
+    }
+  });
+
+  it("retries RateLimitExceeded after the host's retry-after, else the guide's longer backoff", () => {
+    const hinted = new BridgeError(ErrorType.RateLimitExceeded, "", { details: { retry_after_ms: "1234" } });
+    assert.equal(retryDelay(hinted, 0, policy, false), 1234);
+    const bare = new BridgeError(ErrorType.RateLimitExceeded, "");
+    assert.deepEqual(
+      [0, 1].map((attempt) => retryDelay(bare, attempt, policy, false)),
+      [10_000, 20_000],
+    );
+    const busy = new BridgeError(ErrorType.ConcurrencyLimitExceeded, "");
+    assert.equal(retryDelay(busy, 1, policy, false), 2000);
+  });
+
+  it("never retries tool logic and request errors", () => {
+    for (const type of [
+      ErrorType.ToolExecutionError,
+      ErrorType.ValidationError,
+      ErrorType.ToolNotFound,
+      ErrorType.Timeout,
+      ErrorType.SessionNotFound,
+    ]) {
+      assert.equal(retryDelay(new BridgeError(type, ""), 0, policy, true), undefined, type);
+    }
+    assert.equal(retryDelay(new Error("plain"), 0, policy, true), undefined);
+  });
+});
+
+describe("executeWithRetry against the real host", () => {
+  let host: HostProcess;
+  let client: ToolBridgeClient;
+
+  before(async () => {
+    host = await startHost();
+    client = new ToolBridgeClient(host.target);
+    await client.initializeSession();
+  });
+  after(async () => {
+    client.close();
+    await host.stop();
+  });
+
+  it("waits the host's retry-after on RateLimitExceeded, then succeeds", async () => {
+    const retries: RetryEvent[] = [];
+    const result = await client.executeWithRetry(
+      "flaky",
+      { key: "rl-hint", failures: 2, retry_after_ms: 30 },
+      // A guide-length fallback (60 s) would time the test out: only the hint can be used.
+      { backoff: { rateLimitMs: 60_000 }, onRetry: (event) => retries.push(event) },
+    );
+    assert.equal(result, 3);
+    assert.deepEqual(
+      retries.map((r) => [r.attempt, r.delayMs, r.error.type]),
+      [
+        [1, 30, ErrorType.RateLimitExceeded],
+        [2, 30, ErrorType.RateLimitExceeded],
+      ],
+    );
+  });
+
+  it("gives up after maxAttempts with the last error", async () => {
+    await assert.rejects(
+      client.executeWithRetry(
+        "flaky",
+        { key: "rl-exhaust", failures: 5, retry_after_ms: 5 },
+        { maxAttempts: 2 },
+      ),
+      isBridgeError(ErrorType.RateLimitExceeded, (e) => e.message.includes("call 2 refused")),
+    );
+    assert.equal(await client.executeTool("call_count", { key: "rl-exhaust" }), 2);
+  });
+
+  it("does not retry a tool error, even when forced", async () => {
+    const retries: RetryEvent[] = [];
+    await assert.rejects(
+      client.executeWithRetry(
+        "flaky",
+        { key: "logic", failures: 1, mode: "error" },
+        { force: true, onRetry: (event) => retries.push(event) },
+      ),
+      isBridgeError(ErrorType.ToolExecutionError, (e) => e.message.includes("flaky failure 1")),
+    );
+    assert.deepEqual(retries, []);
+    assert.equal(await client.executeTool("call_count", { key: "logic" }), 1);
+  });
+});
+
+describe("executeWithRetry across a host restart", () => {
+  it("keeps going when the host comes back on the same port, re-creating the session", async () => {
+    let host = await startHost();
+    const port = Number(host.target.split(":").pop());
+    const client = new ToolBridgeClient(host.target, FAST_RECONNECT);
+    try {
+      const { sessionId } = await client.initializeSession("retry-restart", { owner: "retry-test" });
+      assert.equal(await client.executeWithRetry("add", { a: 1, b: 1 }), 2);
+      assert.equal(await host.stop(), 0);
+
+      // A tool not marked idempotent fails at once: the call might have run.
+      const noRetry: RetryEvent[] = [];
+      await assert.rejects(
+        client.executeWithRetry(
+          "describe_args",
+          { name: "x" },
+          { backoff: FAST_BACKOFF, onRetry: (e) => noRetry.push(e) },
+        ),
+        isBridgeError(ErrorType.CommunicationError, (e) => e.details.grpc_code === "UNAVAILABLE"),
+      );
+      assert.deepEqual(noRetry, []);
+
+      let restarted: Promise<HostProcess> | undefined;
+      const retries: RetryEvent[] = [];
+      const result = await client.executeWithRetry(
+        "add",
+        { a: 20, b: 22 },
+        {
+          maxAttempts: 100,
+          backoff: FAST_BACKOFF,
+          onRetry: (event) => {
+            retries.push(event);
+            // Bring the host back only once the client has seen it gone.
+            restarted ??= startHost({ port });
+          },
+        },
+      );
+      assert.equal(result, 42);
+      assert.ok(restarted, "the call never failed while the host was down");
+      host = await restarted;
+      assert.equal(retries[0]?.error.details.grpc_code, "UNAVAILABLE");
+      // The new host had no such session: the client re-created it under the same id.
+      assert.equal(client.sessionId, sessionId);
+      assert.equal((await client.sessionInfo()).metadata.owner, "retry-test");
+    } finally {
+      client.close();
+      await host.stop();
+    }
+  });
+
+  it("retries a non-idempotent tool when forced", async () => {
+    const host = await startHost();
+    const client = new ToolBridgeClient(host.target, FAST_RECONNECT);
+    await client.initializeSession();
+    await client.listTools();
+    await host.stop();
+    const retries: RetryEvent[] = [];
+    await assert.rejects(
+      client.executeWithRetry(
+        "describe_args",
+        { name: "x" },
+        { force: true, maxAttempts: 3, backoff: FAST_BACKOFF, onRetry: (e) => retries.push(e) },
+      ),
+      isBridgeError(ErrorType.CommunicationError),
+    );
+    assert.equal(retries.length, 2);
+    client.close();
+  });
+});
