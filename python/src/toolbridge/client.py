@@ -10,7 +10,7 @@ async with ToolBridgeClient("127.0.0.1:50051") as client:
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -36,7 +36,10 @@ from toolbridge.v1.toolbridge_pb2_grpc import ToolBridgeStub
 from toolbridge.values import decode_value, encode_value
 
 if TYPE_CHECKING:
+    from toolbridge.batch import BatchRequest
+    from toolbridge.metrics import HostMetrics
     from toolbridge.proxy import AsyncGRPCProxyTool
+    from toolbridge.retry import BackoffPolicy, RetryEvent
 
 
 class ToolBridgeClient:
@@ -61,6 +64,8 @@ class ToolBridgeClient:
         self.channel = channel or create_grpc_channel(server_address, max_message_bytes=max_message_bytes)
         self.stub = ToolBridgeStub(self.channel)
         self.session_id: str | None = None
+        # Kept to re-create the session after a host restart (retry.py).
+        self.session_metadata: dict[str, str] = {}
 
     async def __aenter__(self) -> ToolBridgeClient:
         return self
@@ -86,6 +91,7 @@ class ToolBridgeClient:
             "InitializeSession", self.stub.InitializeSession(request), session_id=session_id or None
         )
         self.session_id = response.session_id
+        self.session_metadata = dict(metadata or {})
         return Session(
             session_id=response.session_id,
             tool_count=response.tool_count,
@@ -176,6 +182,75 @@ class ToolBridgeClient:
         call = self.stub.ExecuteTool(request, timeout=_deadline(timeout_ms))
         response = await self._checked(tool_id, call, tool_name=tool_id, session_id=session_id)
         return decode_value(response.result)
+
+    async def execute_batch(
+        self,
+        batch_requests: Sequence[BatchRequest],
+        *,
+        parallel: bool = True,
+        stop_on_error: bool = False,
+        max_parallel: int = 0,
+        timeout_ms: int | None = None,
+        request_id: str | None = None,
+    ) -> list[Any]:
+        """Many calls in one round trip; results in request order, ``ToolExecutionError`` for failures.
+
+        See ``toolbridge.batch.execute_batch``.
+        """
+        from toolbridge.batch import execute_batch
+
+        return await execute_batch(
+            self,
+            batch_requests,
+            parallel=parallel,
+            stop_on_error=stop_on_error,
+            max_parallel=max_parallel,
+            timeout_ms=timeout_ms,
+            request_id=request_id,
+        )
+
+    async def execute_with_retry(
+        self, tool_id: str, /, *args: Any, max_retries: int = 3, **kwargs: Any
+    ) -> Any:
+        """``execute_tool`` retried on transient errors, as in the guide; see ``call_with_retry``."""
+        return await self.call_with_retry(tool_id, args, kwargs, max_retries=max_retries)
+
+    async def call_with_retry(
+        self,
+        tool_id: str,
+        args: Iterable[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        max_retries: int = 3,
+        backoff: BackoffPolicy | None = None,
+        force: bool = False,
+        recover_session: bool = True,
+        on_retry: Callable[[RetryEvent], None] | None = None,
+        timeout_ms: int | None = None,
+        request_id: str | None = None,
+    ) -> Any:
+        """``call_tool`` under the retry policy of ``toolbridge.retry`` (``max_retries`` counts attempts)."""
+        from toolbridge.retry import DEFAULT_BACKOFF, call_with_retry
+
+        return await call_with_retry(
+            self,
+            tool_id,
+            args,
+            kwargs,
+            max_retries=max_retries,
+            backoff=backoff or DEFAULT_BACKOFF,
+            force=force,
+            recover_session=recover_session,
+            on_retry=on_retry,
+            timeout_ms=timeout_ms,
+            request_id=request_id,
+        )
+
+    async def get_metrics(self, timeout_s: float | None = None) -> HostMetrics:
+        """The host's counters: calls, errors by type and time per tool, sessions, stream chunks, batches."""
+        from toolbridge.metrics import get_metrics
+
+        return await get_metrics(self, timeout_s)
 
     def stream_tool(self, tool_id: str, /, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
         """Streams a tool's chunks. Leaving the loop early cancels the call and the host aborts the tool.

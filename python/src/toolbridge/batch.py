@@ -1,0 +1,121 @@
+"""BatchExecuteTools from Python: many tool calls in one round trip (the guide's ``execute_batch``).
+
+results = await client.execute_batch([
+    {"tool_id": "add", "kwargs": {"a": 1, "b": 2}},
+    {"tool_id": "search", "args": ["grpc"], "timeout_ms": 500},
+])
+for result in results:
+    if isinstance(result, ToolExecutionError): ...
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from toolbridge.config import TOOL_BRIDGE_CONFIG
+from toolbridge.errors import ErrorType, InvalidValueError, ToolExecutionError
+from toolbridge.v1 import toolbridge_pb2 as pb
+from toolbridge.v1 import values_pb2 as pb_values
+from toolbridge.values import decode_value, encode_value
+
+if TYPE_CHECKING:
+    from toolbridge.client import ToolBridgeClient
+
+BatchRequest = Mapping[str, Any]
+"""One item: ``{"tool_id": str, "args": [...], "kwargs": {...}, "timeout_ms": int}``; tool_id is required."""
+
+
+async def execute_batch(
+    client: ToolBridgeClient,
+    batch_requests: Sequence[BatchRequest],
+    *,
+    parallel: bool = True,
+    stop_on_error: bool = False,
+    max_parallel: int = 0,
+    timeout_ms: int | None = None,
+    request_id: str | None = None,
+) -> list[Any]:
+    """Runs the calls on the host and returns their results in request order.
+
+    A failed item is a ``ToolExecutionError`` instance in its place (not raised), with
+    ``details["index"]``; with ``stop_on_error`` the items the host never started are
+    ``Cancelled`` errors. ``max_parallel`` 0 uses the host's ``batchMaxParallel`` (10 by
+    default). ``timeout_ms`` is the timeout of each item that sets none and, plus the
+    usual slack, the deadline of the whole batch. Raises only when the batch as a whole
+    is refused (unknown session: ``SessionError``; more items than the host's
+    ``maxBatchSize``: ``ToolBridgeError`` with ``ValidationError``) or the transport fails.
+    """
+    session_id = client._require_session()
+    items = [_encode_item(index, item, timeout_ms) for index, item in enumerate(batch_requests)]
+    request = pb.BatchToolCallRequest(
+        session_id=session_id,
+        batch_id=f"batch_{uuid.uuid4().hex[:8]}",
+        items=items,
+        config=pb.BatchConfig(parallel=parallel, stop_on_error=stop_on_error, max_parallel=max_parallel),
+        request_id=request_id or f"req_{uuid.uuid4().hex}",
+    )
+    deadline = (timeout_ms + int(TOOL_BRIDGE_CONFIG["deadline_slack_ms"])) / 1000 if timeout_ms else None
+    response = await client._checked(
+        "BatchExecuteTools", client.stub.BatchExecuteTools(request, timeout=deadline), session_id=session_id
+    )
+    return _decode_results(batch_requests, response)
+
+
+def _encode_item(index: int, item: BatchRequest, default_timeout_ms: int | None) -> pb.ToolCallItem:
+    tool_id = item.get("tool_id")
+    if not isinstance(tool_id, str):
+        raise TypeError(f"batch item {index}: 'tool_id' must be a string, got {tool_id!r}")
+    return pb.ToolCallItem(
+        index=index,
+        tool_id=tool_id,
+        args=[_encode(index, str(i), arg) for i, arg in enumerate(item.get("args", ()))],
+        kwargs={key: _encode(index, key, value) for key, value in item.get("kwargs", {}).items()},
+        timeout_ms=int(item.get("timeout_ms") or default_timeout_ms or 0),
+    )
+
+
+def _encode(index: int, name: str, value: Any) -> pb_values.Value:
+    try:
+        return encode_value(value)
+    except InvalidValueError as error:
+        raise InvalidValueError(
+            error.reason, f"batch item {index}, argument '{name}': {error.message}", error.path
+        ) from None
+
+
+def _decode_results(batch_requests: Sequence[BatchRequest], response: pb.BatchToolCallResponse) -> list[Any]:
+    results: list[Any] = [None] * len(batch_requests)
+    filled: set[int] = set()
+    for item in sorted(_results(response), key=lambda r: r.index):
+        if item.index >= len(batch_requests) or item.index in filled:
+            raise ToolExecutionError(
+                "BatchExecuteTools",
+                ErrorType.INTERNAL_ERROR,
+                f"the host answered a batch of {len(batch_requests)} items "
+                f"with a result for index {item.index}",
+            )
+        filled.add(item.index)
+        tool_id = str(batch_requests[item.index]["tool_id"])
+        if item.success:
+            results[item.index] = decode_value(item.result)
+        else:
+            details: dict[str, Any] = {**item.error.details, "index": item.index}
+            if item.error.stacktrace:
+                details["stacktrace"] = item.error.stacktrace
+            results[item.index] = ToolExecutionError(
+                tool_id, item.error.type or ErrorType.INTERNAL_ERROR, item.error.message, details
+            )
+    for index in set(range(len(batch_requests))) - filled:
+        results[index] = ToolExecutionError(
+            str(batch_requests[index]["tool_id"]),
+            ErrorType.INTERNAL_ERROR,
+            f"the host sent no result for batch item {index}",
+            {"index": index},
+        )
+    return results
+
+
+def _results(response: pb.BatchToolCallResponse) -> Iterable[pb.ToolCallResult]:
+    return response.results

@@ -1,0 +1,116 @@
+"""ChannelPool: reuse gRPC channels (the guide's "Connection Pooling").
+
+async with ChannelPool(["host-a:50051", "host-b:50051"], max_channels_per_target=4) as pool:
+    async with pool.client() as client:          # next target, round robin
+        await client.initialize_session()
+        await client.execute_tool("add", 1, 2)
+
+Per target the pool opens up to ``max_channels_per_target`` channels, a new one for each
+request until the limit, then hands them out round robin. Each channel gets its own
+connection (a local subchannel pool): by default gRPC would share one TCP connection
+among all channels to a target, and the pool would spread nothing. Calls made through
+a pooled channel must finish before ``close()``; closing cancels whatever is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any
+
+import grpc
+
+from toolbridge.client import ToolBridgeClient
+from toolbridge.config import create_grpc_channel
+
+ChannelFactory = Callable[[str], grpc.aio.Channel]
+
+
+def _separate_connection_channel(target: str) -> grpc.aio.Channel:
+    return create_grpc_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
+
+
+class ChannelPool:
+    """Channels to one or more hosts, reused round robin; close it (or use ``async with``) when done."""
+
+    def __init__(
+        self,
+        targets: Sequence[str] = (),
+        *,
+        max_channels_per_target: int = 5,
+        channel_factory: ChannelFactory = _separate_connection_channel,
+    ) -> None:
+        if max_channels_per_target < 1:
+            raise ValueError("max_channels_per_target must be >= 1")
+        self.max_per_target = max_channels_per_target
+        self._targets = list(dict.fromkeys(targets))
+        self._factory = channel_factory
+        self._channels: dict[str, list[grpc.aio.Channel]] = {}
+        self._round_robin: dict[str, int] = {}
+        self._next_target = 0
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    async def __aenter__(self) -> ChannelPool:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @property
+    def targets(self) -> list[str]:
+        """The targets the pool picks from when none is given, then any others it was asked for."""
+        return [*self._targets, *(t for t in self._channels if t not in self._targets)]
+
+    def channel_counts(self) -> dict[str, int]:
+        """Open channels per target."""
+        return {target: len(channels) for target, channels in self._channels.items()}
+
+    async def get_channel(self, target: str | None = None) -> grpc.aio.Channel:
+        """A channel to ``target``, or to the pool's next target (round robin) when None."""
+        async with self._lock:
+            if self._closed:
+                raise RuntimeError("the channel pool is closed")
+            if target is None:
+                if not self._targets:
+                    raise ValueError("this pool has no targets: pass one to get_channel(target)")
+                target = self._targets[self._next_target % len(self._targets)]
+                self._next_target = (self._next_target + 1) % len(self._targets)
+            channels = self._channels.setdefault(target, [])
+            # Grow until the limit (each of the first requests gets a channel of its own),
+            # then cycle through them.
+            if len(channels) < self.max_per_target:
+                channel = self._factory(target)
+                channels.append(channel)
+                return channel
+            index = self._round_robin.get(target, 0) % len(channels)
+            self._round_robin[target] = (index + 1) % len(channels)
+            return channels[index]
+
+    @asynccontextmanager
+    async def client(self, target: str | None = None, **options: Any) -> AsyncIterator[ToolBridgeClient]:
+        """A ToolBridgeClient on a pooled channel; leaving the block leaves the channel open for reuse."""
+        channel = await self.get_channel(target)
+        resolved = target or _target_of(self, channel)
+        async with ToolBridgeClient(resolved, channel=channel, **options) as client:
+            yield client
+
+    async def close(self, grace_s: float | None = None) -> None:
+        """Closes every channel (calls still running get ``grace_s`` seconds, then are cancelled)."""
+        async with self._lock:
+            self._closed = True
+            channels = [channel for group in self._channels.values() for channel in group]
+            self._channels.clear()
+            self._round_robin.clear()
+        await asyncio.gather(*(channel.close(grace_s) for channel in channels))
+
+
+def _target_of(pool: ChannelPool, channel: grpc.aio.Channel) -> str:
+    for target, channels in pool._channels.items():
+        if any(c is channel for c in channels):
+            return target
+    return ""
