@@ -1,0 +1,210 @@
+"""Issue 4 from Python: execute_batch and the retry policy, against the real host."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+import pytest
+
+from toolbridge import (
+    DEFAULT_BACKOFF,
+    BackoffPolicy,
+    ErrorType,
+    HostProcess,
+    RetryEvent,
+    ToolBridgeClient,
+    ToolBridgeError,
+    ToolCommunicationError,
+    ToolExecutionError,
+    create_grpc_channel,
+    retry_delay,
+)
+
+from .conftest import spawn_host
+
+FAST = BackoffPolicy(initial_s=0.02, max_s=0.1)
+# Reconnect soon after the host comes back; gRPC's default reconnect backoff starts at 1 s.
+FAST_RECONNECT = [("grpc.initial_reconnect_backoff_ms", 50), ("grpc.max_reconnect_backoff_ms", 200)]
+
+
+async def test_batch_results_keep_request_order_when_items_finish_out_of_order(
+    client: ToolBridgeClient,
+) -> None:
+    # c opens B, which releases b, which opens A, which releases a: they finish c, b, a.
+    results = await client.execute_batch(
+        [
+            {"tool_id": "latch", "kwargs": {"tag": "a", "wait": "py-order-A"}},
+            {"tool_id": "latch", "kwargs": {"tag": "b", "wait": "py-order-B", "open": "py-order-A"}},
+            {"tool_id": "latch", "kwargs": {"tag": "c", "open": "py-order-B"}},
+            {"tool_id": "add", "args": [40, 2]},
+            {"tool_id": "fail", "kwargs": {"message": "boom"}},
+        ]
+    )
+    a, b, c = results[:3]
+    assert [a["tag"], b["tag"], c["tag"]] == ["a", "b", "c"]
+    assert a["finished"] > b["finished"] > c["finished"]
+    assert results[3] == 42
+    failure = results[4]
+    assert isinstance(failure, ToolExecutionError)
+    assert failure.tool_name == "fail"
+    assert failure.error_type == ErrorType.TOOL_EXECUTION_ERROR
+    assert failure.reason == "boom"
+    assert failure.details["index"] == 4
+
+
+async def test_batch_stop_on_error_reports_the_rest_as_cancelled(client: ToolBridgeClient) -> None:
+    results = await client.execute_batch(
+        [
+            {"tool_id": "add", "kwargs": {"a": 1, "b": 2}},
+            {"tool_id": "add", "kwargs": {"a": 1}},
+            {"tool_id": "flaky", "kwargs": {"key": "py-skip", "failures": 0}},
+        ],
+        parallel=False,
+        stop_on_error=True,
+    )
+    assert len(results) == 3
+    assert results[0] == 3
+    assert isinstance(results[1], ToolExecutionError)
+    assert results[1].error_type == ErrorType.VALIDATION_ERROR
+    assert isinstance(results[2], ToolExecutionError)
+    assert results[2].error_type == ErrorType.CANCELLED
+    assert results[2].details["reason"] == "stop_on_error"
+    assert await client.execute_tool("call_count", key="py-skip") == 0
+
+
+async def test_batch_max_parallel_bounds_concurrency_inside_the_tool(client: ToolBridgeClient) -> None:
+    items = [{"tool_id": "probe", "kwargs": {"tag": "py-mp", "until_active": 2}} for _ in range(6)]
+    assert await client.execute_batch(items, max_parallel=2) == ["py-mp"] * 6
+    assert await client.execute_tool("probe_max", tag="py-mp") == 2
+
+
+async def test_batch_over_the_size_limit_is_refused_whole(client: ToolBridgeClient) -> None:
+    items = [{"tool_id": "add", "args": [i, 0]} for i in range(101)]
+    with pytest.raises(ToolBridgeError) as raised:
+        await client.execute_batch(items)
+    assert raised.value.error_type == ErrorType.VALIDATION_ERROR
+    assert "maxBatchSize" in str(raised.value)
+    assert await client.execute_batch(items[:100]) == list(range(100))
+    assert await client.execute_batch([]) == []
+
+
+def test_retry_delay_follows_the_guide() -> None:
+    def transport(code: grpc.StatusCode) -> ToolCommunicationError:
+        return ToolCommunicationError("t", code, "")
+
+    policy = DEFAULT_BACKOFF
+    for code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        assert [retry_delay(transport(code), n, policy, True) for n in range(3)] == [1.0, 2.0, 4.0]
+        assert retry_delay(transport(code), 0, policy, False) is None
+    assert retry_delay(transport(grpc.StatusCode.INTERNAL), 0, policy, True) is None
+    hinted = ToolExecutionError("t", ErrorType.RATE_LIMIT_EXCEEDED, "", {"retry_after_ms": "1500"})
+    assert retry_delay(hinted, 0, policy, False) == 1.5
+    bare = ToolExecutionError("t", ErrorType.RATE_LIMIT_EXCEEDED, "")
+    assert [retry_delay(bare, n, policy, False) for n in range(2)] == [10.0, 20.0]
+    for error_type in (ErrorType.TOOL_EXECUTION_ERROR, ErrorType.VALIDATION_ERROR, ErrorType.TIMEOUT):
+        assert retry_delay(ToolExecutionError("t", error_type, ""), 0, policy, True) is None
+
+
+async def test_retry_waits_the_hosts_retry_after(client: ToolBridgeClient) -> None:
+    events: list[RetryEvent] = []
+    result = await client.call_with_retry(
+        "flaky",
+        kwargs={"key": "py-rl", "failures": 2, "retry_after_ms": 30},
+        # Without the hint the guide's 60 s fallback would time the test out.
+        backoff=BackoffPolicy(rate_limit_s=60),
+        on_retry=events.append,
+    )
+    assert result == 3
+    assert [(e.attempt, e.delay_s, e.error.error_type) for e in events] == [
+        (1, 0.03, ErrorType.RATE_LIMIT_EXCEEDED),
+        (2, 0.03, ErrorType.RATE_LIMIT_EXCEEDED),
+    ]
+    # The guide's signature: max_retries counts attempts.
+    with pytest.raises(ToolExecutionError) as raised:
+        await client.execute_with_retry("flaky", key="py-rl-2", failures=5, retry_after_ms=5, max_retries=2)
+    assert raised.value.error_type == ErrorType.RATE_LIMIT_EXCEEDED
+    assert await client.execute_tool("call_count", key="py-rl-2") == 2
+
+
+async def test_no_retry_on_a_tool_error(client: ToolBridgeClient) -> None:
+    events: list[RetryEvent] = []
+    with pytest.raises(ToolExecutionError) as raised:
+        await client.call_with_retry(
+            "flaky",
+            kwargs={"key": "py-logic", "failures": 1, "mode": "error"},
+            force=True,
+            on_retry=events.append,
+        )
+    assert raised.value.error_type == ErrorType.TOOL_EXECUTION_ERROR
+    assert events == []
+    assert await client.execute_tool("call_count", key="py-logic") == 1
+
+
+async def test_retry_keeps_going_across_a_host_restart_on_the_same_port() -> None:
+    host = await spawn_host()
+    port = int(host.target.rsplit(":", 1)[1])
+    channel = create_grpc_channel(host.target, options=FAST_RECONNECT)
+    client = ToolBridgeClient(host.target, channel=channel)
+    restarted: list[asyncio.Task[HostProcess]] = []
+    try:
+        session = await client.initialize_session("py-restart", {"owner": "py-retry"})
+        assert await client.execute_with_retry("add", 1, 1) == 2
+        assert await host.stop() == 0
+
+        # Not idempotent: the call might have run, so it is not repeated.
+        quiet: list[RetryEvent] = []
+        with pytest.raises(ToolCommunicationError) as raised:
+            await client.call_with_retry(
+                "describe_args", kwargs={"name": "x"}, backoff=FAST, on_retry=quiet.append
+            )
+        assert raised.value.code == grpc.StatusCode.UNAVAILABLE
+        assert quiet == []
+
+        events: list[RetryEvent] = []
+
+        def restart_once(event: RetryEvent) -> None:
+            events.append(event)
+            # Bring the host back only once the client has seen it gone.
+            if not restarted:
+                restarted.append(asyncio.create_task(spawn_host({"port": port})))
+
+        result = await client.call_with_retry(
+            "add", args=[20, 22], max_retries=100, backoff=FAST, on_retry=restart_once
+        )
+        assert result == 42
+        assert restarted, "the call never failed while the host was down"
+        host = await restarted[0]
+        first = events[0].error
+        assert isinstance(first, ToolCommunicationError)
+        assert first.code == grpc.StatusCode.UNAVAILABLE
+        # The new host had no such session; the client re-created it under the same id.
+        assert client.session_id == session.session_id
+        assert (await client.session_info()).metadata == {"owner": "py-retry"}
+    finally:
+        await channel.close(None)
+        if restarted:
+            host = await restarted[0]
+        await host.stop()
+
+
+async def test_a_forced_retry_repeats_a_non_idempotent_call() -> None:
+    host = await spawn_host()
+    channel = create_grpc_channel(host.target, options=FAST_RECONNECT)
+    client = ToolBridgeClient(host.target, channel=channel)
+    await client.initialize_session()
+    await client.list_tools()
+    await host.stop()
+    events: list[Any] = []
+    with pytest.raises(ToolCommunicationError):
+        await client.call_with_retry(
+            "describe_args",
+            kwargs={"name": "x"},
+            force=True,
+            max_retries=3,
+            backoff=FAST,
+            on_retry=events.append,
+        )
+    assert len(events) == 2
+    await channel.close(None)
