@@ -17,11 +17,16 @@ const MAX_REQUEST_ID = 128;
  * The request id of a call: the one in the message, else the `x-request-id` metadata
  * header (what HTTP gateways and tracing proxies set), else a fresh one.
  */
-export function requestIdOf(fromMessage: string, metadata: grpc.Metadata, kind = "req"): string {
+export function requestIdOf(
+  fromMessage: string,
+  metadata: grpc.Metadata,
+  kind = "req",
+  fallback: string = newId(kind),
+): string {
   if (fromMessage !== "") return fromMessage.slice(0, MAX_REQUEST_ID);
   const header = metadata.get("x-request-id")[0];
   if (typeof header === "string" && header !== "") return header.slice(0, MAX_REQUEST_ID);
-  return newId(kind);
+  return fallback;
 }
 
 /** A logger whose every line for this call carries its request id. */

@@ -37,7 +37,8 @@ function writable(call: ChunkStream): Promise<void> {
 export async function streamTool(rt: HostRuntime, call: ChunkStream): Promise<void> {
   const req = call.request;
   const streamId = req.streamId || newId("stream");
-  const requestId = requestIdOf(req.requestId, call.metadata, "stream");
+  // Without one from the client, the stream id doubles as the request id.
+  const requestId = requestIdOf(req.requestId, call.metadata, "stream", streamId);
   const log = callLogger(rt, requestId, { stream_id: streamId });
   const started = performance.now();
   let sequence = 0;
