@@ -37,7 +37,10 @@ class HostProcess:
 
     def send_signal(self, sig: int = signal.SIGTERM) -> None:
         if self.process.returncode is None:
-            self.process.send_signal(sig)
+            # os.kill, not Process.send_signal: the latter polls (reaps) a child that just exited,
+            # and asyncio's child watcher then reports exit code 255 instead of the real one.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, sig)
 
     async def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 20.0) -> int:
         """Signals the host (SIGTERM: graceful shutdown); returns its exit code, killing it after a wait."""
@@ -45,7 +48,7 @@ class HostProcess:
         try:
             code = await asyncio.wait_for(self.process.wait(), timeout_s)
         except TimeoutError:
-            self.process.kill()
+            self.send_signal(signal.SIGKILL)
             code = await self.process.wait()
         for reader in self._readers:
             with contextlib.suppress(asyncio.CancelledError):
