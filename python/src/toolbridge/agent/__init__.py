@@ -1,0 +1,28 @@
+"""Stored ReAct agents: definitions and run records kept in the session, runnable by any worker.
+
+``python -m toolbridge.agent --help`` runs one from the command line (the TypeScript host uses it).
+"""
+
+from toolbridge.agent.model import (
+    AgentDefinition,
+    AgentDefinitionError,
+    AgentError,
+    AgentNotFoundError,
+    AgentRun,
+    AgentRunError,
+    AgentStore,
+    ProgressEvent,
+    TrajectoryStep,
+)
+
+__all__ = [
+    "AgentDefinition",
+    "AgentDefinitionError",
+    "AgentError",
+    "AgentNotFoundError",
+    "AgentRun",
+    "AgentRunError",
+    "AgentStore",
+    "ProgressEvent",
+    "TrajectoryStep",
+]

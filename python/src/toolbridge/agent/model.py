@@ -1,0 +1,441 @@
+"""What a stored agent and a recorded run are, as plain data, and the store interface that keeps them.
+
+A live ``dspy.ReAct`` cannot travel to the host, so the session keeps an agent's *definition*
+(signature, tool names, max_iters, instructions) and every worker rebuilds the agent from it.
+Runs are recorded as data too (inputs, steps, outputs), so the TypeScript side can read them.
+Both are maps of plain values (``to_value``/``from_value``), the form session variables hold.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import typing
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from toolbridge.errors import ErrorType, ToolBridgeError, ToolExecutionError
+from toolbridge.values import encode_value
+
+if TYPE_CHECKING:
+    import dspy
+
+#: Bumped when the stored shape changes incompatibly; readers refuse formats they do not know.
+DEFINITION_FORMAT = 1
+RUN_FORMAT = 1
+
+_AGENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_PLACEHOLDER_DESC = re.compile(r"\$\{\w+\}")
+
+RunStatus = Literal["running", "succeeded", "failed"]
+
+
+class AgentError(ToolBridgeError):
+    """Base of the agent errors."""
+
+
+class AgentDefinitionError(AgentError):
+    """An agent cannot be defined or rebuilt as asked (bad signature, unknown tool, bad stored data)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, ErrorType.VALIDATION_ERROR)
+
+
+class AgentNotFoundError(AgentError):
+    """The session has no agent (or run) with this id."""
+
+    def __init__(self, what: str, item_id: str, session_id: str | None = None) -> None:
+        where = f" in session {session_id}" if session_id else ""
+        super().__init__(f"no {what} '{item_id}'{where}", ErrorType.VARIABLE_NOT_FOUND)
+        self.item_id = item_id
+
+
+class AgentRunError(AgentError):
+    """The agent's run failed (the LM call failed, a transport error, ...); the run is recorded as failed."""
+
+    def __init__(self, run: AgentRun, cause: BaseException) -> None:
+        super().__init__(
+            f"agent {run.agent_id} run {run.run_id} failed: {type(cause).__name__}: {cause}",
+            getattr(cause, "error_type", ErrorType.INTERNAL_ERROR),
+        )
+        self.run = run
+
+
+def worker_name() -> str:
+    """Who ran or created something, for the record: ``python <pid>@<host>``."""
+    return f"python {os.getpid()}@{socket.gethostname()}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- definitions --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentDefinition:
+    """Everything needed to rebuild a ``dspy.ReAct`` in any worker attached to the session."""
+
+    agent_id: str
+    #: DSPy string signature with field types, e.g. ``"question: str -> answer: float"``.
+    signature: str
+    instructions: str
+    tool_names: tuple[str, ...]
+    max_iters: int
+    #: Field descriptions given in a class-based signature (the string form cannot carry them).
+    field_descs: Mapping[str, str] = field(default_factory=dict)
+    created_at: datetime = field(default_factory=_now)
+    created_by: str = field(default_factory=worker_name)
+
+    @classmethod
+    def create(
+        cls,
+        signature: str | type[dspy.Signature],
+        tool_names: Sequence[str],
+        max_iters: int = 5,
+        *,
+        instructions: str | None = None,
+        agent_id: str | None = None,
+    ) -> AgentDefinition:
+        """A new definition with a fresh ``react_<hex>`` id unless one is given."""
+        import dspy
+
+        if not isinstance(max_iters, int) or isinstance(max_iters, bool) or not 1 <= max_iters <= 100:
+            raise AgentDefinitionError(f"max_iters must be an integer from 1 to 100, got {max_iters!r}")
+        if agent_id is not None and not _AGENT_ID.fullmatch(agent_id):
+            raise AgentDefinitionError(
+                f"agent id {agent_id!r} must be 1-64 letters, digits, '_' or '-', "
+                "starting with a letter or digit"
+            )
+        if not tool_names:
+            raise AgentDefinitionError("a ReAct agent needs at least one tool")
+        if "finish" in tool_names:
+            raise AgentDefinitionError("a host tool named 'finish' clashes with dspy.ReAct's own finish tool")
+        try:
+            parsed = dspy.Signature(signature) if isinstance(signature, str) else signature
+        except Exception as error:
+            raise AgentDefinitionError(f"invalid signature {signature!r}: {error}") from error
+        text, descs = _signature_text(parsed)
+        definition = cls(
+            agent_id=agent_id or f"react_{uuid.uuid4().hex[:8]}",
+            signature=text,
+            instructions=instructions if instructions is not None else parsed.instructions,
+            tool_names=tuple(tool_names),
+            max_iters=max_iters,
+            field_descs=descs,
+        )
+        definition.dspy_signature()  # a type the string form cannot name fails here, not in a worker
+        return definition
+
+    def dspy_signature(self) -> type[dspy.Signature]:
+        """The signature, rebuilt: fields, types, descriptions and instructions."""
+        import dspy
+
+        try:
+            rebuilt: type[dspy.Signature] = dspy.Signature(self.signature, self.instructions)
+        except Exception as error:
+            raise AgentDefinitionError(
+                f"agent {self.agent_id}: cannot rebuild signature {self.signature!r} ({error}); "
+                "field types must be builtins or typing constructs (str, int, list[str], Literal[...], ...)"
+            ) from error
+        for name, desc in self.field_descs.items():
+            rebuilt = rebuilt.with_updated_fields(name, desc=desc)
+        return rebuilt
+
+    def to_value(self) -> dict[str, Any]:
+        return {
+            "kind": "react_agent",
+            "format": DEFINITION_FORMAT,
+            "agent_id": self.agent_id,
+            "signature": self.signature,
+            "instructions": self.instructions,
+            "tool_names": list(self.tool_names),
+            "max_iters": self.max_iters,
+            "field_descs": dict(self.field_descs),
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+        }
+
+    @classmethod
+    def from_value(cls, value: Any) -> AgentDefinition:
+        data = _expect_map(value, "agent definition", DEFINITION_FORMAT, "react_agent")
+        try:
+            return cls(
+                agent_id=str(data["agent_id"]),
+                signature=str(data["signature"]),
+                instructions=str(data.get("instructions", "")),
+                tool_names=tuple(str(n) for n in data["tool_names"]),
+                max_iters=int(data["max_iters"]),
+                field_descs={str(k): str(v) for k, v in dict(data.get("field_descs", {})).items()},
+                created_at=_as_datetime(data.get("created_at")),
+                created_by=str(data.get("created_by", "")),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise AgentDefinitionError(f"malformed agent definition ({error!r}): {value!r}") from error
+
+
+def _signature_text(signature: type[dspy.Signature]) -> tuple[str, dict[str, str]]:
+    """``"a: str, b: list[str] -> c: float"`` and the non-default field descriptions."""
+    descs: dict[str, str] = {}
+
+    def fields(items: Mapping[str, Any]) -> str:
+        parts = []
+        for name, info in items.items():
+            extra = info.json_schema_extra or {}
+            desc = extra.get("desc")
+            if desc and not _PLACEHOLDER_DESC.fullmatch(str(desc)):
+                descs[name] = str(desc)
+            if extra.get("IS_TYPE_UNDEFINED"):
+                parts.append(name)
+            else:
+                parts.append(f"{name}: {_type_text(info.annotation)}")
+        return ", ".join(parts)
+
+    return f"{fields(signature.input_fields)} -> {fields(signature.output_fields)}", descs
+
+
+def _type_text(annotation: Any) -> str:
+    if isinstance(annotation, type) and not typing.get_args(annotation):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+# -- runs -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrajectoryStep:
+    """One ReAct iteration: the thought, the tool call it chose, and what came back."""
+
+    thought: str
+    tool_name: str
+    tool_args: Mapping[str, Any]
+    observation: Any
+    #: The error type when the observation is a failed call (``ToolErrorObservation``), else None.
+    error_type: str | None = None
+
+    def to_value(self) -> dict[str, Any]:
+        return {
+            "thought": self.thought,
+            "tool_name": self.tool_name,
+            "tool_args": storable(dict(self.tool_args)),
+            "observation": storable(self.observation),
+            "error_type": self.error_type,
+        }
+
+    @classmethod
+    def from_value(cls, value: Mapping[str, Any]) -> TrajectoryStep:
+        return cls(
+            thought=str(value.get("thought", "")),
+            tool_name=str(value.get("tool_name", "")),
+            tool_args=dict(value.get("tool_args") or {}),
+            observation=value.get("observation"),
+            error_type=value.get("error_type"),
+        )
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    """A run of a stored agent as the session records it."""
+
+    run_id: str
+    agent_id: str
+    status: RunStatus
+    inputs: Mapping[str, Any]
+    steps: tuple[TrajectoryStep, ...] = ()
+    #: The signature's output fields (e.g. ``{"answer": ...}``) once the run succeeded.
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    #: The extraction step's reasoning (ReAct's final ChainOfThought), when there is one.
+    reasoning: str = ""
+    error: str = ""
+    started_at: datetime = field(default_factory=_now)
+    finished_at: datetime | None = None
+    worker: str = field(default_factory=worker_name)
+    #: The LM that drove the run (its model string), for the record.
+    lm: str = ""
+
+    @classmethod
+    def start(cls, agent_id: str, inputs: Mapping[str, Any], *, lm: str = "") -> AgentRun:
+        return cls(
+            run_id=f"{agent_id}_{uuid.uuid4().hex[:8]}",
+            agent_id=agent_id,
+            status="running",
+            inputs=dict(inputs),
+            lm=lm,
+        )
+
+    def with_steps(self, steps: Sequence[TrajectoryStep]) -> AgentRun:
+        return replace(self, steps=tuple(steps))
+
+    def succeeded(
+        self, steps: Sequence[TrajectoryStep], outputs: Mapping[str, Any], reasoning: str
+    ) -> AgentRun:
+        return replace(
+            self,
+            status="succeeded",
+            steps=tuple(steps),
+            outputs=dict(outputs),
+            reasoning=reasoning,
+            finished_at=_now(),
+        )
+
+    def failed(self, error: BaseException, steps: Sequence[TrajectoryStep] | None = None) -> AgentRun:
+        return replace(
+            self,
+            status="failed",
+            steps=tuple(steps) if steps is not None else self.steps,
+            error=f"{type(error).__name__}: {error}",
+            finished_at=_now(),
+        )
+
+    def to_value(self) -> dict[str, Any]:
+        return {
+            "kind": "agent_run",
+            "format": RUN_FORMAT,
+            "run_id": self.run_id,
+            "agent_id": self.agent_id,
+            "status": self.status,
+            "inputs": storable(dict(self.inputs)),
+            "steps": [step.to_value() for step in self.steps],
+            "outputs": storable(dict(self.outputs)),
+            "reasoning": self.reasoning,
+            "error": self.error,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "worker": self.worker,
+            "lm": self.lm,
+        }
+
+    @classmethod
+    def from_value(cls, value: Any) -> AgentRun:
+        data = _expect_map(value, "agent run", RUN_FORMAT, "agent_run")
+        try:
+            status = str(data["status"])
+            if status not in ("running", "succeeded", "failed"):
+                raise ValueError(f"unknown status {status!r}")
+            finished = data.get("finished_at")
+            return cls(
+                run_id=str(data["run_id"]),
+                agent_id=str(data["agent_id"]),
+                status=typing.cast(RunStatus, status),
+                inputs=dict(data.get("inputs") or {}),
+                steps=tuple(TrajectoryStep.from_value(s) for s in data.get("steps") or []),
+                outputs=dict(data.get("outputs") or {}),
+                reasoning=str(data.get("reasoning") or ""),
+                error=str(data.get("error") or ""),
+                started_at=_as_datetime(data.get("started_at")),
+                finished_at=_as_datetime(finished) if finished is not None else None,
+                worker=str(data.get("worker") or ""),
+                lm=str(data.get("lm") or ""),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise AgentDefinitionError(f"malformed agent run ({error!r}): {value!r}") from error
+
+
+# -- progress -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """What a running agent just did, for live output: ``kind`` is one of
+    ``run_started``, ``thought``, ``tool_call``, ``observation``, ``run_finished``."""
+
+    kind: Literal["run_started", "thought", "tool_call", "observation", "run_finished"]
+    run_id: str
+    step: int = -1
+    text: str = ""
+    tool_name: str = ""
+    tool_args: Mapping[str, Any] = field(default_factory=dict)
+    observation: Any = None
+    error_type: str | None = None
+    run: AgentRun | None = None
+
+
+# -- the store ------------------------------------------------------------------------------------------
+
+
+class AgentStore(Protocol):
+    """Where a session keeps agent definitions and run records (session variables on the host)."""
+
+    async def save_definition(self, definition: AgentDefinition) -> None: ...
+
+    async def load_definition(self, agent_id: str) -> AgentDefinition:
+        """Raises ``AgentNotFoundError`` when the session has no such agent."""
+        ...
+
+    async def list_definitions(self) -> list[AgentDefinition]: ...
+
+    async def record_run(self, run: AgentRun) -> None:
+        """Creates or replaces the record of ``run.run_id`` (called as the run progresses)."""
+        ...
+
+    async def load_run(self, run_id: str) -> AgentRun:
+        """Raises ``AgentNotFoundError`` when the session has no such run."""
+        ...
+
+    async def list_runs(self, agent_id: str | None = None) -> list[AgentRun]: ...
+
+
+# -- helpers --------------------------------------------------------------------------------------------
+
+
+def storable(value: Any) -> Any:
+    """``value`` if the bridge can carry it, else a faithful plain form (pydantic models dumped, else text).
+
+    Observations and outputs are usually tool results (already bridge values) or strings, but
+    a signature may declare custom output types.
+    """
+    try:
+        encode_value(value)
+        return value
+    except (ToolBridgeError, TypeError, ValueError):
+        pass
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return storable(dump(mode="json"))
+    if isinstance(value, Mapping):
+        return {str(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return str(value)
+
+
+def _expect_map(value: Any, what: str, fmt: int, kind: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping) or value.get("kind") != kind:
+        raise AgentDefinitionError(f"not an {what}: {value!r}")
+    if value.get("format") != fmt:
+        raise AgentDefinitionError(
+            f"{what} has format {value.get('format')!r}; this toolbridge reads format {fmt} (upgrade it)"
+        )
+    return value
+
+
+def _as_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if hasattr(value, "to_datetime"):
+        converted: datetime = value.to_datetime()
+        return converted
+    raise ValueError(f"expected a timestamp, got {value!r}")
+
+
+__all__ = [
+    "AgentDefinition",
+    "AgentDefinitionError",
+    "AgentError",
+    "AgentNotFoundError",
+    "AgentRun",
+    "AgentRunError",
+    "AgentStore",
+    "ProgressEvent",
+    "RunStatus",
+    "ToolExecutionError",
+    "TrajectoryStep",
+    "storable",
+    "worker_name",
+]
