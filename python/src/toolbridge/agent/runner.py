@@ -1,0 +1,227 @@
+"""Runs a stored agent: rebuild it from its definition, run it, and record the run as it goes.
+
+The run record is written when the run starts, after every tool call (so the TypeScript side
+can follow a run in progress), and when it ends; ``on_progress`` gets the same steps live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import dspy
+from dspy.utils.callback import BaseCallback
+
+from toolbridge.agent.model import (
+    AgentError,
+    AgentRun,
+    AgentRunError,
+    ProgressEvent,
+    TrajectoryStep,
+    storable,
+)
+from toolbridge.dspy_bridge import ToolErrorObservation
+from toolbridge.errors import ErrorType
+
+if TYPE_CHECKING:
+    from toolbridge.agent.model import AgentStore
+    from toolbridge.dspy_bridge import GRPCToolBridge
+
+logger = logging.getLogger(__name__)
+
+_STEP_KEY = re.compile(r"thought_(\d+)")
+
+
+def lm_name(lm: Any) -> str:
+    return str(getattr(lm, "model", None) or type(lm).__name__)
+
+
+def steps_from_trajectory(
+    trajectory: Mapping[str, Any], errors: Mapping[int, str] | None = None
+) -> list[TrajectoryStep]:
+    """The steps of a ``dspy.ReAct`` trajectory (``thought_i``, ``tool_name_i``, ``tool_args_i``, ...).
+
+    ``errors`` gives the error type of steps whose tool raised (ReAct then stores its own
+    "Execution error in ..." text as the observation).
+    """
+    indices = sorted(int(m.group(1)) for key in trajectory if (m := _STEP_KEY.fullmatch(key)))
+    steps = []
+    for i in indices:
+        observation = trajectory.get(f"observation_{i}")
+        error_type = observation.error_type if isinstance(observation, ToolErrorObservation) else None
+        if error_type is None and errors is not None:
+            error_type = errors.get(i)
+        steps.append(
+            TrajectoryStep(
+                thought=str(trajectory.get(f"thought_{i}", "")),
+                tool_name=str(trajectory.get(f"tool_name_{i}", "")),
+                tool_args=dict(trajectory.get(f"tool_args_{i}") or {}),
+                observation=observation,
+                error_type=error_type,
+            )
+        )
+    return steps
+
+
+class _RunRecorder(BaseCallback):  # type: ignore[misc]  # dspy is untyped
+    """Follows one ReAct run through DSPy's callbacks: thoughts, tool calls and observations, live."""
+
+    def __init__(self, agent: dspy.ReAct, run: AgentRun, emit: Callable[[ProgressEvent], None]) -> None:
+        self.agent = agent
+        self.run = run
+        self.emit = emit
+        self.steps: list[TrajectoryStep] = []
+        #: Error types of steps whose tool raised instead of returning an observation.
+        self.errors: dict[int, str] = {}
+        self._thought = ""
+        self._tool_name = ""
+        self._tool_args: dict[str, Any] = {}
+        self._react_calls: set[str] = set()
+        self._tool_calls: set[str] = set()
+        #: Set after each step and at the end, for the task that writes progress to the store.
+        self.changed = asyncio.Event()
+        self.done = False
+
+    def on_module_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+        if instance is self.agent.react:
+            self._react_calls.add(call_id)
+
+    def on_module_end(self, call_id: str, outputs: Any | None, exception: Exception | None = None) -> None:
+        if call_id not in self._react_calls:
+            return
+        self._react_calls.discard(call_id)
+        if outputs is None:
+            return
+        self._thought = str(getattr(outputs, "next_thought", ""))
+        self.emit(ProgressEvent("thought", self.run.run_id, len(self.steps), text=self._thought))
+
+    def on_tool_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+        if not isinstance(instance, dspy.Tool) or instance.name not in self.agent.tools:
+            return
+        self._tool_calls.add(call_id)
+        self._tool_name = str(instance.name)
+        self._tool_args = dict(inputs.get("kwargs") or {})
+        name, args = self._tool_name, self._tool_args
+        step = len(self.steps)
+        self.emit(ProgressEvent("tool_call", self.run.run_id, step, tool_name=name, tool_args=args))
+
+    def on_tool_end(self, call_id: str, outputs: Any | None, exception: Exception | None = None) -> None:
+        if call_id not in self._tool_calls:
+            return
+        self._tool_calls.discard(call_id)
+        step = len(self.steps)
+        error_type = None
+        observation = outputs
+        if exception is not None:
+            error_type = str(getattr(exception, "error_type", ErrorType.INTERNAL_ERROR))
+            self.errors[step] = error_type
+            observation = f"Execution error in {self._tool_name}: {exception}"
+        elif isinstance(outputs, ToolErrorObservation):
+            error_type = outputs.error_type
+        record = TrajectoryStep(self._thought, self._tool_name, self._tool_args, observation, error_type)
+        self.steps.append(record)
+        self.emit(
+            ProgressEvent(
+                "observation",
+                self.run.run_id,
+                step,
+                tool_name=self._tool_name,
+                observation=storable(observation),
+                error_type=error_type,
+            )
+        )
+        self.changed.set()
+
+
+async def run_stored_agent(
+    bridge: GRPCToolBridge,
+    agent_id: str,
+    inputs: dict[str, Any],
+    *,
+    lm: dspy.BaseLM | None = None,
+    on_progress: Callable[[ProgressEvent], None] | None = None,
+) -> AgentRun:
+    store = bridge.store
+    definition = await bridge.on_owner_loop(store.load_definition(agent_id))
+    agent = bridge.build_react_agent(definition)
+    missing = [name for name in agent.signature.input_fields if name not in inputs]
+    unknown = [name for name in inputs if name not in agent.signature.input_fields]
+    if missing or unknown:
+        raise AgentError(
+            f"agent {agent_id} takes inputs {', '.join(agent.signature.input_fields)}"
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+            + (f"; unknown: {', '.join(unknown)}" if unknown else ""),
+            ErrorType.VALIDATION_ERROR,
+        )
+    chosen_lm = lm or dspy.settings.lm
+    if chosen_lm is None:
+        raise AgentError(
+            "no language model: dspy.configure(lm=dspy.LM('openai/gpt-4o-mini')), "
+            "or pass lm= to run_agent_with",
+            ErrorType.VALIDATION_ERROR,
+        )
+
+    def emit(event: ProgressEvent) -> None:
+        if on_progress is not None:
+            try:
+                on_progress(event)
+            except Exception:  # a broken progress printer must not fail the run
+                logger.exception("on_progress raised")
+
+    run = AgentRun.start(agent_id, inputs, lm=lm_name(chosen_lm))
+    await bridge.on_owner_loop(store.record_run(run))
+    emit(ProgressEvent("run_started", run.run_id, run=run))
+    recorder = _RunRecorder(agent, run, emit)
+    writer = asyncio.create_task(_write_progress(bridge, store, recorder))
+    try:
+        with dspy.context(lm=chosen_lm, callbacks=[*dspy.settings.callbacks, recorder]):
+            prediction = await agent.acall(**inputs)
+    except BaseException as error:
+        await _stop(writer, recorder)
+        failed = run.failed(error, recorder.steps)
+        with contextlib.suppress(Exception):
+            await bridge.on_owner_loop(store.record_run(failed))
+        emit(ProgressEvent("run_finished", run.run_id, run=failed))
+        if isinstance(error, Exception):
+            raise AgentRunError(failed, error) from error
+        raise
+    await _stop(writer, recorder)
+    steps = steps_from_trajectory(prediction.trajectory, recorder.errors)
+    if steps and len(steps) < len(recorder.steps):
+        # ReAct dropped the oldest steps to fit the context window; the record keeps them.
+        steps = recorder.steps[: len(recorder.steps) - len(steps)] + steps
+    outputs = {name: prediction.get(name) for name in agent.signature.output_fields}
+    finished = run.succeeded(steps, outputs, str(prediction.get("reasoning") or ""))
+    await bridge.on_owner_loop(store.record_run(finished))
+    emit(ProgressEvent("run_finished", run.run_id, run=finished))
+    return finished
+
+
+async def _write_progress(bridge: GRPCToolBridge, store: AgentStore, recorder: _RunRecorder) -> None:
+    """Writes the run with its steps so far after each tool call; a slow store sees only the latest.
+
+    It is never cancelled mid-write: a progress write still in flight could otherwise land on
+    the host after the final record and overwrite it.
+    """
+    written = 0
+    while True:
+        await recorder.changed.wait()
+        recorder.changed.clear()
+        if len(recorder.steps) > written:
+            written = len(recorder.steps)
+            try:
+                await bridge.on_owner_loop(store.record_run(recorder.run.with_steps(recorder.steps)))
+            except Exception:  # the final write reports problems; progress is best effort
+                logger.warning("could not record the progress of run %s", recorder.run.run_id, exc_info=True)
+        if recorder.done:
+            return
+
+
+async def _stop(writer: asyncio.Task[None], recorder: _RunRecorder) -> None:
+    recorder.done = True
+    recorder.changed.set()
+    await writer

@@ -1,0 +1,270 @@
+"""Host tools as dspy.Tool objects: real dspy.ReAct, driven by a scripted DummyLM, against the real host."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import dspy
+import pytest
+
+from toolbridge import HostProcess, ToolCommunicationError
+from toolbridge.agent.scripted import (
+    ScriptedLM,
+    ScriptExhaustedError,
+    answer_turn,
+    finish_turn,
+    observations_in,
+    tool_turn,
+)
+from toolbridge.dspy_bridge import (
+    INVALID_ARGUMENTS,
+    BridgeTool,
+    GRPCToolBridge,
+    ToolErrorObservation,
+    json_schema_type,
+)
+
+from .conftest import spawn_host
+
+
+@pytest.fixture
+async def bridge(host: HostProcess) -> AsyncIterator[GRPCToolBridge]:
+    bridge = GRPCToolBridge(host.target)
+    await bridge.initialize()
+    yield bridge
+    await bridge.cleanup()
+
+
+def add_twice_script() -> ScriptedLM:
+    """add(2, 3), then add(<that result>, 10), then finish and answer with the last result."""
+    return ScriptedLM(
+        [
+            tool_turn("First add 2 and 3.", "add", a=2, b=3),
+            lambda seen: tool_turn("Now add 10 to that.", "add", a=seen[-1], b=10),
+            finish_turn("I have the total."),
+            lambda seen: answer_turn("The second call returned the total.", answer=str(seen[1])),
+        ]
+    )
+
+
+def check_add_twice(prediction: Any) -> None:
+    trajectory = prediction.trajectory
+    assert trajectory["tool_name_0"] == "add"
+    assert trajectory["observation_0"] == 5
+    assert trajectory["tool_name_1"] == "add"
+    # The scripted LM read 5 from its prompt, as a real LM would, and passed it on.
+    assert trajectory["tool_args_1"] == {"a": 5, "b": 10}
+    assert trajectory["observation_1"] == 15
+    assert trajectory["tool_name_2"] == "finish"
+    assert prediction.answer == "15"
+
+
+async def test_tools_carry_the_hosts_names_descriptions_and_argument_schemas(bridge: GRPCToolBridge) -> None:
+    tools = {tool.name: tool for tool in bridge.get_dspy_tools()}
+    assert set(tools) == set(bridge.specs)
+    assert all(isinstance(tool, dspy.Tool) and isinstance(tool, BridgeTool) for tool in tools.values())
+
+    add = tools["add"]
+    assert add.desc == "Adds two numbers."
+    assert add.args == {
+        "a": {"type": "number", "description": "First addend"},
+        "b": {"type": "number", "description": "Second addend"},
+    }
+    assert add.arg_types == {"a": float, "b": float}
+    assert add.arg_desc == {"a": "First addend", "b": "Second addend"}
+    assert not add.has_kwargs
+    assert list(inspect.signature(add.func).parameters) == ["a", "b"]
+
+    described = tools["describe_args"]
+    assert list(described.args) == ["name", "count", "ratio", "mode", "tags"]
+    assert described.args["count"] == {
+        "default": 1,
+        "description": "How many",
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 2**53 - 1,
+    }
+    assert described.arg_types == {
+        "name": str,
+        "count": int,
+        "ratio": float,
+        "mode": Literal["fast", "slow"],
+        "tags": list[str],
+    }
+    assert described.arg_desc == {"name": "Who", "count": "How many"}
+    # What an LM with native function calling is sent.
+    function = described.format_as_litellm_function_call()["function"]
+    assert function["name"] == "describe_args"
+    assert function["parameters"]["required"] == ["name", "ratio"]
+
+    # ReAct's prompt lists each tool with its description and argument schemas.
+    agent = dspy.ReAct("question -> answer", tools=[add, described])
+    instructions = agent.react.signature.instructions
+    assert "(1) add, whose description is <desc>Adds two numbers.</desc>." in instructions
+    assert "'a': {'type': 'number', 'description': 'First addend'}" in instructions
+    assert "'mode': {'default': 'fast', 'type': 'string', 'enum': ['fast', 'slow']}" in instructions
+
+    assert bridge.get_dspy_tools(["fail", "add"]) == [tools["fail"], tools["add"]]
+    with pytest.raises(Exception, match="the session has no tool 'nope'; its tools: add, bad_result"):
+        bridge.get_dspy_tools(["nope"])
+
+
+def test_json_schema_types() -> None:
+    assert json_schema_type({"type": "string"}) is str
+    assert json_schema_type({}) is Any
+    assert json_schema_type({"type": ["integer", "null"]}) == int | None
+    assert json_schema_type({"anyOf": [{"type": "string"}, {"type": "null"}]}) == str | None
+    assert json_schema_type({"anyOf": [{"type": "string"}, {}]}) is Any
+    assert json_schema_type({"const": "x"}) == Literal["x"]
+    assert (
+        json_schema_type({"type": "array", "items": {"type": "array", "items": {"type": "number"}}})
+        == list[list[float]]
+    )
+    assert json_schema_type({"type": "array"}) == list[Any]
+    assert json_schema_type({"type": "object", "additionalProperties": {"type": "integer"}}) == dict[str, int]
+    assert json_schema_type({"type": "object", "properties": {"a": {}}}) == dict[str, Any]
+    assert json_schema_type({"enum": [{"no": "dicts"}]}) is Any
+
+
+async def test_a_sync_react_agent_calls_two_tools_in_sequence(bridge: GRPCToolBridge) -> None:
+    assert dspy.settings.allow_tool_async_sync_conversion is False
+    agent = dspy.ReAct("question -> answer", tools=bridge.get_dspy_tools(["add", "fail"]))
+
+    def run_sync() -> Any:
+        with dspy.context(lm=add_twice_script()):
+            return agent(question="What is 2 + 3 + 10?")
+
+    # From a plain thread, as a sync program runs it...
+    check_add_twice(await asyncio.to_thread(run_sync))
+    # ...and from a thread that runs an event loop (the call blocks it, as any sync call would).
+    check_add_twice(run_sync())
+
+
+async def test_an_async_react_agent_calls_two_tools_in_sequence(bridge: GRPCToolBridge) -> None:
+    agent = dspy.ReAct("question -> answer", tools=bridge.get_dspy_tools(["add", "fail"]))
+    with dspy.context(lm=add_twice_script()):
+        check_add_twice(await agent.acall(question="What is 2 + 3 + 10?"))
+
+    # On a loop the bridge does not own (its calls go through the bridge's background client).
+    def other_loop() -> Any:
+        with dspy.context(lm=add_twice_script()):
+            return asyncio.run(agent.acall(question="What is 2 + 3 + 10?"))
+
+    check_add_twice(await asyncio.to_thread(other_loop))
+
+
+async def test_a_failing_tool_becomes_an_observation_and_the_agent_continues(bridge: GRPCToolBridge) -> None:
+    agent = dspy.ReAct(
+        "question -> answer", tools=bridge.get_dspy_tools(["fail", "add", "slow_short_timeout"])
+    )
+    lm = ScriptedLM(
+        [
+            tool_turn("Try the flaky tool.", "fail", message="disk on fire"),
+            tool_turn("Pass a bad argument.", "add", a="two", b=3),
+            tool_turn("Wait too long.", "slow_short_timeout", ms=5000, tag="dspy-timeout"),
+            tool_turn("Add properly.", "add", a=2, b=3),
+            finish_turn("Done."),
+            lambda seen: answer_turn("Only the last call worked.", answer=str(seen[3])),
+        ]
+    )
+    with dspy.context(lm=lm):
+        prediction = await agent.acall(question="What is 2 + 3?")
+    trajectory = prediction.trajectory
+
+    failed = trajectory["observation_0"]
+    assert isinstance(failed, ToolErrorObservation)
+    assert failed == "Tool 'fail' failed (ToolExecutionError): disk on fire"
+    assert (failed.error_type, failed.details) == ("ToolExecutionError", {"exception": "RangeError"})
+
+    invalid = trajectory["observation_1"]
+    assert isinstance(invalid, ToolErrorObservation)
+    assert invalid.error_type == INVALID_ARGUMENTS
+    assert "'two' is not of type 'number'" in invalid
+
+    timed_out = trajectory["observation_2"]
+    assert isinstance(timed_out, ToolErrorObservation)
+    assert timed_out.error_type == "Timeout"
+
+    assert trajectory["observation_3"] == 5
+    assert prediction.answer == "5"
+    # The LM saw the error text in its prompt.
+    assert observations_in(lm.history[-1]["messages"])[0] == str(failed)
+
+    # The same through the sync entry point.
+    assert agent.tools["fail"](message="again") == "Tool 'fail' failed (ToolExecutionError): again"
+
+
+async def test_a_streaming_tool_returns_its_collected_chunks(bridge: GRPCToolBridge) -> None:
+    count = bridge.get_dspy_tool("count")
+    assert await count.acall(n=3) == [{"i": 0}, {"i": 1}, {"i": 2}]
+    assert await asyncio.to_thread(count, n=2) == [{"i": 0}, {"i": 1}]
+    broken = await bridge.get_dspy_tool("fail_stream").acall(after=2, message="stream snapped")
+    assert isinstance(broken, ToolErrorObservation)
+    assert broken == "Tool 'fail_stream' failed (ToolExecutionError): stream snapped"
+
+
+async def test_a_sync_program_uses_the_bridge_without_an_event_loop(host: HostProcess) -> None:
+    def program() -> tuple[Any, Any, str]:
+        bridge = GRPCToolBridge(host.target)
+        bridge.initialize_sync()
+        try:
+            agent = dspy.ReAct("question -> answer", tools=bridge.get_dspy_tools(["add"]))
+            with dspy.context(lm=add_twice_script()):
+                sync_prediction = agent(question="What is 2 + 3 + 10?")
+            with dspy.context(lm=add_twice_script()):
+                async_prediction = asyncio.run(agent.acall(question="What is 2 + 3 + 10?"))
+            return sync_prediction, async_prediction, bridge.session_id
+        finally:
+            bridge.close_sync()
+
+    sync_prediction, async_prediction, session_id = await asyncio.to_thread(program)
+    check_add_twice(sync_prediction)
+    check_add_twice(async_prediction)
+    assert session_id.startswith("session_")
+
+
+async def test_transport_failures_raise_instead_of_becoming_observations() -> None:
+    host = await spawn_host()
+    bridge = GRPCToolBridge(host.target)
+    await bridge.initialize()
+    add = bridge.get_dspy_tool("add")
+    assert await add.acall(a=1, b=2) == 3
+    assert await host.stop() == 0
+    with pytest.raises(ToolCommunicationError):
+        await add.acall(a=1, b=2)
+    with pytest.raises(ToolCommunicationError):
+        await asyncio.to_thread(add, a=1, b=2)
+    await bridge.close()
+
+
+async def test_the_script_must_cover_every_lm_call(bridge: GRPCToolBridge) -> None:
+    agent = dspy.ReAct("question -> answer", tools=bridge.get_dspy_tools(["add"]))
+    # DSPy wraps what the LM raises in its own error type.
+    lm = ScriptedLM([tool_turn("Add.", "add", a=1, b=2)])
+    with (
+        dspy.context(lm=lm),
+        pytest.raises(Exception, match="all 1 turns of the scripted LM are used") as info,
+    ):
+        await agent.acall(question="1 + 2?")
+    assert isinstance(info.value.__cause__, ScriptExhaustedError)
+
+
+async def test_an_uninitialized_or_closed_bridge_says_what_to_do(host: HostProcess) -> None:
+    bridge = GRPCToolBridge(host.target)
+    with pytest.raises(Exception, match=r"call await bridge.initialize\(session_id\)"):
+        bridge.get_dspy_tools()
+    await bridge.initialize()
+    tool = bridge.get_dspy_tool("add")
+    await bridge.cleanup()
+    with pytest.raises(Exception, match="not initialized \\(or was closed\\)"):
+        await tool.acall(a=1, b=2)
+
+
+def test_import_toolbridge_does_not_import_dspy() -> None:
+    code = "import sys, toolbridge; sys.exit('dspy' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
