@@ -463,10 +463,27 @@ class GRPCToolBridge:
         on_progress: Callable[[ProgressEvent], None] | None = None,
     ) -> AgentRun:
         """``run_agent`` with options: an LM for this run only, and a callback for live progress."""
-        from toolbridge.agent.runner import run_stored_agent
+        definition = await self.on_owner_loop(self.store.load_definition(agent_id))
+        return await self.run_definition(definition, inputs, lm=lm, on_progress=on_progress)
+
+    async def run_definition(
+        self,
+        definition: AgentDefinition,
+        inputs: Mapping[str, Any],
+        *,
+        lm: dspy.BaseLM | None = None,
+        on_progress: Callable[[ProgressEvent], None] | None = None,
+    ) -> AgentRun:
+        """Runs an agent from its definition, stored or not; the run is recorded if the bridge has a store.
+
+        Raises ``AgentRunError`` (with the failed run) when the run fails, e.g. the LM call fails.
+        """
+        from toolbridge.agent.runner import run_definition
 
         self._require_client()
-        return await run_stored_agent(self, agent_id, dict(inputs), lm=lm, on_progress=on_progress)
+        return await run_definition(
+            self, definition, inputs, store=self._store, lm=lm, on_progress=on_progress
+        )
 
     async def on_owner_loop(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Awaits a coroutine that uses the bridge's client (or store) on the loop that owns it."""

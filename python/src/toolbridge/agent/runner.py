@@ -7,10 +7,9 @@ can follow a run in progress), and when it ends; ``on_progress`` gets the same s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import dspy
@@ -28,7 +27,7 @@ from toolbridge.dspy_bridge import ToolErrorObservation
 from toolbridge.errors import ErrorType
 
 if TYPE_CHECKING:
-    from toolbridge.agent.model import AgentStore
+    from toolbridge.agent.model import AgentDefinition, AgentStore
     from toolbridge.dspy_bridge import GRPCToolBridge
 
 logger = logging.getLogger(__name__)
@@ -137,17 +136,18 @@ class _RunRecorder(BaseCallback):  # type: ignore[misc]  # dspy is untyped
         self.changed.set()
 
 
-async def run_stored_agent(
+async def run_definition(
     bridge: GRPCToolBridge,
-    agent_id: str,
-    inputs: dict[str, Any],
+    definition: AgentDefinition,
+    inputs: Mapping[str, Any],
     *,
+    store: AgentStore | None,
     lm: dspy.BaseLM | None = None,
     on_progress: Callable[[ProgressEvent], None] | None = None,
 ) -> AgentRun:
-    store = bridge.store
-    definition = await bridge.on_owner_loop(store.load_definition(agent_id))
+    """Builds the agent from ``definition`` and runs it; the run is recorded in ``store`` when given."""
     agent = bridge.build_react_agent(definition)
+    agent_id = definition.agent_id
     missing = [name for name in agent.signature.input_fields if name not in inputs]
     unknown = [name for name in inputs if name not in agent.signature.input_fields]
     if missing or unknown:
@@ -172,19 +172,25 @@ async def run_stored_agent(
             except Exception:  # a broken progress printer must not fail the run
                 logger.exception("on_progress raised")
 
+    async def save(record: AgentRun) -> None:
+        if store is not None:
+            await bridge.on_owner_loop(store.record_run(record))
+
     run = AgentRun.start(agent_id, inputs, lm=lm_name(chosen_lm))
-    await bridge.on_owner_loop(store.record_run(run))
+    await save(run)
     emit(ProgressEvent("run_started", run.run_id, run=run))
     recorder = _RunRecorder(agent, run, emit)
-    writer = asyncio.create_task(_write_progress(bridge, store, recorder))
+    writer = asyncio.create_task(_write_progress(recorder, save))
     try:
         with dspy.context(lm=chosen_lm, callbacks=[*dspy.settings.callbacks, recorder]):
             prediction = await agent.acall(**inputs)
     except BaseException as error:
         await _stop(writer, recorder)
         failed = run.failed(error, recorder.steps)
-        with contextlib.suppress(Exception):
-            await bridge.on_owner_loop(store.record_run(failed))
+        try:
+            await save(failed)
+        except Exception:  # the run's own error is the one to report
+            logger.warning("could not record the failure of run %s", run.run_id, exc_info=True)
         emit(ProgressEvent("run_finished", run.run_id, run=failed))
         if isinstance(error, Exception):
             raise AgentRunError(failed, error) from error
@@ -196,12 +202,12 @@ async def run_stored_agent(
         steps = recorder.steps[: len(recorder.steps) - len(steps)] + steps
     outputs = {name: prediction.get(name) for name in agent.signature.output_fields}
     finished = run.succeeded(steps, outputs, str(prediction.get("reasoning") or ""))
-    await bridge.on_owner_loop(store.record_run(finished))
+    await save(finished)
     emit(ProgressEvent("run_finished", run.run_id, run=finished))
     return finished
 
 
-async def _write_progress(bridge: GRPCToolBridge, store: AgentStore, recorder: _RunRecorder) -> None:
+async def _write_progress(recorder: _RunRecorder, save: Callable[[AgentRun], Awaitable[None]]) -> None:
     """Writes the run with its steps so far after each tool call; a slow store sees only the latest.
 
     It is never cancelled mid-write: a progress write still in flight could otherwise land on
@@ -214,7 +220,7 @@ async def _write_progress(bridge: GRPCToolBridge, store: AgentStore, recorder: _
         if len(recorder.steps) > written:
             written = len(recorder.steps)
             try:
-                await bridge.on_owner_loop(store.record_run(recorder.run.with_steps(recorder.steps)))
+                await save(recorder.run.with_steps(recorder.steps))
             except Exception:  # the final write reports problems; progress is best effort
                 logger.warning("could not record the progress of run %s", recorder.run.run_id, exc_info=True)
         if recorder.done:

@@ -18,8 +18,10 @@ signature's outputs (``reasoning`` plus the output fields).
 
 from __future__ import annotations
 
+import ast
 import json
 import re
+import textwrap
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -55,17 +57,42 @@ def answer_turn(reasoning: str, **outputs: Any) -> dict[str, Any]:
     return {"reasoning": reasoning, **outputs}
 
 
+# How ChatAdapter shows a list: "«item»" for one item, "[1] «item»\n[2] «item»" for more, and
+# "«««\n    line\n    line\n»»»" for an item with line breaks or guillemets.
+_LIST_ITEM = re.compile(r"(?:^|\n)(?:\[\d+\] )?(?:«««\n(.*?)\n»»»|«(.*?)»)(?=\n\[\d+\] |\Z)", re.DOTALL)
+
+
 def observations_in(messages: Sequence[Mapping[str, Any]]) -> list[Any]:
-    """The observations in the last user message's trajectory, in step order, JSON-decoded when possible."""
+    """The observations in the last user message's trajectory, in step order, decoded as values.
+
+    Decoding undoes how ChatAdapter renders them: JSON for numbers and maps, a numbered list of
+    «items» (each ``str(item)``) for lists; anything else stays text.
+    """
     text = next((str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"), "")
-    found: dict[int, Any] = {}
-    for match in _OBSERVATION.finditer(text):
-        raw = match.group(2).strip()
-        try:
-            found[int(match.group(1))] = json.loads(raw)
-        except ValueError:
-            found[int(match.group(1))] = raw
+    found = {int(match.group(1)): _decode(match.group(2).strip()) for match in _OBSERVATION.finditer(text)}
     return [found[i] for i in sorted(found)]
+
+
+def _decode(text: str) -> Any:
+    if text.startswith("«") or text.startswith("[1] «"):
+        items = [
+            _literal(textwrap.dedent(block) if block else inline)
+            for block, inline in _LIST_ITEM.findall(text)
+        ]
+        if items:
+            return items
+    return _literal(text)
+
+
+def _literal(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text)  # str() of a dict or list item
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
 
 
 class ScriptExhaustedError(AgentError):

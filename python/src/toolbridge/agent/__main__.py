@@ -1,0 +1,286 @@
+"""Run a DSPy ReAct agent over a session's tools: ``python -m toolbridge.agent --help``.
+
+The TypeScript host (or a user) launches this with a host address and a session id:
+
+    python -m toolbridge.agent --address 127.0.0.1:50051 --session S \\
+        --signature "question -> answer" --tools search_docs,calculate --question "..."
+    python -m toolbridge.agent --address ... --session S --agent react_1a2b3c4d --question "..."
+
+The LM is ``--lm`` or ``$TOOLBRIDGE_LM`` (any model string DSPy accepts, e.g.
+``openai/gpt-4o-mini``; the provider's API key comes from its usual environment variable),
+else the scripted DummyLM named by ``--script``. Progress goes to stderr; stdout gets one
+JSON line with the result, or with ``--events`` one JSON line per step and then the result.
+
+Exit status: 0 the run succeeded, 1 it failed (recorded as failed), 2 bad usage or agent
+definition, 3 the host or session is unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from toolbridge.agent.model import ProgressEvent
+from toolbridge.errors import SessionError, ToolBridgeError, ToolCommunicationError
+
+LM_ENV = "TOOLBRIDGE_LM"
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """Bad command-line input; the message says how to fix it."""
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m toolbridge.agent",
+        description="Run a DSPy ReAct agent over the tools of a toolbridge session.",
+        epilog=f"The LM is --lm, else ${LM_ENV}, else the scripted DummyLM of --script.",
+    )
+    parser.add_argument("--address", required=True, help="the host, HOST:PORT")
+    parser.add_argument("--session", required=True, help="the session to attach to (it must exist)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--agent", help="run this stored agent (see create_react_agent)")
+    which.add_argument(
+        "--signature", help="define a new agent with this DSPy signature (default: 'question -> answer')"
+    )
+    parser.add_argument("--tools", help="comma-separated tool names for a new agent (default: all)")
+    parser.add_argument("--max-iters", type=int, default=5, help="most ReAct steps for a new agent")
+    parser.add_argument("--instructions", help="instructions for a new agent")
+    parser.add_argument("--create-only", action="store_true", help="store the new agent, print its id, stop")
+    parser.add_argument("--question", help="the 'question' input")
+    parser.add_argument("--input", action="append", default=[], metavar="NAME=TEXT", help="a text input")
+    parser.add_argument(
+        "--input-json", action="append", default=[], metavar="NAME=JSON", help="an input given as JSON"
+    )
+    parser.add_argument("--lm", help=f"DSPy model string, e.g. openai/gpt-4o-mini (default: ${LM_ENV})")
+    parser.add_argument(
+        "--script", help="when no LM is named: a scripted DummyLM, by name ('shop') or a JSON file of turns"
+    )
+    parser.add_argument("--events", action="store_true", help="print every step on stdout as a JSON line")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    return parser.parse_args(argv)
+
+
+def parse_inputs(args: argparse.Namespace) -> dict[str, Any]:
+    inputs: dict[str, Any] = {}
+    if args.question is not None:
+        inputs["question"] = args.question
+    for item in args.input:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--input expects NAME=TEXT, got {item!r}")
+        inputs[name] = text
+    for item in args.input_json:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--input-json expects NAME=JSON, got {item!r}")
+        try:
+            inputs[name] = json.loads(text)
+        except ValueError as error:
+            raise UsageError(f"--input-json {name}: not JSON ({error})") from None
+    return inputs
+
+
+def choose_lm(args: argparse.Namespace) -> Any:
+    """``dspy.LM(--lm or $TOOLBRIDGE_LM)``, else the scripted DummyLM of ``--script``."""
+    import dspy
+
+    model = args.lm or os.environ.get(LM_ENV)
+    if model:
+        return dspy.LM(model)
+    if args.script:
+        return scripted_lm(args.script)
+    raise UsageError(
+        f"no LM: set {LM_ENV} (e.g. {LM_ENV}=openai/gpt-4o-mini with OPENAI_API_KEY set), pass --lm, "
+        "or pass --script for a scripted DummyLM"
+    )
+
+
+def scripted_lm(script: str) -> Any:
+    from toolbridge.agent.demo import SCRIPTS
+    from toolbridge.agent.scripted import ScriptedLM
+
+    if script in SCRIPTS:
+        return SCRIPTS[script]()
+    path = Path(script)
+    if not path.is_file():
+        raise UsageError(f"--script {script!r} is neither a known script ({', '.join(SCRIPTS)}) nor a file")
+    try:
+        turns = json.loads(path.read_text())
+    except ValueError as error:
+        raise UsageError(f"--script {script}: not JSON ({error})") from None
+    if not isinstance(turns, list) or not all(isinstance(turn, dict) for turn in turns):
+        raise UsageError(f"--script {script}: expected a JSON list of objects (one LM answer each)")
+    return ScriptedLM(turns)
+
+
+# -- output ---------------------------------------------------------------------------------------------
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode()
+    tolist = getattr(value, "tolist", None)
+    return tolist() if callable(tolist) else str(value)
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
+def _short(value: Any, limit: int = 240) -> str:
+    text = value if isinstance(value, str) else to_json(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def progress_printer(stream: TextIO | None, events: TextIO | None) -> Callable[[ProgressEvent], None]:
+    """Prints ProgressEvents: readable lines on ``stream``, JSON lines on ``events``."""
+
+    def show(event: ProgressEvent) -> None:
+        if stream is not None:
+            print_readable(event, stream)
+        if events is not None:
+            print_json(event, events)
+
+    return show
+
+
+def print_readable(event: ProgressEvent, stream: TextIO) -> None:
+    step = f"[step {event.step + 1}]"
+    if event.kind == "run_started" and event.run is not None:
+        print(f"[agent] run {event.run_id} of agent {event.run.agent_id}, LM {event.run.lm}", file=stream)
+    elif event.kind == "thought":
+        print(f"{step} thought: {event.text}", file=stream)
+    elif event.kind == "tool_call":
+        args = ", ".join(f"{k}={v!r}" for k, v in event.tool_args.items())
+        print(f"{step} call {event.tool_name}({args})", file=stream)
+    elif event.kind == "observation":
+        marker = f"error {event.error_type}: " if event.error_type else ""
+        print(f"{step} -> {marker}{_short(event.observation)}", file=stream)
+    elif event.kind == "run_finished" and event.run is not None:
+        print(f"[agent] {event.run.status} after {len(event.run.steps)} steps", file=stream)
+    stream.flush()
+
+
+def print_json(event: ProgressEvent, events: TextIO) -> None:
+    """One JSON line per event; ``run_finished`` is left to the result line that closes the run."""
+    if event.kind == "run_finished":
+        return
+    record: dict[str, Any] = {"event": event.kind, "run_id": event.run_id}
+    if event.kind == "run_started" and event.run is not None:
+        record.update(agent_id=event.run.agent_id, lm=event.run.lm)
+    else:
+        record["step"] = event.step
+    if event.kind == "thought":
+        record["text"] = event.text
+    elif event.kind == "tool_call":
+        record.update(tool_name=event.tool_name, tool_args=dict(event.tool_args))
+    elif event.kind == "observation":
+        record.update(tool_name=event.tool_name, observation=event.observation, error_type=event.error_type)
+    print(to_json(record), file=events, flush=True)
+
+
+# -- main ----------------------------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace) -> int:
+    from toolbridge.agent.model import AgentDefinition, AgentRunError
+    from toolbridge.dspy_bridge import GRPCToolBridge
+
+    inputs = parse_inputs(args)
+    lm = None if args.create_only else choose_lm(args)
+    show = progress_printer(None if args.quiet else sys.stderr, sys.stdout if args.events else None)
+    bridge = GRPCToolBridge(args.address, store=None)
+    try:
+        await bridge.initialize(args.session)
+        if bridge.session is not None and bridge.session.created:
+            # The session is the host's to create: a fresh one has none of its session tools or agents.
+            await bridge.cleanup()
+            raise SessionError(f"session {args.session} does not exist on {args.address}; create it first")
+        if args.agent:
+            definition = await bridge.on_owner_loop(bridge.store.load_definition(args.agent))
+        else:
+            names = [n.strip() for n in args.tools.split(",") if n.strip()] if args.tools else None
+            definition = AgentDefinition.create(
+                args.signature or "question -> answer",
+                names if names is not None else list(bridge.specs),
+                args.max_iters,
+                instructions=args.instructions,
+            )
+            for name in definition.tool_names:
+                bridge.get_dspy_tool(name)
+            bridge.build_react_agent(definition)
+            if args.create_only:
+                await bridge.on_owner_loop(bridge.store.save_definition(definition))
+                print(to_json({"event": "agent_created", "agent_id": definition.agent_id}), flush=True)
+                return EXIT_OK
+        try:
+            result = await bridge.run_definition(definition, inputs, lm=lm, on_progress=show)
+        except AgentRunError as error:
+            result = error.run
+        print(
+            to_json(
+                {
+                    "event": "run_finished",
+                    "agent_id": result.agent_id,
+                    "run_id": result.run_id,
+                    "status": result.status,
+                    "outputs": dict(result.outputs),
+                    "error": result.error,
+                }
+            ),
+            flush=True,
+        )
+        if result.status != "succeeded":
+            print(f"error: the run failed: {result.error}", file=sys.stderr)
+            return EXIT_RUN_FAILED
+        return EXIT_OK
+    finally:
+        await bridge.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return asyncio.run(_main_task(args))
+    except KeyboardInterrupt:
+        return 130
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ToolCommunicationError, SessionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except ToolBridgeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+async def _main_task(args: argparse.Namespace) -> int:
+    # SIGTERM (what a host sends to stop a worker) cancels the run, which records it as failed.
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if task is not None and hasattr(signal, "SIGTERM"):
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await run(args)
+    except asyncio.CancelledError:
+        print("error: stopped by SIGTERM", file=sys.stderr)
+        return 143
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""``python -m toolbridge.agent``: the entry point the TypeScript host launches, as a real subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dspy
+import pytest
+
+from toolbridge import HostProcess, ToolBridgeClient
+from toolbridge.agent.__main__ import choose_lm, main, parse_args
+from toolbridge.agent.demo import SHOP_QUESTION, SHOP_TOOLS
+from toolbridge.agent.scripted import ScriptedLM, answer_turn, finish_turn, tool_turn
+
+from .conftest import REPO_ROOT, spawn_host
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.stdout.splitlines()]
+
+
+async def agent_cli(*args: str, env: dict[str, str] | None = None) -> Result:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "toolbridge.agent",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        # The test's own LM settings must not leak into the agent.
+        env={k: v for k, v in os.environ.items() if k != "TOOLBRIDGE_LM"} | (env or {}),
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return Result(process.returncode, stdout.decode(), stderr.decode())
+
+
+@pytest.fixture(scope="module")
+async def shop_host() -> AsyncIterator[HostProcess]:
+    host = await spawn_host(tools=[REPO_ROOT / "examples" / "tools" / "shop-tools.ts"])
+    yield host
+    assert await host.stop() == 0, host.output()
+
+
+@pytest.fixture
+async def shop_session(shop_host: HostProcess) -> AsyncIterator[str]:
+    async with ToolBridgeClient(shop_host.target) as client:
+        session = await client.initialize_session()
+        yield session.session_id
+        await client.cleanup()
+
+
+async def test_runs_the_scripted_shop_agent_and_reports_each_step(
+    shop_host: HostProcess, shop_session: str
+) -> None:
+    result = await agent_cli(
+        "--address",
+        shop_host.target,
+        "--session",
+        shop_session,
+        "--tools",
+        ",".join(SHOP_TOOLS),
+        "--question",
+        SHOP_QUESTION,
+        "--script",
+        "shop",
+        "--events",
+    )
+    assert result.code == 0, result.stderr
+    events = result.lines
+    assert [e["event"] for e in events] == [
+        "run_started",
+        *["thought", "tool_call", "observation"] * 3,
+        "run_finished",
+    ]
+    calls = [e for e in events if e["event"] == "tool_call"]
+    assert [(c["tool_name"], c["tool_args"]) for c in calls] == [
+        ("search_docs", {"query": "express shipping cost", "limit": 2}),
+        ("calculate", {"expression": "3 * 14.50 + 12"}),
+        ("finish", {}),
+    ]
+    observations = [e["observation"] for e in events if e["event"] == "observation"]
+    assert observations[0][0]["id"] == "shipping"
+    assert "costs 12 EUR" in observations[0][0]["snippet"]
+    assert observations[1:] == [55.5, "Completed."]
+    final = events[-1]
+    assert final["status"] == "succeeded"
+    assert final["outputs"] == {
+        "answer": "55.50 EUR: 3 x 14.50 EUR = 43.50 EUR for the items plus 12 EUR for express shipping."
+    }
+    assert final["run_id"].startswith(final["agent_id"] + "_")
+    # The readable progress goes to stderr.
+    assert "[step 2] call calculate(expression='3 * 14.50 + 12')" in result.stderr
+    assert "[step 2] -> 55.5" in result.stderr
+
+
+async def test_a_json_script_drives_the_agent(
+    shop_host: HostProcess, shop_session: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "turns.json"
+    script.write_text(
+        json.dumps(
+            [
+                tool_turn("Read the doc.", "read_doc", doc_id="pricing"),
+                tool_turn("Compute.", "calculate", expression="6 * 7"),
+                finish_turn("Done."),
+                answer_turn("The calculator said 42.", answer="42"),
+            ]
+        )
+    )
+    result = await agent_cli(
+        "--address",
+        shop_host.target,
+        "--session",
+        shop_session,
+        "--signature",
+        "question -> answer",
+        "--tools",
+        "read_doc,calculate",
+        "--input",
+        "question=What is six times seven?",
+        "--script",
+        str(script),
+        "--events",
+    )
+    assert result.code == 0, result.stderr
+    observations = [e for e in result.lines if e["event"] == "observation"]
+    # The failed call is an observation with its error type, and the run went on.
+    assert observations[0]["error_type"] == "ToolExecutionError"
+    assert observations[0]["observation"].startswith(
+        "Tool 'read_doc' failed (ToolExecutionError): no document"
+    )
+    assert observations[1]["observation"] == 42
+    assert result.lines[-1]["outputs"] == {"answer": "42"}
+    assert "[step 1] -> error ToolExecutionError: Tool 'read_doc' failed" in result.stderr
+
+
+def test_the_lm_comes_from_the_flag_then_the_environment_then_the_script(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOOLBRIDGE_LM", "openai/gpt-4o-mini")
+    lm = choose_lm(parse_args(["--address", "a", "--session", "s", "--script", "shop"]))
+    assert isinstance(lm, dspy.LM)
+    assert lm.model == "openai/gpt-4o-mini"
+    lm = choose_lm(parse_args(["--address", "a", "--session", "s", "--lm", "anthropic/claude-x"]))
+    assert lm.model == "anthropic/claude-x"
+    monkeypatch.delenv("TOOLBRIDGE_LM")
+    assert isinstance(
+        choose_lm(parse_args(["--address", "a", "--session", "s", "--script", "shop"])), ScriptedLM
+    )
+
+
+async def test_a_failed_run_exits_1_with_the_failure(
+    shop_host: HostProcess, shop_session: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "short.json"
+    script.write_text(json.dumps([tool_turn("Compute.", "calculate", expression="1 + 1")]))
+    result = await agent_cli(
+        "--address",
+        shop_host.target,
+        "--session",
+        shop_session,
+        "--question",
+        "1 + 1?",
+        "--script",
+        str(script),
+    )
+    assert result.code == 1, result.stderr
+    final = result.lines[-1]
+    assert final["status"] == "failed"
+    assert "all 1 turns of the scripted LM are used" in final["error"]
+    assert "error: the run failed:" in result.stderr
+    assert "[step 1] -> 2" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--question", "hi"], 2, "no LM: set TOOLBRIDGE_LM (e.g. TOOLBRIDGE_LM=openai/gpt-4o-mini"),
+        (["--script", "nope"], 2, "--script 'nope' is neither a known script (shop) nor a file"),
+        (["--script", "shop", "--tools", "calculate,nope"], 2, "the session has no tool 'nope'"),
+        (["--script", "shop", "--max-iters", "0"], 2, "max_iters must be an integer from 1 to 100"),
+        (["--script", "shop", "--signature", "question answer"], 2, "invalid signature"),
+        (["--script", "shop", "--input", "question"], 2, "--input expects NAME=TEXT"),
+        (["--script", "shop", "--input-json", "n={"], 2, "--input-json n: not JSON"),
+    ],
+)
+def test_bad_usage_is_reported_with_what_to_do(
+    shop_host: HostProcess,
+    shop_session: str,
+    args: list[str],
+    code: int,
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # In-process (main() is what -m runs) to keep the test fast.
+    assert main(["--address", shop_host.target, "--session", shop_session, *args]) == code
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert message in err
+
+
+async def test_a_missing_session_or_host_is_unreachable(shop_host: HostProcess) -> None:
+    missing = await agent_cli(
+        "--address", shop_host.target, "--session", "no_such_session", "--script", "shop"
+    )
+    assert missing.code == 3
+    assert "session no_such_session does not exist" in missing.stderr
+    async with ToolBridgeClient(shop_host.target) as client:
+        # The CLI removed the session its attach attempt created.
+        assert (await client.initialize_session("no_such_session")).created
+        await client.cleanup()
+
+    down = await agent_cli("--address", "127.0.0.1:9", "--session", "s", "--script", "shop")
+    assert down.code == 3
+    assert "UNAVAILABLE" in down.stderr
