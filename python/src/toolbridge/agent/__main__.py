@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from toolbridge.agent.model import ProgressEvent
+from toolbridge.agent.model import AgentRun, ProgressEvent
 from toolbridge.errors import SessionError, ToolBridgeError, ToolCommunicationError
 
 LM_ENV = "TOOLBRIDGE_LM"
@@ -193,6 +193,19 @@ def print_json(event: ProgressEvent, events: TextIO) -> None:
     print(to_json(record), file=events, flush=True)
 
 
+def print_result(run: AgentRun) -> None:
+    """The last stdout line: how the run ended."""
+    result = {
+        "event": "run_finished",
+        "agent_id": run.agent_id,
+        "run_id": run.run_id,
+        "status": run.status,
+        "outputs": dict(run.outputs),
+        "error": run.error,
+    }
+    print(to_json(result), flush=True)
+
+
 # -- main ----------------------------------------------------------------------------------------------
 
 
@@ -202,7 +215,14 @@ async def run(args: argparse.Namespace) -> int:
 
     inputs = parse_inputs(args)
     lm = None if args.create_only else choose_lm(args)
-    show = progress_printer(None if args.quiet else sys.stderr, sys.stdout if args.events else None)
+    printer = progress_printer(None if args.quiet else sys.stderr, sys.stdout if args.events else None)
+    finished: list[AgentRun] = []
+
+    def show(event: ProgressEvent) -> None:
+        printer(event)
+        if event.kind == "run_finished" and event.run is not None:
+            finished.append(event.run)
+
     bridge = GRPCToolBridge(args.address, store=None)
     try:
         await bridge.initialize(args.session)
@@ -231,19 +251,12 @@ async def run(args: argparse.Namespace) -> int:
             result = await bridge.run_definition(definition, inputs, lm=lm, on_progress=show)
         except AgentRunError as error:
             result = error.run
-        print(
-            to_json(
-                {
-                    "event": "run_finished",
-                    "agent_id": result.agent_id,
-                    "run_id": result.run_id,
-                    "status": result.status,
-                    "outputs": dict(result.outputs),
-                    "error": result.error,
-                }
-            ),
-            flush=True,
-        )
+        except asyncio.CancelledError:
+            # SIGTERM: the run is recorded as failed; say so before exiting.
+            if finished:
+                print_result(finished[-1])
+            raise
+        print_result(result)
         if result.status != "succeeded":
             print(f"error: the run failed: {result.error}", file=sys.stderr)
             return EXIT_RUN_FAILED

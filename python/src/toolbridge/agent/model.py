@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from toolbridge.errors import ErrorType, ToolBridgeError, ToolExecutionError
+from toolbridge.errors import ErrorType, ToolBridgeError
 from toolbridge.values import encode_value
 
 if TYPE_CHECKING:
@@ -289,7 +289,7 @@ class AgentRun:
             self,
             status="failed",
             steps=tuple(steps) if steps is not None else self.steps,
-            error=f"{type(error).__name__}: {error}",
+            error=f"{type(error).__name__}: {error}" if str(error) else type(error).__name__,
             finished_at=_now(),
         )
 
@@ -434,7 +434,6 @@ __all__ = [
     "AgentStore",
     "ProgressEvent",
     "RunStatus",
-    "ToolExecutionError",
     "TrajectoryStep",
     "storable",
     "worker_name",
