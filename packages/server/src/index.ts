@@ -1,6 +1,14 @@
 // Public surface of @toolbridge/server: the host, tool definitions, session stores, config.
 export { BridgeError, ErrorType, Float64, float64, Tensor, Timestamp } from "@toolbridge/core";
 export {
+  type AgentEvent,
+  PythonAgentError,
+  type PythonAgentOptions,
+  type PythonAgentResult,
+  pythonAgentArgs,
+  runPythonAgent,
+} from "./agents/python-agent.js";
+export {
   CONFIG_KEYS,
   DEFAULT_CONFIG,
   envName,

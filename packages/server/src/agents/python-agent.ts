@@ -1,0 +1,187 @@
+/**
+ * Starts a DSPy ReAct agent in a Python worker: `python -m toolbridge.agent`, attached to a
+ * session of this host. The worker calls the session's tools over gRPC like any client and
+ * records the run (thoughts, tool calls, observations, answer) in the session; this side
+ * follows its progress from the JSON lines it prints.
+ *
+ *   const result = await runPythonAgent({ address: "127.0.0.1:50051", sessionId,
+ *     tools: ["search_docs", "calculate"], inputs: { question: "..." },
+ *     onEvent: (event) => console.log(event) });
+ */
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+
+/** What the worker reports as the run goes (`--events`): one object per line of its stdout. */
+export type AgentEvent =
+  | { event: "run_started"; run_id: string; agent_id: string; lm: string }
+  | { event: "thought"; run_id: string; step: number; text: string }
+  | {
+      event: "tool_call";
+      run_id: string;
+      step: number;
+      tool_name: string;
+      tool_args: Record<string, unknown>;
+    }
+  | {
+      event: "observation";
+      run_id: string;
+      step: number;
+      tool_name: string;
+      observation: unknown;
+      /** The error type when the call failed (the agent then saw the error as its observation). */
+      error_type: string | null;
+    };
+
+export interface PythonAgentOptions {
+  /** The host address the worker dials, e.g. `127.0.0.1:50051`. */
+  address: string;
+  /** An existing session; the worker attaches to it and uses its tools. */
+  sessionId: string;
+  /** Run this stored agent (created with `create_react_agent` in Python)... */
+  agentId?: string;
+  /** ...or define a new one: a DSPy signature (default `question -> answer`), */
+  signature?: string;
+  /** the tools it may call (default: all of the session's), */
+  tools?: readonly string[];
+  /** the most ReAct steps (default 5), and optional instructions. */
+  maxIters?: number;
+  instructions?: string;
+  /** The signature's inputs, e.g. `{ question: "..." }`. */
+  inputs?: Record<string, unknown>;
+  /** A DSPy model string (`openai/gpt-4o-mini`); default: the worker's `TOOLBRIDGE_LM` environment variable. */
+  lm?: string;
+  /** The scripted DummyLM the worker uses when no LM is named: a built-in name (`shop`) or a JSON file. */
+  script?: string;
+  /** The Python interpreter with `toolbridge[dspy]` installed; default `$TOOLBRIDGE_PYTHON`, else `python3`. */
+  python?: string;
+  cwd?: string;
+  /** The worker's environment (default: this process's). The LM's API key is read from it. */
+  env?: NodeJS.ProcessEnv;
+  onEvent?: (event: AgentEvent) => void;
+  /** Each line the worker writes to stderr: its readable progress, warnings, errors. */
+  onStderr?: (line: string) => void;
+  /** Aborting sends the worker SIGTERM; it records the run as failed and exits. */
+  signal?: AbortSignal;
+}
+
+export interface PythonAgentResult {
+  agentId: string;
+  runId: string;
+  status: "succeeded" | "failed";
+  /** The signature's output fields, e.g. `{ answer: "..." }` (empty when the run failed). */
+  outputs: Record<string, unknown>;
+  /** Why the run failed, when it did. */
+  error: string;
+}
+
+/** The worker could not run the agent at all (bad options, unreachable host, no Python): no run was recorded. */
+export class PythonAgentError extends Error {
+  override readonly name = "PythonAgentError";
+  constructor(
+    message: string,
+    /** The worker's exit code: 2 bad usage or definition, 3 host or session unreachable; null if it did not start. */
+    readonly exitCode: number | null,
+    /** The worker's stderr, for the details. */
+    readonly stderr: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The command line `runPythonAgent` runs (without the interpreter). */
+export function pythonAgentArgs(options: PythonAgentOptions): string[] {
+  const args = [
+    "-m",
+    "toolbridge.agent",
+    "--address",
+    options.address,
+    "--session",
+    options.sessionId,
+    "--events",
+  ];
+  if (options.agentId !== undefined) args.push("--agent", options.agentId);
+  if (options.signature !== undefined) args.push("--signature", options.signature);
+  if (options.tools !== undefined) args.push("--tools", options.tools.join(","));
+  if (options.maxIters !== undefined) args.push("--max-iters", String(options.maxIters));
+  if (options.instructions !== undefined) args.push("--instructions", options.instructions);
+  for (const [name, value] of Object.entries(options.inputs ?? {})) {
+    args.push("--input-json", `${name}=${JSON.stringify(value)}`);
+  }
+  if (options.lm !== undefined) args.push("--lm", options.lm);
+  if (options.script !== undefined) args.push("--script", options.script);
+  return args;
+}
+
+/**
+ * Runs the agent in a Python worker and resolves with its result once the worker exits. A run
+ * that fails (its LM call failed, ...) resolves with `status: "failed"`: it is recorded in the
+ * session like a successful one. Rejects with `PythonAgentError` when no run happened.
+ */
+export function runPythonAgent(options: PythonAgentOptions): Promise<PythonAgentResult> {
+  const env = options.env ?? process.env;
+  const python = options.python ?? env.TOOLBRIDGE_PYTHON ?? "python3";
+  return new Promise((resolve, reject) => {
+    const child = spawn(python, pythonAgentArgs(options), {
+      cwd: options.cwd,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const stderr: string[] = [];
+    let result: PythonAgentResult | undefined;
+    let badLine: string | undefined;
+
+    const onAbort = () => child.kill("SIGTERM");
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    if (options.signal?.aborted) onAbort();
+
+    createInterface({ input: child.stderr }).on("line", (line) => {
+      stderr.push(line);
+      options.onStderr?.(line);
+    });
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      let parsed: { event?: string; [key: string]: unknown };
+      try {
+        parsed = JSON.parse(line);
+      } catch {
+        badLine ??= line;
+        return;
+      }
+      if (parsed.event === "run_finished") {
+        result = {
+          agentId: String(parsed.agent_id),
+          runId: String(parsed.run_id),
+          status: parsed.status === "succeeded" ? "succeeded" : "failed",
+          outputs: (parsed.outputs ?? {}) as Record<string, unknown>,
+          error: String(parsed.error ?? ""),
+        };
+      } else {
+        options.onEvent?.(parsed as AgentEvent);
+      }
+    });
+
+    child.on("error", (error) => {
+      options.signal?.removeEventListener("abort", onAbort);
+      reject(
+        new PythonAgentError(
+          `cannot start the Python agent worker '${python}': ${error.message}; ` +
+            "set TOOLBRIDGE_PYTHON (or the python option) to an interpreter with toolbridge[dspy] installed",
+          null,
+          "",
+        ),
+      );
+    });
+    // 'close', not 'exit': it fires after stdout and stderr are drained, so every line is in.
+    child.on("close", (code, signal) => {
+      options.signal?.removeEventListener("abort", onAbort);
+      const output = stderr.join("\n");
+      if (result !== undefined) {
+        resolve(result);
+        return;
+      }
+      const why = stderr.filter((line) => line.startsWith("error:")).join("; ") || output.slice(-2000);
+      const ending = code === null ? `was killed by ${signal}` : `exited with code ${code}`;
+      const extra = badLine === undefined ? "" : ` (unexpected output: ${badLine.slice(0, 200)})`;
+      reject(new PythonAgentError(`the Python agent worker ${ending}: ${why}${extra}`, code, output));
+    });
+  });
+}

@@ -1,0 +1,151 @@
+// runPythonAgent: the host starting a DSPy ReAct agent in a real Python worker
+// (`python -m toolbridge.agent` from the repository's virtualenv) against its own tools.
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import {
+  type AgentEvent,
+  PythonAgentError,
+  type PythonAgentOptions,
+  pythonAgentArgs,
+  runPythonAgent,
+  ToolBridgeHost,
+} from "@toolbridge/server";
+import { pino } from "pino";
+import { tools as shopTools } from "../../../examples/tools/shop-tools.js";
+import { REPO_ROOT } from "./support/host-process.js";
+
+const PYTHON = process.env.TOOLBRIDGE_PYTHON ?? `${REPO_ROOT}.venv/bin/python`;
+const QUESTION = "I'm ordering 3 items at 14.50 EUR each with express shipping. What will I pay in total?";
+
+/** The environment without an LM choice of the person running the tests. */
+function workerEnv(): NodeJS.ProcessEnv {
+  const { TOOLBRIDGE_LM: _ignored, ...env } = process.env;
+  return env;
+}
+
+function scriptFile(turns: unknown[]): string {
+  const file = join(mkdtempSync(join(tmpdir(), "toolbridge-script-")), "turns.json");
+  writeFileSync(file, JSON.stringify(turns));
+  return file;
+}
+
+describe("runPythonAgent", () => {
+  const host = new ToolBridgeHost({ host: "127.0.0.1", port: 0, logger: pino({ level: "silent" }) });
+  let target = "";
+  let sessionId = "";
+  let base: PythonAgentOptions;
+
+  before(async () => {
+    host.registerTool(shopTools);
+    target = (await host.start()).target;
+    sessionId = (await host.createSession()).id;
+    base = { python: PYTHON, address: target, sessionId, env: workerEnv(), cwd: REPO_ROOT };
+  });
+  after(() => host.stop());
+
+  it("runs an agent over the host's tools and reports each step", async () => {
+    const events: AgentEvent[] = [];
+    const progress: string[] = [];
+    const result = await runPythonAgent({
+      ...base,
+      tools: ["search_docs", "read_doc", "calculate"],
+      inputs: { question: QUESTION },
+      script: "shop",
+      onEvent: (event) => events.push(event),
+      onStderr: (line) => progress.push(line),
+    });
+    assert.equal(result.status, "succeeded", result.error);
+    assert.deepEqual(result.outputs, {
+      answer: "55.50 EUR: 3 x 14.50 EUR = 43.50 EUR for the items plus 12 EUR for express shipping.",
+    });
+    assert.match(result.runId, new RegExp(`^${result.agentId}_`));
+    assert.deepEqual(
+      events.map((e) => e.event),
+      ["run_started", ...Array(3).fill(["thought", "tool_call", "observation"]).flat()],
+    );
+    const calls = events.flatMap((e) => (e.event === "tool_call" ? [[e.tool_name, e.tool_args]] : []));
+    assert.deepEqual(calls, [
+      ["search_docs", { query: "express shipping cost", limit: 2 }],
+      ["calculate", { expression: "3 * 14.50 + 12" }],
+      ["finish", {}],
+    ]);
+    const observations = events.flatMap((e) => (e.event === "observation" ? [e.observation] : []));
+    assert.equal(observations[1], 55.5);
+    assert.ok(progress.includes("[step 2] -> 55.5"), progress.join("\n"));
+  });
+
+  it("resolves a failed run with its error: the run happened", async () => {
+    const result = await runPythonAgent({
+      ...base,
+      tools: ["calculate"],
+      inputs: { question: "1 + 1?" },
+      script: scriptFile([
+        { next_thought: "Add.", next_tool_name: "calculate", next_tool_args: { expression: "1+1" } },
+      ]),
+    });
+    assert.equal(result.status, "failed");
+    assert.match(result.error, /all 1 turns of the scripted LM are used/);
+    assert.deepEqual(result.outputs, {});
+  });
+
+  it("stops the worker when aborted; the run ends as failed", async () => {
+    const controller = new AbortController();
+    const result = await runPythonAgent({
+      ...base,
+      tools: ["index_corpus"],
+      inputs: { question: "Reindex, slowly." },
+      script: scriptFile([
+        { next_thought: "Index.", next_tool_name: "index_corpus", next_tool_args: { delay_ms: 5000 } },
+      ]),
+      signal: controller.signal,
+      onEvent: (event) => {
+        if (event.event === "tool_call") controller.abort();
+      },
+    });
+    assert.equal(result.status, "failed");
+    assert.equal(result.error, "CancelledError");
+  });
+
+  it("rejects when no run could start, with the worker's reason", async () => {
+    await assert.rejects(
+      runPythonAgent({ ...base, tools: ["calculate", "nope"], inputs: { question: "?" }, script: "shop" }),
+      (error: unknown) =>
+        error instanceof PythonAgentError &&
+        error.exitCode === 2 &&
+        /the session has no tool 'nope'/.test(error.message),
+    );
+    await assert.rejects(
+      runPythonAgent({ ...base, sessionId: "no_such_session", script: "shop" }),
+      (error: unknown) =>
+        error instanceof PythonAgentError &&
+        error.exitCode === 3 &&
+        /session no_such_session does not exist/.test(error.message),
+    );
+    await assert.rejects(
+      runPythonAgent({ ...base, python: "/nonexistent/python3" }),
+      (error: unknown) =>
+        error instanceof PythonAgentError &&
+        error.exitCode === null &&
+        /set TOOLBRIDGE_PYTHON/.test(error.message),
+    );
+  });
+
+  it("builds the worker's command line from the options", () => {
+    assert.deepEqual(
+      pythonAgentArgs({
+        address: "h:1",
+        sessionId: "s",
+        agentId: "react_1",
+        inputs: { question: "q", n: 2 },
+        lm: "openai/gpt-4o-mini",
+      }),
+      [
+        ...["-m", "toolbridge.agent", "--address", "h:1", "--session", "s", "--events", "--agent", "react_1"],
+        ...["--input-json", 'question="q"', "--input-json", "n=2", "--lm", "openai/gpt-4o-mini"],
+      ],
+    );
+  });
+});
