@@ -7,7 +7,7 @@ BIN := node_modules/.bin
 STAMPS := .stamps
 TS_TESTS = $(sort $(wildcard packages/*/test/*.test.ts))
 
-.PHONY: setup build demo test lint typecheck check-generated test-ts test-py gen clean
+.PHONY: setup build demo demo-client test lint typecheck check-generated test-ts test-py gen clean
 
 setup: $(STAMPS)/npm $(STAMPS)/venv
 
@@ -28,6 +28,10 @@ build: setup
 	$(BIN)/tsc -b packages/core packages/server packages/client
 
 demo: build
+	@echo "==> demo: a DSPy ReAct agent in Python using the tools of a TypeScript host"
+	TOOLBRIDGE_PYTHON="$${TOOLBRIDGE_PYTHON:-$(PY)}" node --import tsx examples/agent/demo.ts
+
+demo-client: build
 	@echo "==> demo: a Python program calling TypeScript tools"
 	$(PY) examples/python/shop_client.py
 

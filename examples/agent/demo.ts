@@ -1,0 +1,114 @@
+/**
+ * The README's main demo: a TypeScript program hosts the shop tools, and a DSPy ReAct agent in a
+ * Python worker uses them to answer a question.
+ *
+ *   make demo        # or: node --import tsx examples/agent/demo.ts ["your question"]
+ *
+ * The agent's LM is a scripted DummyLM (no network) unless TOOLBRIDGE_LM names a real one, e.g.
+ * TOOLBRIDGE_LM=openai/gpt-4o-mini with OPENAI_API_KEY set. TOOLBRIDGE_PYTHON overrides the
+ * interpreter (default: the repository's .venv).
+ */
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { defineTool, PythonAgentError, runPythonAgent, type Tool, ToolBridgeHost } from "@toolbridge/server";
+import { tools as shopTools } from "../tools/shop-tools.js";
+
+const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const QUESTION = "I'm ordering 3 items at 14.50 EUR each with express shipping. What will I pay in total?";
+const AGENT_TOOLS = ["search_docs", "read_doc", "calculate"];
+
+const dim = (text: string) => (process.stdout.isTTY ? `\x1b[2m${text}\x1b[0m` : text);
+const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text);
+
+function short(value: unknown, limit = 110): string {
+  const text = typeof value === "string" ? value : JSON.stringify(value);
+  return text.length <= limit ? text : `${text.slice(0, limit - 1)}…`;
+}
+
+function callText(name: string, args: Record<string, unknown>): string {
+  return `${name}(${Object.entries(args)
+    .map(([key, value]) => `${key}=${JSON.stringify(value)}`)
+    .join(", ")})`;
+}
+
+/** The same tool, announcing on the host's side each call it serves. */
+function traced(tool: Tool): Tool {
+  if (tool.streaming) return tool;
+  return defineTool({
+    name: tool.name,
+    description: tool.description,
+    parameters: tool.parameters,
+    timeoutMs: tool.timeoutMs,
+    cacheable: tool.cacheable,
+    idempotent: tool.idempotent,
+    handler: async (args, ctx) => {
+      console.log(dim(`    host ▸ ${callText(tool.name, args)} for ${ctx.sessionId.slice(0, 16)}…`));
+      return tool.handler(args, ctx);
+    },
+  });
+}
+
+async function main(): Promise<number> {
+  const question = process.argv[2] ?? QUESTION;
+  const lm = process.env.TOOLBRIDGE_LM;
+  const venvPython = `${REPO_ROOT}.venv/bin/python`;
+  const python = process.env.TOOLBRIDGE_PYTHON ?? (existsSync(venvPython) ? venvPython : "python3");
+
+  const host = new ToolBridgeHost({ host: "127.0.0.1", port: 0, logLevel: "warn" });
+  host.registerTool(shopTools.map(traced));
+  const { target } = await host.start();
+  const session = await host.createSession("", { example: "dspy-agent" });
+
+  console.log(bold("toolbridge demo: a DSPy ReAct agent in Python using tools hosted by TypeScript\n"));
+  console.log(`host      ${target} serving ${host.toolNames().join(", ")}`);
+  console.log(`session   ${session.id}`);
+  console.log(
+    `LM        ${lm ?? "scripted DummyLM (no network; set TOOLBRIDGE_LM=openai/gpt-4o-mini for a real one)"}`,
+  );
+  console.log(`question  ${question}\n`);
+  console.log(dim(`starting ${python} -m toolbridge.agent --address ${target} --session ${session.id} ...`));
+
+  try {
+    const result = await runPythonAgent({
+      python,
+      address: target,
+      sessionId: session.id,
+      signature: "question -> answer",
+      tools: AGENT_TOOLS,
+      inputs: { question },
+      // The scripted LM only knows the demo question; with TOOLBRIDGE_LM set the worker uses that LM.
+      script: "shop",
+      cwd: REPO_ROOT,
+      onEvent: (event) => {
+        if (event.event === "run_started")
+          console.log(dim(`  worker ▸ run ${event.run_id} (LM ${event.lm})`));
+        if (event.event === "tool_call")
+          console.log(`  worker ▸ step ${event.step + 1}: ${callText(event.tool_name, event.tool_args)}`);
+        if (event.event === "observation")
+          console.log(dim(`  worker ▸ step ${event.step + 1} observed ${short(event.observation, 80)}`));
+      },
+      onStderr: (line) => {
+        // The worker's readable progress repeats the events above; show only what else it says.
+        if (!/^\[(agent|step \d+)\]/.test(line)) console.log(dim(`  worker ! ${line}`));
+      },
+    });
+
+    console.log(`\nrun ${result.runId}: ${result.status}`);
+    if (result.status !== "succeeded") {
+      console.log(`error: ${result.error}`);
+      return 1;
+    }
+    console.log(`\n${bold("answer")}  ${String(result.outputs.answer)}`);
+    return 0;
+  } catch (error) {
+    if (error instanceof PythonAgentError) {
+      console.error(`error: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  } finally {
+    await host.stop();
+  }
+}
+
+process.exitCode = await main();
