@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import types
 import typing
 import uuid
 from collections.abc import Mapping, Sequence
@@ -115,7 +116,7 @@ class AgentDefinition:
         if not tool_names:
             raise AgentDefinitionError("a ReAct agent needs at least one tool")
         if "finish" in tool_names:
-            raise AgentDefinitionError("a host tool named 'finish' clashes with dspy.ReAct's own finish tool")
+            raise AgentDefinitionError("a host tool named 'finish' clashes with ReAct's own 'finish' tool")
         try:
             parsed = dspy.Signature(signature) if isinstance(signature, str) else signature
         except Exception as error:
@@ -190,13 +191,42 @@ def _signature_text(signature: type[dspy.Signature]) -> tuple[str, dict[str, str
             desc = extra.get("desc")
             if desc and not _PLACEHOLDER_DESC.fullmatch(str(desc)):
                 descs[name] = str(desc)
-            if extra.get("IS_TYPE_UNDEFINED"):
+            # An untyped field reads as str; keep "question -> answer" as the user wrote it.
+            untyped = extra.get("IS_TYPE_UNDEFINED") or extra.get("__dspy_field_type") == "output"
+            if not _portable(info.annotation):
+                raise AgentDefinitionError(
+                    f"field '{name}' has type {_type_text(info.annotation)}, which a worker cannot rebuild "
+                    "from the stored definition; use str, int, float, bool, list[...], Literal[...], ..."
+                )
+            if untyped and info.annotation is str:
                 parts.append(name)
             else:
                 parts.append(f"{name}: {_type_text(info.annotation)}")
         return ", ".join(parts)
 
     return f"{fields(signature.input_fields)} -> {fields(signature.output_fields)}", descs
+
+
+_PORTABLE_TYPES: frozenset[Any] = frozenset({str, int, float, bool, bytes, type(None), typing.Any})
+_PORTABLE_ORIGINS: frozenset[Any] = frozenset(
+    {list, dict, tuple, set, typing.Union, typing.Literal, types.UnionType}
+)
+
+
+def _portable(annotation: Any) -> bool:
+    """Whether a worker can rebuild the type from its text alone: builtins and typing constructs of them.
+
+    (DSPy resolves other names in a string signature from the caller's frames, so a custom class
+    would rebuild here and fail in another process.)
+    """
+    if annotation in _PORTABLE_TYPES:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin not in _PORTABLE_ORIGINS:
+        return False
+    return origin is typing.Literal or all(
+        arg is Ellipsis or _portable(arg) for arg in typing.get_args(annotation)
+    )
 
 
 def _type_text(annotation: Any) -> str:
