@@ -12,7 +12,7 @@ from typing import Any, Literal
 import dspy
 import pytest
 
-from toolbridge import HostProcess, ToolCommunicationError
+from toolbridge import HostProcess, ToolBridgeClient, ToolCommunicationError
 from toolbridge.agent.scripted import (
     ScriptedLM,
     ScriptExhaustedError,
@@ -212,20 +212,21 @@ async def test_a_sync_program_uses_the_bridge_without_an_event_loop(host: HostPr
     def program() -> tuple[Any, Any, str]:
         bridge = GRPCToolBridge(host.target)
         bridge.initialize_sync()
-        try:
-            agent = dspy.ReAct("question -> answer", tools=bridge.get_dspy_tools(["add"]))
-            with dspy.context(lm=add_twice_script()):
-                sync_prediction = agent(question="What is 2 + 3 + 10?")
-            with dspy.context(lm=add_twice_script()):
-                async_prediction = asyncio.run(agent.acall(question="What is 2 + 3 + 10?"))
-            return sync_prediction, async_prediction, bridge.session_id
-        finally:
-            bridge.close_sync()
+        agent = dspy.ReAct("question -> answer", tools=bridge.get_dspy_tools(["add"]))
+        with dspy.context(lm=add_twice_script()):
+            sync_prediction = agent(question="What is 2 + 3 + 10?")
+        with dspy.context(lm=add_twice_script()):
+            async_prediction = asyncio.run(agent.acall(question="What is 2 + 3 + 10?"))
+        session_id = bridge.session_id
+        bridge.cleanup_sync()
+        return sync_prediction, async_prediction, session_id
 
     sync_prediction, async_prediction, session_id = await asyncio.to_thread(program)
     check_add_twice(sync_prediction)
     check_add_twice(async_prediction)
-    assert session_id.startswith("session_")
+    async with ToolBridgeClient(host.target) as client:
+        assert (await client.initialize_session(session_id)).created  # cleanup_sync ended it
+        await client.cleanup()
 
 
 async def test_transport_failures_raise_instead_of_becoming_observations() -> None:

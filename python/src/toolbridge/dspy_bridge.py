@@ -348,6 +348,12 @@ class GRPCToolBridge:
         await self.on_owner_loop(client.cleanup())
         await self.close()
 
+    def cleanup_sync(self) -> None:
+        """``cleanup`` for sync programs (after ``initialize_sync``)."""
+        client = self._require_client()
+        self._background_loop().run(client.cleanup())
+        self.close_sync()
+
     async def __aenter__(self) -> GRPCToolBridge:
         return self
 
