@@ -22,4 +22,26 @@ export {
   type TensorArray,
   Timestamp,
 } from "./values.js";
+export {
+  constraintsFromPb,
+  constraintsToPb,
+  type DeclareVariableOptions,
+  encodeVariableValue,
+  expectedVersionToPb,
+  type InferredVariableType,
+  isVariableType,
+  type SetVariableOptions,
+  VARIABLE_TYPES,
+  type Variable,
+  type VariableConstraints,
+  type VariableInfo,
+  type VariableType,
+  type VariableUpdate,
+  type VariableWatcher,
+  type VariableWriter,
+  variableFromPb,
+  variableInfoFromPb,
+  variableUpdateFromPb,
+  type WatchVariablesOptions,
+} from "./variables.js";
 export { decodeValueBytes, encodeValueBytes } from "./wire.js";
