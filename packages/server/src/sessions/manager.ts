@@ -1,7 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { BridgeError, ErrorType } from "@toolbridge/core";
 import type { Logger } from "pino";
-import type { CreateResult, SessionEnded, SessionRecord, SessionStore } from "./store.js";
+import {
+  type CreateResult,
+  type SessionEnded,
+  type SessionRecord,
+  type SessionStore,
+  sessionNotFound,
+} from "./store.js";
 
 const SESSION_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
 
@@ -74,19 +80,19 @@ export class SessionManager {
   /** The live session, refreshed; throws SessionNotFound when it is unknown or expired. */
   async require(id: string): Promise<SessionRecord> {
     const record = await this.store.touch(id, Date.now());
-    if (record === undefined) throw notFound(id);
+    if (record === undefined) throw sessionNotFound(id);
     return record;
   }
 
   /** The live session without refreshing it; throws SessionNotFound. */
   async peek(id: string): Promise<SessionRecord> {
     const record = await this.store.get(id, Date.now());
-    if (record === undefined) throw notFound(id);
+    if (record === undefined) throw sessionNotFound(id);
     return record;
   }
 
   async cleanup(id: string): Promise<void> {
-    if (!(await this.store.delete(id, "cleanup"))) throw notFound(id);
+    if (!(await this.store.delete(id, "cleanup"))) throw sessionNotFound(id);
   }
 
   count(): Promise<number> {
@@ -96,13 +102,4 @@ export class SessionManager {
   expiresAt(record: SessionRecord): number {
     return record.lastAccessedAt + this.timeoutMs;
   }
-}
-
-function notFound(id: string): BridgeError {
-  const shown = id === "" ? "(empty id)" : `'${id.slice(0, 200)}'`;
-  return new BridgeError(
-    ErrorType.SessionNotFound,
-    `session ${shown} does not exist or has expired; call InitializeSession first`,
-    { details: { session_id: id.slice(0, 200) } },
-  );
 }

@@ -1,11 +1,16 @@
-import { BridgeError, ErrorType } from "@toolbridge/core";
-import type {
-  CreateResult,
-  SessionEnded,
-  SessionEndReason,
-  SessionRecord,
-  SessionStore,
-  SessionStoreOptions,
+import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
+import {
+  type CreateResult,
+  type SessionEnded,
+  type SessionEndReason,
+  type SessionRecord,
+  type SessionStore,
+  type SessionStoreOptions,
+  sessionNotFound,
+  type VariableChange,
+  type VariableFilter,
+  type VariableMutation,
+  type VariableSnapshot,
 } from "./store.js";
 
 interface Entry {
@@ -13,6 +18,10 @@ interface Entry {
   metadata: Readonly<Record<string, string>>;
   createdAt: number;
   lastAccessedAt: number;
+  /** Created on the first write; dropped with the entry when the session ends. */
+  variables: Map<string, pb.Variable> | undefined;
+  versionFloor: bigint;
+  sequence: bigint;
 }
 
 const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
@@ -25,6 +34,7 @@ const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
 export class InMemorySessionStore implements SessionStore {
   private readonly sessions = new Map<string, Entry>();
   private readonly listeners: ((event: SessionEnded) => void)[] = [];
+  private readonly variableListeners: ((change: VariableChange) => void)[] = [];
 
   constructor(private readonly options: SessionStoreOptions) {}
 
@@ -49,14 +59,17 @@ export class InMemorySessionStore implements SessionStore {
       metadata: Object.keys(metadata).length === 0 ? NO_METADATA : Object.freeze({ ...metadata }),
       createdAt: now,
       lastAccessedAt: now,
+      variables: undefined,
+      versionFloor: 0n,
+      sequence: 0n,
     };
     this.sessions.set(id, entry);
-    return { record: { ...entry }, created: true };
+    return { record: record(entry), created: true };
   }
 
   async get(id: string, now: number): Promise<SessionRecord | undefined> {
     const entry = this.live(id, now);
-    return entry === undefined ? undefined : { ...entry };
+    return entry === undefined ? undefined : record(entry);
   }
 
   async touch(id: string, now: number): Promise<SessionRecord | undefined> {
@@ -92,6 +105,60 @@ export class InMemorySessionStore implements SessionStore {
     }
   }
 
+  async getVariable(sessionId: string, name: string, now: number): Promise<pb.Variable | undefined> {
+    return this.require(sessionId, now).variables?.get(name);
+  }
+
+  async listVariables(sessionId: string, filter: VariableFilter, now: number): Promise<VariableSnapshot> {
+    const entry = this.require(sessionId, now);
+    const prefix = filter.prefix ?? "";
+    const names = filter.names !== undefined && filter.names.size > 0 ? filter.names : undefined;
+    const variables: pb.Variable[] = [];
+    for (const [name, variable] of entry.variables ?? []) {
+      if (name.startsWith(prefix) && (names === undefined || names.has(name))) variables.push(variable);
+    }
+    variables.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return { variables, sequence: entry.sequence };
+  }
+
+  async countVariables(sessionId: string, now: number): Promise<number> {
+    return this.require(sessionId, now).variables?.size ?? 0;
+  }
+
+  async mutateVariable(
+    sessionId: string,
+    name: string,
+    mutation: VariableMutation,
+    now: number,
+  ): Promise<VariableChange> {
+    // No await between reading the slot and committing: in one event loop that makes
+    // the read-modify-write atomic, which is what expected_version relies on.
+    const entry = this.require(sessionId, now);
+    const current = entry.variables?.get(name);
+    const result = mutation({ current, versionFloor: entry.versionFloor, count: entry.variables?.size ?? 0 });
+    if (result.kind === "set") {
+      entry.variables ??= new Map();
+      entry.variables.set(name, result.variable);
+    } else {
+      entry.variables?.delete(name);
+      if (result.version > entry.versionFloor) entry.versionFloor = result.version;
+    }
+    entry.sequence += 1n;
+    const change: VariableChange = { sessionId, name, sequence: entry.sequence, result };
+    for (const listener of this.variableListeners) listener(change);
+    return change;
+  }
+
+  onVariableChanged(listener: (change: VariableChange) => void): void {
+    this.variableListeners.push(listener);
+  }
+
+  private require(id: string, now: number): Entry {
+    const entry = this.live(id, now);
+    if (entry === undefined) throw sessionNotFound(id);
+    return entry;
+  }
+
   /** The entry if it exists and has not expired; an expired one is removed on sight. */
   private live(id: string, now: number): Entry | undefined {
     const entry = this.sessions.get(id);
@@ -109,7 +176,7 @@ export class InMemorySessionStore implements SessionStore {
     // Re-insertion keeps the Map in last-access order for sweep().
     this.sessions.delete(entry.id);
     this.sessions.set(entry.id, entry);
-    return { ...entry };
+    return record(entry);
   }
 
   private expired(entry: Entry, now: number): boolean {
@@ -119,4 +186,13 @@ export class InMemorySessionStore implements SessionStore {
   private emit(event: SessionEnded): void {
     for (const listener of this.listeners) listener(event);
   }
+}
+
+function record(entry: Entry): SessionRecord {
+  return {
+    id: entry.id,
+    metadata: entry.metadata,
+    createdAt: entry.createdAt,
+    lastAccessedAt: entry.lastAccessedAt,
+  };
 }
