@@ -43,6 +43,20 @@ const HostConfigSchema = z.strictObject({
   metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
   /** Interface of the /metrics endpoint: loopback by default, as tool names and load are not for everyone. */
   metricsHost: z.string().min(1).default("127.0.0.1"),
+  /** Largest encoded value a session variable may hold (1 MiB). */
+  maxVariableBytes: z.coerce
+    .number()
+    .int()
+    .min(64)
+    .default(1024 * 1024),
+  /** Most variables one session may hold; more writes creating variables fail with ResourceExhausted. */
+  maxVariablesPerSession: z.coerce.number().int().min(1).default(10_000),
+  /** How many bytes of updates a variable watcher may fall behind before its watch is ended. */
+  watchBufferBytes: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(32 * 1024 * 1024),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Send host stack traces to clients in ErrorInfo.stacktrace (off: they may leak internals). */
   exposeStackTraces: z

@@ -9,13 +9,15 @@ import type { Registry } from "prom-client";
 import { type HostConfig, type HostConfigInput, parseConfig, sweepInterval } from "./config.js";
 import { type MetricsEndpoint, serveMetrics } from "./metrics/http.js";
 import { HostMetrics } from "./metrics/metrics.js";
-import type { HostRuntime } from "./rpc/runtime.js";
+import { type HostRuntime, SHUTTING_DOWN } from "./rpc/runtime.js";
 import { serviceDefinition, serviceImplementation } from "./rpc/service.js";
 import { SessionManager } from "./sessions/manager.js";
 import { InMemorySessionStore } from "./sessions/memory-store.js";
 import type { SessionEnded, SessionStore } from "./sessions/store.js";
 import type { Tool } from "./tools/define.js";
 import { ToolRegistry } from "./tools/registry.js";
+import { VariableService } from "./variables/service.js";
+import { SessionVariables } from "./variables/session-variables.js";
 
 const SERVICE_NAME = "toolbridge.v1.ToolBridge";
 const VERSION = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
@@ -62,6 +64,7 @@ export class ToolBridgeHost {
   private listening: ListeningAddress | undefined;
   private stopping: Promise<void> | undefined;
   private readonly metrics: HostMetrics;
+  private readonly variableService: VariableService;
   private metricsEndpoint: MetricsEndpoint | undefined;
 
   constructor(options: HostOptions = {}) {
@@ -82,10 +85,12 @@ export class ToolBridgeHost {
     });
     this.sessions.onSessionEnded((event) => this.registry.dropSession(event.id));
     this.metrics = new HostMetrics(() => this.sessions.count());
+    this.variableService = new VariableService(this.sessions, this.config, this.log);
     this.runtime = {
       config: this.config,
       sessions: this.sessions,
       tools: this.registry,
+      variables: this.variableService,
       log: this.log,
       metrics: this.metrics,
       startedAt: Date.now(),
@@ -146,6 +151,15 @@ export class ToolBridgeHost {
 
   sessionCount(): Promise<number> {
     return this.sessions.count();
+  }
+
+  /**
+   * The variables of a session, shared with its workers: read, write, declare, delete,
+   * list and watch them with the semantics of the variable RPCs. Writes are recorded as
+   * created by "typescript". The session must exist when each operation runs.
+   */
+  variables(sessionId: string): SessionVariables {
+    return new SessionVariables(this.variableService, sessionId);
   }
 
   /** Called whenever a session ends: cleanup, expiry or shutdown. */
@@ -255,6 +269,8 @@ export class ToolBridgeHost {
     this.health.setStatus("", "NOT_SERVING");
     this.health.setStatus(SERVICE_NAME, "NOT_SERVING");
     this.sessions.stopSweeping();
+    // Watches never finish by themselves; ending them now keeps them from holding up the grace period.
+    this.variableService.drain(SHUTTING_DOWN);
     const server = this.server;
     if (server !== undefined) {
       await new Promise<void>((resolve) => {

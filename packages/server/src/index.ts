@@ -1,5 +1,22 @@
-// Public surface of @toolbridge/server: the host, tool definitions, session stores, config.
-export { BridgeError, ErrorType, Float64, float64, Tensor, Timestamp } from "@toolbridge/core";
+// Public surface of @toolbridge/server: the host, tool definitions, session stores, variables, config.
+export {
+  BridgeError,
+  type DeclareVariableOptions,
+  ErrorType,
+  Float64,
+  float64,
+  type SetVariableOptions,
+  Tensor,
+  Timestamp,
+  VARIABLE_TYPES,
+  type Variable,
+  type VariableConstraints,
+  type VariableInfo,
+  type VariableType,
+  type VariableUpdate,
+  type VariableWatcher,
+  type WatchVariablesOptions,
+} from "@toolbridge/core";
 export {
   type AgentEvent,
   PythonAgentError,
@@ -21,13 +38,20 @@ export {
 export { type HostOptions, type ListeningAddress, type SessionInfo, ToolBridgeHost } from "./host.js";
 export { HostMetrics, UNRESOLVED_TOOL } from "./metrics/metrics.js";
 export { InMemorySessionStore } from "./sessions/memory-store.js";
-export type {
-  CreateResult,
-  SessionEnded,
-  SessionEndReason,
-  SessionRecord,
-  SessionStore,
-  SessionStoreOptions,
+export {
+  type CreateResult,
+  type SessionEnded,
+  type SessionEndReason,
+  type SessionRecord,
+  type SessionStore,
+  type SessionStoreOptions,
+  sessionNotFound,
+  type VariableChange,
+  type VariableFilter,
+  type VariableMutation,
+  type VariableMutationResult,
+  type VariableSlot,
+  type VariableSnapshot,
 } from "./sessions/store.js";
 export {
   defineTool,
@@ -38,3 +62,5 @@ export {
   type ToolContext,
 } from "./tools/define.js";
 export type { ToolLimitOptions, ToolLimits } from "./tools/limits.js";
+export { applyDelete, applySet, type SetCommand } from "./variables/semantics.js";
+export { SessionVariables } from "./variables/session-variables.js";

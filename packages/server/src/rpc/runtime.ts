@@ -4,12 +4,14 @@ import type { HostConfig } from "../config.js";
 import type { HostMetrics } from "../metrics/metrics.js";
 import type { SessionManager } from "../sessions/manager.js";
 import type { ToolRegistry } from "../tools/registry.js";
+import type { VariableService } from "../variables/service.js";
 
 /** What every RPC handler works with. */
 export interface HostRuntime {
   readonly config: HostConfig;
   readonly sessions: SessionManager;
   readonly tools: ToolRegistry;
+  readonly variables: VariableService;
   readonly log: Logger;
   readonly metrics: HostMetrics;
   readonly startedAt: number;

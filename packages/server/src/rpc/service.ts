@@ -8,6 +8,13 @@ import { type HostRuntime, SHUTTING_DOWN } from "./runtime.js";
 import { cleanupSession, getSessionInfo, heartbeat, initializeSession } from "./sessions.js";
 import { streamTool } from "./stream.js";
 import { listTools } from "./tools.js";
+import {
+  deleteSessionVariable,
+  getSessionVariable,
+  listSessionVariables,
+  setSessionVariable,
+  watchSessionVariables,
+} from "./variables.js";
 
 type MethodName = keyof typeof pb.ToolBridgeService;
 
@@ -110,6 +117,20 @@ export function serviceImplementation(rt: HostRuntime): grpc.UntypedServiceImple
     batchExecuteTools: unary(rt, batchExecuteTools),
     getMetrics: unary(rt, getMetrics),
     healthCheck: unary(rt, healthCheck),
+    getSessionVariable: unary(rt, getSessionVariable),
+    setSessionVariable: unary(rt, setSessionVariable),
+    listSessionVariables: unary(rt, listSessionVariables),
+    deleteSessionVariable: unary(rt, deleteSessionVariable),
+    watchSessionVariables: (call: grpc.ServerWritableStream<pb.WatchVariablesRequest, Buffer>) => {
+      if (rt.draining) {
+        call.emit("error", { code: grpc.status.UNAVAILABLE, details: SHUTTING_DOWN });
+        return;
+      }
+      watchSessionVariables(rt, call).catch((error: unknown) => {
+        rt.log.error({ err: error }, "unhandled error in WatchSessionVariables");
+        if (!call.cancelled) call.emit("error", { code: grpc.status.INTERNAL, details: String(error) });
+      });
+    },
     streamTool: (call: grpc.ServerWritableStream<pb.ToolStreamRequest, Buffer>) => {
       if (rt.draining) {
         call.emit("error", { code: grpc.status.UNAVAILABLE, details: SHUTTING_DOWN });

@@ -1,7 +1,15 @@
 import type { pb } from "@toolbridge/core";
 import { errorInfo, type HostRuntime, toPbTimestamp } from "./runtime.js";
 
-export const CAPABILITIES = ["streaming", "tensors", "big_int", "timestamps", "batch", "metrics"];
+export const CAPABILITIES = [
+  "streaming",
+  "tensors",
+  "big_int",
+  "timestamps",
+  "batch",
+  "metrics",
+  "variables",
+];
 
 export async function initializeSession(
   rt: HostRuntime,
@@ -58,7 +66,7 @@ export async function getSessionInfo(
         lastAccessedAt: toPbTimestamp(record.lastAccessedAt),
         expiresAt: toPbTimestamp(rt.sessions.expiresAt(record)),
         toolCount: rt.tools.count(record.id),
-        variableCount: 0,
+        variableCount: await rt.variables.count(record.id),
       },
     };
   } catch (error) {

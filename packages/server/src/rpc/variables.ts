@@ -1,0 +1,228 @@
+/** The session-variable RPCs: Get/Set/List/DeleteSessionVariable and WatchSessionVariables. */
+import * as grpc from "@grpc/grpc-js";
+import { BridgeError, ErrorType, pb } from "@toolbridge/core";
+import type { WatchEvent } from "../variables/watch.js";
+import { errorInfo, type HostRuntime } from "./runtime.js";
+
+export async function getSessionVariable(
+  rt: HostRuntime,
+  req: pb.GetVariableRequest,
+): Promise<pb.VariableResponse> {
+  try {
+    const variable = await rt.variables.get(req.sessionId, req.variableName);
+    return {
+      exists: true,
+      value: variable.value,
+      metadata: req.includeMetadata ? variable.metadata : undefined,
+      version: variable.version,
+      error: undefined,
+    };
+  } catch (error) {
+    return { exists: false, value: undefined, metadata: undefined, version: 0n, error: errorInfo(rt, error) };
+  }
+}
+
+export async function setSessionVariable(
+  rt: HostRuntime,
+  req: pb.SetVariableRequest,
+): Promise<pb.SetVariableResponse> {
+  try {
+    const variable = await rt.variables.set(req.sessionId, {
+      name: req.variableName,
+      value: req.value,
+      type: req.metadata?.type ?? "",
+      constraints: req.metadata?.constraints,
+      writer: req.metadata?.createdBy ?? "",
+      tags: req.metadata?.tags ?? {},
+      createIfMissing: req.createIfMissing,
+      expectedVersion: req.expectedVersion,
+    });
+    rt.log.debug(
+      { sessionId: req.sessionId, variable: req.variableName, version: String(variable.version) },
+      "variable set",
+    );
+    return { success: true, error: undefined, version: variable.version, metadata: variable.metadata };
+  } catch (error) {
+    const info = errorInfo(rt, error);
+    rt.log.debug(
+      { sessionId: req.sessionId, variable: req.variableName, error: info.type },
+      "variable set refused",
+    );
+    return { success: false, error: info, version: 0n, metadata: undefined };
+  }
+}
+
+export async function listSessionVariables(
+  rt: HostRuntime,
+  req: pb.ListVariablesRequest,
+): Promise<pb.ListVariablesResponse> {
+  try {
+    return {
+      success: true,
+      error: undefined,
+      variables: [...(await rt.variables.list(req.sessionId, req.prefix))],
+    };
+  } catch (error) {
+    return { success: false, error: errorInfo(rt, error), variables: [] };
+  }
+}
+
+export async function deleteSessionVariable(
+  rt: HostRuntime,
+  req: pb.DeleteVariableRequest,
+): Promise<pb.StatusResponse> {
+  try {
+    await rt.variables.delete(req.sessionId, req.variableName, req.expectedVersion);
+    rt.log.debug({ sessionId: req.sessionId, variable: req.variableName }, "variable deleted");
+    return { success: true, error: undefined };
+  } catch (error) {
+    return { success: false, error: errorInfo(rt, error) };
+  }
+}
+
+/** Response header that marks a watch as registered on the host. */
+export const WATCH_READY_HEADER = "x-toolbridge-watch";
+
+type UpdateStream = grpc.ServerWritableStream<pb.WatchVariablesRequest, Buffer>;
+
+function encode(update: pb.VariableUpdate): Buffer {
+  const bytes = pb.VariableUpdate.encode(update).finish();
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+// A committed write is encoded once however many watchers it reaches.
+const encodedSets = new WeakMap<pb.Variable, Buffer>();
+
+function updateBytes(rt: HostRuntime, sessionId: string, event: WatchEvent): Buffer {
+  const base = { sessionId, value: undefined, metadata: undefined, error: undefined, version: 0n };
+  switch (event.kind) {
+    case "initial":
+    case "set": {
+      const { variable } = event;
+      const cached = event.kind === "set" ? encodedSets.get(variable) : undefined;
+      if (cached !== undefined) return cached;
+      const bytes = encode({
+        ...base,
+        variableName: variable.name,
+        kind:
+          event.kind === "set"
+            ? pb.VariableUpdateKind.VARIABLE_UPDATE_KIND_SET
+            : pb.VariableUpdateKind.VARIABLE_UPDATE_KIND_INITIAL,
+        value: variable.value,
+        version: variable.version,
+        metadata: variable.metadata,
+      });
+      if (event.kind === "set") encodedSets.set(variable, bytes);
+      return bytes;
+    }
+    case "deleted":
+      return encode({
+        ...base,
+        variableName: event.name,
+        kind: pb.VariableUpdateKind.VARIABLE_UPDATE_KIND_DELETED,
+        version: event.version,
+      });
+    case "session_ended":
+      return encode({
+        ...base,
+        variableName: "",
+        kind: pb.VariableUpdateKind.VARIABLE_UPDATE_KIND_SESSION_ENDED,
+        error: {
+          type: ErrorType.SessionNotFound,
+          message: `session '${sessionId}' ended (${event.reason}); its variables are gone`,
+          details: { reason: event.reason, session_id: sessionId },
+          stacktrace: "",
+        },
+      });
+    case "error":
+      return encode({
+        ...base,
+        variableName: "",
+        kind: pb.VariableUpdateKind.VARIABLE_UPDATE_KIND_UNSPECIFIED,
+        error: errorInfo(rt, event.error),
+      });
+  }
+}
+
+/** Resolves when the stream can take more data, or when the client is gone. */
+function writable(call: UpdateStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.removeListener("drain", done);
+      call.removeListener("cancelled", done);
+      call.removeListener("close", done);
+      resolve();
+    };
+    call.once("drain", done);
+    call.once("cancelled", done);
+    call.once("close", done);
+  });
+}
+
+/**
+ * WatchSessionVariables. Once the watch is subscribed, the session checked and the
+ * initial values read, the host sends response headers with `x-toolbridge-watch: ready`:
+ * a client that waits for them knows every later write reaches it. (A watch that failed
+ * sends its error update without that header.) Then
+ * come the initial values (when asked for) and every committed change in commit order,
+ * pulled only as fast as the client reads. The stream ends after a SESSION_ENDED update,
+ * after an update carrying an error (bad request, unknown session, a reader too far
+ * behind), with UNAVAILABLE when the host shuts down, or when the client cancels.
+ */
+export async function watchSessionVariables(rt: HostRuntime, call: UpdateStream): Promise<void> {
+  const req = call.request;
+  let watch: ReturnType<HostRuntime["variables"]["watch"]>;
+  try {
+    watch = rt.variables.watch(req.sessionId, {
+      names: req.variableNames,
+      includeInitialValues: req.includeInitialValues,
+    });
+  } catch (error) {
+    call.write(updateBytes(rt, req.sessionId, { kind: "error", error: error as BridgeError }));
+    call.end();
+    return;
+  }
+  const onCancelled = () => watch.close();
+  call.once("cancelled", onCancelled);
+  const started = await watch.started.then(
+    () => true,
+    () => false,
+  );
+  if (started && !call.cancelled) {
+    const headers = new grpc.Metadata();
+    headers.set(WATCH_READY_HEADER, "ready");
+    call.sendMetadata(headers);
+  }
+  rt.log.debug({ sessionId: req.sessionId, names: req.variableNames.length }, "variable watch started");
+  try {
+    for (;;) {
+      const event = await watch.next();
+      if (event === undefined || call.cancelled) return;
+      if (event.kind === "error" && event.error.type === ErrorType.Unavailable) {
+        // Shutdown: the transport status lets clients treat it like every other refused call.
+        call.emit("error", { code: grpc.status.UNAVAILABLE, details: event.error.message });
+        return;
+      }
+      let bytes = updateBytes(rt, req.sessionId, event);
+      let last = event.kind === "session_ended" || event.kind === "error";
+      if (bytes.length > rt.config.maxMessageBytes) {
+        const error = new BridgeError(
+          ErrorType.ResourceExhausted,
+          `an update of variable '${event.kind === "set" || event.kind === "initial" ? event.variable.name : ""}' ` +
+            `is ${bytes.length} bytes, over the host's ${rt.config.maxMessageBytes}-byte message limit ` +
+            "(maxMessageBytes); keep maxVariableBytes below it",
+          { details: { size: String(bytes.length), limit: String(rt.config.maxMessageBytes) } },
+        );
+        bytes = updateBytes(rt, req.sessionId, { kind: "error", error });
+        last = true;
+      }
+      if (!call.write(bytes)) await writable(call);
+      if (last) break;
+    }
+    if (!call.cancelled) call.end();
+  } finally {
+    call.removeListener("cancelled", onCancelled);
+    watch.close();
+    rt.log.debug({ sessionId: req.sessionId }, "variable watch ended");
+  }
+}

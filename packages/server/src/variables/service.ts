@@ -1,0 +1,351 @@
+/**
+ * The host's variable operations at the wire level, shared by the RPC handlers and the
+ * in-process API (SessionVariables): input checks, limits, the session's TTL, the
+ * store's atomic mutation with the pure semantics, and the watchers.
+ */
+import { BridgeError, decodeValue, ErrorType, type pb, pbValues } from "@toolbridge/core";
+import type { Logger } from "pino";
+import type { SessionManager } from "../sessions/manager.js";
+import type { SessionEnded, VariableChange } from "../sessions/store.js";
+import { type Declaration, parseDeclaration } from "./constraints.js";
+import { applyDelete, applySet } from "./semantics.js";
+import { VariableWatch, type WatchEvent } from "./watch.js";
+
+export const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
+const WRITER = /^[a-z][a-z0-9_-]{0,31}$/;
+const MAX_TAGS = 64;
+const MAX_TAG_KEY = 128;
+const MAX_TAG_VALUE = 1024;
+const MAX_WATCHED_NAMES = 1000;
+/** Bytes an update costs beyond its value, for the watch buffer's accounting. */
+const UPDATE_OVERHEAD = 128;
+
+export interface VariableLimits {
+  /** Largest encoded value a variable may hold. */
+  readonly maxVariableBytes: number;
+  readonly maxVariablesPerSession: number;
+  /** How far (in bytes of updates) a watcher may fall behind before its watch is ended. */
+  readonly watchBufferBytes: number;
+}
+
+export interface SetRequest {
+  readonly name: string;
+  readonly value: pbValues.Value | undefined;
+  /** Declares the variable when non-empty. */
+  readonly type: string;
+  readonly constraints: pb.VariableConstraints | undefined;
+  /** created_by of the write: "python", "typescript", "host", ... */
+  readonly writer: string;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly createIfMissing: boolean;
+  readonly expectedVersion: bigint | undefined;
+}
+
+export interface WatchRequest {
+  /** Empty watches every variable of the session. */
+  readonly names: readonly string[];
+  readonly includeInitialValues: boolean;
+}
+
+function invalidName(name: string): BridgeError {
+  return new BridgeError(
+    ErrorType.ValidationError,
+    `invalid variable name ${JSON.stringify(name.slice(0, 200))}: use 1-128 characters, a letter or _ ` +
+      "first, then letters, digits and _ . -",
+    { details: { field: "variable_name" } },
+  );
+}
+
+export function checkName(name: string): void {
+  if (!VARIABLE_NAME.test(name)) throw invalidName(name);
+}
+
+export class VariableService {
+  private readonly watchers = new Map<string, Set<VariableWatch>>();
+  /** Encoded sizes of stored values, computed once when they are written. */
+  private readonly sizes = new WeakMap<pbValues.Value, number>();
+
+  constructor(
+    private readonly sessions: SessionManager,
+    readonly limits: VariableLimits,
+    private readonly log: Logger,
+  ) {
+    sessions.store.onVariableChanged((change) => this.changed(change));
+    sessions.onSessionEnded((event) => this.sessionEnded(event));
+  }
+
+  async get(sessionId: string, name: string): Promise<pb.Variable> {
+    checkName(name);
+    await this.sessions.require(sessionId);
+    const variable = await this.sessions.store.getVariable(sessionId, name, Date.now());
+    if (variable === undefined) {
+      throw new BridgeError(
+        ErrorType.VariableNotFound,
+        `variable '${name}' does not exist in session '${sessionId}'`,
+        { details: { variable: name } },
+      );
+    }
+    return variable;
+  }
+
+  async set(sessionId: string, request: SetRequest): Promise<pb.Variable> {
+    const { name } = request;
+    checkName(name);
+    await this.sessions.require(sessionId);
+    const value = this.checkValue(name, request.value);
+    const writer = request.writer === "" ? "unknown" : request.writer;
+    if (!WRITER.test(writer)) {
+      throw new BridgeError(
+        ErrorType.ValidationError,
+        `invalid created_by ${JSON.stringify(writer.slice(0, 100))}: use a short lowercase name such as ` +
+          "python or typescript",
+        { details: { field: "metadata.created_by" } },
+      );
+    }
+    checkTags(request.tags);
+    let declaration: Declaration | undefined;
+    if (request.type !== "") {
+      declaration = parseDeclaration(name, request.type, request.constraints);
+    } else if (request.constraints !== undefined && hasConstraints(request.constraints)) {
+      throw new BridgeError(
+        ErrorType.ValidationError,
+        `constraints for variable '${name}' need a type: set metadata.type to declare it`,
+        { details: { field: "metadata.type", variable: name } },
+      );
+    }
+    const now = Date.now();
+    const change = await this.sessions.store.mutateVariable(
+      sessionId,
+      name,
+      (slot) =>
+        applySet(slot, {
+          sessionId,
+          name,
+          value,
+          declaration,
+          writer,
+          tags: request.tags,
+          createIfMissing: request.createIfMissing,
+          expectedVersion: request.expectedVersion,
+          now,
+          maxVariables: this.limits.maxVariablesPerSession,
+        }),
+      now,
+    );
+    if (change.result.kind !== "set") throw new Error("a set committed as a delete");
+    return change.result.variable;
+  }
+
+  /** Deletes the variable; resolves with the version the deletion committed as. */
+  async delete(sessionId: string, name: string, expectedVersion: bigint | undefined): Promise<bigint> {
+    checkName(name);
+    await this.sessions.require(sessionId);
+    const change = await this.sessions.store.mutateVariable(
+      sessionId,
+      name,
+      (slot) => applyDelete(slot, sessionId, name, expectedVersion),
+      Date.now(),
+    );
+    return change.result.kind === "deleted" ? change.result.version : 0n;
+  }
+
+  async list(sessionId: string, prefix = ""): Promise<readonly pb.Variable[]> {
+    await this.sessions.require(sessionId);
+    return (await this.sessions.store.listVariables(sessionId, { prefix }, Date.now())).variables;
+  }
+
+  /** Number of variables of a session; 0 when the session does not exist. */
+  async count(sessionId: string): Promise<number> {
+    try {
+      return await this.sessions.store.countVariables(sessionId, Date.now());
+    } catch {
+      return 0;
+    }
+  }
+
+  /**
+   * Starts a watch. It is subscribed before this returns, so every change committed
+   * afterwards reaches it; the session check and the initial values follow
+   * asynchronously (a missing session arrives as the watch's error event).
+   */
+  watch(sessionId: string, request: WatchRequest): VariableWatch {
+    for (const name of request.names) checkName(name);
+    if (request.names.length > MAX_WATCHED_NAMES) {
+      throw new BridgeError(
+        ErrorType.ValidationError,
+        `a watch may name at most ${MAX_WATCHED_NAMES} variables; watch them all with an empty list instead`,
+        { details: { field: "variable_names" } },
+      );
+    }
+    const names = request.names.length === 0 ? undefined : new Set(request.names);
+    const watch = new VariableWatch(
+      sessionId,
+      names,
+      this.limits.watchBufferBytes,
+      (closed) => this.unsubscribe(closed),
+      request.includeInitialValues,
+    );
+    let set = this.watchers.get(sessionId);
+    if (set === undefined) {
+      set = new Set();
+      this.watchers.set(sessionId, set);
+    }
+    set.add(watch);
+    watch.started = this.start(watch, names, request.includeInitialValues).catch((error: unknown) => {
+      const failure = asBridgeError(error);
+      watch.push({ kind: "error", error: failure }, 0);
+      // Without this, a watch whose snapshot failed would wait for initial values forever.
+      watch.begin({ variables: [], sequence: 0n }, () => 0);
+      throw failure;
+    });
+    // The failure also reaches the consumer as the watch's error event; nobody need await this.
+    watch.started.catch(() => {});
+    return watch;
+  }
+
+  /** Ends every watch with Unavailable: the host is shutting down. */
+  drain(message: string): void {
+    const error = new BridgeError(ErrorType.Unavailable, message);
+    for (const set of this.watchers.values()) {
+      for (const watch of set) watch.push({ kind: "error", error }, 0);
+    }
+  }
+
+  /** Encoded size of a stored variable's value. */
+  sizeOf(variable: pb.Variable): number {
+    const value = variable.value;
+    if (value === undefined) return UPDATE_OVERHEAD;
+    let size = this.sizes.get(value);
+    if (size === undefined) {
+      size = pbValues.Value.encode(value).finish().length;
+      this.sizes.set(value, size);
+    }
+    return size + UPDATE_OVERHEAD;
+  }
+
+  private async start(
+    watch: VariableWatch,
+    names: ReadonlySet<string> | undefined,
+    includeInitialValues: boolean,
+  ): Promise<void> {
+    await this.sessions.require(watch.sessionId);
+    if (!includeInitialValues) return;
+    const filter = names === undefined ? {} : { names };
+    const snapshot = await this.sessions.store
+      .listVariables(watch.sessionId, filter, Date.now())
+      .catch((error: unknown) => {
+        // The session ended after the watch subscribed: its session_ended event is queued.
+        if (error instanceof BridgeError && error.type === ErrorType.SessionNotFound) {
+          return { variables: [], sequence: 0n };
+        }
+        throw error;
+      });
+    watch.begin(snapshot, (variable) => this.sizeOf(variable));
+  }
+
+  private checkValue(name: string, value: pbValues.Value | undefined): pbValues.Value {
+    if (value?.kind === undefined) {
+      throw new BridgeError(
+        ErrorType.InvalidValue,
+        `no value for variable '${name}': send a Value (null_value for null)`,
+        { details: { reason: "no_kind", variable: name } },
+      );
+    }
+    const size = pbValues.Value.encode(value).finish().length;
+    if (size > this.limits.maxVariableBytes) {
+      throw new BridgeError(
+        ErrorType.InvalidValue,
+        `the value of variable '${name}' is ${size} bytes encoded, over the host's ` +
+          `${this.limits.maxVariableBytes}-byte limit (maxVariableBytes); store something smaller ` +
+          "(e.g. a reference to the data) or raise the limit",
+        {
+          details: {
+            reason: "too_large",
+            size: String(size),
+            limit: String(this.limits.maxVariableBytes),
+            variable: name,
+          },
+        },
+      );
+    }
+    try {
+      // Decoding checks what the wire cannot (tensor sizes, canonical big ints, depth),
+      // so that no reader in any language ever gets a value it cannot decode.
+      decodeValue(value);
+    } catch (error) {
+      if (error instanceof BridgeError) {
+        throw new BridgeError(error.type, `the value of variable '${name}': ${error.message}`, {
+          details: { ...error.details, variable: name },
+        });
+      }
+      throw error;
+    }
+    this.sizes.set(value, size);
+    return value;
+  }
+
+  private changed(change: VariableChange): void {
+    const set = this.watchers.get(change.sessionId);
+    if (set === undefined) return;
+    const { result } = change;
+    const event: WatchEvent =
+      result.kind === "set"
+        ? { kind: "set", variable: result.variable }
+        : { kind: "deleted", name: change.name, version: result.version };
+    const size = result.kind === "set" ? this.sizeOf(result.variable) : UPDATE_OVERHEAD;
+    for (const watch of set) {
+      if (watch.accepts(change.name)) watch.push(event, size, change.sequence);
+    }
+  }
+
+  private sessionEnded(event: SessionEnded): void {
+    const set = this.watchers.get(event.id);
+    if (set === undefined) return;
+    this.log.debug({ sessionId: event.id, watchers: set.size }, "ending the variable watches of a session");
+    for (const watch of set) watch.push({ kind: "session_ended", reason: event.reason }, 0);
+    // Nothing more can reach these watches; a session created later with this id gets new ones.
+    this.watchers.delete(event.id);
+  }
+
+  private unsubscribe(watch: VariableWatch): void {
+    const set = this.watchers.get(watch.sessionId);
+    if (set === undefined) return;
+    set.delete(watch);
+    if (set.size === 0) this.watchers.delete(watch.sessionId);
+  }
+}
+
+function hasConstraints(c: pb.VariableConstraints): boolean {
+  return (
+    c.min !== undefined ||
+    c.max !== undefined ||
+    c.minLength !== undefined ||
+    c.maxLength !== undefined ||
+    c.pattern !== "" ||
+    c.choices.length > 0 ||
+    c.shape.length > 0 ||
+    c.dimensions !== 0 ||
+    c.itemType !== "" ||
+    c.dtype !== 0
+  );
+}
+
+function checkTags(tags: Readonly<Record<string, string>>): void {
+  const keys = Object.keys(tags);
+  const bad = (message: string) =>
+    new BridgeError(ErrorType.ValidationError, `invalid tags: ${message}`, {
+      details: { field: "metadata.tags" },
+    });
+  if (keys.length > MAX_TAGS) throw bad(`${keys.length} tags, more than ${MAX_TAGS}`);
+  for (const key of keys) {
+    if (key === "" || key.length > MAX_TAG_KEY) throw bad(`tag keys need 1-${MAX_TAG_KEY} characters`);
+    if ((tags[key] ?? "").length > MAX_TAG_VALUE) {
+      throw bad(`the value of tag '${key.slice(0, 100)}' is longer than ${MAX_TAG_VALUE} characters`);
+    }
+  }
+}
+
+function asBridgeError(error: unknown): BridgeError {
+  if (error instanceof BridgeError) return error;
+  return new BridgeError(ErrorType.InternalError, `internal host error: ${String(error)}`, { cause: error });
+}

@@ -1,0 +1,172 @@
+/**
+ * One watcher of a session's variables: a queue between the store's change events
+ * (pushed synchronously, in commit order) and a consumer that pulls at its own pace
+ * (the WatchSessionVariables stream, or an in-process async iterator).
+ *
+ * The queue is bounded in bytes. A consumer that falls that far behind does not make
+ * the host buffer without limit, and does not silently miss updates either: its watch
+ * ends with a ResourceExhausted error, and it can watch again with initial values.
+ */
+import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
+import type { SessionEndReason, VariableSnapshot } from "../sessions/store.js";
+
+export type WatchEvent =
+  | { readonly kind: "initial" | "set"; readonly variable: pb.Variable }
+  | { readonly kind: "deleted"; readonly name: string; readonly version: bigint }
+  /** Terminal: nothing follows. */
+  | { readonly kind: "session_ended"; readonly reason: SessionEndReason }
+  /** Terminal: nothing follows. */
+  | { readonly kind: "error"; readonly error: BridgeError };
+
+interface Queued {
+  readonly event: WatchEvent;
+  readonly size: number;
+  /** Sequence of the change; undefined for events that are not changes (always delivered). */
+  readonly sequence: bigint | undefined;
+}
+
+export class VariableWatch {
+  private queue: (Queued | undefined)[] = [];
+  private head = 0;
+  private bytes = 0;
+  /** Set while initial values are being read: changes wait here to be reconciled with them. */
+  private early: Queued[] | undefined;
+  private waiter: ((event: WatchEvent | undefined) => void) | undefined;
+  /** A terminal event was queued: nothing more is accepted. */
+  private finished = false;
+  private closed = false;
+  /**
+   * Settles once the session was found and the initial values (if asked for) are
+   * queued; rejects with the error the watch failed with. Set by VariableService.
+   */
+  started: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly sessionId: string,
+    private readonly names: ReadonlySet<string> | undefined,
+    private readonly limitBytes: number,
+    private readonly onClose: (watch: VariableWatch) => void,
+    withInitialValues: boolean,
+  ) {
+    if (withInitialValues) this.early = [];
+  }
+
+  /** True when this watch wants updates of `name`. */
+  accepts(name: string): boolean {
+    return this.names === undefined || this.names.has(name);
+  }
+
+  /** Queues a committed change (or a terminal event, with `sequence` undefined). */
+  push(event: WatchEvent, size: number, sequence?: bigint): void {
+    if (this.finished || this.closed) return;
+    const terminal = event.kind === "session_ended" || event.kind === "error";
+    const item = { event, size, sequence };
+    this.bytes += size;
+    if (this.bytes > this.limitBytes && !terminal) {
+      this.overflow();
+      return;
+    }
+    if (terminal) this.finished = true;
+    if (this.early !== undefined) {
+      this.early.push(item);
+      return;
+    }
+    this.deliver(item);
+  }
+
+  /**
+   * Puts the initial values first, followed by the changes that arrived meanwhile and
+   * are newer than the snapshot; older ones are already reflected in it.
+   */
+  begin(snapshot: VariableSnapshot, sizeOf: (variable: pb.Variable) => number): void {
+    const early = this.early;
+    if (early === undefined) return;
+    this.early = undefined;
+    if (this.closed) return;
+    const pending = [
+      ...snapshot.variables
+        .filter((variable) => this.accepts(variable.name))
+        .map(
+          (variable): Queued => ({
+            event: { kind: "initial", variable },
+            size: sizeOf(variable),
+            sequence: undefined,
+          }),
+        ),
+      ...early.filter((item) => item.sequence === undefined || item.sequence > snapshot.sequence),
+    ];
+    this.bytes = 0;
+    for (const item of pending) {
+      this.bytes += item.size;
+      if (
+        this.bytes > this.limitBytes &&
+        !(item.event.kind === "session_ended" || item.event.kind === "error")
+      ) {
+        this.overflow();
+        return;
+      }
+      this.deliver(item);
+    }
+  }
+
+  /** The next event; undefined once the watch is closed or its terminal event was taken. */
+  next(): Promise<WatchEvent | undefined> {
+    const item = this.queue[this.head];
+    if (item !== undefined) {
+      this.queue[this.head++] = undefined;
+      if (this.head > 1024 && this.head * 2 > this.queue.length) {
+        this.queue = this.queue.slice(this.head);
+        this.head = 0;
+      }
+      this.bytes -= item.size;
+      return Promise.resolve(item.event);
+    }
+    if (this.closed || (this.finished && this.early === undefined)) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+    });
+  }
+
+  /** Stops the watch: no more events, and a pending next() resolves with undefined. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue = [];
+    this.head = 0;
+    this.early = undefined;
+    this.onClose(this);
+    this.wake(undefined);
+  }
+
+  private deliver(item: Queued): void {
+    if (this.waiter !== undefined && this.head === this.queue.length) {
+      // Handed over at once, so it never counted against the buffer.
+      this.bytes -= item.size;
+      this.wake(item.event);
+      return;
+    }
+    this.queue.push(item);
+  }
+
+  private overflow(): void {
+    this.queue = [];
+    this.head = 0;
+    this.early = undefined;
+    this.bytes = 0;
+    this.finished = true;
+    const error = new BridgeError(
+      ErrorType.ResourceExhausted,
+      `the watch of session '${this.sessionId}' fell more than ${this.limitBytes} bytes of updates ` +
+        "behind (watchBufferBytes) and was ended so that no update is lost silently; read updates " +
+        "faster, or watch again with initial values to resynchronize",
+      { details: { limit: String(this.limitBytes) } },
+    );
+    this.deliver({ event: { kind: "error", error }, size: 0, sequence: undefined });
+  }
+
+  private wake(event: WatchEvent | undefined): void {
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.(event);
+  }
+}
