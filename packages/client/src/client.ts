@@ -2,18 +2,30 @@ import { randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import {
   BridgeError,
+  type DeclareVariableOptions,
   type DecodeOptions,
   decodeValue,
   ErrorType,
   encodeValue,
+  encodeVariableValue,
+  expectedVersionToPb,
   isErrorType,
   type NativeValue,
   pb,
   type pbValues,
+  type SetVariableOptions,
+  type Variable,
+  type VariableInfo,
+  type VariableType,
+  type VariableWatcher,
+  variableFromPb,
+  variableInfoFromPb,
+  type WatchVariablesOptions,
 } from "@toolbridge/core";
 import { type BatchItem, type BatchOptions, decodeResults, encodeItems } from "./batch.js";
 import { type MetricsSnapshot, toMetricsSnapshot } from "./metrics.js";
 import { type RetryOptions, withRetry } from "./retry.js";
+import { RemoteVariableWatcher, writeMetadata } from "./variables.js";
 
 export interface ClientOptions {
   /** Largest message sent or received; the host's default is 10 MiB. */
@@ -331,6 +343,108 @@ export class ToolBridgeClient {
       throwIfFailed(response.success, response.error);
     }
     this.currentSession = undefined;
+  }
+
+  // -- session variables (request building and the watch stream live in variables.ts) ----
+
+  /** The variable with its value and metadata; throws VariableNotFound. */
+  async getVariable(name: string): Promise<Variable> {
+    const sessionId = this.requireSession();
+    const response = await this.unary<pb.GetVariableRequest, pb.VariableResponse>(
+      "GetSessionVariable",
+      (req, cb) => this.stub.getSessionVariable(req, cb),
+      { sessionId, variableName: name, includeMetadata: true },
+    );
+    throwIfFailed(response.exists, response.error);
+    return variableFromPb(
+      { name, value: response.value, version: response.version, metadata: response.metadata },
+      this.decodeOptions,
+    );
+  }
+
+  /**
+   * Writes a variable (creating it unless `createIfMissing` is false); a declared one
+   * must satisfy its constraints (ConstraintViolation otherwise, the old value stays).
+   */
+  async setVariable(name: string, value: unknown, options: SetVariableOptions = {}): Promise<VariableInfo> {
+    return this.writeVariable({
+      sessionId: this.requireSession(),
+      variableName: name,
+      value: encodeVariableValue(name, value),
+      metadata: writeMetadata(options.tags),
+      createIfMissing: options.createIfMissing ?? true,
+      expectedVersion: expectedVersionToPb(options.expectedVersion),
+    });
+  }
+
+  /** Creates a variable with a declared type and constraints (same declaration again: a plain write). */
+  async declareVariable(
+    name: string,
+    type: VariableType,
+    value: unknown,
+    options: DeclareVariableOptions = {},
+  ): Promise<VariableInfo> {
+    return this.writeVariable({
+      sessionId: this.requireSession(),
+      variableName: name,
+      value: encodeVariableValue(name, value),
+      metadata: writeMetadata(options.tags, type, options.constraints ?? {}),
+      createIfMissing: true,
+      expectedVersion: expectedVersionToPb(options.expectedVersion),
+    });
+  }
+
+  /** Deletes a variable; throws VariableNotFound, or VersionConflict when `expectedVersion` is stale. */
+  async deleteVariable(name: string, options: { expectedVersion?: number } = {}): Promise<void> {
+    const sessionId = this.requireSession();
+    const response = await this.unary<pb.DeleteVariableRequest, pb.StatusResponse>(
+      "DeleteSessionVariable",
+      (req, cb) => this.stub.deleteSessionVariable(req, cb),
+      { sessionId, variableName: name, expectedVersion: expectedVersionToPb(options.expectedVersion) },
+    );
+    throwIfFailed(response.success, response.error);
+  }
+
+  /** The session's variables sorted by name (only those starting with `prefix` when given). */
+  async listVariables(options: { prefix?: string } = {}): Promise<Variable[]> {
+    const sessionId = this.requireSession();
+    const response = await this.unary<pb.ListVariablesRequest, pb.ListVariablesResponse>(
+      "ListSessionVariables",
+      (req, cb) => this.stub.listSessionVariables(req, cb),
+      { sessionId, prefix: options.prefix ?? "" },
+    );
+    throwIfFailed(response.success, response.error);
+    return response.variables.map((v) => variableFromPb(v, this.decodeOptions));
+  }
+
+  /**
+   * Watches the named variables (all when `names` is empty). Await `ready()` before
+   * relying on seeing a write made elsewhere; leaving the loop ends the watch.
+   */
+  watchVariables(names: readonly string[] = [], options: WatchVariablesOptions = {}): VariableWatcher {
+    const sessionId = this.requireSession();
+    const call = this.stub.watchSessionVariables({
+      sessionId,
+      variableNames: [...names],
+      includeInitialValues: options.includeInitialValues ?? false,
+    });
+    return new RemoteVariableWatcher(
+      call,
+      this.decodeOptions,
+      errorFromInfo,
+      (error) => communicationError("WatchSessionVariables", error),
+      options.signal,
+    );
+  }
+
+  private async writeVariable(request: pb.SetVariableRequest): Promise<VariableInfo> {
+    const response = await this.unary<pb.SetVariableRequest, pb.SetVariableResponse>(
+      "SetSessionVariable",
+      (req, cb) => this.stub.setSessionVariable(req, cb),
+      request,
+    );
+    throwIfFailed(response.success, response.error);
+    return variableInfoFromPb(request.variableName, response.version, response.metadata, this.decodeOptions);
   }
 
   /** True when the host answers SERVING within `timeoutMs`. */

@@ -1,12 +1,22 @@
 // Public surface of @toolbridge/client.
 export {
   BridgeError,
+  type DeclareVariableOptions,
   ErrorType,
   Float64,
   float64,
   type NativeValue,
+  type SetVariableOptions,
   Tensor,
   Timestamp,
+  VARIABLE_TYPES,
+  type Variable,
+  type VariableConstraints,
+  type VariableInfo,
+  type VariableType,
+  type VariableUpdate,
+  type VariableWatcher,
+  type WatchVariablesOptions,
 } from "@toolbridge/core";
 export type { BatchItem, BatchOptions } from "./batch.js";
 export {
