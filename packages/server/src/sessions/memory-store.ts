@@ -20,9 +20,15 @@ interface Entry {
   lastAccessedAt: number;
   /** Created on the first write; dropped with the entry when the session ends. */
   variables: Map<string, pb.Variable> | undefined;
+  /** Last versions of deleted names, oldest first, so re-created names continue above them. */
+  tombstones: Map<string, bigint> | undefined;
+  /** At least the last version of every name whose tombstone was evicted. */
   versionFloor: bigint;
   sequence: bigint;
 }
+
+/** Deleted names remembered per session; beyond this the oldest fold into the session's floor. */
+const MAX_TOMBSTONES = 10_000;
 
 const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
 
@@ -60,6 +66,7 @@ export class InMemorySessionStore implements SessionStore {
       createdAt: now,
       lastAccessedAt: now,
       variables: undefined,
+      tombstones: undefined,
       versionFloor: 0n,
       sequence: 0n,
     };
@@ -135,13 +142,22 @@ export class InMemorySessionStore implements SessionStore {
     // the read-modify-write atomic, which is what expected_version relies on.
     const entry = this.require(sessionId, now);
     const current = entry.variables?.get(name);
-    const result = mutation({ current, versionFloor: entry.versionFloor, count: entry.variables?.size ?? 0 });
+    const versionFloor = current === undefined ? (entry.tombstones?.get(name) ?? entry.versionFloor) : 0n;
+    const result = mutation({ current, versionFloor, count: entry.variables?.size ?? 0 });
     if (result.kind === "set") {
       entry.variables ??= new Map();
       entry.variables.set(name, result.variable);
+      entry.tombstones?.delete(name);
     } else {
       entry.variables?.delete(name);
-      if (result.version > entry.versionFloor) entry.versionFloor = result.version;
+      entry.tombstones ??= new Map();
+      entry.tombstones.set(name, result.version);
+      if (entry.tombstones.size > MAX_TOMBSTONES) {
+        // Forget the oldest name but keep its guarantee: new names then start above it.
+        const [oldest, version] = entry.tombstones.entries().next().value as [string, bigint];
+        entry.tombstones.delete(oldest);
+        if (version > entry.versionFloor) entry.versionFloor = version;
+      }
     }
     entry.sequence += 1n;
     const change: VariableChange = { sessionId, name, sequence: entry.sequence, result };

@@ -40,8 +40,9 @@ export interface VariableSlot {
   /** The variable as it is now, undefined when it does not exist. */
   readonly current: pb.Variable | undefined;
   /**
-   * Every version this session ever gave a variable that has since been deleted is at
-   * most this, so a new variable starts above it and a version never names two values.
+   * For a variable that does not exist: every version this name had before (it was
+   * deleted) is at most this, so a re-created variable starts above it and a version
+   * never names two different values of one name. 0 for a name never used.
    */
   readonly versionFloor: bigint;
   /** Number of variables the session holds. */
