@@ -89,6 +89,7 @@ export interface SessionDetails {
   readonly lastAccessedAt: Date;
   readonly expiresAt: Date;
   readonly toolCount: number;
+  readonly variableCount: number;
 }
 
 // The host enforces timeout_ms itself; the deadline is a backstop for a host that never answers.
@@ -315,6 +316,7 @@ export class ToolBridgeClient {
       lastAccessedAt: toDate(s.lastAccessedAt),
       expiresAt: toDate(s.expiresAt),
       toolCount: s.toolCount,
+      variableCount: s.variableCount,
     };
   }
 
