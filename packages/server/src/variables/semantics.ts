@@ -4,7 +4,7 @@
  * these inside their atomic read-modify-write (SessionStore.mutateVariable), so the
  * rules are the same for every store.
  */
-import { BridgeError, ErrorType, type pb, type pbValues } from "@toolbridge/core";
+import { BridgeError, ErrorType, pb, type pbValues } from "@toolbridge/core";
 import type { VariableMutationResult, VariableSlot } from "../sessions/store.js";
 import { conform, type Declaration, describeDeclaration, inferType, sameDeclaration } from "./constraints.js";
 
@@ -35,7 +35,7 @@ function storedDeclaration(variable: pb.Variable): Declaration | undefined {
   if (metadata?.declared !== true) return undefined;
   return {
     type: metadata.type as Declaration["type"],
-    constraints: metadata.constraints ?? ({} as pb.VariableConstraints),
+    constraints: metadata.constraints ?? pb.VariableConstraints.fromPartial({}),
   };
 }
 

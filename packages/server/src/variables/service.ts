@@ -158,8 +158,9 @@ export class VariableService {
   async count(sessionId: string): Promise<number> {
     try {
       return await this.sessions.store.countVariables(sessionId, Date.now());
-    } catch {
-      return 0;
+    } catch (error) {
+      if (error instanceof BridgeError && error.type === ErrorType.SessionNotFound) return 0;
+      throw error;
     }
   }
 
