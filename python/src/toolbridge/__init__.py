@@ -17,9 +17,24 @@ from toolbridge.metrics import HostMetrics, ToolMetrics
 from toolbridge.pool import ChannelPool
 from toolbridge.proxy import AsyncGRPCProxyTool, StreamingGRPCProxyTool, build_proxy_tools
 from toolbridge.retry import DEFAULT_BACKOFF, BackoffPolicy, RetryEvent, call_with_retry, retry_delay
+from toolbridge.session_context import CachedSessionContext, SessionContext
 from toolbridge.shutdown import GracefulShutdown, ShuttingDownError
 from toolbridge.specs import NO_DEFAULT, ParameterSpec, Session, SessionDetails, ToolSpec
 from toolbridge.values import Tensor, Timestamp, decode_value, encode_value
+from toolbridge.variable_proxy import ContextProxyTool, VariableAwareProxyTool
+from toolbridge.variables import (
+    VARIABLE_TYPES,
+    ConstraintViolationError,
+    Variable,
+    VariableConstraints,
+    VariableError,
+    VariableInfo,
+    VariableNotFoundError,
+    VariableType,
+    VariableUpdate,
+    VariableWatch,
+    VersionConflictError,
+)
 
 __version__ = "0.1.0"
 
@@ -28,9 +43,13 @@ __all__ = [
     "GRPC_CONFIG",
     "NO_DEFAULT",
     "TOOL_BRIDGE_CONFIG",
+    "VARIABLE_TYPES",
     "AsyncGRPCProxyTool",
     "BackoffPolicy",
+    "CachedSessionContext",
     "ChannelPool",
+    "ConstraintViolationError",
+    "ContextProxyTool",
     "ErrorType",
     "GracefulShutdown",
     "HostLaunchError",
@@ -40,6 +59,7 @@ __all__ = [
     "ParameterSpec",
     "RetryEvent",
     "Session",
+    "SessionContext",
     "SessionDetails",
     "SessionError",
     "ShuttingDownError",
@@ -52,6 +72,16 @@ __all__ = [
     "ToolExecutionError",
     "ToolMetrics",
     "ToolSpec",
+    "Variable",
+    "VariableAwareProxyTool",
+    "VariableConstraints",
+    "VariableError",
+    "VariableInfo",
+    "VariableNotFoundError",
+    "VariableType",
+    "VariableUpdate",
+    "VariableWatch",
+    "VersionConflictError",
     "build_proxy_tools",
     "call_with_retry",
     "create_grpc_channel",
