@@ -8,6 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { defineTool, type ToolBridgeHost } from "@toolbridge/server";
 import { z } from "zod";
 import registerLimitTools from "./limit-tools.js";
+import registerVariableTools from "./variable-tools.js";
 
 const events: { tag: string; event: string; detail: string }[] = [];
 const produced = new Map<string, number>();
@@ -149,4 +150,5 @@ export default function register(host: ToolBridgeHost): void {
     }),
   ]);
   registerLimitTools(host);
+  registerVariableTools(host);
 }
