@@ -7,7 +7,7 @@ BIN := node_modules/.bin
 STAMPS := .stamps
 TS_TESTS = $(sort $(wildcard packages/*/test/*.test.ts))
 
-.PHONY: setup build demo demo-client test lint typecheck check-generated test-ts test-py gen clean
+.PHONY: setup build demo demo-client demo-variables test lint typecheck check-generated test-ts test-py gen clean
 
 setup: $(STAMPS)/npm $(STAMPS)/venv
 
@@ -49,6 +49,10 @@ check-generated: setup
 	@echo "==> generated code is up to date"
 	scripts/gen.sh --check
 	$(PY) testdata/values/generate.py --check || { echo "testdata/values/vectors.json is stale: run $(PY) testdata/values/generate.py"; exit 1; }
+
+demo-variables: build
+	@echo "==> demo: the TypeScript application and a Python worker sharing session variables"
+	TOOLBRIDGE_PYTHON="$${TOOLBRIDGE_PYTHON:-$(PY)}" node --import tsx examples/variables/shared-state.ts
 
 test-ts: build
 	@echo "==> TypeScript tests"
