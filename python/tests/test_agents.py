@@ -180,5 +180,6 @@ async def test_runs_check_inputs_lm_and_tools_first(bridge: GRPCToolBridge) -> N
     gone = AgentDefinition.create("question -> answer", ["add", "retired_tool"])
     with pytest.raises(AgentDefinitionError, match="uses tools the session does not have: retired_tool"):
         bridge.build_react_agent(gone)
-    with pytest.raises(Exception, match="this bridge has no agent store"):
-        await bridge.create_react_agent("question -> answer", ["add"])
+    with pytest.raises(Exception, match="retired_tool"):
+        await bridge.create_react_agent("question -> answer", ["add", "retired_tool"])
+    assert await bridge.store.list_definitions() == [], "nothing is stored for an agent that cannot run"

@@ -307,6 +307,10 @@ class GRPCToolBridge:
             await client.close()
             raise
         self.client, self.session, self._loop = client, session, asyncio.get_running_loop()
+        if self._store is None:
+            from toolbridge.agent.store import SessionVariableAgentStore
+
+            self._store = SessionVariableAgentStore(client)
         self._set_specs(specs)
         return self.tools
 
@@ -397,11 +401,12 @@ class GRPCToolBridge:
 
     @property
     def store(self) -> AgentStore:
+        """Where agents and runs are kept: the session's variables unless another store was given."""
         if self._store is None:
-            raise ToolBridgeError(
-                "this bridge has no agent store: pass GRPCToolBridge(address, store=...) to create and "
-                "run stored agents (build_react_agent works without one)",
-                ErrorType.INTERNAL_ERROR,
+            raise SessionError(
+                "the bridge has no session yet, so no agent store: "
+                "call await bridge.initialize(session_id) first",
+                ErrorType.SESSION_NOT_FOUND,
             )
         return self._store
 

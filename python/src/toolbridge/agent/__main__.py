@@ -243,8 +243,9 @@ async def run(args: argparse.Namespace) -> int:
             for name in definition.tool_names:
                 bridge.get_dspy_tool(name)
             bridge.build_react_agent(definition)
+            # Stored before it runs, so its runs can be repeated by id from any worker (--agent).
+            await bridge.on_owner_loop(bridge.store.save_definition(definition))
             if args.create_only:
-                await bridge.on_owner_loop(bridge.store.save_definition(definition))
                 print(to_json({"event": "agent_created", "agent_id": definition.agent_id}), flush=True)
                 return EXIT_OK
         try:
