@@ -10,7 +10,14 @@
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { defineTool, PythonAgentError, runPythonAgent, type Tool, ToolBridgeHost } from "@toolbridge/server";
+import {
+  defineTool,
+  PythonAgentError,
+  readAgentRun,
+  runPythonAgent,
+  type Tool,
+  ToolBridgeHost,
+} from "@toolbridge/server";
 import { tools as shopTools } from "../tools/shop-tools.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -98,6 +105,15 @@ async function main(): Promise<number> {
       console.log(`error: ${result.error}`);
       return 1;
     }
+    // The worker recorded the run in the session; the host reads the trajectory from there.
+    const record = await readAgentRun(host.variables(session.id), result.runId);
+    console.log(
+      `\n${bold("trajectory")}  from session variable run_${record.runId} (version ${record.version})`,
+    );
+    record.steps.forEach((step, i) => {
+      console.log(`  ${i + 1}. ${dim(step.thought)}`);
+      console.log(`     ${callText(step.toolName, step.toolArgs)} → ${short(step.observation, 90)}`);
+    });
     console.log(`\n${bold("answer")}  ${String(result.outputs.answer)}`);
     return 0;
   } catch (error) {

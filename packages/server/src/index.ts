@@ -26,6 +26,13 @@ export {
   runPythonAgent,
 } from "./agents/python-agent.js";
 export {
+  AGENT_RUN_PREFIX,
+  type AgentRunRecord,
+  type AgentRunStep,
+  listAgentRuns,
+  readAgentRun,
+} from "./agents/records.js";
+export {
   CONFIG_KEYS,
   DEFAULT_CONFIG,
   envName,

@@ -7,9 +7,11 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
   type AgentEvent,
+  listAgentRuns,
   PythonAgentError,
   type PythonAgentOptions,
   pythonAgentArgs,
+  readAgentRun,
   runPythonAgent,
   ToolBridgeHost,
 } from "@toolbridge/server";
@@ -75,6 +77,33 @@ describe("runPythonAgent", () => {
     const observations = events.flatMap((e) => (e.event === "observation" ? [e.observation] : []));
     assert.equal(observations[1], 55.5);
     assert.ok(progress.includes("[step 2] -> 55.5"), progress.join("\n"));
+
+    // The worker recorded the run in the session: the host reads the whole trajectory.
+    const record = await readAgentRun(host.variables(sessionId), result.runId);
+    assert.equal(record.status, "succeeded");
+    assert.equal(record.agentId, result.agentId);
+    assert.deepEqual(record.inputs, { question: QUESTION });
+    assert.deepEqual(
+      record.steps.map((step) => [step.toolName, step.toolArgs]),
+      calls,
+    );
+    assert.equal(record.steps[1]?.observation, 55.5);
+    assert.ok(record.steps.every((step) => step.thought.length > 0 && step.errorType === null));
+    assert.deepEqual(record.outputs, result.outputs);
+    assert.ok(record.startedAt !== undefined && record.finishedAt !== undefined);
+    assert.ok(record.startedAt <= record.finishedAt);
+    assert.ok(record.version > 1, "the run was recorded as it progressed, then finished");
+    const variable = await host.variables(sessionId).get(`run_${result.runId}`);
+    assert.equal(variable.createdBy, "python");
+    assert.deepEqual(variable.tags, { kind: "agent_run", agent_id: result.agentId, status: "succeeded" });
+    // The agent the worker defined is stored too, so it can be run again by id.
+    const definition = await host.variables(sessionId).get(`agent_${result.agentId}`);
+    assert.deepEqual(definition.tags, { kind: "agent", agent_id: result.agentId });
+    const runs = await listAgentRuns(host.variables(sessionId), result.agentId);
+    assert.deepEqual(
+      runs.map((run) => run.runId),
+      [result.runId],
+    );
   });
 
   it("resolves a failed run with its error: the run happened", async () => {
