@@ -6,27 +6,13 @@ import { admit, type Permit } from "../tools/limits.js";
 import { callLogger, cancellationReason, requestIdOf } from "./execute.js";
 import { errorInfo, type HostRuntime, newId } from "./runtime.js";
 import { CANCELLED_BY_CLIENT, encodeResult, prepareInvocation } from "./tools.js";
+import { writable } from "./writable.js";
 
 type ChunkStream = grpc.ServerWritableStream<pb.ToolStreamRequest, Buffer>;
 
 function encodeChunk(chunk: pb.ToolStreamChunk): Buffer {
   const bytes = pb.ToolStreamChunk.encode(chunk).finish();
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/** Resolves when the stream can take more data, or when the client is gone. */
-function writable(call: ChunkStream): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      call.removeListener("drain", done);
-      call.removeListener("cancelled", done);
-      call.removeListener("close", done);
-      resolve();
-    };
-    call.once("drain", done);
-    call.once("cancelled", done);
-    call.once("close", done);
-  });
 }
 
 /**

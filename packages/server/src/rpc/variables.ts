@@ -3,6 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, pb } from "@toolbridge/core";
 import type { WatchEvent } from "../variables/watch.js";
 import { errorInfo, type HostRuntime } from "./runtime.js";
+import { writable } from "./writable.js";
 
 export async function getSessionVariable(
   rt: HostRuntime,
@@ -142,21 +143,6 @@ function updateBytes(rt: HostRuntime, sessionId: string, event: WatchEvent): Buf
         error: errorInfo(rt, event.error),
       });
   }
-}
-
-/** Resolves when the stream can take more data, or when the client is gone. */
-function writable(call: UpdateStream): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      call.removeListener("drain", done);
-      call.removeListener("cancelled", done);
-      call.removeListener("close", done);
-      resolve();
-    };
-    call.once("drain", done);
-    call.once("cancelled", done);
-    call.once("close", done);
-  });
 }
 
 /**
