@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import dspy
 import pytest
@@ -19,41 +14,7 @@ from toolbridge.agent.__main__ import choose_lm, main, parse_args
 from toolbridge.agent.demo import SHOP_QUESTION, SHOP_TOOLS
 from toolbridge.agent.scripted import ScriptedLM, answer_turn, finish_turn, tool_turn
 
-from .conftest import REPO_ROOT, spawn_host
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def lines(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.stdout.splitlines()]
-
-
-async def agent_cli(*args: str, env: dict[str, str] | None = None) -> Result:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "toolbridge.agent",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        # The test's own LM settings must not leak into the agent.
-        env={k: v for k, v in os.environ.items() if k != "TOOLBRIDGE_LM"} | (env or {}),
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return Result(process.returncode, stdout.decode(), stderr.decode())
-
-
-@pytest.fixture(scope="module")
-async def shop_host() -> AsyncIterator[HostProcess]:
-    host = await spawn_host(tools=[REPO_ROOT / "examples" / "tools" / "shop-tools.ts"])
-    yield host
-    assert await host.stop() == 0, host.output()
+from .conftest import agent_cli
 
 
 @pytest.fixture

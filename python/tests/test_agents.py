@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Literal
 
 import dspy
 import pydantic
 import pytest
 
-from toolbridge import HostProcess
 from toolbridge.agent import (
     AgentDefinition,
     AgentDefinitionError,
@@ -21,14 +19,6 @@ from toolbridge.agent import (
 )
 from toolbridge.agent.scripted import ScriptedLM, answer_turn, finish_turn, tool_turn
 from toolbridge.dspy_bridge import GRPCToolBridge
-
-
-@pytest.fixture
-async def bridge(host: HostProcess) -> AsyncIterator[GRPCToolBridge]:
-    bridge = GRPCToolBridge(host.target)
-    await bridge.initialize()
-    yield bridge
-    await bridge.cleanup()
 
 
 def add_then_fail_script() -> ScriptedLM:

@@ -6,7 +6,6 @@ import asyncio
 import inspect
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import dspy
@@ -30,14 +29,6 @@ from toolbridge.dspy_bridge import (
 )
 
 from .conftest import spawn_host
-
-
-@pytest.fixture
-async def bridge(host: HostProcess) -> AsyncIterator[GRPCToolBridge]:
-    bridge = GRPCToolBridge(host.target)
-    await bridge.initialize()
-    yield bridge
-    await bridge.cleanup()
 
 
 def add_twice_script() -> ScriptedLM:
