@@ -1,0 +1,450 @@
+// Fuzzing the real host over gRPC: random and mutated request bytes for every RPC, and random
+// value trees through tools and variables. Every answer must be a well-formed response whose
+// errors come from the documented vocabulary (never InternalError), or a gRPC status naming
+// the problem; the host must keep serving. Inputs come from a seeded generator, so a failure
+// names the seed and input that reproduce it.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import { decodeValue, encodeValue, isErrorType, pb, pbValues } from "@toolbridge/core";
+import { type HostProcess, startHost } from "./support/host-process.js";
+
+const SEED = Number(process.env.TOOLBRIDGE_FUZZ_SEED ?? 20261124);
+const ROUNDS = Number(process.env.TOOLBRIDGE_FUZZ_ROUNDS ?? 150);
+
+/** mulberry32: small, seeded, good enough to spread inputs. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+class Gen {
+  constructor(readonly random: () => number) {}
+  int(n: number): number {
+    return Math.floor(this.random() * n);
+  }
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)] as T;
+  }
+  bytes(max: number): Buffer {
+    const out = Buffer.alloc(this.int(max + 1));
+    for (let i = 0; i < out.length; i++) out[i] = this.int(256);
+    return out;
+  }
+  text(max: number): string {
+    const alphabet = ["a", "Z", "_", ".", "-", "0", " ", "é", "世", "\u0000", "\n", "😀", "\ud800"];
+    let s = "";
+    for (let i = this.int(max + 1); i > 0; i--) s += this.pick(alphabet);
+    return s;
+  }
+  name(): string {
+    return this.pick([`v${this.int(5)}`, `n.${this.int(3)}`, this.text(6), "x".repeat(129), ""]);
+  }
+
+  /** A random value tree, mostly valid, sometimes not (bad tensors, timestamps, big ints, depth). */
+  value(depth = 0): pbValues.Value {
+    const kinds = depth > 3 ? 8 : 11;
+    switch (this.int(kinds)) {
+      case 0:
+        return { kind: { $case: "nullValue", value: pbValues.NullValue.NULL_VALUE } };
+      case 1:
+        return { kind: { $case: "boolValue", value: this.random() < 0.5 } };
+      case 2:
+        return {
+          kind: { $case: "intValue", value: BigInt(this.int(2 ** 31)) * BigInt(this.pick([1, -1, 2 ** 31])) },
+        };
+      case 3:
+        return {
+          kind: { $case: "bigIntValue", value: this.pick([`1${"0".repeat(30)}`, "-5", "007", "abc", ""]) },
+        };
+      case 4:
+        return {
+          kind: {
+            $case: "floatValue",
+            value: this.pick([0.1, -0, Number.NaN, Number.POSITIVE_INFINITY, 1e308]),
+          },
+        };
+      case 5:
+        return { kind: { $case: "stringValue", value: this.text(20) } };
+      case 6:
+        return { kind: { $case: "bytesValue", value: this.bytes(32) } };
+      case 7: {
+        const seconds = BigInt(this.pick([0, 1_700_000_000, -62135596801, 253402300800]));
+        return {
+          kind: { $case: "timestampValue", value: { seconds, nanos: this.pick([0, 5, 1_000_000_000]) } },
+        };
+      }
+      case 8: {
+        const values = Array.from({ length: this.int(4) }, () => this.value(depth + 1));
+        return { kind: { $case: "listValue", value: { values } } };
+      }
+      case 9: {
+        const entries = Array.from({ length: this.int(4) }, () => ({
+          key: this.pick(["a", "b", this.text(3)]),
+          value: this.value(depth + 1),
+        }));
+        return { kind: { $case: "mapValue", value: { entries } } };
+      }
+      default: {
+        const shape = Array.from({ length: this.int(3) }, () => this.int(3));
+        const size = shape.reduce((a, b) => a * b, 1) * this.pick([1, 2, 4, 8]) + this.pick([0, 0, 1]);
+        return {
+          kind: {
+            $case: "tensorValue",
+            value: { dtype: this.int(14), shape, data: this.bytes(size).subarray(0, size) },
+          },
+        };
+      }
+    }
+  }
+}
+
+type Method = (typeof pb.ToolBridgeService)[keyof typeof pb.ToolBridgeService];
+
+/** A plausible request per RPC, so mutations reach past the first field checks. */
+function seedRequest(method: string, g: Gen, sessionId: string): Buffer {
+  const session = g.pick([sessionId, sessionId, "", g.text(8)]);
+  const tool = g.pick([
+    "echo",
+    "add",
+    "describe_args",
+    "fail",
+    "bytes",
+    "no_such_tool",
+    "count",
+    "fail_stream",
+  ]);
+  const kwargs = Object.fromEntries(
+    Array.from({ length: g.int(3) }, () => [g.pick(["value", "a", "b", "name", "n", "size"]), g.value()]),
+  );
+  const encode = <T>(
+    type: { encode(m: T): { finish(): Uint8Array }; fromPartial(o: object): T },
+    o: object,
+  ) => Buffer.from(type.encode(type.fromPartial(o)).finish());
+  switch (method) {
+    case "initializeSession":
+      return encode(pb.InitializeSessionRequest, {
+        sessionId: g.pick(["", g.text(10)]),
+        metadata: { k: g.text(4) },
+      });
+    case "executeTool":
+      return encode(pb.ToolCallRequest, {
+        sessionId: session,
+        toolId: tool,
+        args: [g.value()],
+        kwargs,
+        timeoutMs: 500,
+      });
+    case "streamTool":
+      return encode(pb.ToolStreamRequest, { sessionId: session, toolId: tool, kwargs, timeoutMs: 500 });
+    case "batchExecuteTools":
+      return encode(pb.BatchToolCallRequest, {
+        sessionId: session,
+        items: Array.from({ length: g.int(4) }, (_, index) => ({
+          index,
+          toolId: tool,
+          kwargs,
+          timeoutMs: 500,
+        })),
+        config: { parallel: g.random() < 0.5, stopOnError: g.random() < 0.5, maxParallel: g.int(3) },
+      });
+    case "getSessionVariable":
+      return encode(pb.GetVariableRequest, {
+        sessionId: session,
+        variableName: g.name(),
+        includeMetadata: true,
+      });
+    case "setSessionVariable":
+      return encode(pb.SetVariableRequest, {
+        sessionId: session,
+        variableName: g.name(),
+        value: g.value(),
+        createIfMissing: g.random() < 0.8,
+        ...(g.random() < 0.3 ? { expectedVersion: BigInt(g.int(3)) } : {}),
+        metadata: {
+          type: g.pick(["", "", "float", "string", "choice", "list", "tensor", "embedding", "bogus"]),
+          createdBy: g.pick(["python", "", "Bad Writer"]),
+          tags: { t: g.text(3) },
+          constraints: {
+            ...(g.random() < 0.3 ? { min: g.pick([0, Number.NaN, -1e308]) } : {}),
+            ...(g.random() < 0.3 ? { maxLength: g.int(4) } : {}),
+            pattern: g.pick(["", "^a", "(", "[z-a]"]),
+            choices: g.random() < 0.3 ? [g.value(), g.value()] : [],
+            shape: g.random() < 0.2 ? [g.int(3)] : [],
+            dimensions: g.int(3),
+            itemType: g.pick(["", "integer", "nope"]),
+            dtype: g.int(14),
+          },
+        },
+      });
+    case "listSessionVariables":
+      return encode(pb.ListVariablesRequest, { sessionId: session, prefix: g.text(2) });
+    case "deleteSessionVariable":
+      return encode(pb.DeleteVariableRequest, { sessionId: session, variableName: g.name() });
+    case "watchSessionVariables":
+      return encode(pb.WatchVariablesRequest, {
+        sessionId: session,
+        variableNames: Array.from({ length: g.int(3) }, () => g.name()),
+        includeInitialValues: g.random() < 0.5,
+      });
+    case "healthCheck":
+      return encode(pb.HealthCheckRequest, { service: g.text(5) });
+    case "getMetrics":
+      return encode(pb.GetMetricsRequest, {});
+    default:
+      return encode(pb.GetSessionInfoRequest, { sessionId: session });
+  }
+}
+
+/** Random bytes, or a seed request that is truncated, has bytes flipped, or carries junk after it. */
+function fuzzInput(method: string, g: Gen, sessionId: string): Buffer {
+  const base = seedRequest(method, g, sessionId);
+  switch (g.int(5)) {
+    case 0:
+      return g.bytes(64);
+    case 1:
+      return base.subarray(0, g.int(base.length + 1));
+    case 2: {
+      const copy = Buffer.from(base);
+      for (let i = 0; i < 1 + g.int(3) && copy.length > 0; i++) copy[g.int(copy.length)] = g.int(256);
+      return copy;
+    }
+    case 3:
+      return Buffer.concat([base, g.bytes(16)]);
+    default:
+      return base;
+  }
+}
+
+const raw = (b: Buffer) => b;
+
+/** The in-band error types the fuzzing provoked, to show it reached the handlers. */
+const seenTypes = new Map<string, number>();
+
+/** What an answer may be: problems found in it, none when it is acceptable. */
+function checkResponse(method: Method, bytes: Buffer): string[] {
+  let message: unknown;
+  try {
+    message = method.responseDeserialize(bytes);
+  } catch (error) {
+    return [`undecodable response: ${String(error)}`];
+  }
+  const problems: string[] = [];
+  const visit = (node: unknown) => {
+    if (node === null || typeof node !== "object") return;
+    if (Array.isArray(node)) {
+      for (const item of node) visit(item);
+      return;
+    }
+    const record = node as Record<string, unknown>;
+    const error = record.error as pb.ErrorInfo | undefined;
+    if (error !== undefined && error.type !== "") {
+      seenTypes.set(error.type, (seenTypes.get(error.type) ?? 0) + 1);
+      if (!isErrorType(error.type)) problems.push(`error type outside the vocabulary: ${error.type}`);
+      if (error.type === "InternalError") problems.push(`InternalError: ${error.message}`);
+      if (error.message.trim() === "") problems.push(`${error.type} without a message`);
+    }
+    for (const [key, value] of Object.entries(record)) if (key !== "error") visit(value);
+  };
+  visit(message);
+  return problems;
+}
+
+/** Codes a malformed request may get from grpc-js itself (undecodable bytes), with a message. */
+const TRANSPORT_CODES = new Set([
+  grpc.status.INTERNAL,
+  grpc.status.INVALID_ARGUMENT,
+  grpc.status.RESOURCE_EXHAUSTED,
+]);
+
+function checkStatus(error: grpc.ServiceError): string[] {
+  if (!TRANSPORT_CODES.has(error.code))
+    return [`unexpected status ${grpc.status[error.code]}: ${error.details}`];
+  if (error.code === grpc.status.INTERNAL && !/deserializ|parse/i.test(error.details)) {
+    return [`INTERNAL from the host, not from decoding: ${error.details}`];
+  }
+  return [];
+}
+
+describe("fuzzing the host over gRPC", () => {
+  let host: HostProcess;
+  let client: grpc.Client;
+
+  before(async () => {
+    host = await startHost({ "max-message-bytes": 1024 * 1024 });
+    client = new grpc.Client(host.target, grpc.credentials.createInsecure());
+  });
+  after(async () => {
+    client.close();
+    assert.equal(await host.stop(), 0, host.stderr());
+  });
+
+  const unary = (method: Method, input: Buffer) =>
+    new Promise<{ bytes?: Buffer; error?: grpc.ServiceError }>((resolve) =>
+      client.makeUnaryRequest(method.path, raw, raw, input, { deadline: Date.now() + 5000 }, (error, bytes) =>
+        resolve(error ? { error } : bytes === undefined ? {} : { bytes }),
+      ),
+    );
+
+  const newSession = async () => {
+    const init = await unary(
+      pb.ToolBridgeService.initializeSession,
+      Buffer.from(pb.InitializeSessionRequest.encode(pb.InitializeSessionRequest.fromPartial({})).finish()),
+    );
+    assert.ok(init.bytes, init.error?.details);
+    return pb.InitializeSessionResponse.decode(init.bytes).sessionId;
+  };
+
+  /** Reads a server stream for a short while (a watch never ends on its own), then cancels it. */
+  const stream = (method: Method, input: Buffer) =>
+    new Promise<{ messages: Buffer[]; error?: grpc.ServiceError }>((resolve) => {
+      const messages: Buffer[] = [];
+      const call = client.makeServerStreamRequest(method.path, raw, raw, input, new grpc.Metadata(), {
+        deadline: Date.now() + 5000,
+      });
+      const timer = setTimeout(() => call.cancel(), 150);
+      call.on("data", (bytes: Buffer) => {
+        messages.push(bytes);
+        if (messages.length >= 50) call.cancel();
+      });
+      call.on("error", (error: grpc.ServiceError) => {
+        clearTimeout(timer);
+        resolve(error.code === grpc.status.CANCELLED ? { messages } : { messages, error });
+      });
+      call.on("end", () => {
+        clearTimeout(timer);
+        resolve({ messages });
+      });
+    });
+
+  it(`answers ${ROUNDS} random and mutated requests per RPC with typed errors, never InternalError (seed ${SEED})`, async () => {
+    const problems: string[] = [];
+    let answered = 0;
+    for (const [name, method] of Object.entries(pb.ToolBridgeService)) {
+      const g = new Gen(prng(SEED ^ name.length ^ name.charCodeAt(0)));
+      // A fresh session per RPC: fuzzed CleanupSession calls end the one they hit.
+      const sessionId = await newSession();
+      for (let round = 0; round < ROUNDS; round++) {
+        const input = fuzzInput(name, g, sessionId);
+        const where = `${name} round ${round} input ${input.toString("base64")}`;
+        if (method.responseStream) {
+          const { messages, error } = await stream(method, input);
+          for (const bytes of messages)
+            problems.push(...checkResponse(method, bytes).map((p) => `${where}: ${p}`));
+          if (error) problems.push(...checkStatus(error).map((p) => `${where}: ${p}`));
+        } else {
+          const { bytes, error } = await unary(method, input);
+          if (bytes) problems.push(...checkResponse(method, bytes).map((p) => `${where}: ${p}`));
+          if (error) problems.push(...checkStatus(error).map((p) => `${where}: ${p}`));
+        }
+        answered++;
+      }
+    }
+    assert.deepEqual(problems.slice(0, 10), [], `${problems.length} problems in ${answered} calls`);
+    assert.equal(answered, ROUNDS * Object.keys(pb.ToolBridgeService).length);
+    for (const type of [
+      "SessionNotFound",
+      "ToolNotFound",
+      "ValidationError",
+      "InvalidValue",
+      "VariableNotFound",
+    ]) {
+      assert.ok(
+        (seenTypes.get(type) ?? 0) > 0,
+        `the fuzzing provoked ${type} (saw ${[...seenTypes.keys()].join(", ")})`,
+      );
+    }
+  });
+
+  it("round-trips random value trees exactly through echo and a variable, or refuses them as InvalidValue", async () => {
+    const g = new Gen(prng(SEED));
+    const sessionId = await newSession();
+    const exec = pb.ToolBridgeService.executeTool;
+    const set = pb.ToolBridgeService.setSessionVariable;
+    const get = pb.ToolBridgeService.getSessionVariable;
+    let accepted = 0;
+    for (let round = 0; round < ROUNDS * 4; round++) {
+      const value = g.value();
+      const sent = Buffer.from(pbValues.Value.encode(value).finish()).toString("base64");
+      const echoed = await unary(
+        exec,
+        Buffer.from(
+          pb.ToolCallRequest.encode(
+            pb.ToolCallRequest.fromPartial({ sessionId, toolId: "echo", kwargs: { value } }),
+          ).finish(),
+        ),
+      );
+      assert.ok(echoed.bytes, `${sent}: ${echoed.error?.details}`);
+      const response = pb.ToolCallResponse.decode(echoed.bytes);
+      const name = `fuzz.${round}`;
+      const stored = await unary(
+        set,
+        Buffer.from(
+          pb.SetVariableRequest.encode(
+            pb.SetVariableRequest.fromPartial({
+              sessionId,
+              variableName: name,
+              value,
+              createIfMissing: true,
+            }),
+          ).finish(),
+        ),
+      );
+      assert.ok(stored.bytes, `${sent}: ${stored.error?.details}`);
+      const setResponse = pb.SetVariableResponse.decode(stored.bytes);
+      if (!response.success) {
+        // The host refuses exactly the values it cannot accept, the same way on both paths.
+        assert.equal(response.error?.type, "InvalidValue", `${sent}: ${response.error?.message}`);
+        assert.equal(setResponse.error?.type, "InvalidValue", `${sent}: ${setResponse.error?.message}`);
+        continue;
+      }
+      accepted++;
+      // A tool sees JS values, so echo returns the value as the TS codec maps it (an integral
+      // float comes back as an int: docs/values.md); a variable keeps the exact bytes.
+      const asTsSeesIt = Buffer.from(
+        pbValues.Value.encode(
+          encodeValue(decodeValue(pbValues.Value.decode(Buffer.from(sent, "base64")))),
+        ).finish(),
+      );
+      const echoedBack = Buffer.from(
+        pbValues.Value.encode(response.result ?? pbValues.Value.fromPartial({})).finish(),
+      );
+      assert.equal(echoedBack.toString("base64"), asTsSeesIt.toString("base64"), `echo of ${sent}`);
+      assert.equal(setResponse.success, true, `${sent}: ${setResponse.error?.message}`);
+      const read = await unary(
+        get,
+        Buffer.from(
+          pb.GetVariableRequest.encode(
+            pb.GetVariableRequest.fromPartial({ sessionId, variableName: name }),
+          ).finish(),
+        ),
+      );
+      assert.ok(read.bytes);
+      const readBack = pb.VariableResponse.decode(read.bytes);
+      assert.equal(
+        Buffer.from(
+          pbValues.Value.encode(readBack.value ?? pbValues.Value.fromPartial({})).finish(),
+        ).toString("base64"),
+        sent,
+      );
+    }
+    assert.ok(accepted > ROUNDS, `most generated values are valid (${accepted} accepted)`);
+  });
+
+  it("keeps serving afterwards", async () => {
+    const health = pb.ToolBridgeService.healthCheck;
+    const answer = await unary(health, Buffer.from(pb.HealthCheckRequest.encode({ service: "" }).finish()));
+    assert.ok(answer.bytes);
+    assert.equal(
+      pb.HealthCheckResponse.decode(answer.bytes).status,
+      pb.HealthCheckResponse_ServingStatus.SERVING,
+    );
+    assert.doesNotMatch(host.stderr(), /uncaught|unhandled/i);
+  });
+});
