@@ -7,7 +7,7 @@ BIN := node_modules/.bin
 STAMPS := .stamps
 TS_TESTS = $(sort $(wildcard packages/*/test/*.test.ts))
 
-.PHONY: setup build demo demo-client demo-variables test lint typecheck check-generated test-ts test-py gen clean
+.PHONY: setup build demo demo-client demo-variables bench test lint typecheck check-generated test-ts test-py gen clean
 
 setup: $(STAMPS)/npm $(STAMPS)/venv
 
@@ -38,7 +38,7 @@ demo-client: build
 lint: setup
 	@echo "==> lint (biome, ruff)"
 	$(BIN)/biome check .
-	cd python && ../$(VENV)/bin/ruff check . && ../$(VENV)/bin/ruff format --check .
+	cd python && ../$(VENV)/bin/ruff check . ../bench && ../$(VENV)/bin/ruff format --check . ../bench
 
 typecheck: build
 	@echo "==> type checks (tsc on tests and examples, mypy --strict)"
@@ -53,6 +53,11 @@ check-generated: setup
 demo-variables: build
 	@echo "==> demo: the TypeScript application and a Python worker sharing session variables"
 	TOOLBRIDGE_PYTHON="$${TOOLBRIDGE_PYTHON:-$(PY)}" node --import tsx examples/variables/shared-state.ts
+
+# Not part of `make test` (the tests run the harness once with tiny counts); several minutes.
+bench: build
+	@echo "==> benchmarks: toolbridge against bare grpc-js and MCP (stdio, HTTP), results in bench/results/"
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 test-ts: build
 	@echo "==> TypeScript tests"

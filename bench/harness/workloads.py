@@ -1,0 +1,363 @@
+"""The workloads. Each one runs every peer it applies to, in an order that rotates with the
+repeat, records one sample per peer into ``Results`` and checks the answers it got back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mcp import Client
+
+from toolbridge import ToolBridgeClient
+from toolbridge.dspy_bridge import GRPCToolBridge
+
+from .peers import BenchError, Caller, GrpcCaller, grpc_echo_command, rss_bytes, spawned, toolbridge_host
+from .stats import percentile
+
+KIB = 1024
+MIB = 1024 * KIB
+COMPUTE_N = 1000
+CHUNK_BYTES = 64 * KIB
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How much work each measurement does; ``SMOKE`` keeps the harness's own test fast."""
+
+    sequential: int = 3000
+    sequential_large: int = 60
+    mcp_share: float = 0.25  # MCP peers are slower: fewer calls keep the run short, rates stay comparable
+    concurrent: int = 6000
+    in_flight: int = 64
+    stream_chunks: int = 2048
+    batches: int = 30
+    batch_size: int = 1000
+    sessions: int = 1000
+    mcp_sessions: int = 60
+    dspy_calls: int = 2000
+    memory_sessions: tuple[int, ...] = (10_000, 100_000)
+    warmup: int = 300
+
+
+SMOKE = Counts(
+    sequential=20,
+    sequential_large=2,
+    mcp_share=0.5,
+    concurrent=128,
+    stream_chunks=16,
+    batches=2,
+    sessions=10,
+    mcp_sessions=4,
+    dspy_calls=20,
+    memory_sessions=(100, 300),
+    warmup=10,
+)
+
+Figures = dict[str, dict[str, dict[str, dict[str, list[float]]]]]
+
+
+class Results:
+    """Samples by workload, case, peer and metric: one sample per repeat."""
+
+    def __init__(self) -> None:
+        self.figures: Figures = {}
+
+    def add(self, workload: str, case: str, peer: str, metric: str, value: float) -> None:
+        by_case = self.figures.setdefault(workload, {}).setdefault(case, {})
+        by_case.setdefault(peer, {}).setdefault(metric, []).append(value)
+
+
+def compute_expected(n: int) -> int:
+    acc = 0
+    for i in range(n):
+        acc = (acc + (i * i) % 1_000_000_007) % 1_000_000_007
+    return acc
+
+
+def payload(size: int) -> str:
+    return "x" * size
+
+
+def size_label(size: int) -> str:
+    if size >= MIB:
+        return f"{size // MIB} MiB"
+    if size >= KIB:
+        return f"{size // KIB} KiB"
+    return f"{size} B"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One tool call with the result every peer must give back (as text, MCP's only form)."""
+
+    tool: str
+    kwargs: dict[str, Any]
+    expected: str
+
+    def check(self, peer: str, result: Any) -> None:
+        if str(result) != self.expected:
+            shown = str(result)[:80]
+            raise BenchError(f"{peer}: {self.tool} answered {shown!r}, not the expected result")
+
+
+def echo_call(size: int) -> Call:
+    text = payload(size)
+    return Call("echo", {"payload": text}, text)
+
+
+COMPUTE = Call("compute", {"n": COMPUTE_N}, str(compute_expected(COMPUTE_N)))
+
+
+class Bench:
+    """What the workloads share: the callers by peer name, counts, results and progress output."""
+
+    def __init__(
+        self,
+        callers: dict[str, Caller],
+        counts: Counts,
+        results: Results,
+        host_target: str,
+        mcp_http_url: str,
+    ) -> None:
+        self.callers = callers
+        self.counts = counts
+        self.results = results
+        self.host_target = host_target
+        self.mcp_http_url = mcp_http_url
+        self.repeat = 0
+
+    def rotated(self, names: Sequence[str]) -> list[str]:
+        """Peers in an order that moves each repeat, so slow drift does not favour one of them."""
+        shift = self.repeat % len(names)
+        return [*names[shift:], *names[:shift]]
+
+    def count_for(self, peer: str, count: int) -> int:
+        return max(2, int(count * self.counts.mcp_share)) if peer.startswith("mcp") else count
+
+    def record(self, workload: str, case: str, peer: str, figures: dict[str, float]) -> None:
+        for metric, value in figures.items():
+            self.results.add(workload, case, peer, metric, value)
+        shown = "  ".join(f"{metric} {value:,.1f}" for metric, value in figures.items())
+        print(
+            f"  [{self.repeat + 1}] {workload:<11} {case:<22} {peer:<10} {shown}", file=sys.stderr, flush=True
+        )
+
+    def grpc(self, peer: str) -> ToolBridgeClient:
+        caller = self.callers[peer]
+        assert isinstance(caller, GrpcCaller)
+        return caller.client
+
+
+async def timed_sequential(caller: Caller, call: Call, n: int) -> dict[str, float]:
+    latencies: list[float] = []
+    result: Any = None
+    started = time.perf_counter()
+    for _ in range(n):
+        t0 = time.perf_counter()
+        result = await caller.call(call.tool, call.kwargs)
+        latencies.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - started
+    call.check(caller.name, result)
+    return {
+        "calls_s": n / elapsed,
+        "p50_us": percentile(latencies, 50) * 1e6,
+        "p99_us": percentile(latencies, 99) * 1e6,
+    }
+
+
+async def timed_concurrent(caller: Caller, call: Call, n: int, in_flight: int) -> dict[str, float]:
+    remaining = n
+    last: list[Any] = []
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            last.append(await caller.call(call.tool, call.kwargs))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    elapsed = time.perf_counter() - started
+    if len(last) != n:
+        raise BenchError(f"{caller.name}: {len(last)} of {n} concurrent calls finished")
+    call.check(caller.name, last[-1])
+    return {"calls_s": n / elapsed}
+
+
+async def warm_up(bench: Bench) -> None:
+    """JIT and connection warm-up, untimed; it also checks every peer answers both tools right."""
+    for name, caller in bench.callers.items():
+        for call in (echo_call(10), COMPUTE):
+            for _ in range(bench.count_for(name, bench.counts.warmup)):
+                call.check(name, await caller.call(call.tool, call.kwargs))
+
+
+ALL_PEERS = ("toolbridge", "grpc", "mcp-stdio", "mcp-http")
+GRPC_PEERS = ("toolbridge", "grpc")
+
+
+async def sequential(bench: Bench) -> None:
+    cases = [(f"echo {size_label(size)}", echo_call(size)) for size in (10, 10 * KIB, MIB)]
+    cases.append((f"compute n={COMPUTE_N}", COMPUTE))
+    for case, call in cases:
+        base = bench.counts.sequential_large if len(call.expected) >= MIB else bench.counts.sequential
+        for peer in bench.rotated(ALL_PEERS):
+            figures = await timed_sequential(bench.callers[peer], call, bench.count_for(peer, base))
+            bench.record("sequential", case, peer, figures)
+
+
+async def concurrent(bench: Bench) -> None:
+    in_flight = bench.counts.in_flight
+    for case, call in ((f"echo 10 B x{in_flight}", echo_call(10)), (f"compute x{in_flight}", COMPUTE)):
+        for peer in bench.rotated(ALL_PEERS):
+            n = bench.count_for(peer, bench.counts.concurrent)
+            bench.record(
+                "concurrent", case, peer, await timed_concurrent(bench.callers[peer], call, n, in_flight)
+            )
+
+
+async def stream(bench: Bench) -> None:
+    chunks = bench.counts.stream_chunks
+    for peer in bench.rotated(GRPC_PEERS):
+        client = bench.grpc(peer)
+        received = count = 0
+        started = time.perf_counter()
+        async for chunk in client.stream_tool("stream_bytes", chunks=chunks, chunk_bytes=CHUNK_BYTES):
+            received += len(chunk)
+            count += 1
+        elapsed = time.perf_counter() - started
+        if count != chunks or received != chunks * CHUNK_BYTES:
+            raise BenchError(
+                f"{peer}: stream gave {count} chunks / {received} bytes, expected {chunks} chunks"
+            )
+        bench.record(
+            "stream", "64 KiB chunks", peer, {"mb_s": received / elapsed / 1e6, "chunks_s": count / elapsed}
+        )
+
+
+async def batch(bench: Bench) -> None:
+    size = bench.counts.batch_size
+    call = echo_call(10)
+    items = [{"tool_id": call.tool, "kwargs": call.kwargs}] * size
+    for peer in bench.rotated(GRPC_PEERS):
+        client = bench.grpc(peer)
+        started = time.perf_counter()
+        for _ in range(bench.counts.batches):
+            results = await client.execute_batch(items)
+        elapsed = time.perf_counter() - started
+        if len(results) != size or any(result != call.expected for result in results):
+            raise BenchError(f"{peer}: a batch of {size} echo calls came back wrong: {results[:3]!r}")
+        calls = bench.counts.batches * size
+        bench.record("batch", f"{size} echo calls", peer, {"calls_s": calls / elapsed})
+
+
+async def sessions(bench: Bench) -> None:
+    for peer in bench.rotated((*GRPC_PEERS, "mcp-http")):
+        if peer == "mcp-http":
+            n = bench.counts.mcp_sessions
+            url = bench.mcp_http_url
+            started = time.perf_counter()
+            for _ in range(n):
+                async with Client(url):
+                    pass
+        else:
+            n = bench.counts.sessions
+            base = bench.grpc(peer)
+            client = ToolBridgeClient(base.server_address, channel=base.channel)
+            started = time.perf_counter()
+            for _ in range(n):
+                await client.initialize_session()
+                await client.cleanup()
+        elapsed = time.perf_counter() - started
+        bench.record("sessions", "create + cleanup", peer, {"pairs_s": n / elapsed})
+
+
+async def dspy_tool(bench: Bench) -> None:
+    """``dspy.Tool.acall`` on a host tool against the raw client call it wraps."""
+    call = echo_call(10)
+    bridge = GRPCToolBridge(bench.host_target)
+    try:
+        await bridge.initialize()
+        tool = bridge.get_dspy_tool(call.tool)
+
+        class DspyCaller:
+            name = "dspy.Tool"
+
+            async def call(self, tool_name: str, kwargs: dict[str, Any]) -> Any:
+                return await tool.acall(**kwargs)
+
+        callers: dict[str, Caller] = {"dspy.Tool": DspyCaller(), "client": bench.callers["toolbridge"]}
+        for _ in range(bench.counts.warmup):
+            await callers["dspy.Tool"].call(call.tool, call.kwargs)
+        for peer in bench.rotated(tuple(callers)):
+            figures = await timed_sequential(callers[peer], call, bench.counts.dspy_calls)
+            bench.record("dspy", "echo 10 B", peer, figures)
+        await bridge.cleanup()
+    finally:
+        await bridge.close()
+
+
+async def settled_rss(pid: int, settle_s: float) -> int:
+    """RSS after a pause, so that garbage from the creation burst has had a chance to be collected."""
+    await asyncio.sleep(settle_s)
+    return rss_bytes(pid)
+
+
+async def memory(counts: Counts, record: Callable[[str, str, dict[str, float]], None]) -> None:
+    """Host RSS at rest and with idle sessions; the bare server's RSS at rest is the floor of the stack."""
+    settle = 0.5 if counts is SMOKE else 3.0
+    async with spawned(grpc_echo_command()) as bare:
+        client = ToolBridgeClient(bare.target)
+        await client.initialize_session()
+        echo = echo_call(10)
+        echo.check("grpc", await client.call_tool(echo.tool, (), echo.kwargs))
+        await client.close()
+        record("grpc", "0 sessions", {"rss_mb": await settled_rss(bare.pid, settle) / 1e6})
+    most = max(counts.memory_sessions)
+    flags: dict[str, str | int] = {"max-concurrent-sessions": most + 100, "session-timeout-ms": 3_600_000}
+    async with toolbridge_host(flags) as host:
+        pid = host.process.pid
+        first = ToolBridgeClient(host.target)
+        await first.initialize_session()
+        echo.check("toolbridge", await first.call_tool(echo.tool, (), echo.kwargs))
+        await first.cleanup()
+        record("toolbridge", "0 sessions", {"rss_mb": await settled_rss(pid, settle) / 1e6})
+        created = 0
+        for target in sorted(counts.memory_sessions):
+            await create_sessions(first, target - created, counts.in_flight)
+            created = target
+            info = await first.get_metrics()
+            if info.active_sessions < target:
+                raise BenchError(f"the host reports {info.active_sessions} sessions, expected {target}")
+            rss = await settled_rss(pid, settle)
+            record("toolbridge", f"{target} sessions", {"rss_mb": rss / 1e6})
+        await first.close()
+
+
+async def create_sessions(base: ToolBridgeClient, n: int, in_flight: int) -> None:
+    remaining = n
+
+    async def worker() -> None:
+        nonlocal remaining
+        client = ToolBridgeClient(base.server_address, channel=base.channel)
+        while remaining > 0:
+            remaining -= 1
+            await client.initialize_session()
+
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+
+
+Workload = Callable[[Bench], Awaitable[None]]
+WORKLOADS: dict[str, Workload] = {
+    "sequential": sequential,
+    "concurrent": concurrent,
+    "stream": stream,
+    "batch": batch,
+    "sessions": sessions,
+    "dspy": dspy_tool,
+}

@@ -1,0 +1,185 @@
+"""Benchmarks toolbridge against a bare gRPC server and against MCP, all in one run (``make bench``).
+
+Each server runs as its own process on loopback; this Python process drives them all with the
+same loops, repeats every workload, prints a table of ratios (median and min-max over repeats)
+and writes the samples and summary as JSON to bench/results/.
+
+    python bench/run.py                  full run (several minutes)
+    python bench/run.py --smoke          tiny counts: checks the harness works, figures mean nothing
+    python bench/run.py --repeats 3 --only sequential,batch
+    python bench/run.py --report bench/results/latest.json --markdown   re-print a saved run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness.peers import (  # the harness lives next to this script
+    REPO,
+    BenchError,
+    Caller,
+    grpc_caller,
+    grpc_echo_command,
+    mcp_caller,
+    mcp_http_command,
+    mcp_stdio_parameters,
+    spawned,
+    toolbridge_host,
+)
+from harness.report import render, summarize
+from harness.workloads import SMOKE, WORKLOADS, Bench, Counts, Results, memory, warm_up
+
+RESULTS_DIR = REPO / "bench" / "results"
+ALL = [*WORKLOADS, "memory"]
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_kib = 0
+    with contextlib.suppress(OSError, ValueError):
+        mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    npm_versions = {}
+    for package in ("@grpc/grpc-js", "@modelcontextprotocol/server"):
+        with contextlib.suppress(OSError, ValueError):
+            manifest = json.loads((REPO / "node_modules" / package / "package.json").read_text())
+            npm_versions[package] = manifest["version"]
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu,
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "os": platform.platform(),
+        "node": node,
+        "python": platform.python_version(),
+        "packages": {
+            **npm_versions,
+            **{name: metadata.version(name) for name in ("grpcio", "protobuf", "mcp", "dspy")},
+        },
+    }
+
+
+async def run(counts: Counts, repeats: int, only: list[str]) -> Results:
+    results = Results()
+    selected = [name for name in WORKLOADS if name in only]
+    if selected:
+        say("starting peers: toolbridge host, bare grpc-js server, MCP server (stdio and HTTP)")
+        async with contextlib.AsyncExitStack() as stack:
+            # Idle sessions may pile up across repeats; the session workload cleans up after itself.
+            host = await stack.enter_async_context(toolbridge_host({"max-concurrent-sessions": 10_000}))
+            bare = await stack.enter_async_context(spawned(grpc_echo_command()))
+            http = await stack.enter_async_context(spawned(mcp_http_command()))
+            callers: dict[str, Caller] = {
+                "toolbridge": await stack.enter_async_context(grpc_caller("toolbridge", host.target)),
+                "grpc": await stack.enter_async_context(grpc_caller("grpc", bare.target)),
+                "mcp-stdio": await stack.enter_async_context(mcp_caller("mcp-stdio", mcp_stdio_parameters())),
+                "mcp-http": await stack.enter_async_context(mcp_caller("mcp-http", http.target)),
+            }
+            bench = Bench(callers, counts, results, host.target, http.target)
+            say("warming up every peer (untimed)")
+            await warm_up(bench)
+            for repeat in range(repeats):
+                bench.repeat = repeat
+                say(f"repeat {repeat + 1} of {repeats}: {', '.join(selected)}")
+                for name in selected:
+                    await WORKLOADS[name](bench)
+    if "memory" in only:
+        sizes = ", ".join(f"{n:,}" for n in counts.memory_sessions)
+        say(
+            f"memory: a fresh host, RSS at rest and with {sizes} idle sessions"
+            " (once; creating them takes a while)"
+        )
+
+        def record(peer: str, case: str, figures: dict[str, float]) -> None:
+            for metric, value in figures.items():
+                results.add("memory", case, peer, metric, value)
+            print(f"      memory      {case:<22} {peer:<10} rss {figures['rss_mb']:,.1f} MB", file=sys.stderr)
+
+        await memory(counts, record)
+    return results
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny counts, one repeat: the harness's self-test"
+    )
+    parser.add_argument("--repeats", type=int, help="repeats of every workload (default 5, smoke 1)")
+    parser.add_argument("--only", help=f"comma-separated workloads among {', '.join(ALL)} (default all)")
+    parser.add_argument("--out", type=Path, help="JSON file to write (default bench/results/<time>.json)")
+    parser.add_argument("--report", type=Path, help="print the tables of a saved JSON run instead of running")
+    parser.add_argument(
+        "--markdown", action="store_true", help="print the tables as Markdown (for the README)"
+    )
+    args = parser.parse_args(argv)
+
+    if args.report is not None:
+        saved = json.loads(args.report.read_text())
+        print(render(saved["samples"], markdown=args.markdown))
+        return 0
+
+    only = ALL if args.only is None else [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(only) - set(ALL))
+    if unknown:
+        parser.error(f"unknown workloads {', '.join(unknown)}; choose among {', '.join(ALL)}")
+    repeats = args.repeats or (1 if args.smoke else 5)
+    if repeats < 1:
+        parser.error("--repeats must be at least 1")
+    counts = SMOKE if args.smoke else Counts()
+
+    started = time.monotonic()
+    try:
+        results = asyncio.run(run(counts, repeats, only))
+    except BenchError as error:
+        print(f"bench failed: {error}", file=sys.stderr)
+        return 1
+    document = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "smoke": args.smoke,
+        "repeats": repeats,
+        "counts": counts.__dict__,
+        "duration_s": round(time.monotonic() - started, 1),
+        "samples": results.figures,
+        **summarize(results.figures),
+    }
+    out = args.out or RESULTS_DIR / f"{document['date'].replace(':', '')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=1))
+    if args.out is None:
+        (RESULTS_DIR / "latest.json").write_text(json.dumps(document, indent=1))
+    print(render(results.figures, markdown=args.markdown))
+    info = document["machine"]
+    print(
+        f"\n{info['cpus']} CPUs ({info['cpu_model']}), {info['memory_gib']} GiB, Node {info['node']}, "
+        f"Python {info['python']}; {repeats} repeat(s) in {document['duration_s']} s; results in {out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""The benchmark harness (bench/run.py) run once with tiny counts, so it cannot rot between runs.
+
+Figures from a smoke run mean nothing; these tests check only that every peer and workload
+answered correctly and that the report is built from what was measured. No timing assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import CLI, REPO_ROOT
+
+RUN = REPO_ROOT / "bench" / "run.py"
+WORKLOADS = {"sequential", "concurrent", "stream", "batch", "sessions", "dspy", "memory"}
+ALL_PEERS = {"toolbridge", "grpc", "mcp-stdio", "mcp-http"}
+
+
+def bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    if not CLI.is_file():
+        pytest.fail(f"{CLI} is missing: build the host first (make build)")
+    return subprocess.run(
+        [sys.executable, str(RUN), *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str, Path]:
+    out = tmp_path_factory.mktemp("bench") / "smoke.json"
+    done = bench("--smoke", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(out.read_text()), done.stdout, out
+
+
+def test_every_workload_measures_every_peer_it_applies_to(
+    smoke: tuple[dict[str, Any], str, Path],
+) -> None:
+    document, _, _ = smoke
+    samples = document["samples"]
+    assert set(samples) == WORKLOADS
+    for case in ("echo 10 B", "echo 10 KiB", "echo 1 MiB", "compute n=1000"):
+        assert set(samples["sequential"][case]) == ALL_PEERS
+        assert set(samples["sequential"][case]["toolbridge"]) == {"calls_s", "p50_us", "p99_us"}
+    for case in samples["concurrent"].values():
+        assert set(case) == ALL_PEERS
+    assert set(samples["stream"]["64 KiB chunks"]) == {"toolbridge", "grpc"}
+    assert set(samples["batch"]["1000 echo calls"]) == {"toolbridge", "grpc"}
+    assert set(samples["sessions"]["create + cleanup"]) == {"toolbridge", "grpc", "mcp-http"}
+    assert set(samples["dspy"]["echo 10 B"]) == {"dspy.Tool", "client"}
+    assert set(samples["memory"]) == {"0 sessions", "100 sessions", "300 sessions"}
+    assert set(samples["memory"]["0 sessions"]) == {"toolbridge", "grpc"}
+
+
+def test_figures_are_positive_and_one_per_repeat(smoke: tuple[dict[str, Any], str, Path]) -> None:
+    document, _, _ = smoke
+    assert document["smoke"] is True
+    assert document["repeats"] == 1
+    for workload, cases in document["samples"].items():
+        for case, peers in cases.items():
+            for peer, metrics in peers.items():
+                for metric, values in metrics.items():
+                    where = f"{workload}/{case}/{peer}/{metric}"
+                    assert len(values) == 1, where
+                    assert math.isfinite(values[0]), where
+                    assert values[0] > 0, where
+
+
+def test_ratios_are_computed_from_the_samples_of_the_same_run(
+    smoke: tuple[dict[str, Any], str, Path],
+) -> None:
+    document, _, _ = smoke
+    samples = document["samples"]
+    compared = {(c["workload"], c["case"], c["peer"]): c for c in document["comparisons"]}
+    # Sequential and concurrent compare against all three peers; stream and batch against bare gRPC.
+    assert len([key for key in compared if key[0] == "sequential"]) == 4 * 3
+    assert len([key for key in compared if key[0] == "concurrent"]) == 2 * 3
+    for (workload, case, peer), c in compared.items():
+        mine = samples[workload][case][c["subject"]][c["metric"]][0]
+        theirs = samples[workload][case][peer][c["metric"]][0]
+        assert c["ratio"]["median"] == pytest.approx(mine / theirs)
+        if workload in ("sequential", "concurrent"):
+            assert c["target"] == (0.9 if peer == "grpc" else 2.0)
+            assert c["met"] == (c["ratio"]["median"] >= c["target"])
+    targets = {t["target"]: t for t in document["targets"]}
+    assert set(targets) == {"batches ≥ 100,000 calls/s", "streams ≥ 200 MB/s"}
+    batch = samples["batch"]["1000 echo calls"]["toolbridge"]["calls_s"][0]
+    assert targets["batches ≥ 100,000 calls/s"]["met"] == (batch >= 100_000)
+
+
+def test_the_table_shows_the_run_and_a_saved_run_renders_as_markdown(
+    smoke: tuple[dict[str, Any], str, Path],
+) -> None:
+    document, stdout, out = smoke
+    assert "Throughput, each as a ratio to its peer in the same run" in stdout
+    assert f"results in {out}" in stdout
+    assert f"{document['machine']['cpus']} CPUs" in stdout
+    done = bench("--report", str(out), "--markdown", timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "| workload | case | subject | peer | ratio (min-max) | target |" in done.stdout
+    assert "| sequential | echo 10 B | toolbridge " in done.stdout
+
+
+def test_an_unknown_workload_is_refused_before_anything_starts() -> None:
+    done = bench("--only", "sequential,latency", timeout=60)
+    assert done.returncode == 2
+    assert "unknown workloads latency" in done.stderr
+    assert "==> starting peers" not in done.stderr
