@@ -5,7 +5,14 @@
  */
 import type * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
-import { abortOnCancel, type CallOutcome, callLogger, requestIdOf, runCall } from "./execute.js";
+import {
+  type CallOutcome,
+  callLogger,
+  cancelOnClientCancel,
+  RpcCancellation,
+  requestIdOf,
+  runCall,
+} from "./execute.js";
 import { errorInfo, type HostRuntime, newId } from "./runtime.js";
 
 type BatchCall = grpc.ServerUnaryCall<pb.BatchToolCallRequest, pb.BatchToolCallResponse>;
@@ -58,7 +65,7 @@ export async function batchExecuteTools(
   const started = performance.now();
   const batchId = req.batchId || newId("batch");
   const requestId = requestIdOf(req.requestId, call.metadata, "batch");
-  const log = callLogger(rt, requestId, { batch_id: batchId });
+  const log = callLogger(rt.log, { request_id: requestId, batch_id: batchId });
   const { items } = req;
   try {
     await rt.sessions.require(req.sessionId);
@@ -80,8 +87,8 @@ export async function batchExecuteTools(
   const stopOnError = req.config?.stopOnError === true;
   const width = parallel ? Math.min(items.length, req.config?.maxParallel || rt.config.batchMaxParallel) : 1;
   const deadline = call.getDeadline();
-  const controller = new AbortController();
-  const unsubscribe = abortOnCancel(call, controller);
+  const cancellation = new RpcCancellation();
+  const unsubscribe = cancelOnClientCancel(call, cancellation);
   const results: (pb.ToolCallResult | undefined)[] = new Array(items.length);
   let next = 0;
   let failedIndex: number | undefined;
@@ -89,7 +96,7 @@ export async function batchExecuteTools(
   // `width` workers pull items in request order; none starts an item once one failed
   // under stop_on_error or the client went away. Items already running finish.
   const worker = async () => {
-    while (next < items.length && failedIndex === undefined && !controller.signal.aborted) {
+    while (next < items.length && failedIndex === undefined && !cancellation.cancelled) {
       const position = next++;
       const item = items[position] as pb.ToolCallItem;
       const outcome = await runCall(
@@ -98,8 +105,9 @@ export async function batchExecuteTools(
         {
           requestId: `${requestId}/${item.index}`,
           deadline,
-          signal: controller.signal,
-          log: log.child({ item: item.index }),
+          cancellation,
+          log: callLogger(log, { item: item.index }),
+          sessionChecked: true,
         },
       );
       results[position] = toResult(item.index, outcome);
@@ -119,9 +127,7 @@ export async function batchExecuteTools(
           `not run: item ${failedIndex} failed and the batch has stop_on_error set`,
           { details: { reason: "stop_on_error", failed_index: String(failedIndex) } },
         )
-      : controller.signal.reason instanceof BridgeError
-        ? controller.signal.reason
-        : new BridgeError(ErrorType.Cancelled, "not run");
+      : (cancellation.reason ?? new BridgeError(ErrorType.Cancelled, "not run"));
   let durationMs = 0;
   // Array.from, not map: map skips the holes left by items that never ran.
   const complete = Array.from(results, (result, position) => {

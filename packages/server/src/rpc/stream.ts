@@ -25,7 +25,7 @@ export async function streamTool(rt: HostRuntime, call: ChunkStream): Promise<vo
   const streamId = req.streamId || newId("stream");
   // Without one from the client, the stream id doubles as the request id.
   const requestId = requestIdOf(req.requestId, call.metadata, "stream", streamId);
-  const log = callLogger(rt, requestId, { stream_id: streamId });
+  const log = callLogger(rt.log, { request_id: requestId, stream_id: streamId });
   const started = performance.now();
   let sequence = 0;
   let invocation: ToolInvocation | undefined;

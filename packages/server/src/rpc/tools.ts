@@ -80,6 +80,16 @@ export async function prepareInvocation(
   deadline: grpc.Deadline,
 ): Promise<ToolInvocation> {
   await rt.sessions.require(req.sessionId);
+  return createInvocation(rt, req, requestId, deadline);
+}
+
+/** `prepareInvocation` for a session the caller has already looked up. */
+export function createInvocation(
+  rt: HostRuntime,
+  req: CallRequest,
+  requestId: string,
+  deadline: grpc.Deadline,
+): ToolInvocation {
   const tool = resolveTool(rt, req.sessionId, req.toolId);
   const args = bindArguments(tool, req.args, req.kwargs);
   return new ToolInvocation(tool, args, {
