@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from toolbridge.errors import InvalidValueError
+from toolbridge.v1 import values_pb2 as pb
 from toolbridge.values import (
     MAX_VALUE_DEPTH,
     Tensor,
@@ -21,6 +22,7 @@ from toolbridge.values import (
     decode_value_bytes,
     encode_value,
     encode_value_bytes,
+    encode_value_into,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,6 +83,14 @@ def assert_same(actual: Any, expected: Any, path: str = "$") -> None:
 @pytest.mark.parametrize("vector", VECTORS["valid"], ids=lambda v: v["name"])
 def test_valid_vector_encodes_to_exact_bytes(vector: dict[str, Any]) -> None:
     assert encode_value_bytes(native(vector["value"])).hex() == vector["hex"]
+
+
+@pytest.mark.parametrize("vector", VECTORS["valid"], ids=lambda v: v["name"])
+def test_encoding_into_a_used_message_gives_the_same_bytes(vector: dict[str, Any]) -> None:
+    # Batches encode arguments in place; whatever the message held before must not leak through.
+    target = pb.Value(list_value=pb.ListValue(values=[pb.Value(string_value="stale")]))
+    encode_value_into(target, native(vector["value"]))
+    assert target.SerializeToString(deterministic=True).hex() == vector["hex"]
 
 
 @pytest.mark.parametrize("vector", VECTORS["valid"], ids=lambda v: v["name"])
@@ -187,6 +197,9 @@ def test_unencodable_values_name_the_place(value: Any, reason: str, path: str) -
     assert caught.value.path == path
     if path:
         assert f"(at {path})" in str(caught.value)
+    with pytest.raises(InvalidValueError) as into:
+        encode_value_into(pb.Value(), value)
+    assert (into.value.reason, into.value.path) == (reason, path)
 
 
 def test_nesting_limit_applies_when_encoding() -> None:

@@ -177,6 +177,32 @@ def encode_value(obj: Any) -> pb.Value:
         raise _finish(error) from None
 
 
+def encode_value_into(target: pb.Value, obj: Any) -> None:
+    """``encode_value`` written into an existing message, such as a field of a request being built.
+
+    Scalars are set in place; building a separate message and copying it in dominated the
+    cost of encoding a 1000-item batch. Other values are encoded as usual and copied.
+    """
+    t = type(obj)
+    try:
+        if t is str:
+            target.string_value = _checked_str(obj)
+        elif t is int and INT64_MIN <= obj <= INT64_MAX:
+            target.int_value = obj
+        elif t is float:
+            target.float_value = obj
+        elif t is bool:
+            target.bool_value = obj
+        elif obj is None:
+            target.null_value = pb.NULL_VALUE
+        elif t is bytes:
+            target.bytes_value = obj
+        else:
+            target.CopyFrom(_encode(obj, 0))
+    except InvalidValueError as error:
+        raise _finish(error) from None
+
+
 def encode_value_bytes(obj: Any) -> bytes:
     return encode_value(obj).SerializeToString(deterministic=True)
 
