@@ -1,0 +1,119 @@
+// ToolInvocation on its own: the paths that skip work for plain synchronous tools must still
+// honour aborts, timeouts and the signal a tool reads late.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { BridgeError, defineTool, ErrorType } from "@toolbridge/server";
+import type { Tool } from "../src/tools/define.js";
+import { ToolInvocation } from "../src/tools/executor.js";
+
+function invocation(tool: Tool, timeoutMs = 1000): ToolInvocation {
+  return new ToolInvocation(
+    tool,
+    {},
+    { sessionId: "s", requestId: "r", timeoutMs, exposeStackTraces: false },
+  );
+}
+
+function failsWith(type: string, pattern: RegExp) {
+  return (error: unknown) =>
+    error instanceof BridgeError && error.type === type && pattern.test(error.message);
+}
+
+describe("ToolInvocation", () => {
+  it("returns a synchronous tool's value and turns what it throws into ToolExecutionError", async () => {
+    const ok = defineTool({
+      name: "sync",
+      description: "",
+      handler: (_, ctx) => `${ctx.toolName}:${ctx.requestId}`,
+    });
+    assert.equal(await invocation(ok).run(), "sync:r");
+    const bad = defineTool({
+      name: "throws",
+      description: "",
+      handler: () => {
+        throw new RangeError("out of range");
+      },
+    });
+    await assert.rejects(invocation(bad).run(), failsWith(ErrorType.ToolExecutionError, /out of range/));
+  });
+
+  it("does not start a tool whose call was aborted before it ran", async () => {
+    let started = false;
+    const tool = defineTool({
+      name: "never",
+      description: "",
+      handler: () => {
+        started = true;
+        return 1;
+      },
+    });
+    const call = invocation(tool);
+    call.abort(new BridgeError(ErrorType.Cancelled, "client went away"));
+    await assert.rejects(call.run(), failsWith(ErrorType.Cancelled, /client went away/));
+    assert.equal(started, false);
+  });
+
+  it("ends the wait on an async tool at once when aborted, and the tool's signal fires with the reason", async () => {
+    let seen: unknown;
+    const tool = defineTool({
+      name: "waits",
+      description: "",
+      handler: (_, ctx) =>
+        new Promise((resolve) => {
+          ctx.signal.addEventListener("abort", () => {
+            seen = ctx.signal.reason;
+            // Settling late must not matter: the call already failed with the abort reason.
+            setTimeout(() => resolve("late"), 5);
+          });
+        }),
+    });
+    const call = invocation(tool);
+    const running = call.run();
+    const reason = new BridgeError(ErrorType.Cancelled, "stop");
+    setTimeout(() => call.abort(reason), 5);
+    await assert.rejects(running, (error) => error === reason);
+    assert.equal(seen, reason);
+  });
+
+  it("times out an async tool and aborts its signal", async () => {
+    let signal: AbortSignal | undefined;
+    const tool = defineTool({
+      name: "slow",
+      description: "",
+      handler: (_, ctx) => {
+        signal = ctx.signal;
+        return new Promise(() => {});
+      },
+    });
+    await assert.rejects(
+      invocation(tool, 20).run(),
+      failsWith(ErrorType.Timeout, /did not finish within 20 ms/),
+    );
+    assert.equal(signal?.aborted, true);
+  });
+
+  it("gives a tool that first reads its signal after the abort an already aborted signal", async () => {
+    const call = invocation(defineTool({ name: "late", description: "", handler: () => 1 }));
+    const reason = new BridgeError(ErrorType.Cancelled, "gone");
+    call.abort(reason);
+    call.abort(new BridgeError(ErrorType.Timeout, "ignored: the first reason stands"));
+    assert.equal(call.signal.aborted, true);
+    assert.equal(call.signal.reason, reason);
+  });
+
+  it("times out a stream that produces no chunk in time", async () => {
+    const tool = defineTool({
+      name: "stalls",
+      description: "",
+      streaming: true,
+      async *handler() {
+        yield 1;
+        await new Promise(() => {});
+      },
+    });
+    const chunks = invocation(tool, 20).stream();
+    assert.deepEqual(await chunks.next(), { done: false, value: 1 });
+    await assert.rejects(chunks.next(), failsWith(ErrorType.Timeout, /produced no chunk within 20 ms/));
+    chunks.close();
+  });
+});
