@@ -35,7 +35,7 @@ class Counts:
     concurrent: int = 6000
     in_flight: int = 64
     stream_chunks: int = 2048
-    batches: int = 30
+    batches: int = 40
     batch_size: int = 1000
     sessions: int = 1000
     mcp_sessions: int = 60
@@ -50,7 +50,7 @@ SMOKE = Counts(
     mcp_share=0.5,
     concurrent=128,
     stream_chunks=16,
-    batches=2,
+    batches=4,
     sessions=10,
     mcp_sessions=4,
     dspy_calls=20,
@@ -240,20 +240,41 @@ async def stream(bench: Bench) -> None:
         )
 
 
-async def batch(bench: Bench) -> None:
-    size = bench.counts.batch_size
-    call = echo_call(10)
+BATCHES_IN_FLIGHT = (1, 4)
+
+
+def batch_case(size: int, in_flight: int) -> str:
+    return f"{size} echo calls" if in_flight == 1 else f"{size} echo calls, {in_flight} in flight"
+
+
+async def timed_batches(
+    peer: str, client: ToolBridgeClient, call: Call, size: int, batches: int, in_flight: int
+) -> dict[str, float]:
     items = [{"tool_id": call.tool, "kwargs": call.kwargs}] * size
-    for peer in bench.rotated(GRPC_PEERS):
-        client = bench.grpc(peer)
-        started = time.perf_counter()
-        for _ in range(bench.counts.batches):
+    remaining = batches
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
             results = await client.execute_batch(items)
-        elapsed = time.perf_counter() - started
-        if len(results) != size or any(result != call.expected for result in results):
-            raise BenchError(f"{peer}: a batch of {size} echo calls came back wrong: {results[:3]!r}")
-        calls = bench.counts.batches * size
-        bench.record("batch", f"{size} echo calls", peer, {"calls_s": calls / elapsed})
+            if len(results) != size or any(result != call.expected for result in results):
+                raise BenchError(f"{peer}: a batch of {size} echo calls came back wrong: {results[:3]!r}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return {"calls_s": batches * size / (time.perf_counter() - started)}
+
+
+async def batch(bench: Bench) -> None:
+    """Batches one at a time (each waits for the last), then several in flight from one client."""
+    size = bench.counts.batch_size
+    for in_flight in BATCHES_IN_FLIGHT:
+        for peer in bench.rotated(GRPC_PEERS):
+            figures = await timed_batches(
+                peer, bench.grpc(peer), echo_call(10), size, bench.counts.batches, in_flight
+            )
+            bench.record("batch", batch_case(size, in_flight), peer, figures)
 
 
 async def sessions(bench: Bench) -> None:
