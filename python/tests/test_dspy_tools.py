@@ -22,6 +22,7 @@ from toolbridge.agent.scripted import (
 )
 from toolbridge.dspy_bridge import (
     INVALID_ARGUMENTS,
+    ArgumentParser,
     BridgeTool,
     GRPCToolBridge,
     ToolErrorObservation,
@@ -260,3 +261,61 @@ async def test_an_uninitialized_or_closed_bridge_says_what_to_do(host: HostProce
 def test_import_toolbridge_does_not_import_dspy() -> None:
     code = "import sys, toolbridge; sys.exit('dspy' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+PARSER_SCHEMAS: dict[str, dict[str, Any]] = {
+    "n": {"type": "integer", "minimum": 0},
+    "text": {"type": "string", "maxLength": 5},
+    "mode": {"type": "string", "enum": ["fast", "exact"]},
+    "xs": {"type": "array", "items": {"type": "number"}},
+    "opts": {"type": "object", "additionalProperties": {"type": "boolean"}},
+    "either": {"anyOf": [{"type": "integer"}, {"type": "string"}]},
+    "loose": {},
+}
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"n": 3, "text": "abc", "mode": "fast", "xs": [1, 2.5], "opts": {"a": True}},
+        {"n": "3"},
+        {"n": -1},
+        {"n": 2.0},
+        {"text": "too long"},
+        {"mode": "slow"},
+        {"xs": [1, "two"]},
+        {"opts": {"a": "yes"}},
+        {"either": 4},
+        {"either": [4]},
+        {"loose": {"anything": [1, None]}},
+        {"unknown": 1},
+    ],
+    ids=lambda kwargs: ",".join(f"{k}={v!r}" for k, v in kwargs.items()),
+)
+def test_argument_checks_match_dspy_tools_own(kwargs: dict[str, Any]) -> None:
+    # dspy.Tool's own (private) check is the reference: the prepared parser must agree with it.
+    args = {name: dict(schema) for name, schema in PARSER_SCHEMAS.items()}
+    arg_types = {name: json_schema_type(schema) for name, schema in args.items()}
+
+    def target(
+        n: Any = None, text: Any = None, mode: Any = None, xs: Any = None, opts: Any = None,
+        either: Any = None, loose: Any = None,
+    ) -> None: ...  # fmt: skip
+
+    reference = dspy.Tool(target, name="t", desc="", args=args, arg_types=arg_types)
+    assert reference.has_kwargs is False
+    parser = ArgumentParser(args, arg_types, has_kwargs=False)
+    expected: Any
+    try:
+        expected = reference._validate_and_parse_args(**kwargs)
+    except (ValueError, TypeError) as error:
+        expected = error
+    if isinstance(expected, Exception):
+        with pytest.raises(type(expected)) as caught:
+            parser.parse(kwargs)
+        if not hasattr(expected, "errors"):  # pydantic's messages name DSPy's wrapper model
+            assert str(caught.value) == str(expected)
+    else:
+        parsed = parser.parse(kwargs)
+        assert parsed == expected
+        assert [type(v) for v in parsed.values()] == [type(v) for v in expected.values()]

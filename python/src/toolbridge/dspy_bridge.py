@@ -25,8 +25,9 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union
 
 import dspy
+import jsonschema
 from dspy.utils import callback as dspy_callback
-from pydantic import PrivateAttr
+from pydantic import PrivateAttr, TypeAdapter
 
 from toolbridge.client import ToolBridgeClient
 from toolbridge.errors import ErrorType, SessionError, ToolBridgeError, ToolExecutionError
@@ -160,6 +161,57 @@ INVALID_ARGUMENTS = "InvalidArguments"
 # -- the dspy.Tool ---------------------------------------------------------------------------------
 
 
+class ArgumentParser:
+    """The checks ``dspy.Tool`` makes of an LM's arguments, prepared once per tool.
+
+    Same rules and messages as DSPy's own (each argument against its JSON Schema, then parsed
+    into its Python type), but DSPy rebuilds a schema validator and a pydantic model for every
+    argument of every call, which cost more than the gRPC call itself. A schema that is not a
+    valid JSON Schema fails the calls that use it, as it does in DSPy.
+    """
+
+    def __init__(self, args: Mapping[str, Any], arg_types: Mapping[str, Any], has_kwargs: bool) -> None:
+        self.has_kwargs = has_kwargs
+        self.known = frozenset(args)
+        self.validators: dict[str, Any] = {}
+        self.broken: dict[str, jsonschema.SchemaError] = {}
+        for name, schema in args.items():
+            kind = schema.get("type")
+            if kind is None or kind == "Any":
+                continue
+            cls = jsonschema.validators.validator_for(schema)
+            try:
+                cls.check_schema(schema)
+            except jsonschema.SchemaError as error:
+                self.broken[name] = error
+                continue
+            self.validators[name] = cls(schema)
+        self.adapters: dict[str, TypeAdapter[Any]] = {
+            name: TypeAdapter(kind) for name, kind in arg_types.items() if kind is not Any
+        }
+
+    def parse(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """The arguments parsed into their types; ``ValueError`` says what is wrong."""
+        for name, value in kwargs.items():
+            if name not in self.known:
+                if self.has_kwargs:
+                    continue
+                raise ValueError(f"Arg {name} is not in the tool's args.")
+            if name in self.broken:
+                raise self.broken[name]
+            validator = self.validators.get(name)
+            if validator is not None:
+                instance = value.model_dump() if hasattr(value, "model_dump") else value
+                error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+                if error is not None:
+                    raise ValueError(f"Arg {name} is invalid: {error.message}")
+        parsed: dict[str, Any] = {}
+        for name, value in kwargs.items():
+            adapter = self.adapters.get(name)
+            parsed[name] = value if adapter is None else adapter.validate_python(value)
+        return parsed
+
+
 class BridgeTool(dspy.Tool):  # type: ignore[misc]  # dspy is untyped
     """A host tool as a ``dspy.Tool``: ``tool(**args)`` in sync code, ``await tool.acall(**args)`` in async.
 
@@ -174,6 +226,7 @@ class BridgeTool(dspy.Tool):  # type: ignore[misc]  # dspy is untyped
     # dspy.Tool is a pydantic model: runtime-only attributes must be private attributes.
     _bridge: GRPCToolBridge = PrivateAttr()
     _spec: ToolSpec = PrivateAttr()
+    _arguments: ArgumentParser = PrivateAttr()
 
     def __init__(self, bridge: GRPCToolBridge, spec: ToolSpec) -> None:
         args, arg_types, arg_desc = dspy_tool_args(spec)
@@ -187,6 +240,7 @@ class BridgeTool(dspy.Tool):  # type: ignore[misc]  # dspy is untyped
         )
         self._bridge = bridge
         self._spec = spec
+        self._arguments = ArgumentParser(self.args, self.arg_types, self.has_kwargs)
 
     @with_callbacks
     def __call__(self, **kwargs: Any) -> Any:
@@ -210,11 +264,10 @@ class BridgeTool(dspy.Tool):  # type: ignore[misc]  # dspy is untyped
 
     def _parse_or_observe(self, kwargs: dict[str, Any]) -> dict[str, Any] | ToolErrorObservation:
         try:
-            parsed: dict[str, Any] = self._validate_and_parse_args(**kwargs)
+            return self._arguments.parse(kwargs)
         except (ValueError, TypeError) as error:
             # Unknown argument, wrong JSON type, constraint not met: the LM can fix this next step.
             return ToolErrorObservation(self.spec.name, INVALID_ARGUMENTS, f"invalid arguments: {error}")
-        return parsed
 
     @property
     def spec(self) -> ToolSpec:
