@@ -208,3 +208,34 @@ async def test_a_forced_retry_repeats_a_non_idempotent_call() -> None:
         )
     assert len(events) == 2
     await channel.close(None)
+
+
+def test_batch_results_are_placed_by_index_and_a_malformed_answer_is_named() -> None:
+    # The real host always answers well; this checks the client's guard against one that does not.
+    from toolbridge.batch import _decode_results
+    from toolbridge.v1 import toolbridge_pb2 as pb
+
+    requests: list[dict[str, Any]] = [{"tool_id": f"t{i}"} for i in range(4)]
+    response = pb.BatchToolCallResponse()
+    for index in (2, 0):
+        item = response.results.add(index=index, success=True)
+        item.result.int_value = index * 10
+    failed = response.results.add(index=3, success=False)
+    failed.error.type = "Timeout"
+    failed.error.message = "too slow"
+    results = _decode_results(requests, response)
+    assert results[0] == 0
+    assert results[2] == 20
+    assert isinstance(results[1], ToolExecutionError)
+    assert (results[1].tool_name, results[1].details) == ("t1", {"index": 1})
+    assert "no result for batch item 1" in str(results[1])
+    assert isinstance(results[3], ToolExecutionError)
+    assert (results[3].error_type, results[3].details) == ("Timeout", {"index": 3})
+
+    response.results.add(index=0, success=True)
+    with pytest.raises(ToolExecutionError, match="result for index 0"):
+        _decode_results(requests, response)
+    beyond = pb.BatchToolCallResponse()
+    beyond.results.add(index=4, success=True)
+    with pytest.raises(ToolExecutionError, match="batch of 4 items with a result for index 4"):
+        _decode_results(requests, beyond)

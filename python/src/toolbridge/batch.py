@@ -11,7 +11,7 @@ for result in results:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from toolbridge.config import TOOL_BRIDGE_CONFIG
@@ -89,36 +89,38 @@ def _encode(index: int, name: str, target: pb_values.Value, value: Any) -> None:
 
 
 def _decode_results(batch_requests: Sequence[BatchRequest], response: pb.BatchToolCallResponse) -> list[Any]:
-    results: list[Any] = [None] * len(batch_requests)
-    filled: set[int] = set()
-    for item in sorted(_results(response), key=lambda r: r.index):
-        if item.index >= len(batch_requests) or item.index in filled:
+    # Each result lands at its index, in whatever order the host sent them; _MISSING marks a hole.
+    count = len(batch_requests)
+    results: list[Any] = [_MISSING] * count
+    for item in response.results:
+        index = item.index
+        if index >= count or results[index] is not _MISSING:
             raise ToolExecutionError(
                 "BatchExecuteTools",
                 ErrorType.INTERNAL_ERROR,
-                f"the host answered a batch of {len(batch_requests)} items "
-                f"with a result for index {item.index}",
+                f"the host answered a batch of {count} items with a result for index {index}",
             )
-        filled.add(item.index)
-        tool_id = str(batch_requests[item.index]["tool_id"])
         if item.success:
-            results[item.index] = decode_value(item.result)
+            results[index] = decode_value(item.result)
         else:
-            details: dict[str, Any] = {**item.error.details, "index": item.index}
+            details: dict[str, Any] = {**item.error.details, "index": index}
             if item.error.stacktrace:
                 details["stacktrace"] = item.error.stacktrace
-            results[item.index] = ToolExecutionError(
-                tool_id, item.error.type or ErrorType.INTERNAL_ERROR, item.error.message, details
+            results[index] = ToolExecutionError(
+                str(batch_requests[index]["tool_id"]),
+                item.error.type or ErrorType.INTERNAL_ERROR,
+                item.error.message,
+                details,
             )
-    for index in set(range(len(batch_requests))) - filled:
-        results[index] = ToolExecutionError(
-            str(batch_requests[index]["tool_id"]),
-            ErrorType.INTERNAL_ERROR,
-            f"the host sent no result for batch item {index}",
-            {"index": index},
-        )
+    for index, result in enumerate(results):
+        if result is _MISSING:
+            results[index] = ToolExecutionError(
+                str(batch_requests[index]["tool_id"]),
+                ErrorType.INTERNAL_ERROR,
+                f"the host sent no result for batch item {index}",
+                {"index": index},
+            )
     return results
 
 
-def _results(response: pb.BatchToolCallResponse) -> Iterable[pb.ToolCallResult]:
-    return response.results
+_MISSING = object()
