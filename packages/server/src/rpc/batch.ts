@@ -120,19 +120,24 @@ export async function batchExecuteTools(
     unsubscribe();
   }
 
-  const skipped =
-    failedIndex !== undefined
-      ? new BridgeError(
-          ErrorType.Cancelled,
-          `not run: item ${failedIndex} failed and the batch has stop_on_error set`,
-          { details: { reason: "stop_on_error", failed_index: String(failedIndex) } },
-        )
-      : (cancellation.reason ?? new BridgeError(ErrorType.Cancelled, "not run"));
+  // Built only when an item did not run: constructing an error captures a stack.
+  let skipped: BridgeError | undefined;
+  const notRunReason = (): BridgeError => {
+    skipped ??=
+      failedIndex !== undefined
+        ? new BridgeError(
+            ErrorType.Cancelled,
+            `not run: item ${failedIndex} failed and the batch has stop_on_error set`,
+            { details: { reason: "stop_on_error", failed_index: String(failedIndex) } },
+          )
+        : (cancellation.reason ?? new BridgeError(ErrorType.Cancelled, "not run"));
+    return skipped;
+  };
   let durationMs = 0;
   // Array.from, not map: map skips the holes left by items that never ran.
   const complete = Array.from(results, (result, position) => {
     durationMs += result?.metrics?.durationMs ?? 0;
-    return result ?? notRun((items[position] as pb.ToolCallItem).index, skipped);
+    return result ?? notRun((items[position] as pb.ToolCallItem).index, notRunReason());
   });
   const failures = complete.filter((r) => !r.success).length;
   log.debug({ sessionId: req.sessionId, items: items.length, failures, parallel, width }, "batch completed");

@@ -135,10 +135,11 @@ export async function runCall(rt: HostRuntime, req: CallRequest, options: RunOpt
     permit = admit(invocation.tool);
     ran = true;
     const result = await runToCompletion(invocation);
-    const durationMs = invocation.elapsedMs();
+    const ended = performance.now();
+    const durationMs = ended - invocation.startedAt;
     rt.metrics.recordCall(invocation.tool.name, undefined, durationMs);
     log.debug({ sessionId: req.sessionId, tool: req.toolId, durationMs }, "tool call succeeded");
-    return { success: true, result, metrics: { durationMs, hostMs: performance.now() - started } };
+    return { success: true, result, metrics: { durationMs, hostMs: ended - started } };
   } catch (error) {
     const info = errorInfo(rt, error);
     const durationMs = ran && invocation !== undefined ? invocation.elapsedMs() : undefined;
