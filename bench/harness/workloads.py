@@ -30,9 +30,9 @@ class Counts:
     """How much work each measurement does; ``SMOKE`` keeps the harness's own test fast."""
 
     sequential: int = 3000
-    sequential_large: int = 60
+    sequential_large: int = 150
     mcp_share: float = 0.25  # MCP peers are slower: fewer calls keep the run short, rates stay comparable
-    concurrent: int = 6000
+    concurrent: int = 10000
     in_flight: int = 64
     stream_chunks: int = 2048
     batches: int = 40
