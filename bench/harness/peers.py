@@ -22,7 +22,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp_types import TextContent
 
 from toolbridge import ToolBridgeClient
-from toolbridge.launcher import HostProcess, start_host
+from toolbridge.launcher import HostProcess, launch_host
 
 REPO = Path(__file__).resolve().parents[2]
 PEERS_DIR = REPO / "bench" / "peers"
@@ -101,8 +101,9 @@ async def spawn_server(command: list[str]) -> SpawnedServer:
     return SpawnedServer(text.removeprefix("listening on "), process, log)
 
 
-@contextlib.asynccontextmanager
-async def toolbridge_host(flags: dict[str, str | int] | None = None) -> AsyncIterator[HostProcess]:
+def toolbridge_host(
+    flags: dict[str, str | int] | None = None,
+) -> contextlib.AbstractAsyncContextManager[HostProcess]:
     """The real host CLI serving bench/peers/toolbridge-tools.ts."""
     options: dict[str, str | int] = {
         "max-batch-size": 1000,
@@ -110,11 +111,7 @@ async def toolbridge_host(flags: dict[str, str | int] | None = None) -> AsyncIte
         "log-level": "warn",
         **(flags or {}),
     }
-    host = await start_host([TOOLS_MODULE], options, cwd=REPO, startup_timeout_s=STARTUP_TIMEOUT_S)
-    try:
-        yield host
-    finally:
-        await host.stop()
+    return launch_host([TOOLS_MODULE], options, cwd=REPO, startup_timeout_s=STARTUP_TIMEOUT_S)
 
 
 @contextlib.asynccontextmanager

@@ -121,9 +121,10 @@ async def launch_host(
     *,
     cli: Sequence[str] | None = None,
     cwd: str | Path | None = None,
+    startup_timeout_s: float = 30.0,
 ) -> AsyncIterator[HostProcess]:
     """``start_host`` as a context manager that stops the host on exit."""
-    host = await start_host(tools, flags, cli=cli, cwd=cwd)
+    host = await start_host(tools, flags, cli=cli, cwd=cwd, startup_timeout_s=startup_timeout_s)
     try:
         yield host
     finally:
