@@ -14,7 +14,7 @@ from typing import Any
 from mcp import Client
 
 from toolbridge import ToolBridgeClient
-from toolbridge.dspy_bridge import GRPCToolBridge
+from toolbridge.dspy import GRPCToolBridge
 
 from .peers import BenchError, Caller, GrpcCaller, grpc_echo_command, rss_bytes, spawned, toolbridge_host
 from .stats import percentile

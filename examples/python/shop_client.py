@@ -58,7 +58,7 @@ async def main() -> None:
         try:
             await client.execute_tool("read_doc", doc_id="pricing")
         except ToolExecutionError as error:
-            print(f"\nread_doc('pricing') failed as expected: {error.error_type}: {error.reason}")
+            print(f"\nread_doc('pricing') failed as expected: {error.type}: {error.reason}")
 
         await client.cleanup()
         print("\nsession cleaned up")

@@ -17,7 +17,7 @@ from toolbridge import HostProcess, ToolBridgeClient, start_host
 
 if TYPE_CHECKING:
     # Imported where used: loading DSPy is slow, and most tests do not need it.
-    from toolbridge.dspy_bridge import GRPCToolBridge
+    from toolbridge.dspy import GRPCToolBridge
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEST_TOOLS = REPO_ROOT / "testdata" / "tools" / "test-tools.ts"
@@ -42,7 +42,7 @@ async def host() -> AsyncIterator[HostProcess]:
 @pytest.fixture
 async def bridge(host: HostProcess) -> AsyncIterator[GRPCToolBridge]:
     """A DSPy tool bridge on a fresh session of the shared test host."""
-    from toolbridge.dspy_bridge import GRPCToolBridge
+    from toolbridge.dspy import GRPCToolBridge
 
     bridge = GRPCToolBridge(host.target)
     await bridge.initialize()

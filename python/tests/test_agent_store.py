@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from toolbridge import HostProcess, SessionContext, ToolBridgeClient
-from toolbridge.agent import AgentDefinition, AgentNotFoundError, AgentRun, TrajectoryStep
+from toolbridge.agent import AgentDefinition, AgentNotFoundError, AgentRun, SessionAgents, TrajectoryStep
 from toolbridge.agent.demo import SHOP_QUESTION, SHOP_TOOLS, shop_script
 from toolbridge.agent.store import TRIMMED_OBSERVATION_CHARS, SessionVariableAgentStore
-from toolbridge.dspy_bridge import GRPCToolBridge
+from toolbridge.dspy import GRPCToolBridge
 
 from .conftest import agent_cli
 
@@ -25,10 +25,15 @@ async def shop_bridge(shop_host: HostProcess) -> AsyncIterator[GRPCToolBridge]:
     await bridge.cleanup()
 
 
+@pytest.fixture
+def shop_agents(shop_bridge: GRPCToolBridge) -> SessionAgents:
+    return SessionAgents(shop_bridge)
+
+
 async def test_an_agent_created_here_is_run_by_another_process(
-    shop_bridge: GRPCToolBridge, shop_host: HostProcess
+    shop_bridge: GRPCToolBridge, shop_agents: SessionAgents, shop_host: HostProcess
 ) -> None:
-    agent_id = await shop_bridge.create_react_agent("question -> answer", list(SHOP_TOOLS), max_iters=4)
+    agent_id = await shop_agents.create_react_agent("question -> answer", list(SHOP_TOOLS), max_iters=4)
     async with ToolBridgeClient(shop_host.target) as client:
         await client.initialize_session(shop_bridge.session_id)
         stored = await SessionContext(client, cache=False).get_variable_info(f"agent_{agent_id}")
@@ -45,7 +50,7 @@ async def test_an_agent_created_here_is_run_by_another_process(
     assert finished["event"] == "run_finished"
     assert finished["agent_id"] == agent_id
 
-    runs = await shop_bridge.store.list_runs(agent_id)
+    runs = await shop_agents.store.list_runs(agent_id)
     assert [run.run_id for run in runs] == [finished["run_id"]]
     run = runs[0]
     assert run.status == "succeeded"
@@ -57,7 +62,7 @@ async def test_an_agent_created_here_is_run_by_another_process(
 
 
 async def test_an_agent_created_by_another_process_is_run_here(
-    shop_bridge: GRPCToolBridge, shop_host: HostProcess
+    shop_bridge: GRPCToolBridge, shop_agents: SessionAgents, shop_host: HostProcess
 ) -> None:
     result = await agent_cli(
         "--address", shop_host.target, "--session", shop_bridge.session_id,
@@ -69,23 +74,23 @@ async def test_an_agent_created_by_another_process_is_run_here(
     assert events[0]["event"] == "agent_created"
     agent_id = str(events[0]["agent_id"])
 
-    definitions = await shop_bridge.store.list_definitions()
+    definitions = await shop_agents.store.list_definitions()
     assert [(d.agent_id, d.tool_names, d.max_iters) for d in definitions] == [
         (agent_id, ("search_docs", "calculate"), 3)
     ]
-    run = await shop_bridge.run_agent_with(agent_id, {"question": SHOP_QUESTION}, lm=shop_script())
+    run = await shop_agents.run_agent_with(agent_id, {"question": SHOP_QUESTION}, lm=shop_script())
     assert run.status == "succeeded"
     assert run.outputs["answer"] == SHOP_ANSWER
-    assert await shop_bridge.store.load_run(run.run_id) == run
+    assert await shop_agents.store.load_run(run.run_id) == run
 
 
 async def test_unknown_agents_and_runs_are_reported(
-    shop_bridge: GRPCToolBridge, shop_host: HostProcess
+    shop_bridge: GRPCToolBridge, shop_agents: SessionAgents, shop_host: HostProcess
 ) -> None:
     with pytest.raises(AgentNotFoundError, match="react_missing"):
-        await shop_bridge.run_agent("react_missing", question="?")
+        await shop_agents.run_agent("react_missing", question="?")
     with pytest.raises(AgentNotFoundError):
-        await shop_bridge.store.load_run("react_missing_00000000")
+        await shop_agents.store.load_run("react_missing_00000000")
     result = await agent_cli(
         "--address", shop_host.target, "--session", shop_bridge.session_id, "--agent", "react_missing",
         "--question", "?", "--script", "shop",

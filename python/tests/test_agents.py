@@ -15,10 +15,11 @@ from toolbridge.agent import (
     AgentRun,
     AgentRunError,
     ProgressEvent,
+    SessionAgents,
     TrajectoryStep,
 )
 from toolbridge.agent.scripted import ScriptedLM, answer_turn, finish_turn, tool_turn
-from toolbridge.dspy_bridge import GRPCToolBridge
+from toolbridge.dspy import GRPCToolBridge
 
 
 def add_then_fail_script() -> ScriptedLM:
@@ -119,7 +120,7 @@ def test_a_run_round_trips_through_its_stored_form() -> None:
 async def test_an_agent_runs_from_its_definition_and_reports_each_step(bridge: GRPCToolBridge) -> None:
     definition = AgentDefinition.create("question -> answer", ["add", "fail"], 5)
     events: list[ProgressEvent] = []
-    run = await bridge.run_definition(
+    run = await SessionAgents(bridge).run_definition(
         definition, {"question": "2 + 3 + 10?"}, lm=add_then_fail_script(), on_progress=events.append
     )
     assert run.status == "succeeded"
@@ -154,7 +155,7 @@ async def test_a_failing_lm_fails_the_run_with_what_it_had_done(bridge: GRPCTool
     definition = AgentDefinition.create("question -> answer", ["add"], 5)
     lm = ScriptedLM([tool_turn("Add.", "add", a=1, b=2)])
     with pytest.raises(AgentRunError, match=f"agent {definition.agent_id} run .* failed") as info:
-        await bridge.run_definition(definition, {"question": "1 + 2?"}, lm=lm)
+        await SessionAgents(bridge).run_definition(definition, {"question": "1 + 2?"}, lm=lm)
     failed = info.value.run
     assert failed.status == "failed"
     assert "all 1 turns of the scripted LM are used" in failed.error
@@ -162,14 +163,15 @@ async def test_a_failing_lm_fails_the_run_with_what_it_had_done(bridge: GRPCTool
 
 
 async def test_runs_check_inputs_lm_and_tools_first(bridge: GRPCToolBridge) -> None:
+    agents = SessionAgents(bridge)
     definition = AgentDefinition.create("question, context -> answer", ["add"])
     with pytest.raises(AgentError, match="takes inputs question, context; missing: context; unknown: extra"):
-        await bridge.run_definition(definition, {"question": "q", "extra": 1}, lm=add_then_fail_script())
+        await agents.run_definition(definition, {"question": "q", "extra": 1}, lm=add_then_fail_script())
     with dspy.context(lm=None), pytest.raises(AgentError, match="no language model"):
-        await bridge.run_definition(definition, {"question": "q", "context": "c"})
+        await agents.run_definition(definition, {"question": "q", "context": "c"})
     gone = AgentDefinition.create("question -> answer", ["add", "retired_tool"])
     with pytest.raises(AgentDefinitionError, match="uses tools the session does not have: retired_tool"):
-        bridge.build_react_agent(gone)
+        agents.build_react_agent(gone)
     with pytest.raises(Exception, match="retired_tool"):
-        await bridge.create_react_agent("question -> answer", ["add", "retired_tool"])
-    assert await bridge.store.list_definitions() == [], "nothing is stored for an agent that cannot run"
+        await agents.create_react_agent("question -> answer", ["add", "retired_tool"])
+    assert await agents.store.list_definitions() == [], "nothing is stored for an agent that cannot run"

@@ -1,4 +1,4 @@
-"""Issue 4 from Python: execute_batch and the retry policy, against the real host."""
+"""Batches and the retry policy from Python, against the real host."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from toolbridge import (
     RetryEvent,
     ToolBridgeClient,
     ToolBridgeError,
+    ToolCallError,
     ToolCommunicationError,
     ToolExecutionError,
     create_grpc_channel,
-    retry_delay,
 )
+from toolbridge.retry import retry_delay
 
 from .conftest import spawn_host
 
@@ -49,7 +50,7 @@ async def test_batch_results_keep_request_order_when_items_finish_out_of_order(
     failure = results[4]
     assert isinstance(failure, ToolExecutionError)
     assert failure.tool_name == "fail"
-    assert failure.error_type == ErrorType.TOOL_EXECUTION_ERROR
+    assert failure.type == ErrorType.TOOL_EXECUTION_ERROR
     assert failure.reason == "boom"
     assert failure.details["index"] == 4
 
@@ -66,10 +67,10 @@ async def test_batch_stop_on_error_reports_the_rest_as_cancelled(client: ToolBri
     )
     assert len(results) == 3
     assert results[0] == 3
-    assert isinstance(results[1], ToolExecutionError)
-    assert results[1].error_type == ErrorType.VALIDATION_ERROR
-    assert isinstance(results[2], ToolExecutionError)
-    assert results[2].error_type == ErrorType.CANCELLED
+    assert type(results[1]) is ToolCallError
+    assert results[1].type == ErrorType.VALIDATION_ERROR
+    assert type(results[2]) is ToolCallError
+    assert results[2].type == ErrorType.CANCELLED
     assert results[2].details["reason"] == "stop_on_error"
     assert await client.execute_tool("call_count", key="py-skip") == 0
 
@@ -84,13 +85,13 @@ async def test_batch_over_the_size_limit_is_refused_whole(client: ToolBridgeClie
     items = [{"tool_id": "add", "args": [i, 0]} for i in range(101)]
     with pytest.raises(ToolBridgeError) as raised:
         await client.execute_batch(items)
-    assert raised.value.error_type == ErrorType.VALIDATION_ERROR
+    assert raised.value.type == ErrorType.VALIDATION_ERROR
     assert "maxBatchSize" in str(raised.value)
     assert await client.execute_batch(items[:100]) == list(range(100))
     assert await client.execute_batch([]) == []
 
 
-def test_retry_delay_follows_the_guide() -> None:
+def test_retry_delay_backs_off_and_waits_out_rate_limits() -> None:
     def transport(code: grpc.StatusCode) -> ToolCommunicationError:
         return ToolCommunicationError("t", code, "")
 
@@ -99,12 +100,13 @@ def test_retry_delay_follows_the_guide() -> None:
         assert [retry_delay(transport(code), n, policy, True) for n in range(3)] == [1.0, 2.0, 4.0]
         assert retry_delay(transport(code), 0, policy, False) is None
     assert retry_delay(transport(grpc.StatusCode.INTERNAL), 0, policy, True) is None
-    hinted = ToolExecutionError("t", ErrorType.RATE_LIMIT_EXCEEDED, "", {"retry_after_ms": "1500"})
+    hinted = ToolCallError("t", ErrorType.RATE_LIMIT_EXCEEDED, "", {"retry_after_ms": "1500"})
     assert retry_delay(hinted, 0, policy, False) == 1.5
-    bare = ToolExecutionError("t", ErrorType.RATE_LIMIT_EXCEEDED, "")
+    bare = ToolCallError("t", ErrorType.RATE_LIMIT_EXCEEDED, "")
     assert [retry_delay(bare, n, policy, False) for n in range(2)] == [10.0, 20.0]
-    for error_type in (ErrorType.TOOL_EXECUTION_ERROR, ErrorType.VALIDATION_ERROR, ErrorType.TIMEOUT):
-        assert retry_delay(ToolExecutionError("t", error_type, ""), 0, policy, True) is None
+    assert retry_delay(ToolExecutionError("t", "it broke"), 0, policy, True) is None
+    for error_type in (ErrorType.VALIDATION_ERROR, ErrorType.TIMEOUT):
+        assert retry_delay(ToolCallError("t", error_type, ""), 0, policy, True) is None
 
 
 async def test_retry_waits_the_hosts_retry_after(client: ToolBridgeClient) -> None:
@@ -112,19 +114,19 @@ async def test_retry_waits_the_hosts_retry_after(client: ToolBridgeClient) -> No
     result = await client.call_with_retry(
         "flaky",
         kwargs={"key": "py-rl", "failures": 2, "retry_after_ms": 30},
-        # Without the hint the guide's 60 s fallback would time the test out.
+        # Without the hint the 60 s fallback would time the test out.
         backoff=BackoffPolicy(rate_limit_s=60),
         on_retry=events.append,
     )
     assert result == 3
-    assert [(e.attempt, e.delay_s, e.error.error_type) for e in events] == [
+    assert [(e.attempt, e.delay_s, e.error.type) for e in events] == [
         (1, 0.03, ErrorType.RATE_LIMIT_EXCEEDED),
         (2, 0.03, ErrorType.RATE_LIMIT_EXCEEDED),
     ]
-    # The guide's signature: max_retries counts attempts.
-    with pytest.raises(ToolExecutionError) as raised:
+    # max_retries counts attempts.
+    with pytest.raises(ToolCallError) as raised:
         await client.execute_with_retry("flaky", key="py-rl-2", failures=5, retry_after_ms=5, max_retries=2)
-    assert raised.value.error_type == ErrorType.RATE_LIMIT_EXCEEDED
+    assert raised.value.type == ErrorType.RATE_LIMIT_EXCEEDED
     assert await client.execute_tool("call_count", key="py-rl-2") == 2
 
 
@@ -137,7 +139,7 @@ async def test_no_retry_on_a_tool_error(client: ToolBridgeClient) -> None:
             force=True,
             on_retry=events.append,
         )
-    assert raised.value.error_type == ErrorType.TOOL_EXECUTION_ERROR
+    assert raised.value.type == ErrorType.TOOL_EXECUTION_ERROR
     assert events == []
     assert await client.execute_tool("call_count", key="py-logic") == 1
 
@@ -226,16 +228,21 @@ def test_batch_results_are_placed_by_index_and_a_malformed_answer_is_named() -> 
     results = _decode_results(requests, response)
     assert results[0] == 0
     assert results[2] == 20
-    assert isinstance(results[1], ToolExecutionError)
-    assert (results[1].tool_name, results[1].details) == ("t1", {"index": 1})
+    assert type(results[1]) is ToolCallError
+    assert (results[1].tool_name, results[1].type, results[1].details) == (
+        "t1",
+        "InternalError",
+        {"index": 1},
+    )
     assert "no result for batch item 1" in str(results[1])
-    assert isinstance(results[3], ToolExecutionError)
-    assert (results[3].error_type, results[3].details) == ("Timeout", {"index": 3})
+    assert type(results[3]) is ToolCallError
+    assert (results[3].type, results[3].details) == ("Timeout", {"index": 3})
 
     response.results.add(index=0, success=True)
-    with pytest.raises(ToolExecutionError, match="result for index 0"):
+    with pytest.raises(ToolBridgeError, match="result for index 0") as raised:
         _decode_results(requests, response)
+    assert raised.value.type == ErrorType.INTERNAL_ERROR
     beyond = pb.BatchToolCallResponse()
     beyond.results.add(index=4, success=True)
-    with pytest.raises(ToolExecutionError, match="batch of 4 items with a result for index 4"):
+    with pytest.raises(ToolBridgeError, match="batch of 4 items with a result for index 4"):
         _decode_results(requests, beyond)

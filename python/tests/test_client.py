@@ -1,4 +1,4 @@
-"""Phase 1 end to end: the Python client against the real host CLI over loopback."""
+"""ToolBridgeClient end to end against the real host CLI over loopback: sessions, calls, streams, errors."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from toolbridge import (
     SessionError,
     StreamingGRPCProxyTool,
     ToolBridgeClient,
+    ToolCallError,
     ToolCommunicationError,
     ToolExecutionError,
     create_grpc_channel,
@@ -140,7 +141,7 @@ async def test_unknown_session(host: HostProcess) -> None:
     await doomed.cleanup()
     with pytest.raises(SessionError) as info:
         await gone.execute_tool("add", a=1, b=2)
-    assert info.value.error_type == ErrorType.SESSION_NOT_FOUND
+    assert info.value.type == ErrorType.SESSION_NOT_FOUND
     assert "InitializeSession" in info.value.message
     await doomed.close()
     await gone.close()
@@ -153,22 +154,24 @@ async def test_calls_before_a_session_fail_clearly(host: HostProcess) -> None:
 
 
 async def test_unknown_tool_lists_the_tools_that_exist(client: ToolBridgeClient) -> None:
-    with pytest.raises(ToolExecutionError) as info:
+    with pytest.raises(ToolCallError) as info:
         await client.execute_tool("nope")
-    assert info.value.error_type == ErrorType.TOOL_NOT_FOUND
+    assert info.value.type == ErrorType.TOOL_NOT_FOUND
+    assert not isinstance(info.value, ToolExecutionError), "the tool did not run, so it did not raise"
     assert info.value.tool_name == "nope"
     assert "available: echo, add" in info.value.message
 
 
 async def test_schema_failures_name_the_field(client: ToolBridgeClient) -> None:
-    with pytest.raises(ToolExecutionError) as info:
+    with pytest.raises(ToolCallError) as info:
         await client.execute_tool("add", a=1, b="two")
-    assert info.value.error_type == ErrorType.VALIDATION_ERROR
+    assert info.value.type == ErrorType.VALIDATION_ERROR
+    assert type(info.value) is ToolCallError
     assert info.value.details["field"] == "b"
     assert "expected number" in info.value.reason
-    with pytest.raises(ToolExecutionError, match="multiple values for argument 'a'"):
+    with pytest.raises(ToolCallError, match="multiple values for argument 'a'"):
         await client.execute_tool("add", 1, a=1)
-    with pytest.raises(ToolExecutionError) as info:
+    with pytest.raises(ToolCallError) as info:
         await client.execute_tool("add", a=1, b=2, c=3)
     assert info.value.details["field"] == "c"
 
@@ -176,16 +179,19 @@ async def test_schema_failures_name_the_field(client: ToolBridgeClient) -> None:
 async def test_a_tool_that_raises(client: ToolBridgeClient) -> None:
     with pytest.raises(ToolExecutionError) as info:
         await client.execute_tool("fail", message="disk on fire")
-    assert info.value.error_type == ErrorType.TOOL_EXECUTION_ERROR
+    assert info.value.type == ErrorType.TOOL_EXECUTION_ERROR
+    assert isinstance(info.value, ToolCallError)
+    assert info.value.tool_name == "fail"
+    assert str(info.value) == "Tool 'fail' failed (ToolExecutionError): disk on fire"
     assert info.value.reason == "disk on fire"
     assert info.value.details["exception"] == "RangeError"
     assert "stacktrace" not in info.value.details
 
 
 async def test_timeout_fires_the_tools_abort_signal(client: ToolBridgeClient) -> None:
-    with pytest.raises(ToolExecutionError) as info:
+    with pytest.raises(ToolCallError) as info:
         await client.execute_tool("slow_short_timeout", ms=5000, tag="py-timeout")
-    assert info.value.error_type == ErrorType.TIMEOUT
+    assert info.value.type == ErrorType.TIMEOUT
     assert info.value.details["timeout_ms"] == "200"
     assert await client.execute_tool("events", tag="py-timeout") == [
         {"tag": "py-timeout", "event": "aborted", "detail": "Timeout"}
@@ -193,9 +199,9 @@ async def test_timeout_fires_the_tools_abort_signal(client: ToolBridgeClient) ->
 
 
 async def test_per_call_timeout(client: ToolBridgeClient) -> None:
-    with pytest.raises(ToolExecutionError) as info:
+    with pytest.raises(ToolCallError) as info:
         await client.call_tool("slow", kwargs={"ms": 5000, "tag": "py-call-timeout"}, timeout_ms=150)
-    assert info.value.error_type == ErrorType.TIMEOUT
+    assert info.value.type == ErrorType.TIMEOUT
     assert info.value.details["timeout_ms"] == "150"
 
 
@@ -223,6 +229,7 @@ async def test_a_failing_stream_sends_its_error_after_the_data(client: ToolBridg
     with pytest.raises(ToolExecutionError) as info:
         await read_all()
     assert seen == [0, 1, 2]
+    assert info.value.type == ErrorType.TOOL_EXECUTION_ERROR
     assert info.value.reason == "midway"
     assert info.value.tool_name == "fail_stream"
 
@@ -270,9 +277,9 @@ async def test_a_request_over_the_message_limit(host: HostProcess, client: ToolB
 
 
 async def test_a_result_over_the_message_limit_is_reported_in_band(client: ToolBridgeClient) -> None:
-    with pytest.raises(ToolExecutionError) as info:
+    with pytest.raises(ToolCallError) as info:
         await client.execute_tool("bytes", size=11 * 1024 * 1024)
-    assert info.value.error_type == ErrorType.RESOURCE_EXHAUSTED
+    assert info.value.type == ErrorType.RESOURCE_EXHAUSTED
     assert "maxMessageBytes" in info.value.reason
     assert len(await client.execute_tool("bytes", size=1024)) == 1024
 
@@ -334,7 +341,7 @@ async def test_session_expiry_and_heartbeat() -> None:
             await busy.heartbeat()
         with pytest.raises(SessionError) as info:
             await idle.execute_tool("add", 1, 1)
-        assert info.value.error_type == ErrorType.SESSION_NOT_FOUND
+        assert info.value.type == ErrorType.SESSION_NOT_FOUND
         assert await busy.execute_tool("add", 1, 1) == 2
         await idle.close()
         await busy.close()
@@ -350,7 +357,7 @@ async def test_session_limit() -> None:
         third = ToolBridgeClient(host.target)
         with pytest.raises(SessionError) as info:
             await third.initialize_session()
-        assert info.value.error_type == ErrorType.SESSION_LIMIT_EXCEEDED
+        assert info.value.type == ErrorType.SESSION_LIMIT_EXCEEDED
         await first.cleanup()
         assert (await third.initialize_session()).created
         for c in (first, second, third):

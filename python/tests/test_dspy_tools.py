@@ -20,14 +20,14 @@ from toolbridge.agent.scripted import (
     observations_in,
     tool_turn,
 )
-from toolbridge.dspy_bridge import (
+from toolbridge.dspy import (
     INVALID_ARGUMENTS,
-    ArgumentParser,
     BridgeTool,
     GRPCToolBridge,
     ToolErrorObservation,
     json_schema_type,
 )
+from toolbridge.dspy.tool import ArgumentParser
 
 from .conftest import spawn_host
 
@@ -171,16 +171,16 @@ async def test_a_failing_tool_becomes_an_observation_and_the_agent_continues(bri
     failed = trajectory["observation_0"]
     assert isinstance(failed, ToolErrorObservation)
     assert failed == "Tool 'fail' failed (ToolExecutionError): disk on fire"
-    assert (failed.error_type, failed.details) == ("ToolExecutionError", {"exception": "RangeError"})
+    assert (failed.type, failed.details) == ("ToolExecutionError", {"exception": "RangeError"})
 
     invalid = trajectory["observation_1"]
     assert isinstance(invalid, ToolErrorObservation)
-    assert invalid.error_type == INVALID_ARGUMENTS
+    assert invalid.type == INVALID_ARGUMENTS
     assert "'two' is not of type 'number'" in invalid
 
     timed_out = trajectory["observation_2"]
     assert isinstance(timed_out, ToolErrorObservation)
-    assert timed_out.error_type == "Timeout"
+    assert timed_out.type == "Timeout"
 
     assert trajectory["observation_3"] == 5
     assert prediction.answer == "5"

@@ -50,7 +50,7 @@ async def test_the_pool_spreads_calls_over_two_host_processes(
 
     async def worker(pool: ChannelPool, n: int) -> int:
         # Stateless worker: whichever host the pool picks, open a session there and call.
-        async with pool.client() as client:
+        async with ToolBridgeClient.from_pool(pool) as client:
             await client.initialize_session()
             result: int = await client.execute_tool("add", n, 1)
             await client.cleanup()

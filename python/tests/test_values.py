@@ -103,7 +103,7 @@ def test_invalid_vector_is_rejected(vector: dict[str, Any]) -> None:
     with pytest.raises(InvalidValueError) as caught:
         decode_value_bytes(bytes.fromhex(vector["hex"]))
     assert caught.value.reason == vector["reason"], str(caught.value)
-    assert caught.value.error_type == "InvalidValue"
+    assert caught.value.type == "InvalidValue"
 
 
 def test_vector_counts_cover_the_contract() -> None:

@@ -186,7 +186,7 @@ async def test_python_and_typescript_share_a_variable(ctx: SessionContext, clien
 async def test_cache_follows_other_workers_and_returns_copies(
     ctx: SessionContext, client: ToolBridgeClient, host: HostProcess
 ) -> None:
-    other = await attach(host, client._require_session())
+    other = await attach(host, client.require_session())
     try:
         other_ctx = SessionContext(other, cache=False)
         await ctx.set_variable("shared", {"items": [1]})
@@ -301,7 +301,7 @@ async def test_versions_and_expected_version(ctx: SessionContext) -> None:
 async def test_two_racing_writers_exactly_one_wins_each_round(
     client: ToolBridgeClient, host: HostProcess
 ) -> None:
-    other = await attach(host, client._require_session())
+    other = await attach(host, client.require_session())
     try:
         a, b = SessionContext(client, cache=False), SessionContext(other, cache=False)
         await a.set_variable("race", "start")
@@ -354,7 +354,7 @@ async def collect(watch: AsyncIterator[VariableUpdate], count: int) -> list[Vari
 async def test_watch_delivers_every_update_in_order_to_a_python_and_a_typescript_watcher(
     ctx: SessionContext, client: ToolBridgeClient, host: HostProcess
 ) -> None:
-    other = await attach(host, client._require_session())
+    other = await attach(host, client.require_session())
     try:
         await ctx.set_variable("w.a", 0)
         async with ctx.watch(["w.a", "w.b"], include_initial=True) as py_watch:
@@ -419,7 +419,7 @@ async def test_variables_vanish_with_their_session_on_cleanup(host: HostProcess)
                 assert [u async for u in watch] == []  # nothing follows the end
             with pytest.raises(SessionError) as caught:
                 await SessionContext(watcher, cache=False).get_variable("doomed")
-            assert caught.value.error_type == "SessionNotFound"
+            assert caught.value.type == "SessionNotFound"
             await watcher.initialize_session(session_id)  # the same id starts empty
             assert await SessionContext(watcher, cache=False).list_variables() == []
         finally:
@@ -449,7 +449,7 @@ async def test_bad_names_and_oversized_values_get_clear_errors(ctx: SessionConte
     for bad in ["", "1starts_with_digit", "has space", "x" * 129, "semi;colon"]:
         with pytest.raises(VariableError) as caught:
             await ctx.set_variable(bad, 1)
-        assert caught.value.error_type == "ValidationError", bad
+        assert caught.value.type == "ValidationError", bad
         assert "name" in caught.value.message, caught.value.message
         with pytest.raises(VariableError):
             await ctx.get_variable(bad)

@@ -1,13 +1,17 @@
-"""toolbridge: call tools hosted by a TypeScript application, and share its session state, over gRPC."""
+"""toolbridge: call tools hosted by a TypeScript application, and share its session state, over gRPC.
 
-from toolbridge.batch import execute_batch
-from toolbridge.client import ToolBridgeClient, error_from_info
-from toolbridge.config import GRPC_CONFIG, TOOL_BRIDGE_CONFIG, create_grpc_channel
+What a user needs is exported here; the modules hold the rest (``toolbridge.transport`` the
+wire, ``toolbridge.values`` the value codec, ``toolbridge.dspy`` and ``toolbridge.agent`` the
+DSPy integration, which imports DSPy).
+"""
+
+from toolbridge.client import ToolBridgeClient
 from toolbridge.errors import (
     ErrorType,
     InvalidValueError,
     SessionError,
     ToolBridgeError,
+    ToolCallError,
     ToolCommunicationError,
     ToolExecutionError,
 )
@@ -15,12 +19,13 @@ from toolbridge.health import health_check
 from toolbridge.launcher import HostLaunchError, HostProcess, launch_host, start_host
 from toolbridge.metrics import HostMetrics, ToolMetrics
 from toolbridge.pool import ChannelPool
-from toolbridge.proxy import AsyncGRPCProxyTool, StreamingGRPCProxyTool, build_proxy_tools
-from toolbridge.retry import DEFAULT_BACKOFF, BackoffPolicy, RetryEvent, call_with_retry, retry_delay
+from toolbridge.proxy import AsyncGRPCProxyTool, StreamingGRPCProxyTool
+from toolbridge.retry import DEFAULT_BACKOFF, BackoffPolicy, RetryEvent
 from toolbridge.session_context import CachedSessionContext, SessionContext
 from toolbridge.shutdown import GracefulShutdown, ShuttingDownError
 from toolbridge.specs import NO_DEFAULT, ParameterSpec, Session, SessionDetails, ToolSpec
-from toolbridge.values import Tensor, Timestamp, decode_value, encode_value
+from toolbridge.transport import create_grpc_channel
+from toolbridge.values import Tensor, Timestamp
 from toolbridge.variable_proxy import ContextProxyTool, VariableAwareProxyTool
 from toolbridge.variables import (
     VARIABLE_TYPES,
@@ -40,9 +45,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_BACKOFF",
-    "GRPC_CONFIG",
     "NO_DEFAULT",
-    "TOOL_BRIDGE_CONFIG",
     "VARIABLE_TYPES",
     "AsyncGRPCProxyTool",
     "BackoffPolicy",
@@ -68,6 +71,7 @@ __all__ = [
     "Timestamp",
     "ToolBridgeClient",
     "ToolBridgeError",
+    "ToolCallError",
     "ToolCommunicationError",
     "ToolExecutionError",
     "ToolMetrics",
@@ -82,15 +86,8 @@ __all__ = [
     "VariableUpdate",
     "VariableWatch",
     "VersionConflictError",
-    "build_proxy_tools",
-    "call_with_retry",
     "create_grpc_channel",
-    "decode_value",
-    "encode_value",
-    "error_from_info",
-    "execute_batch",
     "health_check",
     "launch_host",
-    "retry_delay",
     "start_host",
 ]

@@ -1,34 +1,32 @@
-"""BatchExecuteTools from Python: many tool calls in one round trip (the guide's ``execute_batch``).
+"""BatchExecuteTools from Python: many tool calls in one round trip (``client.execute_batch``).
 
 results = await client.execute_batch([
     {"tool_id": "add", "kwargs": {"a": 1, "b": 2}},
     {"tool_id": "search", "args": ["grpc"], "timeout_ms": 500},
 ])
 for result in results:
-    if isinstance(result, ToolExecutionError): ...
+    if isinstance(result, ToolCallError): ...
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from toolbridge.config import TOOL_BRIDGE_CONFIG
-from toolbridge.errors import ErrorType, InvalidValueError, ToolExecutionError
+from toolbridge.errors import ErrorType, InvalidValueError, ToolBridgeError, ToolCallError, tool_call_error
+from toolbridge.transport import AioTransport, deadline_s, error_details, new_request_id
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1 import values_pb2 as pb_values
 from toolbridge.values import decode_value, encode_value_into
-
-if TYPE_CHECKING:
-    from toolbridge.client import ToolBridgeClient
 
 BatchRequest = Mapping[str, Any]
 """One item: ``{"tool_id": str, "args": [...], "kwargs": {...}, "timeout_ms": int}``; tool_id is required."""
 
 
 async def execute_batch(
-    client: ToolBridgeClient,
+    transport: AioTransport,
+    session_id: str,
     batch_requests: Sequence[BatchRequest],
     *,
     parallel: bool = True,
@@ -37,9 +35,9 @@ async def execute_batch(
     timeout_ms: int | None = None,
     request_id: str | None = None,
 ) -> list[Any]:
-    """Runs the calls on the host and returns their results in request order.
+    """Runs the calls in session ``session_id`` and returns their results in request order.
 
-    A failed item is a ``ToolExecutionError`` instance in its place (not raised), with
+    A failed item is a ``ToolCallError`` instance in its place (not raised), with
     ``details["index"]``; with ``stop_on_error`` the items the host never started are
     ``Cancelled`` errors. ``max_parallel`` 0 uses the host's ``batchMaxParallel`` (10 by
     default). ``timeout_ms`` is the timeout of each item that sets none and, plus the
@@ -47,20 +45,17 @@ async def execute_batch(
     is refused (unknown session: ``SessionError``; more items than the host's
     ``maxBatchSize``: ``ToolBridgeError`` with ``ValidationError``) or the transport fails.
     """
-    session_id = client._require_session()
     request = pb.BatchToolCallRequest(
         session_id=session_id,
         batch_id=f"batch_{uuid.uuid4().hex[:8]}",
         config=pb.BatchConfig(parallel=parallel, stop_on_error=stop_on_error, max_parallel=max_parallel),
-        request_id=request_id or f"req_{uuid.uuid4().hex}",
+        request_id=request_id or new_request_id(),
     )
     # Items are built in place in the request: constructing each and copying it in cost 3x more.
     for index, item in enumerate(batch_requests):
         _encode_item(request.items.add(), index, item, timeout_ms)
-    deadline = (timeout_ms + int(TOOL_BRIDGE_CONFIG["deadline_slack_ms"])) / 1000 if timeout_ms else None
-    response = await client._checked(
-        "BatchExecuteTools", client.stub.BatchExecuteTools(request, timeout=deadline), session_id=session_id
-    )
+    call = transport.stub.BatchExecuteTools(request, timeout=deadline_s(timeout_ms))
+    response = await transport.checked("BatchExecuteTools", call, session_id=session_id)
     return _decode_results(batch_requests, response)
 
 
@@ -95,26 +90,22 @@ def _decode_results(batch_requests: Sequence[BatchRequest], response: pb.BatchTo
     for item in response.results:
         index = item.index
         if index >= count or results[index] is not _MISSING:
-            raise ToolExecutionError(
-                "BatchExecuteTools",
-                ErrorType.INTERNAL_ERROR,
+            raise ToolBridgeError(
                 f"the host answered a batch of {count} items with a result for index {index}",
+                ErrorType.INTERNAL_ERROR,
             )
         if item.success:
             results[index] = decode_value(item.result)
         else:
-            details: dict[str, Any] = {**item.error.details, "index": index}
-            if item.error.stacktrace:
-                details["stacktrace"] = item.error.stacktrace
-            results[index] = ToolExecutionError(
+            results[index] = tool_call_error(
                 str(batch_requests[index]["tool_id"]),
                 item.error.type or ErrorType.INTERNAL_ERROR,
                 item.error.message,
-                details,
+                {**error_details(item.error), "index": index},
             )
     for index, result in enumerate(results):
         if result is _MISSING:
-            results[index] = ToolExecutionError(
+            results[index] = ToolCallError(
                 str(batch_requests[index]["tool_id"]),
                 ErrorType.INTERNAL_ERROR,
                 f"the host sent no result for batch item {index}",

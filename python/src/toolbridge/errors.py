@@ -1,8 +1,8 @@
 """The error classes of the Python client.
 
-Every error carries ``error_type``, one of the documented vocabulary in
-``ErrorType`` (docs/errors.md), so callers can branch on it the same way in
-Python and TypeScript.
+Every error carries ``type``, one of the documented vocabulary in ``ErrorType``
+(docs/errors.md), the same values as ``BridgeError.type`` in TypeScript, so callers
+can branch on it the same way in both languages.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import grpc
 
 
 class ErrorType(StrEnum):
+    """The error vocabulary shared by the host and both clients (docs/errors.md)."""
+
     SESSION_NOT_FOUND = "SessionNotFound"
     SESSION_LIMIT_EXCEEDED = "SessionLimitExceeded"
     TOOL_NOT_FOUND = "ToolNotFound"
@@ -37,24 +39,44 @@ SESSION_ERROR_TYPES = frozenset({ErrorType.SESSION_NOT_FOUND, ErrorType.SESSION_
 
 
 class ToolBridgeError(Exception):
-    """Base class of every error the client raises."""
+    """Base class of every error the client raises; ``type`` is from ``ErrorType``."""
 
-    def __init__(self, message: str, error_type: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, type: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.error_type = error_type
+        self.type = type
         self.details: dict[str, Any] = details or {}
 
 
-class ToolExecutionError(ToolBridgeError):
-    """The host answered, and the tool call failed (validation, the tool raised, timeout, ...)."""
+class ToolCallError(ToolBridgeError):
+    """The host answered, and the tool call failed: bad arguments, unknown tool, timeout, rate limit, ...
+
+    ``type`` says which; ``reason`` is the host's message. When the tool itself raised,
+    the error is the subclass ``ToolExecutionError``. ``tool_call_error`` picks the class.
+    """
 
     def __init__(
-        self, tool_name: str, error_type: str, message: str, details: dict[str, Any] | None = None
+        self, tool_name: str, type: str, message: str, details: dict[str, Any] | None = None
     ) -> None:
-        super().__init__(f"Tool '{tool_name}' failed ({error_type}): {message}", error_type, details)
+        super().__init__(f"Tool '{tool_name}' failed ({type}): {message}", type, details)
         self.tool_name = tool_name
         self.reason = message
+
+
+class ToolExecutionError(ToolCallError):
+    """The tool itself raised (``type`` is always ``ToolExecutionError``); ``reason`` is its message."""
+
+    def __init__(self, tool_name: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(tool_name, ErrorType.TOOL_EXECUTION_ERROR, message, details)
+
+
+def tool_call_error(
+    tool_name: str, type: str, message: str, details: dict[str, Any] | None = None
+) -> ToolCallError:
+    """The error of an in-band failure of a call to ``tool_name`` (``ToolExecutionError``: it raised)."""
+    if type == ErrorType.TOOL_EXECUTION_ERROR:
+        return ToolExecutionError(tool_name, message, details)
+    return ToolCallError(tool_name, type, message, details)
 
 
 class ToolCommunicationError(ToolBridgeError):
@@ -77,11 +99,11 @@ class SessionError(ToolBridgeError):
     def __init__(
         self,
         message: str,
-        error_type: str = ErrorType.SESSION_NOT_FOUND,
+        type: str = ErrorType.SESSION_NOT_FOUND,
         session_id: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(message, error_type, details)
+        super().__init__(message, type, details)
         self.session_id = session_id
 
 

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from datetime import datetime
 
+from toolbridge.transport import AioTransport, to_datetime
 from toolbridge.v1 import toolbridge_pb2 as pb
-
-if TYPE_CHECKING:
-    from toolbridge.client import ToolBridgeClient
 
 
 @dataclass(frozen=True)
@@ -31,10 +28,10 @@ class HostMetrics:
     collected_at: datetime
 
 
-async def get_metrics(client: ToolBridgeClient, timeout_s: float | None = None) -> HostMetrics:
-    response: pb.GetMetricsResponse = await client._unary(
-        "GetMetrics", client.stub.GetMetrics(pb.GetMetricsRequest(), timeout=timeout_s)
-    )
+async def get_metrics(transport: AioTransport, timeout_s: float | None = None) -> HostMetrics:
+    """The host's counters now (GetMetrics)."""
+    call = transport.stub.GetMetrics(pb.GetMetricsRequest(), timeout=timeout_s)
+    response = await transport.unary("GetMetrics", call)
     return HostMetrics(
         tools={
             t.tool: ToolMetrics(
@@ -49,5 +46,5 @@ async def get_metrics(client: ToolBridgeClient, timeout_s: float | None = None) 
         active_sessions=response.active_sessions,
         stream_chunks_total=response.stream_chunks_total,
         batches_total=response.batches_total,
-        collected_at=response.collected_at.ToDatetime(tzinfo=UTC),
+        collected_at=to_datetime(response.collected_at),
     )

@@ -1,7 +1,7 @@
-"""ChannelPool: reuse gRPC channels (the guide's "Connection Pooling").
+"""ChannelPool: reuse gRPC channels across clients, spread over several hosts.
 
 async with ChannelPool(["host-a:50051", "host-b:50051"], max_channels_per_target=4) as pool:
-    async with pool.client() as client:          # next target, round robin
+    async with ToolBridgeClient.from_pool(pool) as client:   # next target, round robin
         await client.initialize_session()
         await client.execute_tool("add", 1, 2)
 
@@ -15,15 +15,12 @@ a pooled channel must finish before ``close()``; closing cancels whatever is lef
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any
 
 import grpc
 
-from toolbridge.client import ToolBridgeClient
-from toolbridge.config import create_grpc_channel
+from toolbridge.transport import create_grpc_channel
 
 ChannelFactory = Callable[[str], grpc.aio.Channel]
 
@@ -72,6 +69,10 @@ class ChannelPool:
 
     async def get_channel(self, target: str | None = None) -> grpc.aio.Channel:
         """A channel to ``target``, or to the pool's next target (round robin) when None."""
+        return (await self.checkout(target))[1]
+
+    async def checkout(self, target: str | None = None) -> tuple[str, grpc.aio.Channel]:
+        """``get_channel`` that also says which target the channel goes to."""
         async with self._lock:
             if self._closed:
                 raise RuntimeError("the channel pool is closed")
@@ -86,18 +87,10 @@ class ChannelPool:
             if len(channels) < self.max_per_target:
                 channel = self._factory(target)
                 channels.append(channel)
-                return channel
+                return target, channel
             index = self._round_robin.get(target, 0) % len(channels)
             self._round_robin[target] = (index + 1) % len(channels)
-            return channels[index]
-
-    @asynccontextmanager
-    async def client(self, target: str | None = None, **options: Any) -> AsyncIterator[ToolBridgeClient]:
-        """A ToolBridgeClient on a pooled channel; leaving the block leaves the channel open for reuse."""
-        channel = await self.get_channel(target)
-        resolved = target or _target_of(self, channel)
-        async with ToolBridgeClient(resolved, channel=channel, **options) as client:
-            yield client
+            return target, channels[index]
 
     async def close(self, grace_s: float | None = None) -> None:
         """Closes every channel (calls still running get ``grace_s`` seconds, then are cancelled)."""
@@ -107,10 +100,3 @@ class ChannelPool:
             self._channels.clear()
             self._round_robin.clear()
         await asyncio.gather(*(channel.close(grace_s) for channel in channels))
-
-
-def _target_of(pool: ChannelPool, channel: grpc.aio.Channel) -> str:
-    for target, channels in pool._channels.items():
-        if any(c is channel for c in channels):
-            return target
-    return ""

@@ -9,12 +9,18 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncGenerator, Iterable
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from toolbridge.specs import ToolSpec
 
-if TYPE_CHECKING:
-    from toolbridge.client import ToolBridgeClient
+
+class ToolCaller(Protocol):
+    """What a proxy calls through: a ``ToolBridgeClient``, or anything with its two calling methods."""
+
+    async def execute_tool(self, tool_id: str, /, *args: Any, **kwargs: Any) -> Any: ...
+
+    def stream_tool(self, tool_id: str, /, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]: ...
+
 
 #: Python annotations for the JSON Schema types the host reports.
 JSON_TYPES: dict[str, Any] = {
@@ -31,7 +37,7 @@ JSON_TYPES: dict[str, Any] = {
 class AsyncGRPCProxyTool:
     """Calls one host tool: ``await tool(*args, **kwargs)`` returns its result."""
 
-    def __init__(self, spec: ToolSpec, client: ToolBridgeClient) -> None:
+    def __init__(self, spec: ToolSpec, client: ToolCaller) -> None:
         self.spec = spec
         self.client = client
         self.name = spec.name
@@ -62,7 +68,7 @@ class StreamingGRPCProxyTool(AsyncGRPCProxyTool):
         return await self.collect(*args, **kwargs)
 
 
-def build_proxy_tools(specs: Iterable[ToolSpec], client: ToolBridgeClient) -> dict[str, AsyncGRPCProxyTool]:
+def build_proxy_tools(specs: Iterable[ToolSpec], client: ToolCaller) -> dict[str, AsyncGRPCProxyTool]:
     """One proxy per spec, by tool name."""
     return {
         spec.name: (StreamingGRPCProxyTool if spec.streaming else AsyncGRPCProxyTool)(spec, client)

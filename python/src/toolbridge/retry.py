@@ -1,11 +1,11 @@
-"""Retries with the guide's policy ("Error Recovery"), the same as the TypeScript client's.
+"""The retry policy of the Python client, the same as the TypeScript client's.
 
 - ``UNAVAILABLE`` and ``DEADLINE_EXCEEDED`` (``ToolCommunicationError``): exponential
   backoff, 1 s, 2 s, 4 s, ... The call may have reached the tool, so this applies only
   to tools whose spec says ``idempotent``, unless the caller passes ``force=True``.
 - ``RateLimitExceeded`` / ``ConcurrencyLimitExceeded``: the host refused the call before
   the tool ran, so any tool is retried: after the host's ``retry_after_ms`` when it sent
-  one, else the guide's longer backoff (10 s, 20 s, ...) / the exponential one.
+  one, else a longer backoff (10 s, 20 s, ...) / the exponential one.
 - Anything else (the tool raised, validation, unknown tool, the tool's own timeout):
   raised at once, never retried.
 
@@ -17,25 +17,21 @@ variables is not restored) and the call goes on.
 from __future__ import annotations
 
 import asyncio
-import uuid
-import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TypeVar
 
 import grpc
 
 from toolbridge.errors import ErrorType, SessionError, ToolBridgeError, ToolCommunicationError
 
-if TYPE_CHECKING:
-    from toolbridge.client import ToolBridgeClient
-
+T = TypeVar("T")
 TRANSIENT_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
 @dataclass(frozen=True)
 class BackoffPolicy:
-    """Waits between attempts, in seconds; the defaults are the guide's."""
+    """Waits between attempts, in seconds: 1 s doubling up to 30 s; 10 s, 20 s, ... for rate limits."""
 
     initial_s: float = 1.0
     multiplier: float = 2.0
@@ -76,7 +72,7 @@ def retry_delay(
         return exponential if may_repeat_call else None
     if not isinstance(error, ToolBridgeError):
         return None
-    if error.error_type == ErrorType.RATE_LIMIT_EXCEEDED:
+    if error.type == ErrorType.RATE_LIMIT_EXCEEDED:
         try:
             hinted = float(error.details.get("retry_after_ms", ""))
         except ValueError:
@@ -84,83 +80,61 @@ def retry_delay(
         if hinted > 0 and hinted != float("inf"):
             return hinted / 1000
         return min(policy.max_s, policy.rate_limit_s * (attempt + 1))
-    if error.error_type == ErrorType.CONCURRENCY_LIMIT_EXCEEDED:
+    if error.type == ErrorType.CONCURRENCY_LIMIT_EXCEEDED:
         return exponential
     return None
 
 
-# Tool specs per client and session, for the idempotency check: one ListTools per session.
-_specs: weakref.WeakKeyDictionary[ToolBridgeClient, tuple[str, dict[str, bool]]] = weakref.WeakKeyDictionary()
-
-
-async def _is_idempotent(client: ToolBridgeClient, tool_id: str) -> bool:
-    session_id = client.session_id or ""
-    cached = _specs.get(client)
-    if cached is None or cached[0] != session_id or tool_id not in cached[1]:
-        specs = {spec.name: spec.idempotent for spec in await client.list_tools()}
-        _specs[client] = (session_id, specs)
-        return specs.get(tool_id, False)
-    return cached[1][tool_id]
-
-
-async def call_with_retry(
-    client: ToolBridgeClient,
-    tool_id: str,
-    args: Iterable[Any] = (),
-    kwargs: Mapping[str, Any] | None = None,
+async def run_with_retry(
+    attempt: Callable[[], Awaitable[T]],
     *,
+    may_repeat_call: Callable[[], Awaitable[bool]],
+    recover_session: Callable[[], Awaitable[object]] | None = None,
     max_retries: int = 3,
     backoff: BackoffPolicy = DEFAULT_BACKOFF,
-    force: bool = False,
-    recover_session: bool = True,
     on_retry: Callable[[RetryEvent], None] | None = None,
-    timeout_ms: int | None = None,
-    request_id: str | None = None,
-) -> Any:
-    """``client.call_tool`` under the retry policy; ``max_retries`` counts attempts, the first included.
+) -> T:
+    """Runs ``attempt`` under the retry policy; ``max_retries`` counts attempts, the first included.
 
-    Every attempt sends the same request id, so the host's logs show them as one call.
-    Each pass of the loop either returns, raises, or counts a failed attempt; session
-    re-creation happens at most once per transport failure, so it is bounded.
+    ``may_repeat_call`` says whether the call may run twice (e.g. whether the tool is idempotent);
+    it is asked once, before the first attempt. ``recover_session``
+    re-creates the session after a transport failure was followed by ``SessionNotFound`` (a
+    host that restarted); None leaves such errors to the caller. Each pass of the loop either
+    returns, raises, or counts a failed attempt; recovery happens at most once per transport
+    failure, so it is bounded.
     """
     if max_retries < 1:
         raise ValueError("max_retries must be >= 1 (it counts attempts, the first included)")
-    arguments = tuple(args)
-    keywords = dict(kwargs or {})
-    request_id = request_id or f"req_{uuid.uuid4().hex}"
-    may_repeat_call: bool | None = True if force else None
+    may_repeat: bool | None = None
     failures = 0
     transport_failed = False
     needs_recovery = False
-    metadata = dict(client.session_metadata)
     while True:
         phase = "call"
         try:
-            if needs_recovery:
+            if needs_recovery and recover_session is not None:
                 phase = "recover"
-                await client.initialize_session(client._require_session(), metadata)
+                await recover_session()
                 needs_recovery = False
-            if may_repeat_call is None:
+            if may_repeat is None:
                 phase = "lookup"
-                may_repeat_call = await _is_idempotent(client, tool_id)
+                may_repeat = await may_repeat_call()
             phase = "call"
-            return await client.call_tool(
-                tool_id, arguments, keywords, timeout_ms=timeout_ms, request_id=request_id
-            )
+            return await attempt()
         except ToolBridgeError as error:
             if (
-                recover_session
+                recover_session is not None
                 and transport_failed
                 and phase == "call"
                 and isinstance(error, SessionError)
-                and error.error_type == ErrorType.SESSION_NOT_FOUND
+                and error.type == ErrorType.SESSION_NOT_FOUND
             ):
                 transport_failed = False
                 needs_recovery = True
                 continue
             failures += 1
-            # Re-creating the session and listing tools change nothing a tool sees: always safe.
-            delay = retry_delay(error, failures - 1, backoff, phase != "call" or may_repeat_call is True)
+            # Re-creating the session and the lookup change nothing a tool sees: always safe.
+            delay = retry_delay(error, failures - 1, backoff, phase != "call" or may_repeat is True)
             if delay is None or failures >= max_retries:
                 raise
             if is_transient(error):

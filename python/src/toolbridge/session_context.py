@@ -24,14 +24,17 @@ import copy
 import logging
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import Any, Final, Self
 
 from cachetools import TTLCache
 
+from toolbridge.client import ToolBridgeClient
 from toolbridge.errors import InvalidValueError, ToolBridgeError
+from toolbridge.proxy import AsyncGRPCProxyTool, StreamingGRPCProxyTool
 from toolbridge.specs import ToolSpec
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.values import decode_value, encode_value
+from toolbridge.variable_proxy import ContextProxyTool, VariableAwareProxyTool
 from toolbridge.variables import (
     Variable,
     VariableConstraints,
@@ -45,10 +48,6 @@ from toolbridge.variables import (
     set_variable,
     write_request,
 )
-
-if TYPE_CHECKING:
-    from toolbridge.client import ToolBridgeClient
-    from toolbridge.proxy import AsyncGRPCProxyTool
 
 log = logging.getLogger("toolbridge")
 
@@ -69,7 +68,7 @@ class SessionContext:
 
     def __init__(self, client: ToolBridgeClient, *, cache: bool = True) -> None:
         self.client = client
-        client._require_session()
+        client.require_session()
         self._cache_enabled = cache
         self._cache: dict[str, Variable] = {}
         # Per name: cache fills from reads must be newer than this (the last deletion seen).
@@ -84,7 +83,7 @@ class SessionContext:
 
     @property
     def session_id(self) -> str:
-        return self.client._require_session()
+        return self.client.require_session()
 
     async def __aenter__(self) -> Self:
         return self
@@ -126,7 +125,7 @@ class SessionContext:
             if cached is not None:
                 return _copy(cached)
         epoch, live = self._epoch, self._live
-        variable = await get_variable(self.client, name)
+        variable = await get_variable(self.client.transport, self.session_id, name)
         if live and epoch == self._epoch:
             self._fill(variable)
         return _copy(variable)
@@ -170,7 +169,7 @@ class SessionContext:
         """Creates a variable with a declared type and constraints, holding ``value``.
 
         Declaring it again with the same type and constraints is a plain write; a
-        different declaration fails (``error_type`` ValidationError).
+        different declaration fails (``type`` ValidationError).
         """
         request = write_request(
             self.session_id,
@@ -185,17 +184,17 @@ class SessionContext:
 
     async def delete_variable(self, name: str, *, expected_version: int | None = None) -> None:
         """Deletes a variable; ``VariableNotFoundError``, or ``VersionConflictError`` if stale."""
-        await delete_variable(self.client, name, expected_version)
+        await delete_variable(self.client.transport, self.session_id, name, expected_version)
         self._cache.pop(name, None)
         self._floor[name] = _DELETED_HERE
 
     async def list_variables(self, prefix: str = "") -> list[Variable]:
         """The session's variables sorted by name (only names starting with ``prefix``)."""
-        return await list_variables(self.client, prefix)
+        return await list_variables(self.client.transport, self.session_id, prefix)
 
     def watch(self, names: Iterable[str] = (), *, include_initial: bool = False) -> VariableWatch:
         """Watches the named variables (all when none are named): ``async with ... as updates``."""
-        return VariableWatch(self.client, names, include_initial)
+        return VariableWatch(self.client.transport, self.session_id, names, include_initial)
 
     # -- tools ------------------------------------------------------------------------------
 
@@ -211,9 +210,6 @@ class SessionContext:
         ``variable_aware``: proxies read their defaults from the ``config_variable``
         variable and store each result in ``last_<tool>_result`` (``VariableAwareProxyTool``).
         """
-        from toolbridge.proxy import StreamingGRPCProxyTool
-        from toolbridge.variable_proxy import ContextProxyTool, VariableAwareProxyTool
-
         tools: dict[str, AsyncGRPCProxyTool] = {}
         for spec in await self.client.list_tools():
             if variable_aware:
@@ -228,7 +224,7 @@ class SessionContext:
 
     async def _write(self, request: pb.SetVariableRequest) -> VariableInfo:
         epoch, live = self._epoch, self._live
-        info = await set_variable(self.client, request)
+        info = await set_variable(self.client.transport, request)
         if self._floor.get(request.variable_name) == _DELETED_HERE:
             self._floor[request.variable_name] = info.version - 1
         if live and epoch == self._epoch and not info.declared:
@@ -263,7 +259,7 @@ class SessionContext:
             return False
 
     async def _start_watch(self) -> bool:
-        watch = VariableWatch(self.client)
+        watch = VariableWatch(self.client.transport, self.session_id)
         try:
             await watch.ready()
         except ToolBridgeError as error:

@@ -1,4 +1,4 @@
-"""GracefulShutdown: let in-flight tool calls finish before a worker exits (the guide's mixin).
+"""GracefulShutdown: let in-flight tool calls finish before a worker exits.
 
 shutdown = GracefulShutdown()
 result = await shutdown.run(client.execute_tool("index", path))   # tracked
@@ -58,11 +58,11 @@ class GracefulShutdown:
         finally:
             self._active_calls.discard(task)
 
-    # The guide's name for ``run``.
+    #: Another name for ``run``.
     execute_with_tracking = run
 
-    # The guide's signature; ASYNC109 would have callers wrap it in asyncio.timeout, which
-    # cancels everything at once instead of letting finished calls count.
+    # A timeout parameter on purpose: ASYNC109 would have callers wrap it in asyncio.timeout,
+    # which cancels everything at once instead of letting finished calls count.
     async def shutdown(self, timeout: float = 30.0) -> int:  # noqa: ASYNC109
         """Refuses new calls, waits up to ``timeout`` seconds for the tracked ones, cancels the rest.
 

@@ -1,8 +1,8 @@
 """Proxy tools that call through a SessionContext, and the variable-aware kind.
 
-A ``VariableAwareProxyTool`` (the guide's Phase 2 tool) takes its defaults from a
-session variable and leaves its result in another, so tools and the TypeScript
-application can pass context along without coupling:
+A ``VariableAwareProxyTool`` takes its defaults from a session variable and leaves its
+result in another, so tools and the TypeScript application can pass context along
+without coupling:
 
 - before the call, ``tool_config[<tool name>]`` (a map of argument defaults, when the
   ``tool_config`` variable exists) fills in the keyword arguments the caller left out;
@@ -15,23 +15,41 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from toolbridge.errors import InvalidValueError
-from toolbridge.proxy import AsyncGRPCProxyTool
+from toolbridge.proxy import AsyncGRPCProxyTool, ToolCaller
 from toolbridge.specs import ToolSpec
-from toolbridge.variables import VARIABLE_NAME_MAX
-
-if TYPE_CHECKING:
-    from toolbridge.session_context import SessionContext
+from toolbridge.variables import VARIABLE_NAME_MAX, VariableInfo
 
 log = logging.getLogger("toolbridge")
+
+
+class VariableContext(Protocol):
+    """What these proxies call through: a ``SessionContext`` (its tools and variables)."""
+
+    @property
+    def client(self) -> ToolCaller: ...
+
+    async def execute_tool(self, tool_id: str, /, *args: Any, **kwargs: Any) -> Any: ...
+
+    async def get_variable(self, name: str, default: Any = ..., *, fresh: bool = False) -> Any: ...
+
+    async def set_variable(
+        self,
+        name: str,
+        value: Any,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        expected_version: int | None = None,
+        create_if_missing: bool = True,
+    ) -> VariableInfo: ...
 
 
 class ContextProxyTool(AsyncGRPCProxyTool):
     """A proxy whose calls go through a SessionContext (so a CachedSessionContext caches them)."""
 
-    def __init__(self, spec: ToolSpec, session_context: SessionContext) -> None:
+    def __init__(self, spec: ToolSpec, session_context: VariableContext) -> None:
         super().__init__(spec, session_context.client)
         self.session_context = session_context
 
@@ -50,7 +68,7 @@ class VariableAwareProxyTool(ContextProxyTool):
     def __init__(
         self,
         spec: ToolSpec,
-        session_context: SessionContext,
+        session_context: VariableContext,
         *,
         config_variable: str = "tool_config",
         store_result: bool = True,

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal, get_args
+from typing import Any, Final, Literal, get_args
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp as PbTimestamp
 
-from toolbridge.client import error_from_info
 from toolbridge.errors import (
     SESSION_ERROR_TYPES,
     ErrorType,
@@ -27,12 +25,10 @@ from toolbridge.errors import (
     ToolBridgeError,
     ToolCommunicationError,
 )
+from toolbridge.transport import AioTransport, error_from_info, to_datetime
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1 import values_pb2 as pb_values
 from toolbridge.values import decode_value, encode_value
-
-if TYPE_CHECKING:
-    from toolbridge.client import ToolBridgeClient
 
 VariableType = Literal[
     "any",
@@ -66,9 +62,9 @@ class VariableError(ToolBridgeError):
     """A variable operation the host refused; ``variable_name`` names the variable."""
 
     def __init__(
-        self, message: str, error_type: str, variable_name: str, details: dict[str, Any] | None = None
+        self, message: str, type: str, variable_name: str, details: dict[str, Any] | None = None
     ) -> None:
-        super().__init__(message, error_type, details)
+        super().__init__(message, type, details)
         self.variable_name = variable_name
 
 
@@ -213,8 +209,8 @@ class VariableInfo:
             created_by=metadata.created_by,
             updated_by=metadata.updated_by,
             tags=dict(metadata.tags),
-            created_at=_to_datetime(metadata.created_at),
-            updated_at=_to_datetime(metadata.updated_at),
+            created_at=to_datetime(metadata.created_at),
+            updated_at=to_datetime(metadata.updated_at),
         )
 
 
@@ -261,10 +257,6 @@ _KINDS: dict[int, UpdateKind] = {
 }
 
 
-def _to_datetime(ts: PbTimestamp) -> datetime:
-    return ts.ToDatetime(tzinfo=UTC)
-
-
 # ---------------------------------------------------------------------------
 # RPCs
 
@@ -309,10 +301,9 @@ def write_request(
     return request
 
 
-async def get_variable(client: ToolBridgeClient, name: str) -> Variable:
-    session_id = client._require_session()
+async def get_variable(transport: AioTransport, session_id: str, name: str) -> Variable:
     request = pb.GetVariableRequest(session_id=session_id, variable_name=name, include_metadata=True)
-    response = await client._unary("GetSessionVariable", client.stub.GetSessionVariable(request))
+    response = await transport.unary("GetSessionVariable", transport.stub.GetSessionVariable(request))
     if not response.exists:
         raise variable_error(response.error, name, session_id)
     return Variable.from_message(
@@ -320,27 +311,27 @@ async def get_variable(client: ToolBridgeClient, name: str) -> Variable:
     )
 
 
-async def set_variable(client: ToolBridgeClient, request: pb.SetVariableRequest) -> VariableInfo:
-    response = await client._unary("SetSessionVariable", client.stub.SetSessionVariable(request))
+async def set_variable(transport: AioTransport, request: pb.SetVariableRequest) -> VariableInfo:
+    response = await transport.unary("SetSessionVariable", transport.stub.SetSessionVariable(request))
     if not response.success:
         raise variable_error(response.error, request.variable_name, request.session_id)
     return VariableInfo.from_pb(request.variable_name, response.version, response.metadata)
 
 
-async def delete_variable(client: ToolBridgeClient, name: str, expected_version: int | None = None) -> None:
-    session_id = client._require_session()
+async def delete_variable(
+    transport: AioTransport, session_id: str, name: str, expected_version: int | None = None
+) -> None:
     request = pb.DeleteVariableRequest(session_id=session_id, variable_name=name)
     if expected_version is not None:
         request.expected_version = expected_version
-    response = await client._unary("DeleteSessionVariable", client.stub.DeleteSessionVariable(request))
+    response = await transport.unary("DeleteSessionVariable", transport.stub.DeleteSessionVariable(request))
     if not response.success:
         raise variable_error(response.error, name, session_id)
 
 
-async def list_variables(client: ToolBridgeClient, prefix: str = "") -> list[Variable]:
-    session_id = client._require_session()
+async def list_variables(transport: AioTransport, session_id: str, prefix: str = "") -> list[Variable]:
     request = pb.ListVariablesRequest(session_id=session_id, prefix=prefix)
-    response = await client._unary("ListSessionVariables", client.stub.ListSessionVariables(request))
+    response = await transport.unary("ListSessionVariables", transport.stub.ListSessionVariables(request))
     if not response.success:
         raise variable_error(response.error, prefix, session_id)
     return [Variable.from_message(v) for v in response.variables]
@@ -359,13 +350,17 @@ class VariableWatch:
     """
 
     def __init__(
-        self, client: ToolBridgeClient, names: Iterable[str] = (), include_initial: bool = False
+        self,
+        transport: AioTransport,
+        session_id: str,
+        names: Iterable[str] = (),
+        include_initial: bool = False,
     ) -> None:
-        self.session_id = client._require_session()
+        self.session_id = session_id
         request = pb.WatchVariablesRequest(
-            session_id=self.session_id, variable_names=list(names), include_initial_values=include_initial
+            session_id=session_id, variable_names=list(names), include_initial_values=include_initial
         )
-        self._call = client.stub.WatchSessionVariables(request)
+        self._call = transport.stub.WatchSessionVariables(request)
         self._peeked: pb.VariableUpdate | None = None
         self._ready = False
         self._done = False

@@ -14,6 +14,7 @@ from toolbridge.agent.model import (
     ProgressEvent,
     TrajectoryStep,
 )
+from toolbridge.agent.session import SessionAgents
 
 __all__ = [
     "AgentDefinition",
@@ -24,5 +25,6 @@ __all__ = [
     "AgentRunError",
     "AgentStore",
     "ProgressEvent",
+    "SessionAgents",
     "TrajectoryStep",
 ]

@@ -211,7 +211,8 @@ def print_result(run: AgentRun) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     from toolbridge.agent.model import AgentDefinition, AgentRunError
-    from toolbridge.dspy_bridge import GRPCToolBridge
+    from toolbridge.agent.session import SessionAgents
+    from toolbridge.dspy import GRPCToolBridge
 
     inputs = parse_inputs(args)
     lm = None if args.create_only else choose_lm(args)
@@ -223,7 +224,8 @@ async def run(args: argparse.Namespace) -> int:
         if event.kind == "run_finished" and event.run is not None:
             finished.append(event.run)
 
-    bridge = GRPCToolBridge(args.address, store=None)
+    bridge = GRPCToolBridge(args.address)
+    agents = SessionAgents(bridge)
     try:
         await bridge.initialize(args.session)
         if bridge.session is not None and bridge.session.created:
@@ -231,7 +233,7 @@ async def run(args: argparse.Namespace) -> int:
             await bridge.cleanup()
             raise SessionError(f"session {args.session} does not exist on {args.address}; create it first")
         if args.agent:
-            definition = await bridge.on_owner_loop(bridge.store.load_definition(args.agent))
+            definition = await agents.store.load_definition(args.agent)
         else:
             names = [n.strip() for n in args.tools.split(",") if n.strip()] if args.tools else None
             definition = AgentDefinition.create(
@@ -240,16 +242,15 @@ async def run(args: argparse.Namespace) -> int:
                 args.max_iters,
                 instructions=args.instructions,
             )
-            for name in definition.tool_names:
-                bridge.get_dspy_tool(name)
-            bridge.build_react_agent(definition)
+            bridge.get_dspy_tools(definition.tool_names)
+            agents.build_react_agent(definition)
             # Stored before it runs, so its runs can be repeated by id from any worker (--agent).
-            await bridge.on_owner_loop(bridge.store.save_definition(definition))
+            await agents.store.save_definition(definition)
             if args.create_only:
                 print(to_json({"event": "agent_created", "agent_id": definition.agent_id}), flush=True)
                 return EXIT_OK
         try:
-            result = await bridge.run_definition(definition, inputs, lm=lm, on_progress=show)
+            result = await agents.run_definition(definition, inputs, lm=lm, on_progress=show)
         except AgentRunError as error:
             result = error.run
         except asyncio.CancelledError:

@@ -34,6 +34,9 @@ _PLACEHOLDER_DESC = re.compile(r"\$\{\w+\}")
 
 RunStatus = Literal["running", "succeeded", "failed"]
 
+#: The name dspy.ReAct gives its own "done" tool; a host tool of that name cannot be in an agent.
+REACT_FINISH_TOOL = "finish"
+
 
 class AgentError(ToolBridgeError):
     """Base of the agent errors."""
@@ -61,7 +64,7 @@ class AgentRunError(AgentError):
     def __init__(self, run: AgentRun, cause: BaseException) -> None:
         super().__init__(
             f"agent {run.agent_id} run {run.run_id} failed: {type(cause).__name__}: {cause}",
-            getattr(cause, "error_type", ErrorType.INTERNAL_ERROR),
+            cause.type if isinstance(cause, ToolBridgeError) else ErrorType.INTERNAL_ERROR,
         )
         self.run = run
 
@@ -115,7 +118,7 @@ class AgentDefinition:
             )
         if not tool_names:
             raise AgentDefinitionError("a ReAct agent needs at least one tool")
-        if "finish" in tool_names:
+        if REACT_FINISH_TOOL in tool_names:
             raise AgentDefinitionError("a host tool named 'finish' clashes with ReAct's own 'finish' tool")
         try:
             parsed = dspy.Signature(signature) if isinstance(signature, str) else signature
@@ -455,6 +458,7 @@ def _as_datetime(value: Any) -> datetime:
 
 
 __all__ = [
+    "REACT_FINISH_TOOL",
     "AgentDefinition",
     "AgentDefinitionError",
     "AgentError",

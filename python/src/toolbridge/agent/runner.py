@@ -10,25 +10,23 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dspy
 from dspy.utils.callback import BaseCallback
 
 from toolbridge.agent.model import (
+    AgentDefinition,
     AgentError,
     AgentRun,
     AgentRunError,
+    AgentStore,
     ProgressEvent,
     TrajectoryStep,
     storable,
 )
-from toolbridge.dspy_bridge import ToolErrorObservation
-from toolbridge.errors import ErrorType
-
-if TYPE_CHECKING:
-    from toolbridge.agent.model import AgentDefinition, AgentStore
-    from toolbridge.dspy_bridge import GRPCToolBridge
+from toolbridge.dspy import GRPCToolBridge, ToolErrorObservation
+from toolbridge.errors import ErrorType, ToolBridgeError
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +49,7 @@ def steps_from_trajectory(
     steps = []
     for i in indices:
         observation = trajectory.get(f"observation_{i}")
-        error_type = observation.error_type if isinstance(observation, ToolErrorObservation) else None
+        error_type = observation.type if isinstance(observation, ToolErrorObservation) else None
         if error_type is None and errors is not None:
             error_type = errors.get(i)
         steps.append(
@@ -116,11 +114,13 @@ class _RunRecorder(BaseCallback):  # type: ignore[misc]  # dspy is untyped
         error_type = None
         observation = outputs
         if exception is not None:
-            error_type = str(getattr(exception, "error_type", ErrorType.INTERNAL_ERROR))
+            error_type = (
+                exception.type if isinstance(exception, ToolBridgeError) else ErrorType.INTERNAL_ERROR
+            )
             self.errors[step] = error_type
             observation = f"Execution error in {self._tool_name}: {exception}"
         elif isinstance(outputs, ToolErrorObservation):
-            error_type = outputs.error_type
+            error_type = outputs.type
         record = TrajectoryStep(self._thought, self._tool_name, self._tool_args, observation, error_type)
         self.steps.append(record)
         self.emit(
@@ -138,6 +138,7 @@ class _RunRecorder(BaseCallback):  # type: ignore[misc]  # dspy is untyped
 
 async def run_definition(
     bridge: GRPCToolBridge,
+    agent: dspy.ReAct,
     definition: AgentDefinition,
     inputs: Mapping[str, Any],
     *,
@@ -145,8 +146,10 @@ async def run_definition(
     lm: dspy.BaseLM | None = None,
     on_progress: Callable[[ProgressEvent], None] | None = None,
 ) -> AgentRun:
-    """Builds the agent from ``definition`` and runs it; the run is recorded in ``store`` when given."""
-    agent = bridge.build_react_agent(definition)
+    """Runs ``agent`` (built from ``definition`` over the bridge's tools); the run is recorded in ``store``.
+
+    The store is used on the bridge's owner loop, like its client.
+    """
     agent_id = definition.agent_id
     missing = [name for name in agent.signature.input_fields if name not in inputs]
     unknown = [name for name in inputs if name not in agent.signature.input_fields]

@@ -113,7 +113,8 @@ class ScriptedLM(DummyLM):  # type: ignore[misc]  # dspy is untyped
         self.turns = list(turns)
         #: How many turns have been used.
         self.used = 0
-        self._seen: list[Any] = []
+        #: The observations in the latest prompt: what a callable turn is given.
+        self.seen: list[Any] = []
         # DummyLM takes a list of answers; any other iterable works the same way (it calls next()).
         super().__init__(self._answers())
         self.callbacks.append(_PromptReader(self))
@@ -121,7 +122,7 @@ class ScriptedLM(DummyLM):  # type: ignore[misc]  # dspy is untyped
     def _answers(self) -> Iterator[Mapping[str, Any]]:
         for turn in self.turns:
             self.used += 1
-            yield turn(list(self._seen)) if callable(turn) else turn
+            yield turn(list(self.seen)) if callable(turn) else turn
         raise ScriptExhaustedError(len(self.turns))
 
 
@@ -133,4 +134,4 @@ class _PromptReader(BaseCallback):  # type: ignore[misc]  # dspy is untyped
 
     def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
         if instance is self.lm:
-            self.lm._seen = observations_in(inputs.get("messages") or [])
+            self.lm.seen = observations_in(inputs.get("messages") or [])

@@ -1,0 +1,36 @@
+"""The wire under the clients: channels, tool calls, deadlines, cancellation and error mapping.
+
+Everything above it (batches, retries, variables, metrics; the facades) reaches the host
+through this package. ``messages`` and ``error_mapping`` build requests and read answers
+without doing I/O, so that any transport shares them; ``aio`` carries them over a
+``grpc.aio`` channel. A transport of another kind (a blocking channel, one stream
+carrying many calls) sits next to ``aio`` with the same methods.
+"""
+
+from toolbridge.transport.aio import AioTransport
+from toolbridge.transport.channel import channel_options, create_grpc_channel
+from toolbridge.transport.error_mapping import error_details, error_from_info
+from toolbridge.transport.messages import (
+    deadline_s,
+    encode_args,
+    encode_kwargs,
+    new_request_id,
+    to_datetime,
+    tool_call_request,
+    tool_stream_request,
+)
+
+__all__ = [
+    "AioTransport",
+    "channel_options",
+    "create_grpc_channel",
+    "deadline_s",
+    "encode_args",
+    "encode_kwargs",
+    "error_details",
+    "error_from_info",
+    "new_request_id",
+    "to_datetime",
+    "tool_call_request",
+    "tool_stream_request",
+]

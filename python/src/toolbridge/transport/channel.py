@@ -1,0 +1,38 @@
+"""gRPC channels to a toolbridge host, with the settings the host expects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+
+from toolbridge.config import GRPC_CONFIG
+
+
+def channel_options(
+    max_message_bytes: int | None = None, extra: Sequence[tuple[str, Any]] = ()
+) -> list[tuple[str, Any]]:
+    """The channel options of ``GRPC_CONFIG`` (message limit, keepalive), then ``extra``."""
+    size = max_message_bytes if max_message_bytes is not None else GRPC_CONFIG["max_message_length"]
+    return [
+        ("grpc.max_receive_message_length", size),
+        ("grpc.max_send_message_length", size),
+        ("grpc.keepalive_time_ms", GRPC_CONFIG["keepalive_time_ms"]),
+        ("grpc.keepalive_timeout_ms", GRPC_CONFIG["keepalive_timeout_ms"]),
+        *extra,
+    ]
+
+
+def create_grpc_channel(
+    address: str,
+    *,
+    max_message_bytes: int | None = None,
+    options: Sequence[tuple[str, Any]] = (),
+    credentials: grpc.ChannelCredentials | None = None,
+) -> grpc.aio.Channel:
+    """An asyncio channel to a toolbridge host with the default settings (plaintext unless credentials)."""
+    opts = channel_options(max_message_bytes, options)
+    if credentials is not None:
+        return grpc.aio.secure_channel(address, credentials, options=opts)
+    return grpc.aio.insecure_channel(address, options=opts)

@@ -1,0 +1,33 @@
+"""The host's in-band ``ErrorInfo`` as the client's error classes (docs/errors.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from toolbridge.errors import SESSION_ERROR_TYPES, ErrorType, SessionError, ToolBridgeError, tool_call_error
+from toolbridge.v1 import toolbridge_pb2 as pb
+
+
+def error_details(info: pb.ErrorInfo) -> dict[str, Any]:
+    """The error's details, with the host's stack trace (when it sends one) as ``details["stacktrace"]``."""
+    details: dict[str, Any] = dict(info.details)
+    if info.stacktrace:
+        details["stacktrace"] = info.stacktrace
+    return details
+
+
+def error_from_info(
+    info: pb.ErrorInfo, *, tool_name: str | None = None, session_id: str | None = None
+) -> ToolBridgeError:
+    """The client error for an in-band ``ErrorInfo``.
+
+    Session errors are ``SessionError``; in a call to ``tool_name`` any other type is a
+    ``ToolCallError`` (``ToolExecutionError`` when the tool raised); else a ``ToolBridgeError``.
+    """
+    details = error_details(info)
+    error_type = info.type or ErrorType.INTERNAL_ERROR
+    if error_type in SESSION_ERROR_TYPES:
+        return SessionError(info.message, error_type, session_id, details)
+    if tool_name is not None:
+        return tool_call_error(tool_name, error_type, info.message, details)
+    return ToolBridgeError(info.message, error_type, details)

@@ -1,0 +1,100 @@
+"""The request messages of tool calls, and the small conversions every transport shares (no I/O)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp as PbTimestamp
+
+from toolbridge.config import TOOL_BRIDGE_CONFIG
+from toolbridge.errors import InvalidValueError
+from toolbridge.v1 import toolbridge_pb2 as pb
+from toolbridge.v1 import values_pb2 as pb_values
+from toolbridge.values import encode_value
+
+
+def new_request_id() -> str:
+    """A fresh request id; the host's logs carry it."""
+    return f"req_{uuid.uuid4().hex}"
+
+
+def deadline_s(timeout_ms: int | None) -> float | None:
+    """The gRPC deadline, in seconds, of a call the host stops after ``timeout_ms`` (None: no deadline).
+
+    The host enforces ``timeout_ms`` and answers with a ``Timeout`` error; the deadline comes a
+    little later, as a backstop for a host that never answers.
+    """
+    if not timeout_ms:
+        return None
+    return (timeout_ms + int(TOOL_BRIDGE_CONFIG["deadline_slack_ms"])) / 1000
+
+
+def encode_args(args: Iterable[Any]) -> list[pb_values.Value]:
+    """Positional arguments as Values; ``InvalidValueError`` names the argument that cannot be sent."""
+    encoded = []
+    for index, arg in enumerate(args):
+        try:
+            encoded.append(encode_value(arg))
+        except InvalidValueError as error:
+            raise InvalidValueError(error.reason, f"argument {index}: {error.message}", error.path) from None
+    return encoded
+
+
+def encode_kwargs(kwargs: Mapping[str, Any]) -> dict[str, pb_values.Value]:
+    """Keyword arguments as Values; ``InvalidValueError`` names the argument that cannot be sent."""
+    encoded = {}
+    for key, value in kwargs.items():
+        try:
+            encoded[key] = encode_value(value)
+        except InvalidValueError as error:
+            raise InvalidValueError(error.reason, f"argument '{key}': {error.message}", error.path) from None
+    return encoded
+
+
+def tool_call_request(
+    session_id: str,
+    tool_id: str,
+    args: Iterable[Any],
+    kwargs: Mapping[str, Any],
+    *,
+    timeout_ms: int | None = None,
+    request_id: str | None = None,
+) -> pb.ToolCallRequest:
+    """An ExecuteTool request (a fresh request id unless one is given)."""
+    return pb.ToolCallRequest(
+        session_id=session_id,
+        tool_id=tool_id,
+        args=encode_args(args),
+        kwargs=encode_kwargs(kwargs),
+        request_id=request_id or new_request_id(),
+        timeout_ms=timeout_ms or 0,
+    )
+
+
+def tool_stream_request(
+    session_id: str,
+    tool_id: str,
+    args: Iterable[Any],
+    kwargs: Mapping[str, Any],
+    *,
+    timeout_ms: int | None = None,
+    request_id: str | None = None,
+) -> pb.ToolStreamRequest:
+    """A StreamTool request with a fresh stream id."""
+    return pb.ToolStreamRequest(
+        session_id=session_id,
+        tool_id=tool_id,
+        args=encode_args(args),
+        kwargs=encode_kwargs(kwargs),
+        stream_id=f"stream_{uuid.uuid4().hex}",
+        request_id=request_id or "",
+        timeout_ms=timeout_ms or 0,
+    )
+
+
+def to_datetime(ts: PbTimestamp) -> datetime:
+    """A protobuf Timestamp as an aware UTC datetime."""
+    return ts.ToDatetime(tzinfo=UTC)
