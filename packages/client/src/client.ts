@@ -68,6 +68,7 @@ export interface ParameterSpec {
   readonly default?: NativeValue;
 }
 
+/** What the host says about one tool (ListTools). */
 export interface ToolSpec {
   readonly name: string;
   readonly description: string;
@@ -75,8 +76,15 @@ export interface ToolSpec {
   readonly parametersSchema: Record<string, unknown>;
   readonly outputSchema: Record<string, unknown> | undefined;
   readonly parameters: readonly ParameterSpec[];
+  /** The tool's timeout; 0: the host's default applies. */
   readonly timeoutMs: number;
+  /** Calls that may run at once, over all sessions; 0: unlimited. */
+  readonly maxConcurrentCalls: number;
+  /** Calls that may start per minute, over all sessions; 0: unlimited. */
+  readonly rateLimitPerMinute: number;
+  /** A pure tool: the same arguments always give the same result, so results may be cached. */
   readonly cacheable: boolean;
+  /** Safe to call again after a failure whose outcome is unknown (retries rely on it). */
   readonly idempotent: boolean;
   readonly scope: "global" | "session";
   readonly metadata: Readonly<Record<string, string>>;
@@ -572,6 +580,8 @@ function toToolSpec(spec: pb.ToolSpec): ToolSpec {
       ...(p.defaultValue === undefined ? {} : { default: decodeValue(p.defaultValue) }),
     })),
     timeoutMs: spec.limits?.timeoutMs ?? 0,
+    maxConcurrentCalls: spec.limits?.maxConcurrentCalls ?? 0,
+    rateLimitPerMinute: spec.limits?.rateLimitPerMinute ?? 0,
     cacheable: spec.cacheable,
     idempotent: spec.idempotent,
     scope: spec.scope === pb.ToolScope.TOOL_SCOPE_SESSION ? "session" : "global",

@@ -1,4 +1,4 @@
-// Issue 4 on the host: batches, per-tool limits, deadlines, metrics and request-id
+// Batches, per-tool limits, deadlines, metrics and request-id
 // logs, against the real CLI. Ordering and concurrency are observed inside the tools
 // (latches, probes), never by timing.
 import assert from "node:assert/strict";
@@ -215,8 +215,19 @@ describe("batches, limits and metrics against the real host", () => {
         return retryAfter > 0 && retryAfter <= 60_000 && e.details.rate_limit_per_minute === "3";
       }),
     );
-    const spec = (await client.listTools()).find((t) => t.name === "rate_limited");
-    assert.equal(spec?.name, "rate_limited");
+    // The spec says so, as Python's does.
+    const specs = new Map((await client.listTools()).map((t) => [t.name, t]));
+    assert.deepEqual(
+      ["rate_limited", "single_flight", "add"].map((name) => [
+        specs.get(name)?.maxConcurrentCalls,
+        specs.get(name)?.rateLimitPerMinute,
+      ]),
+      [
+        [0, 3],
+        [1, 0],
+        [0, 0],
+      ],
+    );
     // Other tools are not affected.
     assert.equal(await client.executeTool("add", { a: 1, b: 1 }), 2);
   });
