@@ -19,7 +19,7 @@ export interface BatchItem {
 }
 
 export interface BatchOptions {
-  /** Run items concurrently (default true, as the guide's client does). */
+  /** Run items concurrently (default true, as in the Python client). */
   parallel?: boolean;
   /** Once an item fails, start no more; those not started come back as Cancelled errors. */
   stopOnError?: boolean;

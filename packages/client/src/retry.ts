@@ -1,13 +1,13 @@
 /**
- * The retry policy shared by the TypeScript and Python clients (the guide's "Error
- * Recovery"): which failures are worth another attempt, and how long to wait first.
+ * The retry policy shared by the TypeScript and Python clients: which failures are
+ * worth another attempt, and how long to wait first.
  *
  * - Transport failures UNAVAILABLE and DEADLINE_EXCEEDED: exponential backoff
  *   (1 s, 2 s, 4 s, ...). The call may have reached the tool, so only tools marked
  *   idempotent are retried, unless the caller forces it.
  * - RateLimitExceeded / ConcurrencyLimitExceeded: the host refused the call before the
  *   tool ran, so any tool may be retried: after the host's retry_after_ms when it sent
- *   one, else the guide's longer backoff (10 s, 20 s, ...) / the exponential one.
+ *   one, else a longer backoff (10 s, 20 s, ...) / the exponential one.
  * - Everything else (tool logic errors, validation, timeouts of the tool itself): never.
  */
 import { setTimeout as sleep } from "node:timers/promises";
@@ -15,13 +15,13 @@ import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType } from "@toolbridge/core";
 
 export interface BackoffPolicy {
-  /** First wait after a transient transport failure; the guide's 1 s. */
+  /** First wait after a transient transport failure; 1 s by default. */
   initialMs: number;
-  /** Each later wait is this many times the previous one; the guide's 2. */
+  /** Each later wait is this many times the previous one; 2 by default. */
   multiplier: number;
   /** No single wait exceeds this. */
   maxMs: number;
-  /** Wait after the n-th RateLimitExceeded without a retry-after is n times this; the guide's 10 s. */
+  /** Wait after the n-th RateLimitExceeded without a retry-after is n times this; 10 s by default. */
   rateLimitMs: number;
 }
 
@@ -33,7 +33,7 @@ export const DEFAULT_BACKOFF: Readonly<BackoffPolicy> = Object.freeze({
 });
 
 export interface RetryOptions {
-  /** Attempts in all, the first included (the guide's max_retries = 3). */
+  /** Attempts in all, the first included (default 3, as Python's max_retries). */
   maxAttempts?: number;
   backoff?: Partial<BackoffPolicy>;
   /** Retry transport failures even when the tool is not marked idempotent. */

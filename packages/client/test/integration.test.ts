@@ -1,4 +1,4 @@
-// Phase 1 end to end: the TS client against the real host CLI over loopback.
+// The TS client end to end against the real host CLI over loopback: sessions, calls, streams, errors.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -20,7 +20,7 @@ async function connect(host: HostProcess, sessionId = ""): Promise<ToolBridgeCli
   return client;
 }
 
-describe("phase 1 against the real host", () => {
+describe("the client against the real host", () => {
   let host: HostProcess;
   let client: ToolBridgeClient;
 

@@ -8,10 +8,10 @@ import {
   DEFAULT_BACKOFF,
   ErrorType,
   type RetryEvent,
-  retryDelay,
   ToolBridgeClient,
 } from "@toolbridge/client";
 import { type HostProcess, startHost } from "../../server/test/support/host-process.js";
+import { retryDelay } from "../src/retry.js";
 
 const transport = (code: grpc.status) =>
   new BridgeError(ErrorType.CommunicationError, grpc.status[code] ?? "", { grpcCode: code });
@@ -48,7 +48,7 @@ describe("retry policy", () => {
     }
   });
 
-  it("retries RateLimitExceeded after the host's retry-after, else the guide's longer backoff", () => {
+  it("retries RateLimitExceeded after the host's retry-after, else a longer backoff", () => {
     const hinted = new BridgeError(ErrorType.RateLimitExceeded, "", { details: { retry_after_ms: "1234" } });
     assert.equal(retryDelay(hinted, 0, policy, false), 1234);
     const bare = new BridgeError(ErrorType.RateLimitExceeded, "");
@@ -93,7 +93,7 @@ describe("executeWithRetry against the real host", () => {
     const result = await client.executeWithRetry(
       "flaky",
       { key: "rl-hint", failures: 2, retry_after_ms: 30 },
-      // A guide-length fallback (60 s) would time the test out: only the hint can be used.
+      // A 60 s fallback would time the test out: only the hint can be used.
       { backoff: { rateLimitMs: 60_000 }, onRetry: (event) => retries.push(event) },
     );
     assert.equal(result, 3);

@@ -1,5 +1,5 @@
 /**
- * Host configuration: the guide's defaults, overridden in turn by a JSON config
+ * Host configuration: defaults (docs/configuration.md), overridden in turn by a JSON config
  * file, TOOLBRIDGE_* environment variables and command-line flags. Every key has
  * one name in each layer, derived from the schema below (sessionTimeoutMs ->
  * TOOLBRIDGE_SESSION_TIMEOUT_MS -> --session-timeout-ms), so the layers cannot drift.
@@ -11,7 +11,7 @@ import { z } from "zod";
 const ms = (max: number) => z.coerce.number().int().min(0).max(max);
 
 const HostConfigSchema = z.strictObject({
-  /** Interface to bind. The guide's default listens on every interface. */
+  /** Interface to bind; the default listens on every interface. */
   host: z.string().min(1).default("0.0.0.0"),
   /** 0 picks a free port (tests use this). */
   port: z.coerce.number().int().min(0).max(65535).default(50051),
@@ -37,7 +37,7 @@ const HostConfigSchema = z.strictObject({
   shutdownGraceMs: ms(2 ** 31 - 1).default(10_000),
   /** Most items one BatchExecuteTools call may carry; larger batches are refused whole. */
   maxBatchSize: z.coerce.number().int().min(1).max(100_000).default(100),
-  /** Items of a parallel batch running at once when the request's max_parallel is 0 (the guide's 10). */
+  /** Items of a parallel batch running at once when the request's max_parallel is 0. */
   batchMaxParallel: z.coerce.number().int().min(1).max(10_000).default(10),
   /** Port of the Prometheus /metrics HTTP endpoint; unset (the default) serves none, 0 picks a free port. */
   metricsPort: z.coerce.number().int().min(0).max(65535).optional(),

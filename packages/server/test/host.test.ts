@@ -34,7 +34,7 @@ function bridgeError(type: string, pattern?: RegExp) {
 }
 
 describe("config", () => {
-  it("has the guide's defaults", () => {
+  it("has the documented defaults", () => {
     assert.equal(DEFAULT_CONFIG.port, 50051);
     assert.equal(DEFAULT_CONFIG.host, "0.0.0.0");
     assert.equal(DEFAULT_CONFIG.sessionTimeoutMs, 300_000);

@@ -105,7 +105,7 @@ function unary<Req, Res>(
   };
 }
 
-/** The ToolBridge implementation; RPCs absent here answer UNIMPLEMENTED until their issue lands. */
+/** The ToolBridge service: one handler per RPC of toolbridge.proto. */
 export function serviceImplementation(rt: HostRuntime): grpc.UntypedServiceImplementation {
   return {
     initializeSession: unary(rt, initializeSession),

@@ -3,7 +3,6 @@
 isort:skip_file
 The toolbridge service: a TypeScript host owns tools, sessions and session
 variables; workers (Python, TypeScript) call the tools and share the state.
-RPC and field names follow the implementation guide (seed/grpc-tool-bridge-guide.md).
 
 Error model: domain failures travel in-band as ErrorInfo (success = false) with a
 `type` from the vocabulary in docs/errors.md; transport failures are gRPC status codes.
@@ -225,7 +224,7 @@ class InitializeSessionRequest(_message.Message):
     session_id: _builtins.str
     """Empty: the host picks an id and returns it."""
     callback_address: _builtins.str
-    """Reserved by the guide for host-to-worker calls; not used yet."""
+    """An address where the host could call back into the worker; the host ignores it."""
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     def __init__(

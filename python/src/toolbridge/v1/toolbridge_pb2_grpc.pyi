@@ -3,7 +3,6 @@
 isort:skip_file
 The toolbridge service: a TypeScript host owns tools, sessions and session
 variables; workers (Python, TypeScript) call the tools and share the state.
-RPC and field names follow the implementation guide (seed/grpc-tool-bridge-guide.md).
 
 Error model: domain failures travel in-band as ErrorInfo (success = false) with a
 `type` from the vocabulary in docs/errors.md; transport failures are gRPC status codes.

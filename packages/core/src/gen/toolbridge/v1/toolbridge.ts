@@ -82,7 +82,7 @@ export interface InitializeSessionRequest {
   /** Empty: the host picks an id and returns it. */
   sessionId: string;
   metadata: { [key: string]: string };
-  /** Reserved by the guide for host-to-worker calls; not used yet. */
+  /** An address where the host could call back into the worker; the host ignores it. */
   callbackAddress: string;
 }
 
