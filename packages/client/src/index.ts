@@ -1,4 +1,4 @@
-// Public surface of @toolbridge/client.
+// Public surface of @toolbridge/client. Named exports only: every name below is public API.
 export {
   BridgeError,
   type DeclareVariableOptions,
@@ -22,7 +22,6 @@ export type { BatchItem, BatchOptions } from "./batch.js";
 export {
   type CallOptions,
   type ClientOptions,
-  errorFromInfo,
   type ParameterSpec,
   type Session,
   type SessionDetails,
@@ -30,11 +29,4 @@ export {
   type ToolSpec,
 } from "./client.js";
 export type { MetricsSnapshot, ToolCallMetrics } from "./metrics.js";
-export {
-  type BackoffPolicy,
-  DEFAULT_BACKOFF,
-  isTransientTransportError,
-  type RetryEvent,
-  type RetryOptions,
-  retryDelay,
-} from "./retry.js";
+export { type BackoffPolicy, DEFAULT_BACKOFF, type RetryEvent, type RetryOptions } from "./retry.js";

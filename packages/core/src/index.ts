@@ -1,12 +1,11 @@
-// Public surface of @toolbridge/core: the value codec, the error type and the
-// generated protocol messages (under `pb`). Nothing here does I/O.
+// Public surface of @toolbridge/core: the value codec, the error type and the variable
+// types shared by the host and the client. Nothing here does I/O. Named exports only:
+// every name below is public API.
 import "./wire.js";
 
+// --- For users: errors and values --------------------------------------------------------
+
 export { BridgeError, type BridgeErrorOptions, ErrorType, isBridgeError, isErrorType } from "./errors.js";
-export { FILE_DESCRIPTOR_SET_BASE64 } from "./gen/descriptor.js";
-export * as pbTimestamp from "./gen/google/protobuf/timestamp.js";
-export * as pb from "./gen/toolbridge/v1/toolbridge.js";
-export * as pbValues from "./gen/toolbridge/v1/values.js";
 export {
   type DecodeOptions,
   type DTypeName,
@@ -23,11 +22,7 @@ export {
   Timestamp,
 } from "./values.js";
 export {
-  constraintsFromPb,
-  constraintsToPb,
   type DeclareVariableOptions,
-  encodeVariableValue,
-  expectedVersionToPb,
   type InferredVariableType,
   isVariableType,
   type SetVariableOptions,
@@ -39,9 +34,22 @@ export {
   type VariableUpdate,
   type VariableWatcher,
   type VariableWriter,
+  type WatchVariablesOptions,
+} from "./variables.js";
+
+// --- For library authors (the host, the client, other transports): the wire ---------------
+
+export { FILE_DESCRIPTOR_SET_BASE64 } from "./gen/descriptor.js";
+export * as pbTimestamp from "./gen/google/protobuf/timestamp.js";
+export * as pb from "./gen/toolbridge/v1/toolbridge.js";
+export * as pbValues from "./gen/toolbridge/v1/values.js";
+export {
+  constraintsFromPb,
+  constraintsToPb,
+  encodeVariableValue,
+  expectedVersionToPb,
   variableFromPb,
   variableInfoFromPb,
   variableUpdateFromPb,
-  type WatchVariablesOptions,
 } from "./variables.js";
 export { decodeValueBytes, encodeValueBytes } from "./wire.js";

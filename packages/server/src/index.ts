@@ -1,10 +1,14 @@
-// Public surface of @toolbridge/server: the host, tool definitions, session stores, variables, config.
+// Public surface of @toolbridge/server. Named exports only: every name below is public API.
+
+// --- For users: the host, tools, sessions and their variables, agents, configuration ------
+
 export {
   BridgeError,
   type DeclareVariableOptions,
   ErrorType,
   Float64,
   float64,
+  type NativeValue,
   type SetVariableOptions,
   Tensor,
   Timestamp,
@@ -22,7 +26,6 @@ export {
   PythonAgentError,
   type PythonAgentOptions,
   type PythonAgentResult,
-  pythonAgentArgs,
   runPythonAgent,
 } from "./agents/python-agent.js";
 export {
@@ -33,33 +36,15 @@ export {
   readAgentRun,
 } from "./agents/records.js";
 export {
-  CONFIG_KEYS,
+  type ConfigSources,
   DEFAULT_CONFIG,
-  envName,
-  flagName,
   type HostConfig,
   type HostConfigInput,
-  parseConfig,
   resolveConfig,
 } from "./config.js";
 export { type HostOptions, type ListeningAddress, type SessionInfo, ToolBridgeHost } from "./host.js";
-export { HostMetrics, UNRESOLVED_TOOL } from "./metrics/metrics.js";
 export { InMemorySessionStore } from "./sessions/memory-store.js";
-export {
-  type CreateResult,
-  type SessionEnded,
-  type SessionEndReason,
-  type SessionRecord,
-  type SessionStore,
-  type SessionStoreOptions,
-  sessionNotFound,
-  type VariableChange,
-  type VariableFilter,
-  type VariableMutation,
-  type VariableMutationResult,
-  type VariableSlot,
-  type VariableSnapshot,
-} from "./sessions/store.js";
+export type { SessionEnded, SessionEndReason } from "./sessions/store.js";
 export {
   defineTool,
   type ParametersSchema,
@@ -69,5 +54,19 @@ export {
   type ToolContext,
 } from "./tools/define.js";
 export type { ToolLimitOptions, ToolLimits } from "./tools/limits.js";
-export { applyDelete, applySet, type SetCommand } from "./variables/semantics.js";
 export { SessionVariables } from "./variables/session-variables.js";
+
+// --- For library authors: implementing a SessionStore (e.g. one shared by several hosts) --
+
+export type {
+  CreateResult,
+  SessionRecord,
+  SessionStore,
+  SessionStoreOptions,
+  VariableChange,
+  VariableFilter,
+  VariableMutation,
+  VariableMutationResult,
+  VariableSlot,
+  VariableSnapshot,
+} from "./sessions/store.js";

@@ -10,13 +10,13 @@ import {
   listAgentRuns,
   PythonAgentError,
   type PythonAgentOptions,
-  pythonAgentArgs,
   readAgentRun,
   runPythonAgent,
   ToolBridgeHost,
 } from "@toolbridge/server";
 import { pino } from "pino";
 import { tools as shopTools } from "../../../examples/tools/shop-tools.js";
+import { pythonAgentArgs } from "../src/agents/python-agent.js";
 import { REPO_ROOT } from "./support/host-process.js";
 
 const PYTHON = process.env.TOOLBRIDGE_PYTHON ?? `${REPO_ROOT}.venv/bin/python`;
