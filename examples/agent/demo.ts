@@ -11,10 +11,11 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
+  agentRunVariable,
   defineTool,
   PythonAgentError,
-  readAgentRun,
   runPythonAgent,
+  SessionVariableAgentStore,
   type Tool,
   ToolBridgeHost,
 } from "@toolbridge/server";
@@ -106,9 +107,11 @@ async function main(): Promise<number> {
       return 1;
     }
     // The worker recorded the run in the session; the host reads the trajectory from there.
-    const record = await readAgentRun(host.variables(session.id), result.runId);
+    const variables = host.variables(session.id);
+    const record = await new SessionVariableAgentStore(variables).loadRun(result.runId);
+    const { version } = await variables.get(agentRunVariable(record.runId));
     console.log(
-      `\n${bold("trajectory")}  from session variable run_${record.runId} (version ${record.version})`,
+      `\n${bold("trajectory")}  from session variable ${agentRunVariable(record.runId)} (version ${version})`,
     );
     record.steps.forEach((step, i) => {
       console.log(`  ${i + 1}. ${dim(step.thought)}`);

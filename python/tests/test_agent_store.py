@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from toolbridge import HostProcess, SessionContext, ToolBridgeClient
-from toolbridge.agent import AgentDefinition, AgentNotFoundError, AgentRun, SessionAgents, TrajectoryStep
+from toolbridge.agent import AgentDefinition, AgentNotFoundError, AgentRun, AgentRunStep, SessionAgents
 from toolbridge.agent.demo import SHOP_QUESTION, SHOP_TOOLS, shop_script
 from toolbridge.agent.store import TRIMMED_OBSERVATION_CHARS, SessionVariableAgentStore
 from toolbridge.dspy import GRPCToolBridge
@@ -37,7 +37,9 @@ async def test_an_agent_created_here_is_run_by_another_process(
     async with ToolBridgeClient(shop_host.target) as client:
         await client.initialize_session(shop_bridge.session_id)
         stored = await SessionContext(client, cache=False).get_variable_info(f"agent_{agent_id}")
-    assert stored.tags == {"kind": "agent", "agent_id": agent_id}
+    assert stored.tags == {"schema": "toolbridge.v1.AgentDefinition", "kind": "agent", "agent_id": agent_id}
+    assert isinstance(stored.value, bytes)
+    assert AgentDefinition.from_bytes(stored.value).tool_names == SHOP_TOOLS
     assert stored.created_by == "python"
 
     result = await agent_cli(
@@ -107,8 +109,8 @@ async def test_a_run_too_large_for_a_variable_is_kept_with_trimmed_observations(
     huge = "x" * (2 * 1024 * 1024)
     run = AgentRun.start("react_big", {"question": "?"}).with_steps(
         [
-            TrajectoryStep("Read it.", "read_doc", {"doc_id": "a"}, huge),
-            TrajectoryStep("Done.", "finish", {}, "ok"),
+            AgentRunStep("Read it.", "read_doc", {"doc_id": "a"}, huge),
+            AgentRunStep("Done.", "finish", {}, "ok"),
         ]
     )
     await store.record_run(run)

@@ -14,9 +14,9 @@ from toolbridge.agent import (
     AgentError,
     AgentRun,
     AgentRunError,
+    AgentRunStep,
     ProgressEvent,
     SessionAgents,
-    TrajectoryStep,
 )
 from toolbridge.agent.scripted import ScriptedLM, answer_turn, finish_turn, tool_turn
 from toolbridge.dspy import GRPCToolBridge
@@ -52,7 +52,7 @@ def test_a_definition_keeps_the_signature_its_types_descriptions_and_instruction
     assert dict(definition.field_descs) == {"question": "an arithmetic question", "answer": "the result"}
     assert definition.agent_id.startswith("react_")
 
-    stored = AgentDefinition.from_value(definition.to_value())
+    stored = AgentDefinition.from_bytes(definition.to_bytes())
     assert stored == definition
     rebuilt = stored.dspy_signature()
     assert rebuilt.instructions == "Answer with a number."
@@ -90,31 +90,36 @@ def test_definitions_refuse_what_could_not_run() -> None:
         AgentDefinitionError, match="field 'item' has type Item, which a worker cannot rebuild"
     ):
         AgentDefinition.create(custom, ["add"])
-    with pytest.raises(AgentDefinitionError, match="this toolbridge reads format 1"):
-        AgentDefinition.from_value({**AgentDefinition.create("q -> a", ["add"]).to_value(), "format": 2})
-    with pytest.raises(AgentDefinitionError, match="not an agent definition"):
-        AgentDefinition.from_value({"kind": "something else"})
+    with pytest.raises(AgentDefinitionError, match="malformed agent definition"):
+        AgentDefinition.from_bytes(b"\xff\xff")
+    with pytest.raises(AgentDefinitionError, match="no agent id or signature"):
+        AgentDefinition.from_bytes(b"")
+    with pytest.raises(AgentDefinitionError, match="not an agent definition: expected the bytes of"):
+        AgentDefinition.from_bytes({"kind": "react_agent"})
 
 
 def test_a_run_round_trips_through_its_stored_form() -> None:
     run = AgentRun.start("react_x", {"question": "q"}, lm="dummy")
     done = run.succeeded(
         [
-            TrajectoryStep("t", "add", {"a": 1}, 2),
-            TrajectoryStep("t2", "fail", {}, "Tool 'fail' failed", "Boom"),
+            AgentRunStep("t", "add", {"a": 1}, 2),
+            AgentRunStep("t2", "fail", {}, "Tool 'fail' failed", "Boom"),
         ],
         {"answer": 2.0, "model": object()},
         "because",
     )
-    stored = AgentRun.from_value(done.to_value())
+    stored = AgentRun.from_bytes(done.to_bytes())
     assert stored.status == "succeeded"
     assert stored.steps == done.steps
     assert stored.outputs["answer"] == 2.0
     assert stored.outputs["model"].startswith("<object object")  # what the bridge cannot carry becomes text
     assert stored.finished_at is not None
     assert stored.started_at.tzinfo is not None
-    failed = AgentRun.from_value(run.failed(RuntimeError("lm down")).to_value())
+    failed = AgentRun.from_bytes(run.failed(RuntimeError("lm down")).to_bytes())
     assert (failed.status, failed.error) == ("failed", "RuntimeError: lm down")
+    assert AgentRun.from_bytes(run.to_bytes()) == run, "a running run has no finished_at"
+    with pytest.raises(AgentDefinitionError, match="malformed agent run"):
+        AgentRun.from_bytes(b"")
 
 
 async def test_an_agent_runs_from_its_definition_and_reports_each_step(bridge: GRPCToolBridge) -> None:

@@ -41,6 +41,7 @@ export {
 
 export { FILE_DESCRIPTOR_SET_BASE64 } from "./gen/descriptor.js";
 export * as pbTimestamp from "./gen/google/protobuf/timestamp.js";
+export * as pbAgents from "./gen/toolbridge/v1/agents.js";
 export * as pb from "./gen/toolbridge/v1/toolbridge.js";
 export * as pbValues from "./gen/toolbridge/v1/values.js";
 export {

@@ -29,11 +29,20 @@ export {
   runPythonAgent,
 } from "./agents/python-agent.js";
 export {
+  AGENT_DEFINITION_PREFIX,
   AGENT_RUN_PREFIX,
-  type AgentRunRecord,
+  type AgentDefinition,
+  type AgentRun,
+  type AgentRunStatus,
   type AgentRunStep,
-  listAgentRuns,
-  readAgentRun,
+  type AgentStore,
+  agentDefinitionVariable,
+  agentRunVariable,
+  decodeAgentDefinition,
+  decodeAgentRun,
+  encodeAgentDefinition,
+  encodeAgentRun,
+  SessionVariableAgentStore,
 } from "./agents/records.js";
 export {
   type ConfigSources,

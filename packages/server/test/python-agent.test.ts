@@ -7,11 +7,11 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
   type AgentEvent,
-  listAgentRuns,
+  agentRunVariable,
   PythonAgentError,
   type PythonAgentOptions,
-  readAgentRun,
   runPythonAgent,
+  SessionVariableAgentStore,
   ToolBridgeHost,
 } from "@toolbridge/server";
 import { pino } from "pino";
@@ -79,7 +79,8 @@ describe("runPythonAgent", () => {
     assert.ok(progress.includes("[step 2] -> 55.5"), progress.join("\n"));
 
     // The worker recorded the run in the session: the host reads the whole trajectory.
-    const record = await readAgentRun(host.variables(sessionId), result.runId);
+    const agents = new SessionVariableAgentStore(host.variables(sessionId));
+    const record = await agents.loadRun(result.runId);
     assert.equal(record.status, "succeeded");
     assert.equal(record.agentId, result.agentId);
     assert.deepEqual(record.inputs, { question: QUESTION });
@@ -90,19 +91,51 @@ describe("runPythonAgent", () => {
     assert.equal(record.steps[1]?.observation, 55.5);
     assert.ok(record.steps.every((step) => step.thought.length > 0 && step.errorType === null));
     assert.deepEqual(record.outputs, result.outputs);
-    assert.ok(record.startedAt !== undefined && record.finishedAt !== undefined);
+    assert.ok(record.finishedAt !== undefined);
     assert.ok(record.startedAt <= record.finishedAt);
-    assert.ok(record.version > 1, "the run was recorded as it progressed, then finished");
-    const variable = await host.variables(sessionId).get(`run_${result.runId}`);
+    const variable = await host.variables(sessionId).get(agentRunVariable(result.runId));
+    assert.ok(variable.version > 1, "the run was recorded as it progressed, then finished");
     assert.equal(variable.createdBy, "python");
-    assert.deepEqual(variable.tags, { kind: "agent_run", agent_id: result.agentId, status: "succeeded" });
+    assert.deepEqual(variable.tags, {
+      schema: "toolbridge.v1.AgentRun",
+      kind: "agent_run",
+      agent_id: result.agentId,
+      status: "succeeded",
+    });
     // The agent the worker defined is stored too, so it can be run again by id.
-    const definition = await host.variables(sessionId).get(`agent_${result.agentId}`);
-    assert.deepEqual(definition.tags, { kind: "agent", agent_id: result.agentId });
-    const runs = await listAgentRuns(host.variables(sessionId), result.agentId);
+    const definition = await agents.loadDefinition(result.agentId);
+    assert.deepEqual(definition.toolNames, ["search_docs", "read_doc", "calculate"]);
+    const runs = await agents.listRuns(result.agentId);
     assert.deepEqual(
       runs.map((run) => run.runId),
       [result.runId],
+    );
+  });
+
+  it("runs an agent defined in TypeScript", async () => {
+    const agents = new SessionVariableAgentStore(host.variables(sessionId));
+    await agents.saveDefinition({
+      agentId: "react_from_ts",
+      signature: "question -> answer",
+      instructions: "Answer with the total.",
+      toolNames: ["search_docs", "read_doc", "calculate"],
+      maxIters: 4,
+      fieldDescs: { answer: "the total in EUR" },
+      createdAt: new Date(),
+      createdBy: "typescript",
+    });
+    const result = await runPythonAgent({
+      ...base,
+      agentId: "react_from_ts",
+      inputs: { question: QUESTION },
+      script: "shop",
+    });
+    assert.equal(result.status, "succeeded", result.error);
+    assert.equal(result.agentId, "react_from_ts");
+    const run = await agents.loadRun(result.runId);
+    assert.deepEqual(
+      run.steps.map((step) => step.toolName),
+      ["search_docs", "calculate", "finish"],
     );
   });
 

@@ -1,112 +1,270 @@
 /**
- * The records Python workers keep of DSPy agent runs, read on the host. A worker stores each
- * run in the session variable `run_<runId>` (and rewrites it as the run progresses) and each
- * agent definition in `agent_<agentId>` (toolbridge.agent.store in Python); these readers turn
- * those variables into typed objects.
+ * Stored DSPy agents and the records of their runs, as the host reads (and may write) them.
+ * Python workers keep each agent definition in the session variable `agent_<agentId>` and
+ * each run in `run_<runId>`, rewritten as the run progresses (toolbridge.agent.store). Both
+ * hold the serialized message of proto/toolbridge/v1/agents.proto as a bytes value, so the
+ * one schema is checked by the generated code of both languages (docs/agents.md).
  */
-import { BridgeError, ErrorType, Timestamp } from "@toolbridge/core";
+import {
+  BridgeError,
+  decodeValue,
+  ErrorType,
+  encodeValue,
+  type NativeValue,
+  pbAgents,
+  type pbValues,
+  Timestamp,
+  type Variable,
+} from "@toolbridge/core";
 import type { SessionVariables } from "../variables/session-variables.js";
+
+export const AGENT_DEFINITION_PREFIX = "agent_";
+export const AGENT_RUN_PREFIX = "run_";
+
+const DEFINITION_SCHEMA = "toolbridge.v1.AgentDefinition";
+const RUN_SCHEMA = "toolbridge.v1.AgentRun";
+
+/** The session variable that holds the definition of agent `agentId`. */
+export function agentDefinitionVariable(agentId: string): string {
+  return `${AGENT_DEFINITION_PREFIX}${agentId}`;
+}
+
+/** The session variable that holds the record of run `runId`. */
+export function agentRunVariable(runId: string): string {
+  return `${AGENT_RUN_PREFIX}${runId}`;
+}
+
+/** Everything a worker needs to rebuild a dspy.ReAct agent (toolbridge.v1.AgentDefinition). */
+export interface AgentDefinition {
+  readonly agentId: string;
+  /** A DSPy string signature with field types, e.g. "question: str -> answer: float". */
+  readonly signature: string;
+  readonly instructions: string;
+  readonly toolNames: readonly string[];
+  /** The most ReAct steps of a run, 1 to 100. */
+  readonly maxIters: number;
+  /** Descriptions of the signature's fields, by field name. */
+  readonly fieldDescs: Readonly<Record<string, string>>;
+  readonly createdAt: Date;
+  readonly createdBy: string;
+}
+
+export type AgentRunStatus = "running" | "succeeded" | "failed";
 
 /** One ReAct iteration: the thought, the tool call it chose, and what came back. */
 export interface AgentRunStep {
   readonly thought: string;
   readonly toolName: string;
-  readonly toolArgs: Readonly<Record<string, unknown>>;
-  readonly observation: unknown;
-  /** The error type when the call failed (the agent then saw the error as its observation). */
+  readonly toolArgs: Readonly<Record<string, NativeValue>>;
+  readonly observation: NativeValue;
+  /** The error type when the call failed (the agent then saw the error as its observation), else null. */
   readonly errorType: string | null;
 }
 
-export interface AgentRunRecord {
+/** A run of an agent (toolbridge.v1.AgentRun); Python's toolbridge.agent.AgentRun has the same fields. */
+export interface AgentRun {
   readonly runId: string;
   readonly agentId: string;
-  readonly status: "running" | "succeeded" | "failed";
-  readonly inputs: Readonly<Record<string, unknown>>;
+  readonly status: AgentRunStatus;
+  readonly inputs: Readonly<Record<string, NativeValue>>;
   readonly steps: readonly AgentRunStep[];
   /** The signature's output fields once the run succeeded. */
-  readonly outputs: Readonly<Record<string, unknown>>;
+  readonly outputs: Readonly<Record<string, NativeValue>>;
   readonly reasoning: string;
   readonly error: string;
-  readonly startedAt: Date | undefined;
+  /** As Dates: to the millisecond (a Python worker records microseconds). */
+  readonly startedAt: Date;
   readonly finishedAt: Date | undefined;
-  /** The worker that ran it (host:pid) and the LM that drove it. */
+  /** The worker that ran it and the LM that drove it. */
   readonly worker: string;
   readonly lm: string;
-  /** The variable's version: it grows as the worker records progress. */
-  readonly version: number;
 }
 
-export const AGENT_RUN_PREFIX = "run_";
+// ---------------------------------------------------------------------------
+// The stored form: the serialized messages of agents.proto
 
-type Fields = Readonly<Record<string, unknown>>;
+const STATUS_TO_PB: Record<AgentRunStatus, pbAgents.AgentRunStatus> = {
+  running: pbAgents.AgentRunStatus.AGENT_RUN_STATUS_RUNNING,
+  succeeded: pbAgents.AgentRunStatus.AGENT_RUN_STATUS_SUCCEEDED,
+  failed: pbAgents.AgentRunStatus.AGENT_RUN_STATUS_FAILED,
+};
 
-function isFields(value: unknown): value is Fields {
-  return (
-    typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Timestamp)
-  );
+function statusFromPb(status: pbAgents.AgentRunStatus): AgentRunStatus | undefined {
+  return (Object.keys(STATUS_TO_PB) as AgentRunStatus[]).find((name) => STATUS_TO_PB[name] === status);
 }
 
-function text(value: unknown): string {
-  return typeof value === "string" ? value : "";
+function malformed(what: string, reason: string): BridgeError {
+  return new BridgeError(ErrorType.ValidationError, `malformed ${what}: ${reason}`);
 }
 
-function date(value: unknown): Date | undefined {
-  if (value instanceof Date) return value;
-  if (value instanceof Timestamp) return value.toDate();
-  return undefined;
-}
-
-function runFrom(name: string, value: unknown, version: number): AgentRunRecord {
-  if (!isFields(value) || value.kind !== "agent_run") {
-    throw new BridgeError(
-      ErrorType.ValidationError,
-      `session variable '${name}' is not an agent run record`,
-      {
-        details: { variable: name },
-      },
-    );
+function parse<T>(fns: pbAgents.MessageFns<T>, data: NativeValue, what: string, schema: string): T {
+  if (!(data instanceof Uint8Array)) {
+    throw new BridgeError(ErrorType.ValidationError, `not an ${what}: expected the bytes of ${schema}`);
   }
-  const status = value.status === "succeeded" || value.status === "failed" ? value.status : "running";
-  const steps = Array.isArray(value.steps) ? value.steps.filter(isFields) : [];
-  return {
-    runId: text(value.run_id),
-    agentId: text(value.agent_id),
-    status,
-    inputs: isFields(value.inputs) ? value.inputs : {},
-    steps: steps.map((step) => ({
-      thought: text(step.thought),
-      toolName: text(step.tool_name),
-      toolArgs: isFields(step.tool_args) ? step.tool_args : {},
-      observation: step.observation,
-      errorType: typeof step.error_type === "string" ? step.error_type : null,
+  try {
+    return fns.decode(data);
+  } catch (error) {
+    throw malformed(what, error instanceof Error ? error.message : String(error));
+  }
+}
+
+function mapToPb(fields: Readonly<Record<string, unknown>>): pbValues.MapValue {
+  const value = encodeValue(fields);
+  return value.kind?.$case === "mapValue" ? value.kind.value : { entries: [] };
+}
+
+function mapFromPb(map: pbValues.MapValue | undefined): Record<string, NativeValue> {
+  const decoded = decodeValue({ kind: { $case: "mapValue", value: map ?? { entries: [] } } });
+  return decoded as Record<string, NativeValue>;
+}
+
+function timestampToPb(date: Date) {
+  const ts = Timestamp.fromDate(date);
+  return { seconds: ts.seconds, nanos: ts.nanos };
+}
+
+function dateFromPb(ts: { seconds: bigint; nanos: number } | undefined): Date {
+  return ts === undefined ? new Date(0) : new Timestamp(ts.seconds, ts.nanos).toDate();
+}
+
+/** The stored form of a definition: the serialized toolbridge.v1.AgentDefinition. */
+export function encodeAgentDefinition(definition: AgentDefinition): Uint8Array {
+  // Sorted so that equal definitions give equal bytes in both languages (Python sorts map keys).
+  const fieldDescs = Object.fromEntries(
+    Object.entries(definition.fieldDescs).sort(([a], [b]) => (a < b ? -1 : 1)),
+  );
+  return pbAgents.AgentDefinition.encode({
+    ...definition,
+    toolNames: [...definition.toolNames],
+    fieldDescs,
+    createdAt: timestampToPb(definition.createdAt),
+  }).finish();
+}
+
+/** A definition from its stored form; throws ValidationError when the bytes are not one. */
+export function decodeAgentDefinition(data: NativeValue): AgentDefinition {
+  const message = parse(pbAgents.AgentDefinition, data, "agent definition", DEFINITION_SCHEMA);
+  if (message.agentId === "" || message.signature === "") {
+    throw malformed("agent definition", "no agent id or signature");
+  }
+  return { ...message, createdAt: dateFromPb(message.createdAt) };
+}
+
+/** The stored form of a run: the serialized toolbridge.v1.AgentRun. */
+export function encodeAgentRun(run: AgentRun): Uint8Array {
+  return pbAgents.AgentRun.encode({
+    ...run,
+    status: STATUS_TO_PB[run.status],
+    inputs: mapToPb(run.inputs),
+    steps: run.steps.map((step) => ({
+      thought: step.thought,
+      toolName: step.toolName,
+      toolArgs: mapToPb(step.toolArgs),
+      observation: encodeValue(step.observation),
+      errorType: step.errorType ?? "",
     })),
-    outputs: isFields(value.outputs) ? value.outputs : {},
-    reasoning: text(value.reasoning),
-    error: text(value.error),
-    startedAt: date(value.started_at),
-    finishedAt: date(value.finished_at),
-    worker: text(value.worker),
-    lm: text(value.lm),
-    version,
+    outputs: mapToPb(run.outputs),
+    startedAt: timestampToPb(run.startedAt),
+    finishedAt: run.finishedAt === undefined ? undefined : timestampToPb(run.finishedAt),
+  }).finish();
+}
+
+/** A run from its stored form; throws ValidationError when the bytes are not one. */
+export function decodeAgentRun(data: NativeValue): AgentRun {
+  const message = parse(pbAgents.AgentRun, data, "agent run", RUN_SCHEMA);
+  const status = statusFromPb(message.status);
+  if (status === undefined || message.runId === "") {
+    throw malformed("agent run", `run id '${message.runId}', status ${message.status}`);
+  }
+  return {
+    ...message,
+    status,
+    inputs: mapFromPb(message.inputs),
+    steps: message.steps.map((step) => ({
+      thought: step.thought,
+      toolName: step.toolName,
+      toolArgs: mapFromPb(step.toolArgs),
+      observation: decodeValue(step.observation),
+      errorType: step.errorType === "" ? null : step.errorType,
+    })),
+    outputs: mapFromPb(message.outputs),
+    startedAt: dateFromPb(message.startedAt),
+    finishedAt: message.finishedAt === undefined ? undefined : dateFromPb(message.finishedAt),
   };
 }
 
-/** The record of run `runId` in the session; throws VariableNotFound when there is none. */
-export async function readAgentRun(variables: SessionVariables, runId: string): Promise<AgentRunRecord> {
-  const name = `${AGENT_RUN_PREFIX}${runId}`;
-  const variable = await variables.get(name);
-  return runFrom(name, variable.value, variable.version);
+// ---------------------------------------------------------------------------
+// The store
+
+/** Where a session keeps agent definitions and run records; Python's AgentStore has the same methods. */
+export interface AgentStore {
+  saveDefinition(definition: AgentDefinition): Promise<void>;
+  /** Throws VariableNotFound when the session has no such agent. */
+  loadDefinition(agentId: string): Promise<AgentDefinition>;
+  listDefinitions(): Promise<AgentDefinition[]>;
+  /** Creates or replaces the record of `run.runId`. */
+  recordRun(run: AgentRun): Promise<void>;
+  /** Throws VariableNotFound when the session has no such run. */
+  loadRun(runId: string): Promise<AgentRun>;
+  /** The session's runs (of one agent when `agentId` is given), oldest first. */
+  listRuns(agentId?: string): Promise<AgentRun[]>;
 }
 
-/** The session's run records (of one agent when `agentId` is given), oldest first. */
-export async function listAgentRuns(
-  variables: SessionVariables,
-  agentId?: string,
-): Promise<AgentRunRecord[]> {
-  const prefix = agentId === undefined ? AGENT_RUN_PREFIX : `${AGENT_RUN_PREFIX}${agentId}_`;
-  const found = await variables.list({ prefix });
-  const runs = found
-    .filter((v) => v.tags.kind === "agent_run")
-    .map((variable) => runFrom(variable.name, variable.value, variable.version));
-  return runs.sort((a, b) => (a.startedAt?.getTime() ?? 0) - (b.startedAt?.getTime() ?? 0));
+/**
+ * Agents and runs in a session's variables, the same store as Python's
+ * toolbridge.agent.SessionVariableAgentStore: `new SessionVariableAgentStore(host.variables(id))`.
+ */
+export class SessionVariableAgentStore implements AgentStore {
+  constructor(readonly variables: SessionVariables) {}
+
+  async saveDefinition(definition: AgentDefinition): Promise<void> {
+    await this.variables.set(agentDefinitionVariable(definition.agentId), encodeAgentDefinition(definition), {
+      tags: { schema: DEFINITION_SCHEMA, kind: "agent", agent_id: definition.agentId },
+    });
+  }
+
+  async loadDefinition(agentId: string): Promise<AgentDefinition> {
+    const variable = await this.find("agent", agentId, agentDefinitionVariable(agentId));
+    return decodeAgentDefinition(variable.value);
+  }
+
+  async listDefinitions(): Promise<AgentDefinition[]> {
+    const found = await this.variables.list({ prefix: AGENT_DEFINITION_PREFIX });
+    return found
+      .filter((v) => v.tags.schema === DEFINITION_SCHEMA)
+      .map((v) => decodeAgentDefinition(v.value));
+  }
+
+  async recordRun(run: AgentRun): Promise<void> {
+    await this.variables.set(agentRunVariable(run.runId), encodeAgentRun(run), {
+      tags: { schema: RUN_SCHEMA, kind: "agent_run", agent_id: run.agentId, status: run.status },
+    });
+  }
+
+  async loadRun(runId: string): Promise<AgentRun> {
+    const variable = await this.find("run", runId, agentRunVariable(runId));
+    return decodeAgentRun(variable.value);
+  }
+
+  async listRuns(agentId?: string): Promise<AgentRun[]> {
+    const prefix = agentId === undefined ? AGENT_RUN_PREFIX : agentRunVariable(`${agentId}_`);
+    const found = await this.variables.list({ prefix });
+    const runs = found.filter((v) => v.tags.schema === RUN_SCHEMA).map((v) => decodeAgentRun(v.value));
+    return runs.sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime());
+  }
+
+  private async find(what: string, id: string, name: string): Promise<Variable> {
+    try {
+      return await this.variables.get(name);
+    } catch (error) {
+      if (error instanceof BridgeError && error.type === ErrorType.VariableNotFound) {
+        throw new BridgeError(
+          ErrorType.VariableNotFound,
+          `no ${what} '${id}' in session ${this.variables.sessionId}`,
+          { details: { variable: name } },
+        );
+      }
+      throw error;
+    }
+  }
 }

@@ -10,21 +10,35 @@ from toolbridge.agent.model import (
     AgentNotFoundError,
     AgentRun,
     AgentRunError,
+    AgentRunStatus,
+    AgentRunStep,
     AgentStore,
     ProgressEvent,
-    TrajectoryStep,
 )
 from toolbridge.agent.session import SessionAgents
+from toolbridge.agent.store import (
+    AGENT_DEFINITION_PREFIX,
+    AGENT_RUN_PREFIX,
+    SessionVariableAgentStore,
+    agent_definition_variable,
+    agent_run_variable,
+)
 
 __all__ = [
+    "AGENT_DEFINITION_PREFIX",
+    "AGENT_RUN_PREFIX",
     "AgentDefinition",
     "AgentDefinitionError",
     "AgentError",
     "AgentNotFoundError",
     "AgentRun",
     "AgentRunError",
+    "AgentRunStatus",
+    "AgentRunStep",
     "AgentStore",
     "ProgressEvent",
     "SessionAgents",
-    "TrajectoryStep",
+    "SessionVariableAgentStore",
+    "agent_definition_variable",
+    "agent_run_variable",
 ]

@@ -3,7 +3,8 @@
 A live ``dspy.ReAct`` cannot travel to the host, so the session keeps an agent's *definition*
 (signature, tool names, max_iters, instructions) and every worker rebuilds the agent from it.
 Runs are recorded as data too (inputs, steps, outputs), so the TypeScript side can read them.
-Both are maps of plain values (``to_value``/``from_value``), the form session variables hold.
+Both have one schema for both languages, the messages of ``proto/toolbridge/v1/agents.proto``:
+``to_pb``/``from_pb`` convert, ``to_bytes``/``from_bytes`` give the stored form.
 """
 
 from __future__ import annotations
@@ -17,22 +18,34 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.timestamp_pb2 import Timestamp as PbTimestamp
 
 from toolbridge.errors import ErrorType, ToolBridgeError
-from toolbridge.values import encode_value
+from toolbridge.v1 import agents_pb2 as pb
+from toolbridge.v1 import values_pb2 as pb_values
+from toolbridge.values import decode_value, encode_value
 
 if TYPE_CHECKING:
     import dspy
 
-#: Bumped when the stored shape changes incompatibly; readers refuse formats they do not know.
-DEFINITION_FORMAT = 1
-RUN_FORMAT = 1
-
 _AGENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _PLACEHOLDER_DESC = re.compile(r"\$\{\w+\}")
 
-RunStatus = Literal["running", "succeeded", "failed"]
+AgentRunStatus = Literal["running", "succeeded", "failed"]
+
+_STATUS_TO_PB: dict[str, pb.AgentRunStatus.ValueType] = {
+    "running": pb.AGENT_RUN_STATUS_RUNNING,
+    "succeeded": pb.AGENT_RUN_STATUS_SUCCEEDED,
+    "failed": pb.AGENT_RUN_STATUS_FAILED,
+}
+_STATUS_FROM_PB: dict[int, AgentRunStatus] = {
+    pb.AGENT_RUN_STATUS_RUNNING: "running",
+    pb.AGENT_RUN_STATUS_SUCCEEDED: "succeeded",
+    pb.AGENT_RUN_STATUS_FAILED: "failed",
+}
 
 #: The name dspy.ReAct gives its own "done" tool; a host tool of that name cannot be in an agent.
 REACT_FINISH_TOOL = "finish"
@@ -151,36 +164,42 @@ class AgentDefinition:
             rebuilt = rebuilt.with_updated_fields(name, desc=desc)
         return rebuilt
 
-    def to_value(self) -> dict[str, Any]:
-        return {
-            "kind": "react_agent",
-            "format": DEFINITION_FORMAT,
-            "agent_id": self.agent_id,
-            "signature": self.signature,
-            "instructions": self.instructions,
-            "tool_names": list(self.tool_names),
-            "max_iters": self.max_iters,
-            "field_descs": dict(self.field_descs),
-            "created_at": self.created_at,
-            "created_by": self.created_by,
-        }
+    def to_pb(self) -> pb.AgentDefinition:
+        """The ``toolbridge.v1.AgentDefinition`` message."""
+        return pb.AgentDefinition(
+            agent_id=self.agent_id,
+            signature=self.signature,
+            instructions=self.instructions,
+            tool_names=list(self.tool_names),
+            max_iters=self.max_iters,
+            field_descs=dict(self.field_descs),
+            created_at=_timestamp(self.created_at),
+            created_by=self.created_by,
+        )
 
     @classmethod
-    def from_value(cls, value: Any) -> AgentDefinition:
-        data = _expect_map(value, "agent definition", DEFINITION_FORMAT, "react_agent")
-        try:
-            return cls(
-                agent_id=str(data["agent_id"]),
-                signature=str(data["signature"]),
-                instructions=str(data.get("instructions", "")),
-                tool_names=tuple(str(n) for n in data["tool_names"]),
-                max_iters=int(data["max_iters"]),
-                field_descs={str(k): str(v) for k, v in dict(data.get("field_descs", {})).items()},
-                created_at=_as_datetime(data.get("created_at")),
-                created_by=str(data.get("created_by", "")),
-            )
-        except (KeyError, TypeError, ValueError) as error:
-            raise AgentDefinitionError(f"malformed agent definition ({error!r}): {value!r}") from error
+    def from_pb(cls, message: pb.AgentDefinition) -> AgentDefinition:
+        if not message.agent_id or not message.signature:
+            raise AgentDefinitionError(f"malformed agent definition (no agent id or signature): {message}")
+        return cls(
+            agent_id=message.agent_id,
+            signature=message.signature,
+            instructions=message.instructions,
+            tool_names=tuple(message.tool_names),
+            max_iters=message.max_iters,
+            field_descs=dict(message.field_descs),
+            created_at=_datetime(message.created_at),
+            created_by=message.created_by,
+        )
+
+    def to_bytes(self) -> bytes:
+        """The stored form: the serialized message."""
+        return self.to_pb().SerializeToString(deterministic=True)
+
+    @classmethod
+    def from_bytes(cls, data: Any) -> AgentDefinition:
+        """A definition from its stored form; ``AgentDefinitionError`` when ``data`` is not one."""
+        return cls.from_pb(_parse(pb.AgentDefinition, data, "agent definition"))
 
 
 def _signature_text(signature: type[dspy.Signature]) -> tuple[str, dict[str, str]]:
@@ -242,7 +261,7 @@ def _type_text(annotation: Any) -> str:
 
 
 @dataclass(frozen=True)
-class TrajectoryStep:
+class AgentRunStep:
     """One ReAct iteration: the thought, the tool call it chose, and what came back."""
 
     thought: str
@@ -252,23 +271,24 @@ class TrajectoryStep:
     #: The error type when the observation is a failed call (``ToolErrorObservation``), else None.
     error_type: str | None = None
 
-    def to_value(self) -> dict[str, Any]:
-        return {
-            "thought": self.thought,
-            "tool_name": self.tool_name,
-            "tool_args": storable(dict(self.tool_args)),
-            "observation": storable(self.observation),
-            "error_type": self.error_type,
-        }
+    def to_pb(self) -> pb.AgentRunStep:
+        """The ``toolbridge.v1.AgentRunStep`` message (values the bridge cannot carry as text)."""
+        return pb.AgentRunStep(
+            thought=self.thought,
+            tool_name=self.tool_name,
+            tool_args=_map_to_pb(self.tool_args),
+            observation=encode_value(storable(self.observation)),
+            error_type=self.error_type or "",
+        )
 
     @classmethod
-    def from_value(cls, value: Mapping[str, Any]) -> TrajectoryStep:
+    def from_pb(cls, message: pb.AgentRunStep) -> AgentRunStep:
         return cls(
-            thought=str(value.get("thought", "")),
-            tool_name=str(value.get("tool_name", "")),
-            tool_args=dict(value.get("tool_args") or {}),
-            observation=value.get("observation"),
-            error_type=value.get("error_type"),
+            thought=message.thought,
+            tool_name=message.tool_name,
+            tool_args=_map_from_pb(message.tool_args),
+            observation=decode_value(message.observation),
+            error_type=message.error_type or None,
         )
 
 
@@ -278,9 +298,9 @@ class AgentRun:
 
     run_id: str
     agent_id: str
-    status: RunStatus
+    status: AgentRunStatus
     inputs: Mapping[str, Any]
-    steps: tuple[TrajectoryStep, ...] = ()
+    steps: tuple[AgentRunStep, ...] = ()
     #: The signature's output fields (e.g. ``{"answer": ...}``) once the run succeeded.
     outputs: Mapping[str, Any] = field(default_factory=dict)
     #: The extraction step's reasoning (ReAct's final ChainOfThought), when there is one.
@@ -302,11 +322,11 @@ class AgentRun:
             lm=lm,
         )
 
-    def with_steps(self, steps: Sequence[TrajectoryStep]) -> AgentRun:
+    def with_steps(self, steps: Sequence[AgentRunStep]) -> AgentRun:
         return replace(self, steps=tuple(steps))
 
     def succeeded(
-        self, steps: Sequence[TrajectoryStep], outputs: Mapping[str, Any], reasoning: str
+        self, steps: Sequence[AgentRunStep], outputs: Mapping[str, Any], reasoning: str
     ) -> AgentRun:
         return replace(
             self,
@@ -317,7 +337,7 @@ class AgentRun:
             finished_at=_now(),
         )
 
-    def failed(self, error: BaseException, steps: Sequence[TrajectoryStep] | None = None) -> AgentRun:
+    def failed(self, error: BaseException, steps: Sequence[AgentRunStep] | None = None) -> AgentRun:
         return replace(
             self,
             status="failed",
@@ -326,48 +346,55 @@ class AgentRun:
             finished_at=_now(),
         )
 
-    def to_value(self) -> dict[str, Any]:
-        return {
-            "kind": "agent_run",
-            "format": RUN_FORMAT,
-            "run_id": self.run_id,
-            "agent_id": self.agent_id,
-            "status": self.status,
-            "inputs": storable(dict(self.inputs)),
-            "steps": [step.to_value() for step in self.steps],
-            "outputs": storable(dict(self.outputs)),
-            "reasoning": self.reasoning,
-            "error": self.error,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "worker": self.worker,
-            "lm": self.lm,
-        }
+    def to_pb(self) -> pb.AgentRun:
+        """The ``toolbridge.v1.AgentRun`` message (values the bridge cannot carry as text)."""
+        message = pb.AgentRun(
+            run_id=self.run_id,
+            agent_id=self.agent_id,
+            status=_STATUS_TO_PB[self.status],
+            inputs=_map_to_pb(self.inputs),
+            steps=[step.to_pb() for step in self.steps],
+            outputs=_map_to_pb(self.outputs),
+            reasoning=self.reasoning,
+            error=self.error,
+            started_at=_timestamp(self.started_at),
+            worker=self.worker,
+            lm=self.lm,
+        )
+        if self.finished_at is not None:
+            message.finished_at.CopyFrom(_timestamp(self.finished_at))
+        return message
 
     @classmethod
-    def from_value(cls, value: Any) -> AgentRun:
-        data = _expect_map(value, "agent run", RUN_FORMAT, "agent_run")
-        try:
-            status = str(data["status"])
-            if status not in ("running", "succeeded", "failed"):
-                raise ValueError(f"unknown status {status!r}")
-            finished = data.get("finished_at")
-            return cls(
-                run_id=str(data["run_id"]),
-                agent_id=str(data["agent_id"]),
-                status=typing.cast(RunStatus, status),
-                inputs=dict(data.get("inputs") or {}),
-                steps=tuple(TrajectoryStep.from_value(s) for s in data.get("steps") or []),
-                outputs=dict(data.get("outputs") or {}),
-                reasoning=str(data.get("reasoning") or ""),
-                error=str(data.get("error") or ""),
-                started_at=_as_datetime(data.get("started_at")),
-                finished_at=_as_datetime(finished) if finished is not None else None,
-                worker=str(data.get("worker") or ""),
-                lm=str(data.get("lm") or ""),
+    def from_pb(cls, message: pb.AgentRun) -> AgentRun:
+        status = _STATUS_FROM_PB.get(message.status)
+        if status is None or not message.run_id:
+            raise AgentDefinitionError(
+                f"malformed agent run (run id {message.run_id!r}, status {message.status}): {message}"
             )
-        except (KeyError, TypeError, ValueError) as error:
-            raise AgentDefinitionError(f"malformed agent run ({error!r}): {value!r}") from error
+        return cls(
+            run_id=message.run_id,
+            agent_id=message.agent_id,
+            status=status,
+            inputs=_map_from_pb(message.inputs),
+            steps=tuple(AgentRunStep.from_pb(step) for step in message.steps),
+            outputs=_map_from_pb(message.outputs),
+            reasoning=message.reasoning,
+            error=message.error,
+            started_at=_datetime(message.started_at),
+            finished_at=_datetime(message.finished_at) if message.HasField("finished_at") else None,
+            worker=message.worker,
+            lm=message.lm,
+        )
+
+    def to_bytes(self) -> bytes:
+        """The stored form: the serialized message."""
+        return self.to_pb().SerializeToString(deterministic=True)
+
+    @classmethod
+    def from_bytes(cls, data: Any) -> AgentRun:
+        """A run from its stored form; ``AgentDefinitionError`` when ``data`` is not one."""
+        return cls.from_pb(_parse(pb.AgentRun, data, "agent run"))
 
 
 # -- progress -------------------------------------------------------------------------------------------
@@ -438,23 +465,39 @@ def storable(value: Any) -> Any:
     return str(value)
 
 
-def _expect_map(value: Any, what: str, fmt: int, kind: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping) or value.get("kind") != kind:
-        raise AgentDefinitionError(f"not an {what}: {value!r}")
-    if value.get("format") != fmt:
+M = TypeVar("M", bound=Message)
+
+
+def _parse(cls: type[M], data: Any, what: str) -> M:
+    if not isinstance(data, bytes | bytearray | memoryview):
         raise AgentDefinitionError(
-            f"{what} has format {value.get('format')!r}; this toolbridge reads format {fmt} (upgrade it)"
+            f"not an {what}: expected the bytes of {cls.DESCRIPTOR.full_name}, got {data!r}"
         )
-    return value
+    message = cls()
+    try:
+        message.ParseFromString(bytes(data))
+    except DecodeError as error:
+        raise AgentDefinitionError(f"malformed {what}: {error}") from error
+    return message
 
 
-def _as_datetime(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    if hasattr(value, "to_datetime"):
-        converted: datetime = value.to_datetime()
-        return converted
-    raise ValueError(f"expected a timestamp, got {value!r}")
+def _map_to_pb(mapping: Mapping[str, Any]) -> pb_values.MapValue:
+    return encode_value(storable(dict(mapping))).map_value
+
+
+def _map_from_pb(message: pb_values.MapValue) -> dict[str, Any]:
+    decoded: dict[str, Any] = decode_value(pb_values.Value(map_value=message))
+    return decoded
+
+
+def _timestamp(value: datetime) -> PbTimestamp:
+    stamp = PbTimestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def _datetime(stamp: PbTimestamp) -> datetime:
+    return stamp.ToDatetime(tzinfo=UTC)
 
 
 __all__ = [
@@ -465,10 +508,10 @@ __all__ = [
     "AgentNotFoundError",
     "AgentRun",
     "AgentRunError",
+    "AgentRunStatus",
+    "AgentRunStep",
     "AgentStore",
     "ProgressEvent",
-    "RunStatus",
-    "TrajectoryStep",
     "storable",
     "worker_name",
 ]

@@ -20,9 +20,9 @@ from toolbridge.agent.model import (
     AgentError,
     AgentRun,
     AgentRunError,
+    AgentRunStep,
     AgentStore,
     ProgressEvent,
-    TrajectoryStep,
     storable,
 )
 from toolbridge.dspy import GRPCToolBridge, ToolErrorObservation
@@ -39,7 +39,7 @@ def lm_name(lm: Any) -> str:
 
 def steps_from_trajectory(
     trajectory: Mapping[str, Any], errors: Mapping[int, str] | None = None
-) -> list[TrajectoryStep]:
+) -> list[AgentRunStep]:
     """The steps of a ``dspy.ReAct`` trajectory (``thought_i``, ``tool_name_i``, ``tool_args_i``, ...).
 
     ``errors`` gives the error type of steps whose tool raised (ReAct then stores its own
@@ -53,7 +53,7 @@ def steps_from_trajectory(
         if error_type is None and errors is not None:
             error_type = errors.get(i)
         steps.append(
-            TrajectoryStep(
+            AgentRunStep(
                 thought=str(trajectory.get(f"thought_{i}", "")),
                 tool_name=str(trajectory.get(f"tool_name_{i}", "")),
                 tool_args=dict(trajectory.get(f"tool_args_{i}") or {}),
@@ -71,7 +71,7 @@ class _RunRecorder(BaseCallback):  # type: ignore[misc]  # dspy is untyped
         self.agent = agent
         self.run = run
         self.emit = emit
-        self.steps: list[TrajectoryStep] = []
+        self.steps: list[AgentRunStep] = []
         #: Error types of steps whose tool raised instead of returning an observation.
         self.errors: dict[int, str] = {}
         self._thought = ""
@@ -121,7 +121,7 @@ class _RunRecorder(BaseCallback):  # type: ignore[misc]  # dspy is untyped
             observation = f"Execution error in {self._tool_name}: {exception}"
         elif isinstance(outputs, ToolErrorObservation):
             error_type = outputs.type
-        record = TrajectoryStep(self._thought, self._tool_name, self._tool_args, observation, error_type)
+        record = AgentRunStep(self._thought, self._tool_name, self._tool_args, observation, error_type)
         self.steps.append(record)
         self.emit(
             ProgressEvent(

@@ -3,41 +3,46 @@
 - a definition is the variable ``agent_<agent_id>`` (e.g. ``agent_react_1a2b3c4d``);
 - a run is the variable ``run_<run_id>`` (e.g. ``run_react_1a2b3c4d_5e6f7a8b``), rewritten
   as the run progresses, so the TypeScript application can read or watch a trajectory
-  while it grows (``host.variables(sessionId).get("run_...")``).
+  while it grows (``SessionVariableAgentStore`` in ``@toolbridge/server`` reads it).
 
-Both are plain maps (``AgentDefinition.to_value()``, ``AgentRun.to_value()``) tagged with
-``kind`` and ``agent_id`` (runs also with ``status``), so they die with the session like
-every variable, and any worker attached to the session can read them.
+Each holds the serialized ``toolbridge.v1.AgentDefinition`` / ``AgentRun`` message
+(``proto/toolbridge/v1/agents.proto``) as a bytes value, tagged with ``schema`` (the
+message's name), ``kind`` and ``agent_id`` (runs also with ``status``), so they die with
+the session like every variable, and any worker attached to the session can read them.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-from toolbridge.agent.model import AgentDefinition, AgentNotFoundError, AgentRun, TrajectoryStep
+from toolbridge.agent.model import AgentDefinition, AgentNotFoundError, AgentRun, AgentRunStep
+from toolbridge.client import ToolBridgeClient
 from toolbridge.errors import InvalidValueError
 from toolbridge.session_context import SessionContext
+from toolbridge.v1 import agents_pb2 as pb
 from toolbridge.variables import VariableNotFoundError
-
-if TYPE_CHECKING:
-    from toolbridge.client import ToolBridgeClient
 
 log = logging.getLogger("toolbridge")
 
-DEFINITION_PREFIX: Final = "agent_"
-RUN_PREFIX: Final = "run_"
+AGENT_DEFINITION_PREFIX: Final = "agent_"
+AGENT_RUN_PREFIX: Final = "run_"
 #: How much of each observation a run record keeps when the whole run is too large for a variable.
 TRIMMED_OBSERVATION_CHARS: Final = 2000
 
+_DEFINITION_SCHEMA: Final = pb.AgentDefinition.DESCRIPTOR.full_name
+_RUN_SCHEMA: Final = pb.AgentRun.DESCRIPTOR.full_name
 
-def definition_variable(agent_id: str) -> str:
-    return f"{DEFINITION_PREFIX}{agent_id}"
+
+def agent_definition_variable(agent_id: str) -> str:
+    """The session variable that holds the definition of agent ``agent_id``."""
+    return f"{AGENT_DEFINITION_PREFIX}{agent_id}"
 
 
-def run_variable(run_id: str) -> str:
-    return f"{RUN_PREFIX}{run_id}"
+def agent_run_variable(run_id: str) -> str:
+    """The session variable that holds the record of run ``run_id``."""
+    return f"{AGENT_RUN_PREFIX}{run_id}"
 
 
 class SessionVariableAgentStore:
@@ -50,27 +55,29 @@ class SessionVariableAgentStore:
 
     async def save_definition(self, definition: AgentDefinition) -> None:
         await self.variables.set_variable(
-            definition_variable(definition.agent_id),
-            definition.to_value(),
-            {"kind": "agent", "agent_id": definition.agent_id},
+            agent_definition_variable(definition.agent_id),
+            definition.to_bytes(),
+            {"schema": _DEFINITION_SCHEMA, "kind": "agent", "agent_id": definition.agent_id},
         )
 
     async def load_definition(self, agent_id: str) -> AgentDefinition:
         try:
-            value = await self.variables.get_variable(definition_variable(agent_id))
+            value = await self.variables.get_variable(agent_definition_variable(agent_id))
         except VariableNotFoundError:
             raise AgentNotFoundError("agent", agent_id, self.variables.session_id) from None
-        return AgentDefinition.from_value(value)
+        return AgentDefinition.from_bytes(value)
 
     async def list_definitions(self) -> list[AgentDefinition]:
-        found = await self.variables.list_variables(DEFINITION_PREFIX)
-        return [AgentDefinition.from_value(v.value) for v in found if v.tags.get("kind") == "agent"]
+        found = await self.variables.list_variables(AGENT_DEFINITION_PREFIX)
+        return [
+            AgentDefinition.from_bytes(v.value) for v in found if v.tags.get("schema") == _DEFINITION_SCHEMA
+        ]
 
     async def record_run(self, run: AgentRun) -> None:
-        name = run_variable(run.run_id)
-        tags = {"kind": "agent_run", "agent_id": run.agent_id, "status": run.status}
+        name = agent_run_variable(run.run_id)
+        tags = {"schema": _RUN_SCHEMA, "kind": "agent_run", "agent_id": run.agent_id, "status": run.status}
         try:
-            await self.variables.set_variable(name, run.to_value(), tags)
+            await self.variables.set_variable(name, run.to_bytes(), tags)
         except InvalidValueError as error:
             if error.reason != "too_large":
                 raise
@@ -79,24 +86,24 @@ class SessionVariableAgentStore:
             log.warning(
                 "run %s is too large for a session variable; storing trimmed observations", run.run_id
             )
-            await self.variables.set_variable(name, _trimmed(run).to_value(), {**tags, "trimmed": "true"})
+            await self.variables.set_variable(name, _trimmed(run).to_bytes(), {**tags, "trimmed": "true"})
 
     async def load_run(self, run_id: str) -> AgentRun:
         try:
-            value = await self.variables.get_variable(run_variable(run_id))
+            value = await self.variables.get_variable(agent_run_variable(run_id))
         except VariableNotFoundError:
             raise AgentNotFoundError("run", run_id, self.variables.session_id) from None
-        return AgentRun.from_value(value)
+        return AgentRun.from_bytes(value)
 
     async def list_runs(self, agent_id: str | None = None) -> list[AgentRun]:
-        prefix = run_variable(f"{agent_id}_") if agent_id is not None else RUN_PREFIX
+        prefix = agent_run_variable(f"{agent_id}_") if agent_id is not None else AGENT_RUN_PREFIX
         found = await self.variables.list_variables(prefix)
-        runs = [AgentRun.from_value(v.value) for v in found if v.tags.get("kind") == "agent_run"]
+        runs = [AgentRun.from_bytes(v.value) for v in found if v.tags.get("schema") == _RUN_SCHEMA]
         return sorted(runs, key=lambda run: run.started_at)
 
 
 def _trimmed(run: AgentRun) -> AgentRun:
-    def trim(step: TrajectoryStep) -> TrajectoryStep:
+    def trim(step: AgentRunStep) -> AgentRunStep:
         text = step.observation if isinstance(step.observation, str) else repr(step.observation)
         if len(text) <= TRIMMED_OBSERVATION_CHARS:
             return step
