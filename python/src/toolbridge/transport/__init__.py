@@ -9,7 +9,12 @@ carrying many calls) sits next to ``aio`` with the same methods.
 
 from toolbridge.transport.aio import AioTransport
 from toolbridge.transport.channel import channel_options, create_grpc_channel
-from toolbridge.transport.error_mapping import error_details, error_from_info
+from toolbridge.transport.error_mapping import (
+    RpcFailure,
+    communication_error,
+    error_details,
+    error_from_info,
+)
 from toolbridge.transport.messages import (
     deadline_s,
     encode_args,
@@ -22,7 +27,9 @@ from toolbridge.transport.messages import (
 
 __all__ = [
     "AioTransport",
+    "RpcFailure",
     "channel_options",
+    "communication_error",
     "create_grpc_channel",
     "deadline_s",
     "encode_args",

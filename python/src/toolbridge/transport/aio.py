@@ -9,7 +9,7 @@ import grpc
 
 from toolbridge.errors import ToolCommunicationError
 from toolbridge.transport.channel import create_grpc_channel
-from toolbridge.transport.error_mapping import error_from_info
+from toolbridge.transport.error_mapping import communication_error, error_from_info
 from toolbridge.transport.messages import deadline_s
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1.toolbridge_pb2_grpc import ToolBridgeStub
@@ -28,11 +28,6 @@ class Answer(Protocol):
 
 R = TypeVar("R")
 A = TypeVar("A", bound=Answer)
-
-
-def communication_error(what: str, error: grpc.aio.AioRpcError) -> ToolCommunicationError:
-    """A failed RPC as the client's transport error; ``what`` names the tool or RPC."""
-    return ToolCommunicationError(what, error.code(), error.details() or "")
 
 
 class AioTransport:

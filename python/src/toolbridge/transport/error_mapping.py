@@ -1,11 +1,33 @@
-"""The host's in-band ``ErrorInfo`` as the client's error classes (docs/errors.md)."""
+"""Failures as the client's error classes (docs/errors.md): in-band ``ErrorInfo`` and failed RPCs."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from toolbridge.errors import SESSION_ERROR_TYPES, ErrorType, SessionError, ToolBridgeError, tool_call_error
+import grpc
+
+from toolbridge.errors import (
+    SESSION_ERROR_TYPES,
+    ErrorType,
+    SessionError,
+    ToolBridgeError,
+    ToolCommunicationError,
+    tool_call_error,
+)
 from toolbridge.v1 import toolbridge_pb2 as pb
+
+
+class RpcFailure(Protocol):
+    """A failed RPC as grpcio reports it, blocking or asyncio (``grpc.aio.AioRpcError``)."""
+
+    def code(self) -> grpc.StatusCode: ...
+
+    def details(self) -> str | None: ...
+
+
+def communication_error(what: str, error: RpcFailure) -> ToolCommunicationError:
+    """A failed RPC as the client's transport error; ``what`` names the tool or RPC."""
+    return ToolCommunicationError(what, error.code(), error.details() or "")
 
 
 def error_details(info: pb.ErrorInfo) -> dict[str, Any]:
