@@ -7,7 +7,7 @@ BIN := node_modules/.bin
 STAMPS := .stamps
 TS_TESTS = $(sort $(wildcard packages/*/test/*.test.ts))
 
-.PHONY: setup build demo demo-client demo-variables bench test lint typecheck check-generated test-ts test-py gen clean
+.PHONY: setup build demo demo-client demo-variables bench test lint typecheck check-generated test-ts test-py gen clean redis-server
 
 setup: $(STAMPS)/npm $(STAMPS)/venv
 
@@ -55,15 +55,25 @@ demo-variables: build
 	TOOLBRIDGE_PYTHON="$${TOOLBRIDGE_PYTHON:-$(PY)}" node --import tsx examples/variables/shared-state.ts
 
 # Not part of `make test` (the tests run the harness once with tiny counts); several minutes.
-bench: build
+bench: build redis-server
 	@echo "==> benchmarks: toolbridge against bare grpc-js and MCP (stdio, HTTP), results in bench/results/"
 	$(PY) bench/run.py $(BENCH_ARGS)
 
-test-ts: build
+# The Redis store's tests start their own redis-server (Debian's package) on a free
+# loopback port; this installs it when it is missing (CI runs as root on Debian).
+redis-server:
+	@if ! command -v redis-server >/dev/null; then \
+		echo "==> redis-server is missing: installing Debian's redis-server package (apt-get install -y redis-server)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null; \
+		echo "==> installed $$(redis-server --version)"; \
+	fi
+
+test-ts: build redis-server
 	@echo "==> TypeScript tests"
 	node --import tsx --test $(TS_TESTS)
 
-test-py: build
+test-py: build redis-server
 	@echo "==> Python tests"
 	cd python && ../$(VENV)/bin/pytest -q
 

@@ -13,6 +13,7 @@ import {
   type NativeValue,
   pb,
   type pbValues,
+  resumeAfterToPb,
   type SetVariableOptions,
   type Variable,
   type VariableInfo,
@@ -437,6 +438,7 @@ export class ToolBridgeClient {
       sessionId,
       variableNames: [...names],
       includeInitialValues: options.includeInitialValues ?? false,
+      resumeAfterSequence: resumeAfterToPb(options.resumeAfterSequence),
     });
     return new RemoteVariableWatcher(
       call,

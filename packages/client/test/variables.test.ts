@@ -279,7 +279,20 @@ describe("variables against the real host", () => {
         Array.from({ length: 30 }, (_, i) => [i + 1, i]),
       );
     }
-    assert.deepEqual(first?.at(-1), { kind: "deleted", sessionId: a.sessionId, name: "w.x", version: 31 });
+    const last = first?.at(-1);
+    assert.deepEqual(last?.kind === "deleted" ? { ...last, sequence: 0 } : last, {
+      kind: "deleted",
+      sessionId: a.sessionId,
+      name: "w.x",
+      version: 31,
+      sequence: 0,
+    });
+    // Sequences number the session's changes: they grow along the watch (w.other's write is filtered out).
+    const sequences = first?.map((u) => ("sequence" in u ? u.sequence : 0)) ?? [];
+    assert.ok(
+      sequences.every((s, i) => i === 0 || s > (sequences[i - 1] ?? 0)),
+      sequences.join(","),
+    );
   });
 
   it("watch with initial values sends the current values first", async () => {

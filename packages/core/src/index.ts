@@ -25,6 +25,7 @@ export {
   type DeclareVariableOptions,
   type InferredVariableType,
   isVariableType,
+  resumeAfterToPb,
   type SetVariableOptions,
   VARIABLE_TYPES,
   type Variable,

@@ -99,6 +99,11 @@ export type VariableUpdate =
       readonly sessionId: string;
       readonly name: string;
       readonly version: number;
+      /**
+       * The change's position in the session's sequence of changes (for "initial": the
+       * snapshot's); pass the last one seen as resumeAfterSequence to resume a watch.
+       */
+      readonly sequence: number;
       readonly variable: Variable;
     }
   | {
@@ -107,6 +112,7 @@ export type VariableUpdate =
       readonly name: string;
       /** The version the deletion committed as (one above the variable's last version). */
       readonly version: number;
+      readonly sequence: number;
     }
   | {
       /** The session ended; nothing follows. */
@@ -138,6 +144,12 @@ export interface DeclareVariableOptions {
 export interface WatchVariablesOptions {
   /** First yield an "initial" update with the current value of each watched variable that exists. */
   readonly includeInitialValues?: boolean;
+  /**
+   * Resume after the update with this `sequence` (the last one seen, e.g. before a
+   * connection dropped): first every change committed after it, then every later one,
+   * without gap or duplicate. Not together with includeInitialValues.
+   */
+  readonly resumeAfterSequence?: number;
   /** Aborting ends the watch (the iteration ends). */
   readonly signal?: AbortSignal;
 }
@@ -162,6 +174,21 @@ const DTYPE_NAMES: Record<DTypeName, DType> = {
 const DTYPE_BY_CODE = new Map<DType, DTypeName>(
   Object.entries(DTYPE_NAMES).map(([name, code]) => [code, name as DTypeName]),
 );
+
+/** The wire form of a resumeAfterSequence option; throws ValidationError for a bad number. */
+export function resumeAfterToPb(sequence: number | undefined): bigint | undefined {
+  if (sequence === undefined) return undefined;
+  if (!Number.isSafeInteger(sequence) || sequence < 0) {
+    throw new BridgeError(
+      ErrorType.ValidationError,
+      `resumeAfterSequence ${sequence} is not a non-negative integer`,
+      {
+        details: { field: "resume_after_sequence" },
+      },
+    );
+  }
+  return BigInt(sequence);
+}
 
 /** The wire form of an expectedVersion option; throws ValidationError for a bad number. */
 export function expectedVersionToPb(version: number | undefined): bigint | undefined {
@@ -290,13 +317,20 @@ export function variableUpdateFromPb(
         sessionId,
         name,
         version: Number(message.version),
+        sequence: Number(message.sequence),
         variable: variableFromPb(
           { name, value: message.value, version: message.version, metadata: message.metadata },
           options,
         ),
       };
     case pb.VariableUpdateKind.VARIABLE_UPDATE_KIND_DELETED:
-      return { kind: "deleted", sessionId, name, version: Number(message.version) };
+      return {
+        kind: "deleted",
+        sessionId,
+        name,
+        version: Number(message.version),
+        sequence: Number(message.sequence),
+      };
     case pb.VariableUpdateKind.VARIABLE_UPDATE_KIND_SESSION_ENDED:
       return { kind: "session_ended", sessionId, reason: message.error?.details.reason ?? "" };
     default:

@@ -111,6 +111,12 @@ async function main(argv: string[]): Promise<number> {
   const address = await host.start();
   // Printed before the "serving" line, which scripts and tests wait for.
   if (host.metricsUrl !== undefined) process.stdout.write(`toolbridge metrics on ${host.metricsUrl}\n`);
+  const store = host.storeDescription;
+  process.stdout.write(
+    store === "memory"
+      ? "toolbridge store: memory (sessions end with this process)\n"
+      : `toolbridge store: ${store} (shared by every host using it; sessions outlive a restart)\n`,
+  );
   process.stdout.write(
     `toolbridge serving on ${address.target} with ${host.toolNames().length} tools: ${host.toolNames().join(", ")}\n`,
   );

@@ -57,6 +57,17 @@ const HostConfigSchema = z.strictObject({
     .int()
     .min(1024)
     .default(32 * 1024 * 1024),
+  /**
+   * Where sessions, variables and agent records live: "memory" (this process; gone when it
+   * exits) or a Redis URL, redis://[user:password@]host:port/db or rediss://... for TLS,
+   * which several hosts can share and which outlives a restart.
+   */
+  store: z
+    .string()
+    .regex(/^(memory|rediss?:\/\/\S+)$/, "use memory, redis://host:port/db or rediss://host:port/db")
+    .default("memory"),
+  /** How many of a session's latest variable changes are kept for resuming a watch. */
+  watchHistory: z.coerce.number().int().min(0).max(1_000_000).default(1000),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Send host stack traces to clients in ErrorInfo.stacktrace (off: they may leak internals). */
   exposeStackTraces: z

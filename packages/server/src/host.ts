@@ -13,6 +13,7 @@ import { type HostRuntime, SHUTTING_DOWN } from "./rpc/runtime.js";
 import { serviceDefinition, serviceImplementation } from "./rpc/service.js";
 import { SessionManager } from "./sessions/manager.js";
 import { InMemorySessionStore } from "./sessions/memory-store.js";
+import { RedisSessionStore } from "./sessions/redis-store.js";
 import type { SessionEnded, SessionStore } from "./sessions/store.js";
 import type { Tool } from "./tools/define.js";
 import { ToolRegistry } from "./tools/registry.js";
@@ -22,9 +23,12 @@ import { SessionVariables } from "./variables/session-variables.js";
 const SERVICE_NAME = "toolbridge.v1.ToolBridge";
 const VERSION = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
 
-export interface HostOptions extends HostConfigInput {
-  /** Where sessions live; the in-memory store by default. */
-  store?: SessionStore;
+export interface HostOptions extends Omit<HostConfigInput, "store"> {
+  /**
+   * Where sessions live: a SessionStore, or as in the configuration "memory" (the
+   * default) or a Redis URL (redis://host:port/db, rediss://... for TLS).
+   */
+  store?: SessionStore | string;
   /** A pino logger; by default one writing JSON lines to stderr at `logLevel`. */
   logger?: Logger;
 }
@@ -69,16 +73,11 @@ export class ToolBridgeHost {
 
   constructor(options: HostOptions = {}) {
     const { store, logger, ...config } = options;
-    this.config = parseConfig(config, "host options");
+    this.config = parseConfig(typeof store === "string" ? { ...config, store } : config, "host options");
     this.log =
       logger ?? pino({ level: this.config.logLevel, base: { service: "toolbridge" } }, pino.destination(2));
     this.sessions = new SessionManager({
-      store:
-        store ??
-        new InMemorySessionStore({
-          timeoutMs: this.config.sessionTimeoutMs,
-          maxSessions: this.config.maxConcurrentSessions,
-        }),
+      store: typeof store === "object" ? store : this.configuredStore(),
       timeoutMs: this.config.sessionTimeoutMs,
       sweepIntervalMs: sweepInterval(this.config),
       log: this.log,
@@ -97,6 +96,13 @@ export class ToolBridgeHost {
       version: VERSION,
       draining: false,
     };
+  }
+
+  /** Where sessions live: "memory", the Redis URL (without password), or "custom" for a store passed in. */
+  get storeDescription(): string {
+    const { store } = this.sessions;
+    if (store instanceof RedisSessionStore) return store.description;
+    return store instanceof InMemorySessionStore ? "memory" : "custom";
   }
 
   /** Registers global tools, visible to every session. */
@@ -229,7 +235,12 @@ export class ToolBridgeHost {
     const shown = config.host.includes(":") ? `[${config.host}]` : config.host;
     this.listening = { host: config.host, port, target: `${shown}:${port}` };
     this.log.info(
-      { address: this.listening.target, tools: this.registry.globalCount, metrics: this.metricsUrl },
+      {
+        address: this.listening.target,
+        tools: this.registry.globalCount,
+        metrics: this.metricsUrl,
+        store: this.storeDescription,
+      },
       "toolbridge host serving",
     );
     return this.listening;
@@ -264,6 +275,28 @@ export class ToolBridgeHost {
     process.on("SIGINT", onSignal);
   }
 
+  private configuredStore(): SessionStore {
+    const { config } = this;
+    const options = {
+      timeoutMs: config.sessionTimeoutMs,
+      maxSessions: config.maxConcurrentSessions,
+      watchHistory: config.watchHistory,
+    };
+    if (config.store === "memory") return new InMemorySessionStore(options);
+    const store = new RedisSessionStore({ ...options, url: config.store });
+    let lastLogged = 0;
+    store.onConnectionError((error) => {
+      const now = Date.now();
+      if (now - lastLogged < STORE_ERROR_LOG_INTERVAL_MS) return;
+      lastLogged = now;
+      this.log.warn(
+        { err: error, store: store.description },
+        "session store (Redis) connection error; calls that need it fail with Unavailable until it is back",
+      );
+    });
+    return store;
+  }
+
   private async shutdown(graceMs: number): Promise<void> {
     this.runtime.draining = true;
     this.health.setStatus("", "NOT_SERVING");
@@ -290,6 +323,9 @@ export class ToolBridgeHost {
     this.log.info("toolbridge host stopped");
   }
 }
+
+/** Logs a store's connection errors at most once per this interval (the store retries by itself). */
+const STORE_ERROR_LOG_INTERVAL_MS = 10_000;
 
 /** Descriptors for server reflection: the toolbridge protos (embedded) and the health service. */
 function reflectionPackages(): protoLoader.PackageDefinition {

@@ -95,7 +95,14 @@ function encode(update: pb.VariableUpdate): Buffer {
 const encodedSets = new WeakMap<pb.Variable, Buffer>();
 
 function updateBytes(rt: HostRuntime, sessionId: string, event: WatchEvent): Buffer {
-  const base = { sessionId, value: undefined, metadata: undefined, error: undefined, version: 0n };
+  const base = {
+    sessionId,
+    value: undefined,
+    metadata: undefined,
+    error: undefined,
+    version: 0n,
+    sequence: 0n,
+  };
   switch (event.kind) {
     case "initial":
     case "set": {
@@ -112,6 +119,7 @@ function updateBytes(rt: HostRuntime, sessionId: string, event: WatchEvent): Buf
         value: variable.value,
         version: variable.version,
         metadata: variable.metadata,
+        sequence: event.sequence,
       });
       if (event.kind === "set") encodedSets.set(variable, bytes);
       return bytes;
@@ -122,6 +130,7 @@ function updateBytes(rt: HostRuntime, sessionId: string, event: WatchEvent): Buf
         variableName: event.name,
         kind: pb.VariableUpdateKind.VARIABLE_UPDATE_KIND_DELETED,
         version: event.version,
+        sequence: event.sequence,
       });
     case "session_ended":
       return encode({
@@ -150,7 +159,8 @@ function updateBytes(rt: HostRuntime, sessionId: string, event: WatchEvent): Buf
  * initial values read, the host sends response headers with `x-toolbridge-watch: ready`:
  * a client that waits for them knows every later write reaches it. (A watch that failed
  * sends its error update without that header.) Then
- * come the initial values (when asked for) and every committed change in commit order,
+ * come the initial values (when asked for) or the changes after resume_after_sequence,
+ * and every committed change in commit order,
  * pulled only as fast as the client reads. The stream ends after a SESSION_ENDED update,
  * after an update carrying an error (bad request, unknown session, a reader too far
  * behind), with UNAVAILABLE when the host shuts down, or when the client cancels.
@@ -162,6 +172,7 @@ export async function watchSessionVariables(rt: HostRuntime, call: UpdateStream)
     watch = rt.variables.watch(req.sessionId, {
       names: req.variableNames,
       includeInitialValues: req.includeInitialValues,
+      resumeAfter: req.resumeAfterSequence,
     });
   } catch (error) {
     call.write(updateBytes(rt, req.sessionId, { kind: "error", error: error as BridgeError }));

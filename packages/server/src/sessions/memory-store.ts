@@ -1,6 +1,11 @@
 import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
 import {
+  type ChangeHistory,
   type CreateResult,
+  DEFAULT_WATCH_HISTORY,
+  type Following,
+  historyTrimmed,
+  resumeAhead,
   type SessionEnded,
   type SessionEndReason,
   type SessionRecord,
@@ -25,6 +30,8 @@ interface Entry {
   /** At least the last version of every name whose tombstone was evicted. */
   versionFloor: bigint;
   sequence: bigint;
+  /** The latest changes for resuming watches: the change of sequence s at s % watchHistory. */
+  history: VariableChange[] | undefined;
 }
 
 /** Deleted names remembered per session; beyond this the oldest fold into the session's floor. */
@@ -42,7 +49,11 @@ export class InMemorySessionStore implements SessionStore {
   private readonly listeners: ((event: SessionEnded) => void)[] = [];
   private readonly variableListeners: ((change: VariableChange) => void)[] = [];
 
-  constructor(private readonly options: SessionStoreOptions) {}
+  private readonly historySize: number;
+
+  constructor(private readonly options: SessionStoreOptions) {
+    this.historySize = options.watchHistory ?? DEFAULT_WATCH_HISTORY;
+  }
 
   async create(id: string, metadata: Record<string, string>, now: number): Promise<CreateResult> {
     const existing = this.live(id, now);
@@ -69,6 +80,7 @@ export class InMemorySessionStore implements SessionStore {
       tombstones: undefined,
       versionFloor: 0n,
       sequence: 0n,
+      history: undefined,
     };
     this.sessions.set(id, entry);
     return { record: record(entry), created: true };
@@ -161,12 +173,40 @@ export class InMemorySessionStore implements SessionStore {
     }
     entry.sequence += 1n;
     const change: VariableChange = { sessionId, name, sequence: entry.sequence, result };
+    if (this.historySize > 0) {
+      entry.history ??= [];
+      entry.history[Number(entry.sequence % BigInt(this.historySize))] = change;
+    }
     for (const listener of this.variableListeners) listener(change);
     return change;
   }
 
   onVariableChanged(listener: (change: VariableChange) => void): void {
     this.variableListeners.push(listener);
+  }
+
+  /** Every change of this store is committed in this process, so following costs nothing. */
+  async follow(sessionId: string, now: number): Promise<Following> {
+    return { sequence: this.require(sessionId, now).sequence, close: () => {} };
+  }
+
+  /** Nothing is lost between a commit and its listeners in one process. */
+  onFollowLost(_listener: (sessionId: string, error: BridgeError) => void): void {}
+
+  async changesSince(sessionId: string, after: bigint, now: number): Promise<ChangeHistory> {
+    const entry = this.require(sessionId, now);
+    const { sequence } = entry;
+    if (after > sequence) throw resumeAhead(sessionId, after, sequence);
+    const kept = BigInt(this.historySize);
+    const oldest = sequence - kept + 1n > 1n ? sequence - kept + 1n : 1n;
+    if (after + 1n < oldest) throw historyTrimmed(sessionId, after, oldest);
+    const changes: VariableChange[] = [];
+    for (let s = after + 1n; s <= sequence; s++) {
+      const change = entry.history?.[Number(s % kept)];
+      if (change === undefined) throw historyTrimmed(sessionId, after, oldest);
+      changes.push(change);
+    }
+    return { changes, sequence };
   }
 
   private require(id: string, now: number): Entry {

@@ -1,9 +1,10 @@
 import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
 
 /**
- * SessionStore: where sessions and their variables live. The in-memory store is the embedded default;
- * a shared store (Redis) implements the same interface so several host nodes can
- * serve one set of sessions. Every method is async for that reason.
+ * SessionStore: where sessions and their variables live. The in-memory store is the
+ * embedded default; the Redis store implements the same interface so several host
+ * nodes serve one set of sessions. Every method is async for that reason, and a store
+ * that cannot reach its backend throws BridgeError(Unavailable) naming it.
  */
 
 export interface SessionRecord {
@@ -33,9 +34,22 @@ export interface SessionStoreOptions {
   readonly timeoutMs: number;
   /** More live sessions than this and create() fails with SessionLimitExceeded. */
   readonly maxSessions: number;
+  /**
+   * How many of a session's latest changes are kept so that a watch can resume after
+   * them (changesSince); 0 keeps none. Defaults to DEFAULT_WATCH_HISTORY.
+   */
+  readonly watchHistory?: number;
 }
 
-/** What a variable mutation sees of the session, read atomically with the write. */
+/** Changes kept per session for resuming watches when SessionStoreOptions.watchHistory is not given. */
+export const DEFAULT_WATCH_HISTORY = 1000;
+
+/**
+ * What a variable mutation sees of the session. A store commits the mutation's result
+ * only while this is still current: the same version of the variable, or, when it did
+ * not exist, still no variable of that name, the same floor and at most `count`
+ * variables in the session.
+ */
 export interface VariableSlot {
   /** The variable as it is now, undefined when it does not exist. */
   readonly current: pb.Variable | undefined;
@@ -56,7 +70,9 @@ export type VariableMutationResult =
 
 /**
  * Decides a write from the slot (variables/semantics.ts). It must be pure: a store may
- * call it again when a concurrent write got in first. Throwing leaves the variable as it was.
+ * call it several times, with a slot that a concurrent write made stale, and commits
+ * only a result computed from the current slot. Throwing (from the current slot)
+ * leaves the variable as it was and rejects the mutation with that error.
  */
 export type VariableMutation = (slot: VariableSlot) => VariableMutationResult;
 
@@ -73,6 +89,22 @@ export interface VariableSnapshot {
   /** Sorted by name. */
   readonly variables: readonly pb.Variable[];
   /** The sequence of the last change the snapshot includes. */
+  readonly sequence: bigint;
+}
+
+/** A session's changes being delivered to the variable listeners (SessionStore.follow). */
+export interface Following {
+  /** Every change with a higher sequence than this is delivered. */
+  readonly sequence: bigint;
+  /** Stops this follower; the store stops delivering once no follower of the session is left. */
+  close(): void;
+}
+
+/** The retained changes of a session after a given sequence (SessionStore.changesSince). */
+export interface ChangeHistory {
+  /** In commit order, without gap, starting right after the requested sequence. */
+  readonly changes: readonly VariableChange[];
+  /** The sequence of the last change committed when they were read. */
   readonly sequence: bigint;
 }
 
@@ -119,10 +151,50 @@ export interface SessionStore {
     now: number,
   ): Promise<VariableChange>;
   /**
-   * Registers a listener told about every committed change, synchronously and in commit
-   * order per session (watches rely on both).
+   * Registers a listener told about the committed changes of every followed session
+   * (follow()), whichever node committed them: in commit order per session, without
+   * gap or duplicate (watches rely on this). A change committed through this store
+   * object reaches the listeners before its mutateVariable resolves, when the session
+   * is followed and no earlier change is still on its way.
    */
   onVariableChanged(listener: (change: VariableChange) => void): void;
+  /**
+   * Starts telling the variable listeners about the session's changes until the returned
+   * Following is closed or the session ends. Throws SessionNotFound.
+   */
+  follow(sessionId: string, now: number): Promise<Following>;
+  /**
+   * Registers a listener told when the store can no longer deliver a followed session's
+   * changes without a gap (it lost its connection to a shared backend). The session is
+   * no longer followed; watchers can resume from the last sequence they saw.
+   */
+  onFollowLost(listener: (sessionId: string, error: BridgeError) => void): void;
+  /**
+   * The changes after `after`, for resuming a watch. Throws SessionNotFound, and
+   * ResourceExhausted (details.reason "history_trimmed") when some of them are no longer
+   * kept, or ValidationError when `after` is beyond the session's last change.
+   */
+  changesSince(sessionId: string, after: bigint, now: number): Promise<ChangeHistory>;
+}
+
+/** The error of changesSince when the changes after `after` are no longer all kept. */
+export function historyTrimmed(sessionId: string, after: bigint, oldest: bigint): BridgeError {
+  return new BridgeError(
+    ErrorType.ResourceExhausted,
+    `cannot resume the watch of session '${sessionId}' after change ${after}: the session keeps only ` +
+      `its latest changes (watchHistory) and the oldest kept is ${oldest}; watch again with initial values`,
+    { details: { reason: "history_trimmed", session_id: sessionId, oldest: String(oldest) } },
+  );
+}
+
+/** The error of changesSince when `after` is beyond the session's last change. */
+export function resumeAhead(sessionId: string, after: bigint, sequence: bigint): BridgeError {
+  return new BridgeError(
+    ErrorType.ValidationError,
+    `cannot resume the watch of session '${sessionId}' after change ${after}: its last change is ` +
+      `${sequence} (was the session ended and created again?); watch again with initial values`,
+    { details: { field: "resume_after_sequence", session_id: sessionId, sequence: String(sequence) } },
+  );
 }
 
 /** The SessionNotFound error every store and the session manager throw. */

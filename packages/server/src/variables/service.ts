@@ -6,7 +6,7 @@
 import { BridgeError, decodeValue, ErrorType, type pb, pbValues } from "@toolbridge/core";
 import type { Logger } from "pino";
 import type { SessionManager } from "../sessions/manager.js";
-import type { SessionEnded, VariableChange } from "../sessions/store.js";
+import type { Following, SessionEnded, VariableChange } from "../sessions/store.js";
 import { type Declaration, parseDeclaration } from "./constraints.js";
 import { applyDelete, applySet } from "./semantics.js";
 import { VariableWatch, type WatchEvent } from "./watch.js";
@@ -45,6 +45,11 @@ export interface WatchRequest {
   /** Empty watches every variable of the session. */
   readonly names: readonly string[];
   readonly includeInitialValues: boolean;
+  /**
+   * Resume a watch: first the changes committed after this sequence (the last one the
+   * watcher saw), then every later one. Excludes includeInitialValues.
+   */
+  readonly resumeAfter?: bigint | undefined;
 }
 
 function invalidName(name: string): BridgeError {
@@ -62,6 +67,8 @@ export function checkName(name: string): void {
 
 export class VariableService {
   private readonly watchers = new Map<string, Set<VariableWatch>>();
+  /** What each started watch follows in the store; closed with the watch. */
+  private readonly following = new WeakMap<VariableWatch, Following>();
   /** Encoded sizes of stored values, computed once when they are written. */
   private readonly sizes = new WeakMap<pbValues.Value, number>();
 
@@ -71,6 +78,7 @@ export class VariableService {
     private readonly log: Logger,
   ) {
     sessions.store.onVariableChanged((change) => this.changed(change));
+    sessions.store.onFollowLost((sessionId, error) => this.followLost(sessionId, error));
     sessions.onSessionEnded((event) => this.sessionEnded(event));
   }
 
@@ -165,9 +173,10 @@ export class VariableService {
   }
 
   /**
-   * Starts a watch. It is subscribed before this returns, so every change committed
-   * afterwards reaches it; the session check and the initial values follow
-   * asynchronously (a missing session arrives as the watch's error event).
+   * Starts a watch. It is registered before this returns; once `started` resolves, every
+   * change committed afterwards (through any node) reaches it. The session check and the
+   * initial values or resumed changes follow asynchronously (a failure arrives as the
+   * watch's error event).
    */
   watch(sessionId: string, request: WatchRequest): VariableWatch {
     for (const name of request.names) checkName(name);
@@ -178,13 +187,22 @@ export class VariableService {
         { details: { field: "variable_names" } },
       );
     }
+    const { resumeAfter } = request;
+    if (resumeAfter !== undefined && request.includeInitialValues) {
+      throw new BridgeError(
+        ErrorType.ValidationError,
+        "a resumed watch (resume_after_sequence) continues from the changes it missed and takes no " +
+          "initial values; drop include_initial_values or resume_after_sequence",
+        { details: { field: "resume_after_sequence" } },
+      );
+    }
     const names = request.names.length === 0 ? undefined : new Set(request.names);
     const watch = new VariableWatch(
       sessionId,
       names,
       this.limits.watchBufferBytes,
       (closed) => this.unsubscribe(closed),
-      request.includeInitialValues,
+      request.includeInitialValues || resumeAfter !== undefined,
     );
     let set = this.watchers.get(sessionId);
     if (set === undefined) {
@@ -192,11 +210,11 @@ export class VariableService {
       this.watchers.set(sessionId, set);
     }
     set.add(watch);
-    watch.started = this.start(watch, names, request.includeInitialValues).catch((error: unknown) => {
+    watch.started = this.start(watch, names, request).catch((error: unknown) => {
       const failure = asBridgeError(error);
       watch.push({ kind: "error", error: failure }, 0);
-      // Without this, a watch whose snapshot failed would wait for initial values forever.
-      watch.begin({ variables: [], sequence: 0n }, () => 0);
+      // Without this, a watch whose start failed would wait for its first events forever.
+      watch.begin([], 0n, () => 0);
       throw failure;
     });
     // The failure also reaches the consumer as the watch's error event; nobody need await this.
@@ -227,21 +245,39 @@ export class VariableService {
   private async start(
     watch: VariableWatch,
     names: ReadonlySet<string> | undefined,
-    includeInitialValues: boolean,
+    request: WatchRequest,
   ): Promise<void> {
-    await this.sessions.require(watch.sessionId);
-    if (!includeInitialValues) return;
-    const filter = names === undefined ? {} : { names };
-    const snapshot = await this.sessions.store
-      .listVariables(watch.sessionId, filter, Date.now())
-      .catch((error: unknown) => {
-        // The session ended after the watch subscribed: its session_ended event is queued.
-        if (error instanceof BridgeError && error.type === ErrorType.SessionNotFound) {
-          return { variables: [], sequence: 0n };
-        }
-        throw error;
-      });
-    watch.begin(snapshot, (variable) => this.sizeOf(variable));
+    const { sessionId } = watch;
+    await this.sessions.require(sessionId);
+    const following = await this.sessions.store.follow(sessionId, Date.now());
+    if (watch.isClosed) {
+      following.close();
+      return;
+    }
+    this.following.set(watch, following);
+    const sizeOf = (event: WatchEvent) => this.eventSize(event);
+    try {
+      if (request.resumeAfter !== undefined) {
+        const history = await this.sessions.store.changesSince(sessionId, request.resumeAfter, Date.now());
+        const missed = history.changes.filter((change) => watch.accepts(change.name)).map(watchEvent);
+        watch.begin(missed, history.sequence, sizeOf);
+      } else if (request.includeInitialValues) {
+        const filter = names === undefined ? {} : { names };
+        const snapshot = await this.sessions.store.listVariables(sessionId, filter, Date.now());
+        const initial = snapshot.variables
+          .filter((variable) => watch.accepts(variable.name))
+          .map((variable): WatchEvent => ({ kind: "initial", variable, sequence: snapshot.sequence }));
+        watch.begin(initial, snapshot.sequence, sizeOf);
+      }
+    } catch (error) {
+      // The session ended after the watch subscribed: its session_ended event is queued.
+      if (!(error instanceof BridgeError && error.type === ErrorType.SessionNotFound)) throw error;
+      watch.begin([], 0n, sizeOf);
+    }
+  }
+
+  private eventSize(event: WatchEvent): number {
+    return event.kind === "set" || event.kind === "initial" ? this.sizeOf(event.variable) : UPDATE_OVERHEAD;
   }
 
   private checkValue(name: string, value: pbValues.Value | undefined): pbValues.Value {
@@ -288,12 +324,8 @@ export class VariableService {
   private changed(change: VariableChange): void {
     const set = this.watchers.get(change.sessionId);
     if (set === undefined) return;
-    const { result } = change;
-    const event: WatchEvent =
-      result.kind === "set"
-        ? { kind: "set", variable: result.variable }
-        : { kind: "deleted", name: change.name, version: result.version };
-    const size = result.kind === "set" ? this.sizeOf(result.variable) : UPDATE_OVERHEAD;
+    const event = watchEvent(change);
+    const size = this.eventSize(event);
     for (const watch of set) {
       if (watch.accepts(change.name)) watch.push(event, size, change.sequence);
     }
@@ -308,12 +340,29 @@ export class VariableService {
     this.watchers.delete(event.id);
   }
 
+  private followLost(sessionId: string, error: BridgeError): void {
+    const set = this.watchers.get(sessionId);
+    if (set === undefined) return;
+    this.log.warn({ sessionId, watchers: set.size, err: error }, `ending variable watches: ${error.message}`);
+    for (const watch of set) watch.push({ kind: "error", error }, 0);
+    this.watchers.delete(sessionId);
+  }
+
   private unsubscribe(watch: VariableWatch): void {
+    this.following.get(watch)?.close();
+    this.following.delete(watch);
     const set = this.watchers.get(watch.sessionId);
     if (set === undefined) return;
     set.delete(watch);
     if (set.size === 0) this.watchers.delete(watch.sessionId);
   }
+}
+
+function watchEvent(change: VariableChange): WatchEvent {
+  const { result, sequence } = change;
+  return result.kind === "set"
+    ? { kind: "set", variable: result.variable, sequence }
+    : { kind: "deleted", name: change.name, version: result.version, sequence };
 }
 
 function hasConstraints(c: pb.VariableConstraints): boolean {

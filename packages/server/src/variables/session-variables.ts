@@ -12,6 +12,7 @@ import {
   encodeVariableValue,
   expectedVersionToPb,
   type pb,
+  resumeAfterToPb,
   type SetVariableOptions,
   type Variable,
   type VariableType,
@@ -103,6 +104,7 @@ export class SessionVariables {
     const watch = this.service.watch(this.sessionId, {
       names,
       includeInitialValues: options.includeInitialValues ?? false,
+      resumeAfter: resumeAfterToPb(options.resumeAfterSequence),
     });
     return new InProcessWatcher(watch, this.decode, options.signal);
   }
@@ -159,7 +161,13 @@ class InProcessWatcher implements VariableWatcher {
             yield { kind: "session_ended", sessionId, reason: event.reason };
             return;
           case "deleted":
-            yield { kind: "deleted", sessionId, name: event.name, version: Number(event.version) };
+            yield {
+              kind: "deleted",
+              sessionId,
+              name: event.name,
+              version: Number(event.version),
+              sequence: Number(event.sequence),
+            };
             break;
           default:
             yield {
@@ -167,6 +175,7 @@ class InProcessWatcher implements VariableWatcher {
               sessionId,
               name: event.variable.name,
               version: Number(event.variable.version),
+              sequence: Number(event.sequence),
               variable: variableFromPb(event.variable, this.decode),
             };
         }

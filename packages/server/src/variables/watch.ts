@@ -8,11 +8,15 @@
  * ends with a ResourceExhausted error, and it can watch again with initial values.
  */
 import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
-import type { SessionEndReason, VariableSnapshot } from "../sessions/store.js";
+import type { SessionEndReason } from "../sessions/store.js";
 
 export type WatchEvent =
-  | { readonly kind: "initial" | "set"; readonly variable: pb.Variable }
-  | { readonly kind: "deleted"; readonly name: string; readonly version: bigint }
+  /**
+   * `sequence`: the change's position in the session's sequence of changes; for an
+   * initial value, the sequence of the snapshot it was read at.
+   */
+  | { readonly kind: "initial" | "set"; readonly variable: pb.Variable; readonly sequence: bigint }
+  | { readonly kind: "deleted"; readonly name: string; readonly version: bigint; readonly sequence: bigint }
   /** Terminal: nothing follows. */
   | { readonly kind: "session_ended"; readonly reason: SessionEndReason }
   /** Terminal: nothing follows. */
@@ -46,9 +50,10 @@ export class VariableWatch {
     private readonly names: ReadonlySet<string> | undefined,
     private readonly limitBytes: number,
     private readonly onClose: (watch: VariableWatch) => void,
-    withInitialValues: boolean,
+    /** Events wait for begin() (initial values or resumed changes come first). */
+    startsWithBegin: boolean,
   ) {
-    if (withInitialValues) this.early = [];
+    if (startsWithBegin) this.early = [];
   }
 
   /** True when this watch wants updates of `name`. */
@@ -75,25 +80,18 @@ export class VariableWatch {
   }
 
   /**
-   * Puts the initial values first, followed by the changes that arrived meanwhile and
-   * are newer than the snapshot; older ones are already reflected in it.
+   * Puts `first` (initial values, or the changes a resumed watch missed) first, followed
+   * by the changes that arrived meanwhile and are newer than `sequence`, the position
+   * `first` brings the watcher to; older ones are already reflected in it.
    */
-  begin(snapshot: VariableSnapshot, sizeOf: (variable: pb.Variable) => number): void {
+  begin(first: readonly WatchEvent[], sequence: bigint, sizeOf: (event: WatchEvent) => number): void {
     const early = this.early;
     if (early === undefined) return;
     this.early = undefined;
     if (this.closed) return;
     const pending = [
-      ...snapshot.variables
-        .filter((variable) => this.accepts(variable.name))
-        .map(
-          (variable): Queued => ({
-            event: { kind: "initial", variable },
-            size: sizeOf(variable),
-            sequence: undefined,
-          }),
-        ),
-      ...early.filter((item) => item.sequence === undefined || item.sequence > snapshot.sequence),
+      ...first.map((event): Queued => ({ event, size: sizeOf(event), sequence: undefined })),
+      ...early.filter((item) => item.sequence === undefined || item.sequence > sequence),
     ];
     this.bytes = 0;
     for (const item of pending) {
@@ -107,6 +105,11 @@ export class VariableWatch {
       }
       this.deliver(item);
     }
+  }
+
+  /** True once close() was called. */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** The next event; undefined once the watch is closed or its terminal event was taken. */

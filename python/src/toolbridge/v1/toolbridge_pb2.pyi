@@ -1439,9 +1439,17 @@ class WatchVariablesRequest(_message.Message):
     SESSION_ID_FIELD_NUMBER: _builtins.int
     VARIABLE_NAMES_FIELD_NUMBER: _builtins.int
     INCLUDE_INITIAL_VALUES_FIELD_NUMBER: _builtins.int
+    RESUME_AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     include_initial_values: _builtins.bool
     """Send the current value of each watched variable first."""
+    resume_after_sequence: _builtins.int
+    """Resume a watch that ended (e.g. its connection dropped): send first every change
+    committed after this sequence (the `sequence` of the last update the watcher saw),
+    then every later one, without gap or duplicate. Fails with ResourceExhausted
+    (reason "history_trimmed") when the host no longer keeps all of them (watchHistory).
+    Cannot be combined with include_initial_values.
+    """
     @_builtins.property
     def variable_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Names to watch; empty watches every variable of the session."""
@@ -1452,12 +1460,15 @@ class WatchVariablesRequest(_message.Message):
         session_id: _builtins.str = ...,
         variable_names: _abc.Iterable[_builtins.str] | None = ...,
         include_initial_values: _builtins.bool = ...,
+        resume_after_sequence: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_resume_after_sequence", b"_resume_after_sequence", "resume_after_sequence", b"resume_after_sequence"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_initial_values", b"include_initial_values", "session_id", b"session_id", "variable_names", b"variable_names"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_resume_after_sequence", b"_resume_after_sequence", "include_initial_values", b"include_initial_values", "resume_after_sequence", b"resume_after_sequence", "session_id", b"session_id", "variable_names", b"variable_names"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__resume_after_sequence: _TypeAlias = _typing.Literal["resume_after_sequence"]  # noqa: Y015
+    _WhichOneofArgType__resume_after_sequence: _TypeAlias = _typing.Literal["_resume_after_sequence", b"_resume_after_sequence"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__resume_after_sequence) -> _WhichOneofReturnType__resume_after_sequence | None: ...
 
 Global___WatchVariablesRequest: _TypeAlias = WatchVariablesRequest  # noqa: Y015
 
@@ -1472,10 +1483,17 @@ class VariableUpdate(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     variable_name: _builtins.str
     kind: Global___VariableUpdateKind.ValueType
     version: _builtins.int
+    sequence: _builtins.int
+    """Position of a SET or DELETED change in the session's sequence of changes (it grows
+    by one with every committed write or delete of any of its variables); for INITIAL
+    updates, the position of the snapshot they were read at. Pass the last one seen as
+    resume_after_sequence to resume a watch.
+    """
     @_builtins.property
     def value(self) -> _values_pb2.Value: ...
     @_builtins.property
@@ -1492,10 +1510,11 @@ class VariableUpdate(_message.Message):
         version: _builtins.int = ...,
         metadata: Global___VariableMetadata | None = ...,
         error: Global___ErrorInfo | None = ...,
+        sequence: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "metadata", b"metadata", "value", b"value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "kind", b"kind", "metadata", b"metadata", "session_id", b"session_id", "value", b"value", "variable_name", b"variable_name", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "kind", b"kind", "metadata", b"metadata", "sequence", b"sequence", "session_id", b"session_id", "value", b"value", "variable_name", b"variable_name", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

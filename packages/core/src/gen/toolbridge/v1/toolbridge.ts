@@ -416,6 +416,14 @@ export interface WatchVariablesRequest {
   variableNames: string[];
   /** Send the current value of each watched variable first. */
   includeInitialValues: boolean;
+  /**
+   * Resume a watch that ended (e.g. its connection dropped): send first every change
+   * committed after this sequence (the `sequence` of the last update the watcher saw),
+   * then every later one, without gap or duplicate. Fails with ResourceExhausted
+   * (reason "history_trimmed") when the host no longer keeps all of them (watchHistory).
+   * Cannot be combined with include_initial_values.
+   */
+  resumeAfterSequence?: bigint | undefined;
 }
 
 export interface VariableUpdate {
@@ -425,7 +433,16 @@ export interface VariableUpdate {
   value: Value | undefined;
   version: bigint;
   metadata: VariableMetadata | undefined;
-  error: ErrorInfo | undefined;
+  error:
+    | ErrorInfo
+    | undefined;
+  /**
+   * Position of a SET or DELETED change in the session's sequence of changes (it grows
+   * by one with every committed write or delete of any of its variables); for INITIAL
+   * updates, the position of the snapshot they were read at. Pass the last one seen as
+   * resume_after_sequence to resume a watch.
+   */
+  sequence: bigint;
 }
 
 export interface HealthCheckRequest {
@@ -4650,7 +4667,7 @@ export const DeleteVariableRequest: MessageFns<DeleteVariableRequest> = {
 };
 
 function createBaseWatchVariablesRequest(): WatchVariablesRequest {
-  return { sessionId: "", variableNames: [], includeInitialValues: false };
+  return { sessionId: "", variableNames: [], includeInitialValues: false, resumeAfterSequence: undefined };
 }
 
 export const WatchVariablesRequest: MessageFns<WatchVariablesRequest> = {
@@ -4663,6 +4680,12 @@ export const WatchVariablesRequest: MessageFns<WatchVariablesRequest> = {
     }
     if (message.includeInitialValues !== false) {
       writer.uint32(24).bool(message.includeInitialValues);
+    }
+    if (message.resumeAfterSequence !== undefined) {
+      if (BigInt.asUintN(64, message.resumeAfterSequence) !== message.resumeAfterSequence) {
+        throw new globalThis.Error("value provided for field message.resumeAfterSequence of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.resumeAfterSequence);
     }
     return writer;
   },
@@ -4704,6 +4727,14 @@ export const WatchVariablesRequest: MessageFns<WatchVariablesRequest> = {
             message.includeInitialValues = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.resumeAfterSequence = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4724,6 +4755,9 @@ export const WatchVariablesRequest: MessageFns<WatchVariablesRequest> = {
     message.sessionId = object.sessionId ?? "";
     message.variableNames = object.variableNames?.map((e) => e) || [];
     message.includeInitialValues = object.includeInitialValues ?? false;
+    message.resumeAfterSequence = (object.resumeAfterSequence !== undefined && object.resumeAfterSequence !== null)
+      ? BigInt(object.resumeAfterSequence)
+      : undefined;
     return message;
   },
 };
@@ -4737,6 +4771,7 @@ function createBaseVariableUpdate(): VariableUpdate {
     version: 0n,
     metadata: undefined,
     error: undefined,
+    sequence: 0n,
   };
 }
 
@@ -4765,6 +4800,12 @@ export const VariableUpdate: MessageFns<VariableUpdate> = {
     }
     if (message.error !== undefined) {
       ErrorInfo.encode(message.error, writer.uint32(58).fork()).join();
+    }
+    if (message.sequence !== 0n) {
+      if (BigInt.asUintN(64, message.sequence) !== message.sequence) {
+        throw new globalThis.Error("value provided for field message.sequence of type uint64 too large");
+      }
+      writer.uint32(64).uint64(message.sequence);
     }
     return writer;
   },
@@ -4838,6 +4879,14 @@ export const VariableUpdate: MessageFns<VariableUpdate> = {
             message.error = ErrorInfo.decode(reader, reader.uint32());
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.sequence = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4866,6 +4915,7 @@ export const VariableUpdate: MessageFns<VariableUpdate> = {
     message.error = (object.error !== undefined && object.error !== null)
       ? ErrorInfo.fromPartial(object.error)
       : undefined;
+    message.sequence = (object.sequence !== undefined && object.sequence !== null) ? BigInt(object.sequence) : 0n;
     return message;
   },
 };

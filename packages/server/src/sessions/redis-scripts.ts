@@ -1,0 +1,245 @@
+/**
+ * The Lua scripts of the Redis session store. Each one touches the keys of one session
+ * only (they share the hash tag {<session id>}, so they live in one Cluster slot), or the
+ * global session index only, and Redis runs a script atomically: that is what makes a
+ * read-check-write of a variable a single commit.
+ *
+ * Keys of a session, in the order every per-session script takes them:
+ *   KEYS[1] meta  hash: id, md (metadata JSON), created, last (ms), seq, floor, inc
+ *   KEYS[2] vars  hash: variable name -> encoded pb.Variable
+ *   KEYS[3] ver   hash: variable name -> version (decimal), compared by the commit
+ *   KEYS[4] gone  sorted set: deleted name -> its last version (tombstones)
+ *   KEYS[5] log   stream of changes, entry id "<sequence>-0"
+ */
+import { createHash } from "node:crypto";
+import type { Redis } from "ioredis";
+
+export interface LuaScript {
+  readonly lua: string;
+  readonly sha: string;
+  readonly keys: number;
+}
+
+function script(keys: number, lua: string): LuaScript {
+  return { lua, keys, sha: createHash("sha1").update(lua).digest("hex") };
+}
+
+/** PEXPIRE every key of the session; `ttl` names the Lua expression of the TTL. */
+const EXPIRE_ALL = (ttl: string) => `for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ${ttl}) end`;
+
+/** Lua returning the slot fields of ARGV[1]: encoded variable (or false), floor, count, incarnation. */
+const SLOT = `
+local enc = redis.call('HGET', KEYS[2], ARGV[1])
+local floor = '0'
+if not enc then floor = redis.call('ZSCORE', KEYS[4], ARGV[1]) or redis.call('HGET', KEYS[1], 'floor') end
+local slot = {enc, floor, redis.call('HLEN', KEYS[2]), redis.call('HGET', KEYS[1], 'inc')}`;
+
+/**
+ * Creates the session or attaches to a live one (refreshing it).
+ * ARGV: id, metadata JSON, now, ttl, incarnation. Returns {created 0|1, md, created, last}.
+ */
+export const CREATE = script(
+  5,
+  `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'last', ARGV[3])
+  ${EXPIRE_ALL("ARGV[4]")}
+  local r = redis.call('HMGET', KEYS[1], 'md', 'created', 'last')
+  return {0, r[1], r[2], r[3]}
+end
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'md', ARGV[2], 'created', ARGV[3], 'last', ARGV[3],
+  'seq', 0, 'floor', 0, 'inc', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return {1, ARGV[2], ARGV[3], ARGV[3]}`,
+);
+
+/** Refreshes a live session's TTL. ARGV: now, ttl. Returns {md, created, last} or nil. */
+export const TOUCH = script(
+  5,
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+redis.call('HSET', KEYS[1], 'last', ARGV[1])
+${EXPIRE_ALL("ARGV[2]")}
+return redis.call('HMGET', KEYS[1], 'md', 'created', 'last')`,
+);
+
+/**
+ * Ends a session on cleanup. ARGV: ended channel, message. Returns 1, or 0 when it did
+ * not exist.
+ */
+export const END = script(
+  5,
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return 1`,
+);
+
+/**
+ * Ends a session the index says has expired, unless a refresh kept it alive. ARGV: ended
+ * channel, message. Returns the session's remaining TTL (ms) when it lives, else -1.
+ */
+export const END_EXPIRED = script(
+  5,
+  `
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then return ttl end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return -1`,
+);
+
+/**
+ * Counts a session in the global index (sorted set id -> expiry ms) unless that would
+ * exceed the limit. ARGV: id, now, expiry, max. Returns 1, or minus the number of live
+ * sessions when the limit is reached. A session already counted is always admitted.
+ */
+export const RESERVE = script(
+  1,
+  `
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) <= tonumber(ARGV[2]) then
+  local live = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[2], '+inf')
+  if live >= tonumber(ARGV[4]) then return -live end
+end
+redis.call('ZADD', KEYS[1], 'GT', ARGV[3], ARGV[1])
+return 1`,
+);
+
+/** Takes up to ARGV[2] ids whose expiry (score) is at most ARGV[1] out of the index. */
+export const SWEEP = script(
+  1,
+  `
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
+return ids`,
+);
+
+/** The slot of variable ARGV[1]: {encoded or nil, floor, count, incarnation}, or nil without session. */
+export const READ_SLOT = script(
+  5,
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+${SLOT}
+return slot`,
+);
+
+/**
+ * Commits a variable mutation if the slot it was computed from is still current.
+ * ARGV: 1 name, 2 seen version ('' when it did not exist), 3 seen floor, 4 seen count,
+ * 5 kind ('s' set, 'd' delete), 6 new version, 7 encoded variable ('' for a delete),
+ * 8 most tombstones, 9 changes kept in the log, 10 change channel, 11 seen incarnation.
+ * Returns {1, sequence}, {0, current slot...} when the slot was stale, or nil without
+ * session. The change goes to the log and the session's channel in the same step.
+ */
+export const COMMIT = script(
+  5,
+  `
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then return false end
+local name = ARGV[1]
+local cur = redis.call('HGET', KEYS[3], name)
+local stale = redis.call('HGET', KEYS[1], 'inc') ~= ARGV[11]
+if stale then
+elseif ARGV[2] == '' then
+  if cur then
+    stale = true
+  else
+    local floor = redis.call('ZSCORE', KEYS[4], name) or redis.call('HGET', KEYS[1], 'floor')
+    stale = floor ~= ARGV[3] or redis.call('HLEN', KEYS[2]) > tonumber(ARGV[4])
+  end
+else
+  stale = cur ~= ARGV[2]
+end
+if stale then
+  ${SLOT}
+  return {0, slot[1], slot[2], slot[3], slot[4]}
+end
+if ARGV[5] == 's' then
+  redis.call('HSET', KEYS[2], name, ARGV[7])
+  redis.call('HSET', KEYS[3], name, ARGV[6])
+  redis.call('ZREM', KEYS[4], name)
+else
+  redis.call('HDEL', KEYS[2], name)
+  redis.call('HDEL', KEYS[3], name)
+  redis.call('ZADD', KEYS[4], ARGV[6], name)
+  if redis.call('ZCARD', KEYS[4]) > tonumber(ARGV[8]) then
+    -- Forget the lowest tombstone but keep its guarantee: new names start above it.
+    local oldest = redis.call('ZPOPMIN', KEYS[4])
+    if tonumber(oldest[2]) > tonumber(redis.call('HGET', KEYS[1], 'floor')) then
+      redis.call('HSET', KEYS[1], 'floor', oldest[2])
+    end
+  end
+end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[9], seq .. '-0',
+  'k', ARGV[5], 'n', name, 'v', ARGV[6], 'b', ARGV[7])
+for i = 2, 5 do redis.call('PEXPIRE', KEYS[i], ttl) end
+redis.call('PUBLISH', ARGV[10], seq .. '|' .. ARGV[5] .. '|' .. ARGV[6] .. '|' .. name .. '|' .. ARGV[7])
+return {1, seq}`,
+);
+
+/** {sequence, encoded variable or nil} of ARGV[1], or nil without session. */
+export const GET_VARIABLE = script(
+  2,
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return {redis.call('HGET', KEYS[1], 'seq'), redis.call('HGET', KEYS[2], ARGV[1])}`,
+);
+
+/**
+ * {sequence, count, name, encoded, ...} of all variables, or of the names in ARGV
+ * ({sequence, count, encoded or nil, ...}); nil without session.
+ */
+export const SNAPSHOT = script(
+  2,
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local seq = redis.call('HGET', KEYS[1], 'seq')
+if #ARGV == 0 then return {seq, redis.call('HGETALL', KEYS[2])} end
+return {seq, redis.call('HMGET', KEYS[2], unpack(ARGV))}`,
+);
+
+/** {sequence, count} of the session, or nil without session. */
+export const COUNTS = script(
+  2,
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return {redis.call('HGET', KEYS[1], 'seq'), redis.call('HLEN', KEYS[2])}`,
+);
+
+/**
+ * {sequence, entries} with up to ARGV[2] log entries from id ARGV[1] on, or nil without
+ * session. KEYS: meta, log.
+ */
+export const READ_LOG = script(
+  2,
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return {redis.call('HGET', KEYS[1], 'seq'), redis.call('XRANGE', KEYS[2], ARGV[1], '+', 'COUNT', ARGV[2])}`,
+);
+
+type ScriptCall = (...args: (string | Buffer | number)[]) => Promise<unknown>;
+
+/**
+ * Runs `script` (by its hash; ioredis loads it when the server does not know it yet),
+ * with replies as Buffers. Scripts are registered as commands so that auto-pipelining
+ * batches them like every other command.
+ */
+export function runScript(
+  redis: Redis,
+  s: LuaScript,
+  keys: readonly string[],
+  args: readonly (string | Buffer | number)[],
+): Promise<unknown> {
+  const name = `toolbridge_${s.sha}`;
+  const commands = redis as unknown as Record<string, ScriptCall | undefined>;
+  let call = commands[`${name}Buffer`];
+  if (call === undefined) {
+    redis.defineCommand(name, { lua: s.lua, numberOfKeys: s.keys });
+    call = commands[`${name}Buffer`] as ScriptCall;
+  }
+  return call.call(redis, ...keys, ...args);
+}
