@@ -53,6 +53,7 @@ export {
 } from "./config.js";
 export { type HostOptions, type ListeningAddress, type SessionInfo, ToolBridgeHost } from "./host.js";
 export { InMemorySessionStore } from "./sessions/memory-store.js";
+export { RedisSessionStore, type RedisSessionStoreOptions } from "./sessions/redis-store.js";
 export type { SessionEnded, SessionEndReason } from "./sessions/store.js";
 export {
   defineTool,
@@ -68,7 +69,9 @@ export { SessionVariables } from "./variables/session-variables.js";
 // --- For library authors: implementing a SessionStore (e.g. one shared by several hosts) --
 
 export type {
+  ChangeHistory,
   CreateResult,
+  Following,
   SessionRecord,
   SessionStore,
   SessionStoreOptions,
