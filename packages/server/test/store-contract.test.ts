@@ -1,0 +1,407 @@
+// The SessionStore contract, one suite run against both stores: the in-memory store and
+// the Redis store on a real redis-server. "Two nodes" are two store objects sharing one
+// Redis (the memory store plays both nodes itself), so every cross-node guarantee the
+// host relies on is checked here: commits, versions, limits, expiry, change delivery.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { encodeVariableValue } from "@toolbridge/core";
+import {
+  applyDelete,
+  applySet,
+  BridgeError,
+  ErrorType,
+  InMemorySessionStore,
+  RedisSessionStore,
+  type SessionEnded,
+  type SessionStore,
+  type SessionStoreOptions,
+  type VariableChange,
+} from "@toolbridge/server";
+import { type RedisServer, startRedis } from "./support/redis-server.js";
+
+interface Nodes {
+  readonly a: SessionStore;
+  readonly b: SessionStore;
+}
+
+interface Backend {
+  readonly name: string;
+  open(options?: Partial<SessionStoreOptions>): Promise<Nodes>;
+}
+
+const DEFAULTS: SessionStoreOptions = { timeoutMs: 60_000, maxSessions: 100, watchHistory: 100 };
+
+let redis: RedisServer | undefined;
+let prefixes = 0;
+const opened: SessionStore[] = [];
+
+const BACKENDS: Backend[] = [
+  {
+    name: "memory store",
+    async open(options = {}) {
+      const store = new InMemorySessionStore({ ...DEFAULTS, ...options });
+      return { a: store, b: store };
+    },
+  },
+  {
+    name: "Redis store",
+    async open(options = {}) {
+      if (redis === undefined) throw new Error("redis-server is not running");
+      const keyPrefix = `contract${++prefixes}:`;
+      const [a, b] = [0, 1].map(
+        () => new RedisSessionStore({ ...DEFAULTS, ...options, url: redis?.url ?? "", keyPrefix }),
+      ) as [RedisSessionStore, RedisSessionStore];
+      opened.push(a, b);
+      return { a, b };
+    },
+  },
+];
+
+before(async () => {
+  redis = await startRedis();
+});
+
+after(async () => {
+  await Promise.all(opened.map((store) => store.close()));
+  await redis?.stop();
+});
+
+function fails(type: string, check: (e: BridgeError) => boolean = () => true) {
+  return (error: unknown) => {
+    assert.ok(error instanceof BridgeError, `expected BridgeError, got ${String(error)}`);
+    assert.equal(error.type, type, error.message);
+    assert.ok(check(error), `unexpected error: ${error.message} ${JSON.stringify(error.details)}`);
+    return true;
+  };
+}
+
+interface WriteOptions {
+  expectedVersion?: bigint;
+  writer?: string;
+  createIfMissing?: boolean;
+}
+
+function write(
+  store: SessionStore,
+  sessionId: string,
+  name: string,
+  value: unknown,
+  options: WriteOptions = {},
+) {
+  const now = Date.now();
+  return store.mutateVariable(
+    sessionId,
+    name,
+    (slot) =>
+      applySet(slot, {
+        sessionId,
+        name,
+        value: encodeVariableValue(name, value),
+        declaration: undefined,
+        writer: options.writer ?? "typescript",
+        tags: {},
+        createIfMissing: options.createIfMissing ?? true,
+        expectedVersion: options.expectedVersion,
+        now,
+        maxVariables: 3,
+      }),
+    now,
+  );
+}
+
+function remove(store: SessionStore, sessionId: string, name: string, expectedVersion?: bigint) {
+  return store.mutateVariable(
+    sessionId,
+    name,
+    (slot) => applyDelete(slot, sessionId, name, expectedVersion),
+    Date.now(),
+  );
+}
+
+function versionOf(change: VariableChange): bigint {
+  return change.result.kind === "set" ? change.result.variable.version : change.result.version;
+}
+
+async function until(check: () => Promise<boolean> | boolean, what: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (await check()) return;
+    await sleep(25);
+  }
+  assert.fail(`gave up waiting: ${what}`);
+}
+
+let ids = 0;
+const newId = () => `contract-${process.pid}-${++ids}`;
+
+for (const backend of BACKENDS) {
+  describe(`SessionStore contract: ${backend.name}`, () => {
+    it("creates, attaches, refreshes and deletes a session; every node hears of the end", async () => {
+      const { a, b } = await backend.open();
+      const endedA: SessionEnded[] = [];
+      const endedB: SessionEnded[] = [];
+      a.onSessionEnded((event) => endedA.push(event));
+      if (b !== a) b.onSessionEnded((event) => endedB.push(event));
+      const id = newId();
+      const now = Date.now();
+      const created = await a.create(id, { owner: "ts" }, now);
+      assert.equal(created.created, true);
+      assert.deepEqual(
+        [created.record.id, created.record.metadata, created.record.createdAt],
+        [id, { owner: "ts" }, now],
+      );
+      const attached = await b.create(id, { ignored: "yes" }, now + 5);
+      assert.equal(attached.created, false);
+      assert.deepEqual(attached.record.metadata, { owner: "ts" });
+      assert.equal((await b.touch(id, now + 10))?.lastAccessedAt, now + 10);
+      assert.equal((await a.get(id, now + 10))?.createdAt, now);
+      assert.equal(await a.get("no-such-session", now), undefined);
+      assert.equal(await a.touch("no-such-session", now), undefined);
+      assert.equal(await b.delete(id, "cleanup"), true);
+      assert.equal(await a.delete(id, "cleanup"), false);
+      assert.equal(await a.get(id, Date.now()), undefined);
+      assert.equal(await a.touch(id, Date.now()), undefined);
+      assert.deepEqual(
+        endedA
+          .concat(endedB)
+          .filter((e) => e.id === id)
+          .slice(0, 1),
+        [{ id, reason: "cleanup" }],
+      );
+      if (b !== a) await until(() => endedA.some((e) => e.id === id), "node A hears of the cleanup on B");
+    });
+
+    it("enforces the session limit across nodes; attaching and freed slots are fine", async () => {
+      const { a, b } = await backend.open({ maxSessions: 2 });
+      const [first, second, third] = [newId(), newId(), newId()];
+      await a.create(first, {}, Date.now());
+      await b.create(second, {}, Date.now());
+      await assert.rejects(
+        a.create(third, {}, Date.now()),
+        fails(ErrorType.SessionLimitExceeded, (e) => e.details.limit === "2"),
+      );
+      await assert.rejects(b.create(third, {}, Date.now()), fails(ErrorType.SessionLimitExceeded));
+      assert.equal((await b.create(first, {}, Date.now())).created, false);
+      assert.equal(await a.count(), 2);
+      await b.delete(first, "cleanup");
+      assert.equal((await a.create(third, {}, Date.now())).created, true);
+      assert.equal(await b.count(), 2);
+    });
+
+    it("expires an idle session (sliding TTL), tells every node, and keeps a used one alive", async () => {
+      const { a, b } = await backend.open({ timeoutMs: 300 });
+      const ended: SessionEnded[] = [];
+      a.onSessionEnded((event) => ended.push(event));
+      const [idle, used] = [newId(), newId()];
+      await a.create(idle, {}, Date.now());
+      await a.create(used, {}, Date.now());
+      const started = Date.now();
+      // Used every 50 ms through either node for three timeouts: it must stay.
+      for (let i = 0; Date.now() - started < 900; i++) {
+        assert.notEqual(await (i % 2 === 0 ? a : b).touch(used, Date.now()), undefined, `touch ${i}`);
+        await b.sweep(Date.now());
+        await sleep(50);
+      }
+      await until(async () => {
+        await b.sweep(Date.now());
+        return ended.some((e) => e.id === idle);
+      }, "the idle session expires");
+      assert.deepEqual(
+        ended.filter((e) => e.id === idle),
+        [{ id: idle, reason: "expired" }],
+      );
+      assert.equal(await a.get(idle, Date.now()), undefined);
+      await assert.rejects(a.getVariable(idle, "x", Date.now()), fails(ErrorType.SessionNotFound));
+      assert.notEqual(await a.get(used, Date.now()), undefined);
+      assert.equal(await b.count(), 1);
+    });
+
+    it("commits versions, refuses stale expected versions, and never reuses a deleted version", async () => {
+      const { a, b } = await backend.open();
+      const id = newId();
+      await a.create(id, {}, Date.now());
+      assert.equal(versionOf(await write(a, id, "x", "one")), 1n);
+      assert.equal(versionOf(await write(b, id, "x", "two", { expectedVersion: 1n })), 2n);
+      // A's last view of x is version 1: the store must judge expectedVersion 2 on the current slot.
+      assert.equal(versionOf(await write(a, id, "x", "three", { expectedVersion: 2n })), 3n);
+      await assert.rejects(
+        write(b, id, "x", "stale", { expectedVersion: 2n }),
+        fails(ErrorType.VersionConflict, (e) => e.details.actual_version === "3"),
+      );
+      assert.equal((await a.getVariable(id, "x", Date.now()))?.value?.kind?.$case, "stringValue");
+      assert.equal(versionOf(await remove(b, id, "x", 3n)), 4n);
+      assert.equal(await a.getVariable(id, "x", Date.now()), undefined);
+      await assert.rejects(remove(a, id, "x"), fails(ErrorType.VariableNotFound));
+      assert.equal(versionOf(await write(a, id, "x", "again")), 5n);
+      await assert.rejects(
+        write(b, id, "fresh", 1, { createIfMissing: false }),
+        fails(ErrorType.VariableNotFound),
+      );
+      assert.equal(await b.getVariable(id, "fresh", Date.now()), undefined);
+    });
+
+    it("counts variables against the mutation's limit across nodes, and lists them atomically", async () => {
+      const { a, b } = await backend.open();
+      const id = newId();
+      await a.create(id, {}, Date.now());
+      await write(a, id, "b.two", 2);
+      await write(b, id, "a.one", 1);
+      await write(a, id, "b.one", 3);
+      await assert.rejects(write(b, id, "c", 4), fails(ErrorType.ResourceExhausted)); // maxVariables 3
+      await write(b, id, "b.two", 22); // updating at the limit is fine
+      assert.equal(await a.countVariables(id, Date.now()), 3);
+      const all = await b.listVariables(id, {}, Date.now());
+      assert.deepEqual(
+        all.variables.map((v) => v.name),
+        ["a.one", "b.one", "b.two"],
+      );
+      assert.equal(all.sequence, 4n);
+      assert.deepEqual(
+        (await a.listVariables(id, { prefix: "b." }, Date.now())).variables.map((v) => v.name),
+        ["b.one", "b.two"],
+      );
+      assert.deepEqual(
+        (await a.listVariables(id, { names: new Set(["a.one", "missing"]) }, Date.now())).variables.map(
+          (v) => v.name,
+        ),
+        ["a.one"],
+      );
+    });
+
+    it("racing read-modify-write loops through two nodes lose no update", async () => {
+      const { a, b } = await backend.open();
+      const id = newId();
+      await a.create(id, {}, Date.now());
+      await write(a, id, "counter", 0);
+      let conflicts = 0;
+      const increment = async (store: SessionStore, times: number) => {
+        for (let done = 0; done < times; ) {
+          const current = await store.getVariable(id, "counter", Date.now());
+          const value = Number(current?.value?.kind?.$case === "intValue" ? current.value.kind.value : -1);
+          try {
+            await write(store, id, "counter", value + 1, { expectedVersion: current?.version ?? 0n });
+            done++;
+          } catch (error) {
+            if (!(error instanceof BridgeError && error.type === ErrorType.VersionConflict)) throw error;
+            conflicts++;
+          }
+        }
+      };
+      await Promise.all([increment(a, 40), increment(b, 40), increment(a, 20)]);
+      const counter = await b.getVariable(id, "counter", Date.now());
+      assert.deepEqual([counter?.value?.kind, counter?.version], [{ $case: "intValue", value: 100n }, 101n]);
+      if (conflicts === 0) process.stderr.write("note: the increment race saw no conflict this run\n");
+      // Blind writes racing: every commit gets its own version.
+      const versions = (
+        await Promise.all(Array.from({ length: 30 }, (_, i) => write(i % 2 === 0 ? a : b, id, "blind", i)))
+      ).map(versionOf);
+      assert.deepEqual(
+        [...versions].sort((x, y) => Number(x - y)),
+        Array.from({ length: 30 }, (_, i) => BigInt(i + 1)),
+      );
+    });
+
+    it("delivers every change, from either node, to a follower in commit order without gap or duplicate", async () => {
+      const { a, b } = await backend.open();
+      const id = newId();
+      await a.create(id, {}, Date.now());
+      await write(b, id, "before", 0);
+      const seen: bigint[] = [];
+      a.onVariableChanged((change) => {
+        if (change.sessionId === id) seen.push(change.sequence);
+      });
+      const following = await a.follow(id, Date.now());
+      assert.equal(following.sequence, 1n);
+      await Promise.all([
+        (async () => {
+          for (let i = 0; i < 40; i++) await write(a, id, "x", i);
+        })(),
+        (async () => {
+          for (let i = 0; i < 40; i++) await write(b, id, "y", i);
+        })(),
+      ]);
+      await remove(b, id, "x");
+      await until(() => seen.length >= 81, `81 changes delivered (${seen.length})`);
+      assert.deepEqual(
+        seen,
+        Array.from({ length: 81 }, (_, i) => BigInt(i + 2)),
+      );
+      following.close();
+      await assert.rejects(a.follow("no-such-session", Date.now()), fails(ErrorType.SessionNotFound));
+    });
+
+    it("keeps the latest changes for resuming, and says when a resume point is gone or ahead", async () => {
+      const { a, b } = await backend.open({ watchHistory: 5 });
+      const id = newId();
+      await a.create(id, {}, Date.now());
+      for (let i = 0; i < 3; i++) await write(a, id, "x", i);
+      const history = await b.changesSince(id, 1n, Date.now());
+      assert.equal(history.sequence, 3n);
+      assert.deepEqual(
+        history.changes.map((c) => [c.sequence, c.name, versionOf(c)]),
+        [
+          [2n, "x", 2n],
+          [3n, "x", 3n],
+        ],
+      );
+      const latest = history.changes.at(-1)?.result;
+      assert.equal(latest?.kind === "set" ? latest.variable.value?.kind?.$case : "", "intValue");
+      assert.deepEqual((await a.changesSince(id, 3n, Date.now())).changes, []);
+      await assert.rejects(
+        a.changesSince(id, 4n, Date.now()),
+        fails(ErrorType.ValidationError, (e) => e.details.field === "resume_after_sequence"),
+      );
+      for (let i = 0; i < 300; i++) await write(b, id, "y", i);
+      await assert.rejects(
+        a.changesSince(id, 1n, Date.now()),
+        fails(ErrorType.ResourceExhausted, (e) => e.details.reason === "history_trimmed"),
+      );
+      const recent = await a.changesSince(id, 298n, Date.now());
+      assert.deepEqual(
+        recent.changes.map((c) => c.sequence),
+        [299n, 300n, 301n, 302n, 303n],
+      );
+    });
+
+    it("a refused mutation changes nothing, and a session created again under an id starts anew", async () => {
+      const { a, b } = await backend.open();
+      const id = newId();
+      await a.create(id, {}, Date.now());
+      await write(a, id, "x", 1);
+      await assert.rejects(
+        a.mutateVariable(
+          id,
+          "x",
+          () => {
+            throw new BridgeError(ErrorType.ValidationError, "refused");
+          },
+          Date.now(),
+        ),
+        fails(ErrorType.ValidationError),
+      );
+      assert.equal((await b.getVariable(id, "x", Date.now()))?.version, 1n);
+      await b.delete(id, "cleanup");
+      await assert.rejects(write(a, id, "x", 2), fails(ErrorType.SessionNotFound));
+      await b.create(id, {}, Date.now());
+      await write(b, id, "x", "new", { writer: "python" });
+      // A's last view of x belongs to the ended session: its write must build on the new one.
+      const written = await write(a, id, "x", "newer");
+      assert.equal(versionOf(written), 2n);
+      assert.equal(
+        written.result.kind === "set" ? written.result.variable.metadata?.createdBy : "",
+        "python",
+      );
+      assert.equal((await a.listVariables(id, {}, Date.now())).sequence, 2n);
+    });
+
+    it("every variable operation on an unknown session fails with SessionNotFound", async () => {
+      const { a } = await backend.open();
+      const now = Date.now();
+      await assert.rejects(a.getVariable("gone", "x", now), fails(ErrorType.SessionNotFound));
+      await assert.rejects(a.listVariables("gone", {}, now), fails(ErrorType.SessionNotFound));
+      await assert.rejects(a.countVariables("gone", now), fails(ErrorType.SessionNotFound));
+      await assert.rejects(write(a, "gone", "x", 1), fails(ErrorType.SessionNotFound));
+      await assert.rejects(a.changesSince("gone", 0n, now), fails(ErrorType.SessionNotFound));
+    });
+  });
+}
