@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { ErrorType, pb } from "@toolbridge/core";
+import { BridgeError, ErrorType, pb } from "@toolbridge/core";
 import { batchExecuteTools } from "./batch.js";
 import { executeTool } from "./execute.js";
 import { healthCheck } from "./health.js";
@@ -98,6 +98,11 @@ function unary<Req, Res>(
     handler(rt, call.request, call).then(
       (response) => callback(null, response),
       (error: unknown) => {
+        if (error instanceof BridgeError && error.type === ErrorType.Unavailable) {
+          // E.g. the session store is unreachable: a retriable status, not a host bug.
+          callback({ code: grpc.status.UNAVAILABLE, details: error.message });
+          return;
+        }
         rt.log.error({ err: error }, "unhandled error in a unary handler");
         callback({ code: grpc.status.INTERNAL, details: `internal host error: ${String(error)}` });
       },

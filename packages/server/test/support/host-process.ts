@@ -17,6 +17,8 @@ export interface HostProcess {
   readonly process: ChildProcess;
   /** Everything the host wrote to stderr so far (its logs). */
   stderr(): string;
+  /** Everything the host wrote to stdout so far (what the CLI prints). */
+  stdout(): string;
   /** SIGTERM and wait for exit; resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -55,6 +57,7 @@ export async function startHost(
     metricsUrl: /metrics on (\S+)/.exec(stdout)?.[1],
     process: child,
     stderr: () => stderr,
+    stdout: () => stdout,
     async stop(signal = "SIGTERM") {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       const [code] = await exited;
