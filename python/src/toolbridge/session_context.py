@@ -192,9 +192,15 @@ class SessionContext:
         """The session's variables sorted by name (only names starting with ``prefix``)."""
         return await list_variables(self.client.transport, self.session_id, prefix)
 
-    def watch(self, names: Iterable[str] = (), *, include_initial: bool = False) -> VariableWatch:
-        """Watches the named variables (all when none are named): ``async with ... as updates``."""
-        return VariableWatch(self.client.transport, self.session_id, names, include_initial)
+    def watch(
+        self, names: Iterable[str] = (), *, include_initial: bool = False, resume_after: int | None = None
+    ) -> VariableWatch:
+        """Watches the named variables (all when none are named): ``async with ... as updates``.
+
+        ``resume_after``: the ``sequence`` of the last update an earlier watch saw; the watch
+        starts with every change committed after it.
+        """
+        return VariableWatch(self.client.transport, self.session_id, names, include_initial, resume_after)
 
     # -- tools ------------------------------------------------------------------------------
 

@@ -243,6 +243,9 @@ class VariableUpdate:
     variable: Variable | None = None
     #: Why the session ended: "cleanup", "expired" or "shutdown".
     reason: str = ""
+    #: Position of a "set" or "deleted" change in the session's sequence of changes (for
+    #: "initial": the snapshot's); pass the last one seen as ``resume_after`` to resume a watch.
+    sequence: int = 0
 
     @property
     def value(self) -> Any:
@@ -346,7 +349,9 @@ class VariableWatch:
     a reader too far behind) raises its error from the iteration. It reads from the
     stream only as fast as it is iterated, so a slow reader is held back by gRPC flow
     control; one that falls too far behind gets a ``ResourceExhausted`` error instead
-    of missing updates, and can watch again with ``include_initial=True``.
+    of missing updates, and can watch again with ``include_initial=True``. A watch that
+    ended (its connection dropped, the host restarted) continues without gap or duplicate
+    when watched again with ``resume_after`` set to the ``sequence`` of the last update seen.
     """
 
     def __init__(
@@ -355,11 +360,16 @@ class VariableWatch:
         session_id: str,
         names: Iterable[str] = (),
         include_initial: bool = False,
+        resume_after: int | None = None,
     ) -> None:
         self.session_id = session_id
         request = pb.WatchVariablesRequest(
             session_id=session_id, variable_names=list(names), include_initial_values=include_initial
         )
+        if resume_after is not None:
+            if resume_after < 0:
+                raise ValueError(f"resume_after {resume_after} is negative")
+            request.resume_after_sequence = resume_after
         self._call = transport.stub.WatchSessionVariables(request)
         self._peeked: pb.VariableUpdate | None = None
         self._ready = False
@@ -457,9 +467,18 @@ class VariableWatch:
                     metadata=message.metadata,
                 )
             )
-            return VariableUpdate(kind, message.session_id, message.variable_name, message.version, variable)
+            return VariableUpdate(
+                kind,
+                message.session_id,
+                message.variable_name,
+                message.version,
+                variable,
+                sequence=message.sequence,
+            )
         if kind == "deleted":
-            return VariableUpdate(kind, message.session_id, message.variable_name, message.version)
+            return VariableUpdate(
+                kind, message.session_id, message.variable_name, message.version, sequence=message.sequence
+            )
         return VariableUpdate(kind, message.session_id, "", 0, reason=message.error.details.get("reason", ""))
 
     def _transport_error(self, error: grpc.aio.AioRpcError) -> ToolCommunicationError:
