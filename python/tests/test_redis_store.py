@@ -86,7 +86,8 @@ async def test_a_restarted_host_keeps_the_session_and_the_watch_resumes(redis_ur
             assert await client.execute_tool("add", 20, b=22) == 42
             async with SessionContext(client) as session:
                 assert await session.get_variable("plan", fresh=True) == ["search", "compute", "answer"]
-                assert await session.get_variable("agent_demo", fresh=True) == {"signature": "question -> answer"}
+                agent = await session.get_variable("agent_demo", fresh=True)
+                assert agent == {"signature": "question -> answer"}
                 assert (await client.session_info()).metadata == {"owner": "python-worker"}
                 await session.set_variable("plan", [])
                 async with session.watch(["plan"], resume_after=seen.sequence) as resumed:
