@@ -41,10 +41,11 @@ from harness.peers import (  # the harness lives next to this script
     toolbridge_host,
 )
 from harness.report import render, summarize
+from harness.stores import stores
 from harness.workloads import SMOKE, WORKLOADS, Bench, Counts, Results, memory, warm_up
 
 RESULTS_DIR = REPO / "bench" / "results"
-ALL = [*WORKLOADS, "memory"]
+ALL = [*WORKLOADS, "stores", "memory"]
 
 
 def machine() -> dict[str, Any]:
@@ -101,6 +102,19 @@ async def run(counts: Counts, repeats: int, only: list[str]) -> Results:
                 say(f"repeat {repeat + 1} of {repeats}: {', '.join(selected)}")
                 for name in selected:
                     await WORKLOADS[name](bench)
+    if "stores" in only:
+        say(
+            "stores: a host on the memory store and one on the Redis store (a redis-server of its own),"
+            f" {repeats} repeat(s) of ExecuteTool and SetVariable"
+        )
+
+        def record_store(case: str, peer: str, figures: dict[str, float]) -> None:
+            for metric, value in figures.items():
+                results.add("stores", case, peer, metric, value)
+            shown = f"{case:<26} {peer:<12} calls/s {figures['calls_s']:,.1f}"
+            print(f"      stores      {shown}", file=sys.stderr)
+
+        await stores(counts, repeats, record_store)
     if "memory" in only:
         sizes = ", ".join(f"{n:,}" for n in counts.memory_sessions)
         say(

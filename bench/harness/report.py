@@ -18,6 +18,8 @@ PEER_LABELS = {
     "mcp-http": "MCP HTTP",
     "dspy.Tool": "dspy.Tool",
     "client": "raw client",
+    "memory-store": "memory store",
+    "redis-store": "Redis store",
 }
 UNITS = {"calls_s": "calls/s", "mb_s": "MB/s", "chunks_s": "chunks/s", "pairs_s": "pairs/s", "rss_mb": "MB"}
 
@@ -61,6 +63,9 @@ def comparisons(figures: Figures) -> list[Comparison]:
                 found += [Comparison(workload, case, peer, "pairs_s") for peer in ("grpc", "mcp-http")]
             elif workload == "dspy":
                 found.append(Comparison(workload, case, "client", subject="dspy.Tool"))
+            elif workload == "stores":
+                target = 0.8 if case.startswith("ExecuteTool") else 0.5
+                found.append(Comparison(workload, case, "memory-store", subject="redis-store", target=target))
     return [
         c
         for c in found

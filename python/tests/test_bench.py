@@ -18,7 +18,7 @@ import pytest
 from .conftest import CLI, REPO_ROOT
 
 RUN = REPO_ROOT / "bench" / "run.py"
-WORKLOADS = {"sequential", "concurrent", "stream", "batch", "sessions", "dspy", "memory"}
+WORKLOADS = {"sequential", "concurrent", "stream", "batch", "sessions", "dspy", "stores", "memory"}
 ALL_PEERS = {"toolbridge", "grpc", "mcp-stdio", "mcp-http"}
 
 
@@ -60,6 +60,14 @@ def test_every_workload_measures_every_peer_it_applies_to(
         assert set(case) == {"toolbridge", "grpc"}
     assert set(samples["sessions"]["create + cleanup"]) == {"toolbridge", "grpc", "mcp-http"}
     assert set(samples["dspy"]["echo 10 B"]) == {"dspy.Tool", "client"}
+    assert set(samples["stores"]) == {
+        "ExecuteTool echo 10 B",
+        "ExecuteTool echo 10 B x64",
+        "SetVariable 10 B",
+        "SetVariable 10 B x64",
+    }
+    for case in samples["stores"].values():
+        assert set(case) == {"memory-store", "redis-store"}
     assert set(samples["memory"]) == {"0 sessions", "100 sessions", "300 sessions"}
     assert set(samples["memory"]["0 sessions"]) == {"toolbridge", "grpc"}
 
@@ -94,6 +102,11 @@ def test_ratios_are_computed_from_the_samples_of_the_same_run(
         if workload in ("sequential", "concurrent"):
             assert c["target"] == (0.9 if peer == "grpc" else 2.0)
             assert c["met"] == (c["ratio"]["median"] >= c["target"])
+        if workload == "stores":
+            assert (c["subject"], peer) == ("redis-store", "memory-store")
+            assert c["target"] == (0.8 if case.startswith("ExecuteTool") else 0.5)
+            assert c["met"] == (c["ratio"]["median"] >= c["target"])
+    assert len([key for key in compared if key[0] == "stores"]) == 4
     targets = {t["target"]: t for t in document["targets"]}
     assert set(targets) == {
         "batches ≥ 100,000 calls/s, one at a time",

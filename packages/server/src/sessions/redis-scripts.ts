@@ -128,7 +128,8 @@ return slot`,
 
 /**
  * Commits a variable mutation if the slot it was computed from is still current.
- * ARGV: 1 name, 2 seen version ('' when it did not exist), 3 seen floor, 4 seen count,
+ * ARGV: 1 name, 2 seen version ('' when it did not exist), 3 seen floor, 4 most variables
+ * the session may hold before the commit (when creating),
  * 5 kind ('s' set, 'd' delete), 6 new version, 7 encoded variable ('' for a delete),
  * 8 most tombstones, 9 changes kept in the log, 10 change channel, 11 seen incarnation.
  * Returns {1, sequence}, {0, current slot...} when the slot was stale, or nil without

@@ -351,7 +351,8 @@ export class RedisSessionStore implements SessionStore {
         name,
         current === undefined ? "" : String(current.version),
         String(slot.slot.versionFloor),
-        slot.slot.count,
+        // Fewer than the limit before the commit, i.e. at most limit - 1.
+        result.kind === "set" && result.maxVariables !== undefined ? result.maxVariables - 1 : slot.slot.count,
         result.kind === "set" ? "s" : "d",
         String(version),
         encoded,

@@ -47,8 +47,8 @@ export const DEFAULT_WATCH_HISTORY = 1000;
 /**
  * What a variable mutation sees of the session. A store commits the mutation's result
  * only while this is still current: the same version of the variable, or, when it did
- * not exist, still no variable of that name, the same floor and at most `count`
- * variables in the session.
+ * not exist, still no variable of that name, the same floor, and fewer variables than
+ * the result's maxVariables (at most `count` when it gives none).
  */
 export interface VariableSlot {
   /** The variable as it is now, undefined when it does not exist. */
@@ -64,7 +64,16 @@ export interface VariableSlot {
 }
 
 export type VariableMutationResult =
-  | { readonly kind: "set"; readonly variable: pb.Variable }
+  | {
+      readonly kind: "set";
+      readonly variable: pb.Variable;
+      /**
+       * For a result that creates the variable: commit only while the session holds fewer
+       * variables than this (the limit the mutation checked `count` against), so that a
+       * store need not insist on the exact `count` it read while other names are created.
+       */
+      readonly maxVariables?: number;
+    }
   /** Delete the variable; `version` is the version the deletion commits as. */
   | { readonly kind: "deleted"; readonly version: bigint };
 

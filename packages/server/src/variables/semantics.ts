@@ -112,7 +112,10 @@ export function applySet(slot: VariableSlot, cmd: SetCommand): VariableMutationR
     declared: declaration !== undefined,
   };
   const version = (current?.version ?? slot.versionFloor) + 1n;
-  return { kind: "set", variable: { name, value, version, metadata } };
+  const variable = { name, value, version, metadata };
+  return current === undefined
+    ? { kind: "set", variable, maxVariables: cmd.maxVariables }
+    : { kind: "set", variable };
 }
 
 /** The outcome of a DeleteSessionVariable on `slot`. */

@@ -1,0 +1,116 @@
+"""The session stores against each other: one host on the memory store and one on the Redis
+store (a redis-server started here), driven by the same client loops in the same run, so that
+the Redis store's cost shows as a ratio: ExecuteTool (whose session check a node serves from
+its lease) and SetVariable (one Redis round trip per write).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+
+from toolbridge import SessionContext, ToolBridgeClient
+
+from .peers import MAX_MESSAGE_BYTES, BenchError, GrpcCaller, toolbridge_host
+from .workloads import Counts, echo_call, timed_concurrent, timed_sequential
+
+STORE_PEERS = ("memory-store", "redis-store")
+VALUE = "x" * 10
+
+Record = Callable[[str, str, dict[str, float]], None]
+
+
+@contextlib.asynccontextmanager
+async def redis_server() -> AsyncIterator[str]:
+    """A throwaway redis-server on a free loopback port, without persistence; yields its URL."""
+    if shutil.which("redis-server") is None:
+        raise BenchError("redis-server is missing: run 'make redis-server' (Debian's redis-server package)")
+    directory = tempfile.mkdtemp(prefix="toolbridge-bench-redis-")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = await asyncio.create_subprocess_exec(
+        "redis-server",
+        *("--port", str(port), "--bind", "127.0.0.1", "--dir", directory, "--save", ""),
+        *("--appendonly", "no", "--loglevel", "warning"),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(250):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.02)
+        else:
+            raise BenchError(f"redis-server did not accept connections on port {port}")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.kill()
+        await process.wait()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def timed_sets(session: SessionContext, n: int, in_flight: int) -> dict[str, float]:
+    """``n`` SetSessionVariable calls, ``in_flight`` at a time, each writer on its own variable."""
+    remaining = n
+    done = 0
+
+    async def writer(index: int) -> None:
+        nonlocal remaining, done
+        name = f"bench_{index}"
+        while remaining > 0:
+            remaining -= 1
+            await session.set_variable(name, VALUE)
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(writer(i) for i in range(in_flight)))
+    elapsed = time.perf_counter() - started
+    if done != n or await session.get_variable("bench_0", fresh=True) != VALUE:
+        raise BenchError(f"{done} of {n} variable writes finished, or the value read back is wrong")
+    return {"calls_s": n / elapsed}
+
+
+async def stores(counts: Counts, repeats: int, record: Record) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(redis_server())
+        targets = {
+            "memory-store": (await stack.enter_async_context(toolbridge_host({"store": "memory"}))).target,
+            "redis-store": (await stack.enter_async_context(toolbridge_host({"store": url}))).target,
+        }
+        clients: dict[str, ToolBridgeClient] = {}
+        sessions: dict[str, SessionContext] = {}
+        for peer, target in targets.items():
+            client = ToolBridgeClient(target, max_message_bytes=MAX_MESSAGE_BYTES)
+            stack.push_async_callback(client.close)
+            await client.initialize_session()
+            clients[peer] = client
+            sessions[peer] = await stack.enter_async_context(SessionContext(client))
+        echo = echo_call(10)
+        in_flight = counts.in_flight
+        for peer in STORE_PEERS:  # untimed warm-up of both hosts and of Redis
+            for _ in range(counts.warmup):
+                echo.check(peer, await clients[peer].call_tool(echo.tool, (), echo.kwargs))
+                await sessions[peer].set_variable("bench_0", VALUE)
+        for repeat in range(repeats):
+            order = STORE_PEERS if repeat % 2 == 0 else STORE_PEERS[::-1]
+            for peer in order:
+                caller = GrpcCaller(peer, clients[peer])
+                record("ExecuteTool echo 10 B", peer, await timed_sequential(caller, echo, counts.sequential))
+            for peer in order:
+                caller = GrpcCaller(peer, clients[peer])
+                figures = await timed_concurrent(caller, echo, counts.concurrent, in_flight)
+                record(f"ExecuteTool echo 10 B x{in_flight}", peer, figures)
+            for peer in order:
+                record("SetVariable 10 B", peer, await timed_sets(sessions[peer], counts.sequential, 1))
+            for peer in order:
+                figures = await timed_sets(sessions[peer], counts.concurrent, in_flight)
+                record(f"SetVariable 10 B x{in_flight}", peer, figures)
