@@ -352,7 +352,9 @@ export class RedisSessionStore implements SessionStore {
         current === undefined ? "" : String(current.version),
         String(slot.slot.versionFloor),
         // Fewer than the limit before the commit, i.e. at most limit - 1.
-        result.kind === "set" && result.maxVariables !== undefined ? result.maxVariables - 1 : slot.slot.count,
+        result.kind === "set" && result.maxVariables !== undefined
+          ? result.maxVariables - 1
+          : slot.slot.count,
         result.kind === "set" ? "s" : "d",
         String(version),
         encoded,
