@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import shutil
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
@@ -82,35 +83,49 @@ async def timed_sets(session: SessionContext, n: int, in_flight: int) -> dict[st
 async def stores(counts: Counts, repeats: int, record: Record) -> None:
     async with contextlib.AsyncExitStack() as stack:
         url = await stack.enter_async_context(redis_server())
-        targets = {
-            "memory-store": (await stack.enter_async_context(toolbridge_host({"store": "memory"}))).target,
-            "redis-store": (await stack.enter_async_context(toolbridge_host({"store": url}))).target,
+        hosts = {
+            "memory-store": await stack.enter_async_context(toolbridge_host({"store": "memory"})),
+            "redis-store": await stack.enter_async_context(toolbridge_host({"store": url})),
         }
-        clients: dict[str, ToolBridgeClient] = {}
-        sessions: dict[str, SessionContext] = {}
-        for peer, target in targets.items():
-            client = ToolBridgeClient(target, max_message_bytes=MAX_MESSAGE_BYTES)
-            stack.push_async_callback(client.close)
-            await client.initialize_session()
-            clients[peer] = client
-            sessions[peer] = await stack.enter_async_context(SessionContext(client))
-        echo = echo_call(10)
-        in_flight = counts.in_flight
-        for peer in STORE_PEERS:  # untimed warm-up of both hosts and of Redis
-            for _ in range(counts.warmup):
-                echo.check(peer, await clients[peer].call_tool(echo.tool, (), echo.kwargs))
-                await sessions[peer].set_variable("bench_0", VALUE)
-        for repeat in range(repeats):
-            order = STORE_PEERS if repeat % 2 == 0 else STORE_PEERS[::-1]
-            for peer in order:
-                caller = GrpcCaller(peer, clients[peer])
-                record("ExecuteTool echo 10 B", peer, await timed_sequential(caller, echo, counts.sequential))
-            for peer in order:
-                caller = GrpcCaller(peer, clients[peer])
-                figures = await timed_concurrent(caller, echo, counts.concurrent, in_flight)
-                record(f"ExecuteTool echo 10 B x{in_flight}", peer, figures)
-            for peer in order:
-                record("SetVariable 10 B", peer, await timed_sets(sessions[peer], counts.sequential, 1))
-            for peer in order:
-                figures = await timed_sets(sessions[peer], counts.concurrent, in_flight)
-                record(f"SetVariable 10 B x{in_flight}", peer, figures)
+        try:
+            await _measure(
+                stack, {peer: host.target for peer, host in hosts.items()}, counts, repeats, record
+            )
+        except Exception:
+            for peer, host in hosts.items():
+                print(f"--- last log lines of the {peer} host:\n{host.output()[-3000:]}", file=sys.stderr)
+            raise
+
+
+async def _measure(
+    stack: contextlib.AsyncExitStack, targets: dict[str, str], counts: Counts, repeats: int, record: Record
+) -> None:
+    """Every case on both hosts, back to back, in an order that alternates with the repeat."""
+    clients: dict[str, ToolBridgeClient] = {}
+    sessions: dict[str, SessionContext] = {}
+    for peer, target in targets.items():
+        client = ToolBridgeClient(target, max_message_bytes=MAX_MESSAGE_BYTES)
+        stack.push_async_callback(client.close)
+        await client.initialize_session()
+        clients[peer] = client
+        sessions[peer] = await stack.enter_async_context(SessionContext(client))
+    echo = echo_call(10)
+    in_flight = counts.in_flight
+    for peer in STORE_PEERS:  # untimed warm-up of both hosts and of Redis
+        for _ in range(counts.warmup):
+            echo.check(peer, await clients[peer].call_tool(echo.tool, (), echo.kwargs))
+            await sessions[peer].set_variable("bench_0", VALUE)
+    for repeat in range(repeats):
+        order = STORE_PEERS if repeat % 2 == 0 else STORE_PEERS[::-1]
+        for peer in order:
+            caller = GrpcCaller(peer, clients[peer])
+            record("ExecuteTool echo 10 B", peer, await timed_sequential(caller, echo, counts.sequential))
+        for peer in order:
+            caller = GrpcCaller(peer, clients[peer])
+            figures = await timed_concurrent(caller, echo, counts.concurrent, in_flight)
+            record(f"ExecuteTool echo 10 B x{in_flight}", peer, figures)
+        for peer in order:
+            record("SetVariable 10 B", peer, await timed_sets(sessions[peer], counts.sequential, 1))
+        for peer in order:
+            figures = await timed_sets(sessions[peer], counts.concurrent, in_flight)
+            record(f"SetVariable 10 B x{in_flight}", peer, figures)

@@ -58,6 +58,12 @@ export class SessionFeed {
     };
   }
 
+  /** False for a change this feed has delivered or holds already (so it need not be decoded). */
+  wants(sequence: bigint): boolean {
+    if (this.closed) return false;
+    return !((this.delivered !== undefined && sequence <= this.delivered) || this.pending.has(sequence));
+  }
+
   offer(change: VariableChange): void {
     if (this.closed) return;
     if (this.delivered !== undefined && change.sequence <= this.delivered) return;

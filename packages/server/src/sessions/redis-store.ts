@@ -562,8 +562,16 @@ export class RedisSessionStore implements SessionStore {
     }
   }
 
+  /** A Pub/Sub message. It runs inside ioredis's event handler, where a throw would end the process. */
   private message(channel: Buffer, message: Buffer): void {
-    const name = channel.toString();
+    try {
+      this.dispatch(channel.toString(), message);
+    } catch (error) {
+      this.reportError(error as Error);
+    }
+  }
+
+  private dispatch(name: string, message: Buffer): void {
     if (name === this.endedChannel) {
       const [id = "", reason = "", node = ""] = message.toString().split("|");
       if (node !== this.nodeId) this.ended({ id, reason: reason as SessionEndReason });
@@ -572,7 +580,18 @@ export class RedisSessionStore implements SessionStore {
     const sessionId = name.slice(this.prefix.length + 1, name.length - "}:changes".length);
     const feed = this.feeds.get(sessionId);
     if (feed === undefined) return;
-    feed.offer(publishedChange(sessionId, message));
+    // This node's own commits come back here too, already delivered: skip them undecoded.
+    const sequence = message.subarray(0, message.indexOf(0x7c)).toString("latin1");
+    if (!feed.wants(BigInt(sequence))) return;
+    let change: VariableChange;
+    try {
+      change = publishedChange(sessionId, message);
+    } catch (error) {
+      // Unreadable: fill from the log instead, as for a lost message.
+      this.reportError(error as Error);
+      return;
+    }
+    feed.offer(change);
   }
 
   private ended(event: SessionEnded): void {
