@@ -160,8 +160,8 @@ export interface SessionStore {
     now: number,
   ): Promise<VariableChange>;
   /**
-   * Registers a listener told about the committed changes of every followed session
-   * (follow()), whichever node committed them: in commit order per session, without
+   * Registers a listener told about the committed changes of (at least) every followed
+   * session (follow()), whichever node committed them: in commit order per session, without
    * gap or duplicate (watches rely on this). A change committed through this store
    * object reaches the listeners before its mutateVariable resolves, when the session
    * is followed and no earlier change is still on its way.
