@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-import socket
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 from toolbridge import SessionContext, ToolBridgeClient
+from toolbridge.redis_server import launch_redis_server
 
 from .peers import MAX_MESSAGE_BYTES, BenchError, GrpcCaller, toolbridge_host
 from .workloads import Counts, echo_call, timed_concurrent, timed_sequential
@@ -24,39 +22,6 @@ STORE_PEERS = ("memory-store", "redis-store")
 VALUE = "x" * 10
 
 Record = Callable[[str, str, dict[str, float]], None]
-
-
-@contextlib.asynccontextmanager
-async def redis_server() -> AsyncIterator[str]:
-    """A throwaway redis-server on a free loopback port, without persistence; yields its URL."""
-    if shutil.which("redis-server") is None:
-        raise BenchError("redis-server is missing: run 'make redis-server' (Debian's redis-server package)")
-    directory = tempfile.mkdtemp(prefix="toolbridge-bench-redis-")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = await asyncio.create_subprocess_exec(
-        "redis-server",
-        *("--port", str(port), "--bind", "127.0.0.1", "--dir", directory, "--save", ""),
-        *("--appendonly", "no", "--loglevel", "warning"),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(250):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                break
-            except OSError:
-                await asyncio.sleep(0.02)
-        else:
-            raise BenchError(f"redis-server did not accept connections on port {port}")
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.kill()
-        await process.wait()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 async def timed_sets(session: SessionContext, n: int, in_flight: int) -> dict[str, float]:
@@ -82,7 +47,7 @@ async def timed_sets(session: SessionContext, n: int, in_flight: int) -> dict[st
 
 async def stores(counts: Counts, repeats: int, record: Record) -> None:
     async with contextlib.AsyncExitStack() as stack:
-        url = await stack.enter_async_context(redis_server())
+        url = await stack.enter_async_context(launch_redis_server())
         hosts = {
             "memory-store": await stack.enter_async_context(toolbridge_host({"store": "memory"})),
             "redis-store": await stack.enter_async_context(toolbridge_host({"store": url})),

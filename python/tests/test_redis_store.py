@@ -2,57 +2,26 @@
 keeps the worker's session, variables and agent records, and a watch resumes where it stopped.
 
 A real ``redis-server`` (Debian's package; ``make test`` installs it when missing) runs on a
-free loopback port with its files in a temporary directory.
+free loopback port with its files in a temporary directory (``toolbridge.redis_server``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import tempfile
 from collections.abc import AsyncIterator
 
 import pytest
 
 from toolbridge import SessionContext, ToolBridgeClient, VariableUpdate
+from toolbridge.redis_server import launch_redis_server
 
 from .conftest import spawn_host
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 async def redis_url() -> AsyncIterator[str]:
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is missing: run 'make redis-server' (Debian's redis-server package)")
-    directory = tempfile.mkdtemp(prefix="toolbridge-redis-")
-    port = _free_port()
-    server = await asyncio.create_subprocess_exec(
-        "redis-server",
-        *("--port", str(port), "--bind", "127.0.0.1", "--dir", directory, "--save", ""),
-        *("--appendonly", "no", "--loglevel", "warning"),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(200):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                break
-            except OSError:
-                await asyncio.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.kill()
-        await server.wait()
-        shutil.rmtree(directory, ignore_errors=True)
+    async with launch_redis_server() as url:
+        yield url
 
 
 async def _serving(client: ToolBridgeClient) -> None:

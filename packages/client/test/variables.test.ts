@@ -16,6 +16,7 @@ import {
 } from "@toolbridge/client";
 import { pb } from "@toolbridge/core";
 import { type HostProcess, startHost } from "../../server/test/support/host-process.js";
+import { incrementRace } from "../../server/test/support/races.js";
 
 function fails(type: string, check: (e: BridgeError) => boolean = () => true) {
   return (error: unknown) => {
@@ -234,24 +235,10 @@ describe("variables against the real host", () => {
 
     // Read-modify-write with retry on conflict: 2 x 40 increments, none lost.
     await a.setVariable("counter", 0);
-    let conflicts = 0;
-    const increment = async (client: ToolBridgeClient, times: number) => {
-      for (let i = 0; i < times; i++) {
-        for (;;) {
-          const current = await client.getVariable("counter");
-          try {
-            await client.setVariable("counter", (current.value as number) + 1, {
-              expectedVersion: current.version,
-            });
-            break;
-          } catch (error) {
-            if (!(error instanceof BridgeError && error.type === ErrorType.VersionConflict)) throw error;
-            conflicts++;
-          }
-        }
-      }
-    };
-    await Promise.all([increment(a, 40), increment(b, 40)]);
+    const conflicts = await incrementRace("counter", [
+      [a, 40],
+      [b, 40],
+    ]);
     const counter = await a.getVariable("counter");
     assert.deepEqual([counter.value, counter.version], [80, 81]);
     // Not asserted (it depends on scheduling), but it shows the retries did happen.

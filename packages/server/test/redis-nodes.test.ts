@@ -6,22 +6,15 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BridgeError, ErrorType, ToolBridgeClient, type VariableUpdate } from "@toolbridge/client";
+import { fails } from "./support/assertions.js";
 import { type HostProcess, startHost } from "./support/host-process.js";
+import { incrementRace } from "./support/races.js";
 import { type RedisServer, startRedis } from "./support/redis-server.js";
 
 // Reconnect quickly after a host comes back; the default channel backoff starts at 1 s.
 const FAST_RECONNECT = {
   channelOptions: { "grpc.initial_reconnect_backoff_ms": 50, "grpc.max_reconnect_backoff_ms": 200 },
 };
-
-function fails(type: string, check: (e: BridgeError) => boolean = () => true) {
-  return (error: unknown) => {
-    assert.ok(error instanceof BridgeError, `expected BridgeError, got ${String(error)}`);
-    assert.equal(error.type, type, error.message);
-    assert.ok(check(error), `unexpected error: ${error.message} ${JSON.stringify(error.details)}`);
-    return true;
-  };
-}
 
 async function take(watch: AsyncIterable<VariableUpdate>, count: number): Promise<VariableUpdate[]> {
   const out: VariableUpdate[] = [];
@@ -147,22 +140,10 @@ describe("two host processes on one Redis", () => {
 
   it("racing read-modify-write writers through different nodes lose no update", async () => {
     await a.setVariable("counter", 0);
-    let conflicts = 0;
-    const increment = async (client: ToolBridgeClient, times: number) => {
-      for (let done = 0; done < times; ) {
-        const current = await client.getVariable("counter");
-        try {
-          await client.setVariable("counter", (current.value as number) + 1, {
-            expectedVersion: current.version,
-          });
-          done++;
-        } catch (error) {
-          if (!(error instanceof BridgeError && error.type === ErrorType.VersionConflict)) throw error;
-          conflicts++;
-        }
-      }
-    };
-    await Promise.all([increment(a, 30), increment(b, 30)]);
+    const conflicts = await incrementRace("counter", [
+      [a, 30],
+      [b, 30],
+    ]);
     const counter = await a.getVariable("counter");
     assert.deepEqual([counter.value, counter.version], [60, 61]);
     if (conflicts === 0) process.stderr.write("note: the cross-node race saw no conflict this run\n");

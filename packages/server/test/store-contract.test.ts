@@ -18,6 +18,7 @@ import {
   type SessionStoreOptions,
   type VariableChange,
 } from "@toolbridge/server";
+import { fails } from "./support/assertions.js";
 import { type RedisServer, startRedis } from "./support/redis-server.js";
 
 interface Nodes {
@@ -66,15 +67,6 @@ after(async () => {
   await Promise.all(opened.map((store) => store.close()));
   await redis?.stop();
 });
-
-function fails(type: string, check: (e: BridgeError) => boolean = () => true) {
-  return (error: unknown) => {
-    assert.ok(error instanceof BridgeError, `expected BridgeError, got ${String(error)}`);
-    assert.equal(error.type, type, error.message);
-    assert.ok(check(error), `unexpected error: ${error.message} ${JSON.stringify(error.details)}`);
-    return true;
-  };
-}
 
 interface WriteOptions {
   expectedVersion?: bigint;

@@ -6,7 +6,6 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
-  BridgeError,
   ErrorType,
   float64,
   Tensor,
@@ -16,18 +15,10 @@ import {
   type VariableUpdate,
 } from "@toolbridge/server";
 import { pino } from "pino";
+import { fails } from "./support/assertions.js";
 import { type RedisServer, startRedis } from "./support/redis-server.js";
 
 const quiet = pino({ level: "silent" });
-
-function fails(type: string, check: (e: BridgeError) => boolean = () => true) {
-  return (error: unknown) => {
-    assert.ok(error instanceof BridgeError, `expected BridgeError, got ${String(error)}`);
-    assert.equal(error.type, type, error.message);
-    assert.ok(check(error), `unexpected error: ${error.message} ${JSON.stringify(error.details)}`);
-    return true;
-  };
-}
 
 type HostOptions = NonNullable<ConstructorParameters<typeof ToolBridgeHost>[0]>;
 
