@@ -175,34 +175,25 @@ const DTYPE_BY_CODE = new Map<DType, DTypeName>(
   Object.entries(DTYPE_NAMES).map(([name, code]) => [code, name as DTypeName]),
 );
 
+/** A counter option (a version, a sequence) as its uint64 wire form; ValidationError naming it when bad. */
+function counterToPb(value: number | undefined, option: string, field: string): bigint | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new BridgeError(ErrorType.ValidationError, `${option} ${value} is not a non-negative integer`, {
+      details: { field },
+    });
+  }
+  return BigInt(value);
+}
+
 /** The wire form of a resumeAfterSequence option; throws ValidationError for a bad number. */
 export function resumeAfterToPb(sequence: number | undefined): bigint | undefined {
-  if (sequence === undefined) return undefined;
-  if (!Number.isSafeInteger(sequence) || sequence < 0) {
-    throw new BridgeError(
-      ErrorType.ValidationError,
-      `resumeAfterSequence ${sequence} is not a non-negative integer`,
-      {
-        details: { field: "resume_after_sequence" },
-      },
-    );
-  }
-  return BigInt(sequence);
+  return counterToPb(sequence, "resumeAfterSequence", "resume_after_sequence");
 }
 
 /** The wire form of an expectedVersion option; throws ValidationError for a bad number. */
 export function expectedVersionToPb(version: number | undefined): bigint | undefined {
-  if (version === undefined) return undefined;
-  if (!Number.isSafeInteger(version) || version < 0) {
-    throw new BridgeError(
-      ErrorType.ValidationError,
-      `expectedVersion ${version} is not a non-negative integer`,
-      {
-        details: { field: "expected_version" },
-      },
-    );
-  }
-  return BigInt(version);
+  return counterToPb(version, "expectedVersion", "expected_version");
 }
 
 /** encodeValue for a variable: a codec error names the variable. */
