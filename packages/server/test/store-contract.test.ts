@@ -7,8 +7,6 @@ import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { encodeVariableValue } from "@toolbridge/core";
 import {
-  applyDelete,
-  applySet,
   BridgeError,
   ErrorType,
   InMemorySessionStore,
@@ -18,6 +16,7 @@ import {
   type SessionStoreOptions,
   type VariableChange,
 } from "@toolbridge/server";
+import { applyDelete, applySet } from "../src/variables/semantics.js";
 import { fails } from "./support/assertions.js";
 import { type RedisServer, startRedis } from "./support/redis-server.js";
 
