@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from toolbridge import SessionContext, ToolBridgeClient, VariableUpdate
+from toolbridge.agent.model import AgentDefinition
+from toolbridge.agent.store import SessionVariableAgentStore
 from toolbridge.redis_server import launch_redis_server
 
 from .conftest import spawn_host
@@ -41,11 +43,13 @@ async def test_a_restarted_host_keeps_the_session_and_the_watch_resumes(redis_ur
             session_id = (await client.initialize_session(metadata={"owner": "python-worker"})).session_id
             async with SessionContext(client) as session:
                 await session.set_variable("plan", ["search", "compute"])
-                await session.set_variable("agent_demo", {"signature": "question -> answer"})
                 async with session.watch(["plan"]) as watch:
                     await session.set_variable("plan", ["search", "compute", "answer"])
                     seen: VariableUpdate = await anext(watch)
-            assert (seen.kind, seen.version, seen.sequence) == ("set", 2, 3)
+            agents = SessionVariableAgentStore(client)
+            definition = AgentDefinition("react_demo", "question -> answer", "", ("add",), 3)
+            await agents.save_definition(definition)
+            assert (seen.kind, seen.version, seen.sequence) == ("set", 2, 2)
             assert await client.execute_tool("add", 1, 2) == 3
             assert await first.stop() == 0
 
@@ -55,8 +59,7 @@ async def test_a_restarted_host_keeps_the_session_and_the_watch_resumes(redis_ur
             assert await client.execute_tool("add", 20, b=22) == 42
             async with SessionContext(client) as session:
                 assert await session.get_variable("plan", fresh=True) == ["search", "compute", "answer"]
-                agent = await session.get_variable("agent_demo", fresh=True)
-                assert agent == {"signature": "question -> answer"}
+                assert await agents.load_definition("react_demo") == definition
                 assert (await client.session_info()).metadata == {"owner": "python-worker"}
                 await session.set_variable("plan", [])
                 async with session.watch(["plan"], resume_after=seen.sequence) as resumed:
