@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "toolbridge.pool": 3,
     "toolbridge.health": 3,
     "toolbridge.launcher": 3,
+    "toolbridge.redis_server": 3,
     "toolbridge.shutdown": 3,
     "toolbridge.proxy": 4,
     "toolbridge.client": 4,
