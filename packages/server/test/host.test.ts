@@ -62,6 +62,26 @@ describe("config", () => {
     assert.equal(resolveConfig({ env: { TOOLBRIDGE_CONFIG: file } }).port, 6000);
   });
 
+  it("takes the store as memory or a Redis URL, from the file, the environment or a flag", () => {
+    assert.equal(DEFAULT_CONFIG.store, "memory");
+    assert.equal(
+      resolveConfig({ env: { TOOLBRIDGE_STORE: "redis://127.0.0.1:6379/2" } }).store,
+      "redis://127.0.0.1:6379/2",
+    );
+    assert.equal(
+      resolveConfig({ flags: { store: "rediss://cache.internal:6380/0" } }).store,
+      "rediss://cache.internal:6380/0",
+    );
+    assert.throws(
+      () => resolveConfig({ flags: { store: "mysql://db" } }),
+      bridgeError(ErrorType.ValidationError, /flag.*'store'.*redis:\/\/host:port\/db/),
+    );
+    assert.throws(
+      () => new ToolBridgeHost({ store: "redis://" }),
+      bridgeError(ErrorType.ValidationError, /'store'/),
+    );
+  });
+
   it("names the layer and key of a bad value", () => {
     assert.throws(
       () => resolveConfig({ env: { TOOLBRIDGE_PORT: "http" } }),
