@@ -38,7 +38,7 @@ demo-client: build
 lint: setup
 	@echo "==> lint (biome, ruff)"
 	$(BIN)/biome check .
-	cd python && ../$(VENV)/bin/ruff check . ../bench && ../$(VENV)/bin/ruff format --check . ../bench
+	cd python && ../$(VENV)/bin/ruff check . ../bench ../testdata/workers ../examples/workers && ../$(VENV)/bin/ruff format --check . ../bench ../testdata/workers ../examples/workers
 
 typecheck: build
 	@echo "==> type checks (tsc on tests and examples, mypy --strict)"
