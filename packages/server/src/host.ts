@@ -18,8 +18,13 @@ import type { Tool } from "./tools/define.js";
 import { ToolRegistry } from "./tools/registry.js";
 import { VariableService } from "./variables/service.js";
 import { SessionVariables } from "./variables/session-variables.js";
+import { hostToolsFor } from "./workers/host-tools.js";
+import type { WorkerPoolOptions } from "./workers/options.js";
+import { WorkerPool } from "./workers/pool.js";
 
 const SERVICE_NAME = "toolbridge.v1.ToolBridge";
+/** The health service name that reports the Python worker pool (SERVING while a worker is ready). */
+export const WORKERS_HEALTH_SERVICE = "toolbridge.v1.ToolBridgeWorker";
 const VERSION = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
 
 export interface HostOptions extends HostConfigInput {
@@ -27,6 +32,11 @@ export interface HostOptions extends HostConfigInput {
   store?: SessionStore;
   /** A pino logger; by default one writing JSON lines to stderr at `logLevel`. */
   logger?: Logger;
+  /**
+   * Worker pool options beyond the configuration keys (`workers`, `workerModule`, `worker*`):
+   * the interpreter, working directory and environment, timings. Keys set here win.
+   */
+  workerPool?: Partial<WorkerPoolOptions>;
 }
 
 export interface SessionInfo {
@@ -66,9 +76,16 @@ export class ToolBridgeHost {
   private readonly metrics: HostMetrics;
   private readonly variableService: VariableService;
   private metricsEndpoint: MetricsEndpoint | undefined;
+  /**
+   * The host's Python workers (`--workers N --worker-module my_tools`): call their tools from
+   * TypeScript and run agents on them. Started and stopped with the host; their tools are
+   * registered as global tools when it starts. Empty (every call fails with Unavailable)
+   * when the host has no workers.
+   */
+  readonly workers: WorkerPool;
 
   constructor(options: HostOptions = {}) {
-    const { store, logger, ...config } = options;
+    const { store, logger, workerPool, ...config } = options;
     this.config = parseConfig(config, "host options");
     this.log =
       logger ?? pino({ level: this.config.logLevel, base: { service: "toolbridge" } }, pino.destination(2));
@@ -86,6 +103,23 @@ export class ToolBridgeHost {
     this.sessions.onSessionEnded((event) => this.registry.dropSession(event.id));
     this.metrics = new HostMetrics(() => this.sessions.count());
     this.variableService = new VariableService(this.sessions, this.config, this.log);
+    this.workers = new WorkerPool({
+      size: this.config.workers,
+      modules: this.config.workerModule.split(","),
+      python: this.config.workerPython,
+      heartbeatIntervalMs: this.config.workerHeartbeatMs,
+      heartbeatTimeoutMs: this.config.workerHeartbeatMs * 5,
+      maxRequests: this.config.workerMaxRequests,
+      maxAgeMs: this.config.workerMaxAgeMs,
+      maxMemoryBytes: this.config.workerMaxMemoryMb * 1024 * 1024,
+      preloadAgents: this.config.workerPreloadAgents,
+      maxMessageBytes: this.config.maxMessageBytes,
+      stopGraceMs: this.config.shutdownGraceMs,
+      callTimeoutMs: this.config.toolTimeoutMs,
+      logger: this.log,
+      ...workerPool,
+      metricsRegistry: this.metrics.registry,
+    });
     this.runtime = {
       config: this.config,
       sessions: this.sessions,
@@ -207,6 +241,13 @@ export class ToolBridgeHost {
         this.log,
       );
     }
+    try {
+      await this.startWorkers();
+    } catch (error) {
+      await this.metricsEndpoint?.close();
+      this.metricsEndpoint = undefined;
+      throw error;
+    }
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(bindTo, grpc.ServerCredentials.createInsecure(), (error, bound) => {
         if (error === null) resolve(bound);
@@ -220,6 +261,7 @@ export class ToolBridgeHost {
     }).catch(async (error: unknown) => {
       await this.metricsEndpoint?.close();
       this.metricsEndpoint = undefined;
+      await this.workers.stop({ graceMs: 0 });
       throw error;
     });
     this.server = server;
@@ -228,6 +270,7 @@ export class ToolBridgeHost {
     this.health.setStatus(SERVICE_NAME, "SERVING");
     const shown = config.host.includes(":") ? `[${config.host}]` : config.host;
     this.listening = { host: config.host, port, target: `${shown}:${port}` };
+    this.workers.setHostAddress(this.listening.target);
     this.log.info(
       { address: this.listening.target, tools: this.registry.globalCount, metrics: this.metricsUrl },
       "toolbridge host serving",
@@ -264,6 +307,21 @@ export class ToolBridgeHost {
     process.on("SIGINT", onSignal);
   }
 
+  /** Starts the worker pool (when configured) and registers its tools for every session. */
+  private async startWorkers(): Promise<void> {
+    if (this.workers.size === 0) return;
+    reportPoolHealth(this.workers, this.health);
+    const { tools } = await this.workers.start();
+    try {
+      this.registerTool(
+        hostToolsFor(this.workers, tools, { sessionAffinity: this.config.workerSessionAffinity }),
+      );
+    } catch (error) {
+      await this.workers.stop({ graceMs: 0 });
+      throw error;
+    }
+  }
+
   private async shutdown(graceMs: number): Promise<void> {
     this.runtime.draining = true;
     this.health.setStatus("", "NOT_SERVING");
@@ -285,10 +343,24 @@ export class ToolBridgeHost {
         });
       });
     }
+    await this.workers.stop({ graceMs });
     await this.metricsEndpoint?.close();
     await this.sessions.store.close();
     this.log.info("toolbridge host stopped");
   }
+}
+
+/** Health of the worker pool under WORKERS_HEALTH_SERVICE: SERVING while at least one worker is ready. */
+function reportPoolHealth(pool: WorkerPool, health: HealthImplementation): void {
+  let last: "SERVING" | "NOT_SERVING" | undefined;
+  const update = () => {
+    const state = pool.state();
+    const now = state.idle + state.busy > 0 ? "SERVING" : "NOT_SERVING";
+    if (now !== last) health.setStatus(WORKERS_HEALTH_SERVICE, now);
+    last = now;
+  };
+  pool.onChange(update);
+  update();
 }
 
 /** Descriptors for server reflection: the toolbridge protos (embedded) and the health service. */
