@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -110,3 +111,9 @@ def cancellations() -> list[str]:
 def threads() -> int:
     """Threads alive in the worker."""
     return threading.active_count()
+
+
+@toolbridge.tool
+def spawn_child(seconds: int = 60) -> int:
+    """Starts a `sleep` process (in the worker's process group) and returns its pid."""
+    return subprocess.Popen(["sleep", str(seconds)]).pid

@@ -1,6 +1,7 @@
 /** The wire side of a call to a worker: arguments in, results and stream chunks out. */
 import {
   BridgeError,
+  type DecodeOptions,
   decodeValue,
   ErrorType,
   encodeValue,
@@ -42,15 +43,18 @@ export function errorFromInfo(info: pb.ErrorInfo | undefined): BridgeError {
   return new BridgeError(type, info.message, { details });
 }
 
-export function decodeResponse(response: pb.ToolCallResponse): NativeValue {
+export function decodeResponse(response: pb.ToolCallResponse, options?: DecodeOptions): NativeValue {
   if (!response.success) throw errorFromInfo(response.error);
-  return decodeValue(response.result);
+  return decodeValue(response.result, options);
 }
 
 /** A data chunk's value, or `done` for the complete chunk; an error chunk throws. */
-export function decodeChunk(chunk: pb.ToolStreamChunk): { done: false; value: NativeValue } | { done: true } {
+export function decodeChunk(
+  chunk: pb.ToolStreamChunk,
+  options?: DecodeOptions,
+): { done: false; value: NativeValue } | { done: true } {
   const content = chunk.content;
-  if (content?.$case === "data") return { done: false, value: decodeValue(content.value) };
+  if (content?.$case === "data") return { done: false, value: decodeValue(content.value, options) };
   if (content?.$case === "error") throw errorFromInfo(content.value);
   return { done: true };
 }

@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { BridgeError, ErrorType, type NativeValue, type pb, type pbWorker } from "@toolbridge/core";
+import { BridgeError, ErrorType, type DecodeOptions, type NativeValue, type pb, type pbWorker } from "@toolbridge/core";
 import { Registry } from "prom-client";
 import type { PythonAgentResult } from "../agents/python-agent.js";
 import { runAgentOn, type WorkerAgentOptions } from "./agents.js";
@@ -36,6 +36,8 @@ export interface PoolCallOptions {
   /** The session the call is made for, as the Python tool's context reports it. */
   sessionId?: string;
   requestId?: string;
+  /** How results are decoded, e.g. `{ maps: "map" }` to keep the order of integer-like keys. */
+  decode?: DecodeOptions;
 }
 
 /** One worker as `state()` reports it. */
@@ -202,7 +204,7 @@ export class WorkerPool {
       (callback) => worker.client.callTool(request, new grpc.Metadata(), callOptions, callback),
       options.signal,
     );
-    return decodeResponse(response);
+    return decodeResponse(response, options.decode);
   }
 
   /**
@@ -227,7 +229,7 @@ export class WorkerPool {
     const worker = await this.acquire(options, timeoutMs > 0 ? Date.now() + timeoutMs : undefined);
     const chunks = worker.stream(name, () => worker.client.streamTool(request), options.signal);
     for await (const chunk of chunks) {
-      const decoded = decodeChunk(chunk);
+      const decoded = decodeChunk(chunk, options.decode);
       if (decoded.done) return;
       yield decoded.value;
     }

@@ -21,6 +21,8 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
 
 import grpc
 
@@ -47,7 +49,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     where.add_argument("--socket", help="listen on this Unix domain socket path")
     where.add_argument("--port", type=int, help="listen on 127.0.0.1:PORT instead (0 picks a free port)")
     parser.add_argument(
-        "--module", action="append", default=[], help="a module to import (repeatable, or comma-separated)"
+        "--module",
+        action="append",
+        default=[],
+        help="a module to import, by name or .py path (repeatable, or comma-separated)",
     )
     parser.add_argument(
         "--heartbeat-timeout-ms",
@@ -76,7 +81,7 @@ def load_tools(module_names: Sequence[str]) -> tuple[list[str], dict[str, Worker
     tools: dict[str, WorkerTool] = {}
     for name in names:
         try:
-            module = importlib.import_module(name)
+            module = import_module(name)
         except Exception as error:
             raise UsageError(f"cannot import module {name!r}: {type(error).__name__}: {error}") from error
         for tool in tools_of(module):
@@ -88,6 +93,18 @@ def load_tools(module_names: Sequence[str]) -> tuple[list[str], dict[str, Worker
                 )
             tools[tool.name] = tool
     return names, tools
+
+
+def import_module(name: str) -> ModuleType:
+    """A module by dotted name, or by file path (``tools/my_tools.py``: its directory joins sys.path)."""
+    if not name.endswith(".py"):
+        return importlib.import_module(name)
+    path = Path(name).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    return importlib.import_module(path.stem)
 
 
 async def serve(args: argparse.Namespace) -> int:

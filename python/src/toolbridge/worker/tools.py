@@ -34,7 +34,7 @@ import pydantic
 
 from toolbridge.errors import ErrorType
 from toolbridge.v1 import toolbridge_pb2 as pb
-from toolbridge.values import encode_value
+from toolbridge.values import Tensor, Timestamp, encode_value
 from toolbridge.worker.context import ToolContext, enter, leave
 from toolbridge.worker.failures import CallFailure, validation_failure
 from toolbridge.worker.schema import Parameters, describe_parameters, output_schema
@@ -216,7 +216,9 @@ class WorkerTool:
 _END = object()
 
 
-def _in_context(context: ToolContext, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
+def _in_context(
+    context: ToolContext, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+) -> Callable[[], Any]:
     def run() -> Any:
         token = enter(context)
         try:
@@ -227,7 +229,7 @@ def _in_context(context: ToolContext, fn: Callable[..., Any], *args: Any, **kwar
     return run
 
 
-async def _in_thread(context: ToolContext, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+async def _in_thread(context: ToolContext, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     """Runs sync code in a thread with the call's context; cancellation sets ``context.cancelled``."""
     future = asyncio.get_running_loop().run_in_executor(None, _in_context(context, fn, *args, **kwargs))
     try:
@@ -242,7 +244,7 @@ def wire_form(value: Any) -> Any:
     """A result in the shapes the value codec carries: pydantic models and dataclasses as maps."""
     if isinstance(value, pydantic.BaseModel):
         return wire_form(value.model_dump(mode="python"))
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type | Tensor | Timestamp):
         return wire_form({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
     if isinstance(value, dict):
         return {key: wire_form(item) for key, item in value.items()}
