@@ -13,7 +13,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { BridgeError, ErrorType, type DecodeOptions, type NativeValue, type pb, type pbWorker } from "@toolbridge/core";
+import {
+  BridgeError,
+  type DecodeOptions,
+  ErrorType,
+  type NativeValue,
+  type pb,
+  type pbWorker,
+} from "@toolbridge/core";
 import { Registry } from "prom-client";
 import type { PythonAgentResult } from "../agents/python-agent.js";
 import { runAgentOn, type WorkerAgentOptions } from "./agents.js";

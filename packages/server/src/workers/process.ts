@@ -24,7 +24,10 @@ export interface WorkerProcess {
   readonly exited: Promise<ExitInfo>;
   /** The last lines the worker wrote to stderr. */
   stderrTail(): string;
-  /** Signals the worker's whole process group: the worker and whatever its tools started. */
+  /**
+   * Signals the worker's whole process group: the worker and whatever its tools started.
+   * Also after the worker exited, when what it started may still run in the group.
+   */
   killGroup(signal: NodeJS.Signals): void;
 }
 
@@ -70,12 +73,14 @@ export function spawnWorker(
     child.once("exit", (code, signal) => resolve({ code, signal }));
     child.once("error", () => resolve({ code: null, signal: null }));
   });
+  let groupGone = false;
   const killGroup = (signal: NodeJS.Signals) => {
-    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    if (child.pid === undefined || groupGone) return;
     try {
       process.kill(-child.pid, signal);
     } catch {
-      // The group is already gone.
+      // ESRCH: nothing is left in the group; its id may be reused from now on.
+      groupGone = true;
     }
   };
   const stderrTail = () => stderr.join("\n");

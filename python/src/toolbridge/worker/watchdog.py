@@ -9,6 +9,7 @@ crashed host leaves no worker behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import resource
 import signal
@@ -76,7 +77,9 @@ class Watchdog:
 
 def exit_with_group(reason: str) -> None:
     """Ends the worker at once, and with it every process of its group when it leads one."""
-    print(f"toolbridge worker {os.getpid()}: {reason}; exiting", file=sys.stderr, flush=True)
+    # stderr is a pipe to the host, which may be gone: a failed write must not stop the exit.
+    with contextlib.suppress(OSError):
+        print(f"toolbridge worker {os.getpid()}: {reason}; exiting", file=sys.stderr, flush=True)
     if os.getpgrp() == os.getpid():
         # The host made the worker a group leader: the group is the worker and what its tools started.
         os.killpg(os.getpid(), signal.SIGKILL)
