@@ -198,7 +198,8 @@ export function runPythonAgent(options: PythonAgentOptions): Promise<PythonAgent
 async function runOnWorkers(pool: WorkerPool, options: PythonAgentOptions): Promise<PythonAgentResult> {
   const { workers: _pool, python: _python, cwd: _cwd, env: _env, onStderr: _onStderr, ...rest } = options;
   try {
-    return await pool.runAgent(rest);
+    // An empty address means the host that owns the pool, as for runAgent.
+    return await pool.runAgent({ ...rest, address: rest.address === "" ? undefined : rest.address });
   } catch (error) {
     if (!(error instanceof BridgeError)) throw error;
     const failure = new PythonAgentError(
