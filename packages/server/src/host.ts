@@ -354,8 +354,7 @@ export class ToolBridgeHost {
 function reportPoolHealth(pool: WorkerPool, health: HealthImplementation): void {
   let last: "SERVING" | "NOT_SERVING" | undefined;
   const update = () => {
-    const state = pool.state();
-    const now = state.idle + state.busy > 0 ? "SERVING" : "NOT_SERVING";
+    const now = pool.readyCount > 0 ? "SERVING" : "NOT_SERVING";
     if (now !== last) health.setStatus(WORKERS_HEALTH_SERVICE, now);
     last = now;
   };

@@ -3,6 +3,7 @@
  * configuration (`--workers`, `--worker-module`, `--worker-*`); a program may pass them to
  * `new WorkerPool(...)` directly.
  */
+import { resolve } from "node:path";
 import { BridgeError, ErrorType } from "@toolbridge/core";
 import type { Logger } from "pino";
 
@@ -59,6 +60,11 @@ function positive(name: string, value: number, min: number): number {
   return value;
 }
 
+/** A relative interpreter path (`.venv/bin/python`) means one relative to this process, not to the workers' cwd. */
+function interpreter(python: string): string {
+  return python.includes("/") ? resolve(python) : python;
+}
+
 /** The options with defaults filled in; throws ValidationError naming a bad one. */
 export function resolvePoolOptions(options: WorkerPoolOptions): ResolvedPoolOptions {
   const env = options.env ?? process.env;
@@ -86,7 +92,7 @@ export function resolvePoolOptions(options: WorkerPoolOptions): ResolvedPoolOpti
   return {
     size,
     modules,
-    python: options.python || env.TOOLBRIDGE_PYTHON || "python3",
+    python: interpreter(options.python || env.TOOLBRIDGE_PYTHON || "python3"),
     cwd: options.cwd ?? process.cwd(),
     env,
     startConcurrency: positive("startConcurrency", options.startConcurrency ?? 4, 1),

@@ -68,10 +68,11 @@ export interface PoolState extends WorkerCounts {
   readonly workers: readonly WorkerInfo[];
 }
 
+// Calls send no metadata; one empty instance serves them all.
+const metadata = new grpc.Metadata();
+
 type Lifecycle = "new" | "starting" | "running" | "stopping" | "stopped";
 
-// The gRPC deadline trails the timeout the worker enforces itself, as a backstop.
-const DEADLINE_SLACK_MS = 1000;
 // Keeps the session → worker map bounded when sessions come and go.
 const MAX_AFFINITY_KEYS = 10_000;
 // A worker that dies sooner than this after starting counts as a failed start (backoff).
@@ -94,6 +95,8 @@ export class WorkerPool {
   private readonly waiters = new Set<() => void>();
   private readonly affinity = new Map<string, PoolWorker>();
   private roundRobin = 0;
+  /** The workers taking calls, rebuilt when one starts, drains or goes. */
+  private readyCache: PoolWorker[] | undefined;
   private restarts = 0;
   private failedStarts = 0;
   private readonly listeners = new Set<() => void>();
@@ -205,11 +208,13 @@ export class WorkerPool {
       timeoutMs,
     };
     const worker = await this.acquire(options, deadline);
-    const callOptions = deadline === undefined ? {} : { deadline: deadline + DEADLINE_SLACK_MS };
+    // The deadline is the timeout: the worker sees it expire as a cancellation, this side as Timeout.
+    const callOptions = deadline === undefined ? {} : { deadline };
     const response = await worker.unary<pb.ToolCallResponse>(
       name,
-      (callback) => worker.client.callTool(request, new grpc.Metadata(), callOptions, callback),
+      (callback) => worker.client.callTool(request, metadata, callOptions, callback),
       options.signal,
+      timeoutMs,
     );
     return decodeResponse(response, options.decode);
   }
@@ -262,6 +267,13 @@ export class WorkerPool {
     }
     const worker = await this.acquire({ signal: options.signal }, undefined, true);
     return runAgentOn(worker, address, options);
+  }
+
+  /** Workers taking calls now. */
+  get readyCount(): number {
+    let ready = 0;
+    for (const worker of this.workers.values()) if (worker.state === "ready") ready++;
+    return ready;
   }
 
   /** How many workers are in each state, and each worker's figures. */
@@ -324,11 +336,13 @@ export class WorkerPool {
       const pinned = this.affinity.get(affinity);
       if (pinned?.state === "ready") return pinned;
     }
-    const ready = [...this.workers.values()].filter((worker) => worker.state === "ready");
+    this.readyCache ??= [...this.workers.values()].filter((worker) => worker.state === "ready");
+    const ready = this.readyCache;
     let best: PoolWorker | undefined;
     const offset = this.roundRobin++;
     for (let i = 0; i < ready.length; i++) {
       const worker = ready[(offset + i) % ready.length] as PoolWorker;
+      if (worker.state !== "ready") continue;
       if (best === undefined || score(worker) < score(best)) best = worker;
     }
     if (best !== undefined && affinity !== undefined) {
@@ -453,7 +467,9 @@ export class WorkerPool {
 
   private workerChanged(worker: PoolWorker): void {
     this.recycleIfDue(worker);
-    this.changed();
+    // A finished call changes loads only: the ready list stays, listeners still hear of it.
+    for (const wake of [...this.waiters]) wake();
+    for (const listener of this.listeners) listener();
   }
 
   /** Retires a worker past its request count, age or memory: a replacement starts, it drains and stops. */
@@ -467,6 +483,7 @@ export class WorkerPool {
     else if (maxMemoryBytes > 0 && rss >= maxMemoryBytes) why = `uses ${rss} bytes of memory`;
     if (why === undefined) return;
     worker.state = "draining";
+    this.readyCache = undefined;
     this.restarts++;
     this.metrics.recordRestart("recycled");
     this.options.logger?.info(
@@ -478,6 +495,7 @@ export class WorkerPool {
   }
 
   private changed(): void {
+    this.readyCache = undefined;
     for (const wake of [...this.waiters]) wake();
     for (const listener of this.listeners) listener();
   }

@@ -75,11 +75,15 @@ export class PoolWorker {
     return this.status?.agentsReady ?? false;
   }
 
-  /** A unary call on the worker, failed with Unavailable if the worker goes away meanwhile. */
+  /**
+   * A unary call on the worker, failed with Unavailable if the worker goes away meanwhile;
+   * `timeoutMs` is the call's deadline, named in the Timeout error when it passes.
+   */
   unary<Res>(
     what: string,
     start: (callback: (error: grpc.ServiceError | null, response: Res) => void) => grpc.ClientUnaryCall,
     signal: AbortSignal | undefined,
+    timeoutMs = 0,
   ): Promise<Res> {
     this.requests++;
     return new Promise<Res>((resolve, reject) => {
@@ -103,7 +107,7 @@ export class PoolWorker {
         if (settled) return;
         finish();
         if (error === null) resolve(response);
-        else reject(this.transportError(what, error));
+        else reject(this.transportError(what, error, timeoutMs));
       });
       this.inFlight.add(entry);
       this.events.changed(this);
@@ -253,17 +257,18 @@ export class PoolWorker {
     for (const entry of [...this.inFlight]) entry.fail(error);
   }
 
-  private transportError(what: string, error: unknown): BridgeError {
+  private transportError(what: string, error: unknown, timeoutMs = 0): BridgeError {
     if (this.lostAs !== undefined) return this.lostAs.error;
     const e = error as Partial<grpc.ServiceError>;
     const code = typeof e.code === "number" ? e.code : grpc.status.UNKNOWN;
     const name = grpc.status[code] ?? String(code);
     if (code === grpc.status.DEADLINE_EXCEEDED) {
+      const within = timeoutMs > 0 ? `within ${timeoutMs} ms` : "before its deadline";
       return new BridgeError(
         ErrorType.Timeout,
-        `'${what}' on Python worker ${this.name} did not finish in time`,
+        `tool '${what}' did not finish ${within} (Python worker ${this.name})`,
         {
-          details: { worker: this.name, reason: "deadline" },
+          details: { worker: this.name, timeout_ms: String(timeoutMs) },
         },
       );
     }

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from dataclasses import dataclass, field
 
 _current: contextvars.ContextVar[ToolContext] = contextvars.ContextVar("toolbridge_tool_context")
 
 
-@dataclass
 class ToolContext:
     """The call a tool is serving. Declare a parameter of this type to receive it (it is not
     part of the tool's schema), or call ``current_context()``.
@@ -19,14 +17,27 @@ class ToolContext:
     interrupted, should check ``cancelled.is_set()`` (or ``wait`` on it) between units of work.
     """
 
-    tool_name: str
-    session_id: str = ""
-    request_id: str = ""
-    cancelled: threading.Event = field(default_factory=threading.Event)
+    __slots__ = ("_cancelled", "request_id", "session_id", "tool_name")
+
+    def __init__(self, tool_name: str, session_id: str = "", request_id: str = "") -> None:
+        self.tool_name = tool_name
+        self.session_id = session_id
+        self.request_id = request_id
+        # Made on first use: most calls are never cancelled, and an Event costs a lock and a condition.
+        self._cancelled: threading.Event | None = None
+
+    @property
+    def cancelled(self) -> threading.Event:
+        if self._cancelled is None:
+            self._cancelled = threading.Event()
+        return self._cancelled
 
     @property
     def is_cancelled(self) -> bool:
-        return self.cancelled.is_set()
+        return self._cancelled is not None and self._cancelled.is_set()
+
+    def __repr__(self) -> str:
+        return f"ToolContext(tool_name={self.tool_name!r}, session_id={self.session_id!r})"
 
 
 def current_context() -> ToolContext:

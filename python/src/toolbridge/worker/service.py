@@ -63,7 +63,7 @@ class WorkerService(worker_pb2_grpc.ToolBridgeWorkerServicer):
         try:
             tool = self._tool(request.tool_id)
             arguments = tool.bind(_decode_args(request.args), _decode_kwargs(request.kwargs))
-            timeout_ms = _timeout(request.timeout_ms, tool.timeout_ms)
+            timeout_ms = _timeout(request.timeout_ms, tool.timeout_ms, context)
             result = await _bounded(tool.call(arguments, call), timeout_ms, tool, call)
             encoded = encode_value(result)
             return pb.ToolCallResponse(
@@ -94,7 +94,7 @@ class WorkerService(worker_pb2_grpc.ToolBridgeWorkerServicer):
         try:
             tool = self._tool(request.tool_id)
             arguments = tool.bind(_decode_args(request.args), _decode_kwargs(request.kwargs))
-            timeout_ms = _timeout(request.timeout_ms, tool.timeout_ms)
+            timeout_ms = _timeout(request.timeout_ms, tool.timeout_ms, None)
             chunks = tool.stream(arguments, call)
             while True:
                 try:
@@ -183,10 +183,17 @@ def _decode_kwargs(values: Mapping[str, Any]) -> dict[str, Any]:
     return {key: decode_value(value) for key, value in values.items()}
 
 
-def _timeout(requested_ms: int, own_ms: int) -> int:
-    """The shorter of the caller's and the tool's own timeout; 0 when neither is set."""
-    set_ones = [ms for ms in (requested_ms, own_ms) if ms > 0]
-    return min(set_ones) if set_ones else 0
+def _timeout(requested_ms: int, own_ms: int, context: grpc.aio.ServicerContext[Any, Any] | None) -> int:
+    """The shorter of the caller's and the tool's own timeout; 0 when neither is set.
+
+    A caller's timeout that came with a gRPC deadline is left to the deadline (its expiry
+    cancels the call here too): one timer per call instead of two.
+    """
+    if requested_ms > 0 and context is not None and context.time_remaining() is not None:
+        requested_ms = 0
+    if requested_ms > 0 and own_ms > 0:
+        return min(requested_ms, own_ms)
+    return requested_ms or own_ms
 
 
 async def _bounded(
