@@ -205,14 +205,13 @@ export class WorkerPool {
       args: encodeArgs(options.args ?? []),
       kwargs: encodeKwargs(kwargs),
       requestId: options.requestId ?? "",
-      timeoutMs,
+      // Enforced on this side (see PoolWorker.unary); the worker sees a timeout as a cancellation.
+      timeoutMs: 0,
     };
     const worker = await this.acquire(options, deadline);
-    // The deadline is the timeout: the worker sees it expire as a cancellation, this side as Timeout.
-    const callOptions = deadline === undefined ? {} : { deadline };
     const response = await worker.unary<pb.ToolCallResponse>(
       name,
-      (callback) => worker.client.callTool(request, metadata, callOptions, callback),
+      (callback) => worker.client.callTool(request, metadata, callback),
       options.signal,
       timeoutMs,
     );
