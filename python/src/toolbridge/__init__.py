@@ -91,6 +91,7 @@ __all__ = [
     "ToolBridgeError",
     "ToolCallError",
     "ToolCommunicationError",
+    "ToolContext",
     "ToolExecutionError",
     "ToolMetrics",
     "ToolSpec",
@@ -105,7 +106,9 @@ __all__ = [
     "VariableWatch",
     "VersionConflictError",
     "create_grpc_channel",
+    "current_context",
     "health_check",
     "launch_host",
     "start_host",
+    "tool",
 ]
