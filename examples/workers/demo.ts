@@ -5,7 +5,7 @@
  * functions of text_tools.py, called through the host.
  */
 import { fileURLToPath } from "node:url";
-import { readAgentRun, ToolBridgeHost } from "@toolbridge/server";
+import { SessionVariableAgentStore, ToolBridgeHost } from "@toolbridge/server";
 import { pino } from "pino";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
@@ -70,7 +70,7 @@ const result = await host.workers.runAgent({
 });
 console.log(`first tool call ${firstStep} after the TypeScript call; run ${result.status} in ${ms(started)}`);
 console.log(`answer    ${result.outputs.answer}`);
-const run = await readAgentRun(host.variables(session.id), result.runId);
+const run = await new SessionVariableAgentStore(host.variables(session.id)).loadRun(result.runId);
 console.log(
   `recorded  run_${run.runId} by worker ${run.worker}: ${run.steps.map((s) => s.toolName).join(" → ")}`,
 );

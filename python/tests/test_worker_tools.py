@@ -18,7 +18,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 import toolbridge
-from toolbridge.errors import ErrorType, ToolExecutionError
+from toolbridge.errors import ErrorType, ToolCallError
 from toolbridge.worker import ToolContext, WorkerTool, current_context, tool, tools_of
 from toolbridge.worker.failures import CallFailure
 from toolbridge.worker.schema import parse_docstring
@@ -143,7 +143,7 @@ async def test_failures_map_to_the_error_vocabulary() -> None:
 
     assert failure_from("t", KeyError("k")).details == {"exception": "KeyError"}
     assert failure_from("t", KeyError("k")).type == ErrorType.TOOL_EXECUTION_ERROR
-    nested = ToolExecutionError("other", ErrorType.TIMEOUT, "too slow", {"timeout_ms": 5})
+    nested = ToolCallError("other", ErrorType.TIMEOUT, "too slow", {"timeout_ms": 5})
     assert failure_from("t", nested).type == ErrorType.TIMEOUT
     assert failure_from("t", nested).details == {"timeout_ms": "5"}
 

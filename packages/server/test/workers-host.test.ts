@@ -9,8 +9,8 @@ import {
   BridgeError,
   defineTool,
   PythonAgentError,
-  readAgentRun,
   runPythonAgent,
+  SessionVariableAgentStore,
   ToolBridgeHost,
   WORKERS_HEALTH_SERVICE,
 } from "@toolbridge/server";
@@ -144,7 +144,7 @@ describe("a host with Python workers", () => {
       ["whoami", "add", "finish"],
     );
     // The run is recorded in the session exactly as a spawned worker records it.
-    const run = await readAgentRun(host.variables(sessionId), result.runId);
+    const run = await new SessionVariableAgentStore(host.variables(sessionId)).loadRun(result.runId);
     assert.equal(run.status, "succeeded");
     assert.deepEqual(
       run.steps.map((step) => step.toolName),
@@ -177,7 +177,7 @@ describe("a host with Python workers", () => {
     assert.equal(again.agentId, first.agentId);
     assert.notEqual(again.runId, first.runId);
     assert.equal(
-      (await readAgentRun(host.variables(sessionId), again.runId)).inputs.question,
+      (await new SessionVariableAgentStore(host.variables(sessionId)).loadRun(again.runId)).inputs.question,
       "2 + 3 again?",
     );
   });

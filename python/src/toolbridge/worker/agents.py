@@ -1,5 +1,8 @@
 """DSPy agents on a warm worker: DSPy is imported once, each run attaches to a host session.
 
+The top layer of the worker process, above ``toolbridge.agent``; the service reaches it
+through its ``AgentRunner`` protocol.
+
 A run is what ``python -m toolbridge.agent`` does in a fresh interpreter, minus the start-up:
 the worker connects to the host as an ordinary client, loads or defines the agent, runs it
 and records the run in the session; its progress streams back as ``AgentRunEvent`` messages.
@@ -20,14 +23,14 @@ from toolbridge.values import decode_value, encode_value
 from toolbridge.worker.failures import CallFailure, failure_from
 
 if TYPE_CHECKING:
-    from toolbridge.agent.model import AgentDefinition, AgentRun, ProgressEvent
+    from toolbridge.agent import AgentDefinition, AgentRun, ProgressEvent, SessionAgents
 
 LM_ENV = "TOOLBRIDGE_LM"
 #: What a run needs; importing them takes seconds, which is what a warm worker saves.
 AGENT_MODULES = (
     "dspy",
-    "toolbridge.dspy_bridge",
-    "toolbridge.agent.runner",
+    "toolbridge.dspy",
+    "toolbridge.agent",
     "toolbridge.agent.__main__",
 )
 
@@ -79,10 +82,11 @@ class AgentRuntime:
 
 
 async def _run(request: worker_pb2.RunAgentRequest, emit: Any) -> None:
-    from toolbridge.agent.model import AgentRunError
-    from toolbridge.dspy_bridge import GRPCToolBridge
+    from toolbridge.agent import AgentRunError, SessionAgents
+    from toolbridge.dspy import GRPCToolBridge
 
-    bridge = GRPCToolBridge(request.host_address, store=None)
+    bridge = GRPCToolBridge(request.host_address)
+    agents = SessionAgents(bridge)
     try:
         try:
             lm = _choose_lm(request)
@@ -93,13 +97,13 @@ async def _run(request: worker_pb2.RunAgentRequest, emit: Any) -> None:
                     ErrorType.SESSION_NOT_FOUND,
                     f"session {request.session_id} does not exist on {request.host_address}; create it first",
                 )
-            definition = await _definition(bridge, request)
+            definition = await _definition(agents, request)
             inputs = {name: decode_value(value) for name, value in request.inputs.items()}
         except Exception as error:
             emit(_not_run(failure_from("agent", error)))
             return
         try:
-            run = await bridge.run_definition(
+            run = await agents.run_definition(
                 definition, inputs, lm=lm, on_progress=lambda event: _emit_progress(emit, event)
             )
         except AgentRunError as error:
@@ -112,12 +116,12 @@ async def _run(request: worker_pb2.RunAgentRequest, emit: Any) -> None:
         await bridge.close()
 
 
-async def _definition(bridge: Any, request: worker_pb2.RunAgentRequest) -> AgentDefinition:
-    from toolbridge.agent.model import AgentDefinition
+async def _definition(agents: SessionAgents, request: worker_pb2.RunAgentRequest) -> AgentDefinition:
+    from toolbridge.agent import AgentDefinition
 
     if request.agent_id:
-        definition: AgentDefinition = await bridge.store.load_definition(request.agent_id)
-        return definition
+        return await agents.store.load_definition(request.agent_id)
+    bridge = agents.bridge
     names = list(request.tools) or list(bridge.specs)
     definition = AgentDefinition.create(
         request.signature or "question -> answer",
@@ -125,11 +129,10 @@ async def _definition(bridge: Any, request: worker_pb2.RunAgentRequest) -> Agent
         request.max_iters or 5,
         instructions=request.instructions or None,
     )
-    for name in definition.tool_names:
-        bridge.get_dspy_tool(name)
-    bridge.build_react_agent(definition)
+    bridge.get_dspy_tools(definition.tool_names)
+    agents.build_react_agent(definition)
     # Stored before it runs, so the run can be repeated by id from any worker.
-    await bridge.store.save_definition(definition)
+    await agents.store.save_definition(definition)
     return definition
 
 

@@ -58,7 +58,7 @@ def failure_from(tool: str, error: BaseException) -> CallFailure:
 
 def _error_type_of(error: ToolBridgeError) -> Any:
     # The one place that reads the client error's type attribute.
-    return getattr(error, "error_type", None) or ErrorType.INTERNAL_ERROR
+    return error.type or ErrorType.INTERNAL_ERROR
 
 
 def stacktrace_of(error: BaseException) -> str:

@@ -8,7 +8,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
 
@@ -16,13 +16,21 @@ from toolbridge.errors import ErrorType
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1 import worker_pb2, worker_pb2_grpc
 from toolbridge.values import decode_value, encode_value
-from toolbridge.worker.agents import AgentRuntime
 from toolbridge.worker.context import ToolContext
 from toolbridge.worker.failures import CallFailure, failure_from, stacktrace_of
 from toolbridge.worker.tools import WorkerTool
 from toolbridge.worker.watchdog import Watchdog, rss_bytes
 
 T = TypeVar("T")
+
+
+class AgentRunner(Protocol):
+    """What runs agents for RunAgent (``toolbridge.worker.agents.AgentRuntime``, above this layer)."""
+
+    @property
+    def ready(self) -> bool: ...
+
+    def run(self, request: worker_pb2.RunAgentRequest) -> AsyncIterator[worker_pb2.AgentRunEvent]: ...
 
 
 class WorkerService(worker_pb2_grpc.ToolBridgeWorkerServicer):
@@ -33,7 +41,7 @@ class WorkerService(worker_pb2_grpc.ToolBridgeWorkerServicer):
         tools: Mapping[str, WorkerTool],
         modules: list[str],
         watchdog: Watchdog,
-        agents: AgentRuntime,
+        agents: AgentRunner,
         *,
         expose_stacktraces: bool = False,
     ) -> None:
