@@ -7,7 +7,7 @@ BIN := node_modules/.bin
 STAMPS := .stamps
 TS_TESTS = $(sort $(wildcard packages/*/test/*.test.ts))
 
-.PHONY: setup build demo demo-client demo-variables bench test lint typecheck check-generated test-ts test-py gen clean redis-server
+.PHONY: setup build demo demo-client demo-variables demo-workers bench test lint typecheck check-generated test-ts test-py gen clean redis-server
 
 setup: $(STAMPS)/npm $(STAMPS)/venv
 
@@ -38,7 +38,7 @@ demo-client: build
 lint: setup
 	@echo "==> lint (biome, ruff)"
 	$(BIN)/biome check .
-	cd python && ../$(VENV)/bin/ruff check . ../bench && ../$(VENV)/bin/ruff format --check . ../bench
+	cd python && ../$(VENV)/bin/ruff check . ../bench ../testdata/workers ../examples/workers && ../$(VENV)/bin/ruff format --check . ../bench ../testdata/workers ../examples/workers
 
 typecheck: build
 	@echo "==> type checks (tsc on tests and examples, mypy --strict)"
@@ -54,10 +54,15 @@ demo-variables: build
 	@echo "==> demo: the TypeScript application and a Python worker sharing session variables"
 	TOOLBRIDGE_PYTHON="$${TOOLBRIDGE_PYTHON:-$(PY)}" node --import tsx examples/variables/shared-state.ts
 
+demo-workers: build
+	@echo "==> demo: warm Python workers owned by the TypeScript host (Python tools, a DSPy agent)"
+	TOOLBRIDGE_PYTHON="$${TOOLBRIDGE_PYTHON:-$(PY)}" node --import tsx examples/workers/demo.ts
+
 # Not part of `make test` (the tests run the harness once with tiny counts); several minutes.
 bench: build redis-server
 	@echo "==> benchmarks: toolbridge against bare grpc-js and MCP (stdio, HTTP), results in bench/results/"
 	$(PY) bench/run.py $(BENCH_ARGS)
+	TOOLBRIDGE_PYTHON="$(PY)" node --import tsx bench/workers.ts $(BENCH_WORKERS_ARGS)
 
 # The Redis store's tests start their own redis-server (Debian's package) on a free
 # loopback port; this installs it when it is missing (CI runs as root on Debian).

@@ -24,7 +24,7 @@ rm -rf "$ts_out" "$py_out/toolbridge/v1"/*_pb2*
 mkdir -p "$ts_out" "$py_out/toolbridge/v1"
 
 wkt="$("$py" -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')"
-protos=(toolbridge/v1/values.proto toolbridge/v1/toolbridge.proto toolbridge/v1/agents.proto)
+protos=(toolbridge/v1/values.proto toolbridge/v1/toolbridge.proto toolbridge/v1/agents.proto toolbridge/v1/worker.proto)
 desc="$(mktemp)"
 
 cd "$root/proto"

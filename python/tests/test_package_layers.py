@@ -40,6 +40,10 @@ LAYERS: dict[str, int] = {
     "toolbridge": 4,
     "toolbridge.dspy": 5,
     "toolbridge.agent": 6,
+    # The worker: @tool and its service are facades; the process and its agent runs sit on top.
+    "toolbridge.worker": 4,
+    "toolbridge.worker.agents": 7,
+    "toolbridge.worker.__main__": 7,
 }
 
 
@@ -183,6 +187,10 @@ def test_no_module_imports_another_modules_private_names(module: str) -> None:
     assert private == []
 
 
+# Standard library functions whose documented names start with "_".
+DOCUMENTED_UNDERSCORE_NAMES = {"os._exit"}
+
+
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_no_module_reaches_into_private_attributes_of_other_objects(module: str) -> None:
     # `self._x` and `cls._x` are an object's own; `other._x` reaches into something else's insides.
@@ -194,5 +202,6 @@ def test_no_module_reaches_into_private_attributes_of_other_objects(module: str)
         and node.attr.startswith("_")
         and not node.attr.startswith("__")
         and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+        and ast.unparse(node) not in DOCUMENTED_UNDERSCORE_NAMES
     ]
     assert reaching == []

@@ -137,7 +137,7 @@ export class ToolBridgeClient {
     const response = await this.unary<pb.InitializeSessionRequest, pb.InitializeSessionResponse>(
       "InitializeSession",
       (req, cb) => this.stub.initializeSession(req, cb),
-      { sessionId, metadata, callbackAddress: "" },
+      { sessionId, metadata },
     );
     throwIfFailed(response.success, response.error);
     this.currentSession = response.sessionId;

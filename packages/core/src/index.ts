@@ -45,6 +45,7 @@ export * as pbTimestamp from "./gen/google/protobuf/timestamp.js";
 export * as pbAgents from "./gen/toolbridge/v1/agents.js";
 export * as pb from "./gen/toolbridge/v1/toolbridge.js";
 export * as pbValues from "./gen/toolbridge/v1/values.js";
+export * as pbWorker from "./gen/toolbridge/v1/worker.js";
 export {
   constraintsFromPb,
   constraintsToPb,

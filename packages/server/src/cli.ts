@@ -18,8 +18,11 @@ const VERSION = (createRequire(import.meta.url)("../package.json") as { version:
 function usage(): string {
   const flags = CONFIG_KEYS.map((key) => `  --${flagName(key).padEnd(26)} env ${envName(key)}`).join("\n");
   return `Usage: toolbridge serve --tools <module> [--tools <module> ...] [options]
+       toolbridge serve --workers N --worker-module <python module> [--tools <module> ...] [options]
 
-Starts a toolbridge host serving the tools that the given modules register.
+Starts a toolbridge host serving the tools that the given modules register, and with
+--workers, N supervised Python workers serving the @toolbridge.tool functions of
+--worker-module (comma-separated modules, importable from the working directory).
 A tools module (JavaScript or TypeScript) exports one of:
   export default function (host) { host.registerTool(defineTool({...})) }
   export const tools = [defineTool({...}), ...]
@@ -93,7 +96,6 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError(`expected the command 'serve', got '${positionals.join(" ")}'`);
   }
   const modules = (values.tools as string[] | undefined) ?? [];
-  if (modules.length === 0) throw new UsageError("serve needs at least one --tools <module>");
 
   const flags: HostConfigInput = {};
   for (const key of CONFIG_KEYS) {
@@ -101,6 +103,11 @@ async function main(argv: string[]): Promise<number> {
     if (typeof value === "string") (flags as Record<string, string>)[key] = value;
   }
   const config = resolveConfig({ file: values.config as string | undefined, env: process.env, flags });
+  if (modules.length === 0 && config.workers === 0) {
+    throw new UsageError(
+      "serve needs at least one --tools <module>, or Python workers (--workers N --worker-module M)",
+    );
+  }
   const host = new ToolBridgeHost(config);
   for (const module of modules) await loadToolsModule(host, module);
   process.on("unhandledRejection", (reason) => {
@@ -117,6 +124,13 @@ async function main(argv: string[]): Promise<number> {
       ? "toolbridge store: memory (sessions end with this process)\n"
       : `toolbridge store: ${store} (shared by every host using it; sessions outlive a restart)\n`,
   );
+  const pool = host.workers.state();
+  if (pool.size > 0) {
+    const pids = pool.workers.map((worker) => worker.pid).join(",");
+    process.stdout.write(
+      `toolbridge workers ${pool.workers.length} ready (pids ${pids}) serving ${host.workers.toolSpecs.map((t) => t.name).join(", ")}\n`,
+    );
+  }
   process.stdout.write(
     `toolbridge serving on ${address.target} with ${host.toolNames().length} tools: ${host.toolNames().join(", ")}\n`,
   );

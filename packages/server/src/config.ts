@@ -9,6 +9,9 @@ import { BridgeError, ErrorType } from "@toolbridge/core";
 import { z } from "zod";
 
 const ms = (max: number) => z.coerce.number().int().min(0).max(max);
+// A boolean that environment variables and flags can spell as text.
+const flag = () =>
+  z.union([z.boolean(), z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1")]);
 
 const HostConfigSchema = z.strictObject({
   /** Interface to bind; the default listens on every interface. */
@@ -68,11 +71,27 @@ const HostConfigSchema = z.strictObject({
     .default("memory"),
   /** How many of a session's latest variable changes are kept for resuming a watch. */
   watchHistory: z.coerce.number().int().min(0).max(1_000_000).default(1000),
+  /** Python worker processes the host starts and supervises (0: none). */
+  workers: z.coerce.number().int().min(0).max(256).default(0),
+  /** Python modules (comma-separated) whose @toolbridge.tool functions the workers serve. */
+  workerModule: z.string().default(""),
+  /** The workers' interpreter, with toolbridge[worker] installed; empty: $TOOLBRIDGE_PYTHON, else python3. */
+  workerPython: z.string().default(""),
+  /** How often the host pings each worker; a worker silent for 5 pings is replaced. */
+  workerHeartbeatMs: ms(60_000).min(10).default(1000),
+  /** Recycle a worker after this many calls and agent runs; 0 never. */
+  workerMaxRequests: z.coerce.number().int().min(0).default(0),
+  /** Recycle a worker this long after it started; 0 never. */
+  workerMaxAgeMs: ms(2 ** 31 - 1).default(0),
+  /** Recycle a worker whose resident memory exceeds this many MiB; 0 never. */
+  workerMaxMemoryMb: z.coerce.number().int().min(0).default(0),
+  /** Import DSPy in each worker once it is ready, so agent runs start at once. */
+  workerPreloadAgents: flag().default(true),
+  /** Send one session's Python tool calls to the same worker while it lives. */
+  workerSessionAffinity: flag().default(false),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Send host stack traces to clients in ErrorInfo.stacktrace (off: they may leak internals). */
-  exposeStackTraces: z
-    .union([z.boolean(), z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1")])
-    .default(false),
+  exposeStackTraces: flag().default(false),
 });
 
 export type HostConfig = z.output<typeof HostConfigSchema>;

@@ -19,8 +19,13 @@ import type { Tool } from "./tools/define.js";
 import { ToolRegistry } from "./tools/registry.js";
 import { VariableService } from "./variables/service.js";
 import { SessionVariables } from "./variables/session-variables.js";
+import { hostToolsFor } from "./workers/host-tools.js";
+import type { WorkerPoolOptions } from "./workers/options.js";
+import { WorkerPool } from "./workers/pool.js";
 
 const SERVICE_NAME = "toolbridge.v1.ToolBridge";
+/** The health service name that reports the Python worker pool (SERVING while a worker is ready). */
+export const WORKERS_HEALTH_SERVICE = "toolbridge.v1.ToolBridgeWorker";
 const VERSION = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
 
 export interface HostOptions extends Omit<HostConfigInput, "store"> {
@@ -31,6 +36,11 @@ export interface HostOptions extends Omit<HostConfigInput, "store"> {
   store?: SessionStore | string;
   /** A pino logger; by default one writing JSON lines to stderr at `logLevel`. */
   logger?: Logger;
+  /**
+   * Worker pool options beyond the configuration keys (`workers`, `workerModule`, `worker*`):
+   * the interpreter, working directory and environment, timings. Keys set here win.
+   */
+  workerPool?: Partial<WorkerPoolOptions>;
 }
 
 export interface SessionInfo {
@@ -70,9 +80,16 @@ export class ToolBridgeHost {
   private readonly metrics: HostMetrics;
   private readonly variableService: VariableService;
   private metricsEndpoint: MetricsEndpoint | undefined;
+  /**
+   * The host's Python workers (`--workers N --worker-module my_tools`): call their tools from
+   * TypeScript and run agents on them. Started and stopped with the host; their tools are
+   * registered as global tools when it starts. Empty (every call fails with Unavailable)
+   * when the host has no workers.
+   */
+  readonly workers: WorkerPool;
 
   constructor(options: HostOptions = {}) {
-    const { store, logger, ...config } = options;
+    const { store, logger, workerPool, ...config } = options;
     this.config = parseConfig(typeof store === "string" ? { ...config, store } : config, "host options");
     this.log =
       logger ?? pino({ level: this.config.logLevel, base: { service: "toolbridge" } }, pino.destination(2));
@@ -85,6 +102,23 @@ export class ToolBridgeHost {
     this.sessions.onSessionEnded((event) => this.registry.dropSession(event.id));
     this.metrics = new HostMetrics(() => this.sessions.count());
     this.variableService = new VariableService(this.sessions, this.config, this.log);
+    this.workers = new WorkerPool({
+      size: this.config.workers,
+      modules: this.config.workerModule.split(","),
+      python: this.config.workerPython,
+      heartbeatIntervalMs: this.config.workerHeartbeatMs,
+      heartbeatTimeoutMs: this.config.workerHeartbeatMs * 5,
+      maxRequests: this.config.workerMaxRequests,
+      maxAgeMs: this.config.workerMaxAgeMs,
+      maxMemoryBytes: this.config.workerMaxMemoryMb * 1024 * 1024,
+      preloadAgents: this.config.workerPreloadAgents,
+      maxMessageBytes: this.config.maxMessageBytes,
+      stopGraceMs: this.config.shutdownGraceMs,
+      callTimeoutMs: this.config.toolTimeoutMs,
+      logger: this.log,
+      ...workerPool,
+      metricsRegistry: this.metrics.registry,
+    });
     this.runtime = {
       config: this.config,
       sessions: this.sessions,
@@ -213,6 +247,13 @@ export class ToolBridgeHost {
         this.log,
       );
     }
+    try {
+      await this.startWorkers();
+    } catch (error) {
+      await this.metricsEndpoint?.close();
+      this.metricsEndpoint = undefined;
+      throw error;
+    }
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(bindTo, grpc.ServerCredentials.createInsecure(), (error, bound) => {
         if (error === null) resolve(bound);
@@ -226,6 +267,7 @@ export class ToolBridgeHost {
     }).catch(async (error: unknown) => {
       await this.metricsEndpoint?.close();
       this.metricsEndpoint = undefined;
+      await this.workers.stop({ graceMs: 0 });
       throw error;
     });
     this.server = server;
@@ -234,6 +276,7 @@ export class ToolBridgeHost {
     this.health.setStatus(SERVICE_NAME, "SERVING");
     const shown = config.host.includes(":") ? `[${config.host}]` : config.host;
     this.listening = { host: config.host, port, target: `${shown}:${port}` };
+    this.workers.setHostAddress(this.listening.target);
     this.log.info(
       {
         address: this.listening.target,
@@ -297,6 +340,21 @@ export class ToolBridgeHost {
     return store;
   }
 
+  /** Starts the worker pool (when configured) and registers its tools for every session. */
+  private async startWorkers(): Promise<void> {
+    if (this.workers.size === 0) return;
+    reportPoolHealth(this.workers, this.health);
+    const { tools } = await this.workers.start();
+    try {
+      this.registerTool(
+        hostToolsFor(this.workers, tools, { sessionAffinity: this.config.workerSessionAffinity }),
+      );
+    } catch (error) {
+      await this.workers.stop({ graceMs: 0 });
+      throw error;
+    }
+  }
+
   private async shutdown(graceMs: number): Promise<void> {
     this.runtime.draining = true;
     this.health.setStatus("", "NOT_SERVING");
@@ -318,6 +376,7 @@ export class ToolBridgeHost {
         });
       });
     }
+    await this.workers.stop({ graceMs });
     await this.metricsEndpoint?.close();
     await this.sessions.store.close();
     this.log.info("toolbridge host stopped");
@@ -326,6 +385,18 @@ export class ToolBridgeHost {
 
 /** Logs a store's connection errors at most once per this interval (the store retries by itself). */
 const STORE_ERROR_LOG_INTERVAL_MS = 10_000;
+
+/** Health of the worker pool under WORKERS_HEALTH_SERVICE: SERVING while at least one worker is ready. */
+function reportPoolHealth(pool: WorkerPool, health: HealthImplementation): void {
+  let last: "SERVING" | "NOT_SERVING" | undefined;
+  const update = () => {
+    const now = pool.readyCount > 0 ? "SERVING" : "NOT_SERVING";
+    if (now !== last) health.setStatus(WORKERS_HEALTH_SERVICE, now);
+    last = now;
+  };
+  pool.onChange(update);
+  update();
+}
 
 /** Descriptors for server reflection: the toolbridge protos (embedded) and the health service. */
 function reflectionPackages(): protoLoader.PackageDefinition {

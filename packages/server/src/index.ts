@@ -51,7 +51,13 @@ export {
   type HostConfigInput,
   resolveConfig,
 } from "./config.js";
-export { type HostOptions, type ListeningAddress, type SessionInfo, ToolBridgeHost } from "./host.js";
+export {
+  type HostOptions,
+  type ListeningAddress,
+  type SessionInfo,
+  ToolBridgeHost,
+  WORKERS_HEALTH_SERVICE,
+} from "./host.js";
 export { InMemorySessionStore } from "./sessions/memory-store.js";
 export { RedisSessionStore, type RedisSessionStoreOptions } from "./sessions/redis-store.js";
 export type { SessionEnded, SessionEndReason } from "./sessions/store.js";
@@ -65,6 +71,10 @@ export {
 } from "./tools/define.js";
 export type { ToolLimitOptions, ToolLimits } from "./tools/limits.js";
 export { SessionVariables } from "./variables/session-variables.js";
+export type { WorkerAgentOptions } from "./workers/agents.js";
+export type { WorkerCounts } from "./workers/metrics.js";
+export type { WorkerPoolOptions } from "./workers/options.js";
+export { type PoolCallOptions, type PoolState, type WorkerInfo, WorkerPool } from "./workers/pool.js";
 
 // --- For library authors: implementing a SessionStore (e.g. one shared by several hosts) --
 
@@ -82,3 +92,7 @@ export type {
   VariableSlot,
   VariableSnapshot,
 } from "./sessions/store.js";
+
+// --- For library authors: Python worker tools registered on another host ------------------
+
+export { hostToolsFor, parametersFromJsonSchema } from "./workers/host-tools.js";

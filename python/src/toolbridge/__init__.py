@@ -2,8 +2,11 @@
 
 What a user needs is exported here; the modules hold the rest (``toolbridge.transport`` the
 wire, ``toolbridge.values`` the value codec, ``toolbridge.dspy`` and ``toolbridge.agent`` the
-DSPy integration, which imports DSPy).
+DSPy integration, which imports DSPy). ``@toolbridge.tool`` (``toolbridge.worker``) makes a
+Python function a tool of a host's Python workers.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from toolbridge.client import ToolBridgeClient
 from toolbridge.errors import (
@@ -41,7 +44,22 @@ from toolbridge.variables import (
     VersionConflictError,
 )
 
+if TYPE_CHECKING:
+    from toolbridge.worker import ToolContext, current_context, tool
+
 __version__ = "0.1.0"
+
+_WORKER_NAMES = frozenset({"tool", "ToolContext", "current_context"})
+
+
+def __getattr__(name: str) -> Any:
+    # @toolbridge.tool needs pydantic; importing it on first use keeps `import toolbridge` light.
+    if name in _WORKER_NAMES:
+        import toolbridge.worker
+
+        return getattr(toolbridge.worker, name)
+    raise AttributeError(f"module 'toolbridge' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_BACKOFF",
@@ -73,6 +91,7 @@ __all__ = [
     "ToolBridgeError",
     "ToolCallError",
     "ToolCommunicationError",
+    "ToolContext",
     "ToolExecutionError",
     "ToolMetrics",
     "ToolSpec",
@@ -87,7 +106,9 @@ __all__ = [
     "VariableWatch",
     "VersionConflictError",
     "create_grpc_channel",
+    "current_context",
     "health_check",
     "launch_host",
     "start_host",
+    "tool",
 ]

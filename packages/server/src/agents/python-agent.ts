@@ -10,6 +10,8 @@
  */
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { BridgeError } from "@toolbridge/core";
+import type { WorkerPool } from "../workers/pool.js";
 
 /** What the worker reports as the run goes (`--events`): one object per line of its stdout. */
 export type AgentEvent =
@@ -60,8 +62,13 @@ export interface PythonAgentOptions {
   onEvent?: (event: AgentEvent) => void;
   /** Each line the worker writes to stderr: its readable progress, warnings, errors. */
   onStderr?: (line: string) => void;
-  /** Aborting sends the worker SIGTERM; it records the run as failed and exits. */
+  /** Aborting sends the worker SIGTERM (a warm worker: cancels the run); the run is recorded as failed. */
   signal?: AbortSignal;
+  /**
+   * Run on a warm worker of this pool (`host.workers`) instead of spawning an interpreter:
+   * DSPy is already imported there. `python`, `cwd`, `env` and `onStderr` then do not apply.
+   */
+  workers?: WorkerPool;
 }
 
 export interface PythonAgentResult {
@@ -118,6 +125,7 @@ export function pythonAgentArgs(options: PythonAgentOptions): string[] {
  * session like a successful one. Rejects with `PythonAgentError` when no run happened.
  */
 export function runPythonAgent(options: PythonAgentOptions): Promise<PythonAgentResult> {
+  if (options.workers !== undefined) return runOnWorkers(options.workers, options);
   const env = options.env ?? process.env;
   const python = options.python ?? env.TOOLBRIDGE_PYTHON ?? "python3";
   return new Promise((resolve, reject) => {
@@ -184,4 +192,22 @@ export function runPythonAgent(options: PythonAgentOptions): Promise<PythonAgent
       reject(new PythonAgentError(`the Python agent worker ${ending}: ${why}${extra}`, code, output));
     });
   });
+}
+
+/** A warm worker's run, with the contract of a spawned one: failures to start are PythonAgentError. */
+async function runOnWorkers(pool: WorkerPool, options: PythonAgentOptions): Promise<PythonAgentResult> {
+  const { workers: _pool, python: _python, cwd: _cwd, env: _env, onStderr: _onStderr, ...rest } = options;
+  try {
+    // An empty address means the host that owns the pool, as for runAgent.
+    return await pool.runAgent({ ...rest, address: rest.address === "" ? undefined : rest.address });
+  } catch (error) {
+    if (!(error instanceof BridgeError)) throw error;
+    const failure = new PythonAgentError(
+      `the agent could not run on a warm worker: ${error.message}`,
+      null,
+      "",
+    );
+    Object.defineProperty(failure, "cause", { value: error });
+    throw failure;
+  }
 }

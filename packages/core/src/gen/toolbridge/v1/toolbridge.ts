@@ -82,8 +82,6 @@ export interface InitializeSessionRequest {
   /** Empty: the host picks an id and returns it. */
   sessionId: string;
   metadata: { [key: string]: string };
-  /** An address where the host could call back into the worker; the host ignores it. */
-  callbackAddress: string;
 }
 
 export interface InitializeSessionRequest_MetadataEntry {
@@ -793,7 +791,7 @@ export const ExecutionMetrics: MessageFns<ExecutionMetrics> = {
 };
 
 function createBaseInitializeSessionRequest(): InitializeSessionRequest {
-  return { sessionId: "", metadata: {}, callbackAddress: "" };
+  return { sessionId: "", metadata: {} };
 }
 
 export const InitializeSessionRequest: MessageFns<InitializeSessionRequest> = {
@@ -804,9 +802,6 @@ export const InitializeSessionRequest: MessageFns<InitializeSessionRequest> = {
     globalThis.Object.entries(message.metadata).forEach(([key, value]: [string, string]) => {
       InitializeSessionRequest_MetadataEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
     });
-    if (message.callbackAddress !== "") {
-      writer.uint32(26).string(message.callbackAddress);
-    }
     return writer;
   },
 
@@ -842,14 +837,6 @@ export const InitializeSessionRequest: MessageFns<InitializeSessionRequest> = {
             }
             continue;
           }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.callbackAddress = reader.string();
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -877,7 +864,6 @@ export const InitializeSessionRequest: MessageFns<InitializeSessionRequest> = {
       },
       {},
     );
-    message.callbackAddress = object.callbackAddress ?? "";
     return message;
   },
 };

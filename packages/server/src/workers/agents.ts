@@ -1,0 +1,102 @@
+/**
+ * DSPy agent runs on a warm worker: the RunAgent stream turned into the events and result
+ * that `runPythonAgent` reports for a spawned interpreter, so callers see no difference.
+ */
+import {
+  BridgeError,
+  decodeValue,
+  ErrorType,
+  type NativeValue,
+  type pbValues,
+  type pbWorker,
+} from "@toolbridge/core";
+import type { AgentEvent, PythonAgentOptions, PythonAgentResult } from "../agents/python-agent.js";
+import { encodeKwargs, errorFromInfo } from "./calls.js";
+import type { PoolWorker } from "./worker.js";
+
+/** What `runAgent` takes: `runPythonAgent`'s options, less those of a spawned process. */
+export interface WorkerAgentOptions
+  extends Omit<PythonAgentOptions, "address" | "python" | "cwd" | "env" | "onStderr" | "workers"> {
+  /** The host the worker attaches to; default the address of the host that owns the pool. */
+  address?: string;
+}
+
+function decodeMap(values: Record<string, pbValues.Value>): Record<string, NativeValue> {
+  return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, decodeValue(value)]));
+}
+
+/** The AgentEvent of a progress message; undefined for `finished`. */
+function agentEvent(message: pbWorker.AgentRunEvent): AgentEvent | undefined {
+  const runId = message.runId;
+  const step = message.step;
+  const event = message.event;
+  switch (event?.$case) {
+    case "started":
+      return { event: "run_started", run_id: runId, agent_id: event.value.agentId, lm: event.value.lm };
+    case "thought":
+      return { event: "thought", run_id: runId, step, text: event.value };
+    case "toolCall":
+      return {
+        event: "tool_call",
+        run_id: runId,
+        step,
+        tool_name: event.value.toolName,
+        tool_args: decodeMap(event.value.toolArgs),
+      };
+    case "observation":
+      return {
+        event: "observation",
+        run_id: runId,
+        step,
+        tool_name: event.value.toolName,
+        observation: event.value.observation === undefined ? null : decodeValue(event.value.observation),
+        error_type: event.value.errorType === "" ? null : event.value.errorType,
+      };
+    default:
+      return undefined;
+  }
+}
+
+/** Runs the agent on `worker`; resolves when the run finished, rejects when none could start. */
+export async function runAgentOn(
+  worker: PoolWorker,
+  hostAddress: string,
+  options: WorkerAgentOptions,
+): Promise<PythonAgentResult> {
+  const request: pbWorker.RunAgentRequest = {
+    hostAddress,
+    sessionId: options.sessionId,
+    agentId: options.agentId ?? "",
+    signature: options.signature ?? "",
+    tools: [...(options.tools ?? [])],
+    maxIters: options.maxIters ?? 0,
+    instructions: options.instructions ?? "",
+    inputs: encodeKwargs(options.inputs ?? {}),
+    lm: options.lm ?? "",
+    script: options.script ?? "",
+  };
+  const events = worker.stream("RunAgent", () => worker.client.runAgent(request), options.signal);
+  for await (const message of events) {
+    if (message.event?.$case !== "finished") {
+      const event = agentEvent(message);
+      if (event !== undefined) options.onEvent?.(event);
+      continue;
+    }
+    const finished = message.event.value;
+    if (finished.error !== undefined) throw errorFromInfo(finished.error);
+    return {
+      agentId: finished.agentId,
+      runId: message.runId,
+      status: finished.status === "succeeded" ? "succeeded" : "failed",
+      outputs: decodeMap(finished.outputs),
+      error: finished.reason,
+    };
+  }
+  throw new BridgeError(
+    ErrorType.Unavailable,
+    `Python worker ${worker.name} ended the agent run without a result`,
+    {
+      details: { worker: worker.name, retriable: "true" },
+    },
+  );
+}

@@ -1,0 +1,247 @@
+"""@toolbridge.tool and the worker process: schemas from type hints and docstrings, argument
+checks, the error vocabulary, cancellation reaching sync and async code, a worker leaving when
+its host is gone."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pytest
+from pydantic import BaseModel, Field
+
+import toolbridge
+from toolbridge.errors import ErrorType, ToolCallError
+from toolbridge.worker import ToolContext, WorkerTool, current_context, tool, tools_of
+from toolbridge.worker.failures import CallFailure
+from toolbridge.worker.schema import parse_docstring
+
+WORKERS_DIR = Path(__file__).resolve().parents[2] / "testdata" / "workers"
+
+
+def spec_of(fn: Any) -> WorkerTool:
+    marked = fn.__toolbridge_tool__
+    assert isinstance(marked, WorkerTool)
+    return marked
+
+
+class Address(BaseModel):
+    city: str
+    zip_code: str = ""
+
+
+def test_schema_from_type_hints_and_google_docstring() -> None:
+    @tool
+    def ship(
+        weight_kg: float,
+        address: Address,
+        speed: Literal["standard", "express"] = "standard",
+        note: str | None = None,
+        count: Annotated[int, Field(ge=1, le=10)] = 1,
+    ) -> dict[str, float]:
+        """Prices a shipment.
+
+        Args:
+            weight_kg: weight of the parcel
+            address: where it goes
+            speed: how fast
+        """
+        return {"price": weight_kg}
+
+    described = spec_of(ship)
+    assert described.description == "Prices a shipment."
+    schema = json.loads(described.spec.parameters_schema)
+    assert schema["required"] == ["weight_kg", "address"]
+    assert schema["additionalProperties"] is False
+    props = schema["properties"]
+    assert props["weight_kg"] == {"type": "number", "description": "weight of the parcel"}
+    assert props["speed"]["enum"] == ["standard", "express"]
+    assert props["count"]["minimum"] == 1
+    assert props["count"]["maximum"] == 10
+    assert "$defs" in schema
+    assert "Address" in schema["$defs"]
+    assert [p.name for p in described.spec.parameters] == ["weight_kg", "address", "speed", "note", "count"]
+    assert json.loads(described.spec.output_schema)["type"] == "object"
+
+
+def test_docstring_styles() -> None:
+    numpy_style = parse_docstring("Sum.\n\nParameters\n----------\na : int\n    first\nb : int\n    second\n")
+    sphinx_style = parse_docstring("Sum.\n\n:param a: first\n:param int b: second\n")
+    assert numpy_style.params == sphinx_style.params == {"a": "first", "b": "second"}
+    assert numpy_style.summary == sphinx_style.summary == "Sum."
+
+
+def test_context_parameter_is_injected_not_published_and_ndarray_is_checked() -> None:
+    @tool(name="norm.l2", timeout_ms=500, idempotent=True)
+    def norm(vector: np.ndarray, context: ToolContext) -> float:
+        """Length of a vector."""
+        assert context.tool_name == "norm.l2"
+        return float(np.linalg.norm(vector))
+
+    described = spec_of(norm)
+    schema = json.loads(described.spec.parameters_schema)
+    assert list(schema["properties"]) == ["vector"]
+    assert schema["properties"]["vector"] == {}
+    assert described.spec.limits.timeout_ms == 500
+    assert described.spec.idempotent
+    assert asyncio.run(described.call({"vector": np.array([3.0, 4.0])}, ToolContext("norm.l2"))) == 5.0
+    with pytest.raises(CallFailure) as refused:
+        asyncio.run(described.call({"vector": [3, 4]}, ToolContext("norm.l2")))
+    assert refused.value.type == ErrorType.VALIDATION_ERROR
+    assert refused.value.details == {"field": "vector"}
+
+
+def test_refuses_signatures_it_cannot_describe() -> None:
+    def spread(*items: int) -> int:
+        return sum(items)
+
+    with pytest.raises(TypeError, match=r"\*items"):
+        tool(spread)
+    with pytest.raises(ValueError, match="invalid tool name"):
+        tool(name="has space")(lambda: None)
+
+
+async def test_arguments_bind_and_are_checked() -> None:
+    @tool
+    def add(a: int, b: int = 0) -> int:
+        return a + b
+
+    described = spec_of(add)
+    assert await described.call(described.bind([2], {"b": 3}), ToolContext("add")) == 5
+    for bad, field in (({"a": "x"}, "a"), ({"a": 1, "z": 2}, "z"), ({}, "a")):
+        with pytest.raises(CallFailure) as refused:
+            await described.call(bad, ToolContext("add"))
+        assert refused.value.type == ErrorType.VALIDATION_ERROR
+        assert refused.value.details["field"] == field
+    with pytest.raises(CallFailure, match="both by position and by name"):
+        described.bind([1], {"a": 2})
+    with pytest.raises(CallFailure, match="at most 2 positional"):
+        described.bind([1, 2, 3], {})
+
+
+async def test_results_in_wire_form_and_the_context_inside() -> None:
+    @tool
+    async def where(city: str) -> Address:
+        assert current_context().tool_name == "where"
+        return Address(city=city)
+
+    assert await spec_of(where).call({"city": "Lyon"}, ToolContext("where")) == {
+        "city": "Lyon",
+        "zip_code": "",
+    }
+
+
+async def test_failures_map_to_the_error_vocabulary() -> None:
+    from toolbridge.worker.failures import failure_from
+
+    assert failure_from("t", KeyError("k")).details == {"exception": "KeyError"}
+    assert failure_from("t", KeyError("k")).type == ErrorType.TOOL_EXECUTION_ERROR
+    nested = ToolCallError("other", ErrorType.TIMEOUT, "too slow", {"timeout_ms": 5})
+    assert failure_from("t", nested).type == ErrorType.TIMEOUT
+    assert failure_from("t", nested).details == {"timeout_ms": "5"}
+
+
+async def test_cancellation_reaches_async_sync_and_generator_code() -> None:
+    seen: list[str] = []
+    released = threading.Event()
+
+    @tool
+    async def slow_async() -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            seen.append("async")
+            raise
+
+    @tool
+    def slow_sync(context: ToolContext) -> None:
+        if context.cancelled.wait(60):
+            seen.append("sync")
+        released.set()
+
+    @tool
+    def numbers() -> Iterator[int]:
+        try:
+            yield from range(1000)
+        finally:
+            seen.append("generator")
+
+    @tool
+    async def anumbers() -> AsyncIterator[int]:
+        try:
+            for i in range(1000):
+                yield i
+                await asyncio.sleep(0)
+        finally:
+            seen.append("async generator")
+
+    for fn in (slow_async, slow_sync):
+        task = asyncio.create_task(spec_of(fn).call({}, ToolContext(fn.__name__)))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    await asyncio.to_thread(released.wait, 10)
+    generators: tuple[Any, ...] = (numbers, anumbers)
+    for gen in generators:
+        stream = spec_of(gen).stream({}, ToolContext(gen.__name__))
+        assert [await anext(stream), await anext(stream)] == [0, 1]
+        await stream.aclose()  # type: ignore[attr-defined]
+    for _ in range(100):
+        if len(seen) == 4:
+            break
+        await asyncio.sleep(0.02)
+    assert sorted(seen) == ["async", "async generator", "generator", "sync"]
+
+
+def test_tools_of_a_module_and_the_lazy_top_level_name() -> None:
+    sys.path.insert(0, str(WORKERS_DIR))
+    try:
+        import pool_tools
+    finally:
+        sys.path.remove(str(WORKERS_DIR))
+    names = [t.name for t in tools_of(pool_tools)]
+    assert names[:3] == ["echo", "echo_async", "add"]
+    assert toolbridge.tool is tool
+
+
+def test_a_worker_without_a_host_exits_by_itself() -> None:
+    """No heartbeat arrives: the worker leaves after its timeout (exit 3) instead of staying forever."""
+    worker = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "toolbridge.worker",
+            "--port",
+            "0",
+            "--module",
+            "pool_tools",
+            "--heartbeat-timeout-ms",
+            "300",
+        ],
+        cwd=WORKERS_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert worker.returncode == 3, worker.stderr
+    assert worker.stdout.startswith("toolbridge worker ready 127.0.0.1:")
+    assert "no heartbeat from the host for 300 ms" in worker.stderr
+
+
+def test_a_module_that_cannot_be_imported_is_a_usage_error() -> None:
+    worker = subprocess.run(
+        [sys.executable, "-m", "toolbridge.worker", "--port", "0", "--module", "no_such_module_here"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert worker.returncode == 2
+    assert "cannot import module 'no_such_module_here'" in worker.stderr

@@ -1,0 +1,119 @@
+"""Python tools for the worker pool tests (packages/server/test/workers-*.test.ts).
+
+Served by `python -m toolbridge.worker --module pool_tools` with this directory as the
+working directory. Some tools keep state in the worker process (the cancellations seen), so
+the tests read it back from the same worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import toolbridge
+from toolbridge import ToolContext
+
+#: Tool calls this worker saw cancelled: "<tool>:<marker>" entries, oldest first.
+CANCELLED: list[str] = []
+
+
+@toolbridge.tool
+def echo(value: Any) -> Any:
+    """Returns its argument unchanged."""
+    return value
+
+
+@toolbridge.tool
+async def echo_async(value: Any) -> Any:
+    """Returns its argument unchanged, from a coroutine."""
+    return value
+
+
+@toolbridge.tool
+def add(a: int, b: int = 0) -> int:
+    """Adds two integers.
+
+    Args:
+        a: the first addend
+        b: the second addend
+    """
+    return a + b
+
+
+@toolbridge.tool
+def whoami() -> dict[str, int]:
+    """The worker's process id."""
+    return {"pid": os.getpid()}
+
+
+@toolbridge.tool
+def fail(message: str) -> None:
+    """Raises a KeyError with the message."""
+    raise KeyError(message)
+
+
+@toolbridge.tool
+async def sleep(ms: int, marker: str = "") -> str:
+    """Sleeps, recording a cancellation if it is cancelled."""
+    try:
+        await asyncio.sleep(ms / 1000)
+    except asyncio.CancelledError:
+        CANCELLED.append(f"sleep:{marker}")
+        raise
+    return "slept"
+
+
+@toolbridge.tool
+def sleep_sync(ms: int, marker: str, context: ToolContext) -> str:
+    """Waits in a thread until the time passes or the call is cancelled."""
+    if context.cancelled.wait(ms / 1000):
+        CANCELLED.append(f"sleep_sync:{marker}")
+        return "cancelled"
+    return "slept"
+
+
+@toolbridge.tool
+async def count(n: int, delay_ms: int = 0, marker: str = "") -> AsyncIterator[int]:
+    """Streams 0..n-1, pausing between chunks."""
+    try:
+        for i in range(n):
+            yield i
+            await asyncio.sleep(delay_ms / 1000)
+    except asyncio.CancelledError:
+        CANCELLED.append(f"count:{marker}")
+        raise
+
+
+@toolbridge.tool
+def count_sync(n: int, delay_ms: int = 0, marker: str = "") -> Iterator[int]:
+    """Streams 0..n-1 from a plain generator, pausing between chunks."""
+    try:
+        for i in range(n):
+            yield i
+            time.sleep(delay_ms / 1000)
+    except GeneratorExit:
+        CANCELLED.append(f"count_sync:{marker}")
+        raise
+
+
+@toolbridge.tool
+def cancellations() -> list[str]:
+    """The cancellations this worker has seen."""
+    return list(CANCELLED)
+
+
+@toolbridge.tool
+def threads() -> int:
+    """Threads alive in the worker."""
+    return threading.active_count()
+
+
+@toolbridge.tool
+def spawn_child(seconds: int = 60) -> int:
+    """Starts a `sleep` process (in the worker's process group) and returns its pid."""
+    return subprocess.Popen(["sleep", str(seconds)]).pid
