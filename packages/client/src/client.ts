@@ -465,7 +465,7 @@ export class ToolBridgeClient {
       const response = await this.unary<pb.HealthCheckRequest, pb.HealthCheckResponse>(
         "HealthCheck",
         (req, cb, opts) => this.stub.healthCheck(req, new grpc.Metadata(), opts, cb),
-        { service: "toolbridge" },
+        { service: "" },
         { timeoutMs },
       );
       return response.status === pb.HealthCheckResponse_ServingStatus.SERVING;

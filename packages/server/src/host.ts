@@ -1,16 +1,18 @@
 import { createRequire } from "node:module";
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
-import { ReflectionService } from "@grpc/reflection";
 import { BridgeError, ErrorType, FILE_DESCRIPTOR_SET_BASE64 } from "@toolbridge/core";
-import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import { type Logger, pino } from "pino";
 import type { Registry } from "prom-client";
 import { type HostConfig, type HostConfigInput, parseConfig, sweepInterval } from "./config.js";
 import { type MetricsEndpoint, serveMetrics } from "./metrics/http.js";
 import { HostMetrics } from "./metrics/metrics.js";
+import { DescriptorIndex } from "./rpc/descriptors.js";
+import { HostHealth, SERVICE_NAME } from "./rpc/health.js";
+import { InFlightCalls } from "./rpc/in-flight.js";
+import { ReflectionService } from "./rpc/reflection.js";
 import { type HostRuntime, SHUTTING_DOWN } from "./rpc/runtime.js";
 import { serviceDefinition, serviceImplementation } from "./rpc/service.js";
+import { StandardHealthService } from "./rpc/standard-health.js";
 import { SessionManager } from "./sessions/manager.js";
 import { InMemorySessionStore } from "./sessions/memory-store.js";
 import { RedisSessionStore } from "./sessions/redis-store.js";
@@ -23,7 +25,6 @@ import { hostToolsFor } from "./workers/host-tools.js";
 import type { WorkerPoolOptions } from "./workers/options.js";
 import { WorkerPool } from "./workers/pool.js";
 
-const SERVICE_NAME = "toolbridge.v1.ToolBridge";
 /** The health service name that reports the Python worker pool (SERVING while a worker is ready). */
 export const WORKERS_HEALTH_SERVICE = "toolbridge.v1.ToolBridgeWorker";
 const VERSION = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
@@ -73,7 +74,14 @@ export class ToolBridgeHost {
   private readonly registry = new ToolRegistry();
   private readonly sessions: SessionManager;
   private readonly runtime: HostRuntime;
-  private readonly health = new HealthImplementation({ "": "NOT_SERVING", [SERVICE_NAME]: "NOT_SERVING" });
+  private readonly health = new HostHealth();
+  private readonly standardHealth = new StandardHealthService(this.health);
+  private readonly reflection = new ReflectionService(
+    new DescriptorIndex(Buffer.from(FILE_DESCRIPTOR_SET_BASE64, "base64")),
+    [SERVICE_NAME, "grpc.health.v1.Health"],
+  );
+  /** Fires on a second stop signal: cancel the calls in flight now. */
+  private readonly impatience = new AbortController();
   private server: grpc.Server | undefined;
   private listening: ListeningAddress | undefined;
   private stopping: Promise<void> | undefined;
@@ -129,6 +137,8 @@ export class ToolBridgeHost {
       startedAt: Date.now(),
       version: VERSION,
       draining: false,
+      health: this.health,
+      calls: new InFlightCalls(),
     };
   }
 
@@ -233,8 +243,8 @@ export class ToolBridgeHost {
       "grpc.keepalive_timeout_ms": config.keepaliveTimeoutMs,
     });
     server.addService(serviceDefinition(config.maxMessageBytes), serviceImplementation(this.runtime));
-    this.health.addToServer(server);
-    new ReflectionService(reflectionPackages()).addToServer(server);
+    this.standardHealth.addTo(server);
+    this.reflection.addTo(server);
 
     const bindTo = config.host.includes(":")
       ? `[${config.host}]:${config.port}`
@@ -272,8 +282,7 @@ export class ToolBridgeHost {
     });
     this.server = server;
     this.sessions.startSweeping();
-    this.health.setStatus("", "SERVING");
-    this.health.setStatus(SERVICE_NAME, "SERVING");
+    this.health.setHost(true);
     const shown = config.host.includes(":") ? `[${config.host}]` : config.host;
     this.listening = { host: config.host, port, target: `${shown}:${port}` };
     this.workers.setHostAddress(this.listening.target);
@@ -290,8 +299,9 @@ export class ToolBridgeHost {
   }
 
   /**
-   * Graceful shutdown: refuse new calls (UNAVAILABLE), let in-flight calls finish
-   * for up to `graceMs`, then cancel the rest (their tools see the abort).
+   * Graceful shutdown: health RPCs answer NOT_SERVING and every other new call is refused
+   * with UNAVAILABLE while the calls in flight get up to `graceMs` to finish; then the
+   * server closes, cancelling the calls still running (their tools see the abort).
    */
   stop(options: { graceMs?: number } = {}): Promise<void> {
     this.stopping ??= this.shutdown(options.graceMs ?? this.config.shutdownGraceMs);
@@ -304,7 +314,7 @@ export class ToolBridgeHost {
     const onSignal = (signal: NodeJS.Signals) => {
       if (signalled) {
         this.log.warn({ signal }, "second signal: cancelling in-flight calls now");
-        this.server?.forceShutdown();
+        this.impatience.abort();
         return;
       }
       signalled = true;
@@ -356,30 +366,50 @@ export class ToolBridgeHost {
   }
 
   private async shutdown(graceMs: number): Promise<void> {
+    const deadline = Date.now() + graceMs;
     this.runtime.draining = true;
-    this.health.setStatus("", "NOT_SERVING");
-    this.health.setStatus(SERVICE_NAME, "NOT_SERVING");
+    this.health.setHost(false);
     this.sessions.stopSweeping();
     // Watches never finish by themselves; ending them now keeps them from holding up the grace period.
     this.variableService.drain(SHUTTING_DOWN);
     const server = this.server;
     if (server !== undefined) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.log.warn({ graceMs }, "grace period over: cancelling the calls still in flight");
-          server.forceShutdown();
-          resolve();
-        }, graceMs);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      // The server keeps listening meanwhile, so that health checks see NOT_SERVING.
+      const idle = await this.runtime.calls.whenIdle(graceMs, this.impatience.signal);
+      if (idle) await this.close(server, deadline);
+      else this.cancelInFlight(server);
     }
     await this.workers.stop({ graceMs });
     await this.metricsEndpoint?.close();
     await this.sessions.store.close();
     this.log.info("toolbridge host stopped");
+  }
+
+  /** Closes a server with no call in flight, once the clients' open streams are done. */
+  private async close(server: grpc.Server, deadline: number): Promise<void> {
+    this.standardHealth.closeWatches();
+    this.reflection.close();
+    await new Promise<void>((resolve) => {
+      const cancel = () => {
+        clearTimeout(timer);
+        this.cancelInFlight(server);
+        resolve();
+      };
+      const timer = setTimeout(cancel, Math.max(0, deadline - Date.now()));
+      this.impatience.signal.addEventListener("abort", cancel, { once: true });
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        this.impatience.signal.removeEventListener("abort", cancel);
+        resolve();
+      });
+    });
+  }
+
+  private cancelInFlight(server: grpc.Server): void {
+    if (!this.impatience.signal.aborted) {
+      this.log.warn("grace period over: cancelling the calls still in flight");
+    }
+    server.forceShutdown();
   }
 }
 
@@ -387,25 +417,8 @@ export class ToolBridgeHost {
 const STORE_ERROR_LOG_INTERVAL_MS = 10_000;
 
 /** Health of the worker pool under WORKERS_HEALTH_SERVICE: SERVING while at least one worker is ready. */
-function reportPoolHealth(pool: WorkerPool, health: HealthImplementation): void {
-  let last: "SERVING" | "NOT_SERVING" | undefined;
-  const update = () => {
-    const now = pool.readyCount > 0 ? "SERVING" : "NOT_SERVING";
-    if (now !== last) health.setStatus(WORKERS_HEALTH_SERVICE, now);
-    last = now;
-  };
+function reportPoolHealth(pool: WorkerPool, health: HostHealth): void {
+  const update = () => health.set(WORKERS_HEALTH_SERVICE, pool.readyCount > 0);
   pool.onChange(update);
   update();
-}
-
-/** Descriptors for server reflection: the toolbridge protos (embedded) and the health service. */
-function reflectionPackages(): protoLoader.PackageDefinition {
-  const options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
-  return {
-    ...protoLoader.loadFileDescriptorSetFromBuffer(
-      Buffer.from(FILE_DESCRIPTOR_SET_BASE64, "base64"),
-      options,
-    ),
-    ...protoLoader.loadSync(healthProtoPath, options),
-  };
 }

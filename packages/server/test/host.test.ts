@@ -3,12 +3,10 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
 import { ToolBridgeClient } from "@toolbridge/client";
 import {
   BridgeError,
@@ -19,9 +17,13 @@ import {
   type SessionEnded,
   ToolBridgeHost,
 } from "@toolbridge/server";
-import { service as healthService } from "grpc-health-check";
 import { pino } from "pino";
 import { z } from "zod";
+import { HealthCheckResponse_ServingStatus, HealthClient } from "../src/gen/grpc/health/v1/health.js";
+import {
+  ServerReflectionClient,
+  type ServerReflectionResponse,
+} from "../src/gen/grpc/reflection/v1/reflection.js";
 import { CLI, REPO_ROOT } from "./support/host-process.js";
 
 const quiet = pino({ level: "silent" });
@@ -209,37 +211,24 @@ describe("in-process host", () => {
     const host = new ToolBridgeHost({ host: "127.0.0.1", port: 0, logger: quiet });
     const { target } = await host.start();
     try {
-      const Health = grpc.makeGenericClientConstructor(healthService, "Health");
-      const health = new Health(target, grpc.credentials.createInsecure());
+      const health = new HealthClient(target, grpc.credentials.createInsecure());
       const status = await new Promise<unknown>((resolve, reject) =>
-        health.Check!({ service: "toolbridge.v1.ToolBridge" }, (e: Error | null, r: unknown) =>
-          e ? reject(e) : resolve(r),
-        ),
+        health.check({ service: "toolbridge.v1.ToolBridge" }, (e, r) => (e ? reject(e) : resolve(r))),
       );
-      assert.deepEqual(status, { status: "SERVING" });
+      assert.deepEqual(status, { status: HealthCheckResponse_ServingStatus.SERVING });
       health.close();
 
-      const reflectionProto = createRequire(import.meta.url).resolve(
-        "@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto",
-      );
-      const loaded = grpc.loadPackageDefinition(protoLoader.loadSync(reflectionProto)) as unknown as {
-        grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } };
-      };
-      const reflection = new loaded.grpc.reflection.v1.ServerReflection(
-        target,
-        grpc.credentials.createInsecure(),
-      );
-      const call = reflection.ServerReflectionInfo!();
-      const reply = await new Promise<{ listServicesResponse: { service: { name: string }[] } }>(
-        (resolve, reject) => {
-          call.on("data", resolve);
-          call.on("error", reject);
-          call.write({ listServices: "" });
-        },
-      );
+      const reflection = new ServerReflectionClient(target, grpc.credentials.createInsecure());
+      const call = reflection.serverReflectionInfo();
+      const reply = await new Promise<ServerReflectionResponse>((resolve, reject) => {
+        call.on("data", resolve);
+        call.on("error", reject);
+        call.write({ host: "", messageRequest: { $case: "listServices", value: "" } });
+      });
       call.end();
       reflection.close();
-      const names = reply.listServicesResponse.service.map((s) => s.name);
+      assert.equal(reply.messageResponse?.$case, "listServicesResponse");
+      const names = reply.messageResponse.value.service.map((s) => s.name);
       assert.ok(names.includes("toolbridge.v1.ToolBridge"), names.join(","));
       assert.ok(names.includes("grpc.health.v1.Health"), names.join(","));
     } finally {

@@ -17,7 +17,7 @@ async def health_check(channel: grpc.aio.Channel, timeout_s: float | None = None
     stub = ToolBridgeStub(channel)
     try:
         response = await asyncio.wait_for(
-            stub.HealthCheck(pb.HealthCheckRequest(service="toolbridge"), timeout=limit), timeout=limit
+            stub.HealthCheck(pb.HealthCheckRequest(), timeout=limit), timeout=limit
         )
     except (grpc.RpcError, TimeoutError):
         return False

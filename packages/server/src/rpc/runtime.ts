@@ -5,6 +5,8 @@ import type { HostMetrics } from "../metrics/metrics.js";
 import type { SessionManager } from "../sessions/manager.js";
 import type { ToolRegistry } from "../tools/registry.js";
 import type { VariableService } from "../variables/service.js";
+import type { HostHealth } from "./health.js";
+import type { InFlightCalls } from "./in-flight.js";
 
 /** What every RPC handler works with. */
 export interface HostRuntime {
@@ -16,8 +18,12 @@ export interface HostRuntime {
   readonly metrics: HostMetrics;
   readonly startedAt: number;
   readonly version: string;
-  /** Set once shutdown begins: new calls are refused with UNAVAILABLE. */
+  /** Set once shutdown begins: new calls other than health checks are refused with UNAVAILABLE. */
   draining: boolean;
+  /** What the health RPCs report. */
+  readonly health: HostHealth;
+  /** The ToolBridge calls in progress, which a graceful shutdown waits for. */
+  readonly calls: InFlightCalls;
 }
 
 let counter = 0;

@@ -3,9 +3,11 @@ import { BridgeError, ErrorType, pb } from "@toolbridge/core";
 import { batchExecuteTools } from "./batch.js";
 import { executeTool } from "./execute.js";
 import { healthCheck } from "./health.js";
+import { guardRequests, refusalOf } from "./malformed.js";
 import { getMetrics } from "./metrics.js";
 import { type HostRuntime, SHUTTING_DOWN } from "./runtime.js";
 import { cleanupSession, getSessionInfo, heartbeat, initializeSession } from "./sessions.js";
+import { RpcStatusError } from "./status.js";
 import { streamTool } from "./stream.js";
 import { listTools } from "./tools.js";
 import {
@@ -74,6 +76,10 @@ function guardedSerializer<T>(type: MessageType<T>, limit: number) {
   };
 }
 
+/**
+ * The ToolBridge service definition: responses guarded against the message limit, and
+ * requests that cannot be decoded handed to the handlers as MalformedRequest.
+ */
 export function serviceDefinition(limit: number): grpc.ServiceDefinition {
   const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, method] of Object.entries(pb.ToolBridgeService)) {
@@ -83,29 +89,69 @@ export function serviceDefinition(limit: number): grpc.ServiceDefinition {
       ...(type === undefined ? {} : { responseSerialize: guardedSerializer(type, limit) }),
     };
   }
-  return definition as grpc.ServiceDefinition;
+  return guardRequests(definition as grpc.ServiceDefinition);
 }
 
+const REFUSED_WHILE_DRAINING = { code: grpc.status.UNAVAILABLE, details: SHUTTING_DOWN };
+
+/**
+ * A unary RPC: refused with UNAVAILABLE while the host drains (except `whileDraining`),
+ * with INVALID_ARGUMENT when the request cannot be decoded, and counted in flight until
+ * answered.
+ */
 function unary<Req, Res>(
   rt: HostRuntime,
   handler: (rt: HostRuntime, req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
+  options: { whileDraining?: boolean } = {},
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    if (rt.draining) {
-      callback({ code: grpc.status.UNAVAILABLE, details: SHUTTING_DOWN });
+    if (rt.draining && options.whileDraining !== true) {
+      callback(REFUSED_WHILE_DRAINING);
       return;
     }
-    handler(rt, call.request, call).then(
-      (response) => callback(null, response),
-      (error: unknown) => {
-        if (error instanceof BridgeError && error.type === ErrorType.Unavailable) {
-          // E.g. the session store is unreachable: a retriable status, not a host bug.
-          callback({ code: grpc.status.UNAVAILABLE, details: error.message });
-          return;
-        }
-        rt.log.error({ err: error }, "unhandled error in a unary handler");
-        callback({ code: grpc.status.INTERNAL, details: `internal host error: ${String(error)}` });
-      },
+    const refusal = refusalOf(call.request);
+    if (refusal !== undefined) {
+      callback(refusal);
+      return;
+    }
+    void rt.calls.track(
+      handler(rt, call.request, call).then(
+        (response) => callback(null, response),
+        (error: unknown) => {
+          if (error instanceof RpcStatusError) {
+            callback({ code: error.code, details: error.message });
+            return;
+          }
+          if (error instanceof BridgeError && error.type === ErrorType.Unavailable) {
+            // E.g. the session store is unreachable: a retriable status, not a host bug.
+            callback({ code: grpc.status.UNAVAILABLE, details: error.message });
+            return;
+          }
+          rt.log.error({ err: error }, "unhandled error in a unary handler");
+          callback({ code: grpc.status.INTERNAL, details: `internal host error: ${String(error)}` });
+        },
+      ),
+    );
+  };
+}
+
+/** A server-streaming RPC, refused and counted like a unary one. */
+function serverStream<Req>(
+  rt: HostRuntime,
+  name: string,
+  handler: (rt: HostRuntime, call: grpc.ServerWritableStream<Req, Buffer>) => Promise<void>,
+): grpc.handleServerStreamingCall<Req, Buffer> {
+  return (call) => {
+    const refusal = rt.draining ? REFUSED_WHILE_DRAINING : refusalOf(call.request);
+    if (refusal !== undefined) {
+      call.emit("error", refusal);
+      return;
+    }
+    void rt.calls.track(
+      handler(rt, call).catch((error: unknown) => {
+        rt.log.error({ err: error }, `unhandled error in ${name}`);
+        if (!call.cancelled) call.emit("error", { code: grpc.status.INTERNAL, details: String(error) });
+      }),
     );
   };
 }
@@ -121,30 +167,12 @@ export function serviceImplementation(rt: HostRuntime): grpc.UntypedServiceImple
     executeTool: unary(rt, executeTool),
     batchExecuteTools: unary(rt, batchExecuteTools),
     getMetrics: unary(rt, getMetrics),
-    healthCheck: unary(rt, healthCheck),
+    healthCheck: unary(rt, healthCheck, { whileDraining: true }),
     getSessionVariable: unary(rt, getSessionVariable),
     setSessionVariable: unary(rt, setSessionVariable),
     listSessionVariables: unary(rt, listSessionVariables),
     deleteSessionVariable: unary(rt, deleteSessionVariable),
-    watchSessionVariables: (call: grpc.ServerWritableStream<pb.WatchVariablesRequest, Buffer>) => {
-      if (rt.draining) {
-        call.emit("error", { code: grpc.status.UNAVAILABLE, details: SHUTTING_DOWN });
-        return;
-      }
-      watchSessionVariables(rt, call).catch((error: unknown) => {
-        rt.log.error({ err: error }, "unhandled error in WatchSessionVariables");
-        if (!call.cancelled) call.emit("error", { code: grpc.status.INTERNAL, details: String(error) });
-      });
-    },
-    streamTool: (call: grpc.ServerWritableStream<pb.ToolStreamRequest, Buffer>) => {
-      if (rt.draining) {
-        call.emit("error", { code: grpc.status.UNAVAILABLE, details: SHUTTING_DOWN });
-        return;
-      }
-      streamTool(rt, call).catch((error: unknown) => {
-        rt.log.error({ err: error }, "unhandled error in StreamTool");
-        if (!call.cancelled) call.emit("error", { code: grpc.status.INTERNAL, details: String(error) });
-      });
-    },
+    watchSessionVariables: serverStream(rt, "WatchSessionVariables", watchSessionVariables),
+    streamTool: serverStream(rt, "StreamTool", streamTool),
   };
 }
