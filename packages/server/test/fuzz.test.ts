@@ -1,13 +1,16 @@
-// Fuzzing the real host over gRPC: random and mutated request bytes for every RPC, and random
-// value trees through tools and variables. Every answer must be a well-formed response whose
-// errors come from the documented vocabulary (never InternalError), or a gRPC status naming
-// the problem; the host must keep serving. Inputs come from a seeded generator, so a failure
-// names the seed and input that reproduce it.
+// Fuzzing the real host over gRPC: random and mutated request bytes for every RPC, every
+// string field of every request with invalid UTF-8, values nested past protobuf's limit, and
+// random value trees through tools and variables. Every answer must be a well-formed response
+// whose errors come from the documented vocabulary (never InternalError), or a documented gRPC
+// status naming the problem (never INTERNAL); the host must keep serving. Inputs come from a
+// seeded generator, so a failure names the seed and input that reproduce it.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { decodeValue, encodeValue, isErrorType, pb, pbValues } from "@toolbridge/core";
+import { HealthService } from "../src/gen/grpc/health/v1/health.js";
 import { type HostProcess, startHost } from "./support/host-process.js";
+import { invalidUtf8Requests, nestedValue, requestType } from "./support/malformed.js";
 
 const SEED = Number(process.env.TOOLBRIDGE_FUZZ_SEED ?? 20261124);
 const ROUNDS = Number(process.env.TOOLBRIDGE_FUZZ_ROUNDS ?? 150);
@@ -256,20 +259,29 @@ function checkResponse(method: Method, bytes: Buffer): string[] {
   return problems;
 }
 
-/** Codes a malformed request may get from grpc-js itself (undecodable bytes), with a message. */
-const TRANSPORT_CODES = new Set([
-  grpc.status.INTERNAL,
-  grpc.status.INVALID_ARGUMENT,
-  grpc.status.RESOURCE_EXHAUSTED,
-]);
+/** The documented answer to a request that cannot be decoded (docs/errors.md). */
+const MALFORMED = /^malformed request to \/[\w.]+\/\w+ \((invalid_utf8|too_deep|malformed)\): \S/;
 
-function checkStatus(error: grpc.ServiceError): string[] {
-  if (!TRANSPORT_CODES.has(error.code))
-    return [`unexpected status ${grpc.status[error.code]}: ${error.details}`];
-  if (error.code === grpc.status.INTERNAL && !/deserializ|parse/i.test(error.details)) {
-    return [`INTERNAL from the host, not from decoding: ${error.details}`];
+/** Problems with a status answer: only documented statuses, each naming its problem. */
+function checkStatus(method: Method, error: grpc.ServiceError): string[] {
+  switch (error.code) {
+    case grpc.status.INVALID_ARGUMENT:
+      return MALFORMED.test(error.details) ? [] : [`INVALID_ARGUMENT without a reason: ${error.details}`];
+    case grpc.status.RESOURCE_EXHAUSTED:
+      return [];
+    case grpc.status.NOT_FOUND:
+      return method === pb.ToolBridgeService.healthCheck && /^no service named /.test(error.details)
+        ? []
+        : [`unexpected NOT_FOUND: ${error.details}`];
+    default:
+      return [`unexpected status ${grpc.status[error.code]}: ${error.details}`];
   }
-  return [];
+}
+
+/** The reason a MALFORMED status names. */
+function malformedReason(error: grpc.ServiceError | undefined): string {
+  if (error?.code !== grpc.status.INVALID_ARGUMENT) return `status ${error?.code}: ${error?.details}`;
+  return MALFORMED.exec(error.details)?.[1] ?? `unnamed: ${error.details}`;
 }
 
 describe("fuzzing the host over gRPC", () => {
@@ -337,11 +349,11 @@ describe("fuzzing the host over gRPC", () => {
           const { messages, error } = await stream(method, input);
           for (const bytes of messages)
             problems.push(...checkResponse(method, bytes).map((p) => `${where}: ${p}`));
-          if (error) problems.push(...checkStatus(error).map((p) => `${where}: ${p}`));
+          if (error) problems.push(...checkStatus(method, error).map((p) => `${where}: ${p}`));
         } else {
           const { bytes, error } = await unary(method, input);
           if (bytes) problems.push(...checkResponse(method, bytes).map((p) => `${where}: ${p}`));
-          if (error) problems.push(...checkStatus(error).map((p) => `${where}: ${p}`));
+          if (error) problems.push(...checkStatus(method, error).map((p) => `${where}: ${p}`));
         }
         answered++;
       }
@@ -360,6 +372,94 @@ describe("fuzzing the host over gRPC", () => {
         `the fuzzing provoked ${type} (saw ${[...seenTypes.keys()].join(", ")})`,
       );
     }
+  });
+
+  /** Any RPC, unary or streaming: the status it ended with, if any. */
+  const call = async (method: Method, input: Buffer) =>
+    method.responseStream ? (await stream(method, input)).error : (await unary(method, input)).error;
+
+  it("refuses invalid UTF-8 in every string field of every request with INVALID_ARGUMENT (invalid_utf8)", async () => {
+    const wrong: string[] = [];
+    const covered: string[] = [];
+    for (const method of Object.values(pb.ToolBridgeService)) {
+      for (const { path, bytes } of invalidUtf8Requests(requestType(method.path))) {
+        const reason = malformedReason(await call(method, bytes));
+        if (reason !== "invalid_utf8") wrong.push(`${method.path} ${path}: ${reason}`);
+        covered.push(path);
+      }
+    }
+    assert.deepEqual(wrong, []);
+    // The descriptors were walked into values, maps and repeated fields.
+    for (const path of [
+      "ToolCallRequest.kwargs[key]",
+      "ToolCallRequest.args > Value.map_value > MapValue.entries > MapEntry.key",
+      "ToolStreamRequest.kwargs > Value.string_value",
+      "BatchToolCallRequest.items > ToolCallItem.kwargs > Value.big_int_value",
+      "SetVariableRequest.metadata > VariableMetadata.tags[key]",
+      "WatchVariablesRequest.variable_names",
+      "HealthCheckRequest.service",
+    ]) {
+      assert.ok(covered.includes(path), `${path} among ${covered.length} fields`);
+    }
+  });
+
+  it("refuses values nested past protobuf's limit with INVALID_ARGUMENT (too_deep), less deep ones in-band", async () => {
+    const sessionId = await newSession();
+    const execute = pb.ToolBridgeService.executeTool;
+    const request = (depth: number) =>
+      Buffer.from(
+        pb.ToolCallRequest.encode(
+          pb.ToolCallRequest.fromPartial({
+            sessionId,
+            toolId: "echo",
+            kwargs: { value: nestedValue(depth) },
+          }),
+        ).finish(),
+      );
+    for (const depth of [49, 60, 500]) {
+      assert.equal(
+        malformedReason((await unary(execute, request(depth))).error),
+        "too_deep",
+        `depth ${depth}`,
+      );
+    }
+    for (const depth of [33, 48]) {
+      const { bytes } = await unary(execute, request(depth));
+      assert.ok(bytes, `depth ${depth} answers in-band`);
+      const error = pb.ToolCallResponse.decode(bytes).error;
+      assert.equal(error?.type, "InvalidValue");
+      assert.equal(error?.details.reason, "too_deep");
+    }
+    const set = pb.ToolBridgeService.setSessionVariable;
+    const deepSet = pb.SetVariableRequest.encode(
+      pb.SetVariableRequest.fromPartial({ sessionId, variableName: "deep", value: nestedValue(80) }),
+    ).finish();
+    assert.equal(malformedReason((await unary(set, Buffer.from(deepSet))).error), "too_deep");
+  });
+
+  it("refuses bytes that are no protobuf message with INVALID_ARGUMENT (malformed), on every RPC", async () => {
+    const undecodable = [
+      Buffer.from([0x0f]), // wire type 7 does not exist
+      Buffer.from([0x0a, 0x05, 0x61]), // a string shorter than its length prefix
+      Buffer.from([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), // a varint over 10 bytes
+    ];
+    const wrong: string[] = [];
+    for (const method of Object.values(pb.ToolBridgeService)) {
+      for (const bytes of undecodable) {
+        const reason = malformedReason(await call(method, bytes));
+        if (reason !== "malformed") wrong.push(`${method.path} ${bytes.toString("hex")}: ${reason}`);
+      }
+    }
+    assert.deepEqual(wrong, []);
+  });
+
+  it("answers malformed requests to the standard health service the same way", async () => {
+    const check = { ...HealthService.check, responseStream: false } as unknown as Method;
+    const watch = HealthService.watch as unknown as Method;
+    const badName = Buffer.from([0x0a, 0x02, 0xff, 0xfe]);
+    assert.equal(malformedReason(await call(check, badName)), "invalid_utf8");
+    assert.equal(malformedReason(await call(watch, badName)), "invalid_utf8");
+    assert.equal(malformedReason(await call(check, Buffer.from([0x0f]))), "malformed");
   });
 
   it("round-trips random value trees exactly through echo and a variable, or refuses them as InvalidValue", async () => {
