@@ -33,6 +33,7 @@ from toolbridge import (
     VariableUpdate,
     VersionConflictError,
 )
+from toolbridge.v1 import toolbridge_pb2 as pb
 
 from .conftest import REPO_ROOT, spawn_host
 
@@ -424,6 +425,52 @@ async def test_variables_vanish_with_their_session_on_cleanup(host: HostProcess)
             assert await SessionContext(watcher, cache=False).list_variables() == []
         finally:
             await watcher.cleanup()
+            await watcher.close()
+
+
+async def test_a_watch_starts_with_ready_and_ends_with_session_ended_that_is_no_error(
+    host: HostProcess,
+) -> None:
+    """On the wire (the raw stub): READY first, then initial values and changes; the session's
+    end is a normal update. The client takes READY as ready() and does not yield it."""
+    async with ToolBridgeClient(host.target) as owner:
+        session_id = (await owner.initialize_session()).session_id
+        await SessionContext(owner, cache=False).set_variable("w.a", 1)
+        watcher = await attach(host, session_id)
+        try:
+            request = pb.WatchVariablesRequest(session_id=session_id, include_initial_values=True)
+            call = owner.stub.WatchSessionVariables(request)
+
+            async def next_update() -> tuple[int, str, str, str]:
+                message = await call.read()
+                assert isinstance(message, pb.VariableUpdate)
+                error = message.error.type if message.HasField("error") else ""
+                return (message.kind, message.variable_name, error, message.end_reason)
+
+            assert await next_update() == (pb.VARIABLE_UPDATE_KIND_READY, "", "", "")
+            assert await next_update() == (pb.VARIABLE_UPDATE_KIND_INITIAL, "w.a", "", "")
+            await SessionContext(owner, cache=False).set_variable("w.a", 2)
+            assert await next_update() == (pb.VARIABLE_UPDATE_KIND_SET, "w.a", "", "")
+
+            watch = SessionContext(watcher).watch(include_initial=True)
+            await watch.ready()
+            await owner.cleanup()
+            assert await next_update() == (pb.VARIABLE_UPDATE_KIND_SESSION_ENDED, "", "", "cleanup")
+            assert not isinstance(await call.read(), pb.VariableUpdate)  # grpc.aio.EOF: the stream ended
+            assert [(u.kind, u.name, u.reason) async for u in watch] == [
+                ("initial", "w.a", ""),
+                ("session_ended", "", "cleanup"),
+            ]
+
+            # A watch that fails sends its error instead of READY.
+            failed = owner.stub.WatchSessionVariables(pb.WatchVariablesRequest(session_id=session_id))
+            first = await failed.read()
+            assert isinstance(first, pb.VariableUpdate)
+            assert (first.kind, first.error.type) == (pb.VARIABLE_UPDATE_KIND_UNSPECIFIED, "SessionNotFound")
+            assert not isinstance(await failed.read(), pb.VariableUpdate)
+            with pytest.raises(SessionError):
+                await SessionContext(watcher).watch().ready()
+        finally:
             await watcher.close()
 
 

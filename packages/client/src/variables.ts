@@ -12,9 +12,6 @@ import {
   variableUpdateFromPb,
 } from "@toolbridge/core";
 
-/** What the host's ready header is called and says (see WatchSessionVariables). */
-const WATCH_READY_HEADER = "x-toolbridge-watch";
-
 /** Metadata of a write: who writes, tags, and for a declaration the type and constraints. */
 export function writeMetadata(
   tags: Readonly<Record<string, string>> | undefined,
@@ -46,15 +43,18 @@ export function writeMetadata(
 
 type Step = IteratorResult<pb.VariableUpdate, undefined>;
 
+const READY = pb.VariableUpdateKind.VARIABLE_UPDATE_KIND_READY;
+
 /**
  * A WatchSessionVariables call as a VariableWatcher. It reads the stream only as fast
- * as it is iterated, so a slow consumer applies back-pressure to the host.
+ * as it is iterated, so a slow consumer applies back-pressure to the host. The host's
+ * READY update (the first of an accepted watch) settles ready() and is not yielded.
  */
 export class RemoteVariableWatcher implements VariableWatcher {
   private readonly messages: AsyncIterator<pb.VariableUpdate, undefined>;
-  /** A message read by ready() before the iteration asked for it. */
-  private peeked: Promise<Step> | undefined;
-  private readonly headers: Promise<grpc.Metadata | undefined>;
+  /** The first message (READY, or the error of a failed watch), read once for ready() and the iteration. */
+  private first: Promise<Step> | undefined;
+  private firstTaken = false;
   private readyPromise: Promise<void> | undefined;
   private closed = false;
   private finished = false;
@@ -66,11 +66,6 @@ export class RemoteVariableWatcher implements VariableWatcher {
     private readonly transportError: (error: unknown) => BridgeError,
     signal: AbortSignal | undefined,
   ) {
-    this.headers = new Promise((resolve) => {
-      call.once("metadata", resolve);
-      // Settles ready() when the call fails before sending headers.
-      call.once("status", () => resolve(undefined));
-    });
     this.messages = (call as AsyncIterable<pb.VariableUpdate>)[Symbol.asyncIterator]() as AsyncIterator<
       pb.VariableUpdate,
       undefined
@@ -105,29 +100,31 @@ export class RemoteVariableWatcher implements VariableWatcher {
     }
   }
 
+  private firstMessage(): Promise<Step> {
+    this.first ??= this.messages.next();
+    return this.first;
+  }
+
+  /** Settles on the first message: READY, or the error of a watch that failed (which the iteration throws too). */
   private async waitReady(): Promise<void> {
-    const headers = await this.headers;
-    if (headers?.get(WATCH_READY_HEADER)[0] === "ready") return;
-    // No ready header: the watch failed, and its first message says why. The message stays
-    // peeked, so that iterating the watcher throws the same error.
-    this.peeked ??= this.messages.next();
     let step: Step;
     try {
-      step = await this.peeked;
+      step = await this.firstMessage();
     } catch (error) {
       throw this.transportError(error);
     }
+    if (step.done !== true && step.value.kind === READY) return;
     if (step.done !== true) this.convert(step.value);
     throw new BridgeError(ErrorType.CommunicationError, "the watch ended before the host registered it");
   }
 
   /** The next message; undefined when the stream ended because this watcher closed it. */
   private async read(): Promise<pb.VariableUpdate | undefined> {
-    const pending = this.peeked;
-    this.peeked = undefined;
+    const first = !this.firstTaken;
+    this.firstTaken = true;
     let step: Step;
     try {
-      step = await (pending ?? this.messages.next());
+      step = await (first ? this.firstMessage() : this.messages.next());
     } catch (error) {
       this.finished = true;
       if (this.closed) return undefined;
@@ -144,11 +141,9 @@ export class RemoteVariableWatcher implements VariableWatcher {
     return step.value;
   }
 
-  /** The update a message carries; throws the error of an error update. */
+  /** The update a message carries (undefined for READY); throws the error of an error update. */
   private convert(message: pb.VariableUpdate): VariableUpdate | undefined {
-    // SESSION_ENDED carries its reason as an error; any other update with an error is a failure.
-    const isEnd = message.kind === pb.VariableUpdateKind.VARIABLE_UPDATE_KIND_SESSION_ENDED;
-    if (message.error !== undefined && !isEnd) {
+    if (message.error !== undefined) {
       this.finished = true;
       throw this.errorFromInfo(message.error);
     }

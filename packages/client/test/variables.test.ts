@@ -474,6 +474,60 @@ describe("variables and the session lifecycle", () => {
     }
   });
 
+  it("a watch starts with READY on the wire, before its initial values, and SESSION_ENDED is no error", async () => {
+    const owner = await connect(host);
+    const other = await connect(host, owner.sessionId);
+    const stub = new pb.ToolBridgeClient(host.target, grpc.credentials.createInsecure());
+    const { VARIABLE_UPDATE_KIND_READY: READY, VARIABLE_UPDATE_KIND_INITIAL: INITIAL } =
+      pb.VariableUpdateKind;
+    const { VARIABLE_UPDATE_KIND_SET: SET, VARIABLE_UPDATE_KIND_SESSION_ENDED: ENDED } =
+      pb.VariableUpdateKind;
+    const summary = (m: pb.VariableUpdate) => [m.kind, m.variableName, m.error?.type ?? "", m.endReason];
+    try {
+      await owner.setVariable("w.a", 1);
+      const sessionId = owner.sessionId ?? "";
+      const call = stub.watchSessionVariables({ sessionId, variableNames: [], includeInitialValues: true });
+      const messages = call[Symbol.asyncIterator]() as AsyncIterator<pb.VariableUpdate>;
+      const next = async () => summary((await messages.next()).value as pb.VariableUpdate);
+      assert.deepEqual(await next(), [READY, "", "", ""]);
+      assert.deepEqual(await next(), [INITIAL, "w.a", "", ""]);
+      await owner.setVariable("w.a", 2);
+      assert.deepEqual(await next(), [SET, "w.a", "", ""]);
+
+      // The clients take READY as ready() and do not yield it.
+      const watcher = owner.watchVariables([], { includeInitialValues: true });
+      await watcher.ready();
+      await owner.cleanup();
+      assert.deepEqual(await next(), [ENDED, "", "", "cleanup"]);
+      assert.equal((await messages.next()).done, true);
+      assert.deepEqual(
+        (await take(watcher, 5)).map((u) => u.kind),
+        ["initial", "session_ended"],
+      );
+
+      // A watch that fails sends its error instead of READY.
+      const failed = stub.watchSessionVariables({
+        sessionId,
+        variableNames: [],
+        includeInitialValues: false,
+      });
+      const failure = failed[Symbol.asyncIterator]() as AsyncIterator<pb.VariableUpdate>;
+      const first = (await failure.next()).value as pb.VariableUpdate;
+      assert.deepEqual(summary(first), [
+        pb.VariableUpdateKind.VARIABLE_UPDATE_KIND_UNSPECIFIED,
+        "",
+        "SessionNotFound",
+        "",
+      ]);
+      assert.equal((await failure.next()).done, true);
+      await assert.rejects(other.watchVariables().ready(), fails(ErrorType.SessionNotFound));
+    } finally {
+      owner.close();
+      other.close();
+      stub.close();
+    }
+  });
+
   it("vanish on expiry", async () => {
     const client = await connect(host);
     try {

@@ -292,8 +292,9 @@ export function variableFromPb(message: pb.Variable, options: DecodeOptions = {}
 }
 
 /**
- * A watch update from its wire form; undefined for an update carrying an error (the
- * caller raises it) or of a kind this version does not know.
+ * A watch update from its wire form; undefined for READY (the watch's readiness, which
+ * VariableWatcher.ready() reports), for an update carrying an error (the caller raises
+ * it) and for a kind this version does not know.
  */
 export function variableUpdateFromPb(
   message: pb.VariableUpdate,
@@ -323,7 +324,7 @@ export function variableUpdateFromPb(
         sequence: Number(message.sequence),
       };
     case pb.VariableUpdateKind.VARIABLE_UPDATE_KIND_SESSION_ENDED:
-      return { kind: "session_ended", sessionId, reason: message.error?.details.reason ?? "" };
+      return { kind: "session_ended", sessionId, reason: message.endReason };
     default:
       return undefined;
   }

@@ -47,8 +47,6 @@ VariableType = Literal[
 #: The types a variable can be declared with.
 VARIABLE_TYPES: Final[tuple[str, ...]] = get_args(VariableType)
 
-#: Response header with which the host marks a watch as registered.
-WATCH_READY_HEADER: Final = "x-toolbridge-watch"
 #: What this client records as the writer of its writes.
 CREATED_BY: Final = "python"
 #: Longest variable name the host accepts (names: a letter or _, then letters, digits, _ . -).
@@ -343,8 +341,9 @@ async def list_variables(transport: AioTransport, session_id: str, prefix: str =
 class VariableWatch:
     """A running WatchSessionVariables call: ``async for update in watch``.
 
-    ``await watch.ready()`` (or ``async with watch``) returns once the host registered
-    the watch, so every write committed afterwards arrives. Iteration ends after the
+    ``await watch.ready()`` (or ``async with watch``) returns once the host's READY update
+    arrived: the watch is registered, so every write committed afterwards arrives. READY
+    itself is not yielded. Iteration ends after the
     "session_ended" update or ``aclose()``; a failed watch (unknown session, bad names,
     a reader too far behind) raises its error from the iteration. It reads from the
     stream only as fast as it is iterated, so a slow reader is held back by gRPC flow
@@ -377,22 +376,17 @@ class VariableWatch:
         self._closed = False
 
     async def ready(self) -> None:
-        """Waits until the host registered the watch; raises the watch's error if it failed."""
+        """Waits for the host's READY update; raises the watch's error if it failed instead."""
         if self._ready:
             return
-        try:
-            metadata = await self._call.initial_metadata()
-        except grpc.aio.AioRpcError as error:
-            raise self._transport_error(error) from error
-        if any(key == WATCH_READY_HEADER and value == "ready" for key, value in metadata or ()):
-            self._ready = True
-            return
-        # No ready header: the watch failed and its first message says why. It stays
-        # peeked, so iterating raises the same error.
+        # The first message is READY or the error of a watch that failed; it stays peeked,
+        # so that iterating skips the one and raises the other too.
         if self._peeked is None:
             self._peeked = await self._read()
         if self._peeked is not None:
             self._convert(self._peeked)
+        if self._ready:
+            return
         raise ToolCommunicationError(
             "WatchSessionVariables", grpc.StatusCode.UNKNOWN, "the watch ended before the host registered it"
         )
@@ -451,11 +445,14 @@ class VariableWatch:
         return message
 
     def _convert(self, message: pb.VariableUpdate) -> VariableUpdate | None:
-        kind = _KINDS.get(message.kind)
-        # SESSION_ENDED carries its reason as an error; any other update with an error is a failure.
-        if message.HasField("error") and kind != "session_ended":
+        """The update a message carries (None for READY); raises the error of a failed watch."""
+        if message.HasField("error"):
             self._done = True
             raise variable_error(message.error, message.variable_name, self.session_id)
+        if message.kind == pb.VARIABLE_UPDATE_KIND_READY:
+            self._ready = True
+            return None
+        kind = _KINDS.get(message.kind)
         if kind is None:
             return None  # a kind this client does not know yet
         if kind in ("initial", "set"):
@@ -479,7 +476,7 @@ class VariableWatch:
             return VariableUpdate(
                 kind, message.session_id, message.variable_name, message.version, sequence=message.sequence
             )
-        return VariableUpdate(kind, message.session_id, "", 0, reason=message.error.details.get("reason", ""))
+        return VariableUpdate(kind, message.session_id, "", 0, reason=message.end_reason)
 
     def _transport_error(self, error: grpc.aio.AioRpcError) -> ToolCommunicationError:
         return ToolCommunicationError("WatchSessionVariables", error.code(), error.details() or "")

@@ -81,9 +81,6 @@ export async function deleteSessionVariable(
   }
 }
 
-/** Response header that marks a watch as registered on the host. */
-export const WATCH_READY_HEADER = "x-toolbridge-watch";
-
 type UpdateStream = grpc.ServerWritableStream<pb.WatchVariablesRequest, Buffer>;
 
 function encode(update: pb.VariableUpdate): Buffer {
@@ -94,15 +91,25 @@ function encode(update: pb.VariableUpdate): Buffer {
 // A committed write is encoded once however many watchers it reaches.
 const encodedSets = new WeakMap<pb.Variable, Buffer>();
 
+const base = (sessionId: string) => ({
+  sessionId,
+  value: undefined,
+  metadata: undefined,
+  error: undefined,
+  version: 0n,
+  sequence: 0n,
+  endReason: "",
+});
+
+function readyBytes(sessionId: string): Buffer {
+  return encode({
+    ...base(sessionId),
+    variableName: "",
+    kind: pb.VariableUpdateKind.VARIABLE_UPDATE_KIND_READY,
+  });
+}
+
 function updateBytes(rt: HostRuntime, sessionId: string, event: WatchEvent): Buffer {
-  const base = {
-    sessionId,
-    value: undefined,
-    metadata: undefined,
-    error: undefined,
-    version: 0n,
-    sequence: 0n,
-  };
   switch (event.kind) {
     case "initial":
     case "set": {
@@ -110,7 +117,7 @@ function updateBytes(rt: HostRuntime, sessionId: string, event: WatchEvent): Buf
       const cached = event.kind === "set" ? encodedSets.get(variable) : undefined;
       if (cached !== undefined) return cached;
       const bytes = encode({
-        ...base,
+        ...base(sessionId),
         variableName: variable.name,
         kind:
           event.kind === "set"
@@ -126,7 +133,7 @@ function updateBytes(rt: HostRuntime, sessionId: string, event: WatchEvent): Buf
     }
     case "deleted":
       return encode({
-        ...base,
+        ...base(sessionId),
         variableName: event.name,
         kind: pb.VariableUpdateKind.VARIABLE_UPDATE_KIND_DELETED,
         version: event.version,
@@ -134,19 +141,14 @@ function updateBytes(rt: HostRuntime, sessionId: string, event: WatchEvent): Buf
       });
     case "session_ended":
       return encode({
-        ...base,
+        ...base(sessionId),
         variableName: "",
         kind: pb.VariableUpdateKind.VARIABLE_UPDATE_KIND_SESSION_ENDED,
-        error: {
-          type: ErrorType.SessionNotFound,
-          message: `session '${sessionId}' ended (${event.reason}); its variables are gone`,
-          details: { reason: event.reason, session_id: sessionId },
-          stacktrace: "",
-        },
+        endReason: event.reason,
       });
     case "error":
       return encode({
-        ...base,
+        ...base(sessionId),
         variableName: "",
         kind: pb.VariableUpdateKind.VARIABLE_UPDATE_KIND_UNSPECIFIED,
         error: errorInfo(rt, event.error),
@@ -156,14 +158,13 @@ function updateBytes(rt: HostRuntime, sessionId: string, event: WatchEvent): Buf
 
 /**
  * WatchSessionVariables. Once the watch is subscribed, the session checked and the
- * initial values read, the host sends response headers with `x-toolbridge-watch: ready`:
- * a client that waits for them knows every later write reaches it. (A watch that failed
- * sends its error update without that header.) Then
- * come the initial values (when asked for) or the changes after resume_after_sequence,
- * and every committed change in commit order,
- * pulled only as fast as the client reads. The stream ends after a SESSION_ENDED update,
- * after an update carrying an error (bad request, unknown session, a reader too far
- * behind), with UNAVAILABLE when the host shuts down, or when the client cancels.
+ * initial values read, the host sends a READY update: a client that waits for it knows
+ * every later write reaches it. (A watch that failed sends its error update instead.)
+ * Then come the initial values (when asked for) or the changes after
+ * resume_after_sequence, and every committed change in commit order, pulled only as fast
+ * as the client reads. The stream ends after a SESSION_ENDED update, after an update
+ * carrying an error (bad request, unknown session, a reader too far behind), with
+ * UNAVAILABLE when the host shuts down, or when the client cancels.
  */
 export async function watchSessionVariables(rt: HostRuntime, call: UpdateStream): Promise<void> {
   const req = call.request;
@@ -185,11 +186,7 @@ export async function watchSessionVariables(rt: HostRuntime, call: UpdateStream)
     () => true,
     () => false,
   );
-  if (started && !call.cancelled) {
-    const headers = new grpc.Metadata();
-    headers.set(WATCH_READY_HEADER, "ready");
-    call.sendMetadata(headers);
-  }
+  if (started && !call.cancelled && !call.write(readyBytes(req.sessionId))) await writable(call);
   rt.log.debug({ sessionId: req.sessionId, names: req.variableNames.length }, "variable watch started");
   try {
     for (;;) {

@@ -6,6 +6,9 @@ variables; workers (Python, TypeScript) call the tools and share the state.
 
 Error model: domain failures travel in-band as ErrorInfo (success = false) with a
 `type` from the vocabulary in docs/errors.md; transport failures are gRPC status codes.
+A request that cannot be decoded (invalid UTF-8 in a string field, messages nested more
+than 100 deep, bytes that are not protobuf) is refused on every RPC with the status
+INVALID_ARGUMENT, "malformed request to <method> (<reason>): ...".
 """
 
 from collections import abc as _abc
@@ -70,20 +73,44 @@ class _VariableUpdateKind:
 class _VariableUpdateKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VariableUpdateKind.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     VARIABLE_UPDATE_KIND_UNSPECIFIED: _VariableUpdateKind.ValueType  # 0
+    """Only on an update that carries an `error`."""
     VARIABLE_UPDATE_KIND_INITIAL: _VariableUpdateKind.ValueType  # 1
+    """The value of a watched variable when the watch started (include_initial_values)."""
     VARIABLE_UPDATE_KIND_SET: _VariableUpdateKind.ValueType  # 2
+    """A committed write: the new value, version and metadata."""
     VARIABLE_UPDATE_KIND_DELETED: _VariableUpdateKind.ValueType  # 3
+    """A committed delete; `version` is the version the delete committed as."""
     VARIABLE_UPDATE_KIND_SESSION_ENDED: _VariableUpdateKind.ValueType  # 4
-    """The session ended; the stream closes after this update."""
+    """The session ended (`end_reason` says why); the stream closes after this update.
+    This is the normal end of a watch, not a failure: it carries no `error`.
+    """
+    VARIABLE_UPDATE_KIND_READY: _VariableUpdateKind.ValueType  # 5
+    """The first update of every watch the host accepted: the session exists and the watch
+    is registered, so every write committed after this update was sent reaches the
+    watch. The initial values (when asked for), or the changes since
+    resume_after_sequence, and then every new change follow it.
+    """
 
 class VariableUpdateKind(_VariableUpdateKind, metaclass=_VariableUpdateKindEnumTypeWrapper): ...
 
 VARIABLE_UPDATE_KIND_UNSPECIFIED: VariableUpdateKind.ValueType  # 0
+"""Only on an update that carries an `error`."""
 VARIABLE_UPDATE_KIND_INITIAL: VariableUpdateKind.ValueType  # 1
+"""The value of a watched variable when the watch started (include_initial_values)."""
 VARIABLE_UPDATE_KIND_SET: VariableUpdateKind.ValueType  # 2
+"""A committed write: the new value, version and metadata."""
 VARIABLE_UPDATE_KIND_DELETED: VariableUpdateKind.ValueType  # 3
+"""A committed delete; `version` is the version the delete committed as."""
 VARIABLE_UPDATE_KIND_SESSION_ENDED: VariableUpdateKind.ValueType  # 4
-"""The session ended; the stream closes after this update."""
+"""The session ended (`end_reason` says why); the stream closes after this update.
+This is the normal end of a watch, not a failure: it carries no `error`.
+"""
+VARIABLE_UPDATE_KIND_READY: VariableUpdateKind.ValueType  # 5
+"""The first update of every watch the host accepted: the session exists and the watch
+is registered, so every write committed after this update was sent reaches the
+watch. The initial values (when asked for), or the changes since
+resume_after_sequence, and then every new change follow it.
+"""
 Global___VariableUpdateKind: _TypeAlias = VariableUpdateKind  # noqa: Y015
 
 @_typing.final
@@ -1470,6 +1497,16 @@ Global___WatchVariablesRequest: _TypeAlias = WatchVariablesRequest  # noqa: Y015
 
 @_typing.final
 class VariableUpdate(_message.Message):
+    """One message of WatchSessionVariables. A watch the host accepts sends READY, then the
+    INITIAL values (when asked for) or the changes since resume_after_sequence, then SET
+    and DELETED updates in commit order, and ends after SESSION_ENDED. A watch that fails
+    sends one update with `error` set (kind UNSPECIFIED) and ends: before READY for a bad
+    request, an unknown session or a resume the host no longer has the history for
+    (ResourceExhausted, "history_trimmed"); later for a reader that fell more than
+    watchBufferBytes behind (ResourceExhausted). When the host shuts down the stream ends
+    with the status UNAVAILABLE instead.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SESSION_ID_FIELD_NUMBER: _builtins.int
@@ -1480,8 +1517,10 @@ class VariableUpdate(_message.Message):
     METADATA_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
     SEQUENCE_FIELD_NUMBER: _builtins.int
+    END_REASON_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     variable_name: _builtins.str
+    """Empty for READY, SESSION_ENDED and an error."""
     kind: Global___VariableUpdateKind.ValueType
     version: _builtins.int
     sequence: _builtins.int
@@ -1490,12 +1529,16 @@ class VariableUpdate(_message.Message):
     updates, the position of the snapshot they were read at. Pass the last one seen as
     resume_after_sequence to resume a watch.
     """
+    end_reason: _builtins.str
+    """For SESSION_ENDED: "cleanup", "expired" or "shutdown"."""
     @_builtins.property
     def value(self) -> _values_pb2.Value: ...
     @_builtins.property
     def metadata(self) -> Global___VariableMetadata: ...
     @_builtins.property
-    def error(self) -> Global___ErrorInfo: ...
+    def error(self) -> Global___ErrorInfo:
+        """Set only when the watch failed; the stream ends after this update."""
+
     def __init__(
         self,
         *,
@@ -1507,10 +1550,11 @@ class VariableUpdate(_message.Message):
         metadata: Global___VariableMetadata | None = ...,
         error: Global___ErrorInfo | None = ...,
         sequence: _builtins.int = ...,
+        end_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "metadata", b"metadata", "value", b"value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "kind", b"kind", "metadata", b"metadata", "sequence", b"sequence", "session_id", b"session_id", "value", b"value", "variable_name", b"variable_name", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_reason", b"end_reason", "error", b"error", "kind", b"kind", "metadata", b"metadata", "sequence", b"sequence", "session_id", b"session_id", "value", b"value", "variable_name", b"variable_name", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1526,6 +1570,10 @@ class HealthCheckRequest(_message.Message):
 
     SERVICE_FIELD_NUMBER: _builtins.int
     service: _builtins.str
+    """"" asks about the whole host, "toolbridge.v1.ToolBridge" about this service (the
+    same status today). Any other name fails with the status NOT_FOUND, as the standard
+    grpc.health.v1.Health/Check does.
+    """
     def __init__(
         self,
         *,
@@ -1541,6 +1589,10 @@ Global___HealthCheckRequest: _TypeAlias = HealthCheckRequest  # noqa: Y015
 
 @_typing.final
 class HealthCheckResponse(_message.Message):
+    """HealthCheck is answered during the shutdown grace period too, when every other new
+    call is refused with UNAVAILABLE.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     class _ServingStatus:
@@ -1551,12 +1603,16 @@ class HealthCheckResponse(_message.Message):
         DESCRIPTOR: _descriptor.EnumDescriptor
         UNKNOWN: HealthCheckResponse._ServingStatus.ValueType  # 0
         SERVING: HealthCheckResponse._ServingStatus.ValueType  # 1
+        """Started and accepting calls."""
         NOT_SERVING: HealthCheckResponse._ServingStatus.ValueType  # 2
+        """Shutting down: calls in flight may finish, new ones are refused."""
 
     class ServingStatus(_ServingStatus, metaclass=_ServingStatusEnumTypeWrapper): ...
     UNKNOWN: HealthCheckResponse.ServingStatus.ValueType  # 0
     SERVING: HealthCheckResponse.ServingStatus.ValueType  # 1
+    """Started and accepting calls."""
     NOT_SERVING: HealthCheckResponse.ServingStatus.ValueType  # 2
+    """Shutting down: calls in flight may finish, new ones are refused."""
 
     STATUS_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int

@@ -197,7 +197,8 @@ class ToolBridgeServicer:
 
     def HealthCheck(self, request, context):
         """Health and operations. The standard grpc.health.v1.Health service and server
-        reflection are served next to this one.
+        reflection (grpc.reflection.v1 and v1alpha, serving these files as compiled) are
+        served next to this one.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

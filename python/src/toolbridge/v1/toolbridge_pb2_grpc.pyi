@@ -6,6 +6,9 @@ variables; workers (Python, TypeScript) call the tools and share the state.
 
 Error model: domain failures travel in-band as ErrorInfo (success = false) with a
 `type` from the vocabulary in docs/errors.md; transport failures are gRPC status codes.
+A request that cannot be decoded (invalid UTF-8 in a string field, messages nested more
+than 100 deep, bytes that are not protobuf) is refused on every RPC with the status
+INVALID_ARGUMENT, "malformed request to <method> (<reason>): ...".
 """
 
 from collections import abc as _abc
@@ -54,7 +57,8 @@ class ToolBridgeStub:
     WatchSessionVariables: _grpc.UnaryStreamMultiCallable[_toolbridge_pb2.WatchVariablesRequest, _toolbridge_pb2.VariableUpdate]
     HealthCheck: _grpc.UnaryUnaryMultiCallable[_toolbridge_pb2.HealthCheckRequest, _toolbridge_pb2.HealthCheckResponse]
     """Health and operations. The standard grpc.health.v1.Health service and server
-    reflection are served next to this one.
+    reflection (grpc.reflection.v1 and v1alpha, serving these files as compiled) are
+    served next to this one.
     """
     GetMetrics: _grpc.UnaryUnaryMultiCallable[_toolbridge_pb2.GetMetricsRequest, _toolbridge_pb2.GetMetricsResponse]
 
@@ -79,7 +83,8 @@ class ToolBridgeAsyncStub(ToolBridgeStub):
     WatchSessionVariables: _aio.UnaryStreamMultiCallable[_toolbridge_pb2.WatchVariablesRequest, _toolbridge_pb2.VariableUpdate]  # type: ignore[assignment]
     HealthCheck: _aio.UnaryUnaryMultiCallable[_toolbridge_pb2.HealthCheckRequest, _toolbridge_pb2.HealthCheckResponse]  # type: ignore[assignment]
     """Health and operations. The standard grpc.health.v1.Health service and server
-    reflection are served next to this one.
+    reflection (grpc.reflection.v1 and v1alpha, serving these files as compiled) are
+    served next to this one.
     """
     GetMetrics: _aio.UnaryUnaryMultiCallable[_toolbridge_pb2.GetMetricsRequest, _toolbridge_pb2.GetMetricsResponse]  # type: ignore[assignment]
 
@@ -185,7 +190,8 @@ class ToolBridgeServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_toolbridge_pb2.HealthCheckResponse, _abc.Awaitable[_toolbridge_pb2.HealthCheckResponse]]:
         """Health and operations. The standard grpc.health.v1.Health service and server
-        reflection are served next to this one.
+        reflection (grpc.reflection.v1 and v1alpha, serving these files as compiled) are
+        served next to this one.
         """
 
     @_abc_1.abstractmethod

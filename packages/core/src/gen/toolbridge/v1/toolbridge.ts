@@ -42,12 +42,26 @@ export enum ToolScope {
 }
 
 export enum VariableUpdateKind {
+  /** VARIABLE_UPDATE_KIND_UNSPECIFIED - Only on an update that carries an `error`. */
   VARIABLE_UPDATE_KIND_UNSPECIFIED = 0,
+  /** VARIABLE_UPDATE_KIND_INITIAL - The value of a watched variable when the watch started (include_initial_values). */
   VARIABLE_UPDATE_KIND_INITIAL = 1,
+  /** VARIABLE_UPDATE_KIND_SET - A committed write: the new value, version and metadata. */
   VARIABLE_UPDATE_KIND_SET = 2,
+  /** VARIABLE_UPDATE_KIND_DELETED - A committed delete; `version` is the version the delete committed as. */
   VARIABLE_UPDATE_KIND_DELETED = 3,
-  /** VARIABLE_UPDATE_KIND_SESSION_ENDED - The session ended; the stream closes after this update. */
+  /**
+   * VARIABLE_UPDATE_KIND_SESSION_ENDED - The session ended (`end_reason` says why); the stream closes after this update.
+   * This is the normal end of a watch, not a failure: it carries no `error`.
+   */
   VARIABLE_UPDATE_KIND_SESSION_ENDED = 4,
+  /**
+   * VARIABLE_UPDATE_KIND_READY - The first update of every watch the host accepted: the session exists and the watch
+   * is registered, so every write committed after this update was sent reaches the
+   * watch. The initial values (when asked for), or the changes since
+   * resume_after_sequence, and then every new change follow it.
+   */
+  VARIABLE_UPDATE_KIND_READY = 5,
   UNRECOGNIZED = -1,
 }
 
@@ -424,13 +438,27 @@ export interface WatchVariablesRequest {
   resumeAfterSequence?: bigint | undefined;
 }
 
+/**
+ * One message of WatchSessionVariables. A watch the host accepts sends READY, then the
+ * INITIAL values (when asked for) or the changes since resume_after_sequence, then SET
+ * and DELETED updates in commit order, and ends after SESSION_ENDED. A watch that fails
+ * sends one update with `error` set (kind UNSPECIFIED) and ends: before READY for a bad
+ * request, an unknown session or a resume the host no longer has the history for
+ * (ResourceExhausted, "history_trimmed"); later for a reader that fell more than
+ * watchBufferBytes behind (ResourceExhausted). When the host shuts down the stream ends
+ * with the status UNAVAILABLE instead.
+ */
 export interface VariableUpdate {
   sessionId: string;
+  /** Empty for READY, SESSION_ENDED and an error. */
   variableName: string;
   kind: VariableUpdateKind;
   value: Value | undefined;
   version: bigint;
-  metadata: VariableMetadata | undefined;
+  metadata:
+    | VariableMetadata
+    | undefined;
+  /** Set only when the watch failed; the stream ends after this update. */
   error:
     | ErrorInfo
     | undefined;
@@ -441,12 +469,23 @@ export interface VariableUpdate {
    * resume_after_sequence to resume a watch.
    */
   sequence: bigint;
+  /** For SESSION_ENDED: "cleanup", "expired" or "shutdown". */
+  endReason: string;
 }
 
 export interface HealthCheckRequest {
+  /**
+   * "" asks about the whole host, "toolbridge.v1.ToolBridge" about this service (the
+   * same status today). Any other name fails with the status NOT_FOUND, as the standard
+   * grpc.health.v1.Health/Check does.
+   */
   service: string;
 }
 
+/**
+ * HealthCheck is answered during the shutdown grace period too, when every other new
+ * call is refused with UNAVAILABLE.
+ */
 export interface HealthCheckResponse {
   status: HealthCheckResponse_ServingStatus;
   version: string;
@@ -456,7 +495,9 @@ export interface HealthCheckResponse {
 
 export enum HealthCheckResponse_ServingStatus {
   UNKNOWN = 0,
+  /** SERVING - Started and accepting calls. */
   SERVING = 1,
+  /** NOT_SERVING - Shutting down: calls in flight may finish, new ones are refused. */
   NOT_SERVING = 2,
   UNRECOGNIZED = -1,
 }
@@ -4758,6 +4799,7 @@ function createBaseVariableUpdate(): VariableUpdate {
     metadata: undefined,
     error: undefined,
     sequence: 0n,
+    endReason: "",
   };
 }
 
@@ -4792,6 +4834,9 @@ export const VariableUpdate: MessageFns<VariableUpdate> = {
         throw new globalThis.Error("value provided for field message.sequence of type uint64 too large");
       }
       writer.uint32(64).uint64(message.sequence);
+    }
+    if (message.endReason !== "") {
+      writer.uint32(74).string(message.endReason);
     }
     return writer;
   },
@@ -4873,6 +4918,14 @@ export const VariableUpdate: MessageFns<VariableUpdate> = {
             message.sequence = reader.uint64() as bigint;
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.endReason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4902,6 +4955,7 @@ export const VariableUpdate: MessageFns<VariableUpdate> = {
       ? ErrorInfo.fromPartial(object.error)
       : undefined;
     message.sequence = (object.sequence !== undefined && object.sequence !== null) ? BigInt(object.sequence) : 0n;
+    message.endReason = object.endReason ?? "";
     return message;
   },
 };
@@ -5534,7 +5588,8 @@ export const ToolBridgeService = {
   },
   /**
    * Health and operations. The standard grpc.health.v1.Health service and server
-   * reflection are served next to this one.
+   * reflection (grpc.reflection.v1 and v1alpha, serving these files as compiled) are
+   * served next to this one.
    */
   healthCheck: {
     path: "/toolbridge.v1.ToolBridge/HealthCheck" as const,
@@ -5575,7 +5630,8 @@ export interface ToolBridgeServer extends UntypedServiceImplementation {
   watchSessionVariables: handleServerStreamingCall<WatchVariablesRequest, VariableUpdate>;
   /**
    * Health and operations. The standard grpc.health.v1.Health service and server
-   * reflection are served next to this one.
+   * reflection (grpc.reflection.v1 and v1alpha, serving these files as compiled) are
+   * served next to this one.
    */
   healthCheck: handleUnaryCall<HealthCheckRequest, HealthCheckResponse>;
   getMetrics: handleUnaryCall<GetMetricsRequest, GetMetricsResponse>;
@@ -5767,7 +5823,8 @@ export interface ToolBridgeClient extends Client {
   ): ClientReadableStream<VariableUpdate>;
   /**
    * Health and operations. The standard grpc.health.v1.Health service and server
-   * reflection are served next to this one.
+   * reflection (grpc.reflection.v1 and v1alpha, serving these files as compiled) are
+   * served next to this one.
    */
   healthCheck(
     request: HealthCheckRequest,
