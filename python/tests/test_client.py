@@ -124,6 +124,15 @@ async def test_round_trips_every_value_kind(client: ToolBridgeClient) -> None:
     assert echoed["empty"] == {"list": [], "map": {}, "text": ""}
 
 
+async def test_map_key_order_survives_a_typescript_tool(client: ToolBridgeClient) -> None:
+    """JavaScript lists integer-like keys first; the host keeps the order a map arrived in."""
+    value = {"b": 1, "10": 2, "a": [{"9": 0, "x": 0, "1": 0}], "2": 4}
+    echoed = await client.execute_tool("echo", value)
+    assert list(echoed) == ["b", "10", "a", "2"]
+    assert list(echoed["a"][0]) == ["9", "x", "1"]
+    assert echoed == value
+
+
 async def test_rejects_an_argument_it_cannot_encode_before_sending(client: ToolBridgeClient) -> None:
     with pytest.raises(InvalidValueError, match="argument 'value'") as info:
         await client.execute_tool("echo", value={"ok": [object()]})

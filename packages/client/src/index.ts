@@ -6,6 +6,7 @@ export {
   Float64,
   float64,
   type NativeValue,
+  orderedKeys,
   type SetVariableOptions,
   Tensor,
   Timestamp,

@@ -2,7 +2,14 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { BridgeError, ErrorType, type NativeValue, Tensor, ToolBridgeClient } from "@toolbridge/client";
+import {
+  BridgeError,
+  ErrorType,
+  type NativeValue,
+  orderedKeys,
+  Tensor,
+  ToolBridgeClient,
+} from "@toolbridge/client";
 import { type HostProcess, startHost } from "../../server/test/support/host-process.js";
 
 function isBridgeError(type: string, check: (e: BridgeError) => boolean = () => true) {
@@ -102,6 +109,40 @@ describe("the client against the real host", () => {
     assert.deepEqual(tensor.shape, [2, 2]);
     assert.deepEqual([...(tensor.toTypedArray() as Float32Array)], [1, 2, 3, 4]);
     assert.deepEqual(Object.keys(echoed), [...value.keys()]);
+  });
+
+  it("keeps the order of map keys through a tool, integer-like keys included", async () => {
+    const value = new Map<string, NativeValue>([
+      ["b", 1],
+      ["10", 2],
+      [
+        "a",
+        [
+          new Map<string, NativeValue>([
+            ["9", 0],
+            ["x", 0],
+            ["1", 0],
+          ]),
+        ],
+      ],
+      ["2", 4],
+    ]);
+    // A plain object lists "2" and "10" first, but remembers the order the map arrived in.
+    const echoed = (await client.executeTool("echo", { value })) as Record<string, NativeValue>;
+    assert.deepEqual(Object.keys(echoed), ["2", "10", "b", "a"]);
+    assert.deepEqual(orderedKeys(echoed), ["b", "10", "a", "2"]);
+    assert.deepEqual(orderedKeys((echoed.a as NativeValue[])[0] as object), ["9", "x", "1"]);
+    // Sent again as it came back, it keeps that order; a client decoding to Map sees it directly.
+    const asMaps = new ToolBridgeClient(host.target, { decode: { maps: "map" } });
+    try {
+      await asMaps.initializeSession(client.sessionId);
+      const again = (await asMaps.executeTool("echo", { value: echoed })) as Map<string, NativeValue>;
+      assert.deepEqual([...again.keys()], ["b", "10", "a", "2"]);
+      const inner = (again.get("a") as NativeValue[])[0] as Map<string, NativeValue>;
+      assert.deepEqual([...inner.keys()], ["9", "x", "1"]);
+    } finally {
+      asMaps.close();
+    }
   });
 
   it("streams chunks in order and completes", async () => {

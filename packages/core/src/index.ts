@@ -6,6 +6,7 @@ import "./wire.js";
 // --- For users: errors and values --------------------------------------------------------
 
 export { BridgeError, type BridgeErrorOptions, ErrorType, isBridgeError, isErrorType } from "./errors.js";
+export { orderedKeys } from "./map-order.js";
 export {
   type DecodeOptions,
   type DTypeName,

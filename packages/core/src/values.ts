@@ -11,7 +11,8 @@
  *   string                  <-> string
  *   Uint8Array / Buffer     <-> bytes
  *   Array                   <-> list
- *   plain object / Map      <-> map      (decoded as a plain object, or a Map with {maps: "map"})
+ *   plain object / Map      <-> map      (decoded as a plain object, or a Map with {maps: "map"};
+ *                                         a decoded object re-encodes in the order it arrived in)
  *   Tensor, other TypedArray -> tensor -> Tensor
  *   Date / Timestamp        <-> timestamp (Date when it has no sub-millisecond part)
  */
@@ -19,6 +20,7 @@
 import { BridgeError, ErrorType } from "./errors.js";
 import type { Timestamp as PbTimestamp } from "./gen/google/protobuf/timestamp.js";
 import { DType, NullValue, type Value } from "./gen/toolbridge/v1/values.js";
+import { objectFromEntries, orderedKeys } from "./map-order.js";
 
 /** Containers may nest this deep; deeper values are refused in both languages. */
 export const MAX_VALUE_DEPTH = 32;
@@ -243,9 +245,10 @@ export type NativeValue =
 
 export interface DecodeOptions {
   /**
-   * How maps are returned. "object" (default) gives plain objects; note that JS
-   * objects list integer-like keys ("1", "2") first, so use "map" when the order of
-   * such keys matters.
+   * How maps are returned. "object" (default) gives plain objects. Object.keys() lists
+   * integer-like keys ("1", "2") first; the order the entries arrived in is kept on the
+   * object for `orderedKeys()` and for encoding it again (not for a copy of it). "map"
+   * gives Maps, which iterate in that order.
    */
   maps?: "object" | "map";
 }
@@ -415,7 +418,7 @@ function encodeContainer(input: object, depth: number, seen: Set<object> | undef
     return encodeContainer([...input], depth, seen);
   }
   const entries = [];
-  for (const key of Object.keys(input)) {
+  for (const key of orderedKeys(input)) {
     const item = (input as Record<string, unknown>)[key];
     // As in JSON, an undefined property is absent rather than null.
     if (item !== undefined) {
@@ -527,8 +530,7 @@ function decodeAt(value: Value | undefined, depth: number, asMap: boolean): Nati
           throw nested(error, keySegment(entry.key));
         }
       }
-      // fromEntries defines own properties, so a key like "__proto__" stays data.
-      return asMap ? map : Object.fromEntries(map);
+      return asMap ? map : objectFromEntries(map);
     }
     default: {
       const unknownCase: never = kind;

@@ -10,6 +10,8 @@ import {
   float64,
   MAX_VALUE_DEPTH,
   type NativeValue,
+  orderedKeys,
+  type pbValues,
   Tensor,
   Timestamp,
 } from "@toolbridge/core";
@@ -58,6 +60,57 @@ describe("JavaScript mapping beyond the vectors", () => {
     assert.equal(Object.getPrototypeOf(decoded), Object.prototype);
     assert.deepEqual(Object.keys(decoded), ["__proto__", "a"]);
     assert.equal(decoded.a, 2);
+  });
+
+  it("keeps the order a map arrived in on the decoded object, for orderedKeys() and re-encoding", () => {
+    const keysOf = (value: pbValues.Value) =>
+      value.kind?.$case === "mapValue" ? value.kind.value.entries.map((e) => e.key) : [];
+    const sent = new Map<string, NativeValue>([
+      ["b", 1],
+      ["10", 2],
+      [
+        "a",
+        new Map([
+          ["9", 1],
+          ["x", 2],
+          ["1", 3],
+        ]),
+      ],
+      [
+        "2",
+        [
+          new Map([
+            ["7", 0],
+            ["c", 0],
+          ]),
+        ],
+      ],
+    ]);
+    const decoded = decodeValue(encodeValue(sent)) as Record<string, NativeValue>;
+    assert.deepEqual(Object.keys(decoded), ["2", "10", "b", "a"]);
+    assert.deepEqual(orderedKeys(decoded), ["b", "10", "a", "2"]);
+    assert.deepEqual(orderedKeys(decoded.a as object), ["9", "x", "1"]);
+    assert.equal(JSON.stringify(decoded), '{"2":[{"7":0,"c":0}],"10":2,"b":1,"a":{"1":3,"9":1,"x":2}}');
+    const again = encodeValue(decoded);
+    assert.deepEqual(keysOf(again), ["b", "10", "a", "2"]);
+    assert.deepEqual(encodeValueBytes(decoded), encodeValueBytes(sent));
+
+    // Keys added later follow in JavaScript's order; removed ones are gone; a copy has no order.
+    decoded["1"] = 5;
+    delete decoded.b;
+    assert.deepEqual(orderedKeys(decoded), ["10", "a", "2", "1"]);
+    assert.deepEqual(orderedKeys({ ...decoded }), ["1", "2", "10", "a"]);
+    assert.deepEqual(keysOf(encodeValue({ ...decoded })), ["1", "2", "10", "a"]);
+    // Without integer-like keys JavaScript's order is the arrival order, and nothing is recorded.
+    const plain = decodeValue(
+      encodeValue(
+        new Map([
+          ["z", 1],
+          ["y", 2],
+        ]),
+      ),
+    ) as object;
+    assert.deepEqual(Object.getOwnPropertySymbols(plain), []);
   });
 
   it("maps numbers by integrality and keeps floats when asked", () => {

@@ -9,6 +9,7 @@ export {
   Float64,
   float64,
   type NativeValue,
+  orderedKeys,
   type SetVariableOptions,
   Tensor,
   Timestamp,

@@ -64,7 +64,10 @@ export interface ListValue {
 
 /**
  * A map with string keys. Entries are a list rather than a proto map so that
- * insertion order survives; duplicate keys are invalid.
+ * insertion order survives; duplicate keys are invalid. Both clients and the host keep
+ * the order, with one exception in TypeScript: a tool that returns a new plain object
+ * rather than the one it received (or a Map) sends JavaScript's key order, integer-like
+ * keys first (docs/values.md, "Map key order").
  */
 export interface MapValue {
   entries: MapEntry[];
