@@ -4,6 +4,7 @@
  * in `events` when and why they were aborted, so tests can check that the host
  * really stopped them; `events` itself is readable through the `events` tool.
  */
+import { existsSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { defineTool, type ToolBridgeHost } from "@toolbridge/server";
 import { z } from "zod";
@@ -142,6 +143,19 @@ export default function register(host: ToolBridgeHost): void {
       description: "Returns `size` zero bytes.",
       parameters: z.object({ size: z.int().min(0) }),
       handler: ({ size }) => new Uint8Array(size),
+    }),
+    defineTool({
+      name: "wait_for_file",
+      description:
+        "Runs until the file at `path` exists, honouring its abort signal, then returns 'released': a call " +
+        "a test ends from outside the host, e.g. while the host refuses every other call.",
+      parameters: z.object({ path: z.string(), tag: z.string().default("wait_for_file") }),
+      timeoutMs: 120_000,
+      handler: async ({ path, tag }, ctx) => {
+        record(tag, "started", ctx.requestId);
+        while (!existsSync(path)) await waitOrAbort(20, ctx.signal, tag);
+        return "released";
+      },
     }),
     defineTool({
       name: "bad_result",

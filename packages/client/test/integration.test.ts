@@ -1,7 +1,11 @@
 // The TS client end to end against the real host CLI over loopback: sessions, calls, streams, errors.
 import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import * as grpc from "@grpc/grpc-js";
 import {
   BridgeError,
   ErrorType,
@@ -10,6 +14,12 @@ import {
   Tensor,
   ToolBridgeClient,
 } from "@toolbridge/client";
+import { pb } from "@toolbridge/core";
+import {
+  type HealthCheckResponse,
+  HealthCheckResponse_ServingStatus,
+  HealthClient,
+} from "../../server/src/gen/grpc/health/v1/health.js";
 import { type HostProcess, startHost } from "../../server/test/support/host-process.js";
 
 function isBridgeError(type: string, check: (e: BridgeError) => boolean = () => true) {
@@ -365,6 +375,92 @@ describe("graceful shutdown", () => {
       isBridgeError(ErrorType.CommunicationError, (e) => e.details.grpc_code === "UNAVAILABLE"),
     );
     assert.equal(await inFlight, "done");
+    assert.equal(await host.stop(), 0);
+    client.close();
+  });
+
+  it("answers health checks with NOT_SERVING while a call in flight holds the grace period open", async () => {
+    const host = await startHost({ "shutdown-grace-ms": 60_000 });
+    const client = await connect(host);
+    const stub = new pb.ToolBridgeClient(host.target, grpc.credentials.createInsecure());
+    const standard = new HealthClient(host.target, grpc.credentials.createInsecure());
+    const release = join(mkdtempSync(join(tmpdir(), "toolbridge-drain-")), "release");
+    const check = (service: string) =>
+      new Promise<pb.HealthCheckResponse>((resolve, reject) =>
+        stub.healthCheck({ service }, (e, r) => (e ? reject(e) : resolve(r))),
+      );
+    const standardCheck = (service: string) =>
+      new Promise<HealthCheckResponse_ServingStatus>((resolve, reject) =>
+        standard.check({ service }, (e, r) => (e ? reject(e) : resolve(r.status))),
+      );
+    try {
+      const inFlight = client.executeTool("wait_for_file", { path: release, tag: "ts-drain" });
+      await waitFor(async () => {
+        const events = (await client.executeTool("events", { tag: "ts-drain" })) as { event: string }[];
+        return events.some((e) => e.event === "started");
+      });
+      const watch = standard.watch({ service: "" });
+      const watched: HealthCheckResponse_ServingStatus[] = [];
+      watch.on("data", (r: HealthCheckResponse) => watched.push(r.status));
+      const watchEnded = new Promise<void>((resolve) => watch.on("end", resolve));
+      await waitFor(async () => watched.length === 1);
+
+      host.process.kill("SIGTERM");
+      const { NOT_SERVING } = pb.HealthCheckResponse_ServingStatus;
+      await waitFor(async () => (await check("")).status === NOT_SERVING);
+      assert.equal((await check("toolbridge.v1.ToolBridge")).status, NOT_SERVING);
+      await assert.rejects(check("toolbridge"), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND);
+      assert.equal(await standardCheck(""), HealthCheckResponse_ServingStatus.NOT_SERVING);
+      assert.equal(
+        await standardCheck("toolbridge.v1.ToolBridge"),
+        HealthCheckResponse_ServingStatus.NOT_SERVING,
+      );
+      await waitFor(async () => watched.length === 2);
+      assert.deepEqual(watched, [
+        HealthCheckResponse_ServingStatus.SERVING,
+        HealthCheckResponse_ServingStatus.NOT_SERVING,
+      ]);
+      // The host still accepts connections: a new client's health check is answered, its calls refused.
+      const late = new ToolBridgeClient(host.target);
+      assert.equal(await late.healthCheck(), false);
+      await assert.rejects(
+        late.initializeSession(),
+        isBridgeError(
+          ErrorType.CommunicationError,
+          (e) => e.details.grpc_code === "UNAVAILABLE" && /shutting down/.test(e.message),
+        ),
+      );
+      late.close();
+      await assert.rejects(
+        client.executeTool("add", { a: 1, b: 1 }),
+        isBridgeError(ErrorType.CommunicationError, (e) => e.details.grpc_code === "UNAVAILABLE"),
+      );
+
+      // Once the last call finishes, health watches are ended and the host exits without waiting out the grace period.
+      writeFileSync(release, "");
+      assert.equal(await inFlight, "released");
+      await watchEnded;
+      assert.equal(await host.stop(), 0);
+    } finally {
+      client.close();
+      stub.close();
+      standard.close();
+      await host.stop();
+    }
+  });
+
+  it("cancels the calls in flight on a second signal", async () => {
+    const host = await startHost({ "shutdown-grace-ms": 60_000 });
+    const client = await connect(host);
+    const inFlight = client.executeTool("slow", { ms: 60_000, tag: "ts-second-signal" });
+    await waitFor(async () => {
+      const events = (await client.executeTool("events", { tag: "ts-second-signal" })) as { event: string }[];
+      return events.some((e) => e.event === "started");
+    });
+    host.process.kill("SIGTERM");
+    await waitFor(async () => !(await client.healthCheck()));
+    host.process.kill("SIGTERM");
+    await assert.rejects(inFlight, isBridgeError(ErrorType.CommunicationError));
     assert.equal(await host.stop(), 0);
     client.close();
   });
