@@ -6,8 +6,12 @@ PY := $(VENV)/bin/python
 BIN := node_modules/.bin
 STAMPS := .stamps
 TS_TESTS = $(sort $(wildcard packages/*/test/*.test.ts))
+# grpcurl, for the test that runs the README's grpcurl commands: built from source with the
+# Go toolchain (it is not packaged in Debian) into the project-local .tools/bin.
+GRPCURL_VERSION := v1.9.3
+TOOLS_BIN := .tools/bin
 
-.PHONY: setup build demo demo-client demo-variables demo-workers bench test lint typecheck check-generated test-ts test-py gen clean redis-server
+.PHONY: setup build demo demo-client demo-variables demo-workers bench test lint typecheck check-generated test-ts test-py gen clean redis-server grpcurl
 
 setup: $(STAMPS)/npm $(STAMPS)/venv
 
@@ -21,6 +25,13 @@ $(STAMPS)/venv: python/pyproject.toml python/constraints.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c python/constraints.txt -e "python[test]"
+	@mkdir -p $(STAMPS) && touch $@
+
+grpcurl: $(STAMPS)/grpcurl-$(GRPCURL_VERSION)
+
+$(STAMPS)/grpcurl-$(GRPCURL_VERSION):
+	@echo "==> installing grpcurl $(GRPCURL_VERSION) into $(TOOLS_BIN) (go install)"
+	GOBIN="$(CURDIR)/$(TOOLS_BIN)" GOFLAGS=-buildvcs=false go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 	@mkdir -p $(STAMPS) && touch $@
 
 build: setup
@@ -74,7 +85,7 @@ redis-server:
 		echo "==> installed $$(redis-server --version)"; \
 	fi
 
-test-ts: build redis-server
+test-ts: build redis-server grpcurl
 	@echo "==> TypeScript tests"
 	node --import tsx --test $(TS_TESTS)
 
@@ -89,4 +100,4 @@ gen: setup
 	$(PY) testdata/values/generate.py
 
 clean:
-	rm -rf $(STAMPS) $(VENV) node_modules packages/*/dist
+	rm -rf $(STAMPS) $(VENV) node_modules packages/*/dist .tools
