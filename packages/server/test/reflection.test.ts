@@ -134,6 +134,26 @@ describe("server reflection", () => {
     assert.equal(missing.value.errorCode, grpc.status.NOT_FOUND);
   });
 
+  it("answers a request it cannot decode with INVALID_ARGUMENT, like every other service", async () => {
+    const client = new grpc.Client(host.target, grpc.credentials.createInsecure());
+    try {
+      const raw = (bytes: Buffer) => bytes;
+      const call = client.makeBidiStreamRequest(ServerReflectionService.serverReflectionInfo.path, raw, raw);
+      const error = await new Promise<grpc.ServiceError>((resolve) => {
+        call.on("data", () => {});
+        call.once("error", resolve);
+        call.write(Buffer.from([0x1a, 0x02, 0xff, 0xfe])); // file_by_filename with invalid UTF-8
+      });
+      assert.equal(error.code, grpc.status.INVALID_ARGUMENT);
+      assert.match(
+        error.details,
+        /^malformed request to \/grpc\.reflection\.v1\.ServerReflection\/ServerReflectionInfo \(invalid_utf8\)/,
+      );
+    } finally {
+      client.close();
+    }
+  });
+
   it("makes the README's grpcurl commands true: list, describe, a health check and a tool call", () => {
     assert.ok(existsSync(GRPCURL), `${GRPCURL} is missing: run make grpcurl`);
     const outputs = readmeCommands().map((command) => ({ command, ...grpcurl(command, host.target) }));
