@@ -103,6 +103,7 @@ describe("server reflection", () => {
       "toolbridge/v1/agents.proto",
       "toolbridge/v1/toolbridge.proto",
       "toolbridge/v1/values.proto",
+      "toolbridge/v1/worker.proto",
     ]);
     for (const version of ["v1", "v1alpha"] as const) {
       for (const [name, bytes] of compiled) {

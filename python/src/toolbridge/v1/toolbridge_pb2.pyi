@@ -1571,8 +1571,9 @@ class HealthCheckRequest(_message.Message):
     SERVICE_FIELD_NUMBER: _builtins.int
     service: _builtins.str
     """"" asks about the whole host, "toolbridge.v1.ToolBridge" about this service (the
-    same status today). Any other name fails with the status NOT_FOUND, as the standard
-    grpc.health.v1.Health/Check does.
+    same status today), "toolbridge.v1.ToolBridgeWorker" about the host's Python worker
+    pool when it runs one (SERVING while at least one worker is ready). Any other name
+    fails with the status NOT_FOUND, as the standard grpc.health.v1.Health/Check does.
     """
     def __init__(
         self,
