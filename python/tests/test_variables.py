@@ -439,7 +439,7 @@ async def test_a_watch_starts_with_ready_and_ends_with_session_ended_that_is_no_
         watcher = await attach(host, session_id)
         try:
             request = pb.WatchVariablesRequest(session_id=session_id, include_initial_values=True)
-            call = owner.stub.WatchSessionVariables(request)
+            call = owner.transport.stub.WatchSessionVariables(request)
 
             async def next_update() -> tuple[int, str, str, str]:
                 message = await call.read()
@@ -463,7 +463,9 @@ async def test_a_watch_starts_with_ready_and_ends_with_session_ended_that_is_no_
             ]
 
             # A watch that fails sends its error instead of READY.
-            failed = owner.stub.WatchSessionVariables(pb.WatchVariablesRequest(session_id=session_id))
+            failed = owner.transport.stub.WatchSessionVariables(
+                pb.WatchVariablesRequest(session_id=session_id)
+            )
             first = await failed.read()
             assert isinstance(first, pb.VariableUpdate)
             assert (first.kind, first.error.type) == (pb.VARIABLE_UPDATE_KIND_UNSPECIFIED, "SessionNotFound")
