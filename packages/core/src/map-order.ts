@@ -44,10 +44,12 @@ export function objectFromEntries(map: ReadonlyMap<string, NativeValue>): Native
  * in JavaScript's order. For any other object (including a copy of a decoded one, which
  * does not carry the order): Object.keys(object).
  */
-export function orderedKeys(object: object): string[] {
+export function orderedKeys(object: object): readonly string[] {
   const keys = Object.keys(object);
   const arrived = (object as Ordered)[KEY_ORDER];
   if (arrived === undefined) return keys;
+  // The common case, a map passed on unchanged, needs no set.
+  if (arrived.length === keys.length && arrived.every((key) => Object.hasOwn(object, key))) return arrived;
   const present = new Set(keys);
   const ordered = arrived.filter((key) => present.has(key));
   if (ordered.length === keys.length) return ordered;
