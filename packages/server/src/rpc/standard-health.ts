@@ -11,8 +11,7 @@ import {
   HealthService,
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../gen/grpc/health/v1/health.js";
-import type { HostHealth } from "./health.js";
-import { unknownService } from "./health.js";
+import { type HostHealth, unknownService } from "./health.js";
 import { guardRequests, refusalOf } from "./malformed.js";
 
 type WatchStream = grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>;
