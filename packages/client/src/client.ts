@@ -9,6 +9,7 @@ import {
   encodeValue,
   encodeVariableValue,
   expectedVersionToPb,
+  fromPbTimestamp,
   isErrorType,
   type NativeValue,
   pb,
@@ -321,9 +322,9 @@ export class ToolBridgeClient {
     return {
       sessionId: s.sessionId,
       metadata: s.metadata,
-      createdAt: toDate(s.createdAt),
-      lastAccessedAt: toDate(s.lastAccessedAt),
-      expiresAt: toDate(s.expiresAt),
+      createdAt: fromPbTimestamp(s.createdAt),
+      lastAccessedAt: fromPbTimestamp(s.lastAccessedAt),
+      expiresAt: fromPbTimestamp(s.expiresAt),
       toolCount: s.toolCount,
       variableCount: s.variableCount,
     };
@@ -338,7 +339,7 @@ export class ToolBridgeClient {
       { sessionId },
     );
     throwIfFailed(response.success, response.error);
-    return toDate(response.expiresAt);
+    return fromPbTimestamp(response.expiresAt);
   }
 
   /** Ends the session on the host; a session that is already gone is not an error. */
@@ -560,10 +561,6 @@ function communicationError(what: string, error: unknown): BridgeError {
       cause: error,
     },
   );
-}
-
-function toDate(ts: { seconds: bigint; nanos: number } | undefined): Date {
-  return ts === undefined ? new Date(0) : new Date(Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6));
 }
 
 function toToolSpec(spec: pb.ToolSpec): ToolSpec {

@@ -1,4 +1,4 @@
-import type { pb } from "@toolbridge/core";
+import { fromPbTimestamp, type pb } from "@toolbridge/core";
 
 export interface ToolCallMetrics {
   readonly tool: string;
@@ -19,7 +19,6 @@ export interface MetricsSnapshot {
 }
 
 export function toMetricsSnapshot(response: pb.GetMetricsResponse): MetricsSnapshot {
-  const at = response.collectedAt;
   return {
     tools: response.tools.map((t) => ({
       tool: t.tool,
@@ -31,7 +30,6 @@ export function toMetricsSnapshot(response: pb.GetMetricsResponse): MetricsSnaps
     activeSessions: response.activeSessions,
     streamChunksTotal: Number(response.streamChunksTotal),
     batchesTotal: Number(response.batchesTotal),
-    collectedAt:
-      at === undefined ? new Date(0) : new Date(Number(at.seconds) * 1000 + Math.floor(at.nanos / 1e6)),
+    collectedAt: fromPbTimestamp(response.collectedAt),
   };
 }

@@ -17,8 +17,8 @@
  *   Date / Timestamp        <-> timestamp (Date when it has no sub-millisecond part)
  */
 
+import { asBuffer, toPbTimestamp } from "./convert.js";
 import { BridgeError, ErrorType } from "./errors.js";
-import type { Timestamp as PbTimestamp } from "./gen/google/protobuf/timestamp.js";
 import { DType, NullValue, type Value } from "./gen/toolbridge/v1/values.js";
 import { objectFromEntries, orderedKeys } from "./map-order.js";
 
@@ -447,14 +447,6 @@ function encodeTensor(tensor: Tensor): Value {
       value: { dtype: code, shape: [...tensor.shape], data: asBuffer(tensor.data) },
     },
   };
-}
-
-function asBuffer(view: ArrayBufferView): Buffer {
-  return Buffer.isBuffer(view) ? view : Buffer.from(view.buffer, view.byteOffset, view.byteLength);
-}
-
-function toPbTimestamp(ts: Timestamp): PbTimestamp {
-  return { seconds: ts.seconds, nanos: ts.nanos };
 }
 
 // ---------------------------------------------------------------------------

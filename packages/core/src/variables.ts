@@ -3,8 +3,8 @@
  * the client: the declarable types, their constraints, and the conversions between
  * the wire messages and plain objects. docs/variables.md describes the semantics.
  */
+import { fromPbTimestamp } from "./convert.js";
 import { BridgeError, ErrorType } from "./errors.js";
-import type { Timestamp as PbTimestamp } from "./gen/google/protobuf/timestamp.js";
 import * as pb from "./gen/toolbridge/v1/toolbridge.js";
 import { DType, type Value } from "./gen/toolbridge/v1/values.js";
 import { type DecodeOptions, type DTypeName, decodeValue, encodeValue, type NativeValue } from "./values.js";
@@ -258,10 +258,6 @@ export function constraintsFromPb(
   return out;
 }
 
-function toDate(ts: PbTimestamp | undefined): Date {
-  return ts === undefined ? new Date(0) : new Date(Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6));
-}
-
 /** VariableInfo from a name, version and wire metadata. */
 export function variableInfoFromPb(
   name: string,
@@ -278,8 +274,8 @@ export function variableInfoFromPb(
     createdBy: metadata?.createdBy ?? "",
     updatedBy: metadata?.updatedBy ?? "",
     tags: { ...metadata?.tags },
-    createdAt: toDate(metadata?.createdAt),
-    updatedAt: toDate(metadata?.updatedAt),
+    createdAt: fromPbTimestamp(metadata?.createdAt),
+    updatedAt: fromPbTimestamp(metadata?.updatedAt),
   };
 }
 

@@ -2,7 +2,7 @@
  * The host's metrics: one prom-client registry per host, read both by the GetMetrics
  * RPC and by the Prometheus /metrics endpoint, so the two can never disagree.
  */
-import type { pb } from "@toolbridge/core";
+import { type pb, toPbTimestamp } from "@toolbridge/core";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 /**
@@ -123,14 +123,12 @@ export class HostMetrics {
     for (const { value, metricName } of (await this.batchSize.get()).values) {
       if (metricName?.endsWith("_count") === true) batchesTotal += value;
     }
-    const now = Date.now();
-    const seconds = Math.floor(now / 1000);
     return {
       tools: [...byTool.values()].sort((a, b) => a.tool.localeCompare(b.tool)),
       activeSessions: await this.countSessions(),
       streamChunksTotal: BigInt(streamChunksTotal),
       batchesTotal: BigInt(batchesTotal),
-      collectedAt: { seconds: BigInt(seconds), nanos: (now - seconds * 1000) * 1e6 },
+      collectedAt: toPbTimestamp(Date.now()),
     };
   }
 }

@@ -5,6 +5,7 @@
  */
 import type * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
+import { errorInfo, type HostRuntime, newId } from "../runtime.js";
 import {
   type CallOutcome,
   callLogger,
@@ -13,7 +14,6 @@ import {
   requestIdOf,
   runCall,
 } from "./execute.js";
-import { errorInfo, type HostRuntime, newId } from "./runtime.js";
 
 type BatchCall = grpc.ServerUnaryCall<pb.BatchToolCallRequest, pb.BatchToolCallResponse>;
 

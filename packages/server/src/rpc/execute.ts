@@ -6,9 +6,9 @@ import type * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, type pb, type pbValues } from "@toolbridge/core";
 import type { Logger } from "pino";
 import { UNRESOLVED_TOOL } from "../metrics/metrics.js";
+import { errorInfo, type HostRuntime, newId } from "../runtime.js";
 import type { ToolInvocation } from "../tools/executor.js";
 import { admit, type Permit } from "../tools/limits.js";
-import { errorInfo, type HostRuntime, newId } from "./runtime.js";
 import {
   CANCELLED_BY_CLIENT,
   type CallRequest,

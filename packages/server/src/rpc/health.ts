@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { pb } from "@toolbridge/core";
-import type { HostRuntime } from "./runtime.js";
+import type { HostRuntime } from "../runtime.js";
 import { RpcStatusError } from "./status.js";
 
 /** The service name health requests may ask about besides "" (the whole host). */

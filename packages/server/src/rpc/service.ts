@@ -1,11 +1,11 @@
 import * as grpc from "@grpc/grpc-js";
-import { BridgeError, ErrorType, pb } from "@toolbridge/core";
+import { asBuffer, BridgeError, ErrorType, pb } from "@toolbridge/core";
+import { type HostRuntime, SHUTTING_DOWN } from "../runtime.js";
 import { batchExecuteTools } from "./batch.js";
 import { executeTool } from "./execute.js";
 import { healthCheck } from "./health.js";
 import { guardRequests, refusalOf } from "./malformed.js";
 import { getMetrics } from "./metrics.js";
-import { type HostRuntime, SHUTTING_DOWN } from "./runtime.js";
 import { cleanupSession, getSessionInfo, heartbeat, initializeSession } from "./sessions.js";
 import { RpcStatusError } from "./status.js";
 import { streamTool } from "./stream.js";
@@ -42,10 +42,6 @@ const RESPONSE_TYPES: Partial<Record<MethodName, MessageType<unknown>>> = {
   streamTool: pb.ToolStreamChunk,
   watchSessionVariables: pb.VariableUpdate,
 };
-
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
 
 /**
  * A response serializer that never sends more than the message limit: an oversized

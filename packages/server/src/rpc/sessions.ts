@@ -1,5 +1,5 @@
-import type { pb } from "@toolbridge/core";
-import { errorInfo, type HostRuntime, toPbTimestamp } from "./runtime.js";
+import { type pb, toPbTimestamp } from "@toolbridge/core";
+import { errorInfo, type HostRuntime } from "../runtime.js";
 
 export const CAPABILITIES = [
   "streaming",

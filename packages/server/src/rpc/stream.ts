@@ -1,18 +1,17 @@
 import type * as grpc from "@grpc/grpc-js";
-import { BridgeError, ErrorType, pb } from "@toolbridge/core";
+import { asBuffer, BridgeError, ErrorType, pb } from "@toolbridge/core";
 import { UNRESOLVED_TOOL } from "../metrics/metrics.js";
+import { errorInfo, type HostRuntime, newId } from "../runtime.js";
 import type { ToolInvocation } from "../tools/executor.js";
 import { admit, type Permit } from "../tools/limits.js";
 import { callLogger, cancellationReason, requestIdOf } from "./execute.js";
-import { errorInfo, type HostRuntime, newId } from "./runtime.js";
 import { CANCELLED_BY_CLIENT, encodeResult, prepareInvocation } from "./tools.js";
 import { writable } from "./writable.js";
 
 type ChunkStream = grpc.ServerWritableStream<pb.ToolStreamRequest, Buffer>;
 
 function encodeChunk(chunk: pb.ToolStreamChunk): Buffer {
-  const bytes = pb.ToolStreamChunk.encode(chunk).finish();
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return asBuffer(pb.ToolStreamChunk.encode(chunk).finish());
 }
 
 /**

@@ -1,9 +1,9 @@
 import type * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, encodeValue, pb, type pbValues } from "@toolbridge/core";
+import { errorInfo, type HostRuntime } from "../runtime.js";
 import { bindArguments } from "../tools/args.js";
 import type { Tool } from "../tools/define.js";
 import { ToolInvocation } from "../tools/executor.js";
-import { errorInfo, type HostRuntime } from "./runtime.js";
 
 export async function listTools(rt: HostRuntime, req: pb.ListToolsRequest): Promise<pb.ListToolsResponse> {
   try {

@@ -1,8 +1,8 @@
 /** The session-variable RPCs: Get/Set/List/DeleteSessionVariable and WatchSessionVariables. */
 import * as grpc from "@grpc/grpc-js";
-import { BridgeError, ErrorType, pb } from "@toolbridge/core";
+import { asBuffer, BridgeError, ErrorType, pb } from "@toolbridge/core";
+import { errorInfo, type HostRuntime } from "../runtime.js";
 import type { WatchEvent } from "../variables/watch.js";
-import { errorInfo, type HostRuntime } from "./runtime.js";
 import { writable } from "./writable.js";
 
 export async function getSessionVariable(
@@ -84,8 +84,7 @@ export async function deleteSessionVariable(
 type UpdateStream = grpc.ServerWritableStream<pb.WatchVariablesRequest, Buffer>;
 
 function encode(update: pb.VariableUpdate): Buffer {
-  const bytes = pb.VariableUpdate.encode(update).finish();
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return asBuffer(pb.VariableUpdate.encode(update).finish());
 }
 
 // A committed write is encoded once however many watchers it reaches.

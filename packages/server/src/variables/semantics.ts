@@ -4,7 +4,7 @@
  * these inside their atomic read-modify-write (SessionStore.mutateVariable), so the
  * rules are the same for every store.
  */
-import { BridgeError, ErrorType, pb, type pbValues } from "@toolbridge/core";
+import { BridgeError, ErrorType, pb, type pbValues, toPbTimestamp } from "@toolbridge/core";
 import type { VariableMutationResult, VariableSlot } from "../sessions/store.js";
 import { conform, type Declaration, describeDeclaration, inferType, sameDeclaration } from "./constraints.js";
 
@@ -23,11 +23,6 @@ export interface SetCommand {
   /** Epoch milliseconds of the write. */
   readonly now: number;
   readonly maxVariables: number;
-}
-
-function timestamp(ms: number) {
-  const seconds = Math.floor(ms / 1000);
-  return { seconds: BigInt(seconds), nanos: (ms - seconds * 1000) * 1_000_000 };
 }
 
 function storedDeclaration(variable: pb.Variable): Declaration | undefined {
@@ -100,7 +95,7 @@ export function applySet(slot: VariableSlot, cmd: SetCommand): VariableMutationR
   }
 
   const value = declaration === undefined ? cmd.value : conform(name, declaration, cmd.value);
-  const at = timestamp(cmd.now);
+  const at = toPbTimestamp(cmd.now);
   const metadata: pb.VariableMetadata = {
     type: declaration?.type ?? inferType(value),
     createdBy: current?.metadata?.createdBy ?? cmd.writer,

@@ -1,14 +1,14 @@
-import { BridgeError, ErrorType, type pb, type pbTimestamp } from "@toolbridge/core";
+import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
 import type { Logger } from "pino";
-import type { HostConfig } from "../config.js";
-import type { HostMetrics } from "../metrics/metrics.js";
-import type { SessionManager } from "../sessions/manager.js";
-import type { ToolRegistry } from "../tools/registry.js";
-import type { VariableService } from "../variables/service.js";
-import type { HostHealth } from "./health.js";
-import type { InFlightCalls } from "./in-flight.js";
+import type { HostConfig } from "./config.js";
+import type { HostMetrics } from "./metrics/metrics.js";
+import type { HostHealth } from "./rpc/health.js";
+import type { InFlightCalls } from "./rpc/in-flight.js";
+import type { SessionManager } from "./sessions/manager.js";
+import type { ToolRegistry } from "./tools/registry.js";
+import type { VariableService } from "./variables/service.js";
 
-/** What every RPC handler works with. */
+/** The host's shared state: what the call engine and every RPC handler work with. */
 export interface HostRuntime {
   readonly config: HostConfig;
   readonly sessions: SessionManager;
@@ -33,11 +33,6 @@ const prefix = `${process.pid.toString(36)}${Date.now().toString(36)}`;
 export function newId(kind: string): string {
   counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
   return `${kind}_${prefix}_${counter.toString(36)}`;
-}
-
-export function toPbTimestamp(ms: number): pbTimestamp.Timestamp {
-  const seconds = Math.floor(ms / 1000);
-  return { seconds: BigInt(seconds), nanos: Math.round((ms - seconds * 1000) * 1e6) };
 }
 
 /** The in-band form of any failure; an error that is not a BridgeError is a host bug. */
