@@ -79,10 +79,10 @@ const implementation: grpc.UntypedServiceImplementation = {
     call: grpc.ServerUnaryCall<pb.BatchToolCallRequest, pb.BatchToolCallResponse>,
     callback: grpc.sendUnaryData<pb.BatchToolCallResponse>,
   ) {
-    const results = call.request.items.map((item) => {
+    const results = call.request.items.map((item, position) => {
       const response = run(item.toolId, item.kwargs);
       return {
-        index: item.index,
+        index: item.index ?? position,
         success: response.success,
         result: response.result,
         error: response.error,

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { defineTool, type ToolBridgeHost } from "@toolbridge/server";
 import { z } from "zod";
 import registerLimitTools from "./limit-tools.js";
+import registerOutputTools from "./output-tools.js";
 import registerVariableTools from "./variable-tools.js";
 
 const events: { tag: string; event: string; detail: string }[] = [];
@@ -164,5 +165,6 @@ export default function register(host: ToolBridgeHost): void {
     }),
   ]);
   registerLimitTools(host);
+  registerOutputTools(host);
   registerVariableTools(host);
 }

@@ -44,10 +44,11 @@ export function encodeItems(
   ) => Record<string, pb.ToolCallItem["kwargs"][string]>,
   defaultTimeoutMs = 0,
 ): pb.ToolCallItem[] {
+  // No index is sent: the host takes an item's position as its index, and results come back with it.
   return items.map((item, index) => {
     try {
       return {
-        index,
+        index: undefined,
         toolId: item.toolId,
         args: (item.args ?? []).map((arg) => encodeValue(arg)),
         kwargs: encodeKwargs(item.kwargs ?? {}),

@@ -54,6 +54,16 @@ export interface CallOptions {
   deadline?: Date | number;
 }
 
+/** Options of a streamed call; `timeoutMs` is the whole stream's total budget. */
+export interface StreamOptions extends CallOptions {
+  /**
+   * The longest the tool may take to produce its next chunk (the first included); the
+   * shorter of this and the tool's own idle timeout applies. The stream ends with a
+   * Timeout whose `details.timeout` is "idle" when it passes ("total" for `timeoutMs`).
+   */
+  idleTimeoutMs?: number;
+}
+
 export interface Session {
   readonly sessionId: string;
   readonly toolCount: number;
@@ -76,10 +86,13 @@ export interface ToolSpec {
   readonly description: string;
   readonly streaming: boolean;
   readonly parametersSchema: Record<string, unknown>;
+  /** JSON Schema of the result (a streaming tool: of each chunk), when the tool declares one. */
   readonly outputSchema: Record<string, unknown> | undefined;
   readonly parameters: readonly ParameterSpec[];
-  /** The tool's timeout; 0: the host's default applies. */
+  /** The longest a call may run (a streaming tool: its total budget); 0: the host's default applies. */
   readonly timeoutMs: number;
+  /** Streaming tools: the longest wait for the next chunk; 0: the host's default applies. */
+  readonly idleTimeoutMs: number;
   /** Calls that may run at once, over all sessions; 0: unlimited. */
   readonly maxConcurrentCalls: number;
   /** Calls that may start per minute, over all sessions; 0: unlimited. */
@@ -260,12 +273,13 @@ export class ToolBridgeClient {
 
   /**
    * Streams a tool's chunks. Leaving the loop early (break, return, throw) cancels the
-   * call, and the host aborts the tool.
+   * call, and the host aborts the tool. `timeoutMs` bounds the whole stream (its total
+   * budget), `idleTimeoutMs` each wait for the next chunk.
    */
   async *streamTool(
     toolId: string,
     kwargs: Readonly<Record<string, unknown>> = {},
-    options: CallOptions = {},
+    options: StreamOptions = {},
   ): AsyncGenerator<NativeValue, void, undefined> {
     const sessionId = this.requireSession();
     const call = this.stub.streamTool(
@@ -277,6 +291,7 @@ export class ToolBridgeClient {
         streamId: `stream_${randomUUID()}`,
         requestId: options.requestId ?? "",
         timeoutMs: options.timeoutMs ?? 0,
+        idleTimeoutMs: options.idleTimeoutMs ?? 0,
       },
       new grpc.Metadata(),
       callOptions(options),
@@ -579,6 +594,7 @@ function toToolSpec(spec: pb.ToolSpec): ToolSpec {
       ...(p.defaultValue === undefined ? {} : { default: decodeValue(p.defaultValue) }),
     })),
     timeoutMs: spec.limits?.timeoutMs ?? 0,
+    idleTimeoutMs: spec.limits?.idleTimeoutMs ?? 0,
     maxConcurrentCalls: spec.limits?.maxConcurrentCalls ?? 0,
     rateLimitPerMinute: spec.limits?.rateLimitPerMinute ?? 0,
     cacheable: spec.cacheable,

@@ -26,6 +26,7 @@ export {
   type ParameterSpec,
   type Session,
   type SessionDetails,
+  type StreamOptions,
   ToolBridgeClient,
   type ToolSpec,
 } from "./client.js";

@@ -42,6 +42,7 @@ export {
 // --- For library authors (the host, the client, other transports): the wire ---------------
 
 export { asBuffer, fromPbTimestamp, toPbTimestamp } from "./convert.js";
+export { type EncodingGuide, encodingGuide, listGuide } from "./encoding-guide.js";
 export { FILE_DESCRIPTOR_SET_BASE64 } from "./gen/descriptor.js";
 export * as pbTimestamp from "./gen/google/protobuf/timestamp.js";
 export * as pbAgents from "./gen/toolbridge/v1/agents.js";

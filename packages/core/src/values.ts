@@ -15,9 +15,13 @@
  *                                         a decoded object re-encodes in the order it arrived in)
  *   Tensor, other TypedArray -> tensor -> Tensor
  *   Date / Timestamp        <-> timestamp (Date when it has no sub-millisecond part)
+ *
+ * Encoding may follow an `EncodingGuide` (from a JSON Schema, see encoding-guide.ts):
+ * where it says "number", an integral number is sent as a float.
  */
 
 import { asBuffer, toPbTimestamp } from "./convert.js";
+import { type EncodingGuide, entryGuide, guideFor, itemGuide } from "./encoding-guide.js";
 import { BridgeError, ErrorType } from "./errors.js";
 import { DType, NullValue, type Value } from "./gen/toolbridge/v1/values.js";
 import { objectFromEntries, orderedKeys } from "./map-order.js";
@@ -290,19 +294,29 @@ function keySegment(key: string): string {
 // ---------------------------------------------------------------------------
 // Encoding
 
-/** Encodes a JavaScript value as a `Value` message; throws BridgeError(InvalidValue). */
-export function encodeValue(input: unknown): Value {
+/**
+ * Encodes a JavaScript value as a `Value` message; throws BridgeError(InvalidValue).
+ * With a `guide`, numbers where it says "number" are floats even when integral.
+ */
+export function encodeValue(input: unknown, guide?: EncodingGuide): Value {
   try {
-    return encodeAt(input, 0, undefined);
+    return encodeAt(input, 0, undefined, guide);
   } catch (error) {
     finish(error);
   }
 }
 
-function encodeAt(input: unknown, depth: number, seen: Set<object> | undefined): Value {
+function encodeAt(
+  input: unknown,
+  depth: number,
+  seen: Set<object> | undefined,
+  guided: EncodingGuide | undefined,
+): Value {
+  // Unguided encoding (the common case) pays for one comparison here and no more.
+  const guide = guided === undefined ? undefined : guideFor(guided, input);
   switch (typeof input) {
     case "number":
-      if (Number.isInteger(input) && !Object.is(input, -0)) {
+      if (Number.isInteger(input) && !Object.is(input, -0) && guide?.float !== true) {
         if (Number.isSafeInteger(input)) {
           return { kind: { $case: "intValue", value: BigInt(input) } };
         }
@@ -325,7 +339,7 @@ function encodeAt(input: unknown, depth: number, seen: Set<object> | undefined):
       if (input === null) {
         return { kind: { $case: "nullValue", value: NullValue.NULL_VALUE } };
       }
-      return encodeObject(input, depth, seen);
+      return encodeObject(input, depth, seen, guide);
     default:
       throw invalid("unsupported_type", `cannot encode a value of type ${typeof input}`);
   }
@@ -342,7 +356,12 @@ function encodeBigInt(value: bigint): Value {
   return { kind: { $case: "bigIntValue", value: text } };
 }
 
-function encodeObject(input: object, depth: number, seen: Set<object> | undefined): Value {
+function encodeObject(
+  input: object,
+  depth: number,
+  seen: Set<object> | undefined,
+  guide: EncodingGuide | undefined,
+): Value {
   if (input instanceof Uint8Array && !(input instanceof Uint8ClampedArray)) {
     return { kind: { $case: "bytesValue", value: asBuffer(input) } };
   }
@@ -382,18 +401,23 @@ function encodeObject(input: object, depth: number, seen: Set<object> | undefine
     visited.add(input);
   }
   try {
-    return encodeContainer(input, depth, visited);
+    return encodeContainer(input, depth, visited, guide);
   } finally {
     visited?.delete(input);
   }
 }
 
-function encodeContainer(input: object, depth: number, seen: Set<object> | undefined): Value {
+function encodeContainer(
+  input: object,
+  depth: number,
+  seen: Set<object> | undefined,
+  guide: EncodingGuide | undefined,
+): Value {
   if (Array.isArray(input)) {
     const values: Value[] = new Array(input.length);
     for (let i = 0; i < input.length; i++) {
       try {
-        values[i] = encodeAt(input[i], depth + 1, seen);
+        values[i] = encodeAt(input[i], depth + 1, seen, guide && itemGuide(guide, i));
       } catch (error) {
         throw nested(error, `[${i}]`);
       }
@@ -406,34 +430,41 @@ function encodeContainer(input: object, depth: number, seen: Set<object> | undef
       if (typeof key !== "string") {
         throw invalid("map_key", `map keys must be strings, got ${typeof key}`);
       }
-      entries.push(encodeEntry(key, item, depth, seen));
+      entries.push(encodeEntry(key, item, depth, seen, guide));
     }
     return { kind: { $case: "mapValue", value: { entries } } };
   }
   const withJson = input as { toJSON?: unknown };
   if (typeof withJson.toJSON === "function") {
-    return encodeAt((withJson.toJSON as () => unknown)(), depth, seen);
+    return encodeAt((withJson.toJSON as () => unknown)(), depth, seen, guide);
   }
   if (input instanceof Set) {
-    return encodeContainer([...input], depth, seen);
+    return encodeContainer([...input], depth, seen, guide);
   }
   const entries = [];
   for (const key of orderedKeys(input)) {
     const item = (input as Record<string, unknown>)[key];
     // As in JSON, an undefined property is absent rather than null.
     if (item !== undefined) {
-      entries.push(encodeEntry(key, item, depth, seen));
+      entries.push(encodeEntry(key, item, depth, seen, guide));
     }
   }
   return { kind: { $case: "mapValue", value: { entries } } };
 }
 
-function encodeEntry(key: string, item: unknown, depth: number, seen: Set<object> | undefined) {
+function encodeEntry(
+  key: string,
+  item: unknown,
+  depth: number,
+  seen: Set<object> | undefined,
+  guide: EncodingGuide | undefined,
+) {
   if (!key.isWellFormed()) {
     throw invalid("invalid_utf8", "map key contains a lone surrogate and has no UTF-8 form");
   }
+  const child = guide && entryGuide(guide, key);
   try {
-    return { key, value: encodeAt(item, depth + 1, seen) };
+    return { key, value: encodeAt(item, depth + 1, seen, child) };
   } catch (error) {
     throw nested(error, keySegment(key));
   }

@@ -25,9 +25,18 @@ const HostConfigSchema = z.strictObject({
   maxConcurrentSessions: z.coerce.number().int().min(1).default(1000),
   /** How often expired sessions are swept; 0 derives it from the session timeout. */
   sweepIntervalMs: ms(2 ** 31 - 1).default(0),
+  /** Longest a call of a plain tool may run when the tool declares no timeoutMs. */
   toolTimeoutMs: ms(2 ** 31 - 1)
     .min(1)
     .default(30_000),
+  /** Longest a streaming tool may take to produce its next chunk when it declares no idleTimeoutMs. */
+  streamIdleTimeoutMs: ms(2 ** 31 - 1)
+    .min(1)
+    .default(30_000),
+  /** Longest a whole stream may run when its tool declares no timeoutMs (the total budget). */
+  streamTotalTimeoutMs: ms(2 ** 31 - 1)
+    .min(1)
+    .default(600_000),
   /** Largest message the host receives or sends. */
   maxMessageBytes: z.coerce
     .number()

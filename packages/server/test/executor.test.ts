@@ -6,11 +6,11 @@ import { BridgeError, defineTool, ErrorType } from "@toolbridge/server";
 import type { Tool } from "../src/tools/define.js";
 import { ToolInvocation } from "../src/tools/executor.js";
 
-function invocation(tool: Tool, timeoutMs = 1000): ToolInvocation {
+function invocation(tool: Tool, timeoutMs = 1000, idleTimeoutMs = 1000): ToolInvocation {
   return new ToolInvocation(
     tool,
     {},
-    { sessionId: "s", requestId: "r", timeoutMs, exposeStackTraces: false },
+    { sessionId: "s", requestId: "r", timeoutMs, idleTimeoutMs, exposeStackTraces: false },
   );
 }
 
@@ -111,9 +111,38 @@ describe("ToolInvocation", () => {
         await new Promise(() => {});
       },
     });
-    const chunks = invocation(tool, 20).stream();
+    const chunks = invocation(tool, 60_000, 20).stream();
     assert.deepEqual(await chunks.next(), { done: false, value: 1 });
-    await assert.rejects(chunks.next(), failsWith(ErrorType.Timeout, /produced no chunk within 20 ms/));
+    await assert.rejects(chunks.next(), (error: unknown) => {
+      assert.ok(failsWith(ErrorType.Timeout, /produced no chunk within 20 ms/)(error));
+      assert.deepEqual((error as BridgeError).details, { timeout: "idle", timeout_ms: "20" });
+      return true;
+    });
+    chunks.close();
+  });
+
+  it("ends a stream at its total budget even while it waits for a slow reader", async () => {
+    let signal: AbortSignal | undefined;
+    const tool = defineTool({
+      name: "steady",
+      description: "",
+      streaming: true,
+      async *handler(_, ctx) {
+        signal = ctx.signal;
+        for (let i = 0; ; i++) yield i;
+      },
+    });
+    const call = invocation(tool, 30, 1000);
+    const chunks = call.stream();
+    assert.deepEqual(await chunks.next(), { done: false, value: 0 });
+    // A reader that never makes room: only the total budget can end this wait.
+    await assert.rejects(call.waitFor(new Promise(() => {})), (error: unknown) => {
+      assert.ok(failsWith(ErrorType.Timeout, /total budget of 30 ms/)(error));
+      assert.deepEqual((error as BridgeError).details, { timeout: "total", timeout_ms: "30" });
+      return true;
+    });
+    assert.equal(signal?.aborted, true);
+    await assert.rejects(chunks.next(), failsWith(ErrorType.Timeout, /total budget/));
     chunks.close();
   });
 });

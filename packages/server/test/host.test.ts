@@ -42,6 +42,8 @@ describe("config", () => {
     assert.equal(DEFAULT_CONFIG.sessionTimeoutMs, 300_000);
     assert.equal(DEFAULT_CONFIG.maxConcurrentSessions, 1000);
     assert.equal(DEFAULT_CONFIG.toolTimeoutMs, 30_000);
+    assert.equal(DEFAULT_CONFIG.streamIdleTimeoutMs, 30_000);
+    assert.equal(DEFAULT_CONFIG.streamTotalTimeoutMs, 600_000);
     assert.equal(DEFAULT_CONFIG.maxMessageBytes, 10 * 1024 * 1024);
     assert.equal(DEFAULT_CONFIG.keepaliveTimeMs, 30_000);
     assert.equal(DEFAULT_CONFIG.keepaliveTimeoutMs, 10_000);
@@ -50,12 +52,22 @@ describe("config", () => {
   it("layers file < environment < flags", () => {
     const dir = mkdtempSync(join(tmpdir(), "toolbridge-config-"));
     const file = join(dir, "toolbridge.json");
-    writeFileSync(file, JSON.stringify({ port: 6000, toolTimeoutMs: 1234, host: "127.0.0.1" }));
+    writeFileSync(
+      file,
+      JSON.stringify({ port: 6000, toolTimeoutMs: 1234, streamIdleTimeoutMs: 50, host: "127.0.0.1" }),
+    );
     const config = resolveConfig({
       file,
-      env: { TOOLBRIDGE_PORT: "7000", TOOLBRIDGE_MAX_CONCURRENT_SESSIONS: "5" },
-      flags: { port: "8000" },
+      env: {
+        TOOLBRIDGE_PORT: "7000",
+        TOOLBRIDGE_MAX_CONCURRENT_SESSIONS: "5",
+        TOOLBRIDGE_STREAM_IDLE_TIMEOUT_MS: "60",
+        TOOLBRIDGE_STREAM_TOTAL_TIMEOUT_MS: "5000",
+      },
+      flags: { port: "8000", streamTotalTimeoutMs: "7000" },
     });
+    assert.equal(config.streamIdleTimeoutMs, 60);
+    assert.equal(config.streamTotalTimeoutMs, 7000);
     assert.equal(config.port, 8000);
     assert.equal(config.maxConcurrentSessions, 5);
     assert.equal(config.toolTimeoutMs, 1234);

@@ -21,15 +21,41 @@ describe("tool limits", () => {
     });
     assert.deepEqual(tool.spec(pb.ToolScope.TOOL_SCOPE_GLOBAL).limits, {
       timeoutMs: 500,
+      idleTimeoutMs: 0,
       maxConcurrentCalls: 2,
       rateLimitPerMinute: 30,
     });
     const plain = defineTool({ name: "plain", description: "", handler: () => 1 });
     assert.deepEqual(plain.limits, { maxConcurrentCalls: 0, rateLimitPerMinute: 0 });
+    const stream = defineTool({
+      name: "stream",
+      description: "",
+      streaming: true,
+      timeoutMs: 60_000,
+      idleTimeoutMs: 2_000,
+      async *handler() {},
+    });
+    assert.deepEqual(stream.spec(pb.ToolScope.TOOL_SCOPE_GLOBAL).limits, {
+      timeoutMs: 60_000,
+      idleTimeoutMs: 2_000,
+      maxConcurrentCalls: 0,
+      rateLimitPerMinute: 0,
+    });
   });
 
   it("refuse bad declarations, naming the option", () => {
     for (const bad of [0, -1, 1.5, Number.NaN]) {
+      assert.throws(
+        () =>
+          defineTool({
+            name: "x",
+            description: "",
+            streaming: true,
+            idleTimeoutMs: bad,
+            async *handler() {},
+          }),
+        /idleTimeoutMs must be a positive integer/,
+      );
       assert.throws(
         () => defineTool({ name: "x", description: "", maxConcurrentCalls: bad, handler: () => 1 }),
         /maxConcurrentCalls must be an integer/,

@@ -113,6 +113,47 @@ describe("WorkerPool calls", () => {
     assert.deepEqual(single, [2]);
   });
 
+  it("ends a stream in the worker at its idle timeout, or at its total budget while it keeps producing", async () => {
+    const drain = async (
+      kwargs: Record<string, unknown>,
+      options: { timeoutMs?: number; idleTimeoutMs?: number },
+    ) => {
+      let chunks = 0;
+      try {
+        for await (const _ of pool.streamCall("count", kwargs, options)) chunks++;
+      } catch (error) {
+        return { chunks, error };
+      }
+      return { chunks, error: undefined };
+    };
+    // One chunk, then a 30 s pause: only the 200 ms idle timeout can end it.
+    const stalled = await drain(
+      { n: 2, delay_ms: 30_000, marker: "idle" },
+      { idleTimeoutMs: 200, timeoutMs: 60_000 },
+    );
+    assert.equal(stalled.chunks, 1);
+    assert.ok(
+      isBridgeError(
+        "Timeout",
+        (e) => e.details.timeout === "idle" && e.details.timeout_ms === "200",
+      )(stalled.error),
+      String(stalled.error),
+    );
+    // A chunk every 5 ms is never idle for 1 s; the 1.5 s budget ends it.
+    const steady = await drain(
+      { n: 1_000_000, delay_ms: 5, marker: "total" },
+      { idleTimeoutMs: 1_000, timeoutMs: 1_500 },
+    );
+    assert.ok(steady.chunks > 1);
+    assert.ok(
+      isBridgeError(
+        "Timeout",
+        (e) => e.details.timeout === "total" && e.details.timeout_ms === "1500",
+      )(steady.error),
+      String(steady.error),
+    );
+  });
+
   it("closes the Python generator when the stream is cancelled", async () => {
     for (const tool of ["count", "count_sync"]) {
       const controller = new AbortController();

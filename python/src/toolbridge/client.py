@@ -282,11 +282,24 @@ class ToolBridgeClient:
         kwargs: Mapping[str, Any] | None = None,
         *,
         timeout_ms: int | None = None,
+        idle_timeout_ms: int | None = None,
         request_id: str | None = None,
     ) -> AsyncGenerator[Any, None]:
-        """``stream_tool`` with call options."""
+        """``stream_tool`` with call options.
+
+        ``timeout_ms`` is the total budget (the longest the whole stream may run, and plus
+        the usual slack its gRPC deadline); ``idle_timeout_ms`` the longest wait for the next
+        chunk. The host applies the shorter of each and the tool's own; when one passes the
+        stream raises ``Timeout`` with ``details["timeout"]`` ``"total"`` or ``"idle"``.
+        """
         request = tool_stream_request(
-            self.require_session(), tool_id, args, kwargs or {}, timeout_ms=timeout_ms, request_id=request_id
+            self.require_session(),
+            tool_id,
+            args,
+            kwargs or {},
+            timeout_ms=timeout_ms,
+            idle_timeout_ms=idle_timeout_ms,
+            request_id=request_id,
         )
         # Nothing is sent before the first chunk is asked for; closing this generator closes the stream.
         async with aclosing(self.transport.stream_tool(request)) as chunks:

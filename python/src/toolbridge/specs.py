@@ -65,9 +65,13 @@ class ToolSpec:
     streaming: bool
     #: The parameters as a JSON Schema object (from the host's zod schema).
     parameters_schema: dict[str, Any]
+    #: JSON Schema of the result (of each chunk, for a streaming tool); None when the tool declares none.
     output_schema: dict[str, Any] | None
     parameters: tuple[ParameterSpec, ...]
+    #: The longest a call may run (a streaming tool: its total budget); 0 is the host's default.
     timeout_ms: int
+    #: Streaming tools: the longest wait for the next chunk; 0 is the host's default.
+    idle_timeout_ms: int
     max_concurrent_calls: int
     rate_limit_per_minute: int
     #: A pure tool: the same arguments always give the same result, so results may be cached.
@@ -96,6 +100,7 @@ class ToolSpec:
                 for p in spec.parameters
             ),
             timeout_ms=spec.limits.timeout_ms,
+            idle_timeout_ms=spec.limits.idle_timeout_ms,
             max_concurrent_calls=spec.limits.max_concurrent_calls,
             rate_limit_per_minute=spec.limits.rate_limit_per_minute,
             cacheable=spec.cacheable,

@@ -1,4 +1,12 @@
-import { BridgeError, ErrorType, encodeValue, pb } from "@toolbridge/core";
+import {
+  BridgeError,
+  type EncodingGuide,
+  ErrorType,
+  encodeValue,
+  encodingGuide,
+  listGuide,
+  pb,
+} from "@toolbridge/core";
 import { z } from "zod";
 import { type ToolLimitOptions, type ToolLimits, validateLimits } from "./limits.js";
 
@@ -21,7 +29,11 @@ interface CommonToolOptions<P extends ParametersSchema> extends ToolLimitOptions
   description: string;
   /** A zod object schema; its key order is the order positional arguments bind in. */
   parameters?: P;
-  /** Longest a call may run (a streaming tool: longest wait for its next chunk); default: the host's. */
+  /**
+   * Longest a call may run: a plain tool until its result, a streaming tool until its
+   * last chunk (the stream's total budget). Default: the host's toolTimeoutMs for plain
+   * tools, streamTotalTimeoutMs for streaming ones. A call may ask for less, not more.
+   */
   timeoutMs?: number;
   /** Pure: same arguments, same result. Clients may cache the result. */
   cacheable?: boolean;
@@ -32,15 +44,24 @@ interface CommonToolOptions<P extends ParametersSchema> extends ToolLimitOptions
 
 export interface PlainToolOptions<P extends ParametersSchema, R> extends CommonToolOptions<P> {
   streaming?: false;
-  /** Schema of the result; a result that fails it is reported as a ToolExecutionError. */
+  /**
+   * Schema of the result, exported as JSON Schema in the spec (`output_schema`). A result
+   * that fails it is a ToolExecutionError naming the path; a result that passes is sent
+   * as the schema says: a `z.number()` stays a float even when integral (docs/values.md).
+   */
   output?: z.ZodType<R>;
   handler: (args: z.output<P>, ctx: ToolContext) => R | Promise<R>;
 }
 
 export interface StreamingToolOptions<P extends ParametersSchema, C> extends CommonToolOptions<P> {
   streaming: true;
-  /** Schema of each chunk. */
+  /** Schema of each chunk: checked and used for encoding as `output` is for a plain tool's result. */
   output?: z.ZodType<C>;
+  /**
+   * Longest the tool may take to produce its next chunk (the first included); time spent
+   * waiting for a slow reader does not count. Default: the host's streamIdleTimeoutMs.
+   */
+  idleTimeoutMs?: number;
   handler: (args: z.output<P>, ctx: ToolContext) => AsyncIterable<C> | Iterable<C>;
 }
 
@@ -59,14 +80,21 @@ export class Tool {
   /** True when the schema accepts keys it does not name (z.looseObject / catchall). */
   readonly acceptsExtraArguments: boolean;
   readonly output: z.ZodType | undefined;
+  /** How results (a streaming tool: chunks) are encoded: from the output schema, if any. */
+  readonly outputGuide: EncodingGuide | undefined;
+  /** How a list of all a streaming tool's chunks is encoded (a stream called as a plain call). */
+  readonly collectedGuide: EncodingGuide | undefined;
   readonly handler: Handler;
   readonly timeoutMs: number | undefined;
+  /** Streaming tools: the declared idle timeout. */
+  readonly idleTimeoutMs: number | undefined;
   readonly cacheable: boolean;
   readonly idempotent: boolean;
   /** Concurrency and rate limits (0 = unlimited), enforced by the host before the tool runs. */
   readonly limits: ToolLimits;
   readonly metadata: Readonly<Record<string, string>>;
   private readonly specs = new Map<pb.ToolScope, pb.ToolSpec>();
+  private readonly outputSchema: string;
 
   /** @internal use defineTool() */
   constructor(
@@ -86,12 +114,9 @@ export class Tool {
         `tool '${options.name}': parameters must be a zod object schema (z.object({...}))`,
       );
     }
-    if (options.timeoutMs !== undefined && !(Number.isInteger(options.timeoutMs) && options.timeoutMs > 0)) {
-      throw new BridgeError(
-        ErrorType.ValidationError,
-        `tool '${options.name}': timeoutMs must be a positive integer`,
-      );
-    }
+    const idleTimeoutMs = options.streaming === true ? options.idleTimeoutMs : undefined;
+    checkTimeout(options.name, "timeoutMs", options.timeoutMs);
+    checkTimeout(options.name, "idleTimeoutMs", idleTimeoutMs);
     const catchall = parameters.def.catchall;
     this.name = options.name;
     this.description = options.description;
@@ -100,8 +125,14 @@ export class Tool {
     this.parameterNames = Object.keys(parameters.shape);
     this.acceptsExtraArguments = catchall !== undefined && catchall._zod.def.type !== "never";
     this.output = options.output;
+    const output =
+      options.output === undefined ? undefined : z.toJSONSchema(options.output, { unrepresentable: "any" });
+    this.outputSchema = output === undefined ? "" : JSON.stringify(output);
+    this.outputGuide = encodingGuide(output);
+    this.collectedGuide = this.outputGuide && listGuide(this.outputGuide);
     this.handler = options.handler as Handler;
     this.timeoutMs = options.timeoutMs;
+    this.idleTimeoutMs = idleTimeoutMs;
     this.cacheable = options.cacheable ?? false;
     this.idempotent = options.idempotent ?? false;
     this.limits = validateLimits(options.name, options);
@@ -114,10 +145,22 @@ export class Tool {
   spec(scope: pb.ToolScope): pb.ToolSpec {
     let spec = this.specs.get(scope);
     if (spec === undefined) {
-      spec = buildSpec(this, scope);
+      spec = buildSpec(this, this.outputSchema, scope);
       this.specs.set(scope, spec);
     }
     return spec;
+  }
+}
+
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+function checkTimeout(tool: string, key: "timeoutMs" | "idleTimeoutMs", value: number | undefined): void {
+  if (value !== undefined && !(Number.isInteger(value) && value > 0 && value <= MAX_TIMEOUT_MS)) {
+    throw new BridgeError(
+      ErrorType.ValidationError,
+      `tool '${tool}': ${key} must be a positive integer of milliseconds (at most ${MAX_TIMEOUT_MS})`,
+      { details: { field: key } },
+    );
   }
 }
 
@@ -139,7 +182,7 @@ interface JsonSchemaProperty {
   default?: unknown;
 }
 
-function buildSpec(tool: Tool, scope: pb.ToolScope): pb.ToolSpec {
+function buildSpec(tool: Tool, outputSchema: string, scope: pb.ToolScope): pb.ToolSpec {
   const schema = z.toJSONSchema(tool.parameters, { io: "input", unrepresentable: "any" }) as {
     properties?: Record<string, JsonSchemaProperty>;
     required?: string[];
@@ -155,16 +198,14 @@ function buildSpec(tool: Tool, scope: pb.ToolScope): pb.ToolSpec {
       defaultValue: "default" in property ? encodeValue(property.default) : undefined,
     };
   });
-  const output =
-    tool.output === undefined ? "" : JSON.stringify(z.toJSONSchema(tool.output, { unrepresentable: "any" }));
   return {
     name: tool.name,
     description: tool.description,
     type: tool.streaming ? pb.ToolType.TOOL_TYPE_STREAMING : pb.ToolType.TOOL_TYPE_STANDARD,
     parametersSchema: JSON.stringify(schema),
-    outputSchema: output,
+    outputSchema,
     parameters,
-    limits: { timeoutMs: tool.timeoutMs ?? 0, ...tool.limits },
+    limits: { timeoutMs: tool.timeoutMs ?? 0, idleTimeoutMs: tool.idleTimeoutMs ?? 0, ...tool.limits },
     cacheable: tool.cacheable,
     idempotent: tool.idempotent,
     scope,

@@ -4,9 +4,18 @@ import type { Tool, ToolContext } from "./define.js";
 export interface InvocationOptions {
   sessionId: string;
   requestId: string;
-  /** Plain tools: the whole call; streaming tools: the longest wait for the next chunk. */
+  /** The longest the call may run: a plain tool until its result, a stream until its end. */
   timeoutMs: number;
+  /** Streaming tools: the longest wait for the next chunk (ignored for plain tools). */
+  idleTimeoutMs: number;
   exposeStackTraces: boolean;
+}
+
+/** A Timeout whose details say which timeout expired ("total" or "idle") and its length. */
+function timeout(message: string, which: "total" | "idle", timeoutMs: number): BridgeError {
+  return new BridgeError(ErrorType.Timeout, message, {
+    details: { timeout: which, timeout_ms: String(timeoutMs) },
+  });
 }
 
 /** Whether a handler returned a promise (or any thenable) rather than a plain value. */
@@ -38,12 +47,13 @@ class InvocationContext implements ToolContext {
 }
 
 /**
- * One call of one tool: owns the AbortSignal the tool sees, enforces the timeout and
+ * One call of one tool: owns the AbortSignal the tool sees, enforces the timeouts and
  * turns whatever the tool throws into a BridgeError.
  *
  * The AbortController is created only when the tool reads `ctx.signal`, and the timer
  * and abort race only run while the call waits on a promise: profiles of the host showed
- * AbortController creation as the largest single cost of a small call.
+ * AbortController creation as the largest single cost of a small call. A stream has one
+ * more timer, its total budget, from its first chunk request to its end.
  */
 export class ToolInvocation {
   readonly startedAt = performance.now();
@@ -51,6 +61,7 @@ export class ToolInvocation {
   private abortReason: BridgeError | undefined;
   /** Rejects the wait in progress (see `untilAborted`) when the call is aborted. */
   private rejectWait: ((reason: BridgeError) => void) | undefined;
+  private totalTimer: NodeJS.Timeout | undefined;
   private readonly context: ToolContext;
 
   constructor(
@@ -73,6 +84,7 @@ export class ToolInvocation {
   abort(reason: BridgeError): void {
     if (this.abortReason !== undefined) return;
     this.abortReason = reason;
+    this.stopTotalTimer();
     this.controller?.abort(reason);
     this.rejectWait?.(reason);
   }
@@ -83,16 +95,24 @@ export class ToolInvocation {
       if (this.abortReason !== undefined) throw this.abortReason;
       const output = this.tool.handler(this.args, this.context);
       // A plain value needs no timer or race: nothing could have interrupted synchronous code.
-      const result = isPromiseLike(output) ? await this.untilAborted(output) : output;
-      return this.checkOutput(result);
+      return isPromiseLike(output) ? await this.untilAborted(output, this.options.timeoutMs) : output;
     } catch (error) {
       throw this.normalize(error);
     }
   }
 
   /**
-   * Starts a streaming tool; each `next()` of the returned iterator is bounded by the
-   * timeout and by abort. A plain tool streams its result as a single chunk.
+   * Waits for something the call depends on besides the tool (e.g. a slow reader making
+   * room for the next chunk): an abort, a stream's total budget included, ends the wait.
+   */
+  async waitFor<T>(pending: PromiseLike<T>): Promise<T> {
+    return this.untilAborted(pending, undefined);
+  }
+
+  /**
+   * Starts a streaming tool. Each `next()` of the returned iterator is bounded by the idle
+   * timeout and by abort; the whole stream by the total budget (`timeoutMs`), which
+   * starts with the first `next()`. A plain tool streams its result as a single chunk.
    */
   stream(): AsyncIterator<unknown> & { close(): void } {
     if (!this.tool.streaming) {
@@ -124,16 +144,22 @@ export class ToolInvocation {
       next: async () => {
         try {
           if (this.abortReason !== undefined) throw this.abortReason;
-          source ??= open();
+          if (source === undefined) {
+            this.startTotalTimer();
+            source = open();
+          }
           const output = source.next();
-          const step = isPromiseLike(output) ? await this.untilAborted(output) : output;
-          if (!step.done) this.checkOutput(step.value);
+          const step = isPromiseLike(output)
+            ? await this.untilAborted(output, this.options.idleTimeoutMs)
+            : output;
+          if (step.done) this.stopTotalTimer();
           return step;
         } catch (error) {
           throw this.normalize(error);
         }
       },
       close: () => {
+        this.stopTotalTimer();
         // Lets the generator run its finally blocks; not awaited, it may be stuck on I/O.
         const closing = source?.return?.();
         if (closing instanceof Promise) closing.catch(() => {});
@@ -141,8 +167,8 @@ export class ToolInvocation {
     };
   }
 
-  /** Waits for `pending`, bounded by the timeout; an abort (or the timeout) ends the wait at once. */
-  private async untilAborted<T>(pending: PromiseLike<T>): Promise<T> {
+  /** Waits for `pending`, bounded by `timeoutMs` when given; an abort (or the timeout) ends the wait at once. */
+  private async untilAborted<T>(pending: PromiseLike<T>, timeoutMs: number | undefined): Promise<T> {
     const settled = Promise.resolve(pending);
     // A tool that rejects after we stopped waiting must not become an unhandled rejection.
     settled.catch(() => {});
@@ -150,7 +176,7 @@ export class ToolInvocation {
       if (this.abortReason !== undefined) reject(this.abortReason);
       this.rejectWait = reject;
     });
-    const timer = this.startTimer();
+    const timer = timeoutMs === undefined ? undefined : this.startTimer(timeoutMs);
     try {
       return await Promise.race([settled, aborted]);
     } finally {
@@ -163,26 +189,29 @@ export class ToolInvocation {
     return performance.now() - this.startedAt;
   }
 
-  private startTimer(): NodeJS.Timeout {
-    const { timeoutMs } = this.options;
+  /** The timer of one wait on the tool: a plain tool's whole call, or a stream's idle timeout. */
+  private startTimer(timeoutMs: number): NodeJS.Timeout {
     return setTimeout(() => {
-      const message = this.tool.streaming
-        ? `tool '${this.tool.name}' produced no chunk within ${timeoutMs} ms`
+      const streaming = this.tool.streaming;
+      const message = streaming
+        ? `tool '${this.tool.name}' produced no chunk within ${timeoutMs} ms (its idle timeout)`
         : `tool '${this.tool.name}' did not finish within ${timeoutMs} ms`;
-      this.abort(new BridgeError(ErrorType.Timeout, message, { details: { timeout_ms: String(timeoutMs) } }));
+      this.abort(timeout(message, streaming ? "idle" : "total", timeoutMs));
     }, timeoutMs);
   }
 
-  private checkOutput(value: unknown): unknown {
-    if (this.tool.output === undefined) return value;
-    const result = this.tool.output.safeParse(value);
-    if (result.success) return result.data;
-    const issue = result.error.issues[0];
-    throw new BridgeError(
-      ErrorType.ToolExecutionError,
-      `tool '${this.tool.name}' returned a value that does not match its output schema: ` +
-        `${issue?.path.join(".") || "(result)"}: ${issue?.message ?? "invalid"}`,
-    );
+  private startTotalTimer(): void {
+    const { timeoutMs } = this.options;
+    this.totalTimer = setTimeout(() => {
+      const message = `the stream of tool '${this.tool.name}' ran past its total budget of ${timeoutMs} ms`;
+      this.abort(timeout(message, "total", timeoutMs));
+    }, timeoutMs);
+  }
+
+  private stopTotalTimer(): void {
+    if (this.totalTimer === undefined) return;
+    clearTimeout(this.totalTimer);
+    this.totalTimer = undefined;
   }
 
   private normalize(error: unknown): BridgeError {

@@ -34,8 +34,10 @@ import { type GoneReason, PoolWorker } from "./worker.js";
 export interface PoolCallOptions {
   /** Positional arguments, bound to the tool's parameters in order. */
   args?: readonly unknown[];
-  /** Longest the call may take (a stream: the longest wait for a chunk); 0 none; default the pool's. */
+  /** Longest the call may take (a stream: its whole run, its total budget); 0 none; default the pool's. */
   timeoutMs?: number;
+  /** A stream's longest wait for its next chunk (its idle timeout); 0 or unset: none. */
+  idleTimeoutMs?: number;
   /** Aborting cancels the call; the Python function sees the cancellation. */
   signal?: AbortSignal;
   /** Calls with the same key go to the same worker while it lives, e.g. a session id. */
@@ -235,7 +237,9 @@ export class WorkerPool {
       kwargs: encodeKwargs(kwargs),
       streamId: "",
       requestId: options.requestId ?? "",
+      // Both enforced by the worker, which ends the stream with a Timeout saying which expired.
       timeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs ?? 0,
     };
     const worker = await this.acquire(options, timeoutMs > 0 ? Date.now() + timeoutMs : undefined);
     const chunks = worker.stream(name, () => worker.client.streamTool(request), options.signal);

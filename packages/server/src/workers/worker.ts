@@ -120,7 +120,7 @@ export class PoolWorker {
           () =>
             entry.fail(
               new BridgeError(ErrorType.Timeout, `tool '${what}' did not finish within ${timeoutMs} ms`, {
-                details: { worker: this.name, timeout_ms: String(timeoutMs) },
+                details: { worker: this.name, timeout: "total", timeout_ms: String(timeoutMs) },
               }),
             ),
           timeoutMs,

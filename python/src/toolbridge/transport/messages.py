@@ -81,9 +81,10 @@ def tool_stream_request(
     kwargs: Mapping[str, Any],
     *,
     timeout_ms: int | None = None,
+    idle_timeout_ms: int | None = None,
     request_id: str | None = None,
 ) -> pb.ToolStreamRequest:
-    """A StreamTool request with a fresh stream id."""
+    """A StreamTool request with a fresh stream id; ``timeout_ms`` is the stream's total budget."""
     return pb.ToolStreamRequest(
         session_id=session_id,
         tool_id=tool_id,
@@ -92,6 +93,7 @@ def tool_stream_request(
         stream_id=f"stream_{uuid.uuid4().hex}",
         request_id=request_id or "",
         timeout_ms=timeout_ms or 0,
+        idle_timeout_ms=idle_timeout_ms or 0,
     )
 
 

@@ -525,22 +525,31 @@ class ToolLimits(_message.Message):
     TIMEOUT_MS_FIELD_NUMBER: _builtins.int
     MAX_CONCURRENT_CALLS_FIELD_NUMBER: _builtins.int
     RATE_LIMIT_PER_MINUTE_FIELD_NUMBER: _builtins.int
+    IDLE_TIMEOUT_MS_FIELD_NUMBER: _builtins.int
     timeout_ms: _builtins.int
-    """0 means the host default applies."""
+    """The longest a call may run: a plain tool until its result, a streaming tool
+    until its last chunk (the stream's total budget). 0 means the host default
+    applies (toolTimeoutMs for plain tools, streamTotalTimeoutMs for streaming ones).
+    """
     max_concurrent_calls: _builtins.int
     """0 means unlimited."""
     rate_limit_per_minute: _builtins.int
     """0 means unlimited."""
+    idle_timeout_ms: _builtins.int
+    """Streaming tools only: the longest the tool may take to produce its next chunk
+    (the idle timeout). 0 means the host default (streamIdleTimeoutMs) applies.
+    """
     def __init__(
         self,
         *,
         timeout_ms: _builtins.int = ...,
         max_concurrent_calls: _builtins.int = ...,
         rate_limit_per_minute: _builtins.int = ...,
+        idle_timeout_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_concurrent_calls", b"max_concurrent_calls", "rate_limit_per_minute", b"rate_limit_per_minute", "timeout_ms", b"timeout_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idle_timeout_ms", b"idle_timeout_ms", "max_concurrent_calls", b"max_concurrent_calls", "rate_limit_per_minute", b"rate_limit_per_minute", "timeout_ms", b"timeout_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -587,7 +596,11 @@ class ToolSpec(_message.Message):
     parameters_schema: _builtins.str
     """JSON Schema (draft 2020-12) of the keyword arguments, as JSON text."""
     output_schema: _builtins.str
-    """JSON Schema of the result, as JSON text; empty when the tool declares none."""
+    """JSON Schema of the result (of each chunk, for a streaming tool), as JSON text;
+    empty when the tool declares none. The host checks every result against it
+    (a mismatch is a ToolExecutionError) and encodes by it: where it says "number",
+    a JS number is sent as a float even when it is integral (docs/values.md).
+    """
     cacheable: _builtins.bool
     """Pure: the same arguments always give the same result, so clients may cache it."""
     idempotent: _builtins.bool
@@ -706,8 +719,10 @@ class ToolCallRequest(_message.Message):
     request_id: _builtins.str
     """Echoed in the response and in the host's log lines for this call."""
     timeout_ms: _builtins.int
-    """Per-call timeout; 0 uses the tool's. The shorter of this, the tool's own
-    timeout and the gRPC deadline applies.
+    """Per-call timeout: the longest the call may run; 0 uses the tool's. The
+    shorter of this, the tool's own timeout and the gRPC deadline applies. A
+    streaming tool called this way runs to its end and its chunks come back as a
+    list; its idle timeout (the tool's) applies as well.
     """
     @_builtins.property
     def args(self) -> _containers.RepeatedCompositeFieldContainer[_values_pb2.Value]:
@@ -799,13 +814,27 @@ class ToolStreamRequest(_message.Message):
     STREAM_ID_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIMEOUT_MS_FIELD_NUMBER: _builtins.int
+    IDLE_TIMEOUT_MS_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     tool_id: _builtins.str
     stream_id: _builtins.str
     """Echoed in every chunk; the host picks one when empty."""
     request_id: _builtins.str
     timeout_ms: _builtins.int
-    """For a streaming tool: the longest the tool may take to produce the next chunk."""
+    """The total budget: the longest the whole stream may run, from the tool's start
+    to its last chunk, time spent waiting for a slow reader included. 0 uses the
+    tool's. The shorter of this, the tool's own and the gRPC deadline applies;
+    when it passes the stream ends with a Timeout error chunk whose details say
+    {"timeout": "total", "timeout_ms": "<ms applied>"}.
+    """
+    idle_timeout_ms: _builtins.int
+    """The idle timeout: the longest the tool may take to produce its next chunk (the
+    first included); time the host waits for the client to read does not count.
+    0 uses the tool's; the shorter of this and the tool's own applies. When it
+    passes the stream ends with a Timeout error chunk whose details say
+    {"timeout": "idle", "timeout_ms": "<ms applied>"}. Ignored for a plain tool,
+    which streams its result as one chunk within timeout_ms.
+    """
     @_builtins.property
     def args(self) -> _containers.RepeatedCompositeFieldContainer[_values_pb2.Value]: ...
     @_builtins.property
@@ -820,10 +849,11 @@ class ToolStreamRequest(_message.Message):
         stream_id: _builtins.str = ...,
         request_id: _builtins.str = ...,
         timeout_ms: _builtins.int = ...,
+        idle_timeout_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "kwargs", b"kwargs", "request_id", b"request_id", "session_id", b"session_id", "stream_id", b"stream_id", "timeout_ms", b"timeout_ms", "tool_id", b"tool_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "idle_timeout_ms", b"idle_timeout_ms", "kwargs", b"kwargs", "request_id", b"request_id", "session_id", b"session_id", "stream_id", b"stream_id", "timeout_ms", b"timeout_ms", "tool_id", b"tool_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -949,6 +979,12 @@ class ToolCallItem(_message.Message):
     KWARGS_FIELD_NUMBER: _builtins.int
     TIMEOUT_MS_FIELD_NUMBER: _builtins.int
     index: _builtins.int
+    """Matches the item with its result. When absent, the item's position in
+    `items` (from 0) is its index, so a client that sends none gets results
+    indexed by position. Given and absent indexes may be mixed: each item's
+    index (given, else its position) must be unique in the batch, or the batch
+    is refused with ValidationError (details.field = "items.index").
+    """
     tool_id: _builtins.str
     timeout_ms: _builtins.int
     @_builtins.property
@@ -958,17 +994,19 @@ class ToolCallItem(_message.Message):
     def __init__(
         self,
         *,
-        index: _builtins.int = ...,
+        index: _builtins.int | None = ...,
         tool_id: _builtins.str = ...,
         args: _abc.Iterable[_values_pb2.Value] | None = ...,
         kwargs: _abc.Mapping[_builtins.str, _values_pb2.Value] | None = ...,
         timeout_ms: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_index", b"_index", "index", b"index"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "index", b"index", "kwargs", b"kwargs", "timeout_ms", b"timeout_ms", "tool_id", b"tool_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_index", b"_index", "args", b"args", "index", b"index", "kwargs", b"kwargs", "timeout_ms", b"timeout_ms", "tool_id", b"tool_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__index: _TypeAlias = _typing.Literal["index"]  # noqa: Y015
+    _WhichOneofArgType__index: _TypeAlias = _typing.Literal["_index", b"_index"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__index) -> _WhichOneofReturnType__index | None: ...
 
 Global___ToolCallItem: _TypeAlias = ToolCallItem  # noqa: Y015
 
@@ -1015,6 +1053,9 @@ class ToolCallResult(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     METRICS_FIELD_NUMBER: _builtins.int
     index: _builtins.int
+    """The index of the item this result belongs to (its given index, else its
+    position). Results come in the order of the items.
+    """
     success: _builtins.bool
     @_builtins.property
     def result(self) -> _values_pb2.Value: ...
@@ -1050,7 +1091,7 @@ class BatchToolCallResponse(_message.Message):
     METRICS_FIELD_NUMBER: _builtins.int
     success: _builtins.bool
     """False only when the batch as a whole was refused (unknown session, too many
-    items); per-item failures are reported in `results`.
+    items, two items with one index); per-item failures are reported in `results`.
     """
     batch_id: _builtins.str
     @_builtins.property

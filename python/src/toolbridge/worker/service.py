@@ -102,11 +102,15 @@ class WorkerService(worker_pb2_grpc.ToolBridgeWorkerServicer):
         try:
             tool = self._tool(request.tool_id)
             arguments = tool.bind(_decode_args(request.args), _decode_kwargs(request.kwargs))
-            timeout_ms = _timeout(request.timeout_ms, tool.timeout_ms, None)
+            # timeout_ms is the whole stream's budget (slow reads included), idle_timeout_ms
+            # the longest wait for one chunk: each wait is bounded by the nearer of the two.
+            budget = _StreamBudget(
+                _timeout(request.timeout_ms, tool.timeout_ms, None), request.idle_timeout_ms
+            )
             chunks = tool.stream(arguments, call)
             while True:
                 try:
-                    chunk = await _bounded(anext(chunks), timeout_ms, tool, call, per_chunk=True)
+                    chunk = await budget.next_chunk(anext(chunks), tool, call)
                 except StopAsyncIteration:
                     break
                 yield pb.ToolStreamChunk(stream_id=stream_id, sequence=sequence, data=encode_value(chunk))
@@ -204,9 +208,7 @@ def _timeout(requested_ms: int, own_ms: int, context: grpc.aio.ServicerContext[A
     return requested_ms or own_ms
 
 
-async def _bounded(
-    pending: Awaitable[T], timeout_ms: int, tool: WorkerTool, call: ToolContext, *, per_chunk: bool = False
-) -> T:
+async def _bounded(pending: Awaitable[T], timeout_ms: int, tool: WorkerTool, call: ToolContext) -> T:
     if timeout_ms <= 0:
         return await pending
     try:
@@ -214,12 +216,40 @@ async def _bounded(
             return await pending
     except TimeoutError:
         call.cancelled.set()
-        what = "produced no chunk" if per_chunk else "did not finish"
-        raise CallFailure(
-            ErrorType.TIMEOUT,
-            f"tool '{tool.name}' {what} within {timeout_ms} ms",
-            {"timeout_ms": str(timeout_ms)},
+        raise _timeout_failure(
+            f"tool '{tool.name}' did not finish within {timeout_ms} ms", "total", timeout_ms
         ) from None
+
+
+class _StreamBudget:
+    """A stream's total budget (``total_ms``) and idle timeout (``idle_ms``); 0 is none."""
+
+    def __init__(self, total_ms: int, idle_ms: int) -> None:
+        self.total_ms = total_ms
+        self.idle_ms = idle_ms
+        self.deadline = time.monotonic() + total_ms / 1000 if total_ms > 0 else None
+
+    async def next_chunk(self, pending: Awaitable[T], tool: WorkerTool, call: ToolContext) -> T:
+        left_s = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+        idle_s = self.idle_ms / 1000 if self.idle_ms > 0 else None
+        wait_s = left_s if idle_s is None or (left_s is not None and left_s <= idle_s) else idle_s
+        if wait_s is None:
+            return await pending
+        try:
+            async with asyncio.timeout(wait_s):
+                return await pending
+        except TimeoutError:
+            call.cancelled.set()
+            if wait_s == left_s:
+                message = f"the stream of tool '{tool.name}' ran past its total budget of {self.total_ms} ms"
+                raise _timeout_failure(message, "total", self.total_ms) from None
+            message = f"tool '{tool.name}' produced no chunk within {self.idle_ms} ms (its idle timeout)"
+            raise _timeout_failure(message, "idle", self.idle_ms) from None
+
+
+def _timeout_failure(message: str, which: str, timeout_ms: int) -> CallFailure:
+    """A Timeout whose details say which timeout expired ("total" or "idle") and its length."""
+    return CallFailure(ErrorType.TIMEOUT, message, {"timeout": which, "timeout_ms": str(timeout_ms)})
 
 
 def _metrics(started: float) -> pb.ExecutionMetrics:

@@ -293,9 +293,10 @@ def tool(
     """Marks a function as a tool of the worker that loads its module (``@tool`` or ``@tool(...)``).
 
     ``name`` defaults to the function's name, ``description`` to its docstring's summary;
-    ``timeout_ms`` bounds each call (0: the caller's timeout only); ``cacheable`` and
-    ``idempotent`` are published in the spec as on TypeScript tools. The schema is built now,
-    so a signature that cannot be described fails at import, not at the first call.
+    ``timeout_ms`` bounds each call, for a generator its whole stream (0: the caller's timeout
+    only); ``cacheable`` and ``idempotent`` are published in the spec as on TypeScript tools.
+    The schema is built now, so a signature that cannot be described fails at import, not at
+    the first call.
     """
 
     def mark(function: F) -> F:

@@ -169,12 +169,21 @@ export interface ParameterSpec {
 }
 
 export interface ToolLimits {
-  /** 0 means the host default applies. */
+  /**
+   * The longest a call may run: a plain tool until its result, a streaming tool
+   * until its last chunk (the stream's total budget). 0 means the host default
+   * applies (toolTimeoutMs for plain tools, streamTotalTimeoutMs for streaming ones).
+   */
   timeoutMs: number;
   /** 0 means unlimited. */
   maxConcurrentCalls: number;
   /** 0 means unlimited. */
   rateLimitPerMinute: number;
+  /**
+   * Streaming tools only: the longest the tool may take to produce its next chunk
+   * (the idle timeout). 0 means the host default (streamIdleTimeoutMs) applies.
+   */
+  idleTimeoutMs: number;
 }
 
 export interface ToolSpec {
@@ -183,7 +192,12 @@ export interface ToolSpec {
   type: ToolType;
   /** JSON Schema (draft 2020-12) of the keyword arguments, as JSON text. */
   parametersSchema: string;
-  /** JSON Schema of the result, as JSON text; empty when the tool declares none. */
+  /**
+   * JSON Schema of the result (of each chunk, for a streaming tool), as JSON text;
+   * empty when the tool declares none. The host checks every result against it
+   * (a mismatch is a ToolExecutionError) and encodes by it: where it says "number",
+   * a JS number is sent as a float even when it is integral (docs/values.md).
+   */
   outputSchema: string;
   /** Parameters in schema order: positional arguments bind in this order. */
   parameters: ParameterSpec[];
@@ -222,8 +236,10 @@ export interface ToolCallRequest {
   /** Echoed in the response and in the host's log lines for this call. */
   requestId: string;
   /**
-   * Per-call timeout; 0 uses the tool's. The shorter of this, the tool's own
-   * timeout and the gRPC deadline applies.
+   * Per-call timeout: the longest the call may run; 0 uses the tool's. The
+   * shorter of this, the tool's own timeout and the gRPC deadline applies. A
+   * streaming tool called this way runs to its end and its chunks come back as a
+   * list; its idle timeout (the tool's) applies as well.
    */
   timeoutMs: number;
 }
@@ -249,8 +265,23 @@ export interface ToolStreamRequest {
   /** Echoed in every chunk; the host picks one when empty. */
   streamId: string;
   requestId: string;
-  /** For a streaming tool: the longest the tool may take to produce the next chunk. */
+  /**
+   * The total budget: the longest the whole stream may run, from the tool's start
+   * to its last chunk, time spent waiting for a slow reader included. 0 uses the
+   * tool's. The shorter of this, the tool's own and the gRPC deadline applies;
+   * when it passes the stream ends with a Timeout error chunk whose details say
+   * {"timeout": "total", "timeout_ms": "<ms applied>"}.
+   */
   timeoutMs: number;
+  /**
+   * The idle timeout: the longest the tool may take to produce its next chunk (the
+   * first included); time the host waits for the client to read does not count.
+   * 0 uses the tool's; the shorter of this and the tool's own applies. When it
+   * passes the stream ends with a Timeout error chunk whose details say
+   * {"timeout": "idle", "timeout_ms": "<ms applied>"}. Ignored for a plain tool,
+   * which streams its result as one chunk within timeout_ms.
+   */
+  idleTimeoutMs: number;
 }
 
 export interface ToolStreamRequest_KwargsEntry {
@@ -284,7 +315,14 @@ export interface BatchConfig {
 }
 
 export interface ToolCallItem {
-  index: number;
+  /**
+   * Matches the item with its result. When absent, the item's position in
+   * `items` (from 0) is its index, so a client that sends none gets results
+   * indexed by position. Given and absent indexes may be mixed: each item's
+   * index (given, else its position) must be unique in the batch, or the batch
+   * is refused with ValidationError (details.field = "items.index").
+   */
+  index?: number | undefined;
   toolId: string;
   args: Value[];
   kwargs: { [key: string]: Value };
@@ -305,6 +343,10 @@ export interface BatchToolCallRequest {
 }
 
 export interface ToolCallResult {
+  /**
+   * The index of the item this result belongs to (its given index, else its
+   * position). Results come in the order of the items.
+   */
   index: number;
   success: boolean;
   result: Value | undefined;
@@ -315,7 +357,7 @@ export interface ToolCallResult {
 export interface BatchToolCallResponse {
   /**
    * False only when the batch as a whole was refused (unknown session, too many
-   * items); per-item failures are reported in `results`.
+   * items, two items with one index); per-item failures are reported in `results`.
    */
   success: boolean;
   error: ErrorInfo | undefined;
@@ -1768,7 +1810,7 @@ export const ParameterSpec: MessageFns<ParameterSpec> = {
 };
 
 function createBaseToolLimits(): ToolLimits {
-  return { timeoutMs: 0, maxConcurrentCalls: 0, rateLimitPerMinute: 0 };
+  return { timeoutMs: 0, maxConcurrentCalls: 0, rateLimitPerMinute: 0, idleTimeoutMs: 0 };
 }
 
 export const ToolLimits: MessageFns<ToolLimits> = {
@@ -1781,6 +1823,9 @@ export const ToolLimits: MessageFns<ToolLimits> = {
     }
     if (message.rateLimitPerMinute !== 0) {
       writer.uint32(24).uint32(message.rateLimitPerMinute);
+    }
+    if (message.idleTimeoutMs !== 0) {
+      writer.uint32(32).uint32(message.idleTimeoutMs);
     }
     return writer;
   },
@@ -1822,6 +1867,14 @@ export const ToolLimits: MessageFns<ToolLimits> = {
             message.rateLimitPerMinute = reader.uint32();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.idleTimeoutMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1842,6 +1895,7 @@ export const ToolLimits: MessageFns<ToolLimits> = {
     message.timeoutMs = object.timeoutMs ?? 0;
     message.maxConcurrentCalls = object.maxConcurrentCalls ?? 0;
     message.rateLimitPerMinute = object.rateLimitPerMinute ?? 0;
+    message.idleTimeoutMs = object.idleTimeoutMs ?? 0;
     return message;
   },
 };
@@ -2552,7 +2606,16 @@ export const ToolCallResponse: MessageFns<ToolCallResponse> = {
 };
 
 function createBaseToolStreamRequest(): ToolStreamRequest {
-  return { sessionId: "", toolId: "", args: [], kwargs: {}, streamId: "", requestId: "", timeoutMs: 0 };
+  return {
+    sessionId: "",
+    toolId: "",
+    args: [],
+    kwargs: {},
+    streamId: "",
+    requestId: "",
+    timeoutMs: 0,
+    idleTimeoutMs: 0,
+  };
 }
 
 export const ToolStreamRequest: MessageFns<ToolStreamRequest> = {
@@ -2577,6 +2640,9 @@ export const ToolStreamRequest: MessageFns<ToolStreamRequest> = {
     }
     if (message.timeoutMs !== 0) {
       writer.uint32(56).uint32(message.timeoutMs);
+    }
+    if (message.idleTimeoutMs !== 0) {
+      writer.uint32(64).uint32(message.idleTimeoutMs);
     }
     return writer;
   },
@@ -2653,6 +2719,14 @@ export const ToolStreamRequest: MessageFns<ToolStreamRequest> = {
             message.timeoutMs = reader.uint32();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.idleTimeoutMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2685,6 +2759,7 @@ export const ToolStreamRequest: MessageFns<ToolStreamRequest> = {
     message.streamId = object.streamId ?? "";
     message.requestId = object.requestId ?? "";
     message.timeoutMs = object.timeoutMs ?? 0;
+    message.idleTimeoutMs = object.idleTimeoutMs ?? 0;
     return message;
   },
 };
@@ -3029,12 +3104,12 @@ export const BatchConfig: MessageFns<BatchConfig> = {
 };
 
 function createBaseToolCallItem(): ToolCallItem {
-  return { index: 0, toolId: "", args: [], kwargs: {}, timeoutMs: 0 };
+  return { index: undefined, toolId: "", args: [], kwargs: {}, timeoutMs: 0 };
 }
 
 export const ToolCallItem: MessageFns<ToolCallItem> = {
   encode(message: ToolCallItem, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.index !== 0) {
+    if (message.index !== undefined) {
       writer.uint32(8).uint32(message.index);
     }
     if (message.toolId !== "") {
@@ -3125,7 +3200,7 @@ export const ToolCallItem: MessageFns<ToolCallItem> = {
   },
   fromPartial<I extends Exact<DeepPartial<ToolCallItem>, I>>(object: I): ToolCallItem {
     const message = createBaseToolCallItem();
-    message.index = object.index ?? 0;
+    message.index = object.index ?? undefined;
     message.toolId = object.toolId ?? "";
     message.args = object.args?.map((e) => Value.fromPartial(e)) || [];
     message.kwargs = (globalThis.Object.entries(object.kwargs ?? {}) as [string, Value][]).reduce(

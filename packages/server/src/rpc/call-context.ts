@@ -1,0 +1,78 @@
+/**
+ * A grpc-js call in the call engine's terms: its request id, its deadline and its
+ * cancellation. Shared by the ExecuteTool, StreamTool and BatchExecuteTools adapters.
+ */
+import type * as grpc from "@grpc/grpc-js";
+import { BridgeError, ErrorType } from "@toolbridge/core";
+import { type HostRuntime, newId } from "../runtime.js";
+import { type CallContext, Cancellation, callLogger } from "../tools/call.js";
+
+const MAX_REQUEST_ID = 128;
+
+/**
+ * The request id of a call: the one in the message, else the `x-request-id` metadata
+ * header (what HTTP gateways and tracing proxies set), else a fresh one.
+ */
+export function requestIdOf(
+  fromMessage: string,
+  metadata: grpc.Metadata,
+  kind = "req",
+  fallback: string = newId(kind),
+): string {
+  if (fromMessage !== "") return fromMessage.slice(0, MAX_REQUEST_ID);
+  const header = metadata.get("x-request-id")[0];
+  if (typeof header === "string" && header !== "") return header.slice(0, MAX_REQUEST_ID);
+  return fallback;
+}
+
+/** A gRPC deadline as epoch milliseconds; Infinity when the call has none. */
+function deadlineOf(call: { getDeadline(): grpc.Deadline }): number {
+  const deadline = call.getDeadline();
+  return deadline instanceof Date ? deadline.getTime() : deadline;
+}
+
+/**
+ * Why a call's tools are aborted when grpc-js reports the call cancelled: its deadline
+ * passed (a Timeout, as the tool's own timer would have said a moment later) or the
+ * client really cancelled or went away.
+ */
+function cancellationReason(deadline: number): BridgeError {
+  if (Number.isFinite(deadline) && Date.now() >= deadline) {
+    return new BridgeError(ErrorType.Timeout, "the call's gRPC deadline passed", {
+      details: { timeout: "deadline" },
+    });
+  }
+  return new BridgeError(ErrorType.Cancelled, "the client cancelled the call or went away");
+}
+
+/** A CallContext tied to a grpc-js call; `release` it when the call is done. */
+export interface WireContext extends CallContext {
+  release(): void;
+}
+
+/**
+ * The engine's context for a grpc-js call: the call's deadline, a Cancellation that fires
+ * (with the right reason) when grpc-js reports the call cancelled, and a logger whose lines
+ * carry `bindings`.
+ */
+export function contextOf(
+  rt: HostRuntime,
+  call: {
+    once(event: "cancelled", listener: () => void): unknown;
+    removeListener(event: "cancelled", listener: () => void): unknown;
+    getDeadline(): grpc.Deadline;
+  },
+  requestId: string,
+  bindings: Record<string, string>,
+): WireContext {
+  const cancellation = new Cancellation();
+  const onCancelled = () => cancellation.cancel(cancellationReason(deadlineOf(call)));
+  call.once("cancelled", onCancelled);
+  return {
+    requestId,
+    deadline: deadlineOf(call),
+    cancellation,
+    log: callLogger(rt.log, bindings),
+    release: () => call.removeListener("cancelled", onCancelled),
+  };
+}

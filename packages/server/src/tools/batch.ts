@@ -1,0 +1,159 @@
+/**
+ * A batch: many calls in one request. Each item runs through the call engine exactly as
+ * an ExecuteTool call would (validation, limits, timeout, metrics) and gets its own
+ * result, tagged with its index, in request order. The session is looked up once.
+ */
+import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
+import type { Logger } from "pino";
+import { errorInfo, type HostRuntime } from "../runtime.js";
+import { type CallOutcome, type Cancellation, callLogger, checkSession, runCall } from "./call.js";
+
+export interface BatchContext {
+  /** Item `i` runs under the request id `<requestId>/<index>`. */
+  readonly requestId: string;
+  readonly deadline: number;
+  /** Cancelling it aborts the items running and starts no more. */
+  readonly cancellation: Cancellation;
+  readonly log: Logger;
+}
+
+export type BatchOutcome =
+  | { readonly success: true; readonly results: pb.ToolCallResult[]; readonly durationMs: number }
+  | { readonly success: false; readonly error: pb.ErrorInfo };
+
+/**
+ * Runs a batch's items, at most `max_parallel` at once when parallel; never throws.
+ * Fails as a whole only when refused before anything runs (unknown session, too many
+ * items, two items with one index).
+ */
+export async function runBatch(
+  rt: HostRuntime,
+  req: pb.BatchToolCallRequest,
+  ctx: BatchContext,
+): Promise<BatchOutcome> {
+  const { items } = req;
+  let indexes: number[];
+  try {
+    await checkSession(rt, req.sessionId);
+    indexes = itemIndexes(rt, items);
+  } catch (error) {
+    const info = errorInfo(rt, error);
+    ctx.log.debug({ sessionId: req.sessionId, items: items.length, error: info.type }, "batch refused");
+    return { success: false, error: info };
+  }
+  rt.metrics.recordBatch(items.length);
+
+  const parallel = req.config?.parallel === true;
+  const stopOnError = req.config?.stopOnError === true;
+  const width = parallel ? Math.min(items.length, req.config?.maxParallel || rt.config.batchMaxParallel) : 1;
+  const { cancellation } = ctx;
+  const results: (pb.ToolCallResult | undefined)[] = new Array(items.length);
+  let next = 0;
+  let failedIndex: number | undefined;
+
+  // `width` workers pull items in request order; none starts an item once one failed
+  // under stop_on_error or the client went away. Items already running finish.
+  const worker = async () => {
+    while (next < items.length && failedIndex === undefined && !cancellation.cancelled) {
+      const position = next++;
+      const item = items[position] as pb.ToolCallItem;
+      const index = indexes[position] as number;
+      const outcome = await runCall(
+        rt,
+        // Named fields, not a spread: spreading a decoded message was the loop's largest cost.
+        {
+          sessionId: req.sessionId,
+          toolId: item.toolId,
+          args: item.args,
+          kwargs: item.kwargs,
+          timeoutMs: item.timeoutMs,
+        },
+        {
+          requestId: `${ctx.requestId}/${index}`,
+          deadline: ctx.deadline,
+          cancellation,
+          log: callLogger(ctx.log, { item: index }),
+          sessionChecked: true,
+        },
+      );
+      results[position] = toResult(index, outcome);
+      if (!outcome.success && stopOnError && failedIndex === undefined) failedIndex = index;
+    }
+  };
+  await Promise.all(Array.from({ length: width }, worker));
+
+  // Built only when an item did not run: constructing an error captures a stack.
+  let skipped: BridgeError | undefined;
+  const notRunReason = (): BridgeError => {
+    skipped ??=
+      failedIndex !== undefined
+        ? new BridgeError(
+            ErrorType.Cancelled,
+            `not run: item ${failedIndex} failed and the batch has stop_on_error set`,
+            { details: { reason: "stop_on_error", failed_index: String(failedIndex) } },
+          )
+        : (cancellation.reason ?? new BridgeError(ErrorType.Cancelled, "not run"));
+    return skipped;
+  };
+  let durationMs = 0;
+  let failures = 0;
+  // Array.from, not map: map skips the holes left by items that never ran.
+  const complete = Array.from(results, (result, position) => {
+    durationMs += result?.metrics?.durationMs ?? 0;
+    if (result?.success !== true) failures++;
+    return result ?? notRun(indexes[position] as number, notRunReason());
+  });
+  ctx.log.debug(
+    { sessionId: req.sessionId, items: items.length, failures, parallel, width },
+    "batch completed",
+  );
+  return { success: true, results: complete, durationMs };
+}
+
+/**
+ * Each item's index: the one it carries, else its position. Refuses a batch over the
+ * size limit or with two items of one index, before anything runs.
+ */
+function itemIndexes(rt: HostRuntime, items: readonly pb.ToolCallItem[]): number[] {
+  const max = rt.config.maxBatchSize;
+  if (items.length > max) {
+    throw new BridgeError(
+      ErrorType.ValidationError,
+      `the batch has ${items.length} items, over the host's limit of ${max} (maxBatchSize); ` +
+        "split it into smaller batches",
+      { details: { field: "items", size: String(items.length), max_batch_size: String(max) } },
+    );
+  }
+  const indexes: number[] = new Array(items.length);
+  const seen = new Set<number>();
+  for (let position = 0; position < items.length; position++) {
+    const index = (items[position] as pb.ToolCallItem).index ?? position;
+    if (seen.has(index)) {
+      throw new BridgeError(
+        ErrorType.ValidationError,
+        `two batch items have index ${index} (an item without an index takes its position); ` +
+          "give each item its own index, or leave every index out",
+        { details: { field: "items.index", index: String(index) } },
+      );
+    }
+    seen.add(index);
+    indexes[position] = index;
+  }
+  return indexes;
+}
+
+function notRun(index: number, reason: BridgeError): pb.ToolCallResult {
+  return {
+    index,
+    success: false,
+    result: undefined,
+    error: { type: reason.type, message: reason.message, details: reason.details, stacktrace: "" },
+    metrics: { durationMs: 0, hostMs: 0 },
+  };
+}
+
+function toResult(index: number, outcome: CallOutcome): pb.ToolCallResult {
+  return outcome.success
+    ? { index, success: true, result: outcome.result, error: undefined, metrics: outcome.metrics }
+    : { index, success: false, result: undefined, error: outcome.error, metrics: outcome.metrics };
+}
