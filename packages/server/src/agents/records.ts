@@ -10,10 +10,12 @@ import {
   decodeValue,
   ErrorType,
   encodeValue,
+  fromPbTimestamp,
   type NativeValue,
   pbAgents,
   type pbValues,
   Timestamp,
+  toPbTimestamp,
   type Variable,
 } from "@toolbridge/core";
 import type { SessionVariables } from "../variables/session-variables.js";
@@ -118,15 +120,6 @@ function mapFromPb(map: pbValues.MapValue | undefined): Record<string, NativeVal
   return decoded as Record<string, NativeValue>;
 }
 
-function timestampToPb(date: Date) {
-  const ts = Timestamp.fromDate(date);
-  return { seconds: ts.seconds, nanos: ts.nanos };
-}
-
-function dateFromPb(ts: { seconds: bigint; nanos: number } | undefined): Date {
-  return ts === undefined ? new Date(0) : new Timestamp(ts.seconds, ts.nanos).toDate();
-}
-
 /** The stored form of a definition: the serialized toolbridge.v1.AgentDefinition. */
 export function encodeAgentDefinition(definition: AgentDefinition): Uint8Array {
   // Sorted so that equal definitions give equal bytes in both languages (Python sorts map keys).
@@ -137,7 +130,7 @@ export function encodeAgentDefinition(definition: AgentDefinition): Uint8Array {
     ...definition,
     toolNames: [...definition.toolNames],
     fieldDescs,
-    createdAt: timestampToPb(definition.createdAt),
+    createdAt: toPbTimestamp(Timestamp.fromDate(definition.createdAt)),
   }).finish();
 }
 
@@ -147,7 +140,7 @@ export function decodeAgentDefinition(data: NativeValue): AgentDefinition {
   if (message.agentId === "" || message.signature === "") {
     throw malformed("agent definition", "no agent id or signature");
   }
-  return { ...message, createdAt: dateFromPb(message.createdAt) };
+  return { ...message, createdAt: fromPbTimestamp(message.createdAt) };
 }
 
 /** The stored form of a run: the serialized toolbridge.v1.AgentRun. */
@@ -164,8 +157,8 @@ export function encodeAgentRun(run: AgentRun): Uint8Array {
       errorType: step.errorType ?? "",
     })),
     outputs: mapToPb(run.outputs),
-    startedAt: timestampToPb(run.startedAt),
-    finishedAt: run.finishedAt === undefined ? undefined : timestampToPb(run.finishedAt),
+    startedAt: toPbTimestamp(Timestamp.fromDate(run.startedAt)),
+    finishedAt: run.finishedAt === undefined ? undefined : toPbTimestamp(Timestamp.fromDate(run.finishedAt)),
   }).finish();
 }
 
@@ -188,8 +181,8 @@ export function decodeAgentRun(data: NativeValue): AgentRun {
       errorType: step.errorType === "" ? null : step.errorType,
     })),
     outputs: mapFromPb(message.outputs),
-    startedAt: dateFromPb(message.startedAt),
-    finishedAt: message.finishedAt === undefined ? undefined : dateFromPb(message.finishedAt),
+    startedAt: fromPbTimestamp(message.startedAt),
+    finishedAt: message.finishedAt === undefined ? undefined : fromPbTimestamp(message.finishedAt),
   };
 }
 

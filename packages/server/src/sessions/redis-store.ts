@@ -4,7 +4,7 @@
  * docs/stores.md describes the keys, the commit protocol, the watch design and their limits.
  */
 import { randomBytes } from "node:crypto";
-import { BridgeError, ErrorType, pb } from "@toolbridge/core";
+import { asBuffer, BridgeError, ErrorType, pb } from "@toolbridge/core";
 import { Redis, type RedisOptions } from "ioredis";
 import { SessionFeed } from "./redis-feed.js";
 import {
@@ -343,8 +343,7 @@ export class RedisSessionStore implements SessionStore {
         continue;
       }
       const bytes = result.kind === "set" ? pb.Variable.encode(result.variable).finish() : undefined;
-      const encoded =
-        bytes === undefined ? "" : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const encoded = bytes === undefined ? "" : asBuffer(bytes);
       const version = result.kind === "set" ? result.variable.version : result.version;
       const current = slot.slot.current;
       const reply = (await this.run(COMMIT, keys, [
