@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import { errorInfo, type HostRuntime } from "../runtime.js";
 import { type CallOutcome, type Cancellation, callLogger, checkSession, runCall } from "./call.js";
 
+/** How a batch is carried: a CallContext shared by its items (the session is checked once). */
 export interface BatchContext {
   /** Item `i` runs under the request id `<requestId>/<index>`. */
   readonly requestId: string;
@@ -17,6 +18,10 @@ export interface BatchContext {
   readonly log: Logger;
 }
 
+/**
+ * The batch's results in request order (items never started are Cancelled results), with
+ * the summed time of its tools; or the error that refused it before anything ran.
+ */
 export type BatchOutcome =
   | { readonly success: true; readonly results: pb.ToolCallResult[]; readonly durationMs: number }
   | { readonly success: false; readonly error: pb.ErrorInfo };

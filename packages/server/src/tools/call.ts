@@ -51,10 +51,12 @@ export interface CallContext {
   readonly sessionChecked?: boolean;
 }
 
+/** How a call ended: its encoded result or its error, with the host's timings either way. */
 export type CallOutcome =
   | { readonly success: true; readonly result: pbValues.Value; readonly metrics: pb.ExecutionMetrics }
   | { readonly success: false; readonly error: pb.ErrorInfo; readonly metrics: pb.ExecutionMetrics };
 
+/** How a stream ended, after `chunks` data chunks went into the sink. */
 export type StreamOutcome =
   | { readonly success: true; readonly chunks: number; readonly metrics: pb.ExecutionMetrics }
   | { readonly success: false; readonly error: pb.ErrorInfo; readonly chunks: number };
@@ -79,12 +81,14 @@ export class Cancellation {
     return this.reason !== undefined;
   }
 
+  /** Aborts every attached call with `reason` and refuses calls not started yet; later calls are ignored. */
   cancel(reason: BridgeError): void {
     if (this.reason !== undefined) return;
     this.reason = reason;
     for (const invocation of this.running) invocation.abort(reason);
   }
 
+  /** A running call that `cancel` must abort. */
   attach(invocation: ToolInvocation): void {
     this.running.add(invocation);
   }
