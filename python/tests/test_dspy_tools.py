@@ -22,6 +22,7 @@ from toolbridge.agent.scripted import (
 )
 from toolbridge.dspy import (
     INVALID_ARGUMENTS,
+    BridgeLost,
     BridgeTool,
     GRPCToolBridge,
     ToolErrorObservation,
@@ -89,15 +90,19 @@ async def test_tools_carry_the_hosts_names_descriptions_and_argument_schemas(bri
         "tags": list[str],
     }
     assert described.arg_desc == {"name": "Who", "count": "How many"}
-    # What an LM with native function calling is sent.
+    # What an LM with native function calling is sent: `ratio` is optional without a default,
+    # so it is not required (DSPy's own rule, "no default", would make the LM invent one).
     function = described.format_as_litellm_function_call()["function"]
     assert function["name"] == "describe_args"
-    assert function["parameters"]["required"] == ["name", "ratio"]
+    assert function["parameters"]["required"] == ["name"]
+    assert described.required == ("name",)
 
     # ReAct's prompt lists each tool with its description and argument schemas.
     agent = dspy.ReAct("question -> answer", tools=[add, described])
     instructions = agent.react.signature.instructions
     assert "(1) add, whose description is <desc>Adds two numbers.</desc>." in instructions
+    assert "'description': 'Second addend'}}. Required arguments: a, b.\n(2) describe_args" in instructions
+    assert "Required arguments: name.\n(3) finish" in instructions
     assert "'a': {'type': 'number', 'description': 'First addend'}" in instructions
     assert "'mode': {'default': 'fast', 'type': 'string', 'enum': ['fast', 'slow']}" in instructions
 
@@ -222,17 +227,24 @@ async def test_a_sync_program_uses_the_bridge_without_an_event_loop(host: HostPr
         await client.cleanup()
 
 
-async def test_transport_failures_raise_instead_of_becoming_observations() -> None:
+async def test_transport_failures_end_the_run_instead_of_becoming_observations() -> None:
     host = await spawn_host()
     bridge = GRPCToolBridge(host.target)
     await bridge.initialize()
     add = bridge.get_dspy_tool("add")
     assert await add.acall(a=1, b=2) == 3
     assert await host.stop() == 0
-    with pytest.raises(ToolCommunicationError):
+    with pytest.raises(BridgeLost) as lost:
         await add.acall(a=1, b=2)
-    with pytest.raises(ToolCommunicationError):
+    assert isinstance(lost.value.error, ToolCommunicationError)
+    assert lost.value.type == "CommunicationError"
+    with pytest.raises(BridgeLost):
         await asyncio.to_thread(add, a=1, b=2)
+    # Not an "Execution error" observation the agent would read and carry on with: the run stops.
+    lm = ScriptedLM([tool_turn("Add.", "add", a=1, b=2), finish_turn("Never reached.")])
+    with dspy.context(lm=lm), pytest.raises(BridgeLost):
+        await dspy.ReAct("question -> answer", tools=[add]).acall(question="1 + 2?")
+    assert lm.used == 1
     await bridge.close()
 
 
@@ -255,7 +267,7 @@ async def test_an_uninitialized_or_closed_bridge_says_what_to_do(host: HostProce
     await bridge.initialize()
     tool = bridge.get_dspy_tool("add")
     await bridge.cleanup()
-    with pytest.raises(Exception, match="not initialized \\(or was closed\\)"):
+    with pytest.raises(BridgeLost, match="not initialized \\(or was closed\\)"):
         await tool.acall(a=1, b=2)
 
 

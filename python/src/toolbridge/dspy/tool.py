@@ -1,15 +1,17 @@
-"""A host tool as a ``dspy.Tool``, and the observation an agent reads when a call fails.
+"""A host tool as a ``dspy.Tool``, and what an agent sees when a call fails.
 
 Why a subclass of ``dspy.Tool``: DSPy calls ``tool(**args)`` from sync programs and
 ``await tool.acall(**args)`` from async ones, and a plain async function only works in the
 second case unless the user turns on DSPy's async-to-sync conversion (which then fails
 inside a running event loop). ``BridgeTool`` implements both entry points through a
 ``ToolRunner`` (the bridge) that knows how to reach the host from either. A failed call
-becomes an observation the agent can read.
+becomes an observation the agent can read; a lost session or host ends the agent's run
+(``BridgeLost``).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -18,8 +20,8 @@ import jsonschema
 from dspy.utils import callback as dspy_callback
 from pydantic import PrivateAttr, TypeAdapter
 
-from toolbridge.dspy.schema import dspy_tool_args
-from toolbridge.errors import ToolCallError
+from toolbridge.dspy.schema import ResultShape, ToolArguments, dspy_tool_args, function_parameters
+from toolbridge.errors import ErrorType, SessionError, ToolBridgeError, ToolCallError, ToolCommunicationError
 from toolbridge.proxy import tool_signature
 from toolbridge.specs import ToolSpec
 
@@ -37,15 +39,15 @@ class ToolRunner(Protocol):
     async def call_tool_async(self, spec: ToolSpec, kwargs: Mapping[str, Any]) -> Any: ...
 
 
-# -- tool errors as observations ------------------------------------------------------------------
+# -- failures ------------------------------------------------------------------------------------
 
 
 class ToolErrorObservation(str):
     """What an agent sees when a tool call fails: the error as text, with its type kept.
 
     A ``str`` so that DSPy puts it in the trajectory like any observation; ``type``
-    (from the documented vocabulary, or ``InvalidArguments`` when DSPy rejected the LM's
-    arguments before calling) and ``details`` stay available to code reading the trajectory.
+    (from the documented vocabulary, or ``InvalidArguments`` when the LM's arguments did not
+    fit the tool's schema) and ``details`` stay available to code reading the trajectory.
     """
 
     tool_name: str
@@ -63,17 +65,39 @@ class ToolErrorObservation(str):
         observation.details = dict(details or {})
         return observation
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Demos of an optimized program keep observations; they must pickle (save_program=True).
+        return (type(self), (self.tool_name, self.type, str(self), self.details))
+
     @classmethod
     def from_error(cls, tool_name: str, error: ToolCallError) -> ToolErrorObservation:
         """The observation of a failed call: the error's text, type and details."""
         return cls(tool_name, error.type, str(error), error.details)
 
 
-#: ``ToolErrorObservation.type`` when DSPy refused the LM's arguments before the call.
+#: ``ToolErrorObservation.type`` when the LM's arguments were refused before the call.
 INVALID_ARGUMENTS = "InvalidArguments"
 
 
-# -- the dspy.Tool ---------------------------------------------------------------------------------
+class BridgeLost(BaseException):  # an interruption, like KeyboardInterrupt, not an error to handle
+    """A tool call found the session gone or the host unreachable: the agent's run cannot go on.
+
+    Every later call would fail the same way, so this is not an observation for the LM. It
+    derives from ``BaseException`` (as ``asyncio.CancelledError`` does) so that DSPy's
+    ``except Exception`` around each tool call (which turns an exception into an observation
+    and carries on) lets it through, and the program stops. ``error`` is the
+    ``SessionError`` or ``ToolCommunicationError``; ``type`` its error type.
+    ``SessionAgents`` records such a run as failed and raises ``AgentRunError``.
+    """
+
+    def __init__(self, tool_name: str, error: ToolBridgeError) -> None:
+        super().__init__(f"tool '{tool_name}' cannot reach its session, so the agent stops: {error}")
+        self.tool_name = tool_name
+        self.error = error
+        self.type = error.type
+
+
+# -- checking the LM's arguments -------------------------------------------------------------------
 
 
 class ArgumentParser:
@@ -81,24 +105,24 @@ class ArgumentParser:
 
     Same rules and messages as DSPy's own (each argument against its JSON Schema, then parsed
     into its Python type), but DSPy rebuilds a schema validator and a pydantic model for every
-    argument of every call, which cost more than the gRPC call itself. A schema that is not a
-    valid JSON Schema fails the calls that use it, as it does in DSPy.
+    argument of every call, which cost more than the gRPC call itself. Any failure, a schema
+    that is not valid JSON Schema included, is a ``ValueError``.
     """
 
     def __init__(self, args: Mapping[str, Any], arg_types: Mapping[str, Any], has_kwargs: bool) -> None:
         self.has_kwargs = has_kwargs
         self.known = frozenset(args)
         self.validators: dict[str, Any] = {}
-        self.broken: dict[str, jsonschema.SchemaError] = {}
+        self.broken: dict[str, str] = {}
         for name, schema in args.items():
             kind = schema.get("type")
-            if kind is None or kind == "Any":
+            if kind is None or kind == "Any":  # DSPy's rule: only typed schemas are checked locally
                 continue
             cls = jsonschema.validators.validator_for(schema)
             try:
                 cls.check_schema(schema)
             except jsonschema.SchemaError as error:
-                self.broken[name] = error
+                self.broken[name] = f"the tool's schema of {name} is not valid JSON Schema: {error.message}"
                 continue
             self.validators[name] = cls(schema)
         self.adapters: dict[str, TypeAdapter[Any]] = {
@@ -113,11 +137,14 @@ class ArgumentParser:
                     continue
                 raise ValueError(f"Arg {name} is not in the tool's args.")
             if name in self.broken:
-                raise self.broken[name]
+                raise ValueError(self.broken[name])
             validator = self.validators.get(name)
             if validator is not None:
                 instance = value.model_dump() if hasattr(value, "model_dump") else value
-                error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+                try:
+                    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+                except Exception as failure:  # e.g. a reference the schema cannot resolve
+                    raise ValueError(f"Arg {name} cannot be checked: {failure}") from failure
                 if error is not None:
                     raise ValueError(f"Arg {name} is invalid: {error.message}")
         parsed: dict[str, Any] = {}
@@ -127,35 +154,62 @@ class ArgumentParser:
         return parsed
 
 
+# -- the dspy.Tool ---------------------------------------------------------------------------------
+
+
 class BridgeTool(dspy.Tool):  # type: ignore[misc]  # dspy is untyped
     """A host tool as a ``dspy.Tool``: ``tool(**args)`` in sync code, ``await tool.acall(**args)`` in async.
 
-    Name, description and arguments (names, JSON Schemas, Python types, descriptions) come from
-    the host's spec. ``ToolCallError`` (the host answered: bad arguments, the tool raised,
-    timeout, rate limit, ...) and arguments DSPy rejects are returned as a
-    ``ToolErrorObservation`` instead of raised, so an agent reads the failure and carries on.
-    Transport and session failures (``ToolCommunicationError``, ``SessionError``) still raise:
-    retrying the next step cannot fix them. A streaming tool returns the list of its chunks.
+    Name, description and arguments (names, JSON Schemas with references resolved, Python
+    types, descriptions, which are required) come from the host's spec. ``ToolCallError``
+    (the host answered: bad arguments, the tool raised, timeout, rate limit, ...) and
+    arguments that do not fit the schema are returned as a ``ToolErrorObservation``, so an
+    agent reads the failure and carries on. A lost session or an unreachable host raises
+    ``BridgeLost``, which ends the agent's run. A streaming tool returns the list of its
+    chunks. Where the tool's output schema says ``number``, integers come back as floats.
+
+    Copies (``copy.deepcopy``, what DSPy's optimizers make of a program) share the bridge.
+    A pickled tool (``program.save(path, save_program=True)``) keeps its spec and
+    description but no bridge; ``bridge.attach(program)`` binds a loaded program's tools.
     """
 
     # dspy.Tool is a pydantic model: runtime-only attributes must be private attributes.
     _bridge: ToolRunner = PrivateAttr()
     _spec: ToolSpec = PrivateAttr()
     _arguments: ArgumentParser = PrivateAttr()
+    _required: tuple[str, ...] = PrivateAttr()
+    _result: ResultShape = PrivateAttr()
 
-    def __init__(self, bridge: ToolRunner, spec: ToolSpec) -> None:
-        args, arg_types, arg_desc = dspy_tool_args(spec)
+    def __init__(self, bridge: ToolRunner, spec: ToolSpec, *, desc: str | None = None) -> None:
+        arguments = dspy_tool_args(spec)
         super().__init__(
             _blocking_function(bridge, spec),
             name=spec.name,
-            desc=spec.description or f"Host tool {spec.name}",
-            args=args,
-            arg_types=arg_types,
-            arg_desc=arg_desc,
+            desc=desc or spec.description or f"Host tool {spec.name}",
+            args=arguments.args,
+            arg_types=arguments.arg_types,
+            arg_desc=arguments.arg_desc,
         )
+        self._bind(bridge, spec, arguments)
+
+    def _bind(self, bridge: ToolRunner, spec: ToolSpec, arguments: ToolArguments) -> None:
         self._bridge = bridge
         self._spec = spec
+        self._required = arguments.required
         self._arguments = ArgumentParser(self.args, self.arg_types, self.has_kwargs)
+        self._result = ResultShape(spec.output_schema)
+
+    @property
+    def spec(self) -> ToolSpec:
+        """The host's spec of the tool (limits, streaming flag, full JSON Schema, ...)."""
+        return self._spec
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """The arguments the host requires: no default and not optional."""
+        return self._required
+
+    # -- calls
 
     @with_callbacks
     def __call__(self, **kwargs: Any) -> Any:
@@ -163,9 +217,11 @@ class BridgeTool(dspy.Tool):  # type: ignore[misc]  # dspy is untyped
         if isinstance(parsed, ToolErrorObservation):
             return parsed
         try:
-            return self._bridge.call_tool_blocking(self.spec, parsed)
+            return self._result.apply(self._bridge.call_tool_blocking(self.spec, parsed))
         except ToolCallError as error:
             return ToolErrorObservation.from_error(self.spec.name, error)
+        except (SessionError, ToolCommunicationError) as error:
+            raise BridgeLost(self.spec.name, error) from error
 
     @with_callbacks
     async def acall(self, **kwargs: Any) -> Any:
@@ -173,9 +229,11 @@ class BridgeTool(dspy.Tool):  # type: ignore[misc]  # dspy is untyped
         if isinstance(parsed, ToolErrorObservation):
             return parsed
         try:
-            return await self._bridge.call_tool_async(self.spec, parsed)
+            return self._result.apply(await self._bridge.call_tool_async(self.spec, parsed))
         except ToolCallError as error:
             return ToolErrorObservation.from_error(self.spec.name, error)
+        except (SessionError, ToolCommunicationError) as error:
+            raise BridgeLost(self.spec.name, error) from error
 
     def _parse_or_observe(self, kwargs: dict[str, Any]) -> dict[str, Any] | ToolErrorObservation:
         try:
@@ -184,10 +242,87 @@ class BridgeTool(dspy.Tool):  # type: ignore[misc]  # dspy is untyped
             # Unknown argument, wrong JSON type, constraint not met: the LM can fix this next step.
             return ToolErrorObservation(self.spec.name, INVALID_ARGUMENTS, f"invalid arguments: {error}")
 
-    @property
-    def spec(self) -> ToolSpec:
-        """The host's spec of the tool (limits, streaming flag, full JSON Schema, ...)."""
-        return self._spec
+    # -- what the LM is shown
+
+    def format_as_litellm_function_call(self) -> dict[str, Any]:
+        """The tool for native function calling; ``required`` lists what the host requires.
+
+        (DSPy's own lists every argument without a default, an optional one included, which
+        makes the LM invent a value for it.)
+        """
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.desc,
+                "parameters": function_parameters(self.args, [n for n in self._required if n in self.args]),
+            },
+        }
+
+    def __str__(self) -> str:
+        # How ReAct lists the tool in its instructions: DSPy's text, and which arguments are required.
+        if not self.args:
+            return str(super().__str__())
+        required = [name for name in self._required if name in self.args]
+        which = f"Required arguments: {', '.join(required)}." if required else "Every argument is optional."
+        return f"{super().__str__()} {which}"
+
+    # -- copies, pickling, re-attaching
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> BridgeTool:
+        # The description and argument schemas are the copy's own (an optimizer may rewrite
+        # them); the bridge, spec and prepared checks are shared, like a connection.
+        copied: BridgeTool = self.model_copy()
+        copied.desc = self.desc
+        copied.args = copy.deepcopy(self.args, memo)
+        copied.arg_desc = dict(self.arg_desc or {})
+        return copied
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self).detached, (self._spec, self.desc))
+
+    @classmethod
+    def detached(cls, spec: ToolSpec, desc: str | None = None) -> BridgeTool:
+        """A tool bound to no bridge, as a loaded program holds it until ``bridge.attach(program)``.
+
+        Calling it raises ``BridgeLost`` (a ``SessionError`` that says to attach it).
+        """
+        return cls(DetachedRunner(), spec, desc=desc)
+
+    def attach(self, bridge: ToolRunner, spec: ToolSpec) -> None:
+        """Binds the tool to ``bridge`` and the host's current ``spec`` of it; keeps its description.
+
+        Argument descriptions an optimizer rewrote are kept for the arguments that still exist.
+        """
+        arguments = dspy_tool_args(spec)
+        previous: Mapping[str, Any] = getattr(self, "args", None) or {}
+        for name, schema in arguments.args.items():
+            description = previous.get(name, {}).get("description")
+            if description:
+                schema["description"] = description
+        self.func = _blocking_function(bridge, spec)
+        self.args = arguments.args
+        self.arg_types = arguments.arg_types
+        self.arg_desc = arguments.arg_desc
+        self._bind(bridge, spec, arguments)
+
+
+class DetachedRunner:
+    """The ``ToolRunner`` of a tool no bridge has attached yet: every call says what to do."""
+
+    def call_tool_blocking(self, spec: ToolSpec, kwargs: Mapping[str, Any]) -> Any:
+        raise self.not_attached(spec)
+
+    async def call_tool_async(self, spec: ToolSpec, kwargs: Mapping[str, Any]) -> Any:
+        raise self.not_attached(spec)
+
+    @staticmethod
+    def not_attached(spec: ToolSpec) -> SessionError:
+        return SessionError(
+            f"tool '{spec.name}' was loaded from a saved program and has no bridge: "
+            "call bridge.attach(program) with an initialized GRPCToolBridge first",
+            ErrorType.SESSION_NOT_FOUND,
+        )
 
 
 def _blocking_function(bridge: ToolRunner, spec: ToolSpec) -> Callable[..., Any]:
