@@ -289,7 +289,7 @@ async def _main_task(args: argparse.Namespace) -> int:
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     if task is not None and hasattr(signal, "SIGTERM"):
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        loop.add_signal_handler(signal.SIGTERM, task.cancel, "stopped by SIGTERM")
     try:
         return await run(args)
     except asyncio.CancelledError:

@@ -337,12 +337,16 @@ class AgentRun:
             finished_at=_now(),
         )
 
-    def failed(self, error: BaseException, steps: Sequence[AgentRunStep] | None = None) -> AgentRun:
+    def failed(
+        self, error: BaseException, steps: Sequence[AgentRunStep] | None = None, *, reason: str | None = None
+    ) -> AgentRun:
+        """The run ended by ``error``; the record's ``error`` is ``reason``, else ``"<class>: <message>"``."""
+        text = reason or (f"{type(error).__name__}: {error}" if str(error) else type(error).__name__)
         return replace(
             self,
             status="failed",
             steps=tuple(steps) if steps is not None else self.steps,
-            error=f"{type(error).__name__}: {error}" if str(error) else type(error).__name__,
+            error=text,
             finished_at=_now(),
         )
 

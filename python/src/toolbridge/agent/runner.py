@@ -2,6 +2,8 @@
 
 The run record is written when the run starts, after every tool call (so the TypeScript side
 can follow a run in progress), and when it ends; ``on_progress`` gets the same steps live.
+A run ends as failed, with a reason a person can act on, when the LM call fails, when a tool
+finds the session gone or the host unreachable (``BridgeLost``), and when it is cancelled.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import dspy
 from dspy.utils.callback import BaseCallback
@@ -25,10 +27,12 @@ from toolbridge.agent.model import (
     ProgressEvent,
     storable,
 )
-from toolbridge.dspy import GRPCToolBridge, ToolErrorObservation
+from toolbridge.dspy import BridgeLost, ToolErrorObservation
 from toolbridge.errors import ErrorType, ToolBridgeError
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _STEP_KEY = re.compile(r"thought_(\d+)")
 
@@ -113,7 +117,12 @@ class _RunRecorder(BaseCallback):  # type: ignore[misc]  # dspy is untyped
         step = len(self.steps)
         error_type = None
         observation = outputs
-        if exception is not None:
+        if isinstance(exception, BridgeLost | asyncio.CancelledError):
+            # The run ends here; the step keeps why.
+            error_type = exception.type if isinstance(exception, BridgeLost) else ErrorType.CANCELLED
+            self.errors[step] = error_type
+            observation = str(exception) or "the call was cancelled"
+        elif exception is not None:
             error_type = (
                 exception.type if isinstance(exception, ToolBridgeError) else ErrorType.INTERNAL_ERROR
             )
@@ -137,7 +146,6 @@ class _RunRecorder(BaseCallback):  # type: ignore[misc]  # dspy is untyped
 
 
 async def run_definition(
-    bridge: GRPCToolBridge,
     agent: dspy.ReAct,
     definition: AgentDefinition,
     inputs: Mapping[str, Any],
@@ -146,9 +154,10 @@ async def run_definition(
     lm: dspy.BaseLM | None = None,
     on_progress: Callable[[ProgressEvent], None] | None = None,
 ) -> AgentRun:
-    """Runs ``agent`` (built from ``definition`` over the bridge's tools); the run is recorded in ``store``.
+    """Runs ``agent`` (built from ``definition`` over a bridge's tools); the run is recorded in ``store``.
 
-    The store is used on the bridge's owner loop, like its client.
+    Raises ``AgentRunError`` (with the failed run) when the run fails; a cancelled run is
+    recorded as failed and the ``CancelledError`` goes on.
     """
     agent_id = definition.agent_id
     missing = [name for name in agent.signature.input_fields if name not in inputs]
@@ -177,24 +186,27 @@ async def run_definition(
 
     async def save(record: AgentRun) -> None:
         if store is not None:
-            await bridge.on_owner_loop(store.record_run(record))
+            await store.record_run(record)
 
     run = AgentRun.start(agent_id, inputs, lm=lm_name(chosen_lm))
     await save(run)
     emit(ProgressEvent("run_started", run.run_id, run=run))
     recorder = _RunRecorder(agent, run, emit)
     writer = asyncio.create_task(_write_progress(recorder, save))
+    with dspy.context(lm=chosen_lm, callbacks=[*dspy.settings.callbacks, recorder]):
+        running = asyncio.ensure_future(agent.acall(**inputs))
     try:
-        with dspy.context(lm=chosen_lm, callbacks=[*dspy.settings.callbacks, recorder]):
-            prediction = await agent.acall(**inputs)
+        prediction = await _outcome(running)
     except BaseException as error:
         await _stop(writer, recorder)
-        failed = run.failed(error, recorder.steps)
+        failed = run.failed(error, recorder.steps, reason=failure_reason(error, len(recorder.steps)))
         try:
             await save(failed)
-        except Exception:  # the run's own error is the one to report
-            logger.warning("could not record the failure of run %s", run.run_id, exc_info=True)
+        except Exception as unsaved:  # the run's own error is the one to report
+            logger.warning("could not record the failure of run %s: %s", run.run_id, unsaved)
         emit(ProgressEvent("run_finished", run.run_id, run=failed))
+        if isinstance(error, BridgeLost):
+            raise AgentRunError(failed, error.error) from error
         if isinstance(error, Exception):
             raise AgentRunError(failed, error) from error
         raise
@@ -208,6 +220,36 @@ async def run_definition(
     await save(finished)
     emit(ProgressEvent("run_finished", run.run_id, run=finished))
     return finished
+
+
+def failure_reason(error: BaseException, steps: int) -> str:
+    """What a failed run's record says about why it ended (``steps``: how many it recorded)."""
+    recorded = f"{steps} step{'' if steps == 1 else 's'} recorded"
+    if isinstance(error, BridgeLost):
+        lost = error.error
+        return (
+            f"{lost.type}: the run stopped because tool '{error.tool_name}' cannot reach its session "
+            f"({recorded}): {lost}"
+        )
+    if isinstance(error, asyncio.CancelledError):
+        why = str(error) or "the task running it was cancelled"
+        return f"{ErrorType.CANCELLED}: the run was stopped before it finished: {why} ({recorded})"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+async def _outcome(running: asyncio.Future[T]) -> T:
+    """The result of ``running``; cancelling the caller cancels it with the same message, once it stopped.
+
+    The agent runs in a task of its own because a cancellation's message (``task.cancel("stopped by
+    SIGTERM")``) would not survive the gRPC call it interrupts; here it arrives intact.
+    """
+    try:
+        await asyncio.wait({running})
+    except asyncio.CancelledError as cancelled:
+        running.cancel(str(cancelled) or None)
+        await asyncio.wait({running})  # its last step (the interrupted call) is recorded by then
+        raise
+    return running.result()
 
 
 async def _write_progress(recorder: _RunRecorder, save: Callable[[AgentRun], Awaitable[None]]) -> None:

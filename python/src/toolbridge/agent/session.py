@@ -6,6 +6,10 @@ agents = SessionAgents(bridge)
 agent_id = await agents.create_react_agent("question -> answer", ["search_docs", "calculate"])
 run = await agents.run_agent(agent_id, question="...")      # in this or any other worker
 await agents.store.list_runs(agent_id)
+
+Like the bridge, every coroutine works from any event loop or thread, and each has a
+``*_sync`` twin for sync programs (``agents.run_agent_sync(...)``,
+``agents.store.list_runs_sync(...)``).
 """
 
 from __future__ import annotations
@@ -17,9 +21,8 @@ import dspy
 
 from toolbridge.agent.model import AgentDefinition, AgentDefinitionError, AgentRun, AgentStore, ProgressEvent
 from toolbridge.agent.runner import run_definition
-from toolbridge.agent.store import SessionVariableAgentStore
+from toolbridge.agent.store import BridgeAgentStore
 from toolbridge.dspy import GRPCToolBridge
-from toolbridge.errors import ErrorType, SessionError
 
 
 class SessionAgents:
@@ -31,20 +34,9 @@ class SessionAgents:
 
     def __init__(self, bridge: GRPCToolBridge, store: AgentStore | None = None) -> None:
         self.bridge = bridge
-        self._store = store
-
-    @property
-    def store(self) -> AgentStore:
-        """Where agents and runs are kept; the session's variables unless another store was given."""
-        if self._store is None:
-            if self.bridge.client is None:
-                raise SessionError(
-                    "the bridge has no session yet, so no agent store: "
-                    "call await bridge.initialize(session_id) first",
-                    ErrorType.SESSION_NOT_FOUND,
-                )
-            self._store = SessionVariableAgentStore(self.bridge.client)
-        return self._store
+        #: Where agents and runs are kept (the session's variables unless another store was
+        #: given), usable from any loop or thread, with ``*_sync`` reads.
+        self.store = BridgeAgentStore(bridge, store)
 
     def build_react_agent(self, definition: AgentDefinition) -> dspy.ReAct:
         """A live ``dspy.ReAct`` from a definition, with the session's tools."""
@@ -81,12 +73,12 @@ class SessionAgents:
             signature, names, max_iters, instructions=instructions, agent_id=agent_id
         )
         self.build_react_agent(definition)  # fails here rather than in another worker later
-        await self.bridge.on_owner_loop(self.store.save_definition(definition))
+        await self.store.save_definition(definition)
         return definition.agent_id
 
     async def load_react_agent(self, agent_id: str) -> dspy.ReAct:
         """The stored agent, rebuilt as a ``dspy.ReAct`` to run (or optimize) as you like."""
-        definition = await self.bridge.on_owner_loop(self.store.load_definition(agent_id))
+        definition = await self.store.load_definition(agent_id)
         return self.build_react_agent(definition)
 
     async def run_agent(self, agent_id: str, /, **inputs: Any) -> AgentRun:
@@ -105,7 +97,7 @@ class SessionAgents:
         on_progress: Callable[[ProgressEvent], None] | None = None,
     ) -> AgentRun:
         """``run_agent`` with options: an LM for this run only, and a callback for live progress."""
-        definition = await self.bridge.on_owner_loop(self.store.load_definition(agent_id))
+        definition = await self.store.load_definition(agent_id)
         return await self.run_definition(definition, inputs, lm=lm, on_progress=on_progress)
 
     async def run_definition(
@@ -121,7 +113,6 @@ class SessionAgents:
         Raises ``AgentRunError`` (with the failed run) when the run fails, e.g. the LM call fails.
         """
         return await run_definition(
-            self.bridge,
             self.build_react_agent(definition),
             definition,
             inputs,
@@ -129,3 +120,43 @@ class SessionAgents:
             lm=lm,
             on_progress=on_progress,
         )
+
+    # -- for sync programs
+
+    def create_react_agent_sync(
+        self,
+        signature: str | type[dspy.Signature],
+        tool_names: Sequence[str] | None = None,
+        max_iters: int = 5,
+        *,
+        instructions: str | None = None,
+        agent_id: str | None = None,
+    ) -> str:
+        """``create_react_agent`` for sync programs."""
+        return self.bridge.run_sync(
+            self.create_react_agent(
+                signature, tool_names, max_iters, instructions=instructions, agent_id=agent_id
+            )
+        )
+
+    def load_react_agent_sync(self, agent_id: str) -> dspy.ReAct:
+        """``load_react_agent`` for sync programs."""
+        return self.bridge.run_sync(self.load_react_agent(agent_id))
+
+    def run_agent_sync(self, agent_id: str, /, **inputs: Any) -> AgentRun:
+        """``run_agent`` for sync programs: the run goes on the bridge's background loop; this waits.
+
+        ``dspy.context`` settings of the caller (the LM, callbacks) apply to the run.
+        """
+        return self.bridge.run_sync(self.run_agent(agent_id, **inputs))
+
+    def run_agent_with_sync(
+        self,
+        agent_id: str,
+        inputs: Mapping[str, Any],
+        *,
+        lm: dspy.BaseLM | None = None,
+        on_progress: Callable[[ProgressEvent], None] | None = None,
+    ) -> AgentRun:
+        """``run_agent_with`` for sync programs (``on_progress`` runs on the bridge's background thread)."""
+        return self.bridge.run_sync(self.run_agent_with(agent_id, inputs, lm=lm, on_progress=on_progress))

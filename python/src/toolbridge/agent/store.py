@@ -14,11 +14,13 @@ the session like every variable, and any worker attached to the session can read
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Final
+from typing import Final, TypeVar
 
-from toolbridge.agent.model import AgentDefinition, AgentNotFoundError, AgentRun, AgentRunStep
+from toolbridge.agent.model import AgentDefinition, AgentNotFoundError, AgentRun, AgentRunStep, AgentStore
 from toolbridge.client import ToolBridgeClient
+from toolbridge.dspy import GRPCToolBridge
 from toolbridge.errors import InvalidValueError
 from toolbridge.session_context import SessionContext
 from toolbridge.v1 import agents_pb2 as pb
@@ -30,6 +32,8 @@ AGENT_DEFINITION_PREFIX: Final = "agent_"
 AGENT_RUN_PREFIX: Final = "run_"
 #: How much of each observation a run record keeps when the whole run is too large for a variable.
 TRIMMED_OBSERVATION_CHARS: Final = 2000
+
+T = TypeVar("T")
 
 _DEFINITION_SCHEMA: Final = pb.AgentDefinition.DESCRIPTOR.full_name
 _RUN_SCHEMA: Final = pb.AgentRun.DESCRIPTOR.full_name
@@ -100,6 +104,70 @@ class SessionVariableAgentStore:
         found = await self.variables.list_variables(prefix)
         runs = [AgentRun.from_bytes(v.value) for v in found if v.tags.get("schema") == _RUN_SCHEMA]
         return sorted(runs, key=lambda run: run.started_at)
+
+
+class BridgeAgentStore:
+    """The agent store of a bridge's session, usable from any event loop or thread, and from sync code.
+
+    What ``SessionAgents.store`` is. Over the session's variables (the default) each call
+    uses the bridge's client for the loop it runs on; another ``AgentStore`` given to
+    ``SessionAgents`` is called as it is. The ``*_sync`` reads run on the bridge's
+    background loop and wait.
+    """
+
+    def __init__(self, bridge: GRPCToolBridge, store: AgentStore | None = None) -> None:
+        self.bridge = bridge
+        #: The store used as given (None: the session's variables, through the bridge).
+        self.custom = store
+        self._by_client: list[tuple[ToolBridgeClient, SessionVariableAgentStore]] = []
+
+    async def _use(self, action: Callable[[AgentStore], Awaitable[T]]) -> T:
+        if self.custom is not None:
+            return await action(self.custom)
+        return await self.bridge.run(lambda client: action(self._over(client)))
+
+    def _over(self, client: ToolBridgeClient) -> SessionVariableAgentStore:
+        # One store per client (the bridge has at most two): each keeps its SessionContext.
+        for known, store in self._by_client:
+            if known is client:
+                return store
+        store = SessionVariableAgentStore(client)
+        self._by_client = [*self._by_client[-1:], (client, store)]
+        return store
+
+    async def save_definition(self, definition: AgentDefinition) -> None:
+        await self._use(lambda store: store.save_definition(definition))
+
+    async def load_definition(self, agent_id: str) -> AgentDefinition:
+        return await self._use(lambda store: store.load_definition(agent_id))
+
+    async def list_definitions(self) -> list[AgentDefinition]:
+        return await self._use(lambda store: store.list_definitions())
+
+    async def record_run(self, run: AgentRun) -> None:
+        await self._use(lambda store: store.record_run(run))
+
+    async def load_run(self, run_id: str) -> AgentRun:
+        return await self._use(lambda store: store.load_run(run_id))
+
+    async def list_runs(self, agent_id: str | None = None) -> list[AgentRun]:
+        return await self._use(lambda store: store.list_runs(agent_id))
+
+    def load_definition_sync(self, agent_id: str) -> AgentDefinition:
+        """``load_definition`` for sync code."""
+        return self.bridge.run_sync(self.load_definition(agent_id))
+
+    def list_definitions_sync(self) -> list[AgentDefinition]:
+        """``list_definitions`` for sync code."""
+        return self.bridge.run_sync(self.list_definitions())
+
+    def load_run_sync(self, run_id: str) -> AgentRun:
+        """``load_run`` for sync code."""
+        return self.bridge.run_sync(self.load_run(run_id))
+
+    def list_runs_sync(self, agent_id: str | None = None) -> list[AgentRun]:
+        """``list_runs`` for sync code."""
+        return self.bridge.run_sync(self.list_runs(agent_id))
 
 
 def _trimmed(run: AgentRun) -> AgentRun:

@@ -8,17 +8,36 @@
 
 Importing this package imports ``dspy``; ``import toolbridge`` alone does not. ``schema`` turns
 a tool's JSON Schema into what DSPy shows the LM, ``tool`` is the ``dspy.Tool`` adapter,
-``bridge`` connects both to a host session. Stored ReAct agents are ``toolbridge.agent``'s.
+``clients`` decides which client serves a call from which loop or thread, ``bridge`` connects
+them to a host session. Stored ReAct agents are ``toolbridge.agent``'s.
 """
 
 from toolbridge.dspy.bridge import GRPCToolBridge
-from toolbridge.dspy.schema import dspy_tool_args, json_schema_type
-from toolbridge.dspy.tool import INVALID_ARGUMENTS, BridgeTool, ToolErrorObservation, ToolRunner
+from toolbridge.dspy.schema import (
+    ResultShape,
+    SchemaResolver,
+    ToolArguments,
+    dspy_tool_args,
+    json_schema_type,
+)
+from toolbridge.dspy.tool import (
+    INVALID_ARGUMENTS,
+    BridgeLost,
+    BridgeTool,
+    DetachedRunner,
+    ToolErrorObservation,
+    ToolRunner,
+)
 
 __all__ = [
     "INVALID_ARGUMENTS",
+    "BridgeLost",
     "BridgeTool",
+    "DetachedRunner",
     "GRPCToolBridge",
+    "ResultShape",
+    "SchemaResolver",
+    "ToolArguments",
     "ToolErrorObservation",
     "ToolRunner",
     "dspy_tool_args",

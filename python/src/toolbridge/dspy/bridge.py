@@ -5,25 +5,23 @@
     agent = dspy.ReAct("question -> answer", tools=bridge.get_dspy_tools())
     prediction = await agent.acall(question="...")      # or agent(question=...) from sync code
 
-``acall`` awaits the gRPC call on the caller's loop; a sync call (or one from another loop)
-runs on the bridge's own background loop and blocks. Stored agents and their runs are
+Every method works from any event loop or thread (``BridgeClients`` picks the client that may
+be used there); the ``*_sync`` forms are for sync programs. Stored agents and their runs are
 ``toolbridge.agent``'s, on top of this.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import threading
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import dspy
 
 from toolbridge.client import ToolBridgeClient
+from toolbridge.dspy.clients import BridgeClients, ClientWork
 from toolbridge.dspy.tool import BridgeTool
 from toolbridge.errors import ErrorType, SessionError, ToolBridgeError, ToolCallError
-from toolbridge.proxy import AsyncGRPCProxyTool, build_proxy_tools
+from toolbridge.proxy import AsyncGRPCProxyTool, StreamingGRPCProxyTool, build_proxy_tools
 from toolbridge.specs import Session, ToolSpec
 
 T = TypeVar("T")
@@ -33,10 +31,12 @@ class GRPCToolBridge:
     """The tools of one host session, as proxies and as ``dspy.Tool`` objects.
 
     ``await initialize(session_id)`` from async code, or ``initialize_sync(session_id)`` from
-    sync code. The bridge's client belongs to the event loop it was initialized on (the "owner"
-    loop). Tool calls from anywhere else (sync DSPy code, ``dspy.Parallel`` threads, another
-    loop) go through a second client on a background loop that the bridge starts on first use,
-    attached to the same session.
+    sync code. Its coroutines (``refresh_tools``, ``cleanup``, ``run``, and the calls of its
+    tools) work from any event loop and thread; ``run_sync`` runs any of them, or those of
+    ``SessionAgents`` and its store, from sync code.
+
+    A bridge is a connection: ``copy.deepcopy`` of anything holding it (a program, its tools)
+    shares it, and it is not pickled with a program (``attach`` re-binds a loaded one).
     """
 
     def __init__(
@@ -47,15 +47,12 @@ class GRPCToolBridge:
     ) -> None:
         self.server_address = server_address
         self.max_message_bytes = max_message_bytes
-        self.client: ToolBridgeClient | None = None
         self.session: Session | None = None
         self.specs: dict[str, ToolSpec] = {}
-        #: One proxy per tool (streaming tools get the streaming proxy).
+        #: One proxy per tool over the bridge's own client (streaming tools get the streaming proxy).
         self.tools: dict[str, AsyncGRPCProxyTool] = {}
         self._dspy_tools: dict[str, BridgeTool] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._background: _BackgroundLoop | None = None
-        self._background_lock = threading.Lock()
+        self._clients = BridgeClients(server_address, max_message_bytes)
 
     # -- lifecycle
 
@@ -68,6 +65,11 @@ class GRPCToolBridge:
             )
         return self.session.session_id
 
+    @property
+    def client(self) -> ToolBridgeClient | None:
+        """The bridge's own client, usable on the loop that initialized the bridge; None before that."""
+        return self._clients.owner
+
     async def initialize(
         self, session_id: str = "", metadata: Mapping[str, str] | None = None
     ) -> dict[str, AsyncGRPCProxyTool]:
@@ -75,65 +77,53 @@ class GRPCToolBridge:
 
         An empty ``session_id`` creates a session with an id the host picks (``bridge.session_id``).
         """
-        if self.client is not None:
-            raise ToolBridgeError(
-                f"the bridge is already initialized with session {self.session_id}; "
-                "use another GRPCToolBridge for another session",
-                ErrorType.INTERNAL_ERROR,
-            )
-        client = ToolBridgeClient(self.server_address, max_message_bytes=self.max_message_bytes)
+        self._refuse_second_session()
+        session = await self._clients.open(session_id, metadata)
         try:
-            session = await client.initialize_session(session_id, metadata)
-            specs = await client.list_tools()
+            specs = await self.run(lambda client: client.list_tools())
         except BaseException:
-            await client.close()
+            await self._clients.close()
             raise
-        self.client, self.session, self._loop = client, session, asyncio.get_running_loop()
+        self.session = session
         self._set_specs(specs)
         return self.tools
 
     def initialize_sync(
         self, session_id: str = "", metadata: Mapping[str, str] | None = None
     ) -> dict[str, AsyncGRPCProxyTool]:
-        """``initialize`` for sync programs: the client then lives on the bridge's background loop."""
-        background = self._background_loop()
-        tools = background.run(self.initialize(session_id, metadata))
-        background.adopt(self.client, self.tools)
-        return tools
+        """``initialize`` for sync programs: the bridge's client then lives on its background loop."""
+        self._refuse_second_session()
+        session = self._clients.open_sync(session_id, metadata)
+        try:
+            specs = self._clients.run_sync(lambda client: client.list_tools())
+        except BaseException:
+            self._clients.close_sync()
+            raise
+        self.session = session
+        self._set_specs(specs)
+        return self.tools
 
     async def refresh_tools(self) -> dict[str, AsyncGRPCProxyTool]:
         """Fetches the specs again (e.g. after the host registered a session tool)."""
-        client = self._require_client()
-        self._set_specs(await self.on_owner_loop(client.list_tools()))
+        self._set_specs(await self.run(lambda client: client.list_tools()))
         return self.tools
 
     async def close(self) -> None:
         """Closes the bridge's connections; the session stays alive on the host (``cleanup`` ends it)."""
-        client, self.client = self.client, None
-        background, self._background = self._background, None
-        if client is not None and self._loop is asyncio.get_running_loop():
-            await client.close()
-        if background is not None:
-            # Closes its own client (or the bridge's, after initialize_sync) on its loop.
-            await asyncio.to_thread(background.stop)
+        await self._clients.close()
 
     def close_sync(self) -> None:
-        """``close`` for sync programs (after ``initialize_sync``)."""
-        self.client = None
-        background, self._background = self._background, None
-        if background is not None:
-            background.stop()
+        """``close`` for sync programs."""
+        self._clients.close_sync()
 
     async def cleanup(self) -> None:
         """Ends the session on the host (its tools and variables go with it) and closes the bridge."""
-        client = self._require_client()
-        await self.on_owner_loop(client.cleanup())
+        await self.run(lambda client: client.cleanup())
         await self.close()
 
     def cleanup_sync(self) -> None:
-        """``cleanup`` for sync programs (after ``initialize_sync``)."""
-        client = self._require_client()
-        self._background_loop().run(client.cleanup())
+        """``cleanup`` for sync programs."""
+        self._clients.run_sync(lambda client: client.cleanup())
         self.close_sync()
 
     async def __aenter__(self) -> GRPCToolBridge:
@@ -142,17 +132,44 @@ class GRPCToolBridge:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> GRPCToolBridge:
+        return self  # a connection to one session; what copies a program shares it
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        raise TypeError(
+            "a GRPCToolBridge is a live connection and cannot be pickled; its BridgeTools pickle without "
+            "it, and bridge.attach(program) binds a loaded program's tools to a bridge"
+        )
+
+    # -- running work anywhere
+
+    async def run(self, work: ClientWork[T]) -> T:
+        """Does ``work`` (a function of a client) with the client usable on the running loop, from any loop.
+
+        ``await bridge.run(lambda client: client.get_variable("x"))``
+        """
+        return await self._clients.run(work)
+
+    def run_sync(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Runs a coroutine of the bridge (or of ``SessionAgents`` and its store) from sync code and waits.
+
+        ``bridge.run_sync(agents.store.list_runs(agent_id))``. It runs on the bridge's
+        background loop in a copy of the caller's context (``dspy.context`` settings apply).
+        Not from the background loop itself (a tool callback): await the coroutine there.
+        """
+        return self._clients.run_coroutine_sync(coroutine)
+
     # -- tools
 
     def get_dspy_tools(self, tool_names: Sequence[str] | None = None) -> list[dspy.Tool]:
         """The session's tools (or the named ones, in that order) as ``dspy.Tool`` objects."""
-        self._require_client()
+        self._require_open()
         if tool_names is None:
             return list(self._dspy_tools.values())
         return [self.get_dspy_tool(name) for name in tool_names]
 
     def get_dspy_tool(self, name: str) -> BridgeTool:
-        self._require_client()
+        self._require_open()
         try:
             return self._dspy_tools[name]
         except KeyError:
@@ -161,132 +178,70 @@ class GRPCToolBridge:
                 name, ErrorType.TOOL_NOT_FOUND, f"the session has no tool '{name}'; its tools: {known}"
             ) from None
 
+    def attach(self, program: T) -> T:
+        """Binds the ``BridgeTool``s in ``program`` (a loaded ``dspy.Module``, a tool, a list) to this bridge.
+
+        ``program = bridge.attach(dspy.load(path, allow_pickle=True))``. Each tool gets the
+        session's current spec of its name (``ToolCallError`` ``ToolNotFound`` if the session
+        has none) and keeps its description. Returns ``program``.
+        """
+        self._require_open()
+        for tool in _bridge_tools(program):
+            if tool.name not in self.specs:
+                self.get_dspy_tool(tool.name)  # raises ToolNotFound with the session's tools
+            tool.attach(self, self.specs[tool.name])
+        return program
+
     async def call_tool_async(self, spec: ToolSpec, kwargs: Mapping[str, Any]) -> Any:
         """Calls a tool from async code on any loop; a streaming tool returns its chunks as a list."""
-        self._require_client()
-        if asyncio.get_running_loop() is self._loop:
-            return await self.tools[spec.name](**kwargs)
-        background = self._background_loop(attach=True)
-        return await asyncio.wrap_future(background.submit(background.call(spec, kwargs)))
+        return await self._clients.run(lambda client: _call(client, spec, kwargs))
 
     def call_tool_blocking(self, spec: ToolSpec, kwargs: Mapping[str, Any]) -> Any:
         """Calls a tool from sync code and waits; safe from any thread, even one running an event loop."""
-        self._require_client()
-        background = self._background_loop(attach=True)
-        return background.run(background.call(spec, kwargs))
-
-    async def on_owner_loop(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        """Awaits a coroutine that uses the bridge's client on the loop that owns it (from any loop)."""
-        if asyncio.get_running_loop() is self._loop:
-            return await coroutine
-        background = self._background
-        if background is not None and background.loop is self._loop:
-            return await asyncio.wrap_future(background.submit(coroutine))
-        coroutine.close()
-        raise ToolBridgeError(
-            "the bridge's client belongs to the event loop that ran initialize(); call this from that loop",
-            ErrorType.INTERNAL_ERROR,
-        )
+        return self._clients.run_sync(lambda client: _call(client, spec, kwargs))
 
     # -- internals
 
     def _set_specs(self, specs: Iterable[ToolSpec]) -> None:
-        client = self._require_client()
+        client = self._require_open()
         self.specs = {spec.name: spec for spec in specs}
         self.tools = build_proxy_tools(self.specs.values(), client)
         self._dspy_tools = {name: BridgeTool(self, spec) for name, spec in self.specs.items()}
-        if self._background is not None:
-            self._background.specs_changed(self.specs.values())
 
-    def _require_client(self) -> ToolBridgeClient:
-        if self.client is None:
-            raise SessionError(
-                "the bridge is not initialized (or was closed): call await bridge.initialize(session_id) "
-                "or bridge.initialize_sync(session_id) first",
-                ErrorType.SESSION_NOT_FOUND,
-            )
-        return self.client
+    def _require_open(self) -> ToolBridgeClient:
+        return self._clients.require_owner()
 
-    def _background_loop(self, *, attach: bool = False) -> _BackgroundLoop:
-        with self._background_lock:
-            if self._background is None:
-                self._background = _BackgroundLoop()
-            background = self._background
-        if attach:
-            background.attach(self)
-        return background
-
-
-class _BackgroundLoop:
-    """An event loop on a daemon thread, with a client attached to the bridge's session.
-
-    gRPC aio objects belong to the loop that created them, so sync callers (and callers on other
-    loops) cannot use the bridge's client; they hand their calls to this loop instead.
-    """
-
-    def __init__(self) -> None:
-        self.client: ToolBridgeClient | None = None
-        self.tools: dict[str, AsyncGRPCProxyTool] = {}
-        self._owns_client = False
-        self._attach_lock = threading.Lock()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="toolbridge-dspy", daemon=True)
-        self.thread.start()
-
-    def submit(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        if threading.current_thread() is self.thread:
-            coroutine.close()
+    def _refuse_second_session(self) -> None:
+        if self._clients.is_open:
             raise ToolBridgeError(
-                "a blocking tool call was made on the bridge's own event loop: "
-                "use await tool.acall(...) there",
+                f"the bridge is already initialized with session {self.session_id}; "
+                "use another GRPCToolBridge for another session",
                 ErrorType.INTERNAL_ERROR,
             )
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
 
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        future = self.submit(coroutine)
-        try:
-            return future.result()
-        except BaseException:
-            future.cancel()  # e.g. Ctrl-C while waiting: cancel the call, so the host stops the tool
-            raise
 
-    def adopt(self, client: ToolBridgeClient | None, tools: dict[str, AsyncGRPCProxyTool]) -> None:
-        """Uses the bridge's own client, created on this loop by ``initialize_sync``."""
-        self.client, self.tools, self._owns_client = client, tools, True
+async def _call(client: ToolBridgeClient, spec: ToolSpec, kwargs: Mapping[str, Any]) -> Any:
+    if spec.streaming:
+        return await StreamingGRPCProxyTool(spec, client).collect(**kwargs)
+    return await client.execute_tool(spec.name, **kwargs)
 
-    def attach(self, bridge: GRPCToolBridge) -> None:
-        with self._attach_lock:
-            if self.client is None:
-                self.run(self._attach(bridge))
 
-    async def _attach(self, bridge: GRPCToolBridge) -> None:
-        client = ToolBridgeClient(bridge.server_address, max_message_bytes=bridge.max_message_bytes)
-        try:
-            await client.initialize_session(bridge.session_id)
-        except BaseException:
-            await client.close()
-            raise
-        self.client, self._owns_client = client, True
-        self.tools = build_proxy_tools(bridge.specs.values(), client)
-
-    def specs_changed(self, specs: Iterable[ToolSpec]) -> None:
-        if self.client is not None:
-            self.tools = build_proxy_tools(specs, self.client)
-
-    async def call(self, spec: ToolSpec, kwargs: Mapping[str, Any]) -> Any:
-        proxy = self.tools.get(spec.name)
-        if proxy is None:
-            raise ToolCallError(
-                spec.name, ErrorType.TOOL_NOT_FOUND, "the bridge has no proxy for this tool; refresh_tools()"
-            )
-        return await proxy(**kwargs)
-
-    def stop(self) -> None:
-        if self.client is not None and self._owns_client:
-            self.run(self.client.close())
-        self.client = None
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
-        if not self.thread.is_alive():
-            self.loop.close()
+def _bridge_tools(root: Any) -> list[BridgeTool]:
+    """Every ``BridgeTool`` reachable from ``root`` through modules' attributes, lists, tuples and dicts."""
+    found: dict[int, BridgeTool] = {}
+    seen: set[int] = set()
+    pending = [root]
+    while pending:
+        item = pending.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, BridgeTool):
+            found[id(item)] = item
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple | set):
+            pending.extend(item)
+        elif isinstance(item, dspy.BaseModule):
+            pending.extend(vars(item).values())
+    return list(found.values())
