@@ -14,7 +14,10 @@ from toolbridge.agent.__main__ import choose_lm, main, parse_args
 from toolbridge.agent.demo import SHOP_QUESTION, SHOP_TOOLS
 from toolbridge.agent.scripted import ScriptedLM, answer_turn, finish_turn, tool_turn
 
-from .conftest import agent_cli
+from .conftest import REPO_ROOT, agent_cli
+
+#: Where testdata's LM factories live (``team_lm:make_lm``), as a team's module would be on PYTHONPATH.
+TEAM_LMS = REPO_ROOT / "testdata" / "agents"
 
 
 @pytest.fixture
@@ -110,10 +113,13 @@ async def test_a_json_script_drives_the_agent(
     assert "[step 1] -> error ToolExecutionError: Tool 'read_doc' failed" in result.stderr
 
 
-def test_the_lm_comes_from_the_flag_then_the_environment_then_the_script(
+def test_the_lm_comes_from_the_factory_then_the_flag_then_the_environment_then_the_script(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("TOOLBRIDGE_LM", "openai/gpt-4o-mini")
+    monkeypatch.syspath_prepend(str(TEAM_LMS))
+    lm = choose_lm(parse_args(["--address", "a", "--session", "s", "--lm-factory", "team_lm:make_lm"]))
+    assert (type(lm), lm.model) == (ScriptedLM, "team/scripted-calculator")
     lm = choose_lm(parse_args(["--address", "a", "--session", "s", "--script", "shop"]))
     assert isinstance(lm, dspy.LM)
     assert lm.model == "openai/gpt-4o-mini"
@@ -173,6 +179,37 @@ def test_bad_usage_is_reported_with_what_to_do(
     out, err = capsys.readouterr()
     assert out == ""
     assert message in err
+
+
+async def test_a_factory_lm_drives_the_agent(shop_host: HostProcess, shop_session: str) -> None:
+    result = await agent_cli(
+        "--address", shop_host.target, "--session", shop_session, "--tools", "calculate",
+        "--question", "What is 6 x 7?", "--lm-factory", "team_lm:make_lm", "--events",
+        env={"PYTHONPATH": str(TEAM_LMS)},
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert result.lines[0]["lm"] == "team/scripted-calculator"
+    assert result.lines[-1]["outputs"] == {"answer": "42"}
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        ("team_lm", "an LM factory is named module:function (e.g. my_team.llm:make_lm), got 'team_lm'"),
+        ("no_such_module:make", "cannot import 'no_such_module' for the LM factory no_such_module:make"),
+        ("team_lm:nope", "module 'team_lm' has no function 'nope'"),
+        ("team_lm:broken", "the LM factory team_lm:broken failed: RuntimeError: TEAM_LM_KEY is not set"),
+        ("team_lm:not_an_lm", "the LM factory team_lm:not_an_lm returned str, not a dspy.BaseLM"),
+    ],
+)
+def test_a_factory_that_cannot_make_an_lm_says_why(
+    factory: str, message: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.syspath_prepend(str(TEAM_LMS))
+    assert (
+        main(["--address", "127.0.0.1:9", "--session", "s", "--question", "?", "--lm-factory", factory]) == 2
+    )
+    assert message in capsys.readouterr().err
 
 
 async def test_a_missing_session_or_host_is_unreachable(shop_host: HostProcess) -> None:

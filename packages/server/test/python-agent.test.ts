@@ -168,7 +168,46 @@ describe("runPythonAgent", () => {
       },
     });
     assert.equal(result.status, "failed");
-    assert.equal(result.error, "CancelledError");
+    const reason =
+      /^Cancelled: the run was stopped before it finished: stopped by SIGTERM \(1 step recorded\)$/;
+    assert.match(result.error, reason);
+    // The record in the session says the same, and which call was interrupted.
+    const run = await new SessionVariableAgentStore(host.variables(sessionId)).loadRun(result.runId);
+    assert.equal(run.status, "failed");
+    assert.match(run.error, reason);
+    assert.deepEqual(
+      run.steps.map((step) => [step.toolName, step.errorType]),
+      [["index_corpus", "Cancelled"]],
+    );
+  });
+
+  it("runs the agent with the LM a factory of the user's builds", async () => {
+    const events: AgentEvent[] = [];
+    const result = await runPythonAgent({
+      ...base,
+      env: { ...workerEnv(), PYTHONPATH: `${REPO_ROOT}testdata/agents` },
+      tools: ["calculate"],
+      inputs: { question: "What is 6 x 7?" },
+      lmFactory: "team_lm:make_lm",
+      onEvent: (event) => events.push(event),
+    });
+    assert.equal(result.status, "succeeded", result.error);
+    assert.deepEqual(result.outputs, { answer: "42" });
+    assert.deepEqual(events[0], {
+      event: "run_started",
+      run_id: result.runId,
+      agent_id: result.agentId,
+      lm: "team/scripted-calculator",
+    });
+    const run = await new SessionVariableAgentStore(host.variables(sessionId)).loadRun(result.runId);
+    assert.equal(run.lm, "team/scripted-calculator");
+    await assert.rejects(
+      runPythonAgent({ ...base, inputs: { question: "?" }, lmFactory: "no_such_module:make" }),
+      (error: unknown) =>
+        error instanceof PythonAgentError &&
+        error.exitCode === 2 &&
+        /cannot import 'no_such_module' for the LM factory no_such_module:make/.test(error.message),
+    );
   });
 
   it("rejects when no run could start, with the worker's reason", async () => {
@@ -207,6 +246,13 @@ describe("runPythonAgent", () => {
       [
         ...["-m", "toolbridge.agent", "--address", "h:1", "--session", "s", "--events", "--agent", "react_1"],
         ...["--input-json", 'question="q"', "--input-json", "n=2", "--lm", "openai/gpt-4o-mini"],
+      ],
+    );
+    assert.deepEqual(
+      pythonAgentArgs({ address: "h:1", sessionId: "s", lm: "x/y", lmFactory: "team.llm:make" }),
+      [
+        ...["-m", "toolbridge.agent", "--address", "h:1", "--session", "s", "--events"],
+        ...["--lm-factory", "team.llm:make"],
       ],
     );
   });

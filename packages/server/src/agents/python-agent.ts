@@ -52,6 +52,11 @@ export interface PythonAgentOptions {
   inputs?: Record<string, unknown>;
   /** A DSPy model string (`openai/gpt-4o-mini`); default: the worker's `TOOLBRIDGE_LM` environment variable. */
   lm?: string;
+  /**
+   * Your own LM instead: `module:function`, a Python function the worker imports (from `cwd` or
+   * `PYTHONPATH`) and calls with no arguments, returning a `dspy.BaseLM`. Takes precedence over `lm`.
+   */
+  lmFactory?: string;
   /** The scripted DummyLM the worker uses when no LM is named: a built-in name (`shop`) or a JSON file. */
   script?: string;
   /** The Python interpreter with `toolbridge[dspy]` installed; default `$TOOLBRIDGE_PYTHON`, else `python3`. */
@@ -114,7 +119,8 @@ export function pythonAgentArgs(options: PythonAgentOptions): string[] {
   for (const [name, value] of Object.entries(options.inputs ?? {})) {
     args.push("--input-json", `${name}=${JSON.stringify(value)}`);
   }
-  if (options.lm !== undefined) args.push("--lm", options.lm);
+  if (options.lmFactory !== undefined) args.push("--lm-factory", options.lmFactory);
+  else if (options.lm !== undefined) args.push("--lm", options.lm);
   if (options.script !== undefined) args.push("--script", options.script);
   return args;
 }

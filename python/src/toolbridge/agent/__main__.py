@@ -6,9 +6,10 @@ The TypeScript host (or a user) launches this with a host address and a session 
         --signature "question -> answer" --tools search_docs,calculate --question "..."
     python -m toolbridge.agent --address ... --session S --agent react_1a2b3c4d --question "..."
 
-The LM is ``--lm`` or ``$TOOLBRIDGE_LM`` (any model string DSPy accepts, e.g.
-``openai/gpt-4o-mini``; the provider's API key comes from its usual environment variable),
-else the scripted DummyLM named by ``--script``. Progress goes to stderr; stdout gets one
+The LM is the one ``--lm-factory module:function`` builds (your own ``dspy.BaseLM``), else
+``--lm`` or ``$TOOLBRIDGE_LM`` (any model string DSPy accepts, e.g. ``openai/gpt-4o-mini``;
+the provider's API key comes from its usual environment variable), else the scripted
+DummyLM named by ``--script``. Progress goes to stderr; stdout gets one
 JSON line with the result, or with ``--events`` one JSON line per step and then the result.
 
 Exit status: 0 the run succeeded, 1 it failed (recorded as failed), 2 bad usage or agent
@@ -26,7 +27,6 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TextIO
 
 from toolbridge.agent.model import AgentRun, ProgressEvent
@@ -45,7 +45,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m toolbridge.agent",
         description="Run a DSPy ReAct agent over the tools of a toolbridge session.",
-        epilog=f"The LM is --lm, else ${LM_ENV}, else the scripted DummyLM of --script.",
+        epilog=f"The LM is --lm-factory's, else --lm, else ${LM_ENV}, else the scripted DummyLM of --script.",
     )
     parser.add_argument("--address", required=True, help="the host, HOST:PORT")
     parser.add_argument("--session", required=True, help="the session to attach to (it must exist)")
@@ -63,7 +63,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--input-json", action="append", default=[], metavar="NAME=JSON", help="an input given as JSON"
     )
-    parser.add_argument("--lm", help=f"DSPy model string, e.g. openai/gpt-4o-mini (default: ${LM_ENV})")
+    lm = parser.add_mutually_exclusive_group()
+    lm.add_argument("--lm", help=f"DSPy model string, e.g. openai/gpt-4o-mini (default: ${LM_ENV})")
+    lm.add_argument(
+        "--lm-factory",
+        metavar="MODULE:FUNCTION",
+        help="your own LM: a function returning a dspy.BaseLM (imported from the working dir or PYTHONPATH)",
+    )
     parser.add_argument(
         "--script", help="when no LM is named: a scripted DummyLM, by name ('shop') or a JSON file of turns"
     )
@@ -93,36 +99,10 @@ def parse_inputs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def choose_lm(args: argparse.Namespace) -> Any:
-    """``dspy.LM(--lm or $TOOLBRIDGE_LM)``, else the scripted DummyLM of ``--script``."""
-    import dspy
+    """``--lm-factory``'s LM, else ``dspy.LM(--lm or $TOOLBRIDGE_LM)``, else the ``--script`` DummyLM."""
+    from toolbridge.agent.lm import choose_lm as choose
 
-    model = args.lm or os.environ.get(LM_ENV)
-    if model:
-        return dspy.LM(model)
-    if args.script:
-        return scripted_lm(args.script)
-    raise UsageError(
-        f"no LM: set {LM_ENV} (e.g. {LM_ENV}=openai/gpt-4o-mini with OPENAI_API_KEY set), pass --lm, "
-        "or pass --script for a scripted DummyLM"
-    )
-
-
-def scripted_lm(script: str) -> Any:
-    from toolbridge.agent.demo import SCRIPTS
-    from toolbridge.agent.scripted import ScriptedLM
-
-    if script in SCRIPTS:
-        return SCRIPTS[script]()
-    path = Path(script)
-    if not path.is_file():
-        raise UsageError(f"--script {script!r} is neither a known script ({', '.join(SCRIPTS)}) nor a file")
-    try:
-        turns = json.loads(path.read_text())
-    except ValueError as error:
-        raise UsageError(f"--script {script}: not JSON ({error})") from None
-    if not isinstance(turns, list) or not all(isinstance(turn, dict) for turn in turns):
-        raise UsageError(f"--script {script}: expected a JSON list of objects (one LM answer each)")
-    return ScriptedLM(turns)
+    return choose(model=args.lm or os.environ.get(LM_ENV), factory=args.lm_factory, script=args.script)
 
 
 # -- output ---------------------------------------------------------------------------------------------
