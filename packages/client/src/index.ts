@@ -1,8 +1,21 @@
 // Public surface of @toolbridge/client. Named exports only: every name below is public API.
 export {
+  AGENT_DEFINITION_PREFIX,
+  AGENT_RUN_PREFIX,
+  type AgentDefinition,
+  type AgentRun,
+  type AgentRunStatus,
+  type AgentRunStep,
+  type AgentStore,
+  agentDefinitionVariable,
+  agentRunVariable,
   BridgeError,
   type DeclareVariableOptions,
+  decodeAgentDefinition,
+  decodeAgentRun,
   ErrorType,
+  encodeAgentDefinition,
+  encodeAgentRun,
   Float64,
   float64,
   type NativeValue,
@@ -19,6 +32,7 @@ export {
   type VariableWatcher,
   type WatchVariablesOptions,
 } from "@toolbridge/core";
+export { SessionVariableAgentStore } from "./agents.js";
 export type { BatchItem, BatchOptions } from "./batch.js";
 export {
   type CallOptions,

@@ -1,9 +1,28 @@
-// Public surface of @toolbridge/core: the value codec, the error type and the variable
-// types shared by the host and the client. Nothing here does I/O. Named exports only:
-// every name below is public API.
+// Public surface of @toolbridge/core: the value codec, the error type, the variable types
+// and the agent records shared by the host and the client. Nothing here does I/O of its own
+// (the agent store uses the variables it is given). Named exports only: every name below is
+// public API.
 import "./wire.js";
 
-// --- For users: errors and values --------------------------------------------------------
+// --- For users: errors, values and agent records -----------------------------------------
+
+export {
+  AGENT_DEFINITION_PREFIX,
+  AGENT_RUN_PREFIX,
+  type AgentDefinition,
+  type AgentRecordVariables,
+  type AgentRun,
+  type AgentRunStatus,
+  type AgentRunStep,
+  type AgentStore,
+  agentDefinitionVariable,
+  agentRunVariable,
+  decodeAgentDefinition,
+  decodeAgentRun,
+  encodeAgentDefinition,
+  encodeAgentRun,
+  SessionVariableAgentStore,
+} from "./agents.js";
 
 export { BridgeError, type BridgeErrorOptions, ErrorType, isBridgeError, isErrorType } from "./errors.js";
 export { orderedKeys } from "./map-order.js";

@@ -7,6 +7,7 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
+import { SessionVariableAgentStore as ClientAgentStore, ToolBridgeClient } from "@toolbridge/client";
 import {
   type AgentDefinition,
   type AgentRun,
@@ -175,6 +176,42 @@ describe("agent records between Python and TypeScript", () => {
       kind: "agent",
       agent_id: definition.agentId,
     });
+  });
+
+  it("a client process reads and writes the same records as the host", async () => {
+    const sessionId = (await host.createSession()).id;
+    await python("write", target, sessionId);
+    const client = new ToolBridgeClient(target);
+    try {
+      await client.initializeSession(sessionId);
+      const agents = new ClientAgentStore(client);
+      assert.deepStrictEqual(await agents.loadDefinition(definition.agentId), definition);
+      assert.deepStrictEqual(await agents.listDefinitions(), [definition]);
+      for (const run of runs) assert.deepStrictEqual(await agents.loadRun(run.runId), run);
+      assert.deepStrictEqual(await agents.listRuns(definition.agentId), runs);
+      await assert.rejects(
+        agents.loadRun("react_missing_00000000"),
+        (error: unknown) =>
+          error instanceof BridgeError &&
+          error.type === ErrorType.VariableNotFound &&
+          error.message === `no run 'react_missing_00000000' in session ${sessionId}`,
+      );
+
+      // A record the client writes is the host's (and a Python worker's) to read.
+      const first = runs[0];
+      assert.ok(first !== undefined);
+      const rerun: AgentRun = { ...first, runId: `${definition.agentId}_0c11e47a`, status: "running" };
+      await agents.recordRun(rerun);
+      const hostStore = new SessionVariableAgentStore(host.variables(sessionId));
+      assert.deepStrictEqual(await hostStore.loadRun(rerun.runId), rerun);
+      assert.equal(
+        (await host.variables(sessionId).get(agentRunVariable(rerun.runId))).createdBy,
+        "typescript",
+      );
+    } finally {
+      await client.cleanup();
+      client.close();
+    }
   });
 
   it("names what is missing or malformed", async () => {

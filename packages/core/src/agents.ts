@@ -1,24 +1,19 @@
 /**
- * Stored DSPy agents and the records of their runs, as the host reads (and may write) them.
+ * Stored DSPy agents and the records of their runs, as TypeScript reads (and may write) them.
  * Python workers keep each agent definition in the session variable `agent_<agentId>` and
  * each run in `run_<runId>`, rewritten as the run progresses (toolbridge.agent.store). Both
  * hold the serialized message of proto/toolbridge/v1/agents.proto as a bytes value, so the
  * one schema is checked by the generated code of both languages (docs/agents.md).
+ *
+ * The store works over any access to a session's variables (`AgentRecordVariables`): the
+ * host's `SessionVariables`, or a client's (`@toolbridge/client`'s store adapts one).
  */
-import {
-  BridgeError,
-  decodeValue,
-  ErrorType,
-  encodeValue,
-  fromPbTimestamp,
-  type NativeValue,
-  pbAgents,
-  type pbValues,
-  Timestamp,
-  toPbTimestamp,
-  type Variable,
-} from "@toolbridge/core";
-import type { SessionVariables } from "../variables/session-variables.js";
+import { fromPbTimestamp, toPbTimestamp } from "./convert.js";
+import { BridgeError, ErrorType } from "./errors.js";
+import * as pbAgents from "./gen/toolbridge/v1/agents.js";
+import type * as pbValues from "./gen/toolbridge/v1/values.js";
+import { decodeValue, encodeValue, type NativeValue, Timestamp } from "./values.js";
+import type { SetVariableOptions, Variable } from "./variables.js";
 
 export const AGENT_DEFINITION_PREFIX = "agent_";
 export const AGENT_RUN_PREFIX = "run_";
@@ -204,11 +199,23 @@ export interface AgentStore {
 }
 
 /**
+ * What the store needs of a session's variables. The host's `SessionVariables` is one as it is;
+ * `@toolbridge/client`'s `SessionVariableAgentStore` makes one of a client.
+ */
+export interface AgentRecordVariables {
+  readonly sessionId: string;
+  get(name: string): Promise<Variable>;
+  set(name: string, value: unknown, options: SetVariableOptions): Promise<unknown>;
+  list(options: { prefix: string }): Promise<Variable[]>;
+}
+
+/**
  * Agents and runs in a session's variables, the same store as Python's
- * toolbridge.agent.SessionVariableAgentStore: `new SessionVariableAgentStore(host.variables(id))`.
+ * toolbridge.agent.SessionVariableAgentStore: `new SessionVariableAgentStore(host.variables(id))`
+ * on the host.
  */
 export class SessionVariableAgentStore implements AgentStore {
-  constructor(readonly variables: SessionVariables) {}
+  constructor(readonly variables: AgentRecordVariables) {}
 
   async saveDefinition(definition: AgentDefinition): Promise<void> {
     await this.variables.set(agentDefinitionVariable(definition.agentId), encodeAgentDefinition(definition), {
