@@ -34,15 +34,16 @@ $(STAMPS)/grpcurl-$(GRPCURL_VERSION):
 	GOBIN="$(CURDIR)/$(TOOLS_BIN)" GOFLAGS=-buildvcs=false go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 	@mkdir -p $(STAMPS) && touch $@
 
-build: setup
+# Compiling needs only the npm packages (a fresh checkout can `make build` and `npx toolbridge`).
+build: $(STAMPS)/npm
 	@echo "==> compiling TypeScript"
 	$(BIN)/tsc -b packages/core packages/server packages/client
 
-demo: build
+demo: build $(STAMPS)/venv
 	@echo "==> demo: a DSPy ReAct agent in Python using the tools of a TypeScript host"
 	TOOLBRIDGE_PYTHON="$${TOOLBRIDGE_PYTHON:-$(PY)}" node --import tsx examples/agent/demo.ts
 
-demo-client: build
+demo-client: build $(STAMPS)/venv
 	@echo "==> demo: a Python program calling TypeScript tools"
 	$(PY) examples/python/shop_client.py
 
@@ -51,7 +52,7 @@ lint: setup
 	$(BIN)/biome check .
 	cd python && ../$(VENV)/bin/ruff check . ../bench ../testdata/workers ../examples/workers && ../$(VENV)/bin/ruff format --check . ../bench ../testdata/workers ../examples/workers
 
-typecheck: build
+typecheck: build $(STAMPS)/venv
 	@echo "==> type checks (tsc on tests and examples, mypy --strict)"
 	$(BIN)/tsc -p tsconfig.tests.json
 	cd python && ../$(VENV)/bin/mypy
@@ -61,16 +62,16 @@ check-generated: setup
 	scripts/gen.sh --check
 	$(PY) testdata/values/generate.py --check || { echo "testdata/values/vectors.json is stale: run $(PY) testdata/values/generate.py"; exit 1; }
 
-demo-variables: build
+demo-variables: build $(STAMPS)/venv
 	@echo "==> demo: the TypeScript application and a Python worker sharing session variables"
 	TOOLBRIDGE_PYTHON="$${TOOLBRIDGE_PYTHON:-$(PY)}" node --import tsx examples/variables/shared-state.ts
 
-demo-workers: build
+demo-workers: build $(STAMPS)/venv
 	@echo "==> demo: warm Python workers owned by the TypeScript host (Python tools, a DSPy agent)"
 	TOOLBRIDGE_PYTHON="$${TOOLBRIDGE_PYTHON:-$(PY)}" node --import tsx examples/workers/demo.ts
 
 # Not part of `make test` (the tests run the harness once with tiny counts); several minutes.
-bench: build redis-server
+bench: build redis-server $(STAMPS)/venv
 	@echo "==> benchmarks: toolbridge against bare grpc-js and MCP (stdio, HTTP), results in bench/results/"
 	$(PY) bench/run.py $(BENCH_ARGS)
 	TOOLBRIDGE_PYTHON="$(PY)" node --import tsx bench/workers.ts $(BENCH_WORKERS_ARGS)
@@ -85,11 +86,11 @@ redis-server:
 		echo "==> installed $$(redis-server --version)"; \
 	fi
 
-test-ts: build redis-server grpcurl
+test-ts: build redis-server grpcurl $(STAMPS)/venv
 	@echo "==> TypeScript tests"
 	node --import tsx --test $(TS_TESTS)
 
-test-py: build redis-server
+test-py: build redis-server $(STAMPS)/venv
 	@echo "==> Python tests"
 	cd python && ../$(VENV)/bin/pytest -q
 
