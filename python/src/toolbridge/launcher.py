@@ -1,7 +1,11 @@
 """Starts a toolbridge host (the Node CLI) as a child process, for scripts, examples and tests.
 
-async with launch_host(["tools.ts"], cli="node_modules/.bin/toolbridge") as host:
+async with launch_host(["tools.ts"]) as host:            # or cli=["npx", "toolbridge"]
     client = ToolBridgeClient(host.target)
+
+The CLI is found as ``find_cli`` says: ``$TOOLBRIDGE_CLI``, a checkout's compiled CLI, the
+``toolbridge`` that npm installed into a ``node_modules/.bin`` up from the working
+directory, or ``toolbridge`` on PATH.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ class HostProcess:
 
 
 def find_cli(start: Path | None = None) -> list[str]:
-    """The host CLI command: ``$TOOLBRIDGE_CLI``, a checkout's built CLI, or ``toolbridge`` on PATH."""
+    """The host CLI: ``$TOOLBRIDGE_CLI``, a checkout's built CLI, npm's ``node_modules/.bin``, or PATH's."""
     if env := os.environ.get("TOOLBRIDGE_CLI"):
         return env.split()
     here = (start or Path.cwd()).resolve()
@@ -65,6 +69,9 @@ def find_cli(start: Path | None = None) -> list[str]:
         built = directory / "packages" / "server" / "dist" / "cli.js"
         if built.is_file():
             return [shutil.which("node") or "node", str(built)]
+        installed = directory / "node_modules" / ".bin" / "toolbridge"
+        if installed.is_file():
+            return [str(installed)]
     if found := shutil.which("toolbridge"):
         return [found]
     raise HostLaunchError(
