@@ -11,7 +11,7 @@ TS_TESTS = $(sort $(wildcard packages/*/test/*.test.ts))
 GRPCURL_VERSION := v1.9.3
 TOOLS_BIN := .tools/bin
 
-.PHONY: setup build demo demo-client demo-variables demo-workers bench test lint typecheck check-generated test-ts test-py gen clean redis-server grpcurl
+.PHONY: setup build demo demo-client demo-optimize demo-variables demo-workers bench test lint typecheck check-generated test-ts test-py gen clean redis-server grpcurl
 
 setup: $(STAMPS)/npm $(STAMPS)/venv
 
@@ -61,6 +61,10 @@ check-generated: setup
 	@echo "==> generated code is up to date"
 	scripts/gen.sh --check
 	$(PY) testdata/values/generate.py --check || { echo "testdata/values/vectors.json is stale: run $(PY) testdata/values/generate.py"; exit 1; }
+
+demo-optimize: build $(STAMPS)/venv
+	@echo "==> demo: optimizing, saving and loading a DSPy agent that uses TypeScript tools"
+	$(PY) examples/python/optimize_agent.py
 
 demo-variables: build $(STAMPS)/venv
 	@echo "==> demo: the TypeScript application and a Python worker sharing session variables"

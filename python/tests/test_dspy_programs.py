@@ -10,6 +10,7 @@ import asyncio
 import copy
 import gc
 import logging
+import os
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -23,6 +24,10 @@ from toolbridge import HostProcess, ToolBridgeClient
 from toolbridge.agent import AgentRun, AgentRunError, SessionAgents
 from toolbridge.agent.scripted import ScriptedLM, answer_turn, finish_turn, tool_turn
 from toolbridge.dspy import BridgeLost, BridgeTool, GRPCToolBridge
+
+from .conftest import REPO_ROOT
+
+OPTIMIZE_EXAMPLE = REPO_ROOT / "examples" / "python" / "optimize_agent.py"
 
 QUESTIONS = [("What is 2 + 3?", 2, 3, "5"), ("What is 4 + 4?", 4, 4, "8")]
 
@@ -155,6 +160,32 @@ async def test_a_saved_program_loads_with_its_tools_attached_to_a_live_bridge(
             assert (await fresh.acall(question="What is 1 + 1?")).answer == "2"
         await later.cleanup()
     assert [p for p in problems() if "untrusted .pkl" not in p] == []  # DSPy's own notice on save_program
+
+
+async def test_the_optimizing_example_runs_without_a_warning(shop_host: HostProcess) -> None:
+    # The README's program, in a process of its own: what its user sees on stderr is the test.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(OPTIMIZE_EXAMPLE),
+        env={**os.environ, "TOOLBRIDGE_ADDRESS": shop_host.target},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, stderr.decode()
+    lines = stdout.decode().splitlines()
+    assert "compiled with BootstrapFewShot: demos {'react': 2, 'extract.predict': 2}" in lines
+    assert any(line.startswith("loaded into session session_") and line.endswith("demos 2") for line in lines)
+    assert lines[-1] == "What do 4 items at 2.75 EUR cost? 11"
+    complaints = [
+        line
+        for line in stderr.decode().splitlines()
+        if ("WARNING" in line and "untrusted .pkl" not in line)  # DSPy's own notice on save_program
+        or "Exception ignored" in line
+        or "Failed to deep copy" in line
+        or "Traceback" in line
+    ]
+    assert complaints == []
 
 
 # -- any loop, any thread, sync code ---------------------------------------------------------------------

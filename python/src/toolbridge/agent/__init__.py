@@ -3,6 +3,7 @@
 ``python -m toolbridge.agent --help`` runs one from the command line (the TypeScript host uses it).
 """
 
+from toolbridge.agent.lm import LMChoiceError, lm_from_factory
 from toolbridge.agent.model import (
     AgentDefinition,
     AgentDefinitionError,
@@ -19,6 +20,7 @@ from toolbridge.agent.session import SessionAgents
 from toolbridge.agent.store import (
     AGENT_DEFINITION_PREFIX,
     AGENT_RUN_PREFIX,
+    BridgeAgentStore,
     SessionVariableAgentStore,
     agent_definition_variable,
     agent_run_variable,
@@ -36,9 +38,12 @@ __all__ = [
     "AgentRunStatus",
     "AgentRunStep",
     "AgentStore",
+    "BridgeAgentStore",
+    "LMChoiceError",
     "ProgressEvent",
     "SessionAgents",
     "SessionVariableAgentStore",
     "agent_definition_variable",
     "agent_run_variable",
+    "lm_from_factory",
 ]
