@@ -2,7 +2,8 @@
 
 ``make_lm`` returns a scripted LM that multiplies with the shop's calculator and answers with
 the result; it names itself ``team/scripted-calculator`` so a run's record shows whose LM drove
-it. ``broken`` fails the way a misconfigured client would.
+it (``adding_lm`` does the same with an ``add`` tool). ``broken`` fails the way a
+misconfigured client would.
 """
 
 from __future__ import annotations
@@ -19,6 +20,19 @@ def make_lm() -> ScriptedLM:
         ]
     )
     lm.model = "team/scripted-calculator"
+    return lm
+
+
+def adding_lm() -> ScriptedLM:
+    """The same with an ``add(a, b)`` tool (the warm workers' tests serve a Python one)."""
+    lm = ScriptedLM(
+        [
+            tool_turn("Add with the tool.", "add", a=20, b=22),
+            finish_turn("I have the sum."),
+            lambda seen: answer_turn("The tool added.", answer=str(seen[0])),
+        ]
+    )
+    lm.model = "team/scripted-adder"
     return lm
 
 

@@ -16,6 +16,7 @@ import {
 } from "@toolbridge/server";
 import { pino } from "pino";
 import { z } from "zod";
+import { REPO_ROOT } from "./support/host-process.js";
 import { PYTHON, WORKERS_DIR } from "./support/workers.js";
 
 const TURNS = `${WORKERS_DIR}/agent_turns.json`;
@@ -48,7 +49,12 @@ describe("a host with Python workers", () => {
     workers: 2,
     workerModule: "pool_tools",
     workerHeartbeatMs: 200,
-    workerPool: { python: PYTHON, cwd: WORKERS_DIR, env: { ...process.env, TOOLBRIDGE_LM: "" } },
+    // PYTHONPATH: where a team's LM module would be (testdata/agents/team_lm.py).
+    workerPool: {
+      python: PYTHON,
+      cwd: WORKERS_DIR,
+      env: { ...process.env, TOOLBRIDGE_LM: "", PYTHONPATH: `${REPO_ROOT}testdata/agents` },
+    },
   });
   let client: ToolBridgeClient;
   let sessionId = "";
@@ -179,6 +185,28 @@ describe("a host with Python workers", () => {
     assert.equal(
       (await new SessionVariableAgentStore(host.variables(sessionId)).loadRun(again.runId)).inputs.question,
       "2 + 3 again?",
+    );
+  });
+
+  it("runs an agent with the LM a factory of the user's builds", async () => {
+    const result = await runPythonAgent({
+      address: "",
+      sessionId,
+      tools: ["add"],
+      inputs: { question: "What is 20 + 22?" },
+      lmFactory: "team_lm:adding_lm",
+      workers: host.workers,
+    });
+    assert.equal(result.status, "succeeded", result.error);
+    assert.deepEqual(result.outputs, { answer: "42" });
+    const run = await new SessionVariableAgentStore(host.variables(sessionId)).loadRun(result.runId);
+    assert.equal(run.lm, "team/scripted-adder");
+    await assert.rejects(
+      host.workers.runAgent({ sessionId, inputs: { question: "?" }, lmFactory: "team_lm:broken" }),
+      (e: unknown) =>
+        e instanceof BridgeError &&
+        e.type === "ValidationError" &&
+        /the LM factory team_lm:broken failed: RuntimeError: TEAM_LM_KEY is not set/.test(e.message),
     );
   });
 

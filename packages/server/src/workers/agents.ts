@@ -74,6 +74,7 @@ export async function runAgentOn(
     inputs: encodeKwargs(options.inputs ?? {}),
     lm: options.lm ?? "",
     script: options.script ?? "",
+    lmFactory: options.lmFactory ?? "",
   };
   const events = worker.stream("RunAgent", () => worker.client.runAgent(request), options.signal);
   for await (const message of events) {

@@ -26,7 +26,7 @@ from toolbridge.v1 import toolbridge_pb2 as toolbridge_dot_v1_dot_toolbridge__pb
 from toolbridge.v1 import values_pb2 as toolbridge_dot_v1_dot_values__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atoolbridge/v1/worker.proto\x12\rtoolbridge.v1\x1a\x1etoolbridge/v1/toolbridge.proto\x1a\x1atoolbridge/v1/values.proto\"\x16\n\x14\x44\x65scribeToolsRequest\"]\n\x15\x44\x65scribeToolsResponse\x12&\n\x05tools\x18\x01 \x03(\x0b\x32\x17.toolbridge.v1.ToolSpec\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x0f\n\x07modules\x18\x03 \x03(\t\"2\n\nWorkerPing\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x12\n\ntimeout_ms\x18\x02 \x01(\r\"\x81\x01\n\x0cWorkerStatus\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x11\n\tin_flight\x18\x03 \x01(\r\x12\x16\n\x0erequests_total\x18\x04 \x01(\x04\x12\x11\n\trss_bytes\x18\x05 \x01(\x04\x12\x14\n\x0c\x61gents_ready\x18\x06 \x01(\x08\"\xb5\x02\n\x0fRunAgentRequest\x12\x14\n\x0chost_address\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x11\n\tsignature\x18\x04 \x01(\t\x12\r\n\x05tools\x18\x05 \x03(\t\x12\x11\n\tmax_iters\x18\x06 \x01(\r\x12\x14\n\x0cinstructions\x18\x07 \x01(\t\x12:\n\x06inputs\x18\x08 \x03(\x0b\x32*.toolbridge.v1.RunAgentRequest.InputsEntry\x12\n\n\x02lm\x18\t \x01(\t\x12\x0e\n\x06script\x18\n \x01(\t\x1a\x43\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.toolbridge.v1.Value:\x02\x38\x01\"\x9c\x02\n\rAgentRunEvent\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\r\x12\x31\n\x07started\x18\x03 \x01(\x0b\x32\x1e.toolbridge.v1.AgentRunStartedH\x00\x12\x11\n\x07thought\x18\x04 \x01(\tH\x00\x12\x31\n\ttool_call\x18\x05 \x01(\x0b\x32\x1c.toolbridge.v1.AgentToolCallH\x00\x12\x36\n\x0bobservation\x18\x06 \x01(\x0b\x32\x1f.toolbridge.v1.AgentObservationH\x00\x12\x33\n\x08\x66inished\x18\x07 \x01(\x0b\x32\x1f.toolbridge.v1.AgentRunFinishedH\x00\x42\x07\n\x05\x65vent\"/\n\x0f\x41gentRunStarted\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\n\n\x02lm\x18\x02 \x01(\t\"\xa8\x01\n\rAgentToolCall\x12\x11\n\ttool_name\x18\x01 \x01(\t\x12=\n\ttool_args\x18\x02 \x03(\x0b\x32*.toolbridge.v1.AgentToolCall.ToolArgsEntry\x1a\x45\n\rToolArgsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.toolbridge.v1.Value:\x02\x38\x01\"d\n\x10\x41gentObservation\x12\x11\n\ttool_name\x18\x01 \x01(\t\x12)\n\x0bobservation\x18\x02 \x01(\x0b\x32\x14.toolbridge.v1.Value\x12\x12\n\nerror_type\x18\x03 \x01(\t\"\xf2\x01\n\x10\x41gentRunFinished\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12=\n\x07outputs\x18\x03 \x03(\x0b\x32,.toolbridge.v1.AgentRunFinished.OutputsEntry\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\'\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x18.toolbridge.v1.ErrorInfo\x1a\x44\n\x0cOutputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.toolbridge.v1.Value:\x02\x38\x01\x32\xa2\x03\n\x10ToolBridgeWorker\x12Z\n\rDescribeTools\x12#.toolbridge.v1.DescribeToolsRequest\x1a$.toolbridge.v1.DescribeToolsResponse\x12K\n\x08\x43\x61llTool\x12\x1e.toolbridge.v1.ToolCallRequest\x1a\x1f.toolbridge.v1.ToolCallResponse\x12P\n\nStreamTool\x12 .toolbridge.v1.ToolStreamRequest\x1a\x1e.toolbridge.v1.ToolStreamChunk0\x01\x12G\n\tHeartbeat\x12\x19.toolbridge.v1.WorkerPing\x1a\x1b.toolbridge.v1.WorkerStatus(\x01\x30\x01\x12J\n\x08RunAgent\x12\x1e.toolbridge.v1.RunAgentRequest\x1a\x1c.toolbridge.v1.AgentRunEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atoolbridge/v1/worker.proto\x12\rtoolbridge.v1\x1a\x1etoolbridge/v1/toolbridge.proto\x1a\x1atoolbridge/v1/values.proto\"\x16\n\x14\x44\x65scribeToolsRequest\"]\n\x15\x44\x65scribeToolsResponse\x12&\n\x05tools\x18\x01 \x03(\x0b\x32\x17.toolbridge.v1.ToolSpec\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x0f\n\x07modules\x18\x03 \x03(\t\"2\n\nWorkerPing\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x12\n\ntimeout_ms\x18\x02 \x01(\r\"\x81\x01\n\x0cWorkerStatus\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x11\n\tin_flight\x18\x03 \x01(\r\x12\x16\n\x0erequests_total\x18\x04 \x01(\x04\x12\x11\n\trss_bytes\x18\x05 \x01(\x04\x12\x14\n\x0c\x61gents_ready\x18\x06 \x01(\x08\"\xc9\x02\n\x0fRunAgentRequest\x12\x14\n\x0chost_address\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x11\n\tsignature\x18\x04 \x01(\t\x12\r\n\x05tools\x18\x05 \x03(\t\x12\x11\n\tmax_iters\x18\x06 \x01(\r\x12\x14\n\x0cinstructions\x18\x07 \x01(\t\x12:\n\x06inputs\x18\x08 \x03(\x0b\x32*.toolbridge.v1.RunAgentRequest.InputsEntry\x12\n\n\x02lm\x18\t \x01(\t\x12\x0e\n\x06script\x18\n \x01(\t\x12\x12\n\nlm_factory\x18\x0b \x01(\t\x1a\x43\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.toolbridge.v1.Value:\x02\x38\x01\"\x9c\x02\n\rAgentRunEvent\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\r\x12\x31\n\x07started\x18\x03 \x01(\x0b\x32\x1e.toolbridge.v1.AgentRunStartedH\x00\x12\x11\n\x07thought\x18\x04 \x01(\tH\x00\x12\x31\n\ttool_call\x18\x05 \x01(\x0b\x32\x1c.toolbridge.v1.AgentToolCallH\x00\x12\x36\n\x0bobservation\x18\x06 \x01(\x0b\x32\x1f.toolbridge.v1.AgentObservationH\x00\x12\x33\n\x08\x66inished\x18\x07 \x01(\x0b\x32\x1f.toolbridge.v1.AgentRunFinishedH\x00\x42\x07\n\x05\x65vent\"/\n\x0f\x41gentRunStarted\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\n\n\x02lm\x18\x02 \x01(\t\"\xa8\x01\n\rAgentToolCall\x12\x11\n\ttool_name\x18\x01 \x01(\t\x12=\n\ttool_args\x18\x02 \x03(\x0b\x32*.toolbridge.v1.AgentToolCall.ToolArgsEntry\x1a\x45\n\rToolArgsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.toolbridge.v1.Value:\x02\x38\x01\"d\n\x10\x41gentObservation\x12\x11\n\ttool_name\x18\x01 \x01(\t\x12)\n\x0bobservation\x18\x02 \x01(\x0b\x32\x14.toolbridge.v1.Value\x12\x12\n\nerror_type\x18\x03 \x01(\t\"\xf2\x01\n\x10\x41gentRunFinished\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12=\n\x07outputs\x18\x03 \x03(\x0b\x32,.toolbridge.v1.AgentRunFinished.OutputsEntry\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\'\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x18.toolbridge.v1.ErrorInfo\x1a\x44\n\x0cOutputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.toolbridge.v1.Value:\x02\x38\x01\x32\xa2\x03\n\x10ToolBridgeWorker\x12Z\n\rDescribeTools\x12#.toolbridge.v1.DescribeToolsRequest\x1a$.toolbridge.v1.DescribeToolsResponse\x12K\n\x08\x43\x61llTool\x12\x1e.toolbridge.v1.ToolCallRequest\x1a\x1f.toolbridge.v1.ToolCallResponse\x12P\n\nStreamTool\x12 .toolbridge.v1.ToolStreamRequest\x1a\x1e.toolbridge.v1.ToolStreamChunk0\x01\x12G\n\tHeartbeat\x12\x19.toolbridge.v1.WorkerPing\x1a\x1b.toolbridge.v1.WorkerStatus(\x01\x30\x01\x12J\n\x08RunAgent\x12\x1e.toolbridge.v1.RunAgentRequest\x1a\x1c.toolbridge.v1.AgentRunEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,23 +48,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WORKERSTATUS']._serialized_start=277
   _globals['_WORKERSTATUS']._serialized_end=406
   _globals['_RUNAGENTREQUEST']._serialized_start=409
-  _globals['_RUNAGENTREQUEST']._serialized_end=718
-  _globals['_RUNAGENTREQUEST_INPUTSENTRY']._serialized_start=651
-  _globals['_RUNAGENTREQUEST_INPUTSENTRY']._serialized_end=718
-  _globals['_AGENTRUNEVENT']._serialized_start=721
-  _globals['_AGENTRUNEVENT']._serialized_end=1005
-  _globals['_AGENTRUNSTARTED']._serialized_start=1007
-  _globals['_AGENTRUNSTARTED']._serialized_end=1054
-  _globals['_AGENTTOOLCALL']._serialized_start=1057
-  _globals['_AGENTTOOLCALL']._serialized_end=1225
-  _globals['_AGENTTOOLCALL_TOOLARGSENTRY']._serialized_start=1156
-  _globals['_AGENTTOOLCALL_TOOLARGSENTRY']._serialized_end=1225
-  _globals['_AGENTOBSERVATION']._serialized_start=1227
-  _globals['_AGENTOBSERVATION']._serialized_end=1327
-  _globals['_AGENTRUNFINISHED']._serialized_start=1330
-  _globals['_AGENTRUNFINISHED']._serialized_end=1572
-  _globals['_AGENTRUNFINISHED_OUTPUTSENTRY']._serialized_start=1504
-  _globals['_AGENTRUNFINISHED_OUTPUTSENTRY']._serialized_end=1572
-  _globals['_TOOLBRIDGEWORKER']._serialized_start=1575
-  _globals['_TOOLBRIDGEWORKER']._serialized_end=1993
+  _globals['_RUNAGENTREQUEST']._serialized_end=738
+  _globals['_RUNAGENTREQUEST_INPUTSENTRY']._serialized_start=671
+  _globals['_RUNAGENTREQUEST_INPUTSENTRY']._serialized_end=738
+  _globals['_AGENTRUNEVENT']._serialized_start=741
+  _globals['_AGENTRUNEVENT']._serialized_end=1025
+  _globals['_AGENTRUNSTARTED']._serialized_start=1027
+  _globals['_AGENTRUNSTARTED']._serialized_end=1074
+  _globals['_AGENTTOOLCALL']._serialized_start=1077
+  _globals['_AGENTTOOLCALL']._serialized_end=1245
+  _globals['_AGENTTOOLCALL_TOOLARGSENTRY']._serialized_start=1176
+  _globals['_AGENTTOOLCALL_TOOLARGSENTRY']._serialized_end=1245
+  _globals['_AGENTOBSERVATION']._serialized_start=1247
+  _globals['_AGENTOBSERVATION']._serialized_end=1347
+  _globals['_AGENTRUNFINISHED']._serialized_start=1350
+  _globals['_AGENTRUNFINISHED']._serialized_end=1592
+  _globals['_AGENTRUNFINISHED_OUTPUTSENTRY']._serialized_start=1524
+  _globals['_AGENTRUNFINISHED_OUTPUTSENTRY']._serialized_end=1592
+  _globals['_TOOLBRIDGEWORKER']._serialized_start=1595
+  _globals['_TOOLBRIDGEWORKER']._serialized_end=2013
 # @@protoc_insertion_point(module_scope)

@@ -168,6 +168,7 @@ class RunAgentRequest(_message.Message):
     INPUTS_FIELD_NUMBER: _builtins.int
     LM_FIELD_NUMBER: _builtins.int
     SCRIPT_FIELD_NUMBER: _builtins.int
+    LM_FACTORY_FIELD_NUMBER: _builtins.int
     host_address: _builtins.str
     """The host the worker attaches to as a client, e.g. "127.0.0.1:50051"."""
     session_id: _builtins.str
@@ -183,6 +184,11 @@ class RunAgentRequest(_message.Message):
     """A DSPy model string; empty: the worker's TOOLBRIDGE_LM, else the scripted LM of `script`."""
     script: _builtins.str
     """A scripted DummyLM: a built-in name ("shop") or a JSON file with one LM answer per call."""
+    lm_factory: _builtins.str
+    """The user's own LM, "module:function": a function the worker imports (from its working
+    directory or PYTHONPATH) and calls with no arguments for each run, returning a
+    dspy.BaseLM. Takes precedence over `lm` and `script`.
+    """
     @_builtins.property
     def tools(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """the tools it may call (empty: all of the session's),"""
@@ -204,10 +210,11 @@ class RunAgentRequest(_message.Message):
         inputs: _abc.Mapping[_builtins.str, _values_pb2.Value] | None = ...,
         lm: _builtins.str = ...,
         script: _builtins.str = ...,
+        lm_factory: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "host_address", b"host_address", "inputs", b"inputs", "instructions", b"instructions", "lm", b"lm", "max_iters", b"max_iters", "script", b"script", "session_id", b"session_id", "signature", b"signature", "tools", b"tools"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "host_address", b"host_address", "inputs", b"inputs", "instructions", b"instructions", "lm", b"lm", "lm_factory", b"lm_factory", "max_iters", b"max_iters", "script", b"script", "session_id", b"session_id", "signature", b"signature", "tools", b"tools"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

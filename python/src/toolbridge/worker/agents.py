@@ -137,23 +137,21 @@ async def _definition(agents: SessionAgents, request: worker_pb2.RunAgentRequest
 
 
 def _choose_lm(request: worker_pb2.RunAgentRequest) -> Any:
-    import dspy
-
-    from toolbridge.agent.__main__ import UsageError, scripted_lm
+    from toolbridge.agent.lm import LMChoiceError, choose_lm
 
     model = request.lm or os.environ.get(LM_ENV)
-    if model:
-        return dspy.LM(model)
-    if request.script:
-        try:
-            return scripted_lm(request.script)
-        except UsageError as error:
-            raise CallFailure(ErrorType.VALIDATION_ERROR, str(error), {"field": "script"}) from None
-    raise CallFailure(
-        ErrorType.VALIDATION_ERROR,
-        f"no LM: set {LM_ENV} in the worker's environment, or pass lm (a DSPy model string) or script",
-        {"field": "lm"},
-    )
+    if not (request.lm_factory or model or request.script):
+        raise CallFailure(
+            ErrorType.VALIDATION_ERROR,
+            f"no LM: set {LM_ENV} in the worker's environment, or pass lm (a DSPy model string), "
+            "lmFactory (module:function) or script",
+            {"field": "lm"},
+        )
+    try:
+        return choose_lm(model=model, factory=request.lm_factory or None, script=request.script or None)
+    except LMChoiceError as error:
+        field = "lm_factory" if request.lm_factory else "script"
+        raise CallFailure(ErrorType.VALIDATION_ERROR, str(error), {"field": field}) from None
 
 
 def _value(value: Any) -> Any:

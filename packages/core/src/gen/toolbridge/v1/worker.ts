@@ -86,6 +86,12 @@ export interface RunAgentRequest {
   lm: string;
   /** A scripted DummyLM: a built-in name ("shop") or a JSON file with one LM answer per call. */
   script: string;
+  /**
+   * The user's own LM, "module:function": a function the worker imports (from its working
+   * directory or PYTHONPATH) and calls with no arguments for each run, returning a
+   * dspy.BaseLM. Takes precedence over `lm` and `script`.
+   */
+  lmFactory: string;
 }
 
 export interface RunAgentRequest_InputsEntry {
@@ -476,6 +482,7 @@ function createBaseRunAgentRequest(): RunAgentRequest {
     inputs: {},
     lm: "",
     script: "",
+    lmFactory: "",
   };
 }
 
@@ -510,6 +517,9 @@ export const RunAgentRequest: MessageFns<RunAgentRequest> = {
     }
     if (message.script !== "") {
       writer.uint32(82).string(message.script);
+    }
+    if (message.lmFactory !== "") {
+      writer.uint32(90).string(message.lmFactory);
     }
     return writer;
   },
@@ -610,6 +620,14 @@ export const RunAgentRequest: MessageFns<RunAgentRequest> = {
             message.script = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.lmFactory = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -645,6 +663,7 @@ export const RunAgentRequest: MessageFns<RunAgentRequest> = {
     );
     message.lm = object.lm ?? "";
     message.script = object.script ?? "";
+    message.lmFactory = object.lmFactory ?? "";
     return message;
   },
 };
