@@ -50,7 +50,7 @@ demo-client: build $(STAMPS)/venv
 lint: setup
 	@echo "==> lint (biome, ruff)"
 	$(BIN)/biome check .
-	cd python && ../$(VENV)/bin/ruff check . ../bench ../testdata/workers ../examples/workers && ../$(VENV)/bin/ruff format --check . ../bench ../testdata/workers ../examples/workers
+	cd python && ../$(VENV)/bin/ruff check . ../bench ../testdata/workers ../examples/workers ../examples/python && ../$(VENV)/bin/ruff format --check . ../bench ../testdata/workers ../examples/workers ../examples/python
 
 typecheck: build $(STAMPS)/venv
 	@echo "==> type checks (tsc on tests and examples, mypy --strict)"
