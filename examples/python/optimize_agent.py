@@ -14,21 +14,15 @@ TOOLBRIDGE_ADDRESS points at one that is already serving those tools.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import dspy
+from shop_client import host_address  # next to this file: TOOLBRIDGE_ADDRESS, or a host of its own
 
-from toolbridge import launch_host
 from toolbridge.agent.scripted import ScriptedLM, answer_turn, finish_turn, tool_turn
 from toolbridge.dspy import GRPCToolBridge
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SHOP_TOOLS = REPO_ROOT / "examples" / "tools" / "shop-tools.ts"
 
 TRAINSET = [
     dspy.Example(question="What do 3 items at 14.50 EUR cost?", answer="43.5").with_inputs("question"),
@@ -77,16 +71,6 @@ def load_and_run(address: str, path: Path) -> None:
         prediction = program(question="What do 4 items at 2.75 EUR cost?")
     print(f"What do 4 items at 2.75 EUR cost? {prediction.answer}")
     bridge.cleanup_sync()
-
-
-@contextlib.asynccontextmanager
-async def host_address() -> AsyncIterator[str]:
-    if address := os.environ.get("TOOLBRIDGE_ADDRESS"):
-        yield address
-        return
-    print(f"starting the TypeScript host with {SHOP_TOOLS.relative_to(REPO_ROOT)} ...", flush=True)
-    async with launch_host([SHOP_TOOLS], cwd=REPO_ROOT) as host:
-        yield host.target
 
 
 async def main() -> None:

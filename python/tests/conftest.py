@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,16 @@ async def spawn_host(
     if not CLI.is_file():
         pytest.fail(f"{CLI} is missing: build the host first (make build)")
     return await start_host(tools or [TEST_TOOLS], flags, cli=["node", str(CLI)], cwd=REPO_ROOT)
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], timeout_s: float = 3.0) -> None:
+    """Waits until ``check()`` holds; the bound only keeps a broken test from hanging the suite."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.025)
+    pytest.fail("condition not reached in time")
 
 
 @pytest.fixture(scope="session")

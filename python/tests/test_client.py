@@ -29,22 +29,13 @@ from toolbridge import (
     health_check,
 )
 
-from .conftest import spawn_host
+from .conftest import spawn_host, wait_for
 
 
 async def connect(host: HostProcess, session_id: str = "", **options: Any) -> ToolBridgeClient:
     client = ToolBridgeClient(host.target, **options)
     await client.initialize_session(session_id)
     return client
-
-
-async def wait_for(check: Any, timeout_s: float = 3.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.025)
-    pytest.fail("condition not reached in time")
 
 
 async def test_initializes_attaches_and_lists_tool_specs(host: HostProcess, client: ToolBridgeClient) -> None:

@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from toolbridge.agent import AgentRun, AgentRunError, SessionAgents
 from toolbridge.agent.scripted import ScriptedLM, answer_turn, finish_turn, tool_turn
 from toolbridge.dspy import BridgeLost, BridgeTool, GRPCToolBridge
 
-from .conftest import REPO_ROOT
+from .conftest import REPO_ROOT, wait_for
 
 OPTIMIZE_EXAMPLE = REPO_ROOT / "examples" / "python" / "optimize_agent.py"
 
@@ -39,16 +39,6 @@ def adding_turns(a: float, b: float) -> list[Any]:
         finish_turn("I have the sum."),
         lambda seen: answer_turn("The tool added them.", answer=str(seen[0])),
     ]
-
-
-async def until(check: Callable[[], Awaitable[bool]], bound_s: float = 30.0) -> None:
-    """Waits for ``check`` to hold; the bound only keeps a broken run from hanging the suite."""
-    deadline = asyncio.get_running_loop().time() + bound_s
-    while asyncio.get_running_loop().time() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.02)
-    pytest.fail("condition not reached")
 
 
 def trainset() -> list[dspy.Example]:
@@ -301,7 +291,7 @@ async def test_a_cancelled_run_is_recorded_as_failed_with_why(bridge: GRPCToolBr
     async def started() -> bool:
         return bool(await events.acall(tag="agent-abort"))
 
-    await until(started)
+    await wait_for(started, timeout_s=30)
     task.cancel("stopped by the test")
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -317,4 +307,4 @@ async def test_a_cancelled_run_is_recorded_as_failed_with_why(bridge: GRPCToolBr
     async def aborted() -> bool:
         return [e["event"] for e in await events.acall(tag="agent-abort")] == ["started", "aborted"]
 
-    await until(aborted)
+    await wait_for(aborted, timeout_s=30)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
@@ -16,7 +15,7 @@ from toolbridge import (
     ToolBridgeClient,
 )
 
-from .conftest import spawn_host
+from .conftest import spawn_host, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -24,15 +23,6 @@ async def two_hosts() -> AsyncIterator[tuple[HostProcess, HostProcess]]:
     first, second = await asyncio.gather(spawn_host(), spawn_host())
     yield first, second
     await asyncio.gather(first.stop(), second.stop())
-
-
-async def wait_for(check: Any, timeout_s: float = 3.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.025)
-    pytest.fail("condition not reached in time")
 
 
 async def add_calls(target: str) -> int:
