@@ -81,6 +81,7 @@ class BridgeClients:
         self._background: BackgroundLoop | None = None
         self._background_client: ToolBridgeClient | None = None
         self._attaching: asyncio.Lock | None = None
+        self._closing: asyncio.Task[None] | None = None
         self._lock = threading.Lock()
 
     # -- opening and closing
@@ -118,7 +119,8 @@ class BridgeClients:
         background, self._background = self._background, None
         if owner is not None and owner_loop is not None and owner_loop.is_running():
             if owner_loop is _running_loop():
-                owner_loop.create_task(owner.close())  # sync code on the owner loop cannot wait for it
+                # Sync code on the owner loop cannot wait for it; the task is kept until it ran.
+                self._closing = owner_loop.create_task(owner.close())
             else:
                 with contextlib.suppress(Exception):
                     asyncio.run_coroutine_threadsafe(owner.close(), owner_loop).result(timeout=5)
