@@ -38,6 +38,7 @@ export function writeMetadata(
     updatedBy: "",
     constraints: encoded,
     declared: false,
+    writerLabel: "",
   };
 }
 

@@ -80,8 +80,14 @@ export interface VariableInfo {
   readonly declared: boolean;
   /** The declared constraints (empty when undeclared). */
   readonly constraints: VariableConstraints;
+  /**
+   * Who wrote it first and last: the writer's principal on a host that authenticates
+   * callers; otherwise (and for the host's own API and workers) the writer's own name.
+   */
   readonly createdBy: VariableWriter;
   readonly updatedBy: VariableWriter;
+  /** The name the latest writer gave itself ("python", "typescript"), unchecked. */
+  readonly writerLabel: string;
   readonly tags: Readonly<Record<string, string>>;
   readonly createdAt: Date;
   readonly updatedAt: Date;
@@ -273,6 +279,7 @@ export function variableInfoFromPb(
     constraints: constraintsFromPb(metadata?.constraints, options),
     createdBy: metadata?.createdBy ?? "",
     updatedBy: metadata?.updatedBy ?? "",
+    writerLabel: metadata?.writerLabel ?? "",
     tags: { ...metadata?.tags },
     createdAt: fromPbTimestamp(metadata?.createdAt),
     updatedAt: fromPbTimestamp(metadata?.updatedAt),

@@ -14,8 +14,11 @@ const flag = () =>
   z.union([z.boolean(), z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1")]);
 
 const HostConfigSchema = z.strictObject({
-  /** Interface to bind; the default listens on every interface. */
-  host: z.string().min(1).default("0.0.0.0"),
+  /**
+   * Interface to bind: loopback by default. Another interface needs TLS or authentication
+   * (or `insecure`), see checkExposure.
+   */
+  host: z.string().min(1).default("127.0.0.1"),
   /** 0 picks a free port (tests use this). */
   port: z.coerce.number().int().min(0).max(65535).default(50051),
   /** A session expires this long after its last use (sliding TTL). */
@@ -98,6 +101,52 @@ const HostConfigSchema = z.strictObject({
   workerPreloadAgents: flag().default(true),
   /** Send one session's Python tool calls to the same worker while it lives. */
   workerSessionAffinity: flag().default(false),
+  /** Serve on an interface other machines reach without TLS or authentication (not recommended). */
+  insecure: flag().default(false),
+  /** PEM certificate chain of the host: serves TLS (with tlsKey). */
+  tlsCert: z.string().default(""),
+  /** PEM private key of tlsCert. */
+  tlsKey: z.string().default(""),
+  /** PEM CA bundle: clients must present a certificate it signed (mTLS); its subject is their principal. */
+  tlsClientCa: z.string().default(""),
+  /** File of `<token> <principal>` lines: every RPC needs `authorization: Bearer <token>`; re-read on SIGHUP. */
+  authTokensFile: z.string().default(""),
+  /** With authentication on, the health services need it too (off: probes answer without a token). */
+  healthRequiresAuth: flag().default(false),
+  /** With authentication on, server reflection needs it too. */
+  reflectionRequiresAuth: flag().default(true),
+  /** With authentication on, the /metrics endpoint needs `Authorization: Bearer <token>` too. */
+  metricsRequiresAuth: flag().default(true),
+  /** Live sessions one authenticated principal may own; 0: only maxConcurrentSessions applies. */
+  maxSessionsPerPrincipal: z.coerce.number().int().min(0).default(100),
+  /** Largest session metadata (UTF-8 bytes of its keys and values). */
+  maxSessionMetadataBytes: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(64 * 1024),
+  /** Most tags one variable may carry (tags merge over writes). */
+  maxTagsPerVariable: z.coerce.number().int().min(0).max(100_000).default(64),
+  /** Largest tag: UTF-8 bytes of its key and value. */
+  maxTagBytes: z.coerce.number().int().min(2).default(1024),
+  /** Server streams (variable watches and StreamTool calls) open on one session at once, per host. */
+  maxStreamsPerSession: z.coerce.number().int().min(1).default(64),
+  /** Server streams one authenticated principal may have open at once, per host; 0: no such limit. */
+  maxStreamsPerPrincipal: z.coerce.number().int().min(0).default(256),
+  /** Encoded bytes of all of a session's variables. */
+  maxSessionVariableBytes: z.coerce
+    .number()
+    .int()
+    .min(64)
+    .default(64 * 1024 * 1024),
+  /** Encoded bytes of all variables in the memory store (this host's memory); 0: no such limit. */
+  maxTotalVariableBytes: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(1024 * 1024 * 1024),
+  /** Most Value nodes (each scalar, list, map, tensor, ...) one request may carry; checked before decoding. */
+  maxValueNodes: z.coerce.number().int().min(1).default(200_000),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Send host stack traces to clients in ErrorInfo.stacktrace (off: they may leak internals). */
   exposeStackTraces: flag().default(false),

@@ -3,6 +3,10 @@ import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, FILE_DESCRIPTOR_SET_BASE64 } from "@toolbridge/core";
 import { type Logger, pino } from "pino";
 import type { Registry } from "prom-client";
+import { type AuthenticateHook, Authenticator } from "./auth/authenticator.js";
+import { requireAuthentication } from "./auth/guard.js";
+import { ANONYMOUS, HOST } from "./auth/principal.js";
+import { checkExposure, serverCredentials, tlsEnabled } from "./auth/transport.js";
 import { type HostConfig, type HostConfigInput, parseConfig, sweepInterval } from "./config.js";
 import { type MetricsEndpoint, serveMetrics } from "./metrics/http.js";
 import { HostMetrics } from "./metrics/metrics.js";
@@ -51,6 +55,17 @@ export interface SessionInfo {
   readonly expiresAt: Date;
   /** False when the session already existed. */
   readonly created: boolean;
+  /** The principal that owns the session. */
+  readonly owner: string;
+}
+
+export interface CreateSessionOptions {
+  /**
+   * The principal that owns a session this call creates: only that principal's clients
+   * (and the host itself) may use it. Default: "@host" on a host that authenticates
+   * callers (the application and its own workers only), else "@anonymous" (every caller).
+   */
+  owner?: string;
 }
 
 export interface ListeningAddress {
@@ -87,6 +102,8 @@ export class ToolBridgeHost {
   private stopping: Promise<void> | undefined;
   private readonly metrics: HostMetrics;
   private readonly variableService: VariableService;
+  private readonly auth: Authenticator;
+  private readonly onHangup = () => this.reloadAuthTokens();
   private metricsEndpoint: MetricsEndpoint | undefined;
   /**
    * The host's Python workers (`--workers N --worker-module my_tools`): call their tools from
@@ -101,11 +118,18 @@ export class ToolBridgeHost {
     this.config = parseConfig(typeof store === "string" ? { ...config, store } : config, "host options");
     this.log =
       logger ?? pino({ level: this.config.logLevel, base: { service: "toolbridge" } }, pino.destination(2));
+    this.auth = new Authenticator({
+      tokensFile: this.config.authTokensFile,
+      clientCertificates: this.config.tlsClientCa !== "",
+      log: this.log,
+    });
     this.sessions = new SessionManager({
       store: typeof store === "object" ? store : this.configuredStore(),
       timeoutMs: this.config.sessionTimeoutMs,
       sweepIntervalMs: sweepInterval(this.config),
       log: this.log,
+      maxSessionsPerPrincipal: this.config.maxSessionsPerPrincipal,
+      maxSessionMetadataBytes: this.config.maxSessionMetadataBytes,
     });
     this.sessions.onSessionEnded((event) => this.registry.dropSession(event.id));
     this.metrics = new HostMetrics(() => this.sessions.count());
@@ -139,7 +163,44 @@ export class ToolBridgeHost {
       draining: false,
       health: this.health,
       calls: new InFlightCalls(),
+      auth: this.auth,
     };
+  }
+
+  /**
+   * Plugs in the application's own authentication, e.g. a JWT or OIDC check with a
+   * well-kept library: `fn` gets each call's metadata (and bearer token, client
+   * certificate, method) and returns the caller's principal name, or undefined to leave
+   * the call to the client certificate (else it is refused with UNAUTHENTICATED);
+   * throwing refuses it with the error's message. Tokens of the tokens file are checked
+   * first. Setting a hook turns authentication on; call it before start().
+   */
+  authenticate(fn: AuthenticateHook): this {
+    this.auth.setHook(fn);
+    return this;
+  }
+
+  /** True when every call must authenticate (tokens file, client certificates or a hook). */
+  get authenticates(): boolean {
+    return this.auth.enabled;
+  }
+
+  /**
+   * Reads the tokens file (`authTokensFile`) again; the host does this on SIGHUP. A file
+   * that cannot be read or parsed leaves the tokens in force and is logged; returns
+   * whether the new tokens took effect.
+   */
+  reloadAuthTokens(): boolean {
+    return this.auth.reload();
+  }
+
+  /**
+   * A token that authenticates as the host itself, for the host's own clients (its
+   * Python workers, `runPythonAgent`): random per process, valid while it runs. Keep it
+   * out of logs and command lines; children get it in their environment.
+   */
+  get hostToken(): string {
+    return this.auth.hostToken;
   }
 
   /** Where sessions live: "memory", the Redis URL (without password), or "custom" for a store passed in. */
@@ -163,7 +224,7 @@ export class ToolBridgeHost {
     tool: Tool | readonly Tool[],
     options: { replace?: boolean } = {},
   ): Promise<void> {
-    await this.sessions.peek(sessionId);
+    await this.sessions.peek(sessionId, HOST);
     for (const one of Array.isArray(tool) ? tool : [tool as Tool]) {
       this.registry.register(one, { sessionId, replace: options.replace ?? false });
     }
@@ -178,21 +239,30 @@ export class ToolBridgeHost {
     return this.registry.names(sessionId);
   }
 
-  /** Creates a session from the TypeScript side (or attaches to an existing one). */
-  async createSession(id = "", metadata: Record<string, string> = {}): Promise<SessionInfo> {
-    const { record, created } = await this.sessions.create(id, metadata);
+  /**
+   * Creates a session from the TypeScript side (or attaches to an existing one, whoever
+   * owns it). `options.owner` names the principal whose clients may use it.
+   */
+  async createSession(
+    id = "",
+    metadata: Record<string, string> = {},
+    options: CreateSessionOptions = {},
+  ): Promise<SessionInfo> {
+    const owner = options.owner ?? (this.auth.enabled ? HOST.name : ANONYMOUS.name);
+    const { record, created } = await this.sessions.create(id, metadata, HOST, owner);
     return {
       id: record.id,
       metadata: record.metadata,
       createdAt: new Date(record.createdAt),
       expiresAt: new Date(this.sessions.expiresAt(record)),
       created,
+      owner: record.owner,
     };
   }
 
   /** Ends a session and drops its tools; throws SessionNotFound when it does not exist. */
   async cleanupSession(id: string): Promise<void> {
-    await this.sessions.cleanup(id);
+    await this.sessions.cleanup(id, HOST);
   }
 
   async hasSession(id: string): Promise<boolean> {
@@ -243,8 +313,20 @@ export class ToolBridgeHost {
       "grpc.keepalive_timeout_ms": config.keepaliveTimeoutMs,
     });
     server.addService(serviceDefinition(config.maxMessageBytes), serviceImplementation(this.runtime));
-    this.standardHealth.addTo(server);
-    this.reflection.addTo(server);
+    const guard = (definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation) =>
+      requireAuthentication(definition, implementation, this.auth, this.log);
+    this.standardHealth.addTo(server, config.healthRequiresAuth ? guard : undefined);
+    this.reflection.addTo(server, config.reflectionRequiresAuth ? guard : undefined);
+    const tls = tlsEnabled(config);
+    checkExposure({
+      host: config.host,
+      port: config.port,
+      metricsHost: config.metricsPort === undefined ? undefined : config.metricsHost,
+      tls,
+      authentication: this.auth.enabled,
+      insecure: config.insecure,
+    });
+    const credentials = serverCredentials(config);
 
     const bindTo = config.host.includes(":")
       ? `[${config.host}]:${config.port}`
@@ -255,6 +337,9 @@ export class ToolBridgeHost {
         config.metricsHost,
         config.metricsPort,
         this.log,
+        config.metricsRequiresAuth && this.auth.enabled
+          ? (header) => this.authorizeScrape(header)
+          : undefined,
       );
     }
     try {
@@ -265,7 +350,7 @@ export class ToolBridgeHost {
       throw error;
     }
     const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(bindTo, grpc.ServerCredentials.createInsecure(), (error, bound) => {
+      server.bindAsync(bindTo, credentials, (error, bound) => {
         if (error === null) resolve(bound);
         else
           reject(
@@ -281,6 +366,7 @@ export class ToolBridgeHost {
       throw error;
     });
     this.server = server;
+    if (config.authTokensFile !== "") process.on("SIGHUP", this.onHangup);
     this.sessions.startSweeping();
     this.health.setHost(true);
     const shown = config.host.includes(":") ? `[${config.host}]` : config.host;
@@ -292,6 +378,8 @@ export class ToolBridgeHost {
         tools: this.registry.globalCount,
         metrics: this.metricsUrl,
         store: this.storeDescription,
+        tls: tls ? (config.tlsClientCa === "" ? "on" : "on, client certificates required") : "off",
+        authentication: this.auth.enabled,
       },
       "toolbridge host serving",
     );
@@ -350,6 +438,13 @@ export class ToolBridgeHost {
     return store;
   }
 
+  /** Authenticates a scrape of /metrics by its Authorization header, as a gRPC call would be. */
+  private async authorizeScrape(header: string | undefined): Promise<void> {
+    const metadata = new grpc.Metadata();
+    if (header !== undefined) metadata.set("authorization", header);
+    await this.auth.authenticate({ metadata, getPath: () => "GET /metrics", getAuthContext: () => ({}) });
+  }
+
   /** Starts the worker pool (when configured) and registers its tools for every session. */
   private async startWorkers(): Promise<void> {
     if (this.workers.size === 0) return;
@@ -368,6 +463,7 @@ export class ToolBridgeHost {
   private async shutdown(graceMs: number): Promise<void> {
     const deadline = Date.now() + graceMs;
     this.runtime.draining = true;
+    process.removeListener("SIGHUP", this.onHangup);
     this.health.setHost(false);
     this.sessions.stopSweeping();
     // Watches never finish by themselves; ending them now keeps them from holding up the grace period.

@@ -1,5 +1,6 @@
 import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
 import type { Logger } from "pino";
+import type { Authenticator } from "./auth/authenticator.js";
 import type { HostConfig } from "./config.js";
 import type { HostMetrics } from "./metrics/metrics.js";
 import type { HostHealth } from "./rpc/health.js";
@@ -24,6 +25,8 @@ export interface HostRuntime {
   readonly health: HostHealth;
   /** The ToolBridge calls in progress, which a graceful shutdown waits for. */
   readonly calls: InFlightCalls;
+  /** Who is calling: principals from tokens, client certificates or the application's hook. */
+  readonly auth: Authenticator;
 }
 
 let counter = 0;

@@ -38,7 +38,7 @@ function bridgeError(type: string, pattern?: RegExp) {
 describe("config", () => {
   it("has the documented defaults", () => {
     assert.equal(DEFAULT_CONFIG.port, 50051);
-    assert.equal(DEFAULT_CONFIG.host, "0.0.0.0");
+    assert.equal(DEFAULT_CONFIG.host, "127.0.0.1");
     assert.equal(DEFAULT_CONFIG.sessionTimeoutMs, 300_000);
     assert.equal(DEFAULT_CONFIG.maxConcurrentSessions, 1000);
     assert.equal(DEFAULT_CONFIG.toolTimeoutMs, 30_000);
@@ -54,7 +54,7 @@ describe("config", () => {
     const file = join(dir, "toolbridge.json");
     writeFileSync(
       file,
-      JSON.stringify({ port: 6000, toolTimeoutMs: 1234, streamIdleTimeoutMs: 50, host: "127.0.0.1" }),
+      JSON.stringify({ port: 6000, toolTimeoutMs: 1234, streamIdleTimeoutMs: 50, host: "::1" }),
     );
     const config = resolveConfig({
       file,
@@ -71,7 +71,7 @@ describe("config", () => {
     assert.equal(config.port, 8000);
     assert.equal(config.maxConcurrentSessions, 5);
     assert.equal(config.toolTimeoutMs, 1234);
-    assert.equal(config.host, "127.0.0.1");
+    assert.equal(config.host, "::1");
     assert.equal(config.sessionTimeoutMs, 300_000);
     assert.equal(resolveConfig({ env: { TOOLBRIDGE_CONFIG: file } }).port, 6000);
   });

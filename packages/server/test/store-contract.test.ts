@@ -91,6 +91,7 @@ function write(
         value: encodeVariableValue(name, value),
         declaration: undefined,
         writer: options.writer ?? "typescript",
+        writerLabel: options.writer ?? "typescript",
         tags: {},
         createIfMissing: options.createIfMissing ?? true,
         expectedVersion: options.expectedVersion,
@@ -122,6 +123,9 @@ async function until(check: () => Promise<boolean> | boolean, what: string): Pro
   assert.fail(`gave up waiting: ${what}`);
 }
 
+/** The owner of the sessions the tests create. */
+const ALICE = { owner: "alice" };
+
 let ids = 0;
 const newId = () => `contract-${process.pid}-${++ids}`;
 
@@ -135,13 +139,13 @@ for (const backend of BACKENDS) {
       if (b !== a) b.onSessionEnded((event) => endedB.push(event));
       const id = newId();
       const now = Date.now();
-      const created = await a.create(id, { owner: "ts" }, now);
+      const created = await a.create(id, { owner: "ts" }, now, ALICE);
       assert.equal(created.created, true);
       assert.deepEqual(
         [created.record.id, created.record.metadata, created.record.createdAt],
         [id, { owner: "ts" }, now],
       );
-      const attached = await b.create(id, { ignored: "yes" }, now + 5);
+      const attached = await b.create(id, { ignored: "yes" }, now + 5, ALICE);
       assert.equal(attached.created, false);
       assert.deepEqual(attached.record.metadata, { owner: "ts" });
       assert.equal((await b.touch(id, now + 10))?.lastAccessedAt, now + 10);
@@ -165,17 +169,17 @@ for (const backend of BACKENDS) {
     it("enforces the session limit across nodes; attaching and freed slots are fine", async () => {
       const { a, b } = await backend.open({ maxSessions: 2 });
       const [first, second, third] = [newId(), newId(), newId()];
-      await a.create(first, {}, Date.now());
-      await b.create(second, {}, Date.now());
+      await a.create(first, {}, Date.now(), ALICE);
+      await b.create(second, {}, Date.now(), ALICE);
       await assert.rejects(
-        a.create(third, {}, Date.now()),
+        a.create(third, {}, Date.now(), ALICE),
         fails(ErrorType.SessionLimitExceeded, (e) => e.details.limit === "2"),
       );
-      await assert.rejects(b.create(third, {}, Date.now()), fails(ErrorType.SessionLimitExceeded));
-      assert.equal((await b.create(first, {}, Date.now())).created, false);
+      await assert.rejects(b.create(third, {}, Date.now(), ALICE), fails(ErrorType.SessionLimitExceeded));
+      assert.equal((await b.create(first, {}, Date.now(), ALICE)).created, false);
       assert.equal(await a.count(), 2);
       await b.delete(first, "cleanup");
-      assert.equal((await a.create(third, {}, Date.now())).created, true);
+      assert.equal((await a.create(third, {}, Date.now(), ALICE)).created, true);
       assert.equal(await b.count(), 2);
     });
 
@@ -184,8 +188,8 @@ for (const backend of BACKENDS) {
       const ended: SessionEnded[] = [];
       a.onSessionEnded((event) => ended.push(event));
       const [idle, used] = [newId(), newId()];
-      await a.create(idle, {}, Date.now());
-      await a.create(used, {}, Date.now());
+      await a.create(idle, {}, Date.now(), ALICE);
+      await a.create(used, {}, Date.now(), ALICE);
       const started = Date.now();
       // Used every 50 ms through either node for three timeouts: it must stay.
       for (let i = 0; Date.now() - started < 900; i++) {
@@ -210,7 +214,7 @@ for (const backend of BACKENDS) {
     it("commits versions, refuses stale expected versions, and never reuses a deleted version", async () => {
       const { a, b } = await backend.open();
       const id = newId();
-      await a.create(id, {}, Date.now());
+      await a.create(id, {}, Date.now(), ALICE);
       assert.equal(versionOf(await write(a, id, "x", "one")), 1n);
       assert.equal(versionOf(await write(b, id, "x", "two", { expectedVersion: 1n })), 2n);
       // A's last view of x is version 1: the store must judge expectedVersion 2 on the current slot.
@@ -234,7 +238,7 @@ for (const backend of BACKENDS) {
     it("counts variables against the mutation's limit across nodes, and lists them atomically", async () => {
       const { a, b } = await backend.open();
       const id = newId();
-      await a.create(id, {}, Date.now());
+      await a.create(id, {}, Date.now(), ALICE);
       await write(a, id, "b.two", 2);
       await write(b, id, "a.one", 1);
       await write(a, id, "b.one", 3);
@@ -262,7 +266,7 @@ for (const backend of BACKENDS) {
     it("racing read-modify-write loops through two nodes lose no update", async () => {
       const { a, b } = await backend.open();
       const id = newId();
-      await a.create(id, {}, Date.now());
+      await a.create(id, {}, Date.now(), ALICE);
       await write(a, id, "counter", 0);
       let conflicts = 0;
       const increment = async (store: SessionStore, times: number) => {
@@ -295,7 +299,7 @@ for (const backend of BACKENDS) {
     it("delivers every change, from either node, to a follower in commit order without gap or duplicate", async () => {
       const { a, b } = await backend.open();
       const id = newId();
-      await a.create(id, {}, Date.now());
+      await a.create(id, {}, Date.now(), ALICE);
       await write(b, id, "before", 0);
       const seen: bigint[] = [];
       a.onVariableChanged((change) => {
@@ -324,7 +328,7 @@ for (const backend of BACKENDS) {
     it("keeps the latest changes for resuming, and says when a resume point is gone or ahead", async () => {
       const { a, b } = await backend.open({ watchHistory: 5 });
       const id = newId();
-      await a.create(id, {}, Date.now());
+      await a.create(id, {}, Date.now(), ALICE);
       for (let i = 0; i < 3; i++) await write(a, id, "x", i);
       const history = await b.changesSince(id, 1n, Date.now());
       assert.equal(history.sequence, 3n);
@@ -357,7 +361,7 @@ for (const backend of BACKENDS) {
     it("a refused mutation changes nothing, and a session created again under an id starts anew", async () => {
       const { a, b } = await backend.open();
       const id = newId();
-      await a.create(id, {}, Date.now());
+      await a.create(id, {}, Date.now(), ALICE);
       await write(a, id, "x", 1);
       await assert.rejects(
         a.mutateVariable(
@@ -373,7 +377,7 @@ for (const backend of BACKENDS) {
       assert.equal((await b.getVariable(id, "x", Date.now()))?.version, 1n);
       await b.delete(id, "cleanup");
       await assert.rejects(write(a, id, "x", 2), fails(ErrorType.SessionNotFound));
-      await b.create(id, {}, Date.now());
+      await b.create(id, {}, Date.now(), ALICE);
       await write(b, id, "x", "new", { writer: "python" });
       // A's last view of x belongs to the ended session: its write must build on the new one.
       const written = await write(a, id, "x", "newer");

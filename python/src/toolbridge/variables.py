@@ -189,12 +189,15 @@ class VariableInfo:
     type: str
     declared: bool
     constraints: VariableConstraints
-    #: "python", "typescript", "host", ... (``created_by`` of the first write, ``updated_by`` of the last).
+    #: Who wrote it first and last: the writer's principal on a host that authenticates callers,
+    #: otherwise (and for the host's own API and workers) the writer's own name: "python", "typescript".
     created_by: str
     updated_by: str
     tags: dict[str, str]
     created_at: datetime
     updated_at: datetime
+    #: The name the latest writer gave itself ("python", "typescript"), as claimed and unchecked.
+    writer_label: str = ""
 
     @classmethod
     def from_pb(cls, name: str, version: int, metadata: pb.VariableMetadata) -> VariableInfo:
@@ -209,6 +212,7 @@ class VariableInfo:
             tags=dict(metadata.tags),
             created_at=to_datetime(metadata.created_at),
             updated_at=to_datetime(metadata.updated_at),
+            writer_label=metadata.writer_label,
         )
 
 

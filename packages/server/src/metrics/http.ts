@@ -1,5 +1,5 @@
 /** The Prometheus scrape endpoint: GET /metrics on its own small HTTP server. */
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { BridgeError, ErrorType } from "@toolbridge/core";
 import type { Logger } from "pino";
@@ -12,12 +12,38 @@ export interface MetricsEndpoint {
   close(): Promise<void>;
 }
 
+/**
+ * Checks a scrape's `Authorization` header (undefined when it sent none); rejects with
+ * the reason it is refused. Given when the endpoint requires authentication.
+ */
+export type ScrapeAuthorizer = (authorization: string | undefined) => Promise<void>;
+
+/**
+ * Serves GET /metrics on `host:port`; with `authorize`, a scrape it refuses is answered
+ * 401 with `WWW-Authenticate: Bearer` (Prometheus sends a bearer token with
+ * `authorization: { credentials_file: ... }` in its scrape config).
+ */
 export async function serveMetrics(
   metrics: HostMetrics,
   host: string,
   port: number,
   log: Logger,
+  authorize?: ScrapeAuthorizer,
 ): Promise<MetricsEndpoint> {
+  const scrape = (res: ServerResponse, head: boolean) => {
+    metrics.exposition().then(
+      (text) => {
+        res.writeHead(200, { "content-type": metrics.contentType });
+        res.end(head ? undefined : text);
+      },
+      (error: unknown) => {
+        log.error({ err: error }, "collecting metrics failed");
+        res
+          .writeHead(500, { "content-type": "text/plain; charset=utf-8" })
+          .end("collecting metrics failed\n");
+      },
+    );
+  };
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "").split("?")[0];
     if (path !== "/metrics" || (req.method !== "GET" && req.method !== "HEAD")) {
@@ -26,16 +52,13 @@ export async function serveMetrics(
         .end("not found: scrape GET /metrics\n");
       return;
     }
-    metrics.exposition().then(
-      (text) => {
-        res.writeHead(200, { "content-type": metrics.contentType });
-        res.end(req.method === "HEAD" ? undefined : text);
-      },
+    const authorized = authorize === undefined ? Promise.resolve() : authorize(req.headers.authorization);
+    authorized.then(
+      () => scrape(res, req.method === "HEAD"),
       (error: unknown) => {
-        log.error({ err: error }, "collecting metrics failed");
         res
-          .writeHead(500, { "content-type": "text/plain; charset=utf-8" })
-          .end("collecting metrics failed\n");
+          .writeHead(401, { "content-type": "text/plain; charset=utf-8", "www-authenticate": "Bearer" })
+          .end(`${error instanceof Error ? error.message : String(error)}\n`);
       },
     );
   });

@@ -1,6 +1,7 @@
 /** BatchExecuteTools: the batch runs in the engine (tools/batch.ts); this adapts the wire. */
 import type * as grpc from "@grpc/grpc-js";
 import type { pb } from "@toolbridge/core";
+import type { Principal } from "../auth/principal.js";
 import { type HostRuntime, newId } from "../runtime.js";
 import { runBatch } from "../tools/batch.js";
 import { contextOf, requestIdOf } from "./call-context.js";
@@ -11,11 +12,12 @@ export async function batchExecuteTools(
   rt: HostRuntime,
   req: pb.BatchToolCallRequest,
   call: BatchCall,
+  principal: Principal,
 ): Promise<pb.BatchToolCallResponse> {
   const started = performance.now();
   const batchId = req.batchId || newId("batch");
   const requestId = requestIdOf(req.requestId, call.metadata, "batch");
-  const ctx = contextOf(rt, call, requestId, { request_id: requestId, batch_id: batchId });
+  const ctx = contextOf(rt, call, requestId, { request_id: requestId, batch_id: batchId }, principal);
   try {
     const outcome = await runBatch(rt, req, ctx);
     const hostMs = performance.now() - started;

@@ -4,6 +4,7 @@
  */
 import type * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType } from "@toolbridge/core";
+import type { Principal } from "../auth/principal.js";
 import { type HostRuntime, newId } from "../runtime.js";
 import { type CallContext, Cancellation, callLogger } from "../tools/call.js";
 
@@ -51,9 +52,9 @@ export interface WireContext extends CallContext {
 }
 
 /**
- * The engine's context for a grpc-js call: the call's deadline, a Cancellation that fires
- * (with the right reason) when grpc-js reports the call cancelled, and a logger whose lines
- * carry `bindings`.
+ * The engine's context for a grpc-js call by `principal`: the call's deadline, a
+ * Cancellation that fires (with the right reason) when grpc-js reports the call
+ * cancelled, and a logger whose lines carry `bindings`.
  */
 export function contextOf(
   rt: HostRuntime,
@@ -64,6 +65,7 @@ export function contextOf(
   },
   requestId: string,
   bindings: Record<string, string>,
+  principal: Principal,
 ): WireContext {
   const cancellation = new Cancellation();
   const onCancelled = () => cancellation.cancel(cancellationReason(deadlineOf(call)));
@@ -73,6 +75,7 @@ export function contextOf(
     deadline: deadlineOf(call),
     cancellation,
     log: callLogger(rt.log, bindings),
+    principal,
     release: () => call.removeListener("cancelled", onCancelled),
   };
 }

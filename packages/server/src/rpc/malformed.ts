@@ -67,6 +67,12 @@ export function guardRequests<D extends grpc.ServiceDefinition>(definition: D): 
   return guarded as D;
 }
 
+/** Wraps a service's implementation before it is added, e.g. to require authentication. */
+export type ServiceGuard = (
+  definition: grpc.ServiceDefinition,
+  implementation: grpc.UntypedServiceImplementation,
+) => grpc.UntypedServiceImplementation;
+
 /** The refusal for a request a guarded deserializer could not decode; undefined for a real request. */
 export function refusalOf(request: unknown): MalformedRequest["status"] | undefined {
   return request instanceof MalformedRequest ? request.status : undefined;

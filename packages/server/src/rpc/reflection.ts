@@ -11,7 +11,7 @@ import {
   ServerReflectionService,
 } from "../gen/grpc/reflection/v1/reflection.js";
 import type { DescriptorFile, DescriptorIndex } from "./descriptors.js";
-import { guardRequests, refusalOf } from "./malformed.js";
+import { guardRequests, refusalOf, type ServiceGuard } from "./malformed.js";
 
 type ReflectionStream = grpc.ServerDuplexStream<ServerReflectionRequest, ServerReflectionResponse>;
 type Answer = ServerReflectionResponse["messageResponse"];
@@ -40,10 +40,12 @@ export class ReflectionService {
     }
   }
 
-  addTo(server: grpc.Server): void {
+  /** Adds v1 and v1alpha to `server`, their implementation wrapped by `guard` (authentication) when given. */
+  addTo(server: grpc.Server, guard: ServiceGuard = (_, implementation) => implementation): void {
     const implementation = { serverReflectionInfo: (call: ReflectionStream) => this.serve(call) };
-    server.addService(guardRequests(ServerReflectionService), implementation);
-    server.addService(guardRequests(v1alphaDefinition()), implementation);
+    for (const definition of [guardRequests(ServerReflectionService), guardRequests(v1alphaDefinition())]) {
+      server.addService(definition, guard(definition, implementation));
+    }
   }
 
   /** Ends the open reflection streams, so that a shutting-down server need not wait for their clients. */

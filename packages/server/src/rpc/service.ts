@@ -1,5 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { asBuffer, BridgeError, ErrorType, pb } from "@toolbridge/core";
+import { ANONYMOUS, type Principal } from "../auth/principal.js";
 import { type HostRuntime, SHUTTING_DOWN } from "../runtime.js";
 import { batchExecuteTools } from "./batch.js";
 import { executeTool } from "./execute.js";
@@ -90,65 +91,122 @@ export function serviceDefinition(limit: number): grpc.ServiceDefinition {
 
 const REFUSED_WHILE_DRAINING = { code: grpc.status.UNAVAILABLE, details: SHUTTING_DOWN };
 
+interface RpcOptions {
+  /** Answered while the host drains (health checks). */
+  whileDraining?: boolean;
+  /** A health RPC: it needs authentication only with `healthRequiresAuth`. */
+  health?: boolean;
+}
+
+/**
+ * Runs `serve` with the caller's principal: at once (ANONYMOUS) when the host does not
+ * authenticate or the RPC is exempt, else once the credentials are checked; a call they
+ * do not authenticate is answered by `refuse` with UNAUTHENTICATED and goes no further.
+ */
+function withPrincipal(
+  rt: HostRuntime,
+  call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>,
+  options: RpcOptions,
+  serve: (principal: Principal) => void,
+  refuse: (status: grpc.StatusObject | { code: grpc.status; details: string }) => void,
+): void {
+  if (!rt.auth.enabled || (options.health === true && !rt.config.healthRequiresAuth)) {
+    serve(ANONYMOUS);
+    return;
+  }
+  rt.auth.authenticate(call).then(serve, (error: unknown) => {
+    if (error instanceof RpcStatusError) {
+      rt.log.debug({ method: call.getPath(), reason: error.message }, "refused an unauthenticated call");
+      refuse({ code: error.code, details: error.message });
+      return;
+    }
+    rt.log.error({ err: error }, "authentication failed with an unexpected error");
+    refuse({
+      code: grpc.status.INTERNAL,
+      details: `internal host error while authenticating: ${String(error)}`,
+    });
+  });
+}
+
 /**
  * A unary RPC: refused with UNAVAILABLE while the host drains (except `whileDraining`),
- * with INVALID_ARGUMENT when the request cannot be decoded, and counted in flight until
- * answered.
+ * with UNAUTHENTICATED when authentication is on and the caller's credentials name no
+ * principal, with INVALID_ARGUMENT when the request cannot be decoded, and counted in
+ * flight until answered. The handler gets the caller's principal.
  */
 function unary<Req, Res>(
   rt: HostRuntime,
-  handler: (rt: HostRuntime, req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
-  options: { whileDraining?: boolean } = {},
+  handler: (
+    rt: HostRuntime,
+    req: Req,
+    call: grpc.ServerUnaryCall<Req, Res>,
+    principal: Principal,
+  ) => Promise<Res>,
+  options: RpcOptions = {},
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     if (rt.draining && options.whileDraining !== true) {
       callback(REFUSED_WHILE_DRAINING);
       return;
     }
-    const refusal = refusalOf(call.request);
-    if (refusal !== undefined) {
-      callback(refusal);
-      return;
-    }
-    void rt.calls.track(
-      handler(rt, call.request, call).then(
-        (response) => callback(null, response),
-        (error: unknown) => {
-          if (error instanceof RpcStatusError) {
-            callback({ code: error.code, details: error.message });
-            return;
-          }
-          if (error instanceof BridgeError && error.type === ErrorType.Unavailable) {
-            // E.g. the session store is unreachable: a retriable status, not a host bug.
-            callback({ code: grpc.status.UNAVAILABLE, details: error.message });
-            return;
-          }
-          rt.log.error({ err: error }, "unhandled error in a unary handler");
-          callback({ code: grpc.status.INTERNAL, details: `internal host error: ${String(error)}` });
-        },
-      ),
-    );
+    const serve = (principal: Principal) => {
+      const refusal = refusalOf(call.request);
+      if (refusal !== undefined) {
+        callback(refusal);
+        return;
+      }
+      void rt.calls.track(
+        handler(rt, call.request, call, principal).then(
+          (response) => callback(null, response),
+          (error: unknown) => {
+            if (error instanceof RpcStatusError) {
+              callback({ code: error.code, details: error.message });
+              return;
+            }
+            if (error instanceof BridgeError && error.type === ErrorType.Unavailable) {
+              // E.g. the session store is unreachable: a retriable status, not a host bug.
+              callback({ code: grpc.status.UNAVAILABLE, details: error.message });
+              return;
+            }
+            rt.log.error({ err: error }, "unhandled error in a unary handler");
+            callback({ code: grpc.status.INTERNAL, details: `internal host error: ${String(error)}` });
+          },
+        ),
+      );
+    };
+    withPrincipal(rt, call, options, serve, callback);
   };
 }
 
-/** A server-streaming RPC, refused and counted like a unary one. */
+/** A server-streaming RPC, refused, authenticated and counted like a unary one. */
 function serverStream<Req>(
   rt: HostRuntime,
   name: string,
-  handler: (rt: HostRuntime, call: grpc.ServerWritableStream<Req, Buffer>) => Promise<void>,
+  handler: (
+    rt: HostRuntime,
+    call: grpc.ServerWritableStream<Req, Buffer>,
+    principal: Principal,
+  ) => Promise<void>,
 ): grpc.handleServerStreamingCall<Req, Buffer> {
   return (call) => {
-    const refusal = rt.draining ? REFUSED_WHILE_DRAINING : refusalOf(call.request);
-    if (refusal !== undefined) {
-      call.emit("error", refusal);
+    if (rt.draining) {
+      call.emit("error", REFUSED_WHILE_DRAINING);
       return;
     }
-    void rt.calls.track(
-      handler(rt, call).catch((error: unknown) => {
-        rt.log.error({ err: error }, `unhandled error in ${name}`);
-        if (!call.cancelled) call.emit("error", { code: grpc.status.INTERNAL, details: String(error) });
-      }),
-    );
+    const serve = (principal: Principal) => {
+      const refusal = refusalOf(call.request);
+      if (refusal !== undefined) {
+        call.emit("error", refusal);
+        return;
+      }
+      void rt.calls.track(
+        handler(rt, call, principal).catch((error: unknown) => {
+          rt.log.error({ err: error }, `unhandled error in ${name}`);
+          if (!call.cancelled) call.emit("error", { code: grpc.status.INTERNAL, details: String(error) });
+        }),
+      );
+    };
+    withPrincipal(rt, call, {}, serve, (status) => call.emit("error", status));
   };
 }
 
@@ -163,7 +221,7 @@ export function serviceImplementation(rt: HostRuntime): grpc.UntypedServiceImple
     executeTool: unary(rt, executeTool),
     batchExecuteTools: unary(rt, batchExecuteTools),
     getMetrics: unary(rt, getMetrics),
-    healthCheck: unary(rt, healthCheck, { whileDraining: true }),
+    healthCheck: unary(rt, healthCheck, { whileDraining: true, health: true }),
     getSessionVariable: unary(rt, getSessionVariable),
     setSessionVariable: unary(rt, setSessionVariable),
     listSessionVariables: unary(rt, listSessionVariables),

@@ -1,4 +1,5 @@
 import { type pb, toPbTimestamp } from "@toolbridge/core";
+import type { Principal } from "../auth/principal.js";
 import { errorInfo, type HostRuntime } from "../runtime.js";
 
 export const CAPABILITIES = [
@@ -14,9 +15,11 @@ export const CAPABILITIES = [
 export async function initializeSession(
   rt: HostRuntime,
   req: pb.InitializeSessionRequest,
+  _call: unknown,
+  principal: Principal,
 ): Promise<pb.InitializeSessionResponse> {
   try {
-    const { record, created } = await rt.sessions.create(req.sessionId, req.metadata);
+    const { record, created } = await rt.sessions.create(req.sessionId, req.metadata, principal);
     if (created) rt.log.debug({ sessionId: record.id }, "session created");
     return {
       success: true,
@@ -41,9 +44,11 @@ export async function initializeSession(
 export async function cleanupSession(
   rt: HostRuntime,
   req: pb.CleanupSessionRequest,
+  _call: unknown,
+  principal: Principal,
 ): Promise<pb.StatusResponse> {
   try {
-    await rt.sessions.cleanup(req.sessionId);
+    await rt.sessions.cleanup(req.sessionId, principal);
     return { success: true, error: undefined };
   } catch (error) {
     return { success: false, error: errorInfo(rt, error) };
@@ -53,9 +58,11 @@ export async function cleanupSession(
 export async function getSessionInfo(
   rt: HostRuntime,
   req: pb.GetSessionInfoRequest,
+  _call: unknown,
+  principal: Principal,
 ): Promise<pb.SessionInfoResponse> {
   try {
-    const record = await rt.sessions.peek(req.sessionId);
+    const record = await rt.sessions.peek(req.sessionId, principal);
     return {
       success: true,
       error: undefined,
@@ -67,6 +74,7 @@ export async function getSessionInfo(
         expiresAt: toPbTimestamp(rt.sessions.expiresAt(record)),
         toolCount: rt.tools.count(record.id),
         variableCount: await rt.variables.count(record.id),
+        owner: record.owner,
       },
     };
   } catch (error) {
@@ -74,9 +82,14 @@ export async function getSessionInfo(
   }
 }
 
-export async function heartbeat(rt: HostRuntime, req: pb.HeartbeatRequest): Promise<pb.HeartbeatResponse> {
+export async function heartbeat(
+  rt: HostRuntime,
+  req: pb.HeartbeatRequest,
+  _call: unknown,
+  principal: Principal,
+): Promise<pb.HeartbeatResponse> {
   try {
-    const record = await rt.sessions.require(req.sessionId);
+    const record = await rt.sessions.require(req.sessionId, principal);
     return {
       success: true,
       error: undefined,

@@ -12,7 +12,7 @@ import {
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../gen/grpc/health/v1/health.js";
 import { type HostHealth, unknownService } from "./health.js";
-import { guardRequests, refusalOf } from "./malformed.js";
+import { guardRequests, refusalOf, type ServiceGuard } from "./malformed.js";
 
 type WatchStream = grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>;
 
@@ -22,8 +22,10 @@ export class StandardHealthService {
 
   constructor(private readonly health: HostHealth) {}
 
-  addTo(server: grpc.Server): void {
-    server.addService(guardRequests(HealthService), {
+  /** Adds the service to `server`, its implementation wrapped by `guard` (authentication) when given. */
+  addTo(server: grpc.Server, guard: ServiceGuard = (_, implementation) => implementation): void {
+    const definition = guardRequests(HealthService);
+    const implementation: grpc.UntypedServiceImplementation = {
       check: (
         call: grpc.ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>,
         callback: grpc.sendUnaryData<HealthCheckResponse>,
@@ -40,7 +42,8 @@ export class StandardHealthService {
           callback(null, { statuses });
         }
       },
-    });
+    };
+    server.addService(definition, guard(definition, implementation));
   }
 
   /**

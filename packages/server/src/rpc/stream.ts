@@ -5,6 +5,7 @@
  */
 import type * as grpc from "@grpc/grpc-js";
 import { asBuffer, BridgeError, ErrorType, pb, type pbValues } from "@toolbridge/core";
+import type { Principal } from "../auth/principal.js";
 import { type HostRuntime, newId } from "../runtime.js";
 import { type ChunkSink, runStream } from "../tools/call.js";
 import { contextOf, requestIdOf } from "./call-context.js";
@@ -16,12 +17,12 @@ function encodeChunk(chunk: pb.ToolStreamChunk): Buffer {
   return asBuffer(pb.ToolStreamChunk.encode(chunk).finish());
 }
 
-export async function streamTool(rt: HostRuntime, call: ChunkStream): Promise<void> {
+export async function streamTool(rt: HostRuntime, call: ChunkStream, principal: Principal): Promise<void> {
   const req = call.request;
   const streamId = req.streamId || newId("stream");
   // Without one from the client, the stream id doubles as the request id.
   const requestId = requestIdOf(req.requestId, call.metadata, "stream", streamId);
-  const ctx = contextOf(rt, call, requestId, { request_id: requestId, stream_id: streamId });
+  const ctx = contextOf(rt, call, requestId, { request_id: requestId, stream_id: streamId }, principal);
   const limit = rt.config.maxMessageBytes;
   // Chunks are encoded here, where their size on the wire is known; write() returning
   // false asks the engine to wait until the client has read.

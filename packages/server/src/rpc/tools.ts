@@ -1,11 +1,17 @@
 /** ListTools: the specs of the tools a session sees. */
 import { pb } from "@toolbridge/core";
+import type { Principal } from "../auth/principal.js";
 import { errorInfo, type HostRuntime } from "../runtime.js";
 import { checkSession } from "../tools/call.js";
 
-export async function listTools(rt: HostRuntime, req: pb.ListToolsRequest): Promise<pb.ListToolsResponse> {
+export async function listTools(
+  rt: HostRuntime,
+  req: pb.ListToolsRequest,
+  _call: unknown,
+  principal: Principal,
+): Promise<pb.ListToolsResponse> {
   try {
-    await checkSession(rt, req.sessionId);
+    await checkSession(rt, req.sessionId, principal);
     const tools = rt.tools
       .list(req.sessionId)
       .map(({ tool, sessionScoped }) =>

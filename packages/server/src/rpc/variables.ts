@@ -1,6 +1,7 @@
 /** The session-variable RPCs: Get/Set/List/DeleteSessionVariable and WatchSessionVariables. */
 import * as grpc from "@grpc/grpc-js";
 import { asBuffer, BridgeError, ErrorType, pb } from "@toolbridge/core";
+import type { Principal } from "../auth/principal.js";
 import { errorInfo, type HostRuntime } from "../runtime.js";
 import type { WatchEvent } from "../variables/watch.js";
 import { writable } from "./writable.js";
@@ -8,9 +9,11 @@ import { writable } from "./writable.js";
 export async function getSessionVariable(
   rt: HostRuntime,
   req: pb.GetVariableRequest,
+  _call: unknown,
+  principal: Principal,
 ): Promise<pb.VariableResponse> {
   try {
-    const variable = await rt.variables.get(req.sessionId, req.variableName);
+    const variable = await rt.variables.get(req.sessionId, req.variableName, principal);
     return {
       exists: true,
       value: variable.value,
@@ -26,18 +29,24 @@ export async function getSessionVariable(
 export async function setSessionVariable(
   rt: HostRuntime,
   req: pb.SetVariableRequest,
+  _call: unknown,
+  principal: Principal,
 ): Promise<pb.SetVariableResponse> {
   try {
-    const variable = await rt.variables.set(req.sessionId, {
-      name: req.variableName,
-      value: req.value,
-      type: req.metadata?.type ?? "",
-      constraints: req.metadata?.constraints,
-      writer: req.metadata?.createdBy ?? "",
-      tags: req.metadata?.tags ?? {},
-      createIfMissing: req.createIfMissing,
-      expectedVersion: req.expectedVersion,
-    });
+    const variable = await rt.variables.set(
+      req.sessionId,
+      {
+        name: req.variableName,
+        value: req.value,
+        type: req.metadata?.type ?? "",
+        constraints: req.metadata?.constraints,
+        writer: req.metadata?.createdBy ?? "",
+        tags: req.metadata?.tags ?? {},
+        createIfMissing: req.createIfMissing,
+        expectedVersion: req.expectedVersion,
+      },
+      principal,
+    );
     rt.log.debug(
       { sessionId: req.sessionId, variable: req.variableName, version: String(variable.version) },
       "variable set",
@@ -56,12 +65,14 @@ export async function setSessionVariable(
 export async function listSessionVariables(
   rt: HostRuntime,
   req: pb.ListVariablesRequest,
+  _call: unknown,
+  principal: Principal,
 ): Promise<pb.ListVariablesResponse> {
   try {
     return {
       success: true,
       error: undefined,
-      variables: [...(await rt.variables.list(req.sessionId, req.prefix))],
+      variables: [...(await rt.variables.list(req.sessionId, req.prefix, principal))],
     };
   } catch (error) {
     return { success: false, error: errorInfo(rt, error), variables: [] };
@@ -71,9 +82,11 @@ export async function listSessionVariables(
 export async function deleteSessionVariable(
   rt: HostRuntime,
   req: pb.DeleteVariableRequest,
+  _call: unknown,
+  principal: Principal,
 ): Promise<pb.StatusResponse> {
   try {
-    await rt.variables.delete(req.sessionId, req.variableName, req.expectedVersion);
+    await rt.variables.delete(req.sessionId, req.variableName, req.expectedVersion, principal);
     rt.log.debug({ sessionId: req.sessionId, variable: req.variableName }, "variable deleted");
     return { success: true, error: undefined };
   } catch (error) {
@@ -165,15 +178,23 @@ function updateBytes(rt: HostRuntime, sessionId: string, event: WatchEvent): Buf
  * carrying an error (bad request, unknown session, a reader too far behind), with
  * UNAVAILABLE when the host shuts down, or when the client cancels.
  */
-export async function watchSessionVariables(rt: HostRuntime, call: UpdateStream): Promise<void> {
+export async function watchSessionVariables(
+  rt: HostRuntime,
+  call: UpdateStream,
+  principal: Principal,
+): Promise<void> {
   const req = call.request;
   let watch: ReturnType<HostRuntime["variables"]["watch"]>;
   try {
-    watch = rt.variables.watch(req.sessionId, {
-      names: req.variableNames,
-      includeInitialValues: req.includeInitialValues,
-      resumeAfter: req.resumeAfterSequence,
-    });
+    watch = rt.variables.watch(
+      req.sessionId,
+      {
+        names: req.variableNames,
+        includeInitialValues: req.includeInitialValues,
+        resumeAfter: req.resumeAfterSequence,
+      },
+      principal,
+    );
   } catch (error) {
     call.write(updateBytes(rt, req.sessionId, { kind: "error", error: error as BridgeError }));
     call.end();

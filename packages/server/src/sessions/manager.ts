@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { BridgeError, ErrorType } from "@toolbridge/core";
 import type { Logger } from "pino";
+import { hasQuotas, mayUse, type Principal } from "../auth/principal.js";
 import {
   type CreateResult,
   type SessionEnded,
@@ -16,12 +17,16 @@ export interface SessionManagerOptions {
   timeoutMs: number;
   sweepIntervalMs: number;
   log: Logger;
+  /** Live sessions one authenticated principal may own; 0: no such limit. */
+  maxSessionsPerPrincipal: number;
+  /** Largest session metadata in UTF-8 bytes of keys and values. */
+  maxSessionMetadataBytes: number;
 }
 
 /**
- * The host's view of sessions: validates ids, turns "unknown or expired" into
- * SessionNotFound, runs the expiry sweep, and tells listeners (tool registry,
- * variables) when a session ends so they can drop what belonged to it.
+ * The host's view of sessions: validates ids and metadata, turns "unknown, expired or
+ * another principal's" into SessionNotFound, runs the expiry sweep, and tells listeners
+ * (tool registry, variables) when a session ends so they can drop what belonged to it.
  */
 export class SessionManager {
   readonly store: SessionStore;
@@ -63,8 +68,17 @@ export class SessionManager {
     this.sweepTimer = undefined;
   }
 
-  /** Creates the session or attaches to it; an empty id gets a fresh one. */
-  async create(id: string, metadata: Record<string, string>): Promise<CreateResult> {
+  /**
+   * Creates the session owned by `principal`, or attaches to it when `principal` may use
+   * it; an empty id gets a fresh one. The host principal creates sessions owned by `owner`
+   * (itself by default) and attaches to any.
+   */
+  async create(
+    id: string,
+    metadata: Record<string, string>,
+    principal: Principal,
+    owner: string = principal.name,
+  ): Promise<CreateResult> {
     const sessionId = id === "" ? `session_${randomUUID()}` : id;
     if (!SESSION_ID.test(sessionId)) {
       throw new BridgeError(
@@ -74,25 +88,35 @@ export class SessionManager {
         { details: { field: "session_id" } },
       );
     }
-    return this.store.create(sessionId, metadata, Date.now());
+    this.checkMetadata(metadata);
+    return this.store.create(sessionId, metadata, Date.now(), {
+      owner: principal.kind === "host" ? owner : principal.name,
+      anyOwner: principal.kind === "host",
+      maxPerOwner: hasQuotas(principal) ? this.options.maxSessionsPerPrincipal : 0,
+    });
   }
 
-  /** The live session, refreshed; throws SessionNotFound when it is unknown or expired. */
-  async require(id: string): Promise<SessionRecord> {
+  /**
+   * The live session, refreshed; throws SessionNotFound when it is unknown, expired or
+   * not `principal`'s to use (the same error: the id's existence is not revealed).
+   */
+  async require(id: string, principal: Principal): Promise<SessionRecord> {
     const record = await this.store.touch(id, Date.now());
-    if (record === undefined) throw sessionNotFound(id);
+    if (record === undefined || !mayUse(principal, record.owner)) throw sessionNotFound(id);
     return record;
   }
 
-  /** The live session without refreshing it; throws SessionNotFound. */
-  async peek(id: string): Promise<SessionRecord> {
+  /** The live session without refreshing it; throws SessionNotFound as `require` does. */
+  async peek(id: string, principal: Principal): Promise<SessionRecord> {
     const record = await this.store.get(id, Date.now());
-    if (record === undefined) throw sessionNotFound(id);
+    if (record === undefined || !mayUse(principal, record.owner)) throw sessionNotFound(id);
     return record;
   }
 
-  async cleanup(id: string): Promise<void> {
-    if (!(await this.store.delete(id, "cleanup"))) throw sessionNotFound(id);
+  /** Ends the session; throws SessionNotFound as `require` does. */
+  async cleanup(id: string, principal: Principal): Promise<void> {
+    const owner = principal.kind === "host" ? undefined : principal.name;
+    if (!(await this.store.delete(id, "cleanup", owner))) throw sessionNotFound(id);
   }
 
   count(): Promise<number> {
@@ -101,5 +125,20 @@ export class SessionManager {
 
   expiresAt(record: SessionRecord): number {
     return record.lastAccessedAt + this.timeoutMs;
+  }
+
+  private checkMetadata(metadata: Record<string, string>): void {
+    const max = this.options.maxSessionMetadataBytes;
+    let size = 0;
+    for (const [key, value] of Object.entries(metadata)) {
+      size += Buffer.byteLength(key) + Buffer.byteLength(value);
+    }
+    if (size <= max) return;
+    throw new BridgeError(
+      ErrorType.ResourceExhausted,
+      `the session metadata is ${size} bytes, over the host's ${max}-byte limit (maxSessionMetadataBytes); ` +
+        "keep large data in session variables instead",
+      { details: { quota: "maxSessionMetadataBytes", limit: String(max), size: String(size) } },
+    );
   }
 }

@@ -1,10 +1,12 @@
 import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
 import {
   type ChangeHistory,
+  type CreateOptions,
   type CreateResult,
   DEFAULT_WATCH_HISTORY,
   type Following,
   historyTrimmed,
+  ownerLimitReached,
   resumeAhead,
   type SessionEnded,
   type SessionEndReason,
@@ -12,6 +14,7 @@ import {
   type SessionStore,
   type SessionStoreOptions,
   sessionNotFound,
+  sessionUnavailable,
   type VariableChange,
   type VariableFilter,
   type VariableMutation,
@@ -20,6 +23,7 @@ import {
 
 interface Entry {
   id: string;
+  owner: string;
   metadata: Readonly<Record<string, string>>;
   createdAt: number;
   lastAccessedAt: number;
@@ -48,6 +52,8 @@ export class InMemorySessionStore implements SessionStore {
   private readonly sessions = new Map<string, Entry>();
   private readonly listeners: ((event: SessionEnded) => void)[] = [];
   private readonly variableListeners: ((change: VariableChange) => void)[] = [];
+  /** Live sessions per owner, for CreateOptions.maxPerOwner. */
+  private readonly owned = new Map<string, number>();
 
   private readonly historySize: number;
 
@@ -55,9 +61,16 @@ export class InMemorySessionStore implements SessionStore {
     this.historySize = options.watchHistory ?? DEFAULT_WATCH_HISTORY;
   }
 
-  async create(id: string, metadata: Record<string, string>, now: number): Promise<CreateResult> {
+  async create(
+    id: string,
+    metadata: Record<string, string>,
+    now: number,
+    options: CreateOptions,
+  ): Promise<CreateResult> {
+    const { owner } = options;
     const existing = this.live(id, now);
     if (existing !== undefined) {
+      if (existing.owner !== owner && options.anyOwner !== true) throw sessionUnavailable(id);
       return { record: this.refresh(existing, now), created: false };
     }
     if (this.sessions.size >= this.options.maxSessions) {
@@ -67,12 +80,19 @@ export class InMemorySessionStore implements SessionStore {
           ErrorType.SessionLimitExceeded,
           `the host already has ${this.sessions.size} sessions, its limit (maxConcurrentSessions); ` +
             "clean up unused sessions or raise the limit",
-          { details: { limit: String(this.options.maxSessions) } },
+          { details: { quota: "maxConcurrentSessions", limit: String(this.options.maxSessions) } },
         );
       }
     }
+    const maxPerOwner = options.maxPerOwner ?? 0;
+    if (maxPerOwner > 0 && (this.owned.get(owner) ?? 0) >= maxPerOwner) {
+      await this.sweep(now);
+      const owned = this.owned.get(owner) ?? 0;
+      if (owned >= maxPerOwner) throw ownerLimitReached(owner, owned, maxPerOwner);
+    }
     const entry: Entry = {
       id,
+      owner,
       metadata: Object.keys(metadata).length === 0 ? NO_METADATA : Object.freeze({ ...metadata }),
       createdAt: now,
       lastAccessedAt: now,
@@ -83,6 +103,7 @@ export class InMemorySessionStore implements SessionStore {
       history: undefined,
     };
     this.sessions.set(id, entry);
+    this.owned.set(owner, (this.owned.get(owner) ?? 0) + 1);
     return { record: record(entry), created: true };
   }
 
@@ -96,9 +117,10 @@ export class InMemorySessionStore implements SessionStore {
     return entry === undefined ? undefined : this.refresh(entry, now);
   }
 
-  async delete(id: string, reason: SessionEndReason): Promise<boolean> {
-    if (!this.sessions.delete(id)) return false;
-    this.emit({ id, reason });
+  async delete(id: string, reason: SessionEndReason, owner?: string): Promise<boolean> {
+    const entry = this.sessions.get(id);
+    if (entry === undefined || (owner !== undefined && entry.owner !== owner)) return false;
+    this.remove(entry, reason);
     return true;
   }
 
@@ -109,8 +131,7 @@ export class InMemorySessionStore implements SessionStore {
   async sweep(now: number): Promise<void> {
     for (const entry of this.sessions.values()) {
       if (!this.expired(entry, now)) break;
-      this.sessions.delete(entry.id);
-      this.emit({ id: entry.id, reason: "expired" });
+      this.remove(entry, "expired");
     }
   }
 
@@ -220,8 +241,7 @@ export class InMemorySessionStore implements SessionStore {
     const entry = this.sessions.get(id);
     if (entry === undefined) return undefined;
     if (this.expired(entry, now)) {
-      this.sessions.delete(id);
-      this.emit({ id, reason: "expired" });
+      this.remove(entry, "expired");
       return undefined;
     }
     return entry;
@@ -239,6 +259,14 @@ export class InMemorySessionStore implements SessionStore {
     return now - entry.lastAccessedAt >= this.options.timeoutMs;
   }
 
+  private remove(entry: Entry, reason: SessionEndReason): void {
+    this.sessions.delete(entry.id);
+    const owned = (this.owned.get(entry.owner) ?? 1) - 1;
+    if (owned > 0) this.owned.set(entry.owner, owned);
+    else this.owned.delete(entry.owner);
+    this.emit({ id: entry.id, reason });
+  }
+
   private emit(event: SessionEnded): void {
     for (const listener of this.listeners) listener(event);
   }
@@ -250,5 +278,6 @@ function record(entry: Entry): SessionRecord {
     metadata: entry.metadata,
     createdAt: entry.createdAt,
     lastAccessedAt: entry.lastAccessedAt,
+    owner: entry.owner,
   };
 }

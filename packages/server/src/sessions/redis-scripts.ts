@@ -5,7 +5,8 @@
  * read-check-write of a variable a single commit.
  *
  * Keys of a session, in the order every per-session script takes them:
- *   KEYS[1] meta  hash: id, md (metadata JSON), created, last (ms), seq, floor, inc
+ *   KEYS[1] meta  hash: id, md (metadata JSON), created, last (ms), seq, floor, inc, owner,
+ *                 oq ('1' when the session counts in its owner's index)
  *   KEYS[2] vars  hash: variable name -> encoded pb.Variable
  *   KEYS[3] ver   hash: variable name -> version (decimal), compared by the commit
  *   KEYS[4] gone  sorted set: deleted name -> its last version (tombstones)
@@ -13,6 +14,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
+import { LEGACY_OWNER } from "./store.js";
 
 export interface LuaScript {
   readonly lua: string;
@@ -35,77 +37,100 @@ if not enc then floor = redis.call('ZSCORE', KEYS[4], ARGV[1]) or redis.call('HG
 local slot = {enc, floor, redis.call('HLEN', KEYS[2]), redis.call('HGET', KEYS[1], 'inc')}`;
 
 /**
- * Creates the session or attaches to a live one (refreshing it).
- * ARGV: id, metadata JSON, now, ttl, incarnation. Returns {created 0|1, md, created, last}.
+ * Creates the session or attaches to a live one (refreshing it) of the same owner, or of
+ * any owner when ARGV[7] is '1'. ARGV: id, metadata JSON, now, ttl, incarnation, owner,
+ * any owner, counted in the owner's index ('1'/'0'). Returns {created 0|1, md, created,
+ * last, owner, oq}, or {-1} for a live session of another owner.
  */
 export const CREATE = script(
   5,
   `
 if redis.call('EXISTS', KEYS[1]) == 1 then
+  local r = redis.call('HMGET', KEYS[1], 'md', 'created', 'owner', 'oq')
+  local owner = r[3] or '${LEGACY_OWNER}'
+  if ARGV[7] ~= '1' and owner ~= ARGV[6] then return {-1} end
   redis.call('HSET', KEYS[1], 'last', ARGV[3])
   ${EXPIRE_ALL("ARGV[4]")}
-  local r = redis.call('HMGET', KEYS[1], 'md', 'created', 'last')
-  return {0, r[1], r[2], r[3]}
+  return {0, r[1], r[2], ARGV[3], owner, r[4] or '0'}
 end
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'md', ARGV[2], 'created', ARGV[3], 'last', ARGV[3],
-  'seq', 0, 'floor', 0, 'inc', ARGV[5])
+  'seq', 0, 'floor', 0, 'inc', ARGV[5], 'owner', ARGV[6], 'oq', ARGV[8], 'bytes', 0)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return {1, ARGV[2], ARGV[3], ARGV[3]}`,
+return {1, ARGV[2], ARGV[3], ARGV[3], ARGV[6], ARGV[8]}`,
 );
 
-/** Refreshes a live session's TTL. ARGV: now, ttl. Returns {md, created, last} or nil. */
+/** Refreshes a live session's TTL. ARGV: now, ttl. Returns {md, created, last, owner, oq} or nil. */
 export const TOUCH = script(
   5,
   `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 redis.call('HSET', KEYS[1], 'last', ARGV[1])
 ${EXPIRE_ALL("ARGV[2]")}
-return redis.call('HMGET', KEYS[1], 'md', 'created', 'last')`,
+return redis.call('HMGET', KEYS[1], 'md', 'created', 'last', 'owner', 'oq')`,
 );
 
 /**
- * Ends a session on cleanup. ARGV: ended channel, message. Returns 1, or 0 when it did
- * not exist.
+ * Ends a session on cleanup. ARGV: ended channel, message, owner ('' for any). Returns
+ * {1, owner, oq}, or {0} when it did not exist or belongs to another owner.
  */
 export const END = script(
   5,
   `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+local r = redis.call('HMGET', KEYS[1], 'owner', 'oq')
+local owner = r[1] or '${LEGACY_OWNER}'
+if ARGV[3] ~= '' and owner ~= ARGV[3] then return {0} end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 redis.call('PUBLISH', ARGV[1], ARGV[2])
-return 1`,
+return {1, owner, r[2] or '0'}`,
 );
 
 /**
  * Ends a session the index says has expired, unless a refresh kept it alive. ARGV: ended
- * channel, message. Returns the session's remaining TTL (ms) when it lives, else -1.
+ * channel, message. Returns {the remaining TTL (ms), owner, oq} when it lives, else {-1}.
  */
 export const END_EXPIRED = script(
   5,
   `
 local ttl = redis.call('PTTL', KEYS[1])
-if ttl > 0 then return ttl end
+if ttl > 0 then
+  local r = redis.call('HMGET', KEYS[1], 'owner', 'oq')
+  return {ttl, r[1] or '${LEGACY_OWNER}', r[2] or '0'}
+end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 redis.call('PUBLISH', ARGV[1], ARGV[2])
-return -1`,
+return {-1}`,
 );
 
 /**
- * Counts a session in the global index (sorted set id -> expiry ms) unless that would
- * exceed the limit. ARGV: id, now, expiry, max. Returns 1, or minus the number of live
- * sessions when the limit is reached. A session already counted is always admitted.
+ * Counts a session in the global index (sorted set id -> expiry ms) and, when ARGV[5] > 0,
+ * in its owner's index (KEYS[2], same shape, in the global index's slot), unless that
+ * would exceed a limit. ARGV: id, now, expiry, max, most per owner. Returns {1}, {0, live
+ * sessions} at the global limit, or {2, owned} at the owner's. A session already counted
+ * is always admitted.
  */
 export const RESERVE = script(
-  1,
+  2,
   `
+local now = tonumber(ARGV[2])
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not score or tonumber(score) <= tonumber(ARGV[2]) then
+if not score or tonumber(score) <= now then
   local live = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[2], '+inf')
-  if live >= tonumber(ARGV[4]) then return -live end
+  if live >= tonumber(ARGV[4]) then return {0, live} end
+end
+local perOwner = tonumber(ARGV[5])
+if perOwner > 0 then
+  -- Entries of sessions that ended or expired leave by their expiry time.
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+    local owned = redis.call('ZCARD', KEYS[2])
+    if owned >= perOwner then return {2, owned} end
+  end
+  redis.call('ZADD', KEYS[2], 'GT', ARGV[3], ARGV[1])
 end
 redis.call('ZADD', KEYS[1], 'GT', ARGV[3], ARGV[1])
-return 1`,
+return {1}`,
 );
 
 /** Takes up to ARGV[2] ids whose expiry (score) is at most ARGV[1] out of the index. */

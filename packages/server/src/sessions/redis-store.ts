@@ -26,10 +26,13 @@ import {
 import { SlotCache } from "./slot-cache.js";
 import {
   type ChangeHistory,
+  type CreateOptions,
   type CreateResult,
   DEFAULT_WATCH_HISTORY,
   type Following,
   historyTrimmed,
+  LEGACY_OWNER,
+  ownerLimitReached,
   resumeAhead,
   type SessionEnded,
   type SessionEndReason,
@@ -37,6 +40,7 @@ import {
   type SessionStore,
   type SessionStoreOptions,
   sessionNotFound,
+  sessionUnavailable,
   type VariableChange,
   type VariableFilter,
   type VariableMutation,
@@ -70,6 +74,8 @@ const MAX_ATTEMPTS = 100;
 
 interface Lease {
   record: SessionRecord;
+  /** The session counts in its owner's index, which refreshes keep current too. */
+  counted: boolean;
   /** Epoch ms until which this node serves the session without asking Redis. */
   until: number;
   refreshing: Promise<SessionRecord | undefined> | undefined;
@@ -157,36 +163,53 @@ export class RedisSessionStore implements SessionStore {
     this.errorListeners.push(listener);
   }
 
-  async create(id: string, metadata: Record<string, string>, now: number): Promise<CreateResult> {
+  async create(
+    id: string,
+    metadata: Record<string, string>,
+    now: number,
+    options: CreateOptions,
+  ): Promise<CreateResult> {
+    const { owner } = options;
+    const perOwner = options.maxPerOwner ?? 0;
     const reserved = (await this.run(
       RESERVE,
-      [this.indexKey()],
-      [id, now, now + this.ttlMs, this.options.maxSessions],
-    )) as number;
-    if (reserved < 0) {
+      [this.indexKey(), this.ownerKey(owner)],
+      [id, now, now + this.ttlMs, this.options.maxSessions, perOwner],
+    )) as [number, number?];
+    if (reserved[0] === 0) {
       throw new BridgeError(
         ErrorType.SessionLimitExceeded,
-        `the hosts sharing this Redis already have ${-reserved} sessions, their limit (maxConcurrentSessions); ` +
+        `the hosts sharing this Redis already have ${reserved[1]} sessions, their limit (maxConcurrentSessions); ` +
           "clean up unused sessions or raise the limit",
-        { details: { limit: String(this.options.maxSessions) } },
+        { details: { quota: "maxConcurrentSessions", limit: String(this.options.maxSessions) } },
       );
     }
+    if (reserved[0] === 2) throw ownerLimitReached(owner, reserved[1] ?? 0, perOwner);
     const reply = (await this.run(CREATE, this.keys(id), [
       id,
       JSON.stringify(metadata),
       now,
       this.ttlMs,
       randomBytes(6).toString("hex"),
-    ])) as [number, Buffer, Buffer, Buffer];
-    const record = toRecord(id, reply.slice(1) as [Buffer, Buffer, Buffer]);
+      owner,
+      options.anyOwner === true ? "1" : "0",
+      perOwner > 0 ? "1" : "0",
+    ])) as [number, ...Buffer[]];
+    if (reply[0] === -1) {
+      // Counted for this owner by the reservation above, but the session is another's.
+      if (perOwner > 0) await this.call(() => this.redis.zrem(this.ownerKey(owner), id));
+      throw sessionUnavailable(id);
+    }
+    const fields = reply.slice(1) as Buffer[];
+    const record = toRecord(id, fields);
     if (record === undefined) throw sessionNotFound(id);
-    this.grantLease(id, record, now);
+    this.grantLease(id, record, String(fields[4]) === "1", now);
     return { record, created: reply[0] === 1 };
   }
 
   async get(id: string, _now: number): Promise<SessionRecord | undefined> {
     const fields = (await this.call(() =>
-      this.redis.hmgetBuffer(this.metaKey(id), "md", "created", "last"),
+      this.redis.hmgetBuffer(this.metaKey(id), "md", "created", "last", "owner"),
     )) as (Buffer | null)[];
     return toRecord(id, fields);
   }
@@ -212,13 +235,19 @@ export class RedisSessionStore implements SessionStore {
     }
   }
 
-  async delete(id: string, reason: SessionEndReason): Promise<boolean> {
+  async delete(id: string, reason: SessionEndReason, owner?: string): Promise<boolean> {
     const ended = (await this.run(END, this.keys(id), [
       this.endedChannel,
       this.endMessage(id, reason),
-    ])) as number;
-    await this.call(() => this.redis.zrem(this.indexKey(), id));
-    if (ended !== 1) return false;
+      owner ?? "",
+    ])) as [number, Buffer?, Buffer?];
+    if (ended[0] !== 1) return false;
+    await Promise.all([
+      this.call(() => this.redis.zrem(this.indexKey(), id)),
+      String(ended[2]) === "1"
+        ? this.call(() => this.redis.zrem(this.ownerKey(String(ended[1])), id))
+        : undefined,
+    ]);
     this.ended({ id, reason });
     return true;
   }
@@ -239,12 +268,17 @@ export class RedisSessionStore implements SessionStore {
     for (;;) {
       const ids = ((await this.run(SWEEP, [this.indexKey()], [now, SWEEP_BATCH])) as Buffer[]).map(String);
       for (const id of ids) {
-        const ttl = (await this.run(END_EXPIRED, this.keys(id), [
+        const [ttl, owner, counted] = (await this.run(END_EXPIRED, this.keys(id), [
           this.endedChannel,
           this.endMessage(id, "expired"),
-        ])) as number;
+        ])) as [number, Buffer?, Buffer?];
         if (ttl > 0) {
-          await this.call(() => this.redis.zadd(this.indexKey(), "GT", now + ttl, id));
+          await Promise.all([
+            this.call(() => this.redis.zadd(this.indexKey(), "GT", now + ttl, id)),
+            String(counted) === "1"
+              ? this.call(() => this.redis.zadd(this.ownerKey(String(owner)), "GT", now + ttl, id))
+              : undefined,
+          ]);
         } else {
           this.ended({ id, reason: "expired" });
         }
@@ -447,25 +481,39 @@ export class RedisSessionStore implements SessionStore {
   // ---------------------------------------------------------------------------
 
   private async refresh(id: string, now: number): Promise<SessionRecord | undefined> {
+    const lease = this.leases.get(id);
+    const expiry = now + this.ttlMs;
     // Independent commands: with auto-pipelining they leave in one write (one round trip
     // on a single Redis; on a Cluster each goes to its own slot's node).
     const [fields] = await Promise.all([
       this.run(TOUCH, this.keys(id), [now, this.ttlMs]),
-      this.call(() => this.redis.zadd(this.indexKey(), "XX", "GT", now + this.ttlMs, id)),
+      this.call(() => this.redis.zadd(this.indexKey(), "XX", "GT", expiry, id)),
+      lease?.counted === true
+        ? this.call(() => this.redis.zadd(this.ownerKey(lease.record.owner), "XX", "GT", expiry, id))
+        : undefined,
     ]);
     const record = fields === null ? undefined : toRecord(id, fields as Buffer[]);
-    if (record === undefined) this.dropLease(id);
-    else this.grantLease(id, record, now);
+    if (record === undefined) {
+      this.dropLease(id);
+      return undefined;
+    }
+    const counted = String((fields as Buffer[])[4]) === "1";
+    if (counted && lease?.counted !== true) {
+      // First refresh through this node: the owner was not known when the commands left.
+      await this.call(() => this.redis.zadd(this.ownerKey(record.owner), "XX", "GT", expiry, id));
+    }
+    this.grantLease(id, record, counted, now);
     return record;
   }
 
-  private grantLease(id: string, record: SessionRecord, now: number): void {
+  private grantLease(id: string, record: SessionRecord, counted: boolean, now: number): void {
     if (!this.listening) return;
     const lease = this.leases.get(id);
     if (lease === undefined)
-      this.leases.set(id, { record, until: now + this.leaseMs, refreshing: undefined });
+      this.leases.set(id, { record, counted, until: now + this.leaseMs, refreshing: undefined });
     else {
       lease.record = record;
+      lease.counted = counted;
       lease.until = now + this.leaseMs;
     }
   }
@@ -643,6 +691,14 @@ export class RedisSessionStore implements SessionStore {
     return `${this.prefix}sessions`;
   }
 
+  /**
+   * The sessions `owner` owns (id -> expiry). Its hash tag is the global index's name, so
+   * both live in one Cluster slot and one script counts against both limits.
+   */
+  private ownerKey(owner: string): string {
+    return `${this.prefix}owner:{${this.indexKey()}}:${owner}`;
+  }
+
   private changesChannel(id: string): string {
     return `${this.prefix}{${id}}:changes`;
   }
@@ -659,13 +715,14 @@ function asUnavailable(where: string, error: unknown): BridgeError {
 }
 
 function toRecord(id: string, fields: readonly (Buffer | null | undefined)[]): SessionRecord | undefined {
-  const [md, created, last] = fields;
+  const [md, created, last, owner] = fields;
   if (md == null || created == null || last == null) return undefined;
   return {
     id,
     metadata: Object.freeze(JSON.parse(md.toString()) as Record<string, string>),
     createdAt: Number(created),
     lastAccessedAt: Number(last),
+    owner: owner == null ? LEGACY_OWNER : owner.toString(),
   };
 }
 

@@ -14,6 +14,26 @@ export interface SessionRecord {
   readonly createdAt: number;
   /** Epoch milliseconds of the last use; the session expires `timeoutMs` after it. */
   readonly lastAccessedAt: number;
+  /** The principal that created the session; no other principal may use it (auth/principal.ts). */
+  readonly owner: string;
+}
+
+/** The owner of sessions stored before sessions had owners: they were created without authentication. */
+export const LEGACY_OWNER = "@anonymous";
+
+export interface CreateOptions {
+  /** The principal that owns the session if this call creates it. */
+  readonly owner: string;
+  /**
+   * Attach to a live session of any owner (the host's own principal). Without it, a live
+   * session of another owner is refused with SessionNotFound (sessionUnavailable).
+   */
+  readonly anyOwner?: boolean;
+  /**
+   * Refuse with SessionLimitExceeded when `owner` already owns this many live sessions;
+   * 0 or omitted: no such limit. The count holds across every node sharing the store.
+   */
+  readonly maxPerOwner?: number;
 }
 
 export type SessionEndReason = "cleanup" | "expired" | "shutdown";
@@ -124,14 +144,26 @@ export interface VariableFilter {
 }
 
 export interface SessionStore {
-  /** Creates the session, or attaches to a live one with the same id (refreshing it). */
-  create(id: string, metadata: Record<string, string>, now: number): Promise<CreateResult>;
+  /**
+   * Creates the session owned by `options.owner`, or attaches to a live one with the same
+   * id (refreshing it) when that owner owns it (any owner with `anyOwner`). Throws
+   * SessionNotFound for a live session of another owner, SessionLimitExceeded at a limit.
+   */
+  create(
+    id: string,
+    metadata: Record<string, string>,
+    now: number,
+    options: CreateOptions,
+  ): Promise<CreateResult>;
   /** The live session, without refreshing it; undefined when unknown or expired. */
   get(id: string, now: number): Promise<SessionRecord | undefined>;
   /** The live session after refreshing its TTL; undefined when unknown or expired. */
   touch(id: string, now: number): Promise<SessionRecord | undefined>;
-  /** Removes the session; false when it did not exist. */
-  delete(id: string, reason: SessionEndReason): Promise<boolean>;
+  /**
+   * Removes the session; false when it did not exist, or when `owner` is given and the
+   * session belongs to another (it then stays).
+   */
+  delete(id: string, reason: SessionEndReason, owner?: string): Promise<boolean>;
   /** Number of live sessions. */
   count(): Promise<number>;
   /** Removes every expired session. */
@@ -203,6 +235,30 @@ export function resumeAhead(sessionId: string, after: bigint, sequence: bigint):
     `cannot resume the watch of session '${sessionId}' after change ${after}: its last change is ` +
       `${sequence} (was the session ended and created again?); watch again with initial values`,
     { details: { field: "resume_after_sequence", session_id: sessionId, sequence: String(sequence) } },
+  );
+}
+
+/**
+ * The error of InitializeSession for an id in use by another principal. It is
+ * SessionNotFound, as every other RPC on that session answers, and its message names no
+ * owner: the caller learns only that this id is not available to it.
+ */
+export function sessionUnavailable(id: string): BridgeError {
+  return new BridgeError(
+    ErrorType.SessionNotFound,
+    `session '${id.slice(0, 200)}' cannot be created or joined with your credentials; use another ` +
+      "session id, or an empty one to let the host pick a fresh id",
+    { details: { session_id: id.slice(0, 200) } },
+  );
+}
+
+/** The error of create() when an owner already owns `max` live sessions. */
+export function ownerLimitReached(owner: string, owned: number, max: number): BridgeError {
+  return new BridgeError(
+    ErrorType.SessionLimitExceeded,
+    `principal '${owner.slice(0, 100)}' already owns ${owned} live sessions, its limit ` +
+      "(maxSessionsPerPrincipal); clean up sessions you no longer use, or ask for a higher limit",
+    { details: { quota: "maxSessionsPerPrincipal", limit: String(max) } },
   );
 }
 

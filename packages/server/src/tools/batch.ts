@@ -5,6 +5,7 @@
  */
 import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
 import type { Logger } from "pino";
+import type { Principal } from "../auth/principal.js";
 import { errorInfo, type HostRuntime } from "../runtime.js";
 import { type CallOutcome, type Cancellation, callLogger, checkSession, runCall } from "./call.js";
 
@@ -16,6 +17,8 @@ export interface BatchContext {
   /** Cancelling it aborts the items running and starts no more. */
   readonly cancellation: Cancellation;
   readonly log: Logger;
+  /** Who is calling: the session must be this principal's. */
+  readonly principal: Principal;
 }
 
 /**
@@ -39,7 +42,7 @@ export async function runBatch(
   const { items } = req;
   let indexes: number[];
   try {
-    await checkSession(rt, req.sessionId);
+    await checkSession(rt, req.sessionId, ctx.principal);
     indexes = itemIndexes(rt, items);
   } catch (error) {
     const info = errorInfo(rt, error);
@@ -78,6 +81,7 @@ export async function runBatch(
           deadline: ctx.deadline,
           cancellation,
           log: callLogger(ctx.log, { item: index }),
+          principal: ctx.principal,
           sessionChecked: true,
         },
       );

@@ -10,13 +10,14 @@
  *
  * The adapters in rpc/ only translate a grpc-js call into a `CallRequest` and a
  * `CallContext` and the outcome back into a response. What every call must do differently
- * in future belongs here, once: a caller's principal is checked where `checkSession` looks
- * the session up; a replayed request id is answered before `prepare` and recorded in
+ * belongs here, once: the caller's principal is checked where `checkSession` looks the
+ * session up (another principal's session is SessionNotFound); a replayed request id is answered before `prepare` and recorded in
  * `finish`; a call run elsewhere (another node, a worker) replaces the ToolInvocation that
  * `run` drives; many calls on one RPC each get their own CallContext (cancellation, deadline).
  */
 import { BridgeError, ErrorType, type pb, type pbValues } from "@toolbridge/core";
 import type { Logger } from "pino";
+import type { Principal } from "../auth/principal.js";
 import { UNRESOLVED_TOOL } from "../metrics/metrics.js";
 import { errorInfo, type HostRuntime } from "../runtime.js";
 import { bindArguments } from "./args.js";
@@ -47,6 +48,8 @@ export interface CallContext {
   readonly cancellation: Cancellation;
   /** Per-call lines go here at debug level (see `callLogger`). */
   readonly log: Logger;
+  /** Who is calling: the session must be this principal's. */
+  readonly principal: Principal;
   /** The caller has looked the session up already (a batch does, once for all its items). */
   readonly sessionChecked?: boolean;
 }
@@ -107,16 +110,19 @@ export function callLogger(parent: Logger, bindings: Record<string, string | num
   return parent.isLevelEnabled("debug") ? parent.child(bindings) : parent;
 }
 
-/** Rejects with SessionNotFound unless the session is live; every call's session check is this one. */
-export function checkSession(rt: HostRuntime, sessionId: string): Promise<unknown> {
-  return rt.sessions.require(sessionId);
+/**
+ * Rejects with SessionNotFound unless the session is live and `principal`'s to use; every
+ * call's session check is this one.
+ */
+export function checkSession(rt: HostRuntime, sessionId: string, principal: Principal): Promise<unknown> {
+  return rt.sessions.require(sessionId, principal);
 }
 
 /** Runs one call to its result (a streaming tool's chunks as one list); never throws. */
 export async function runCall(rt: HostRuntime, req: CallRequest, ctx: CallContext): Promise<CallOutcome> {
   const call = new ToolCall(rt, req, ctx, false);
   try {
-    if (ctx.sessionChecked !== true) await checkSession(rt, req.sessionId);
+    if (ctx.sessionChecked !== true) await checkSession(rt, req.sessionId, ctx.principal);
     const result = await resultOf(call.start());
     return { success: true, result, metrics: call.finish(undefined) };
   } catch (error) {
@@ -133,7 +139,7 @@ export async function runStream(
 ): Promise<StreamOutcome> {
   const call = new ToolCall(rt, req, ctx, true);
   try {
-    if (ctx.sessionChecked !== true) await checkSession(rt, req.sessionId);
+    if (ctx.sessionChecked !== true) await checkSession(rt, req.sessionId, ctx.principal);
     await call.pump(call.start(), sink);
     return { success: true, chunks: call.chunks, metrics: call.finish(undefined) };
   } catch (error) {

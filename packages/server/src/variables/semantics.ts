@@ -15,7 +15,10 @@ export interface SetCommand {
   readonly value: pbValues.Value;
   /** A declaration to create the variable with (or to confirm); undefined for a plain write. */
   readonly declaration: Declaration | undefined;
+  /** What created_by/updated_by record (auth/principal.ts recordedWriter). */
   readonly writer: string;
+  /** The name the writer gave itself, kept as metadata.writer_label. */
+  readonly writerLabel: string;
   /** Merged into the variable's tags. */
   readonly tags: Readonly<Record<string, string>>;
   readonly createIfMissing: boolean;
@@ -105,6 +108,7 @@ export function applySet(slot: VariableSlot, cmd: SetCommand): VariableMutationR
     updatedBy: cmd.writer,
     constraints: declaration?.constraints,
     declared: declaration !== undefined,
+    writerLabel: cmd.writerLabel,
   };
   const version = (current?.version ?? slot.versionFloor) + 1n;
   const variable = { name, value, version, metadata };

@@ -5,6 +5,7 @@
  */
 import { BridgeError, decodeValue, ErrorType, type pb, pbValues } from "@toolbridge/core";
 import type { Logger } from "pino";
+import { type Principal, recordedWriter } from "../auth/principal.js";
 import type { SessionManager } from "../sessions/manager.js";
 import type { Following, SessionEnded, VariableChange } from "../sessions/store.js";
 import { type Declaration, parseDeclaration } from "./constraints.js";
@@ -34,7 +35,7 @@ export interface SetRequest {
   /** Declares the variable when non-empty. */
   readonly type: string;
   readonly constraints: pb.VariableConstraints | undefined;
-  /** created_by of the write: "python", "typescript", "host", ... */
+  /** The name the writer gives itself: "python", "typescript", ... (created_by of the request). */
   readonly writer: string;
   readonly tags: Readonly<Record<string, string>>;
   readonly createIfMissing: boolean;
@@ -82,9 +83,9 @@ export class VariableService {
     sessions.onSessionEnded((event) => this.sessionEnded(event));
   }
 
-  async get(sessionId: string, name: string): Promise<pb.Variable> {
+  async get(sessionId: string, name: string, principal: Principal): Promise<pb.Variable> {
     checkName(name);
-    await this.sessions.require(sessionId);
+    await this.sessions.require(sessionId, principal);
     const variable = await this.sessions.store.getVariable(sessionId, name, Date.now());
     if (variable === undefined) {
       throw new BridgeError(
@@ -96,10 +97,11 @@ export class VariableService {
     return variable;
   }
 
-  async set(sessionId: string, request: SetRequest): Promise<pb.Variable> {
+  /** Writes a variable as `principal` (recorded as its writer when authenticated). */
+  async set(sessionId: string, request: SetRequest, principal: Principal): Promise<pb.Variable> {
     const { name } = request;
     checkName(name);
-    await this.sessions.require(sessionId);
+    await this.sessions.require(sessionId, principal);
     const value = this.checkValue(name, request.value);
     const writer = request.writer === "" ? "unknown" : request.writer;
     if (!WRITER.test(writer)) {
@@ -131,7 +133,8 @@ export class VariableService {
           name,
           value,
           declaration,
-          writer,
+          writer: recordedWriter(principal, writer),
+          writerLabel: writer,
           tags: request.tags,
           createIfMissing: request.createIfMissing,
           expectedVersion: request.expectedVersion,
@@ -145,9 +148,14 @@ export class VariableService {
   }
 
   /** Deletes the variable; resolves with the version the deletion committed as. */
-  async delete(sessionId: string, name: string, expectedVersion: bigint | undefined): Promise<bigint> {
+  async delete(
+    sessionId: string,
+    name: string,
+    expectedVersion: bigint | undefined,
+    principal: Principal,
+  ): Promise<bigint> {
     checkName(name);
-    await this.sessions.require(sessionId);
+    await this.sessions.require(sessionId, principal);
     const change = await this.sessions.store.mutateVariable(
       sessionId,
       name,
@@ -157,8 +165,8 @@ export class VariableService {
     return change.result.kind === "deleted" ? change.result.version : 0n;
   }
 
-  async list(sessionId: string, prefix = ""): Promise<readonly pb.Variable[]> {
-    await this.sessions.require(sessionId);
+  async list(sessionId: string, prefix: string, principal: Principal): Promise<readonly pb.Variable[]> {
+    await this.sessions.require(sessionId, principal);
     return (await this.sessions.store.listVariables(sessionId, { prefix }, Date.now())).variables;
   }
 
@@ -178,7 +186,7 @@ export class VariableService {
    * initial values or resumed changes follow asynchronously (a failure arrives as the
    * watch's error event).
    */
-  watch(sessionId: string, request: WatchRequest): VariableWatch {
+  watch(sessionId: string, request: WatchRequest, principal: Principal): VariableWatch {
     for (const name of request.names) checkName(name);
     if (request.names.length > MAX_WATCHED_NAMES) {
       throw new BridgeError(
@@ -210,7 +218,7 @@ export class VariableService {
       this.watchers.set(sessionId, set);
     }
     set.add(watch);
-    watch.started = this.start(watch, names, request).catch((error: unknown) => {
+    watch.started = this.start(watch, names, request, principal).catch((error: unknown) => {
       const failure = asBridgeError(error);
       watch.push({ kind: "error", error: failure }, 0);
       // Without this, a watch whose start failed would wait for its first events forever.
@@ -246,9 +254,10 @@ export class VariableService {
     watch: VariableWatch,
     names: ReadonlySet<string> | undefined,
     request: WatchRequest,
+    principal: Principal,
   ): Promise<void> {
     const { sessionId } = watch;
-    await this.sessions.require(sessionId);
+    await this.sessions.require(sessionId, principal);
     const following = await this.sessions.store.follow(sessionId, Date.now());
     if (watch.isClosed) {
       following.close();

@@ -21,6 +21,7 @@ import {
   variableFromPb,
   type WatchVariablesOptions,
 } from "@toolbridge/core";
+import { HOST } from "../auth/principal.js";
 import type { VariableService } from "./service.js";
 import type { VariableWatch } from "./watch.js";
 
@@ -34,13 +35,13 @@ export class SessionVariables {
 
   /** The variable with its value and metadata; throws VariableNotFound or SessionNotFound. */
   async get(name: string): Promise<Variable> {
-    return variableFromPb(await this.service.get(this.sessionId, name), this.decode);
+    return variableFromPb(await this.service.get(this.sessionId, name, HOST), this.decode);
   }
 
   /** True when the variable exists. */
   async has(name: string): Promise<boolean> {
     try {
-      await this.service.get(this.sessionId, name);
+      await this.service.get(this.sessionId, name, HOST);
       return true;
     } catch (error) {
       if (error instanceof BridgeError && error.type === ErrorType.VariableNotFound) return false;
@@ -87,12 +88,12 @@ export class SessionVariables {
 
   /** Deletes the variable; throws VariableNotFound, or VersionConflict when `expectedVersion` is stale. */
   async delete(name: string, options: { expectedVersion?: number } = {}): Promise<void> {
-    await this.service.delete(this.sessionId, name, expectedVersionToPb(options.expectedVersion));
+    await this.service.delete(this.sessionId, name, expectedVersionToPb(options.expectedVersion), HOST);
   }
 
   /** The session's variables, sorted by name (only names starting with `prefix` when given). */
   async list(options: { prefix?: string } = {}): Promise<Variable[]> {
-    const variables = await this.service.list(this.sessionId, options.prefix ?? "");
+    const variables = await this.service.list(this.sessionId, options.prefix ?? "", HOST);
     return variables.map((v) => variableFromPb(v, this.decode));
   }
 
@@ -101,11 +102,15 @@ export class SessionVariables {
    * committed change in commit order, then a "session_ended" update when the session ends.
    */
   watch(names: readonly string[] = [], options: WatchVariablesOptions = {}): VariableWatcher {
-    const watch = this.service.watch(this.sessionId, {
-      names,
-      includeInitialValues: options.includeInitialValues ?? false,
-      resumeAfter: resumeAfterToPb(options.resumeAfterSequence),
-    });
+    const watch = this.service.watch(
+      this.sessionId,
+      {
+        names,
+        includeInitialValues: options.includeInitialValues ?? false,
+        resumeAfter: resumeAfterToPb(options.resumeAfterSequence),
+      },
+      HOST,
+    );
     return new InProcessWatcher(watch, this.decode, options.signal);
   }
 
@@ -116,16 +121,20 @@ export class SessionVariables {
     constraints: pb.VariableConstraints | undefined,
     options: SetVariableOptions,
   ): Promise<Variable> {
-    const variable = await this.service.set(this.sessionId, {
-      name,
-      value,
-      type,
-      constraints,
-      writer: this.writer,
-      tags: options.tags ?? {},
-      createIfMissing: options.createIfMissing ?? true,
-      expectedVersion: expectedVersionToPb(options.expectedVersion),
-    });
+    const variable = await this.service.set(
+      this.sessionId,
+      {
+        name,
+        value,
+        type,
+        constraints,
+        writer: this.writer,
+        tags: options.tags ?? {},
+        createIfMissing: options.createIfMissing ?? true,
+        expectedVersion: expectedVersionToPb(options.expectedVersion),
+      },
+      HOST,
+    );
     return variableFromPb(variable, this.decode);
   }
 }

@@ -374,9 +374,12 @@ class SessionInfo(_message.Message):
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     TOOL_COUNT_FIELD_NUMBER: _builtins.int
     VARIABLE_COUNT_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     tool_count: _builtins.int
     variable_count: _builtins.int
+    owner: _builtins.str
+    """The principal that owns the session; "@anonymous" on a host without authentication."""
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
@@ -395,10 +398,11 @@ class SessionInfo(_message.Message):
         expires_at: _timestamp_pb2.Timestamp | None = ...,
         tool_count: _builtins.int = ...,
         variable_count: _builtins.int = ...,
+        owner: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expires_at", b"expires_at", "last_accessed_at", b"last_accessed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expires_at", b"expires_at", "last_accessed_at", b"last_accessed_at", "metadata", b"metadata", "session_id", b"session_id", "tool_count", b"tool_count", "variable_count", b"variable_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expires_at", b"expires_at", "last_accessed_at", b"last_accessed_at", "metadata", b"metadata", "owner", b"owner", "session_id", b"session_id", "tool_count", b"tool_count", "variable_count", b"variable_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1224,13 +1228,22 @@ class VariableMetadata(_message.Message):
     UPDATED_BY_FIELD_NUMBER: _builtins.int
     CONSTRAINTS_FIELD_NUMBER: _builtins.int
     DECLARED_FIELD_NUMBER: _builtins.int
+    WRITER_LABEL_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     """Declared type name, or the type inferred from the value when undeclared."""
     created_by: _builtins.str
-    """"python", "typescript" or "host"."""
+    """Who wrote the variable first: on a host that authenticates callers, the writer's
+    principal; otherwise (and for the host's own TypeScript API and workers) the name the
+    writer gave itself, e.g. "python" or "typescript". In a SetVariableRequest: that name.
+    """
     updated_by: _builtins.str
+    """Who wrote the current value, as created_by says."""
     declared: _builtins.bool
     """True when `type` was declared rather than inferred."""
+    writer_label: _builtins.str
+    """The name the latest writer gave itself (its request's created_by), as claimed and
+    unchecked; kept apart from updated_by, which names the principal when authenticated.
+    """
     @_builtins.property
     def tags(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
@@ -1250,10 +1263,11 @@ class VariableMetadata(_message.Message):
         updated_by: _builtins.str = ...,
         constraints: Global___VariableConstraints | None = ...,
         declared: _builtins.bool = ...,
+        writer_label: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["constraints", b"constraints", "created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["constraints", b"constraints", "created_at", b"created_at", "created_by", b"created_by", "declared", b"declared", "tags", b"tags", "type", b"type", "updated_at", b"updated_at", "updated_by", b"updated_by"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["constraints", b"constraints", "created_at", b"created_at", "created_by", b"created_by", "declared", b"declared", "tags", b"tags", "type", b"type", "updated_at", b"updated_at", "updated_by", b"updated_by", "writer_label", b"writer_label"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

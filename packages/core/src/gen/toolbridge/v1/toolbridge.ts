@@ -131,6 +131,8 @@ export interface SessionInfo {
   expiresAt: Timestamp | undefined;
   toolCount: number;
   variableCount: number;
+  /** The principal that owns the session; "@anonymous" on a host without authentication. */
+  owner: string;
 }
 
 export interface SessionInfo_MetadataEntry {
@@ -387,17 +389,29 @@ export interface VariableConstraints {
 export interface VariableMetadata {
   /** Declared type name, or the type inferred from the value when undeclared. */
   type: string;
-  /** "python", "typescript" or "host". */
+  /**
+   * Who wrote the variable first: on a host that authenticates callers, the writer's
+   * principal; otherwise (and for the host's own TypeScript API and workers) the name the
+   * writer gave itself, e.g. "python" or "typescript". In a SetVariableRequest: that name.
+   */
   createdBy: string;
   tags: { [key: string]: string };
   createdAt: Timestamp | undefined;
-  updatedAt: Timestamp | undefined;
+  updatedAt:
+    | Timestamp
+    | undefined;
+  /** Who wrote the current value, as created_by says. */
   updatedBy: string;
   constraints:
     | VariableConstraints
     | undefined;
   /** True when `type` was declared rather than inferred. */
   declared: boolean;
+  /**
+   * The name the latest writer gave itself (its request's created_by), as claimed and
+   * unchecked; kept apart from updated_by, which names the principal when authenticated.
+   */
+  writerLabel: string;
 }
 
 export interface VariableMetadata_TagsEntry {
@@ -1259,6 +1273,7 @@ function createBaseSessionInfo(): SessionInfo {
     expiresAt: undefined,
     toolCount: 0,
     variableCount: 0,
+    owner: "",
   };
 }
 
@@ -1284,6 +1299,9 @@ export const SessionInfo: MessageFns<SessionInfo> = {
     }
     if (message.variableCount !== 0) {
       writer.uint32(56).uint32(message.variableCount);
+    }
+    if (message.owner !== "") {
+      writer.uint32(66).string(message.owner);
     }
     return writer;
   },
@@ -1360,6 +1378,14 @@ export const SessionInfo: MessageFns<SessionInfo> = {
             message.variableCount = reader.uint32();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.owner = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1398,6 +1424,7 @@ export const SessionInfo: MessageFns<SessionInfo> = {
       : undefined;
     message.toolCount = object.toolCount ?? 0;
     message.variableCount = object.variableCount ?? 0;
+    message.owner = object.owner ?? "";
     return message;
   },
 };
@@ -3803,6 +3830,7 @@ function createBaseVariableMetadata(): VariableMetadata {
     updatedBy: "",
     constraints: undefined,
     declared: false,
+    writerLabel: "",
   };
 }
 
@@ -3831,6 +3859,9 @@ export const VariableMetadata: MessageFns<VariableMetadata> = {
     }
     if (message.declared !== false) {
       writer.uint32(64).bool(message.declared);
+    }
+    if (message.writerLabel !== "") {
+      writer.uint32(74).string(message.writerLabel);
     }
     return writer;
   },
@@ -3915,6 +3946,14 @@ export const VariableMetadata: MessageFns<VariableMetadata> = {
             message.declared = reader.bool();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.writerLabel = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3954,6 +3993,7 @@ export const VariableMetadata: MessageFns<VariableMetadata> = {
       ? VariableConstraints.fromPartial(object.constraints)
       : undefined;
     message.declared = object.declared ?? false;
+    message.writerLabel = object.writerLabel ?? "";
     return message;
   },
 };

@@ -1,0 +1,50 @@
+import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { RpcStatusError } from "../rpc/status.js";
+import type { AuthenticatedCall, Authenticator } from "./authenticator.js";
+
+type Status = { code: grpc.status; details: string };
+type AnyHandler = (
+  call: AuthenticatedCall & NodeJS.EventEmitter,
+  callback?: (status: Status) => void,
+) => void;
+
+function statusOf(error: unknown, log: Logger): Status {
+  if (error instanceof RpcStatusError) return { code: error.code, details: error.message };
+  log.error({ err: error }, "authentication failed with an unexpected error");
+  return {
+    code: grpc.status.INTERNAL,
+    details: `internal host error while authenticating: ${String(error)}`,
+  };
+}
+
+/**
+ * `implementation` with every method answering UNAUTHENTICATED unless the caller
+ * authenticates (while `auth` is enabled): for the services that need no principal of
+ * their own, such as server reflection and the standard health service.
+ */
+export function requireAuthentication(
+  definition: grpc.ServiceDefinition,
+  implementation: grpc.UntypedServiceImplementation,
+  auth: Authenticator,
+  log: Logger,
+): grpc.UntypedServiceImplementation {
+  const guarded: grpc.UntypedServiceImplementation = {};
+  for (const [name, method] of Object.entries(definition)) {
+    const handler = implementation[name] as unknown as AnyHandler | undefined;
+    if (handler === undefined) continue;
+    const wrapped: AnyHandler = (call, callback) => {
+      auth.authenticate(call).then(
+        () => handler(call, callback),
+        (error: unknown) => {
+          const status = statusOf(error, log);
+          // A response stream is refused with an error event; a single response through its callback.
+          if (method.responseStream || callback === undefined) call.emit("error", status);
+          else callback(status);
+        },
+      );
+    };
+    guarded[name] = wrapped as unknown as grpc.UntypedHandleCall;
+  }
+  return guarded;
+}
