@@ -34,7 +34,16 @@ export interface ClientOptions {
   maxMessageBytes?: number;
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
-  /** Insecure (plaintext) by default, as the host serves. */
+  /**
+   * TLS to a host serving it (`--tls-cert`): `ca` is the PEM CA bundle that signed the
+   * host's certificate (default: the system's roots); `cert` and `key` this client's
+   * certificate and key for a host that requires client certificates (`--tls-client-ca`);
+   * `serverName` overrides the name checked against the host's certificate.
+   */
+  tls?: { ca?: Buffer | string; cert?: Buffer | string; key?: Buffer | string; serverName?: string };
+  /** A bearer token for a host that authenticates callers: every call sends `authorization: Bearer <token>`. */
+  token?: string;
+  /** Raw channel credentials (instead of `tls`); plaintext by default, as the host serves. */
   credentials?: grpc.ChannelCredentials;
   /** How decoded maps are returned (plain objects by default). */
   decode?: DecodeOptions;
@@ -113,12 +122,36 @@ export interface SessionDetails {
   readonly expiresAt: Date;
   readonly toolCount: number;
   readonly variableCount: number;
+  /** The principal that owns the session ("@anonymous" on a host without authentication). */
+  readonly owner: string;
 }
 
 // The host enforces timeout_ms itself; the deadline is a backstop for a host that never answers.
 const DEADLINE_SLACK_MS = 1000;
 
 type Callback<T> = (error: grpc.ServiceError | null, response: T) => void;
+
+const pem = (value: Buffer | string | undefined): Buffer | null =>
+  value === undefined ? null : Buffer.isBuffer(value) ? value : Buffer.from(value);
+
+function channelCredentials(tls: ClientOptions["tls"]): grpc.ChannelCredentials {
+  if (tls === undefined) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert));
+}
+
+/**
+ * Adds the bearer token to every call's metadata. An interceptor rather than call
+ * credentials: grpc-js refuses those on a plaintext channel (e.g. to a loopback host).
+ */
+function bearerToken(token: string): grpc.Interceptor {
+  return (options, nextCall) =>
+    new grpc.InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        metadata.set("authorization", `Bearer ${token}`);
+        next(metadata, listener);
+      },
+    });
+}
 
 /** Client of a toolbridge host, for Node workers and for the host's own tests. */
 export class ToolBridgeClient {
@@ -131,12 +164,15 @@ export class ToolBridgeClient {
 
   constructor(target: string, options: ClientOptions = {}) {
     const maxBytes = options.maxMessageBytes ?? 10 * 1024 * 1024;
-    this.stub = new pb.ToolBridgeClient(target, options.credentials ?? grpc.credentials.createInsecure(), {
+    const { tls, token } = options;
+    this.stub = new pb.ToolBridgeClient(target, options.credentials ?? channelCredentials(tls), {
       "grpc.max_receive_message_length": maxBytes,
       "grpc.max_send_message_length": maxBytes,
       "grpc.keepalive_time_ms": options.keepaliveTimeMs ?? 30_000,
       "grpc.keepalive_timeout_ms": options.keepaliveTimeoutMs ?? 10_000,
+      ...(tls?.serverName === undefined ? {} : { "grpc.ssl_target_name_override": tls.serverName }),
       ...options.channelOptions,
+      ...(token === undefined ? {} : { interceptors: [bearerToken(token)] }),
     });
     this.decodeOptions = options.decode ?? {};
   }
@@ -342,6 +378,7 @@ export class ToolBridgeClient {
       expiresAt: fromPbTimestamp(s.expiresAt),
       toolCount: s.toolCount,
       variableCount: s.variableCount,
+      owner: s.owner,
     };
   }
 

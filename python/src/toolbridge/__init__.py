@@ -27,7 +27,7 @@ from toolbridge.retry import DEFAULT_BACKOFF, BackoffPolicy, RetryEvent
 from toolbridge.session_context import CachedSessionContext, SessionContext
 from toolbridge.shutdown import GracefulShutdown, ShuttingDownError
 from toolbridge.specs import NO_DEFAULT, ParameterSpec, Session, SessionDetails, ToolSpec
-from toolbridge.transport import create_grpc_channel
+from toolbridge.transport import TlsConfig, create_grpc_channel
 from toolbridge.values import Tensor, Timestamp
 from toolbridge.variable_proxy import ContextProxyTool, VariableAwareProxyTool
 from toolbridge.variables import (
@@ -87,6 +87,7 @@ __all__ = [
     "StreamingGRPCProxyTool",
     "Tensor",
     "Timestamp",
+    "TlsConfig",
     "ToolBridgeClient",
     "ToolBridgeError",
     "ToolCallError",

@@ -27,6 +27,7 @@ from toolbridge.retry import DEFAULT_BACKOFF, BackoffPolicy, RetryEvent, run_wit
 from toolbridge.specs import Session, SessionDetails, ToolSpec
 from toolbridge.transport import (
     AioTransport,
+    TlsConfig,
     error_from_info,
     new_request_id,
     to_datetime,
@@ -44,7 +45,10 @@ class ToolBridgeClient:
     ``ToolCallError`` (the host answered and the call failed: validation, unknown
     tool, timeout, ...; ``ToolExecutionError`` when the tool itself raised),
     ``ToolCommunicationError`` (the call failed at the transport level; ``code`` is
-    the gRPC status).
+    the gRPC status, e.g. ``UNAUTHENTICATED`` for a missing or wrong token).
+
+    ``tls`` connects with TLS (the CA of the host's certificate; for mTLS this client's
+    certificate and key); ``token`` sends ``authorization: Bearer <token>`` with every call.
     """
 
     def __init__(
@@ -53,10 +57,14 @@ class ToolBridgeClient:
         *,
         channel: grpc.aio.Channel | None = None,
         max_message_bytes: int | None = None,
+        tls: TlsConfig | None = None,
+        token: str | None = None,
     ) -> None:
         self.server_address = server_address
         #: The wire under this client; features built on the client call the host through it.
-        self.transport = AioTransport(server_address, channel=channel, max_message_bytes=max_message_bytes)
+        self.transport = AioTransport(
+            server_address, channel=channel, max_message_bytes=max_message_bytes, tls=tls, token=token
+        )
         self.session_id: str | None = None
         # Kept to re-create the session after a host restart (see call_with_retry).
         self.session_metadata: dict[str, str] = {}
@@ -129,6 +137,7 @@ class ToolBridgeClient:
             expires_at=to_datetime(s.expires_at),
             tool_count=s.tool_count,
             variable_count=s.variable_count,
+            owner=s.owner,
         )
 
     async def heartbeat(self) -> datetime:

@@ -20,30 +20,42 @@ from types import TracebackType
 
 import grpc
 
-from toolbridge.transport import create_grpc_channel
+from toolbridge.transport import TlsConfig, create_grpc_channel
 
 ChannelFactory = Callable[[str], grpc.aio.Channel]
 
 
-def _separate_connection_channel(target: str) -> grpc.aio.Channel:
-    return create_grpc_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
+def separate_connection_channels(tls: TlsConfig | None = None, token: str | None = None) -> ChannelFactory:
+    """Channels that each open a connection of their own, with ``tls`` and ``token`` when given."""
+
+    def factory(target: str) -> grpc.aio.Channel:
+        return create_grpc_channel(
+            target, options=[("grpc.use_local_subchannel_pool", 1)], tls=tls, token=token
+        )
+
+    return factory
 
 
 class ChannelPool:
-    """Channels to one or more hosts, reused round robin; close it (or use ``async with``) when done."""
+    """Channels to one or more hosts, reused round robin; close it (or use ``async with``) when done.
+
+    ``tls`` and ``token`` apply to the channels it opens (unless ``channel_factory`` makes them).
+    """
 
     def __init__(
         self,
         targets: Sequence[str] = (),
         *,
         max_channels_per_target: int = 5,
-        channel_factory: ChannelFactory = _separate_connection_channel,
+        channel_factory: ChannelFactory | None = None,
+        tls: TlsConfig | None = None,
+        token: str | None = None,
     ) -> None:
         if max_channels_per_target < 1:
             raise ValueError("max_channels_per_target must be >= 1")
         self.max_per_target = max_channels_per_target
         self._targets = list(dict.fromkeys(targets))
-        self._factory = channel_factory
+        self._factory = channel_factory or separate_connection_channels(tls, token)
         self._channels: dict[str, list[grpc.aio.Channel]] = {}
         self._round_robin: dict[str, int] = {}
         self._next_target = 0

@@ -41,6 +41,8 @@ class SessionDetails:
     expires_at: datetime
     tool_count: int
     variable_count: int
+    #: The principal that owns the session ("@anonymous" on a host without authentication).
+    owner: str = ""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ carrying many calls) sits next to ``aio`` with the same methods.
 
 from toolbridge.transport.aio import AioTransport
 from toolbridge.transport.channel import channel_options, create_grpc_channel
+from toolbridge.transport.credentials import TlsConfig, credentials_from_env, token_interceptors
 from toolbridge.transport.error_mapping import (
     RpcFailure,
     communication_error,
@@ -28,9 +29,11 @@ from toolbridge.transport.messages import (
 __all__ = [
     "AioTransport",
     "RpcFailure",
+    "TlsConfig",
     "channel_options",
     "communication_error",
     "create_grpc_channel",
+    "credentials_from_env",
     "deadline_s",
     "encode_args",
     "encode_kwargs",
@@ -38,6 +41,7 @@ __all__ = [
     "error_from_info",
     "new_request_id",
     "to_datetime",
+    "token_interceptors",
     "tool_call_request",
     "tool_stream_request",
 ]

@@ -9,6 +9,7 @@ import grpc
 
 from toolbridge.errors import ToolCommunicationError
 from toolbridge.transport.channel import create_grpc_channel
+from toolbridge.transport.credentials import TlsConfig
 from toolbridge.transport.error_mapping import communication_error, error_from_info
 from toolbridge.transport.messages import deadline_s
 from toolbridge.v1 import toolbridge_pb2 as pb
@@ -33,8 +34,9 @@ A = TypeVar("A", bound=Answer)
 class AioTransport:
     """Calls to one host over a ``grpc.aio`` channel; every failure arrives as a ``ToolBridgeError``.
 
-    It owns its channel unless one is passed in (e.g. from a ``ChannelPool``), and like every
-    grpc.aio object it belongs to the event loop it was created on. ``stub`` is the generated
+    It owns its channel unless one is passed in (e.g. from a ``ChannelPool``; then ``tls`` and
+    ``token`` are the channel's business), and like every grpc.aio object it belongs to the
+    event loop it was created on. ``stub`` is the generated
     stub, for RPCs this class has no method for.
     """
 
@@ -44,10 +46,14 @@ class AioTransport:
         *,
         channel: grpc.aio.Channel | None = None,
         max_message_bytes: int | None = None,
+        tls: TlsConfig | None = None,
+        token: str | None = None,
     ) -> None:
         self.address = address
         self.owns_channel = channel is None
-        self.channel = channel or create_grpc_channel(address, max_message_bytes=max_message_bytes)
+        self.channel = channel or create_grpc_channel(
+            address, max_message_bytes=max_message_bytes, tls=tls, token=token
+        )
         self.stub = ToolBridgeStub(self.channel)
 
     async def close(self) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 
 from toolbridge.config import GRPC_CONFIG
+from toolbridge.transport.credentials import TlsConfig, token_interceptors
 
 
 def channel_options(
@@ -30,9 +31,19 @@ def create_grpc_channel(
     max_message_bytes: int | None = None,
     options: Sequence[tuple[str, Any]] = (),
     credentials: grpc.ChannelCredentials | None = None,
+    tls: TlsConfig | None = None,
+    token: str | None = None,
 ) -> grpc.aio.Channel:
-    """An asyncio channel to a toolbridge host with the default settings (plaintext unless credentials)."""
-    opts = channel_options(max_message_bytes, options)
+    """An asyncio channel to a toolbridge host with the default settings.
+
+    Plaintext unless ``tls`` (or raw gRPC ``credentials``) is given; with ``token`` every call
+    carries ``authorization: Bearer <token>``.
+    """
+    extra = [*(tls.channel_options() if tls is not None else ()), *options]
+    opts = channel_options(max_message_bytes, extra)
+    interceptors = token_interceptors(token)
+    if tls is not None:
+        credentials = tls.channel_credentials()
     if credentials is not None:
-        return grpc.aio.secure_channel(address, credentials, options=opts)
-    return grpc.aio.insecure_channel(address, options=opts)
+        return grpc.aio.secure_channel(address, credentials, options=opts, interceptors=interceptors)
+    return grpc.aio.insecure_channel(address, options=opts, interceptors=interceptors)
