@@ -16,6 +16,7 @@ import { InFlightCalls } from "./rpc/in-flight.js";
 import { ReflectionService } from "./rpc/reflection.js";
 import { serviceDefinition, serviceImplementation } from "./rpc/service.js";
 import { StandardHealthService } from "./rpc/standard-health.js";
+import { StreamLimits } from "./rpc/stream-limits.js";
 import { type HostRuntime, SHUTTING_DOWN } from "./runtime.js";
 import { SessionManager } from "./sessions/manager.js";
 import { InMemorySessionStore } from "./sessions/memory-store.js";
@@ -164,6 +165,7 @@ export class ToolBridgeHost {
       health: this.health,
       calls: new InFlightCalls(),
       auth: this.auth,
+      streams: new StreamLimits(this.config),
     };
   }
 

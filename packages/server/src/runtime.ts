@@ -5,6 +5,7 @@ import type { HostConfig } from "./config.js";
 import type { HostMetrics } from "./metrics/metrics.js";
 import type { HostHealth } from "./rpc/health.js";
 import type { InFlightCalls } from "./rpc/in-flight.js";
+import type { StreamLimits } from "./rpc/stream-limits.js";
 import type { SessionManager } from "./sessions/manager.js";
 import type { ToolRegistry } from "./tools/registry.js";
 import type { VariableService } from "./variables/service.js";
@@ -27,6 +28,8 @@ export interface HostRuntime {
   readonly calls: InFlightCalls;
   /** Who is calling: principals from tokens, client certificates or the application's hook. */
   readonly auth: Authenticator;
+  /** Watches and tool streams open per session and principal. */
+  readonly streams: StreamLimits;
 }
 
 let counter = 0;

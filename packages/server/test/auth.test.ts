@@ -53,7 +53,11 @@ function reflectionServices(target: string, metadata = new grpc.Metadata()): Pro
       call.end();
       client.close();
       const answer = response.messageResponse;
-      resolve(answer?.$case === "listServicesResponse" ? answer.value.service.map((s: { name: string }) => s.name) : []);
+      resolve(
+        answer?.$case === "listServicesResponse"
+          ? answer.value.service.map((s: { name: string }) => s.name)
+          : [],
+      );
     });
     call.on("error", (error) => {
       client.close();

@@ -251,7 +251,7 @@ for (const backend of BACKENDS) {
           ["float", { min: 2, max: 1 }, 1.5, /min 2 is greater than max 1/],
           ["float", { min: Number.NaN }, 1, /min is NaN/],
           ["string", { minLength: 3, maxLength: 2 }, "abc", /min_length 3 is greater/],
-          ["string", { pattern: "(" }, "x", /not a valid regular expression/],
+          ["string", { pattern: "(" }, "x", /not a valid RE2 regular expression/],
           ["choice", {}, 1, /non-empty list of choices/],
           ["integer", { choices: [1, "two"] }, 1, /choice 1/],
           ["list", { itemType: "choice" }, [], /item_type 'choice'/],

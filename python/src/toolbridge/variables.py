@@ -123,8 +123,9 @@ class VariableConstraints:
     """Constraints of a declared type; which ones apply depends on the type (docs/variables.md).
 
     Lengths count characters for strings, bytes for bytes, items for lists, entries for maps.
-    ``pattern`` is a regular expression the string must match somewhere (JavaScript
-    syntax: the host checks it); anchor it with ``^...$`` for a full match.
+    ``pattern`` is a regular expression the string must match somewhere (RE2 syntax: the host
+    checks it, in linear time, and refuses backreferences and lookaround when the variable is
+    declared); anchor it with ``^...$`` for a full match.
     """
 
     min: float | None = None

@@ -6,7 +6,7 @@
 import type * as grpc from "@grpc/grpc-js";
 import { asBuffer, BridgeError, ErrorType, pb, type pbValues } from "@toolbridge/core";
 import type { Principal } from "../auth/principal.js";
-import { type HostRuntime, newId } from "../runtime.js";
+import { errorInfo, type HostRuntime, newId } from "../runtime.js";
 import { type ChunkSink, runStream } from "../tools/call.js";
 import { contextOf, requestIdOf } from "./call-context.js";
 import { writable } from "./writable.js";
@@ -38,7 +38,17 @@ export async function streamTool(rt: HostRuntime, call: ChunkStream, principal: 
     }
     return call.write(bytes) ? undefined : writable(call);
   };
+  let closeStream: () => void = () => {};
   try {
+    try {
+      closeStream = rt.streams.open(req.sessionId, principal);
+    } catch (error) {
+      // Over a stream quota: the error chunk is the whole answer.
+      call.write(
+        encodeChunk({ streamId, sequence: 0, content: { $case: "error", value: errorInfo(rt, error) } }),
+      );
+      return;
+    }
     const outcome = await runStream(rt, req, ctx, sink);
     if (call.cancelled) return;
     const sequence = outcome.chunks;
@@ -54,6 +64,7 @@ export async function streamTool(rt: HostRuntime, call: ChunkStream, principal: 
       ),
     );
   } finally {
+    closeStream();
     ctx.release();
     if (!call.cancelled) call.end();
   }

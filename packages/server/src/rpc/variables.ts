@@ -185,6 +185,14 @@ export async function watchSessionVariables(
 ): Promise<void> {
   const req = call.request;
   let watch: ReturnType<HostRuntime["variables"]["watch"]>;
+  let release: () => void;
+  try {
+    release = rt.streams.open(req.sessionId, principal);
+  } catch (error) {
+    call.write(updateBytes(rt, req.sessionId, { kind: "error", error: error as BridgeError }));
+    call.end();
+    return;
+  }
   try {
     watch = rt.variables.watch(
       req.sessionId,
@@ -196,6 +204,7 @@ export async function watchSessionVariables(
       principal,
     );
   } catch (error) {
+    release();
     call.write(updateBytes(rt, req.sessionId, { kind: "error", error: error as BridgeError }));
     call.end();
     return;
@@ -235,6 +244,7 @@ export async function watchSessionVariables(
     }
     if (!call.cancelled) call.end();
   } finally {
+    release();
     call.removeListener("cancelled", onCancelled);
     watch.close();
     rt.log.debug({ sessionId: req.sessionId }, "variable watch ended");

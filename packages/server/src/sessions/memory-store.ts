@@ -29,6 +29,9 @@ interface Entry {
   lastAccessedAt: number;
   /** Created on the first write; dropped with the entry when the session ends. */
   variables: Map<string, pb.Variable> | undefined;
+  /** Encoded size of each variable, and their sum. */
+  sizes: Map<string, number> | undefined;
+  bytes: number;
   /** Last versions of deleted names, oldest first, so re-created names continue above them. */
   tombstones: Map<string, bigint> | undefined;
   /** At least the last version of every name whose tombstone was evicted. */
@@ -54,6 +57,8 @@ export class InMemorySessionStore implements SessionStore {
   private readonly variableListeners: ((change: VariableChange) => void)[] = [];
   /** Live sessions per owner, for CreateOptions.maxPerOwner. */
   private readonly owned = new Map<string, number>();
+  /** Encoded bytes of every session's variables: what the variables cost this process. */
+  private totalBytes = 0;
 
   private readonly historySize: number;
 
@@ -97,6 +102,8 @@ export class InMemorySessionStore implements SessionStore {
       createdAt: now,
       lastAccessedAt: now,
       variables: undefined,
+      sizes: undefined,
+      bytes: 0,
       tombstones: undefined,
       versionFloor: 0n,
       sequence: 0n,
@@ -176,13 +183,27 @@ export class InMemorySessionStore implements SessionStore {
     const entry = this.require(sessionId, now);
     const current = entry.variables?.get(name);
     const versionFloor = current === undefined ? (entry.tombstones?.get(name) ?? entry.versionFloor) : 0n;
-    const result = mutation({ current, versionFloor, count: entry.variables?.size ?? 0 });
+    const currentBytes = entry.sizes?.get(name) ?? 0;
+    const result = mutation({
+      current,
+      versionFloor,
+      count: entry.variables?.size ?? 0,
+      bytes: entry.bytes,
+      currentBytes,
+      storeBytes: this.totalBytes,
+    });
+    const delta = (result.kind === "set" ? result.bytes : 0) - currentBytes;
+    entry.bytes += delta;
+    this.totalBytes += delta;
     if (result.kind === "set") {
       entry.variables ??= new Map();
       entry.variables.set(name, result.variable);
+      entry.sizes ??= new Map();
+      entry.sizes.set(name, result.bytes);
       entry.tombstones?.delete(name);
     } else {
       entry.variables?.delete(name);
+      entry.sizes?.delete(name);
       entry.tombstones ??= new Map();
       entry.tombstones.set(name, result.version);
       if (entry.tombstones.size > MAX_TOMBSTONES) {
@@ -261,6 +282,7 @@ export class InMemorySessionStore implements SessionStore {
 
   private remove(entry: Entry, reason: SessionEndReason): void {
     this.sessions.delete(entry.id);
+    this.totalBytes -= entry.bytes;
     const owned = (this.owned.get(entry.owner) ?? 1) - 1;
     if (owned > 0) this.owned.set(entry.owner, owned);
     else this.owned.delete(entry.owner);

@@ -6,7 +6,8 @@
  *
  * Keys of a session, in the order every per-session script takes them:
  *   KEYS[1] meta  hash: id, md (metadata JSON), created, last (ms), seq, floor, inc, owner,
- *                 oq ('1' when the session counts in its owner's index)
+ *                 oq ('1' when the session counts in its owner's index), bytes (of all
+ *                 encoded variables)
  *   KEYS[2] vars  hash: variable name -> encoded pb.Variable
  *   KEYS[3] ver   hash: variable name -> version (decimal), compared by the commit
  *   KEYS[4] gone  sorted set: deleted name -> its last version (tombstones)
@@ -29,12 +30,16 @@ function script(keys: number, lua: string): LuaScript {
 /** PEXPIRE every key of the session; `ttl` names the Lua expression of the TTL. */
 const EXPIRE_ALL = (ttl: string) => `for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ${ttl}) end`;
 
-/** Lua returning the slot fields of ARGV[1]: encoded variable (or false), floor, count, incarnation. */
+/**
+ * Lua returning the slot fields of ARGV[1]: encoded variable (or false), floor, count,
+ * incarnation, the session's bytes.
+ */
 const SLOT = `
 local enc = redis.call('HGET', KEYS[2], ARGV[1])
 local floor = '0'
 if not enc then floor = redis.call('ZSCORE', KEYS[4], ARGV[1]) or redis.call('HGET', KEYS[1], 'floor') end
-local slot = {enc, floor, redis.call('HLEN', KEYS[2]), redis.call('HGET', KEYS[1], 'inc')}`;
+local slot = {enc, floor, redis.call('HLEN', KEYS[2]), redis.call('HGET', KEYS[1], 'inc'),
+  redis.call('HGET', KEYS[1], 'bytes') or '0'}`;
 
 /**
  * Creates the session or attaches to a live one (refreshing it) of the same owner, or of
@@ -156,9 +161,11 @@ return slot`,
  * ARGV: 1 name, 2 seen version ('' when it did not exist), 3 seen floor, 4 most variables
  * the session may hold before the commit (when creating),
  * 5 kind ('s' set, 'd' delete), 6 new version, 7 encoded variable ('' for a delete),
- * 8 most tombstones, 9 changes kept in the log, 10 change channel, 11 seen incarnation.
- * Returns {1, sequence}, {0, current slot...} when the slot was stale, or nil without
- * session. The change goes to the log and the session's channel in the same step.
+ * 8 most tombstones, 9 changes kept in the log, 10 change channel, 11 seen incarnation,
+ * 12 most bytes the session's variables may take when the write grows them ('' for no
+ * check). Returns {1, sequence}, {0, current slot...} when the slot was stale or the bytes
+ * would exceed ARGV[12], or nil without session. The change goes to the log and the
+ * session's channel in the same step, and the session's byte count follows it.
  */
 export const COMMIT = script(
   5,
@@ -179,10 +186,15 @@ elseif ARGV[2] == '' then
 else
   stale = cur ~= ARGV[2]
 end
+local delta = (ARGV[5] == 's' and #ARGV[7] or 0) - redis.call('HSTRLEN', KEYS[2], name)
+if not stale and ARGV[12] ~= '' and delta > 0 then
+  stale = tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0') + delta > tonumber(ARGV[12])
+end
 if stale then
   ${SLOT}
-  return {0, slot[1], slot[2], slot[3], slot[4]}
+  return {0, slot[1], slot[2], slot[3], slot[4], slot[5]}
 end
+redis.call('HINCRBY', KEYS[1], 'bytes', delta)
 if ARGV[5] == 's' then
   redis.call('HSET', KEYS[2], name, ARGV[7])
   redis.call('HSET', KEYS[3], name, ARGV[6])

@@ -395,6 +395,7 @@ export class RedisSessionStore implements SessionStore {
         this.history,
         this.changesChannel(sessionId),
         slot.incarnation,
+        result.kind === "set" && result.maxSessionBytes !== undefined ? result.maxSessionBytes : "",
       ])) as [number, ...unknown[]] | null;
       if (reply === null) {
         this.slots.dropSession(sessionId);
@@ -404,8 +405,9 @@ export class RedisSessionStore implements SessionStore {
         const sequence = BigInt(reply[1] as number);
         const count = slot.slot.count + (current === undefined ? 1 : 0) - (result.kind === "deleted" ? 1 : 0);
         if (result.kind === "set") {
+          const bytes = slot.slot.bytes - slot.slot.currentBytes + encoded.length;
           const cached = {
-            slot: { current: result.variable, versionFloor: 0n, count },
+            slot: { current: result.variable, versionFloor: 0n, count, bytes, currentBytes: encoded.length },
             incarnation: slot.incarnation,
           };
           this.slots.set(sessionId, name, cached, encoded.length);
@@ -527,10 +529,22 @@ export class RedisSessionStore implements SessionStore {
       this.slots.dropSession(sessionId);
       throw sessionNotFound(sessionId);
     }
-    const [encoded, floor, count, incarnation] = reply as [Buffer | null, Buffer, number, Buffer];
+    const [encoded, floor, count, incarnation, bytes] = reply as [
+      Buffer | null,
+      Buffer,
+      number,
+      Buffer,
+      Buffer,
+    ];
     const current = encoded === null ? undefined : pb.Variable.decode(encoded);
     return {
-      slot: { current, versionFloor: current === undefined ? BigInt(String(floor)) : 0n, count },
+      slot: {
+        current,
+        versionFloor: current === undefined ? BigInt(String(floor)) : 0n,
+        count,
+        bytes: Number(String(bytes)),
+        currentBytes: encoded?.length ?? 0,
+      },
       incarnation: String(incarnation),
     };
   }
@@ -736,7 +750,7 @@ function changeOf(
 ): VariableChange {
   const result: VariableMutationResult =
     kind === "s"
-      ? { kind: "set", variable: pb.Variable.decode(encoded) }
+      ? { kind: "set", variable: pb.Variable.decode(encoded), bytes: encoded.length }
       : { kind: "deleted", version: BigInt(version) };
   return { sessionId, name, sequence, result };
 }

@@ -81,6 +81,15 @@ export interface VariableSlot {
   readonly versionFloor: bigint;
   /** Number of variables the session holds. */
   readonly count: number;
+  /** Encoded bytes of all the session's variables. */
+  readonly bytes: number;
+  /** Encoded bytes of `current` (0 when it does not exist). */
+  readonly currentBytes: number;
+  /**
+   * Encoded bytes of every variable in the store, for a store that keeps them in this
+   * process (the memory store); undefined for one that keeps them elsewhere.
+   */
+  readonly storeBytes?: number;
 }
 
 export type VariableMutationResult =
@@ -93,6 +102,13 @@ export type VariableMutationResult =
        * store need not insist on the exact `count` it read while other names are created.
        */
       readonly maxVariables?: number;
+      /** The encoded size of `variable` (pb.Variable), which the session's byte count goes up by. */
+      readonly bytes: number;
+      /**
+       * For a result that grows the session: commit only while the session's variables
+       * then stay within this many bytes (the limit the mutation checked `bytes` against).
+       */
+      readonly maxSessionBytes?: number;
     }
   /** Delete the variable; `version` is the version the deletion commits as. */
   | { readonly kind: "deleted"; readonly version: bigint };

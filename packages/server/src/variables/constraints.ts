@@ -4,6 +4,7 @@
  * entry point (RPC, host API) applies exactly the same rules.
  */
 import { BridgeError, ErrorType, isVariableType, pb, pbValues, type VariableType } from "@toolbridge/core";
+import { compiled, patternProblem } from "./pattern.js";
 
 type Value = pbValues.Value;
 type Kind = NonNullable<Value["kind"]>["$case"];
@@ -14,7 +15,6 @@ export interface Declaration {
   readonly constraints: pb.VariableConstraints;
 }
 
-export const MAX_PATTERN_LENGTH = 1000;
 export const MAX_CHOICES = 1000;
 
 const EMPTY = pb.VariableConstraints.fromPartial({});
@@ -109,22 +109,8 @@ export function parseDeclaration(
     );
   }
   if (c.pattern !== "") {
-    if (c.pattern.length > MAX_PATTERN_LENGTH) {
-      throw badDeclaration(
-        name,
-        "constraints.pattern",
-        `pattern is longer than ${MAX_PATTERN_LENGTH} characters`,
-      );
-    }
-    try {
-      compiled(c.pattern);
-    } catch (error) {
-      throw badDeclaration(
-        name,
-        "constraints.pattern",
-        `pattern is not a valid regular expression: ${(error as Error).message}`,
-      );
-    }
+    const problem = patternProblem(c.pattern);
+    if (problem !== undefined) throw badDeclaration(name, "constraints.pattern", problem);
   }
   if (c.itemType !== "" && (!isVariableType(c.itemType) || c.itemType === "choice")) {
     throw badDeclaration(
@@ -495,17 +481,4 @@ function sameValue(a: Value, b: Value): boolean {
 
 function article(type: string): string {
   return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
-}
-
-const patterns = new Map<string, RegExp>();
-
-/** Patterns compiled once; the cache is bounded because patterns come from clients. */
-function compiled(pattern: string): RegExp {
-  let re = patterns.get(pattern);
-  if (re === undefined) {
-    re = new RegExp(pattern, "u");
-    if (patterns.size >= 256) patterns.clear();
-    patterns.set(pattern, re);
-  }
-  return re;
 }

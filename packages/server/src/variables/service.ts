@@ -9,14 +9,11 @@ import { type Principal, recordedWriter } from "../auth/principal.js";
 import type { SessionManager } from "../sessions/manager.js";
 import type { Following, SessionEnded, VariableChange } from "../sessions/store.js";
 import { type Declaration, parseDeclaration } from "./constraints.js";
-import { applyDelete, applySet } from "./semantics.js";
+import { applyDelete, applySet, REPLY_OVERHEAD_BYTES, type VariableQuotas } from "./semantics.js";
 import { VariableWatch, type WatchEvent } from "./watch.js";
 
 export const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 const WRITER = /^[a-z][a-z0-9_-]{0,31}$/;
-const MAX_TAGS = 64;
-const MAX_TAG_KEY = 128;
-const MAX_TAG_VALUE = 1024;
 const MAX_WATCHED_NAMES = 1000;
 /** Bytes an update costs beyond its value, for the watch buffer's accounting. */
 const UPDATE_OVERHEAD = 128;
@@ -27,6 +24,13 @@ export interface VariableLimits {
   readonly maxVariablesPerSession: number;
   /** How far (in bytes of updates) a watcher may fall behind before its watch is ended. */
   readonly watchBufferBytes: number;
+  readonly maxTagsPerVariable: number;
+  readonly maxTagBytes: number;
+  readonly maxSessionVariableBytes: number;
+  /** Of the memory store; 0: no limit. */
+  readonly maxTotalVariableBytes: number;
+  /** Largest message the host sends: every variable must fit one, with a reply around it. */
+  readonly maxMessageBytes: number;
 }
 
 export interface SetRequest {
@@ -73,11 +77,20 @@ export class VariableService {
   /** Encoded sizes of stored values, computed once when they are written. */
   private readonly sizes = new WeakMap<pbValues.Value, number>();
 
+  private readonly quotas: VariableQuotas;
+
   constructor(
     private readonly sessions: SessionManager,
     readonly limits: VariableLimits,
     private readonly log: Logger,
   ) {
+    this.quotas = {
+      maxTags: limits.maxTagsPerVariable,
+      maxTagBytes: limits.maxTagBytes,
+      maxSessionBytes: limits.maxSessionVariableBytes,
+      maxStoreBytes: limits.maxTotalVariableBytes,
+      maxVariableMessageBytes: limits.maxMessageBytes - REPLY_OVERHEAD_BYTES,
+    };
     sessions.store.onVariableChanged((change) => this.changed(change));
     sessions.store.onFollowLost((sessionId, error) => this.followLost(sessionId, error));
     sessions.onSessionEnded((event) => this.sessionEnded(event));
@@ -140,6 +153,8 @@ export class VariableService {
           expectedVersion: request.expectedVersion,
           now,
           maxVariables: this.limits.maxVariablesPerSession,
+          valueBytes: this.sizes.get(value),
+          quotas: this.quotas,
         }),
       now,
     );
@@ -389,18 +404,12 @@ function hasConstraints(c: pb.VariableConstraints): boolean {
   );
 }
 
+/** Tag keys must be non-empty; their number and size are quotas (semantics.ts). */
 function checkTags(tags: Readonly<Record<string, string>>): void {
-  const keys = Object.keys(tags);
-  const bad = (message: string) =>
-    new BridgeError(ErrorType.ValidationError, `invalid tags: ${message}`, {
+  if (Object.hasOwn(tags, "")) {
+    throw new BridgeError(ErrorType.ValidationError, "invalid tags: a tag key may not be empty", {
       details: { field: "metadata.tags" },
     });
-  if (keys.length > MAX_TAGS) throw bad(`${keys.length} tags, more than ${MAX_TAGS}`);
-  for (const key of keys) {
-    if (key === "" || key.length > MAX_TAG_KEY) throw bad(`tag keys need 1-${MAX_TAG_KEY} characters`);
-    if ((tags[key] ?? "").length > MAX_TAG_VALUE) {
-      throw bad(`the value of tag '${key.slice(0, 100)}' is longer than ${MAX_TAG_VALUE} characters`);
-    }
   }
 }
 
