@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, FILE_DESCRIPTOR_SET_BASE64 } from "@toolbridge/core";
 import { type Logger, pino } from "pino";
@@ -100,6 +103,8 @@ export class ToolBridgeHost {
   private readonly impatience = new AbortController();
   private server: grpc.Server | undefined;
   private listening: ListeningAddress | undefined;
+  /** The Unix socket of the host's own clients when it serves TLS (see clientTarget). */
+  private internalSocket: string | undefined;
   private stopping: Promise<void> | undefined;
   private readonly metrics: HostMetrics;
   private readonly variableService: VariableService;
@@ -150,6 +155,8 @@ export class ToolBridgeHost {
       callTimeoutMs: this.config.toolTimeoutMs,
       logger: this.log,
       ...workerPool,
+      // The workers call back as the host itself (agent runs), with its token.
+      env: { ...(workerPool?.env ?? process.env), TOOLBRIDGE_TOKEN: this.auth.hostToken },
       metricsRegistry: this.metrics.registry,
     });
     this.runtime = {
@@ -293,6 +300,16 @@ export class ToolBridgeHost {
     return this.listening;
   }
 
+  /**
+   * Where the host's own clients (its workers, agents from `runPythonAgent` with
+   * `token: host.hostToken`) dial it: the listening address, or on a host serving TLS a
+   * Unix socket in a private directory, plaintext and still authenticated by token, so
+   * that they need neither the CA nor a client certificate. Undefined before start().
+   */
+  get clientTarget(): string | undefined {
+    return this.internalSocket === undefined ? this.listening?.target : `unix:${this.internalSocket}`;
+  }
+
   /** URL of the Prometheus endpoint once started, when `metricsPort` is set. */
   get metricsUrl(): string | undefined {
     return this.metricsEndpoint?.url;
@@ -367,13 +384,24 @@ export class ToolBridgeHost {
       await this.workers.stop({ graceMs: 0 });
       throw error;
     });
+    if (tls) {
+      try {
+        this.internalSocket = await bindInternalSocket(server);
+      } catch (error) {
+        server.forceShutdown();
+        await this.metricsEndpoint?.close();
+        this.metricsEndpoint = undefined;
+        await this.workers.stop({ graceMs: 0 });
+        throw error;
+      }
+    }
     this.server = server;
     if (config.authTokensFile !== "") process.on("SIGHUP", this.onHangup);
     this.sessions.startSweeping();
     this.health.setHost(true);
     const shown = config.host.includes(":") ? `[${config.host}]` : config.host;
     this.listening = { host: config.host, port, target: `${shown}:${port}` };
-    this.workers.setHostAddress(this.listening.target);
+    this.workers.setHostAddress(this.clientTarget);
     this.log.info(
       {
         address: this.listening.target,
@@ -480,6 +508,7 @@ export class ToolBridgeHost {
     await this.workers.stop({ graceMs });
     await this.metricsEndpoint?.close();
     await this.sessions.store.close();
+    if (this.internalSocket !== undefined) rmSync(dirname(this.internalSocket), { recursive: true, force: true });
     this.log.info("toolbridge host stopped");
   }
 
@@ -509,6 +538,21 @@ export class ToolBridgeHost {
     }
     server.forceShutdown();
   }
+}
+
+/**
+ * Binds `server` to a plaintext Unix socket in a new directory only this user may enter;
+ * resolves with the socket's path.
+ */
+async function bindInternalSocket(server: grpc.Server): Promise<string> {
+  const path = join(mkdtempSync(join(tmpdir(), "toolbridge-host-")), "host.sock");
+  await new Promise<void>((resolve, reject) => {
+    server.bindAsync(`unix:${path}`, grpc.ServerCredentials.createInsecure(), (error) => {
+      if (error === null) resolve();
+      else reject(new BridgeError(ErrorType.Unavailable, `cannot listen on unix:${path}: ${error.message}`));
+    });
+  });
+  return path;
 }
 
 /** Logs a store's connection errors at most once per this interval (the store retries by itself). */

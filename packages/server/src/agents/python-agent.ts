@@ -34,9 +34,30 @@ export type AgentEvent =
       error_type: string | null;
     };
 
+/** TLS settings for a spawned agent, as PEM file paths (the agent reads them itself). */
+export interface AgentTlsFiles {
+  /** The CA bundle of the host's certificate. */
+  ca?: string;
+  /** A client certificate and its key, for a host that requires one. */
+  cert?: string;
+  key?: string;
+  /** The name to check the host's certificate against. */
+  serverName?: string;
+}
+
 export interface PythonAgentOptions {
-  /** The host address the worker dials, e.g. `127.0.0.1:50051`. */
+  /**
+   * The host address the worker dials, e.g. `127.0.0.1:50051`; for the host this process
+   * runs, `host.clientTarget` (with `token: host.hostToken`).
+   */
   address: string;
+  /**
+   * A bearer token for a host that authenticates callers; the worker gets it in its
+   * environment (`TOOLBRIDGE_TOKEN`), never on its command line.
+   */
+  token?: string;
+  /** TLS to a host serving it: PEM files, passed as `--tls-*` flags. */
+  tls?: AgentTlsFiles;
   /** An existing session; the worker attaches to it and uses its tools. */
   sessionId: string;
   /** Run this stored agent (created with `create_react_agent` in Python)... */
@@ -122,6 +143,11 @@ export function pythonAgentArgs(options: PythonAgentOptions): string[] {
   if (options.lmFactory !== undefined) args.push("--lm-factory", options.lmFactory);
   else if (options.lm !== undefined) args.push("--lm", options.lm);
   if (options.script !== undefined) args.push("--script", options.script);
+  const { tls } = options;
+  if (tls?.ca !== undefined) args.push("--tls-ca", tls.ca);
+  if (tls?.cert !== undefined) args.push("--tls-cert", tls.cert);
+  if (tls?.key !== undefined) args.push("--tls-key", tls.key);
+  if (tls?.serverName !== undefined) args.push("--tls-server-name", tls.serverName);
   return args;
 }
 
@@ -132,7 +158,8 @@ export function pythonAgentArgs(options: PythonAgentOptions): string[] {
  */
 export function runPythonAgent(options: PythonAgentOptions): Promise<PythonAgentResult> {
   if (options.workers !== undefined) return runOnWorkers(options.workers, options);
-  const env = options.env ?? process.env;
+  const base = options.env ?? process.env;
+  const env = options.token === undefined ? base : { ...base, TOOLBRIDGE_TOKEN: options.token };
   const python = options.python ?? env.TOOLBRIDGE_PYTHON ?? "python3";
   return new Promise((resolve, reject) => {
     const child = spawn(python, pythonAgentArgs(options), {

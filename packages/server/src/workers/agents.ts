@@ -16,7 +16,10 @@ import type { PoolWorker } from "./worker.js";
 
 /** What `runAgent` takes: `runPythonAgent`'s options, less those of a spawned process. */
 export interface WorkerAgentOptions
-  extends Omit<PythonAgentOptions, "address" | "python" | "cwd" | "env" | "onStderr" | "workers"> {
+  extends Omit<
+    PythonAgentOptions,
+    "address" | "token" | "tls" | "python" | "cwd" | "env" | "onStderr" | "workers"
+  > {
   /** The host the worker attaches to; default the address of the host that owns the pool. */
   address?: string;
 }

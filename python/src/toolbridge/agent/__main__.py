@@ -31,6 +31,15 @@ from typing import Any, TextIO
 
 from toolbridge.agent.model import AgentRun, ProgressEvent
 from toolbridge.errors import SessionError, ToolBridgeError, ToolCommunicationError
+from toolbridge.transport.credentials import (
+    TLS_CA_ENV,
+    TLS_CERT_ENV,
+    TLS_KEY_ENV,
+    TLS_SERVER_NAME_ENV,
+    TOKEN_ENV,
+    TlsConfig,
+    credentials_from_env,
+)
 
 LM_ENV = "TOOLBRIDGE_LM"
 
@@ -45,7 +54,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m toolbridge.agent",
         description="Run a DSPy ReAct agent over the tools of a toolbridge session.",
-        epilog=f"The LM is --lm-factory's, else --lm, else ${LM_ENV}, else the scripted DummyLM of --script.",
+        epilog=f"The LM is --lm-factory's, else --lm, else ${LM_ENV}, else the scripted DummyLM of --script. "
+        f"A host that authenticates callers takes the bearer token in ${TOKEN_ENV} (never on the command line).",
     )
     parser.add_argument("--address", required=True, help="the host, HOST:PORT")
     parser.add_argument("--session", required=True, help="the session to attach to (it must exist)")
@@ -72,6 +82,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--script", help="when no LM is named: a scripted DummyLM, by name ('shop') or a JSON file of turns"
+    )
+    parser.add_argument("--tls-ca", help=f"PEM CA bundle of the host's TLS certificate (or ${TLS_CA_ENV})")
+    parser.add_argument(
+        "--tls-cert", help=f"PEM client certificate for a host requiring one (or ${TLS_CERT_ENV})"
+    )
+    parser.add_argument("--tls-key", help=f"PEM key of --tls-cert (or ${TLS_KEY_ENV})")
+    parser.add_argument(
+        "--tls-server-name",
+        help=f"the name to check the host's certificate against (or ${TLS_SERVER_NAME_ENV})",
     )
     parser.add_argument("--events", action="store_true", help="print every step on stdout as a JSON line")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -189,6 +208,16 @@ def print_result(run: AgentRun) -> None:
 # -- main ----------------------------------------------------------------------------------------------
 
 
+def credentials(args: argparse.Namespace) -> tuple[TlsConfig | None, str | None]:
+    """TLS from the --tls-* flags, else from the environment; the token from the environment."""
+    tls, token = credentials_from_env()
+    if args.tls_ca or args.tls_cert:
+        if bool(args.tls_cert) != bool(args.tls_key):
+            raise UsageError("--tls-cert and --tls-key go together")
+        tls = TlsConfig.from_files(args.tls_ca, args.tls_cert, args.tls_key, args.tls_server_name)
+    return tls, token
+
+
 async def run(args: argparse.Namespace) -> int:
     from toolbridge.agent.model import AgentDefinition, AgentRunError
     from toolbridge.agent.session import SessionAgents
@@ -204,7 +233,8 @@ async def run(args: argparse.Namespace) -> int:
         if event.kind == "run_finished" and event.run is not None:
             finished.append(event.run)
 
-    bridge = GRPCToolBridge(args.address)
+    tls, token = credentials(args)
+    bridge = GRPCToolBridge(args.address, tls=tls, token=token)
     agents = SessionAgents(bridge)
     try:
         await bridge.initialize(args.session)

@@ -23,6 +23,7 @@ from toolbridge.dspy.tool import BridgeTool
 from toolbridge.errors import ErrorType, SessionError, ToolBridgeError, ToolCallError
 from toolbridge.proxy import AsyncGRPCProxyTool, StreamingGRPCProxyTool, build_proxy_tools
 from toolbridge.specs import Session, ToolSpec
+from toolbridge.transport import TlsConfig
 
 T = TypeVar("T")
 
@@ -44,15 +45,20 @@ class GRPCToolBridge:
         server_address: str,
         *,
         max_message_bytes: int | None = None,
+        tls: TlsConfig | None = None,
+        token: str | None = None,
     ) -> None:
         self.server_address = server_address
         self.max_message_bytes = max_message_bytes
+        #: Credentials for a host with TLS or authentication, as ``ToolBridgeClient`` takes them.
+        self.tls = tls
+        self.token = token
         self.session: Session | None = None
         self.specs: dict[str, ToolSpec] = {}
         #: One proxy per tool over the bridge's own client (streaming tools get the streaming proxy).
         self.tools: dict[str, AsyncGRPCProxyTool] = {}
         self._dspy_tools: dict[str, BridgeTool] = {}
-        self._clients = BridgeClients(server_address, max_message_bytes)
+        self._clients = BridgeClients(server_address, max_message_bytes, tls, token)
 
     # -- lifecycle
 

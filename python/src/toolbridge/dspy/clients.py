@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from toolbridge.client import ToolBridgeClient
 from toolbridge.errors import ErrorType, SessionError, ToolBridgeError
 from toolbridge.specs import Session
+from toolbridge.transport import TlsConfig
 
 T = TypeVar("T")
 
@@ -71,9 +72,17 @@ class BackgroundLoop:
 class BridgeClients:
     """The bridge's clients of one session, and which one serves a call from where."""
 
-    def __init__(self, address: str, max_message_bytes: int | None) -> None:
+    def __init__(
+        self,
+        address: str,
+        max_message_bytes: int | None,
+        tls: TlsConfig | None = None,
+        token: str | None = None,
+    ) -> None:
         self.address = address
         self.max_message_bytes = max_message_bytes
+        self.tls = tls
+        self.token = token
         #: The client ``open`` created, and the loop it belongs to.
         self.owner: ToolBridgeClient | None = None
         self.owner_loop: asyncio.AbstractEventLoop | None = None
@@ -87,7 +96,9 @@ class BridgeClients:
     # -- opening and closing
 
     def new_client(self) -> ToolBridgeClient:
-        return ToolBridgeClient(self.address, max_message_bytes=self.max_message_bytes)
+        return ToolBridgeClient(
+            self.address, max_message_bytes=self.max_message_bytes, tls=self.tls, token=self.token
+        )
 
     async def open(self, session_id: str, metadata: Mapping[str, str] | None) -> Session:
         """Opens (or attaches to) the session on the running loop, which becomes the owner loop."""

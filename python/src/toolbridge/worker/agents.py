@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from toolbridge.errors import ErrorType
+from toolbridge.transport.credentials import credentials_from_env
 from toolbridge.v1 import worker_pb2
 from toolbridge.values import decode_value, encode_value
 from toolbridge.worker.failures import CallFailure, failure_from
@@ -85,7 +86,9 @@ async def _run(request: worker_pb2.RunAgentRequest, emit: Any) -> None:
     from toolbridge.agent import AgentRunError, SessionAgents
     from toolbridge.dspy import GRPCToolBridge
 
-    bridge = GRPCToolBridge(request.host_address)
+    # The host hands its workers its own token (and TLS settings) in the environment.
+    tls, token = credentials_from_env()
+    bridge = GRPCToolBridge(request.host_address, tls=tls, token=token)
     agents = SessionAgents(bridge)
     try:
         try:
