@@ -41,11 +41,12 @@ from harness.peers import (  # the harness lives next to this script
     toolbridge_host,
 )
 from harness.report import render, summarize
+from harness.stall import stall
 from harness.stores import stores
 from harness.workloads import SMOKE, WORKLOADS, Bench, Counts, Results, memory, warm_up
 
 RESULTS_DIR = REPO / "bench" / "results"
-ALL = [*WORKLOADS, "stores", "memory"]
+ALL = [*WORKLOADS, "stores", "stall", "memory"]
 
 
 def machine() -> dict[str, Any]:
@@ -115,6 +116,19 @@ async def run(counts: Counts, repeats: int, only: list[str]) -> Results:
             print(f"      stores      {shown}", file=sys.stderr)
 
         await stores(counts, repeats, record_store)
+    if "stall" in only:
+        say(
+            "stall: a probe process's small calls while the host processes its largest allowed request"
+            f" ({counts.stall_entries:,}-entry map) and refuses a {counts.stall_refused:,}-entry one"
+        )
+
+        def record_stall(case: str, peer: str, figures: dict[str, float]) -> None:
+            for metric, value in figures.items():
+                results.add("stall", case, peer, metric, value)
+            shown = ", ".join(f"{metric} {value:,.1f}" for metric, value in figures.items())
+            print(f"      stall       {case:<44} {peer:<10} {shown}", file=sys.stderr)
+
+        await stall(counts, repeats, record_stall)
     if "memory" in only:
         sizes = ", ".join(f"{n:,}" for n in counts.memory_sessions)
         say(

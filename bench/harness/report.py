@@ -20,8 +20,16 @@ PEER_LABELS = {
     "client": "raw client",
     "memory-store": "memory store",
     "redis-store": "Redis store",
+    "idle": "the same probe, host idle",
 }
-UNITS = {"calls_s": "calls/s", "mb_s": "MB/s", "chunks_s": "chunks/s", "pairs_s": "pairs/s", "rss_mb": "MB"}
+UNITS = {
+    "calls_s": "calls/s",
+    "mb_s": "MB/s",
+    "chunks_s": "chunks/s",
+    "pairs_s": "pairs/s",
+    "rss_mb": "MB",
+    "p99_ms": "ms",
+}
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,8 @@ def bounds(figures: Figures) -> list[Bound]:
         Bound("stream", "64 KiB chunks", "mb_s", 200, True, "streams ≥ 200 MB/s"),
         Bound("memory", "100000 sessions", "rss_mb", 300, False, "100,000 idle sessions < 300 MB"),
     ]
+    for case in figures.get("stall", {}):
+        found.append(Bound("stall", case, "p99_ms", 100, False, f"other clients' p99 < 100 ms during {case}"))
     return [b for b in found if _has(figures, b.workload, b.case, b.peer, b.metric)]
 
 

@@ -42,6 +42,11 @@ class Counts:
     dspy_calls: int = 2000
     memory_sessions: tuple[int, ...] = (10_000, 100_000)
     warmup: int = 300
+    # The stall workload: how long the probe runs per case, the largest allowed map (the
+    # default maxValueNodes less the map itself) and one the host refuses (under 10 MiB).
+    stall_seconds: float = 4.0
+    stall_entries: int = 9_999
+    stall_refused: int = 600_000
 
 
 SMOKE = Counts(
@@ -56,6 +61,9 @@ SMOKE = Counts(
     dspy_calls=20,
     memory_sessions=(100, 300),
     warmup=10,
+    stall_seconds=1.0,
+    stall_entries=2_000,
+    stall_refused=5_000,
 )
 
 Figures = dict[str, dict[str, dict[str, dict[str, list[float]]]]]

@@ -20,6 +20,19 @@ export default function register(host: ToolBridgeHost): void {
       parameters: z.object({ n: z.int().min(0).max(MAX_COMPUTE_N) }),
       handler: ({ n }) => compute(n),
     }),
+    // The stall workload's large requests: a map counted, and a map sent back.
+    defineTool({
+      name: "count_entries",
+      description: "Counts the entries of a map of numbers.",
+      parameters: z.object({ data: z.record(z.string(), z.number()) }),
+      handler: ({ data }) => Object.keys(data).length,
+    }),
+    defineTool({
+      name: "echo_value",
+      description: "Returns its map of numbers unchanged.",
+      parameters: z.object({ data: z.record(z.string(), z.number()) }),
+      handler: ({ data }) => data,
+    }),
     defineTool({
       name: "stream_bytes",
       description: TOOL_DESCRIPTIONS.stream_bytes,

@@ -146,7 +146,7 @@ const HostConfigSchema = z.strictObject({
     .min(0)
     .default(1024 * 1024 * 1024),
   /** Most Value nodes (each scalar, list, map, tensor, ...) one request may carry; checked before decoding. */
-  maxValueNodes: z.coerce.number().int().min(1).default(200_000),
+  maxValueNodes: z.coerce.number().int().min(1).default(10_000),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Send host stack traces to clients in ErrorInfo.stacktrace (off: they may leak internals). */
   exposeStackTraces: flag().default(false),

@@ -20,6 +20,7 @@ import { ReflectionService } from "./rpc/reflection.js";
 import { serviceDefinition, serviceImplementation } from "./rpc/service.js";
 import { StandardHealthService } from "./rpc/standard-health.js";
 import { StreamLimits } from "./rpc/stream-limits.js";
+import { ValueCounter } from "./rpc/value-budget.js";
 import { type HostRuntime, SHUTTING_DOWN } from "./runtime.js";
 import { SessionManager } from "./sessions/manager.js";
 import { InMemorySessionStore } from "./sessions/memory-store.js";
@@ -36,6 +37,8 @@ import { WorkerPool } from "./workers/pool.js";
 /** The health service name that reports the Python worker pool (SERVING while a worker is ready). */
 export const WORKERS_HEALTH_SERVICE = "toolbridge.v1.ToolBridgeWorker";
 const VERSION = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
+/** The descriptors of every message the host serves: for reflection and the Value budget. */
+const DESCRIPTOR_SET = Buffer.from(FILE_DESCRIPTOR_SET_BASE64, "base64");
 
 export interface HostOptions extends Omit<HostConfigInput, "store"> {
   /**
@@ -95,10 +98,10 @@ export class ToolBridgeHost {
   private readonly runtime: HostRuntime;
   private readonly health = new HostHealth();
   private readonly standardHealth = new StandardHealthService(this.health);
-  private readonly reflection = new ReflectionService(
-    new DescriptorIndex(Buffer.from(FILE_DESCRIPTOR_SET_BASE64, "base64")),
-    [SERVICE_NAME, "grpc.health.v1.Health"],
-  );
+  private readonly reflection = new ReflectionService(new DescriptorIndex(DESCRIPTOR_SET), [
+    SERVICE_NAME,
+    "grpc.health.v1.Health",
+  ]);
   /** Fires on a second stop signal: cancel the calls in flight now. */
   private readonly impatience = new AbortController();
   private server: grpc.Server | undefined;
@@ -331,7 +334,11 @@ export class ToolBridgeHost {
       "grpc.keepalive_time_ms": config.keepaliveTimeMs,
       "grpc.keepalive_timeout_ms": config.keepaliveTimeoutMs,
     });
-    server.addService(serviceDefinition(config.maxMessageBytes), serviceImplementation(this.runtime));
+    const valueBudget = ValueCounter.fromDescriptorSet(DESCRIPTOR_SET).requestCheck(config.maxValueNodes);
+    server.addService(
+      serviceDefinition(config.maxMessageBytes, valueBudget),
+      serviceImplementation(this.runtime),
+    );
     const guard = (definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation) =>
       requireAuthentication(definition, implementation, this.auth, this.log);
     this.standardHealth.addTo(server, config.healthRequiresAuth ? guard : undefined);
@@ -508,7 +515,8 @@ export class ToolBridgeHost {
     await this.workers.stop({ graceMs });
     await this.metricsEndpoint?.close();
     await this.sessions.store.close();
-    if (this.internalSocket !== undefined) rmSync(dirname(this.internalSocket), { recursive: true, force: true });
+    if (this.internalSocket !== undefined)
+      rmSync(dirname(this.internalSocket), { recursive: true, force: true });
     this.log.info("toolbridge host stopped");
   }
 

@@ -305,3 +305,47 @@ describe("constraint patterns", () => {
     await assert.rejects(client.setVariable("email", "not an address"), fails(ErrorType.ConstraintViolation));
   });
 });
+
+describe("values per request", () => {
+  let host: HostProcess;
+  let client: ToolBridgeClient;
+
+  before(async () => {
+    host = await startHost();
+    client = new ToolBridgeClient(host.target);
+    await client.initializeSession();
+  });
+  after(async () => {
+    client.close();
+    await host.stop();
+  });
+
+  const entries = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i]));
+  const overBudget = fails(
+    ErrorType.CommunicationError,
+    (e) => e.grpcCode === 8 && /maxValueNodes/.test(e.message) && /10000 values/.test(e.message),
+  );
+
+  it("refuses a legal 10 MiB request of 600,000 map entries before decoding it, and keeps serving", async () => {
+    const big = entries(600_000);
+    await assert.rejects(client.executeTool("echo", { value: big }), overBudget);
+    await assert.rejects(client.setVariable("big", big), overBudget);
+    await assert.rejects(client.getVariable("big"), fails(ErrorType.VariableNotFound));
+    assert.equal(await client.executeTool("add", { a: 1, b: 2 }), 3);
+  });
+
+  it("takes a request at the bound, and counts the values of every item of a batch", async () => {
+    // The map is one node, its 9,999 entries one each: 10,000.
+    const largest = entries(9_999);
+    assert.deepEqual(await client.executeTool("echo", { value: largest }), largest);
+    await assert.rejects(client.executeTool("echo", { value: entries(10_000) }), overBudget);
+    const half = entries(6_000);
+    await assert.rejects(
+      client.executeBatch([
+        { toolId: "echo", kwargs: { value: half } },
+        { toolId: "echo", kwargs: { value: half } },
+      ]),
+      overBudget,
+    );
+  });
+});

@@ -21,21 +21,34 @@ const PROBLEMS: Record<MalformedReason, string> = {
   malformed: "the bytes are not a valid protobuf encoding of the request message",
 };
 
-/** What a guarded deserializer gives the handler in place of a request it could not decode. */
-export class MalformedRequest {
+/** What a guarded deserializer gives the handler in place of a request it will not decode. */
+export class RefusedRequest {
+  constructor(
+    /** The status the call is answered with. */
+    readonly status: { readonly code: grpc.status; readonly details: string },
+  ) {}
+}
+
+/** A request that could not be decoded. */
+export class MalformedRequest extends RefusedRequest {
   readonly reason: MalformedReason;
-  /** The status the call is answered with. */
-  readonly status: { readonly code: grpc.status; readonly details: string };
 
   constructor(method: string, error: unknown) {
-    this.reason = reasonOf(error);
-    const cause = this.reason === "malformed" && error instanceof Error ? ` (${error.message})` : "";
-    this.status = {
+    const reason = reasonOf(error);
+    const cause = reason === "malformed" && error instanceof Error ? ` (${error.message})` : "";
+    super({
       code: grpc.status.INVALID_ARGUMENT,
-      details: `malformed request to ${method} (${this.reason}): ${PROBLEMS[this.reason]}${cause}`,
-    };
+      details: `malformed request to ${method} (${reason}): ${PROBLEMS[reason]}${cause}`,
+    });
+    this.reason = reason;
   }
 }
+
+/**
+ * Checked before a request is decoded: for a method, a function answering the refusal of
+ * a request's bytes, or undefined to decode them (see value-budget.ts).
+ */
+export type RequestCheck = (method: string) => ((bytes: Buffer) => RefusedRequest | undefined) | undefined;
 
 function reasonOf(error: unknown): MalformedReason {
   // The generated decoders read strings with a fatal TextDecoder, and count their nesting.
@@ -48,14 +61,20 @@ function reasonOf(error: unknown): MalformedReason {
   return "malformed";
 }
 
-/** A copy of `definition` whose request deserializers return MalformedRequest instead of throwing. */
-export function guardRequests<D extends grpc.ServiceDefinition>(definition: D): D {
+/**
+ * A copy of `definition` whose request deserializers return MalformedRequest instead of
+ * throwing, and with `check`, a RefusedRequest for bytes it refuses, without decoding them.
+ */
+export function guardRequests<D extends grpc.ServiceDefinition>(definition: D, check?: RequestCheck): D {
   const guarded: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, method] of Object.entries(definition)) {
     const decode = method.requestDeserialize;
+    const refuse = check?.(method.path);
     guarded[name] = {
       ...method,
       requestDeserialize: (bytes: Buffer) => {
+        const refused = refuse?.(bytes);
+        if (refused !== undefined) return refused;
         try {
           return decode(bytes);
         } catch (error) {
@@ -74,6 +93,6 @@ export type ServiceGuard = (
 ) => grpc.UntypedServiceImplementation;
 
 /** The refusal for a request a guarded deserializer could not decode; undefined for a real request. */
-export function refusalOf(request: unknown): MalformedRequest["status"] | undefined {
-  return request instanceof MalformedRequest ? request.status : undefined;
+export function refusalOf(request: unknown): RefusedRequest["status"] | undefined {
+  return request instanceof RefusedRequest ? request.status : undefined;
 }

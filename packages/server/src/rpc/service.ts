@@ -5,7 +5,7 @@ import { type HostRuntime, SHUTTING_DOWN } from "../runtime.js";
 import { batchExecuteTools } from "./batch.js";
 import { executeTool } from "./execute.js";
 import { healthCheck } from "./health.js";
-import { guardRequests, refusalOf } from "./malformed.js";
+import { guardRequests, type RequestCheck, refusalOf } from "./malformed.js";
 import { getMetrics } from "./metrics.js";
 import { cleanupSession, getSessionInfo, heartbeat, initializeSession } from "./sessions.js";
 import { RpcStatusError } from "./status.js";
@@ -75,9 +75,10 @@ function guardedSerializer<T>(type: MessageType<T>, limit: number) {
 
 /**
  * The ToolBridge service definition: responses guarded against the message limit, and
- * requests that cannot be decoded handed to the handlers as MalformedRequest.
+ * requests that cannot be decoded (or that `check` refuses, e.g. over maxValueNodes) handed
+ * to the handlers as RefusedRequest.
  */
-export function serviceDefinition(limit: number): grpc.ServiceDefinition {
+export function serviceDefinition(limit: number, check?: RequestCheck): grpc.ServiceDefinition {
   const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, method] of Object.entries(pb.ToolBridgeService)) {
     const type = RESPONSE_TYPES[name as MethodName];
@@ -86,7 +87,7 @@ export function serviceDefinition(limit: number): grpc.ServiceDefinition {
       ...(type === undefined ? {} : { responseSerialize: guardedSerializer(type, limit) }),
     };
   }
-  return guardRequests(definition as grpc.ServiceDefinition);
+  return guardRequests(definition as grpc.ServiceDefinition, check);
 }
 
 const REFUSED_WHILE_DRAINING = { code: grpc.status.UNAVAILABLE, details: SHUTTING_DOWN };
