@@ -11,7 +11,7 @@ TS_TESTS = $(sort $(wildcard packages/*/test/*.test.ts))
 GRPCURL_VERSION := v1.9.3
 TOOLS_BIN := .tools/bin
 
-.PHONY: setup build demo demo-client demo-optimize demo-variables demo-workers bench test lint typecheck check-generated test-ts test-py gen clean redis-server grpcurl
+.PHONY: setup build demo demo-client demo-optimize demo-deploy demo-variables demo-workers bench test lint typecheck check-generated test-ts test-py gen clean redis-server grpcurl
 
 setup: $(STAMPS)/npm $(STAMPS)/venv
 
@@ -50,7 +50,7 @@ demo-client: build $(STAMPS)/venv
 lint: setup
 	@echo "==> lint (biome, ruff)"
 	$(BIN)/biome check .
-	cd python && ../$(VENV)/bin/ruff check . ../bench ../testdata/workers ../examples/workers ../examples/python && ../$(VENV)/bin/ruff format --check . ../bench ../testdata/workers ../examples/workers ../examples/python
+	cd python && ../$(VENV)/bin/ruff check . ../bench ../testdata/workers ../examples/workers ../examples/python ../examples/deploy && ../$(VENV)/bin/ruff format --check . ../bench ../testdata/workers ../examples/workers ../examples/python ../examples/deploy
 
 typecheck: build $(STAMPS)/venv
 	@echo "==> type checks (tsc on tests and examples, mypy --strict)"
@@ -65,6 +65,10 @@ check-generated: setup
 demo-optimize: build $(STAMPS)/venv
 	@echo "==> demo: optimizing, saving and loading a DSPy agent that uses TypeScript tools"
 	$(PY) examples/python/optimize_agent.py
+
+demo-deploy: build $(STAMPS)/venv
+	@echo "==> demo: a host with TLS and bearer tokens, and Python clients using them"
+	$(PY) examples/deploy/secure_host.py
 
 demo-variables: build $(STAMPS)/venv
 	@echo "==> demo: the TypeScript application and a Python worker sharing session variables"

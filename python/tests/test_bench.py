@@ -18,7 +18,12 @@ import pytest
 from .conftest import CLI, REPO_ROOT
 
 RUN = REPO_ROOT / "bench" / "run.py"
-WORKLOADS = {"sequential", "concurrent", "stream", "batch", "sessions", "dspy", "stores", "memory"}
+WORKLOADS = {"sequential", "concurrent", "stream", "batch", "sessions", "dspy", "stores", "stall", "memory"}
+STALL_CASES = {
+    "count_entries, map of 2,000 entries",
+    "echo_value, map of 2,000 entries",
+    "map of 5,000 entries (refused)",
+}
 ALL_PEERS = {"toolbridge", "grpc", "mcp-stdio", "mcp-http"}
 
 
@@ -68,6 +73,10 @@ def test_every_workload_measures_every_peer_it_applies_to(
     }
     for case in samples["stores"].values():
         assert set(case) == {"memory-store", "redis-store"}
+    assert set(samples["stall"]) == STALL_CASES
+    for case in samples["stall"].values():
+        assert set(case) == {"toolbridge", "idle"}
+        assert set(case["toolbridge"]) == {"p50_ms", "p99_ms", "max_ms", "request_ms"}
     assert set(samples["memory"]) == {"0 sessions", "100 sessions", "300 sessions"}
     assert set(samples["memory"]["0 sessions"]) == {"toolbridge", "grpc"}
 
@@ -112,6 +121,7 @@ def test_ratios_are_computed_from_the_samples_of_the_same_run(
         "batches ≥ 100,000 calls/s, one at a time",
         "batches ≥ 100,000 calls/s, 4 in flight",
         "streams ≥ 200 MB/s",
+        *(f"other clients' p99 < 100 ms during {case}" for case in STALL_CASES),
     }
     batch = samples["batch"]["1000 echo calls, 4 in flight"]["toolbridge"]["calls_s"][0]
     assert targets["batches ≥ 100,000 calls/s, 4 in flight"]["met"] == (batch >= 100_000)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from toolbridge import (
 from toolbridge.session_context import SessionContext
 from toolbridge.transport import credentials_from_env
 
-from .conftest import spawn_host
+from .conftest import REPO_ROOT, spawn_host
 
 
 @dataclass(frozen=True)
@@ -232,3 +233,20 @@ async def test_patterns_that_need_backtracking_are_refused_by_the_host(
                 await session.set_variable("word", "a" * 10_000 + "!")
             assert violated.value.type == "ConstraintViolation"
         await client.cleanup()
+
+
+def test_the_deploying_example_runs() -> None:
+    """examples/deploy/secure_host.py, the README's runnable example, as a user runs it."""
+    example = REPO_ROOT / "examples" / "deploy" / "secure_host.py"
+    done = subprocess.run(
+        [sys.executable, str(example)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "alice     session owned by 'alice': calculate(3 * 14.50 + 12) = 55.5" in done.stdout
+    assert "no token  refused: UNAUTHENTICATED" in done.stdout
+    assert "bob       alice's session: SessionNotFound" in done.stdout
