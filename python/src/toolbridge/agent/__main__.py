@@ -55,7 +55,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m toolbridge.agent",
         description="Run a DSPy ReAct agent over the tools of a toolbridge session.",
         epilog=f"The LM is --lm-factory's, else --lm, else ${LM_ENV}, else the scripted DummyLM of --script. "
-        f"A host that authenticates callers takes the bearer token in ${TOKEN_ENV} (never on the command line).",
+        f"A host that authenticates callers takes the bearer token in ${TOKEN_ENV} "
+        "(never on the command line).",
     )
     parser.add_argument("--address", required=True, help="the host, HOST:PORT")
     parser.add_argument("--session", required=True, help="the session to attach to (it must exist)")
