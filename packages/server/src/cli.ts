@@ -110,10 +110,6 @@ async function main(argv: string[]): Promise<number> {
   }
   const host = new ToolBridgeHost(config);
   for (const module of modules) await loadToolsModule(host, module);
-  process.on("unhandledRejection", (reason) => {
-    // A tool's stray promise must not take every other session down with it.
-    host.log.error({ err: reason }, "unhandled promise rejection (a tool left a promise unhandled)");
-  });
   host.handleSignals();
   const address = await host.start();
   // Printed before the "serving" line, which scripts and tests wait for.

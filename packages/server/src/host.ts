@@ -27,6 +27,7 @@ import { InMemorySessionStore } from "./sessions/memory-store.js";
 import { RedisSessionStore } from "./sessions/redis-store.js";
 import type { SessionEnded, SessionStore } from "./sessions/store.js";
 import type { Tool } from "./tools/define.js";
+import { containToolFaults } from "./tools/faults.js";
 import { ToolRegistry } from "./tools/registry.js";
 import { VariableService } from "./variables/service.js";
 import { SessionVariables } from "./variables/session-variables.js";
@@ -108,6 +109,8 @@ export class ToolBridgeHost {
   private listening: ListeningAddress | undefined;
   /** The Unix socket of the host's own clients when it serves TLS (see clientTarget). */
   private internalSocket: string | undefined;
+  /** Stops listening for faults escaping tools (tools/faults.ts); set while the host runs. */
+  private releaseFaults: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
   private readonly metrics: HostMetrics;
   private readonly variableService: VariableService;
@@ -403,6 +406,7 @@ export class ToolBridgeHost {
       }
     }
     this.server = server;
+    this.releaseFaults = containToolFaults(this.log);
     if (config.authTokensFile !== "") process.on("SIGHUP", this.onHangup);
     this.sessions.startSweeping();
     this.health.setHost(true);
@@ -517,6 +521,7 @@ export class ToolBridgeHost {
     await this.sessions.store.close();
     if (this.internalSocket !== undefined)
       rmSync(dirname(this.internalSocket), { recursive: true, force: true });
+    this.releaseFaults?.();
     this.log.info("toolbridge host stopped");
   }
 

@@ -22,6 +22,7 @@ export class HostMetrics {
   private readonly duration: Histogram<"tool">;
   private readonly streamChunks: Counter<"tool">;
   private readonly batchSize: Histogram;
+  private readonly overdue: Gauge<"tool">;
 
   constructor(private readonly countSessions: () => Promise<number>) {
     const registers = [this.registry];
@@ -56,6 +57,14 @@ export class HostMetrics {
       buckets: BATCH_BUCKETS,
       registers,
     });
+    this.overdue = new Gauge({
+      name: "toolbridge_tool_calls_overdue",
+      help:
+        "Tool calls that ended (timed out or cancelled) while their tool, ignoring its abort signal, " +
+        "still runs; each keeps its concurrency slot until the tool settles. By tool",
+      labelNames: ["tool"],
+      registers,
+    });
     new Gauge({
       name: "toolbridge_active_sessions",
       help: "Live sessions in the session store",
@@ -75,6 +84,11 @@ export class HostMetrics {
     this.calls.inc({ tool });
     if (errorType !== undefined) this.errors.inc({ tool, error_type: errorType });
     if (durationMs !== undefined) this.duration.observe({ tool }, durationMs / 1000);
+  }
+
+  /** A call of `tool` ended with its tool still running (+1), or that tool settled at last (-1). */
+  recordOverdue(tool: string, delta: 1 | -1): void {
+    this.overdue.inc({ tool }, delta);
   }
 
   recordStreamChunk(tool: string): void {

@@ -206,10 +206,21 @@ class ToolCall {
     // A call refused before it ran (validation, a limit) has no duration to observe.
     const durationMs =
       this.permit !== undefined && invocation !== undefined ? invocation.elapsedMs() : undefined;
-    this.permit?.release();
-    if (invocation !== undefined) ctx.cancellation.detach(invocation);
     const tool =
       invocation?.tool.name ?? rt.tools.resolve(req.sessionId, req.toolId)?.name ?? UNRESOLVED_TOOL;
+    const permit = this.permit;
+    if (invocation?.running === true) {
+      // The call ended (a timeout, a cancellation) but the tool ignored its signal and still
+      // runs: it keeps its concurrency slot, and counts as overdue, until it really settles.
+      rt.metrics.recordOverdue(tool, 1);
+      invocation.whenSettled(() => {
+        permit?.release();
+        rt.metrics.recordOverdue(tool, -1);
+      });
+    } else {
+      permit?.release();
+    }
+    if (invocation !== undefined) ctx.cancellation.detach(invocation);
     rt.metrics.recordCall(tool, error?.type, durationMs);
     if (error !== undefined) {
       ctx.log.debug(

@@ -1,5 +1,6 @@
 import { BridgeError, ErrorType } from "@toolbridge/core";
 import type { Tool, ToolContext } from "./define.js";
+import { type FaultScope, toolScope } from "./faults.js";
 
 export interface InvocationOptions {
   sessionId: string;
@@ -54,8 +55,12 @@ class InvocationContext implements ToolContext {
  * and abort race only run while the call waits on a promise: profiles of the host showed
  * AbortController creation as the largest single cost of a small call. A stream has one
  * more timer, its total budget, from its first chunk request to its end.
+ *
+ * The tool's code runs inside its `toolScope` (faults.ts), so that an exception escaping
+ * it is charged to this call; and the invocation knows while the tool's own work is still
+ * running after the call ended (a timeout the tool ignored), see `whenSettled`.
  */
-export class ToolInvocation {
+export class ToolInvocation implements FaultScope {
   readonly startedAt = performance.now();
   private controller: AbortController | undefined;
   private abortReason: BridgeError | undefined;
@@ -63,6 +68,9 @@ export class ToolInvocation {
   private rejectWait: ((reason: BridgeError) => void) | undefined;
   private totalTimer: NodeJS.Timeout | undefined;
   private readonly context: ToolContext;
+  /** Promises of the tool's own work not settled yet: its result, a stream step, a stream's return. */
+  private outstanding = 0;
+  private settledWaiters: (() => void)[] = [];
 
   constructor(
     readonly tool: Tool,
@@ -80,6 +88,59 @@ export class ToolInvocation {
     return this.controller.signal;
   }
 
+  get toolName(): string {
+    return this.tool.name;
+  }
+
+  get sessionId(): string {
+    return this.options.sessionId;
+  }
+
+  get requestId(): string {
+    return this.options.requestId;
+  }
+
+  /** True while the tool's own work has not settled, whether or not the call has ended. */
+  get running(): boolean {
+    return this.outstanding > 0;
+  }
+
+  /**
+   * Calls `callback` once the tool's own work has settled: at once when it has, else when
+   * the promise it is still running (one that ignored its abort signal) settles.
+   */
+  whenSettled(callback: () => void): void {
+    if (this.outstanding === 0) callback();
+    else this.settledWaiters.push(callback);
+  }
+
+  /**
+   * An exception or rejection escaped the tool (a timer, a detached promise): the call
+   * fails with ToolExecutionError if it still runs. Returns whether it did.
+   */
+  fault(error: unknown): boolean {
+    if (this.abortReason !== undefined) return false;
+    const reason = error instanceof Error ? error.message || error.name : String(error);
+    const stack: Record<string, string> =
+      this.options.exposeStackTraces && error instanceof Error ? { stacktrace: error.stack ?? "" } : {};
+    this.abort(
+      new BridgeError(
+        ErrorType.ToolExecutionError,
+        `tool '${this.tool.name}' failed outside its call (an exception from a timer or a rejected ` +
+          `promise nobody awaited): ${reason}`,
+        {
+          details: {
+            exception: error instanceof Error ? error.name : typeof error,
+            escaped: "true",
+            ...stack,
+          },
+          cause: error,
+        },
+      ),
+    );
+    return true;
+  }
+
   /** Aborts the call; the tool's signal fires with `reason`. Later aborts are ignored. */
   abort(reason: BridgeError): void {
     if (this.abortReason !== undefined) return;
@@ -93,9 +154,11 @@ export class ToolInvocation {
   async run(): Promise<unknown> {
     try {
       if (this.abortReason !== undefined) throw this.abortReason;
-      const output = this.tool.handler(this.args, this.context);
+      const output = toolScope.run(this, () => this.tool.handler(this.args, this.context));
       // A plain value needs no timer or race: nothing could have interrupted synchronous code.
-      return isPromiseLike(output) ? await this.untilAborted(output, this.options.timeoutMs) : output;
+      return isPromiseLike(output)
+        ? await this.untilAborted(this.track(output), this.options.timeoutMs)
+        : output;
     } catch (error) {
       throw this.normalize(error);
     }
@@ -127,8 +190,9 @@ export class ToolInvocation {
       };
     }
     let source: Iterator<unknown> | AsyncIterator<unknown> | undefined;
+    let finished = false;
     const open = () => {
-      const iterable = this.tool.handler(this.args, this.context) as
+      const iterable = toolScope.run(this, () => this.tool.handler(this.args, this.context)) as
         | AsyncIterable<unknown>
         | Iterable<unknown>;
       if (iterable !== null && typeof iterable === "object") {
@@ -148,11 +212,16 @@ export class ToolInvocation {
             this.startTotalTimer();
             source = open();
           }
-          const output = source.next();
+          const from = source;
+          // The generator's body runs in the context of whoever calls next(): the call's.
+          const output = toolScope.run(this, () => from.next());
           const step = isPromiseLike(output)
-            ? await this.untilAborted(output, this.options.idleTimeoutMs)
+            ? await this.untilAborted(this.track(output), this.options.idleTimeoutMs)
             : output;
-          if (step.done) this.stopTotalTimer();
+          if (step.done) {
+            finished = true;
+            this.stopTotalTimer();
+          }
           return step;
         } catch (error) {
           throw this.normalize(error);
@@ -160,11 +229,28 @@ export class ToolInvocation {
       },
       close: () => {
         this.stopTotalTimer();
-        // Lets the generator run its finally blocks; not awaited, it may be stuck on I/O.
-        const closing = source?.return?.();
-        if (closing instanceof Promise) closing.catch(() => {});
+        const from = source;
+        if (from === undefined || finished) return;
+        // Lets the generator run its finally blocks; not awaited, it may be stuck on I/O,
+        // but tracked: the tool runs until they are done.
+        const closing = toolScope.run(this, () => from.return?.());
+        if (closing instanceof Promise) this.track(closing).catch(() => {});
       },
     };
+  }
+
+  /** Counts `work` as the tool's own until it settles; returns it. */
+  private track<T>(work: PromiseLike<T>): Promise<T> {
+    this.outstanding++;
+    const settled = Promise.resolve(work);
+    const done = () => {
+      if (--this.outstanding > 0) return;
+      const waiters = this.settledWaiters;
+      this.settledWaiters = [];
+      for (const waiter of waiters) waiter();
+    };
+    settled.then(done, done);
+    return settled;
   }
 
   /** Waits for `pending`, bounded by `timeoutMs` when given; an abort (or the timeout) ends the wait at once. */

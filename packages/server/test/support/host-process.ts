@@ -30,6 +30,15 @@ export async function startHost(
   const args = [CLI, "serve", ...tools.flatMap((t) => ["--tools", t]), "--host", "127.0.0.1", "--port", "0"];
   for (const [key, value] of Object.entries({ "log-level": "warn", ...flags }))
     args.push(`--${key}`, String(value));
+  return launch(args);
+}
+
+/** Runs a TypeScript program that embeds a host and prints the CLI's ready line (e.g. support/embedded-host.ts). */
+export function startEmbeddedHost(script: string): Promise<HostProcess> {
+  return launch(["--import", "tsx", script]);
+}
+
+async function launch(args: string[]): Promise<HostProcess> {
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (text: string) => {

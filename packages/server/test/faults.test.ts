@@ -1,0 +1,123 @@
+// Tool faults contained, for a CLI host and for a host embedded as the README shows it:
+// a tool throwing from a timer and a tool leaking a rejected promise fail their own calls
+// with ToolExecutionError, faults after a call ended are logged, and the host keeps
+// serving. A tool that ignores its abort signal keeps its concurrency slot until it
+// really settles, and the overdue gauge shows it meanwhile.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ErrorType, ToolBridgeClient } from "@toolbridge/client";
+import { fails } from "./support/assertions.js";
+import { type HostProcess, REPO_ROOT, startEmbeddedHost, startHost } from "./support/host-process.js";
+
+const FAULT_TOOLS = `${REPO_ROOT}testdata/tools/fault-tools.ts`;
+const SHOP_TOOLS = `${REPO_ROOT}examples/tools/shop-tools.ts`;
+const EMBEDDED = `${REPO_ROOT}packages/server/test/support/embedded-host.ts`;
+
+async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (await check()) return;
+    await sleep(25);
+  }
+  assert.fail(`gave up waiting: ${what}`);
+}
+
+const hosts: [string, () => Promise<HostProcess>][] = [
+  ["a CLI host", () => startHost({}, [FAULT_TOOLS, SHOP_TOOLS])],
+  ["an embedded host", () => startEmbeddedHost(EMBEDDED)],
+];
+
+for (const [kind, start] of hosts) {
+  describe(`tool faults contained: ${kind}`, () => {
+    let host: HostProcess;
+    let client: ToolBridgeClient;
+
+    before(async () => {
+      host = await start();
+      client = new ToolBridgeClient(host.target);
+      await client.initializeSession();
+    });
+    after(async () => {
+      client.close();
+      assert.equal(await host.stop(), 0, host.stderr());
+    });
+
+    const stillServing = async () => {
+      assert.equal(await client.executeTool("calculate", { expression: "6 * 7" }), 42);
+      assert.equal(host.process.exitCode, null, host.stderr());
+    };
+
+    it("fails the call of a tool that throws from a timer, and keeps serving", async () => {
+      await assert.rejects(
+        client.executeTool("throw_from_timer", {}),
+        fails(
+          ErrorType.ToolExecutionError,
+          (e) => /boom from a timer/.test(e.message) && e.details.escaped === "true",
+        ),
+      );
+      await stillServing();
+      assert.match(host.stderr(), /tool 'throw_from_timer' let an exception escape/);
+    });
+
+    it("fails the call of a tool that leaks a rejected promise, and keeps serving", async () => {
+      await assert.rejects(
+        client.executeTool("leak_rejection", {}),
+        fails(
+          ErrorType.ToolExecutionError,
+          (e) => /leaked rejection/.test(e.message) && e.details.exception === "TypeError",
+        ),
+      );
+      await stillServing();
+      assert.match(host.stderr(), /tool 'leak_rejection' let a promise rejection escape/);
+    });
+
+    it("logs faults that come after the call ended, and keeps serving", async () => {
+      assert.equal(await client.executeTool("throw_after_return", {}), "returned");
+      await until(() => /rejected after the call ended/.test(host.stderr()), "the late rejection is logged");
+      assert.match(host.stderr(), /thrown after the call ended/);
+      assert.match(host.stderr(), /its call had already ended/);
+      await stillServing();
+    });
+  });
+}
+
+describe("a tool that ignores its abort signal", () => {
+  let host: HostProcess;
+  let client: ToolBridgeClient;
+  let dir: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "toolbridge-stubborn-"));
+    host = await startHost({ "metrics-port": 0 }, [FAULT_TOOLS]);
+    client = new ToolBridgeClient(host.target);
+    await client.initializeSession();
+  });
+  after(async () => {
+    client.close();
+    await host.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const overdue = async (): Promise<number> => {
+    const text = await (await fetch(host.metricsUrl as string)).text();
+    const line = text.split("\n").find((l) => l.startsWith('toolbridge_tool_calls_overdue{tool="stubborn"}'));
+    return line === undefined ? 0 : Number(line.split(" ").pop());
+  };
+
+  it("keeps its concurrency slot after its timeout until it really settles", async () => {
+    const release = join(dir, "release");
+    await assert.rejects(client.executeTool("stubborn", { path: release }), fails(ErrorType.Timeout));
+    // Still running: its slot (maxConcurrentCalls 1) is taken, and the gauge says so.
+    await assert.rejects(
+      client.executeTool("stubborn", { path: release }),
+      fails(ErrorType.ConcurrencyLimitExceeded),
+    );
+    assert.equal(await overdue(), 1);
+    writeFileSync(release, "");
+    await until(async () => (await overdue()) === 0, "the stubborn tool settles");
+    assert.equal(await client.executeTool("stubborn", { path: release }), "settled");
+  });
+});
