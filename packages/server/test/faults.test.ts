@@ -121,3 +121,19 @@ describe("a tool that ignores its abort signal", () => {
     assert.equal(await client.executeTool("stubborn", { path: release }), "settled");
   });
 });
+
+describe("faults without attribution (attributeToolFaults false)", () => {
+  it("still contains them: the host logs the fault and keeps serving; the call ends at its timeout", async () => {
+    const host = await startHost({ "attribute-tool-faults": "false", "tool-timeout-ms": 300 }, [
+      FAULT_TOOLS,
+      SHOP_TOOLS,
+    ]);
+    const client = new ToolBridgeClient(host.target);
+    await client.initializeSession();
+    await assert.rejects(client.executeTool("throw_from_timer", {}), fails(ErrorType.Timeout));
+    assert.match(host.stderr(), /an exception escaped outside any tool call; the host keeps serving/);
+    assert.equal(await client.executeTool("calculate", { expression: "1 + 1" }), 2);
+    client.close();
+    assert.equal(await host.stop(), 0, host.stderr());
+  });
+});

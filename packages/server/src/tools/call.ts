@@ -269,6 +269,7 @@ function prepare(rt: HostRuntime, req: CallRequest, ctx: CallContext): ToolInvoc
     timeoutMs,
     idleTimeoutMs,
     exposeStackTraces: config.exposeStackTraces,
+    faultScope: config.attributeToolFaults,
   });
 }
 

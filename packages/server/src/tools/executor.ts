@@ -10,6 +10,12 @@ export interface InvocationOptions {
   /** Streaming tools: the longest wait for the next chunk (ignored for plain tools). */
   idleTimeoutMs: number;
   exposeStackTraces: boolean;
+  /**
+   * Run the tool's code inside its fault scope, so that a fault escaping it fails this
+   * call (config `attributeToolFaults`). The scope costs every promise of the process a
+   * little (AsyncLocalStorage's hooks); without it faults are still contained and logged.
+   */
+  faultScope?: boolean;
 }
 
 /** A Timeout whose details say which timeout expired ("total" or "idle") and its length. */
@@ -154,7 +160,7 @@ export class ToolInvocation implements FaultScope {
   async run(): Promise<unknown> {
     try {
       if (this.abortReason !== undefined) throw this.abortReason;
-      const output = toolScope.run(this, () => this.tool.handler(this.args, this.context));
+      const output = this.inScope(() => this.tool.handler(this.args, this.context));
       // A plain value needs no timer or race: nothing could have interrupted synchronous code.
       return isPromiseLike(output)
         ? await this.untilAborted(this.track(output), this.options.timeoutMs)
@@ -192,7 +198,7 @@ export class ToolInvocation implements FaultScope {
     let source: Iterator<unknown> | AsyncIterator<unknown> | undefined;
     let finished = false;
     const open = () => {
-      const iterable = toolScope.run(this, () => this.tool.handler(this.args, this.context)) as
+      const iterable = this.inScope(() => this.tool.handler(this.args, this.context)) as
         | AsyncIterable<unknown>
         | Iterable<unknown>;
       if (iterable !== null && typeof iterable === "object") {
@@ -214,7 +220,7 @@ export class ToolInvocation implements FaultScope {
           }
           const from = source;
           // The generator's body runs in the context of whoever calls next(): the call's.
-          const output = toolScope.run(this, () => from.next());
+          const output = this.inScope(() => from.next());
           const step = isPromiseLike(output)
             ? await this.untilAborted(this.track(output), this.options.idleTimeoutMs)
             : output;
@@ -233,10 +239,15 @@ export class ToolInvocation implements FaultScope {
         if (from === undefined || finished) return;
         // Lets the generator run its finally blocks; not awaited, it may be stuck on I/O,
         // but tracked: the tool runs until they are done.
-        const closing = toolScope.run(this, () => from.return?.());
+        const closing = this.inScope(() => from.return?.());
         if (closing instanceof Promise) this.track(closing).catch(() => {});
       },
     };
+  }
+
+  /** Runs the tool's code `run`, in the call's fault scope when faults are attributed. */
+  private inScope<T>(run: () => T): T {
+    return this.options.faultScope === true ? toolScope.run(this, run) : run();
   }
 
   /** Counts `work` as the tool's own until it settles; returns it. */
