@@ -71,6 +71,7 @@ interface WriteOptions {
   expectedVersion?: bigint;
   writer?: string;
   createIfMissing?: boolean;
+  maxSessionBytes?: number;
 }
 
 function write(
@@ -97,6 +98,9 @@ function write(
         expectedVersion: options.expectedVersion,
         now,
         maxVariables: 3,
+        ...(options.maxSessionBytes === undefined
+          ? {}
+          : { quotas: { maxSessionBytes: options.maxSessionBytes } }),
       }),
     now,
   );
@@ -181,6 +185,66 @@ for (const backend of BACKENDS) {
       await b.delete(first, "cleanup");
       assert.equal((await a.create(third, {}, Date.now(), ALICE)).created, true);
       assert.equal(await b.count(), 2);
+    });
+
+    it("records the owner on every node; another owner can neither join nor end the session", async () => {
+      const { a, b } = await backend.open();
+      const id = newId();
+      await a.create(id, {}, Date.now(), ALICE);
+      assert.equal((await b.get(id, Date.now()))?.owner, "alice");
+      assert.equal((await b.touch(id, Date.now()))?.owner, "alice");
+      await assert.rejects(
+        b.create(id, {}, Date.now(), { owner: "bob" }),
+        fails(ErrorType.SessionNotFound, (e) => !/alice/.test(e.message)),
+      );
+      // The host itself may attach to any session; it does not become the owner.
+      const attached = await b.create(id, {}, Date.now(), { owner: "@host", anyOwner: true });
+      assert.deepEqual([attached.created, attached.record.owner], [false, "alice"]);
+      assert.equal(await b.delete(id, "cleanup", "bob"), false);
+      assert.equal((await a.get(id, Date.now()))?.owner, "alice", "bob's cleanup left it alone");
+      assert.equal(await b.delete(id, "cleanup", "alice"), true);
+    });
+
+    it("counts an owner's sessions across nodes; a refused attach counts for nobody", async () => {
+      const { a, b } = await backend.open();
+      const perOwner = (owner: string) => ({ owner, maxPerOwner: 2 });
+      const [first, second, third] = [newId(), newId(), newId()];
+      await a.create(first, {}, Date.now(), perOwner("alice"));
+      await b.create(second, {}, Date.now(), perOwner("alice"));
+      for (const node of [a, b]) {
+        await assert.rejects(
+          node.create(third, {}, Date.now(), perOwner("alice")),
+          fails(ErrorType.SessionLimitExceeded, (e) => e.details.quota === "maxSessionsPerPrincipal"),
+        );
+      }
+      assert.equal((await a.create(first, {}, Date.now(), perOwner("alice"))).created, false);
+      await assert.rejects(
+        b.create(first, {}, Date.now(), perOwner("bob")),
+        fails(ErrorType.SessionNotFound),
+      );
+      await b.create(newId(), {}, Date.now(), perOwner("bob"));
+      await a.create(newId(), {}, Date.now(), perOwner("bob"));
+      await b.delete(second, "cleanup");
+      assert.equal((await a.create(third, {}, Date.now(), perOwner("alice"))).created, true);
+    });
+
+    it("counts the bytes of a session's variables across nodes; shrinking and deleting free them", async () => {
+      const { a, b } = await backend.open();
+      const id = newId();
+      await a.create(id, {}, Date.now(), ALICE);
+      const budget = { maxSessionBytes: 600 };
+      await write(a, id, "x", "x".repeat(150), budget);
+      await write(b, id, "y", "y".repeat(150), budget);
+      await assert.rejects(
+        write(a, id, "z", "z".repeat(150), budget),
+        fails(ErrorType.ResourceExhausted, (e) => e.details.quota === "maxSessionVariableBytes"),
+      );
+      assert.equal(await b.getVariable(id, "z", Date.now()), undefined);
+      await write(b, id, "x", "small", budget);
+      await write(a, id, "z", "z".repeat(150), budget);
+      await assert.rejects(write(b, id, "w", "w".repeat(150), budget), fails(ErrorType.ResourceExhausted));
+      await remove(a, id, "y");
+      await write(b, id, "w", "w".repeat(150), budget);
     });
 
     it("expires an idle session (sliding TTL), tells every node, and keeps a used one alive", async () => {
