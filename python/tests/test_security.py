@@ -122,9 +122,12 @@ async def test_a_client_with_tls_and_a_token_works_as_its_principal(
         await client.initialize_session()
         assert await client.execute_tool("add", 2, b=3) == 5
         assert (await client.session_info()).owner == "alice"
-        async with SessionContext(client) as session:
+        async with SessionContext(client) as session, session.watch(["plan"]) as updates:
             await session.set_variable("plan", ["search"])
             info = await session.get_variable_info("plan")
+            # A server stream carries the token too.
+            update = await asyncio.wait_for(anext(aiter(updates)), 10)
+            assert update.value == ["search"]
         assert (info.created_by, info.updated_by, info.writer_label) == ("alice", "alice", "python")
         await client.cleanup()
 

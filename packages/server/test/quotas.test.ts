@@ -252,7 +252,7 @@ describe("sessions per principal across nodes (Redis store)", () => {
   });
 });
 
-describe("constraint patterns", () => {
+describe("constraint patterns and values per request, at the defaults", () => {
   let host: HostProcess;
   let client: ToolBridgeClient;
 
@@ -303,21 +303,6 @@ describe("constraint patterns", () => {
       constraints: { pattern: "^[\\w.+-]+@[\\w-]+(\\.[\\w-]+)+$" },
     });
     await assert.rejects(client.setVariable("email", "not an address"), fails(ErrorType.ConstraintViolation));
-  });
-});
-
-describe("values per request", () => {
-  let host: HostProcess;
-  let client: ToolBridgeClient;
-
-  before(async () => {
-    host = await startHost();
-    client = new ToolBridgeClient(host.target);
-    await client.initializeSession();
-  });
-  after(async () => {
-    client.close();
-    await host.stop();
   });
 
   const entries = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i]));

@@ -103,12 +103,21 @@ else:
     _StreamStream = grpc.aio.StreamStreamClientInterceptor
 
 
-class _BearerToken(_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream):
-    """Adds ``authorization: Bearer <token>`` to every call, over TLS and plaintext alike
-    (gRPC's own call credentials refuse plaintext channels, e.g. to a loopback host)."""
+async def _forward(
+    header: tuple[str, str], continuation: Any, details: ClientCallDetails, request: Any
+) -> Any:
+    return await continuation(_with_token(details, header), request)
 
-    def __init__(self, token: str) -> None:
-        self._header = ("authorization", f"Bearer {token}")
+
+# One interceptor per kind of call: a channel files each interceptor under the first of
+# the four kinds it is an instance of, so one object implementing all four would only ever
+# see unary calls. gRPC's own call credentials would be simpler, but refuse plaintext
+# channels (e.g. to a loopback host), where a token is still wanted.
+
+
+class _UnaryUnaryToken(_UnaryUnary):
+    def __init__(self, header: tuple[str, str]) -> None:
+        self.header = header
 
     async def intercept_unary_unary(
         self,
@@ -116,7 +125,12 @@ class _BearerToken(_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream):
         client_call_details: ClientCallDetails,
         request: Any,
     ) -> Any:
-        return await continuation(_with_token(client_call_details, self._header), request)
+        return await _forward(self.header, continuation, client_call_details, request)
+
+
+class _UnaryStreamToken(_UnaryStream):
+    def __init__(self, header: tuple[str, str]) -> None:
+        self.header = header
 
     async def intercept_unary_stream(
         self,
@@ -124,7 +138,12 @@ class _BearerToken(_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream):
         client_call_details: ClientCallDetails,
         request: Any,
     ) -> Any:
-        return await continuation(_with_token(client_call_details, self._header), request)
+        return await _forward(self.header, continuation, client_call_details, request)
+
+
+class _StreamUnaryToken(_StreamUnary):
+    def __init__(self, header: tuple[str, str]) -> None:
+        self.header = header
 
     async def intercept_stream_unary(
         self,
@@ -132,7 +151,12 @@ class _BearerToken(_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream):
         client_call_details: ClientCallDetails,
         request_iterator: Any,
     ) -> Any:
-        return await continuation(_with_token(client_call_details, self._header), request_iterator)
+        return await _forward(self.header, continuation, client_call_details, request_iterator)
+
+
+class _StreamStreamToken(_StreamStream):
+    def __init__(self, header: tuple[str, str]) -> None:
+        self.header = header
 
     async def intercept_stream_stream(
         self,
@@ -140,10 +164,14 @@ class _BearerToken(_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream):
         client_call_details: ClientCallDetails,
         request_iterator: Any,
     ) -> Any:
-        return await continuation(_with_token(client_call_details, self._header), request_iterator)
+        return await _forward(self.header, continuation, client_call_details, request_iterator)
 
 
 def token_interceptors(token: str | None) -> list[grpc.aio.ClientInterceptor]:
-    """The interceptors that send ``token`` with every call (none without a token)."""
-    # The stubs leave ClientInterceptor unspecified; the four interceptor bases are what gRPC takes.
-    return [] if token is None else [cast(grpc.aio.ClientInterceptor, _BearerToken(token))]
+    """The interceptors that send ``authorization: Bearer <token>`` with every call (none without a token)."""
+    if token is None:
+        return []
+    header = ("authorization", f"Bearer {token}")
+    kinds = (_UnaryUnaryToken, _UnaryStreamToken, _StreamUnaryToken, _StreamStreamToken)
+    # The stubs leave ClientInterceptor unspecified; these four bases are what gRPC takes.
+    return [cast(grpc.aio.ClientInterceptor, kind(header)) for kind in kinds]
