@@ -39,6 +39,7 @@ export {
 } from "@toolbridge/core";
 export {
   type AgentEvent,
+  type AgentTlsFiles,
   PythonAgentError,
   type PythonAgentOptions,
   type PythonAgentResult,
@@ -51,7 +52,9 @@ export {
   type HostConfigInput,
   resolveConfig,
 } from "./config.js";
+export type { AuthenticateHook, AuthenticationRequest } from "./auth/authenticator.js";
 export {
+  type CreateSessionOptions,
   type HostOptions,
   type ListeningAddress,
   type SessionInfo,
@@ -80,6 +83,7 @@ export { type PoolCallOptions, type PoolState, type WorkerInfo, WorkerPool } fro
 
 export type {
   ChangeHistory,
+  CreateOptions,
   CreateResult,
   Following,
   SessionRecord,
