@@ -83,6 +83,25 @@ const HostConfigSchema = z.strictObject({
     .default("memory"),
   /** How many of a session's latest variable changes are kept for resuming a watch. */
   watchHistory: z.coerce.number().int().min(0).max(1_000_000).default(1000),
+  /**
+   * How long the outcome of a call with a client-chosen request id is kept, so that a retry
+   * under that id gets it instead of running the tool again (docs/replay.md); 0 turns replay off.
+   */
+  replayWindowMs: ms(7 * 24 * 3_600_000).default(600_000),
+  /** Most call outcomes one session keeps for replay; beyond it the oldest is forgotten. */
+  replayMaxRecords: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  /** Largest encoded call outcome kept for replay; a retry of a larger one gets ResourceExhausted. */
+  replayMaxRecordBytes: z.coerce
+    .number()
+    .int()
+    .min(256)
+    .default(64 * 1024),
+  /**
+   * With a shared store: the host:port other nodes reach this one at (they forward calls of
+   * its session tools here). Empty: the address it listens on (the host name when it
+   * listens on every interface).
+   */
+  advertiseAddress: z.string().default(""),
   /** Python worker processes the host starts and supervises (0: none). */
   workers: z.coerce.number().int().min(0).max(256).default(0),
   /** Python modules (comma-separated) whose @toolbridge.tool functions the workers serve. */

@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { BridgeError, ErrorType, FILE_DESCRIPTOR_SET_BASE64 } from "@toolbridge/core";
+import { BridgeError, ErrorType, FILE_DESCRIPTOR_SET_BASE64, pb } from "@toolbridge/core";
 import { type Logger, pino } from "pino";
 import type { Registry } from "prom-client";
 import { type AuthenticateHook, Authenticator } from "./auth/authenticator.js";
@@ -25,10 +25,12 @@ import { type HostRuntime, SHUTTING_DOWN } from "./runtime.js";
 import { SessionManager } from "./sessions/manager.js";
 import { InMemorySessionStore } from "./sessions/memory-store.js";
 import { RedisSessionStore } from "./sessions/redis-store.js";
-import type { SessionEnded, SessionStore } from "./sessions/store.js";
+import { isShared, type SessionEnded, type SessionStore, type SharedSessionStore } from "./sessions/store.js";
 import type { Tool } from "./tools/define.js";
 import { containToolFaults } from "./tools/faults.js";
+import { Forwarder } from "./tools/forward.js";
 import { ToolRegistry } from "./tools/registry.js";
+import { ReplayLedger } from "./tools/replay.js";
 import { VariableService } from "./variables/service.js";
 import { SessionVariables } from "./variables/session-variables.js";
 import { hostToolsFor } from "./workers/host-tools.js";
@@ -116,6 +118,8 @@ export class ToolBridgeHost {
   private readonly variableService: VariableService;
   private readonly auth: Authenticator;
   private readonly onHangup = () => this.reloadAuthTokens();
+  /** The store when several nodes share it (Redis): the node directory and shared limits. */
+  private readonly shared: SharedSessionStore | undefined;
   private metricsEndpoint: MetricsEndpoint | undefined;
   /**
    * The host's Python workers (`--workers N --worker-module my_tools`): call their tools from
@@ -144,6 +148,9 @@ export class ToolBridgeHost {
       maxSessionMetadataBytes: this.config.maxSessionMetadataBytes,
     });
     this.sessions.onSessionEnded((event) => this.registry.dropSession(event.id));
+    const sessionStore = this.sessions.store;
+    const shared = isShared(sessionStore) ? sessionStore : undefined;
+    this.shared = shared;
     this.metrics = new HostMetrics(() => this.sessions.count());
     this.variableService = new VariableService(this.sessions, this.config, this.log);
     this.workers = new WorkerPool({
@@ -179,6 +186,17 @@ export class ToolBridgeHost {
       calls: new InFlightCalls(),
       auth: this.auth,
       streams: new StreamLimits(this.config),
+      replay:
+        this.config.replayWindowMs > 0
+          ? new ReplayLedger(sessionStore, {
+              node: shared?.nodeId ?? LOCAL_NODE,
+              maxRecordBytes: this.config.replayMaxRecordBytes,
+              // With one node, a claim of another node cannot be live.
+              isGone: async (node) => shared === undefined || (await shared.nodeAddress(node)) === undefined,
+            })
+          : undefined,
+      sharedRate: shared && ((tool, limit) => shared.takeRateSlot(tool, limit)),
+      forwarder: shared && new Forwarder(shared, this.config.maxMessageBytes),
     };
   }
 
@@ -218,6 +236,14 @@ export class ToolBridgeHost {
     return this.auth.hostToken;
   }
 
+  /**
+   * This node's name among the hosts sharing its store (it names the node in errors about
+   * forwarded calls); undefined with a store of this process only.
+   */
+  get nodeId(): string | undefined {
+    return this.shared?.nodeId;
+  }
+
   /** Where sessions live: "memory", the Redis URL (without password), or "custom" for a store passed in. */
   get storeDescription(): string {
     const { store } = this.sessions;
@@ -242,11 +268,26 @@ export class ToolBridgeHost {
     await this.sessions.peek(sessionId, HOST);
     for (const one of Array.isArray(tool) ? tool : [tool as Tool]) {
       this.registry.register(one, { sessionId, replace: options.replace ?? false });
+      // Listed in the shared store, so that every node lists it and forwards its calls here.
+      await this.shared?.publishSessionTool(
+        sessionId,
+        one.name,
+        pb.ToolSpec.encode(one.spec(pb.ToolScope.TOOL_SCOPE_SESSION)).finish(),
+      );
     }
   }
 
   unregisterTool(name: string, sessionId?: string): boolean {
-    return this.registry.unregister(name, sessionId);
+    const removed = this.registry.unregister(name, sessionId);
+    if (removed && sessionId !== undefined && this.shared !== undefined) {
+      this.shared.withdrawSessionTool(sessionId, name).catch((error: unknown) => {
+        this.log.warn(
+          { err: error, sessionId, tool: name },
+          "could not withdraw a session tool from the store",
+        );
+      });
+    }
+    return removed;
   }
 
   /** Names of the tools a session sees (global ones when `sessionId` is omitted). */
@@ -413,6 +454,7 @@ export class ToolBridgeHost {
     const shown = config.host.includes(":") ? `[${config.host}]` : config.host;
     this.listening = { host: config.host, port, target: `${shown}:${port}` };
     this.workers.setHostAddress(this.clientTarget);
+    await this.advertise(port);
     this.log.info(
       {
         address: this.listening.target,
@@ -457,12 +499,27 @@ export class ToolBridgeHost {
     process.on("SIGINT", onSignal);
   }
 
+  /** With a shared store: lists this node's address, where other nodes forward calls of its session tools. */
+  private async advertise(port: number): Promise<void> {
+    if (this.shared === undefined) return;
+    const { host, advertiseAddress } = this.config;
+    const wildcard = host === "0.0.0.0" || host === "::";
+    const address = advertiseAddress || (wildcard ? `${hostname()}:${port}` : (this.listening?.target ?? ""));
+    try {
+      await this.shared.advertise(address);
+    } catch (error) {
+      // It keeps trying every second; meanwhile other nodes cannot forward calls here.
+      this.log.warn({ err: error, address }, "could not advertise this node in the session store yet");
+    }
+  }
+
   private configuredStore(): SessionStore {
     const { config } = this;
     const options = {
       timeoutMs: config.sessionTimeoutMs,
       maxSessions: config.maxConcurrentSessions,
       watchHistory: config.watchHistory,
+      callRecords: { windowMs: config.replayWindowMs, maxRecords: config.replayMaxRecords },
     };
     if (config.store === "memory") return new InMemorySessionStore(options);
     const store = new RedisSessionStore({ ...options, url: config.store });
@@ -518,6 +575,8 @@ export class ToolBridgeHost {
     }
     await this.workers.stop({ graceMs });
     await this.metricsEndpoint?.close();
+    await this.shared?.withdraw();
+    this.runtime.forwarder?.close();
     await this.sessions.store.close();
     if (this.internalSocket !== undefined)
       rmSync(dirname(this.internalSocket), { recursive: true, force: true });
@@ -567,6 +626,9 @@ async function bindInternalSocket(server: grpc.Server): Promise<string> {
   });
   return path;
 }
+
+/** The node name in call claims when the store is this process's own. */
+const LOCAL_NODE = "local";
 
 /** Logs a store's connection errors at most once per this interval (the store retries by itself). */
 const STORE_ERROR_LOG_INTERVAL_MS = 10_000;

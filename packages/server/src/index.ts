@@ -45,6 +45,7 @@ export {
   type PythonAgentResult,
   runPythonAgent,
 } from "./agents/python-agent.js";
+export type { AuthenticateHook, AuthenticationRequest } from "./auth/authenticator.js";
 export {
   type ConfigSources,
   DEFAULT_CONFIG,
@@ -52,7 +53,6 @@ export {
   type HostConfigInput,
   resolveConfig,
 } from "./config.js";
-export type { AuthenticateHook, AuthenticationRequest } from "./auth/authenticator.js";
 export {
   type CreateSessionOptions,
   type HostOptions,

@@ -7,7 +7,10 @@ import type { HostHealth } from "./rpc/health.js";
 import type { InFlightCalls } from "./rpc/in-flight.js";
 import type { StreamLimits } from "./rpc/stream-limits.js";
 import type { SessionManager } from "./sessions/manager.js";
+import type { Forwarder } from "./tools/forward.js";
+import type { SharedRate } from "./tools/limits.js";
 import type { ToolRegistry } from "./tools/registry.js";
+import type { ReplayLedger } from "./tools/replay.js";
 import type { VariableService } from "./variables/service.js";
 
 /** The host's shared state: what the call engine and every RPC handler work with. */
@@ -30,6 +33,12 @@ export interface HostRuntime {
   readonly auth: Authenticator;
   /** Watches and tool streams open per session and principal. */
   readonly streams: StreamLimits;
+  /** Records and replays calls by request id; undefined when replay is off (replayWindowMs 0). */
+  readonly replay: ReplayLedger | undefined;
+  /** With a store shared by several nodes: where the rate limits of global tools are counted. */
+  readonly sharedRate: SharedRate | undefined;
+  /** With a store shared by several nodes: finds and calls the session tools of other nodes. */
+  readonly forwarder: Forwarder | undefined;
 }
 
 let counter = 0;

@@ -23,6 +23,7 @@ export class HostMetrics {
   private readonly streamChunks: Counter<"tool">;
   private readonly batchSize: Histogram;
   private readonly overdue: Gauge<"tool">;
+  private readonly replays: Counter<"outcome">;
 
   constructor(private readonly countSessions: () => Promise<number>) {
     const registers = [this.registry];
@@ -65,6 +66,12 @@ export class HostMetrics {
       labelNames: ["tool"],
       registers,
     });
+    this.replays = new Counter({
+      name: "toolbridge_replayed_calls_total",
+      help: "Calls answered with the recorded outcome of an earlier call under the same request id, by outcome",
+      labelNames: ["outcome"],
+      registers,
+    });
     new Gauge({
       name: "toolbridge_active_sessions",
       help: "Live sessions in the session store",
@@ -89,6 +96,11 @@ export class HostMetrics {
   /** A call of `tool` ended with its tool still running (+1), or that tool settled at last (-1). */
   recordOverdue(tool: string, delta: 1 | -1): void {
     this.overdue.inc({ tool }, delta);
+  }
+
+  /** Records a call answered from its record (success when `errorType` is undefined); the tool did not run. */
+  recordReplay(errorType: string | undefined): void {
+    this.replays.inc({ outcome: errorType ?? "success" });
   }
 
   recordStreamChunk(tool: string): void {

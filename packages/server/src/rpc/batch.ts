@@ -4,7 +4,7 @@ import type { pb } from "@toolbridge/core";
 import type { Principal } from "../auth/principal.js";
 import { type HostRuntime, newId } from "../runtime.js";
 import { runBatch } from "../tools/batch.js";
-import { contextOf, requestIdOf } from "./call-context.js";
+import { chosenRequestId, contextOf } from "./call-context.js";
 
 type BatchCall = grpc.ServerUnaryCall<pb.BatchToolCallRequest, pb.BatchToolCallResponse>;
 
@@ -16,8 +16,11 @@ export async function batchExecuteTools(
 ): Promise<pb.BatchToolCallResponse> {
   const started = performance.now();
   const batchId = req.batchId || newId("batch");
-  const requestId = requestIdOf(req.requestId, call.metadata, "batch");
-  const ctx = contextOf(rt, call, requestId, { request_id: requestId, batch_id: batchId }, principal);
+  const chosen = chosenRequestId(req.requestId, call.metadata);
+  const requestId = chosen ?? newId("batch");
+  const ctx = contextOf(rt, call, requestId, { request_id: requestId, batch_id: batchId }, principal, {
+    chosen,
+  });
   try {
     const outcome = await runBatch(rt, req, ctx);
     const hostMs = performance.now() - started;

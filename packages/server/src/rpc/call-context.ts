@@ -7,23 +7,29 @@ import { BridgeError, ErrorType } from "@toolbridge/core";
 import type { Principal } from "../auth/principal.js";
 import { type HostRuntime, newId } from "../runtime.js";
 import { type CallContext, Cancellation, callLogger } from "../tools/call.js";
+import { FORWARDED_HEADER } from "../tools/forward.js";
 
 const MAX_REQUEST_ID = 128;
 
 /**
- * The request id of a call: the one in the message, else the `x-request-id` metadata
- * header (what HTTP gateways and tracing proxies set), else a fresh one.
+ * The request id the client chose: the one in the message, else the `x-request-id` metadata
+ * header (what HTTP gateways and tracing proxies set); undefined when it chose none.
  */
+export function chosenRequestId(fromMessage: string, metadata: grpc.Metadata): string | undefined {
+  if (fromMessage !== "") return fromMessage.slice(0, MAX_REQUEST_ID);
+  const header = metadata.get("x-request-id")[0];
+  if (typeof header === "string" && header !== "") return header.slice(0, MAX_REQUEST_ID);
+  return undefined;
+}
+
+/** The request id of a call: the one the client chose, else a fresh one. */
 export function requestIdOf(
   fromMessage: string,
   metadata: grpc.Metadata,
   kind = "req",
   fallback: string = newId(kind),
 ): string {
-  if (fromMessage !== "") return fromMessage.slice(0, MAX_REQUEST_ID);
-  const header = metadata.get("x-request-id")[0];
-  if (typeof header === "string" && header !== "") return header.slice(0, MAX_REQUEST_ID);
-  return fallback;
+  return chosenRequestId(fromMessage, metadata) ?? fallback;
 }
 
 /** A gRPC deadline as epoch milliseconds; Infinity when the call has none. */
@@ -54,7 +60,9 @@ export interface WireContext extends CallContext {
 /**
  * The engine's context for a grpc-js call by `principal`: the call's deadline, a
  * Cancellation that fires (with the right reason) when grpc-js reports the call
- * cancelled, and a logger whose lines carry `bindings`.
+ * cancelled, and a logger whose lines carry `bindings`. With `recorded`, the request id
+ * (when the client chose it) is the call's idempotency key, unless another node forwarded
+ * the call (that node records it).
  */
 export function contextOf(
   rt: HostRuntime,
@@ -62,20 +70,25 @@ export function contextOf(
     once(event: "cancelled", listener: () => void): unknown;
     removeListener(event: "cancelled", listener: () => void): unknown;
     getDeadline(): grpc.Deadline;
+    readonly metadata: grpc.Metadata;
   },
   requestId: string,
   bindings: Record<string, string>,
   principal: Principal,
+  recorded?: { readonly chosen: string | undefined },
 ): WireContext {
   const cancellation = new Cancellation();
   const onCancelled = () => cancellation.cancel(cancellationReason(deadlineOf(call)));
   call.once("cancelled", onCancelled);
+  const forwarded = call.metadata.get(FORWARDED_HEADER).length > 0;
   return {
     requestId,
     deadline: deadlineOf(call),
     cancellation,
     log: callLogger(rt.log, bindings),
     principal,
+    idempotencyKey: forwarded ? undefined : recorded?.chosen,
+    forwarded,
     release: () => call.removeListener("cancelled", onCancelled),
   };
 }

@@ -1,10 +1,13 @@
-/** ExecuteTool: one call through the engine, its outcome as a ToolCallResponse. */
+/**
+ * ExecuteTool: one call through the engine, its outcome as a ToolCallResponse. A request id
+ * the client chose is the call's idempotency key (tools/replay.ts).
+ */
 import type * as grpc from "@grpc/grpc-js";
 import type { pb } from "@toolbridge/core";
 import type { Principal } from "../auth/principal.js";
-import type { HostRuntime } from "../runtime.js";
+import { type HostRuntime, newId } from "../runtime.js";
 import { runCall } from "../tools/call.js";
-import { contextOf, requestIdOf } from "./call-context.js";
+import { chosenRequestId, contextOf } from "./call-context.js";
 
 export async function executeTool(
   rt: HostRuntime,
@@ -12,8 +15,9 @@ export async function executeTool(
   call: grpc.ServerUnaryCall<pb.ToolCallRequest, pb.ToolCallResponse>,
   principal: Principal,
 ): Promise<pb.ToolCallResponse> {
-  const requestId = requestIdOf(req.requestId, call.metadata);
-  const ctx = contextOf(rt, call, requestId, { request_id: requestId }, principal);
+  const chosen = chosenRequestId(req.requestId, call.metadata);
+  const requestId = chosen ?? newId("req");
+  const ctx = contextOf(rt, call, requestId, { request_id: requestId }, principal, { chosen });
   try {
     const outcome = await runCall(rt, req, ctx);
     return outcome.success

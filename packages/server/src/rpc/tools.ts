@@ -1,4 +1,8 @@
-/** ListTools: the specs of the tools a session sees. */
+/**
+ * ListTools: the specs of the tools a session sees: this node's, and with a shared store
+ * the session tools other nodes serve (this node forwards their calls; one of its own tools
+ * of the same name wins, as it answers the calls here).
+ */
 import { pb } from "@toolbridge/core";
 import type { Principal } from "../auth/principal.js";
 import { errorInfo, type HostRuntime } from "../runtime.js";
@@ -17,6 +21,12 @@ export async function listTools(
       .map(({ tool, sessionScoped }) =>
         tool.spec(sessionScoped ? pb.ToolScope.TOOL_SCOPE_SESSION : pb.ToolScope.TOOL_SCOPE_GLOBAL),
       );
+    if (rt.forwarder !== undefined) {
+      const own = new Set(tools.map((spec) => spec.name));
+      for (const remote of await rt.forwarder.list(req.sessionId)) {
+        if (!own.has(remote.name)) tools.push(remote.spec);
+      }
+    }
     return { success: true, error: undefined, tools };
   } catch (error) {
     return { success: false, error: errorInfo(rt, error), tools: [] };

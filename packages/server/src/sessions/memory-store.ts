@@ -1,8 +1,12 @@
 import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
 import {
+  type CallClaim,
+  type CallClaimRequest,
+  type CallRecordLimits,
   type ChangeHistory,
   type CreateOptions,
   type CreateResult,
+  DEFAULT_CALL_RECORDS,
   DEFAULT_WATCH_HISTORY,
   type Following,
   historyTrimmed,
@@ -39,6 +43,10 @@ interface Entry {
   sequence: bigint;
   /** The latest changes for resuming watches: the change of sequence s at s % watchHistory. */
   history: VariableChange[] | undefined;
+  /** Claims on request ids of calls running now (tools/replay.ts). */
+  claims: Map<string, { readonly node: string; readonly until: number }> | undefined;
+  /** Outcomes of completed calls by request id, in completion order. */
+  records: Map<string, { readonly outcome: Uint8Array; readonly at: number }> | undefined;
 }
 
 /** Deleted names remembered per session; beyond this the oldest fold into the session's floor. */
@@ -61,9 +69,11 @@ export class InMemorySessionStore implements SessionStore {
   private totalBytes = 0;
 
   private readonly historySize: number;
+  private readonly callRecords: CallRecordLimits;
 
   constructor(private readonly options: SessionStoreOptions) {
     this.historySize = options.watchHistory ?? DEFAULT_WATCH_HISTORY;
+    this.callRecords = options.callRecords ?? DEFAULT_CALL_RECORDS;
   }
 
   async create(
@@ -108,6 +118,8 @@ export class InMemorySessionStore implements SessionStore {
       versionFloor: 0n,
       sequence: 0n,
       history: undefined,
+      claims: undefined,
+      records: undefined,
     };
     this.sessions.set(id, entry);
     this.owned.set(owner, (this.owned.get(owner) ?? 0) + 1);
@@ -249,6 +261,53 @@ export class InMemorySessionStore implements SessionStore {
       changes.push(change);
     }
     return { changes, sequence };
+  }
+
+  async claimCall(
+    sessionId: string,
+    requestId: string,
+    claim: CallClaimRequest,
+    now: number,
+  ): Promise<CallClaim> {
+    const entry = this.require(sessionId, now);
+    const record = entry.records?.get(requestId);
+    if (record !== undefined && record.at > now - this.callRecords.windowMs) {
+      return { state: "recorded", outcome: record.outcome };
+    }
+    const held = entry.claims?.get(requestId);
+    if (
+      held !== undefined &&
+      held.node !== claim.node &&
+      held.node !== claim.takeOverFrom &&
+      held.until > now
+    ) {
+      return { state: "running", node: held.node, until: held.until };
+    }
+    entry.claims ??= new Map();
+    entry.claims.set(requestId, { node: claim.node, until: claim.until });
+    return { state: "claimed" };
+  }
+
+  async settleCall(
+    sessionId: string,
+    requestId: string,
+    node: string,
+    outcome: Uint8Array | undefined,
+    now: number,
+  ): Promise<void> {
+    const entry = this.live(sessionId, now);
+    if (entry === undefined || entry.claims?.get(requestId)?.node !== node) return;
+    entry.claims.delete(requestId);
+    if (outcome === undefined) return;
+    entry.records ??= new Map();
+    // Deleted first so that the Map stays in completion order (an expired record was claimed again).
+    entry.records.delete(requestId);
+    entry.records.set(requestId, { outcome, at: now });
+    const { maxRecords, windowMs } = this.callRecords;
+    for (const [id, record] of entry.records) {
+      if (entry.records.size <= maxRecords && record.at > now - windowMs) break;
+      entry.records.delete(id);
+    }
   }
 
   private require(id: string, now: number): Entry {

@@ -12,6 +12,9 @@
  *   KEYS[3] ver   hash: variable name -> version (decimal), compared by the commit
  *   KEYS[4] gone  sorted set: deleted name -> its last version (tombstones)
  *   KEYS[5] log   stream of changes, entry id "<sequence>-0"
+ *   KEYS[6] calls hash: request id -> "r|<node>|<until ms>" (a claim) or "d|<ToolCallResult>" (a record)
+ *   KEYS[7] callt sorted set: request id of a record -> its completion time (ms)
+ *   KEYS[8] tools hash: session tool name -> "<node>|<ToolSpec>" (the node serving it)
  */
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
@@ -27,8 +30,11 @@ function script(keys: number, lua: string): LuaScript {
   return { lua, keys, sha: createHash("sha1").update(lua).digest("hex") };
 }
 
+/** The number of keys of a session, in the order above. */
+export const SESSION_KEYS = 8;
+
 /** PEXPIRE every key of the session; `ttl` names the Lua expression of the TTL. */
-const EXPIRE_ALL = (ttl: string) => `for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ${ttl}) end`;
+const EXPIRE_ALL = (ttl: string) => `for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ${ttl}) end`;
 
 /**
  * Lua returning the slot fields of ARGV[1]: encoded variable (or false), floor, count,
@@ -48,7 +54,7 @@ local slot = {enc, floor, redis.call('HLEN', KEYS[2]), redis.call('HGET', KEYS[1
  * last, owner, oq}, or {-1} for a live session of another owner.
  */
 export const CREATE = script(
-  5,
+  SESSION_KEYS,
   `
 if redis.call('EXISTS', KEYS[1]) == 1 then
   local r = redis.call('HMGET', KEYS[1], 'md', 'created', 'owner', 'oq')
@@ -58,7 +64,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   ${EXPIRE_ALL("ARGV[4]")}
   return {0, r[1], r[2], ARGV[3], owner, r[4] or '0'}
 end
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('DEL', unpack(KEYS, 2))
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'md', ARGV[2], 'created', ARGV[3], 'last', ARGV[3],
   'seq', 0, 'floor', 0, 'inc', ARGV[5], 'owner', ARGV[6], 'oq', ARGV[8], 'bytes', 0)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
@@ -67,7 +73,7 @@ return {1, ARGV[2], ARGV[3], ARGV[3], ARGV[6], ARGV[8]}`,
 
 /** Refreshes a live session's TTL. ARGV: now, ttl. Returns {md, created, last, owner, oq} or nil. */
 export const TOUCH = script(
-  5,
+  SESSION_KEYS,
   `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 redis.call('HSET', KEYS[1], 'last', ARGV[1])
@@ -80,13 +86,13 @@ return redis.call('HMGET', KEYS[1], 'md', 'created', 'last', 'owner', 'oq')`,
  * {1, owner, oq}, or {0} when it did not exist or belongs to another owner.
  */
 export const END = script(
-  5,
+  SESSION_KEYS,
   `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
 local r = redis.call('HMGET', KEYS[1], 'owner', 'oq')
 local owner = r[1] or '${LEGACY_OWNER}'
 if ARGV[3] ~= '' and owner ~= ARGV[3] then return {0} end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('DEL', unpack(KEYS))
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return {1, owner, r[2] or '0'}`,
 );
@@ -96,14 +102,14 @@ return {1, owner, r[2] or '0'}`,
  * channel, message. Returns {the remaining TTL (ms), owner, oq} when it lives, else {-1}.
  */
 export const END_EXPIRED = script(
-  5,
+  SESSION_KEYS,
   `
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then
   local r = redis.call('HMGET', KEYS[1], 'owner', 'oq')
   return {ttl, r[1] or '${LEGACY_OWNER}', r[2] or '0'}
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('DEL', unpack(KEYS))
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return {-1}`,
 );
@@ -149,7 +155,7 @@ return ids`,
 
 /** The slot of variable ARGV[1]: {encoded or nil, floor, count, incarnation}, or nil without session. */
 export const READ_SLOT = script(
-  5,
+  SESSION_KEYS,
   `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 ${SLOT}
@@ -168,7 +174,7 @@ return slot`,
  * session's channel in the same step, and the session's byte count follows it.
  */
 export const COMMIT = script(
-  5,
+  SESSION_KEYS,
   `
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl <= 0 then return false end
@@ -257,6 +263,108 @@ export const READ_LOG = script(
   `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 return {redis.call('HGET', KEYS[1], 'seq'), redis.call('XRANGE', KEYS[2], ARGV[1], '+', 'COUNT', ARGV[2])}`,
+);
+
+/** Gives keys 2.. of a script the TTL of the session's meta key (they may have been created just now). */
+const SAME_TTL = `
+local ttl = redis.call('PTTL', KEYS[1])
+for i = 2, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end`;
+
+/**
+ * Claims a request id of the session (tools/replay.ts). KEYS: meta, calls, callt.
+ * ARGV: 1 request id, 2 node, 3 claim until (ms), 4 now (ms), 5 window (ms), 6 node whose
+ * claim may be taken over ('' for none). Returns {0} claimed, {1, outcome} recorded,
+ * {2, node, until} claimed by another node, or nil without session.
+ */
+export const CLAIM_CALL = script(
+  3,
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+if cur then
+  if string.sub(cur, 1, 2) == 'd|' then
+    local at = tonumber(redis.call('ZSCORE', KEYS[3], ARGV[1]) or '0')
+    if at > tonumber(ARGV[4]) - tonumber(ARGV[5]) then return {1, string.sub(cur, 3)} end
+  else
+    local node, untl = string.match(cur, '^r|([^|]*)|(%d+)$')
+    if node ~= ARGV[2] and node ~= ARGV[6] and tonumber(untl) > tonumber(ARGV[4]) then
+      return {2, node, untl}
+    end
+  end
+end
+redis.call('HSET', KEYS[2], ARGV[1], 'r|' .. ARGV[2] .. '|' .. ARGV[3])
+${SAME_TTL}
+return {0}`,
+);
+
+/**
+ * Settles a claim (tools/replay.ts). KEYS: meta, calls, callt. ARGV: 1 request id, 2 node,
+ * 3 outcome ('' releases the claim), 4 now (ms), 5 window (ms), 6 most records kept.
+ * Returns 1, or 0 when the claim is not the node's (or there is no session).
+ */
+export const SETTLE_CALL = script(
+  3,
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+local mine = 'r|' .. ARGV[2] .. '|'
+if not cur or string.sub(cur, 1, #mine) ~= mine then return 0 end
+if ARGV[3] == '' then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  return 1
+end
+redis.call('HSET', KEYS[2], ARGV[1], 'd|' .. ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+local old = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[5]), 'LIMIT', 0, 100)
+local surplus = redis.call('ZCARD', KEYS[3]) - #old - tonumber(ARGV[6])
+if surplus > 0 then
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[3], #old, #old + surplus - 1)) do old[#old + 1] = id end
+end
+if #old > 0 then
+  redis.call('HDEL', KEYS[2], unpack(old))
+  redis.call('ZREM', KEYS[3], unpack(old))
+end
+${SAME_TTL}
+return 1`,
+);
+
+/**
+ * A sliding-window rate limit shared by every node: at most ARGV[1] starts in any 60 s,
+ * by Redis's clock. KEYS: the tool's window (sorted set start id -> start ms). ARGV: 1 the
+ * limit, 2 a unique id for this start. Returns 0 when admitted, else the ms until a start
+ * leaves the window.
+ */
+export const RATE = script(
+  1,
+  `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return math.max(1, tonumber(oldest[2]) + 60000 - now)
+end
+redis.call('ZADD', KEYS[1], now, ARGV[2])
+redis.call('PEXPIRE', KEYS[1], 60000)
+return 0`,
+);
+
+/**
+ * Lists a session tool as served by a node (ARGV: name, "<node>|<spec>"), or with an empty
+ * value removes it when that node (ARGV[3]) lists it. KEYS: meta, tools. Returns 0 without session.
+ */
+export const SESSION_TOOL = script(
+  2,
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[2] == '' then
+  local cur = redis.call('HGET', KEYS[2], ARGV[1])
+  if cur and string.sub(cur, 1, #ARGV[3] + 1) == ARGV[3] .. '|' then redis.call('HDEL', KEYS[2], ARGV[1]) end
+  return 1
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+${SAME_TTL}
+return 1`,
 );
 
 type ScriptCall = (...args: (string | Buffer | number)[]) => Promise<unknown>;

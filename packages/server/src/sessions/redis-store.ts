@@ -8,6 +8,7 @@ import { asBuffer, BridgeError, ErrorType, pb } from "@toolbridge/core";
 import { Redis, type RedisOptions } from "ioredis";
 import { SessionFeed } from "./redis-feed.js";
 import {
+  CLAIM_CALL,
   COMMIT,
   COUNTS,
   CREATE,
@@ -15,19 +16,26 @@ import {
   END_EXPIRED,
   GET_VARIABLE,
   type LuaScript,
+  RATE,
   READ_LOG,
   READ_SLOT,
   RESERVE,
   runScript,
+  SESSION_TOOL,
+  SETTLE_CALL,
   SNAPSHOT,
   SWEEP,
   TOUCH,
 } from "./redis-scripts.js";
 import { SlotCache } from "./slot-cache.js";
 import {
+  type CallClaim,
+  type CallClaimRequest,
+  type CallRecordLimits,
   type ChangeHistory,
   type CreateOptions,
   type CreateResult,
+  DEFAULT_CALL_RECORDS,
   DEFAULT_WATCH_HISTORY,
   type Following,
   historyTrimmed,
@@ -37,8 +45,8 @@ import {
   type SessionEnded,
   type SessionEndReason,
   type SessionRecord,
-  type SessionStore,
   type SessionStoreOptions,
+  type SharedSessionStore,
   sessionNotFound,
   sessionUnavailable,
   type VariableChange,
@@ -71,6 +79,9 @@ const SWEEP_BATCH = 100;
 const LOG_PAGE = 256;
 /** Attempts of one variable mutation that keeps meeting concurrent writes. */
 const MAX_ATTEMPTS = 100;
+/** A node's address stays in the directory this long after its last refresh. */
+const NODE_TTL_MS = 3000;
+const NODE_REFRESH_MS = 1000;
 
 interface Lease {
   record: SessionRecord;
@@ -98,18 +109,22 @@ export function redactRedisUrl(url: string): string {
  * A Redis failure surfaces as BridgeError(Unavailable) naming Redis; the store
  * reconnects by itself and continues when Redis is back.
  */
-export class RedisSessionStore implements SessionStore {
+export class RedisSessionStore implements SharedSessionStore {
   /** Commands. */
   private readonly redis: Redis;
   /** Pub/Sub: session ends and the changes of followed sessions. */
   private readonly subscriber: Redis;
   private readonly prefix: string;
   private readonly where: string;
-  private readonly nodeId = randomBytes(6).toString("hex");
+  /** This node's name among the nodes sharing the Redis: in messages, claims and the node directory. */
+  readonly nodeId = randomBytes(6).toString("hex");
   private readonly leaseMs: number;
   private readonly ttlMs: number;
   private readonly history: number;
+  private readonly callRecords: CallRecordLimits;
   private readonly endedChannel: string;
+  private advertising: NodeJS.Timeout | undefined;
+  private rateStarts = 0;
   private readonly leases = new Map<string, Lease>();
   private readonly slots = new SlotCache();
   private readonly feeds = new Map<string, SessionFeed>();
@@ -135,6 +150,7 @@ export class RedisSessionStore implements SessionStore {
     this.leaseMs = options.leaseMs ?? Math.max(1, Math.min(1000, Math.floor(options.timeoutMs / 10)));
     this.ttlMs = options.timeoutMs + this.leaseMs;
     this.history = Math.max(1, options.watchHistory ?? DEFAULT_WATCH_HISTORY);
+    this.callRecords = options.callRecords ?? DEFAULT_CALL_RECORDS;
     this.endedChannel = `${this.prefix}ended`;
     const common: RedisOptions = {
       ...options.redisOptions,
@@ -294,6 +310,7 @@ export class RedisSessionStore implements SessionStore {
   /** Disconnects; the sessions stay in Redis for the other nodes and the next start. */
   async close(): Promise<void> {
     this.closing = true;
+    clearInterval(this.advertising);
     for (const feed of this.feeds.values()) feed.close();
     this.feeds.clear();
     this.leases.clear();
@@ -478,6 +495,110 @@ export class RedisSessionStore implements SessionStore {
       last = changes.at(-1)?.sequence ?? last;
     }
     return { changes, sequence: first.sequence };
+  }
+
+  async claimCall(
+    sessionId: string,
+    requestId: string,
+    claim: CallClaimRequest,
+    now: number,
+  ): Promise<CallClaim> {
+    const reply = (await this.run(CLAIM_CALL, this.callKeys(sessionId), [
+      requestId,
+      claim.node,
+      Math.ceil(claim.until),
+      now,
+      this.callRecords.windowMs,
+      claim.takeOverFrom ?? "",
+    ])) as [number, ...Buffer[]] | null;
+    if (reply === null) throw sessionNotFound(sessionId);
+    if (reply[0] === 1) return { state: "recorded", outcome: reply[1] as Buffer };
+    if (reply[0] === 2) return { state: "running", node: String(reply[1]), until: Number(String(reply[2])) };
+    return { state: "claimed" };
+  }
+
+  async settleCall(
+    sessionId: string,
+    requestId: string,
+    node: string,
+    outcome: Uint8Array | undefined,
+    now: number,
+  ): Promise<void> {
+    await this.run(SETTLE_CALL, this.callKeys(sessionId), [
+      requestId,
+      node,
+      outcome === undefined ? "" : asBuffer(outcome),
+      now,
+      this.callRecords.windowMs,
+      this.callRecords.maxRecords,
+    ]);
+  }
+
+  /**
+   * Counts a start of `tool` against its rate limit in Redis, shared by every node: 0 when
+   * admitted, else the milliseconds until a start leaves the 60-second window.
+   */
+  async takeRateSlot(tool: string, limit: number): Promise<number> {
+    this.rateStarts = (this.rateStarts + 1) % Number.MAX_SAFE_INTEGER;
+    return (await this.run(
+      RATE,
+      [`${this.prefix}rate:{${tool}}`],
+      [limit, `${this.nodeId}:${this.rateStarts}`],
+    )) as number;
+  }
+
+  /**
+   * Advertises this node's gRPC address under its nodeId (refreshed every NODE_REFRESH_MS,
+   * gone NODE_TTL_MS after the node stops refreshing it), so other nodes can forward calls here.
+   */
+  async advertise(address: string): Promise<void> {
+    const key = this.nodeKey(this.nodeId);
+    const refresh = () => this.call(() => this.redis.set(key, address, "PX", NODE_TTL_MS));
+    clearInterval(this.advertising);
+    this.advertising = setInterval(() => {
+      refresh().catch((error: unknown) => this.reportError(error as Error));
+    }, NODE_REFRESH_MS);
+    this.advertising.unref();
+    await refresh();
+  }
+
+  /** Stops advertising this node (a graceful stop); its address is removed at once. */
+  async withdraw(): Promise<void> {
+    clearInterval(this.advertising);
+    this.advertising = undefined;
+    await this.call(() => this.redis.del(this.nodeKey(this.nodeId))).catch(() => {});
+  }
+
+  /** The address a node advertises; undefined once it has stopped (or stopped refreshing it). */
+  async nodeAddress(node: string): Promise<string | undefined> {
+    return (await this.call(() => this.redis.get(this.nodeKey(node)))) ?? undefined;
+  }
+
+  /** Lists a session tool (its encoded ToolSpec) as served by this node. Throws SessionNotFound. */
+  async publishSessionTool(sessionId: string, name: string, spec: Uint8Array): Promise<void> {
+    const value = Buffer.concat([Buffer.from(`${this.nodeId}|`), asBuffer(spec)]);
+    const done = (await this.run(SESSION_TOOL, this.toolKeys(sessionId), [
+      name,
+      value,
+      this.nodeId,
+    ])) as number;
+    if (done !== 1) throw sessionNotFound(sessionId);
+  }
+
+  /** Removes a session tool this node listed. */
+  async withdrawSessionTool(sessionId: string, name: string): Promise<void> {
+    await this.run(SESSION_TOOL, this.toolKeys(sessionId), [name, "", this.nodeId]);
+  }
+
+  /** The session tools every node listed for the session, by name: the serving node and the spec. */
+  async sessionTools(sessionId: string): Promise<Map<string, { node: string; spec: Buffer }>> {
+    const fields = await this.call(() => this.redis.hgetallBuffer(this.toolKeys(sessionId)[1] as string));
+    const tools = new Map<string, { node: string; spec: Buffer }>();
+    for (const [name, value] of Object.entries(fields)) {
+      const bar = value.indexOf(0x7c);
+      tools.set(name, { node: value.toString("latin1", 0, bar), spec: value.subarray(bar + 1) });
+    }
+    return tools;
   }
 
   // ---------------------------------------------------------------------------
@@ -686,7 +807,30 @@ export class RedisSessionStore implements SessionStore {
 
   private keys(id: string): string[] {
     const meta = this.metaKey(id);
-    return [meta, `${meta}:vars`, `${meta}:ver`, `${meta}:gone`, `${meta}:log`];
+    return [
+      meta,
+      `${meta}:vars`,
+      `${meta}:ver`,
+      `${meta}:gone`,
+      `${meta}:log`,
+      `${meta}:calls`,
+      `${meta}:callt`,
+      `${meta}:tools`,
+    ];
+  }
+
+  private callKeys(id: string): string[] {
+    const meta = this.metaKey(id);
+    return [meta, `${meta}:calls`, `${meta}:callt`];
+  }
+
+  private toolKeys(id: string): string[] {
+    const meta = this.metaKey(id);
+    return [meta, `${meta}:tools`];
+  }
+
+  private nodeKey(node: string): string {
+    return `${this.prefix}node:${node}`;
   }
 
   private metaKey(id: string): string {
@@ -724,7 +868,7 @@ function asUnavailable(where: string, error: unknown): BridgeError {
   return new BridgeError(
     ErrorType.Unavailable,
     `the session store (Redis at ${where}) is unavailable: ${reason}; retry in a moment`,
-    { details: { store: "redis", reason: reason.slice(0, 200) }, cause: error },
+    { details: { store: "redis", reason: reason.slice(0, 200), retriable: "true" }, cause: error },
   );
 }
 

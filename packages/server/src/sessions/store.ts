@@ -59,10 +59,42 @@ export interface SessionStoreOptions {
    * them (changesSince); 0 keeps none. Defaults to DEFAULT_WATCH_HISTORY.
    */
   readonly watchHistory?: number;
+  /** How long and how many call outcomes a session keeps for replay; DEFAULT_CALL_RECORDS when omitted. */
+  readonly callRecords?: CallRecordLimits;
 }
 
 /** Changes kept per session for resuming watches when SessionStoreOptions.watchHistory is not given. */
 export const DEFAULT_WATCH_HISTORY = 1000;
+
+/** How long and how many call outcomes a session keeps for replay (docs/replay.md). */
+export interface CallRecordLimits {
+  /** A recorded outcome is replayed for this long after the call completed. */
+  readonly windowMs: number;
+  /** Most outcomes one session keeps; beyond this the oldest is forgotten. */
+  readonly maxRecords: number;
+}
+
+/** Call records kept when SessionStoreOptions.callRecords is not given. */
+export const DEFAULT_CALL_RECORDS: CallRecordLimits = Object.freeze({ windowMs: 600_000, maxRecords: 1000 });
+
+/**
+ * What a session knows of a request id when a call claims it (SessionStore.claimCall):
+ * nothing (the claim is the caller's now, and it must settle it), the recorded outcome of
+ * the call that completed under that id, or a claim another node holds until `until`.
+ */
+export type CallClaim =
+  | { readonly state: "claimed" }
+  | { readonly state: "recorded"; readonly outcome: Uint8Array }
+  | { readonly state: "running"; readonly node: string; readonly until: number };
+
+/** A claim on a request id: who runs the call, and until when the claim stands without its settle. */
+export interface CallClaimRequest {
+  readonly node: string;
+  /** Epoch ms after which another caller may take the claim over. */
+  readonly until: number;
+  /** A node known to be gone: its claim is taken over whatever its `until`. */
+  readonly takeOverFrom?: string;
+}
 
 /**
  * What a variable mutation sees of the session. A store commits the mutation's result
@@ -232,6 +264,59 @@ export interface SessionStore {
    * kept, or ValidationError when `after` is beyond the session's last change.
    */
   changesSince(sessionId: string, after: bigint, now: number): Promise<ChangeHistory>;
+
+  // Call records: the outcomes of completed calls by request id, so that a retried call is
+  // answered with its first outcome instead of running again (tools/replay.ts). They live
+  // in the session and go when it ends.
+
+  /**
+   * Claims `requestId` in the session for `claim.node`, unless the session holds a
+   * recorded outcome for it (within the window) or another node's claim that still stands
+   * (before its `until`, and its node not named by `takeOverFrom`). Throws SessionNotFound.
+   */
+  claimCall(sessionId: string, requestId: string, claim: CallClaimRequest, now: number): Promise<CallClaim>;
+  /**
+   * Settles `node`'s claim on `requestId`: records `outcome` (kept for the window, the
+   * session's oldest records dropped beyond maxRecords), or with `undefined` releases the
+   * claim so that a retry runs the call. A claim that is no longer `node`'s is left alone.
+   */
+  settleCall(
+    sessionId: string,
+    requestId: string,
+    node: string,
+    outcome: Uint8Array | undefined,
+    now: number,
+  ): Promise<void>;
+}
+
+/**
+ * A store several host nodes share (the Redis store): beyond SessionStore it counts rate
+ * limits for all of them and keeps the directory of nodes and of the session tools each
+ * one serves, so that a call reaching one node can be forwarded to another (docs/stores.md).
+ */
+export interface SharedSessionStore extends SessionStore {
+  /** This node's name, unique among the nodes sharing the store. */
+  readonly nodeId: string;
+  /** Counts a start of `tool` against `limit` per minute: 0 when admitted, else ms until a slot frees. */
+  takeRateSlot(tool: string, limit: number): Promise<number>;
+  /** Lists this node and its gRPC address in the directory, and keeps it there while it runs. */
+  advertise(address: string): Promise<void>;
+  /** Takes this node out of the directory. */
+  withdraw(): Promise<void>;
+  /** A node's advertised address; undefined when it is gone. */
+  nodeAddress(node: string): Promise<string | undefined>;
+  /** Lists a tool of one session (its encoded ToolSpec) as served by this node. */
+  publishSessionTool(sessionId: string, name: string, spec: Uint8Array): Promise<void>;
+  withdrawSessionTool(sessionId: string, name: string): Promise<void>;
+  /** The session tools of every node, by name. */
+  sessionTools(
+    sessionId: string,
+  ): Promise<ReadonlyMap<string, { readonly node: string; readonly spec: Uint8Array }>>;
+}
+
+/** Whether a store is shared by several nodes (SharedSessionStore). */
+export function isShared(store: SessionStore): store is SharedSessionStore {
+  return typeof (store as Partial<SharedSessionStore>).advertise === "function";
 }
 
 /** The error of changesSince when the changes after `after` are no longer all kept. */

@@ -19,6 +19,8 @@ export interface BatchContext {
   readonly log: Logger;
   /** Who is calling: the session must be this principal's. */
   readonly principal: Principal;
+  /** The batch's request id when the client chose it: item `i` is then recorded under `<key>/<index>`. */
+  readonly idempotencyKey?: string | undefined;
 }
 
 /**
@@ -83,6 +85,7 @@ export async function runBatch(
           log: callLogger(ctx.log, { item: index }),
           principal: ctx.principal,
           sessionChecked: true,
+          idempotencyKey: ctx.idempotencyKey === undefined ? undefined : `${ctx.idempotencyKey}/${index}`,
         },
       );
       results[position] = toResult(index, outcome);

@@ -11,9 +11,10 @@
  * The adapters in rpc/ only translate a grpc-js call into a `CallRequest` and a
  * `CallContext` and the outcome back into a response. What every call must do differently
  * belongs here, once: the caller's principal is checked where `checkSession` looks the
- * session up (another principal's session is SessionNotFound); a replayed request id is answered before `prepare` and recorded in
- * `finish`; a call run elsewhere (another node, a worker) replaces the ToolInvocation that
- * `run` drives; many calls on one RPC each get their own CallContext (cancellation, deadline).
+ * session up (another principal's session is SessionNotFound); a replayed request id is
+ * answered before `prepare` and recorded in `finish` (replay.ts); a call run on another
+ * node replaces the ToolInvocation that `run` drives (forward.ts); many calls on one RPC
+ * each get their own CallContext (cancellation, deadline).
  */
 import { BridgeError, ErrorType, type pb, type pbValues } from "@toolbridge/core";
 import type { Logger } from "pino";
@@ -23,8 +24,10 @@ import { errorInfo, type HostRuntime } from "../runtime.js";
 import { bindArguments } from "./args.js";
 import type { Tool } from "./define.js";
 import { ToolInvocation } from "./executor.js";
+import { ForwardedCall } from "./forward.js";
 import { admit, type Permit } from "./limits.js";
 import { checkOutput, encodeOutput } from "./output.js";
+import { isClaim, isRecordable, type ReplayClaim } from "./replay.js";
 
 /** What a call asks for; the decoded ToolCallRequest, ToolStreamRequest or batch item. */
 export interface CallRequest {
@@ -52,6 +55,13 @@ export interface CallContext {
   readonly principal: Principal;
   /** The caller has looked the session up already (a batch does, once for all its items). */
   readonly sessionChecked?: boolean;
+  /**
+   * The request id the client chose (not one the host made up): a retry under it is
+   * answered with this call's recorded outcome (replay.ts). Absent: nothing is recorded.
+   */
+  readonly idempotencyKey?: string;
+  /** This call was forwarded by another node, which records it and must not get it back. */
+  readonly forwarded?: boolean;
 }
 
 /** How a call ended: its encoded result or its error, with the host's timings either way. */
@@ -78,7 +88,9 @@ export type ChunkSink = (chunk: pbValues.Value, sequence: number) => Promise<voi
  */
 export class Cancellation {
   reason: BridgeError | undefined;
-  private readonly running = new Set<ToolInvocation>();
+  private readonly running = new Set<{ abort(reason: BridgeError): void }>();
+  private cancelled$: Promise<never> | undefined;
+  private reject: ((reason: BridgeError) => void) | undefined;
 
   get cancelled(): boolean {
     return this.reason !== undefined;
@@ -89,15 +101,28 @@ export class Cancellation {
     if (this.reason !== undefined) return;
     this.reason = reason;
     for (const invocation of this.running) invocation.abort(reason);
+    this.reject?.(reason);
   }
 
-  /** A running call that `cancel` must abort. */
-  attach(invocation: ToolInvocation): void {
+  /** A running call that `cancel` must abort (a ToolInvocation, or a call forwarded to another node). */
+  attach(invocation: { abort(reason: BridgeError): void }): void {
     this.running.add(invocation);
   }
 
-  detach(invocation: ToolInvocation): void {
+  detach(invocation: { abort(reason: BridgeError): void }): void {
     this.running.delete(invocation);
+  }
+
+  /** Rejects with the reason once cancelled; for waits that are not a running call (a replay's). */
+  whenCancelled(): Promise<never> {
+    if (this.cancelled$ === undefined) {
+      this.cancelled$ = new Promise<never>((_, reject) => {
+        if (this.reason !== undefined) reject(this.reason);
+        this.reject = reject;
+      });
+      this.cancelled$.catch(() => {});
+    }
+    return this.cancelled$;
   }
 }
 
@@ -121,16 +146,28 @@ export function checkSession(rt: HostRuntime, sessionId: string, principal: Prin
 /** Runs one call to its result (a streaming tool's chunks as one list); never throws. */
 export async function runCall(rt: HostRuntime, req: CallRequest, ctx: CallContext): Promise<CallOutcome> {
   const call = new ToolCall(rt, req, ctx, false);
+  let claim: ReplayClaim | undefined;
+  let outcome: CallOutcome;
   try {
     if (ctx.sessionChecked !== true) await checkSession(rt, req.sessionId, ctx.principal);
-    const result = await resultOf(call.start());
-    return { success: true, result, metrics: call.finish(undefined) };
+    if (ctx.idempotencyKey !== undefined && rt.replay !== undefined) {
+      const budget = timeoutOf(rt, rt.tools.resolve(req.sessionId, req.toolId), req, ctx);
+      const begun = await rt.replay.begin(req.sessionId, ctx.idempotencyKey, budget, ctx.cancellation);
+      if (!isClaim(begun)) return call.replayed(begun);
+      claim = begun;
+    }
+    const started = call.start();
+    const running = started instanceof Promise ? await started : started;
+    const result = running instanceof ForwardedCall ? await running.run() : await resultOf(running);
+    outcome = { success: true, result, metrics: call.finish(undefined) };
   } catch (error) {
-    return call.fail(error);
+    outcome = call.fail(error);
   }
+  if (claim !== undefined) await claim.settle(outcome, isRecordable(outcome, call.ran));
+  return outcome;
 }
 
-/** Runs one call as a stream, its chunks into `sink`; never throws. */
+/** Runs one call as a stream, its chunks into `sink`; never throws. Streams are not recorded for replay. */
 export async function runStream(
   rt: HostRuntime,
   req: CallRequest,
@@ -140,17 +177,21 @@ export async function runStream(
   const call = new ToolCall(rt, req, ctx, true);
   try {
     if (ctx.sessionChecked !== true) await checkSession(rt, req.sessionId, ctx.principal);
-    await call.pump(call.start(), sink);
+    const started = call.start();
+    await call.pump(started instanceof Promise ? await started : started, sink);
     return { success: true, chunks: call.chunks, metrics: call.finish(undefined) };
   } catch (error) {
     return { success: false, error: call.fail(error).error, chunks: call.chunks };
   }
 }
 
+/** What the run step drives: the tool here, or a call of it on the node that serves it. */
+type Running = ToolInvocation | ForwardedCall;
+
 /** The state of one call between its steps, and the one place where a call ends. */
 class ToolCall {
   private readonly startedAt = performance.now();
-  private invocation: ToolInvocation | undefined;
+  private running: Running | undefined;
   private permit: Permit | undefined;
   /** Chunks the sink accepted. */
   chunks = 0;
@@ -162,24 +203,61 @@ class ToolCall {
     private readonly streamed: boolean,
   ) {}
 
+  /** Whether the tool was started (admitted here, or sent to the node serving it). */
+  get ran(): boolean {
+    return this.permit !== undefined || this.running instanceof ForwardedCall;
+  }
+
   /**
    * The rest of prepare once the session is checked, then admit: the invocation, attached
-   * to the cancellation and holding a permit. Synchronous, so a call whose session was
-   * checked already (a batch item) reaches its tool without waiting a turn.
+   * to the cancellation and holding a permit. Synchronous for a tool of this node without a
+   * shared rate limit, so a call whose session was checked already (a batch item) reaches
+   * its tool without waiting a turn; a shared rate limit or a tool of another node is async.
    */
-  start(): ToolInvocation {
+  start(): Running | Promise<Running> {
     const { rt, req, ctx } = this;
     // The client may have gone while the session was looked up; do not start the tool then.
     if (ctx.cancellation.reason !== undefined) throw ctx.cancellation.reason;
-    const invocation = prepare(rt, req, ctx);
-    this.invocation = invocation;
+    const tool = rt.tools.resolve(req.sessionId, req.toolId);
+    if (tool === undefined) return this.startElsewhere();
+    const invocation = prepare(rt, tool, req, ctx);
+    this.running = invocation;
     ctx.cancellation.attach(invocation);
-    this.permit = admit(invocation.tool);
-    return invocation;
+    const shared = rt.sharedRate !== undefined && rt.tools.isGlobal(tool) ? rt.sharedRate : undefined;
+    const permit = admit(tool, shared);
+    if (!(permit instanceof Promise)) {
+      this.permit = permit;
+      return invocation;
+    }
+    return permit.then((admitted) => {
+      this.permit = admitted;
+      return invocation;
+    });
+  }
+
+  /** A tool this node does not have: forwarded to the node serving it, else ToolNotFound. */
+  private async startElsewhere(): Promise<Running> {
+    const { rt, req, ctx } = this;
+    const remote =
+      rt.forwarder !== undefined && ctx.forwarded !== true
+        ? await rt.forwarder.find(req.sessionId, req.toolId)
+        : undefined;
+    if (remote === undefined || rt.forwarder === undefined) throw toolNotFound(rt, req.sessionId, req.toolId);
+    if (ctx.cancellation.reason !== undefined) throw ctx.cancellation.reason;
+    let timeoutMs = remote.spec.limits?.timeoutMs || rt.config.toolTimeoutMs;
+    if (req.timeoutMs > 0) timeoutMs = Math.min(timeoutMs, req.timeoutMs);
+    if (Number.isFinite(ctx.deadline))
+      timeoutMs = Math.min(timeoutMs, Math.max(1, ctx.deadline - Date.now()));
+    const forwarded = rt.forwarder.call(remote, req, ctx.requestId, timeoutMs);
+    this.running = forwarded;
+    ctx.cancellation.attach(forwarded);
+    return forwarded;
   }
 
   /** The run step of a stream: pulls chunks only as fast as the sink takes them. */
-  async pump(invocation: ToolInvocation, sink: ChunkSink): Promise<void> {
+  async pump(running: Running, sink: ChunkSink): Promise<void> {
+    if (running instanceof ForwardedCall) return this.pumpForwarded(running, sink);
+    const invocation = running;
     const { tool } = invocation;
     const { cancellation } = this.ctx;
     const iterator = invocation.stream();
@@ -200,27 +278,46 @@ class ToolCall {
     }
   }
 
+  /** A stream of another node: its chunks arrive encoded and checked already. */
+  private async pumpForwarded(forwarded: ForwardedCall, sink: ChunkSink): Promise<void> {
+    const { cancellation } = this.ctx;
+    for await (const chunk of forwarded.stream()) {
+      if (cancellation.reason !== undefined) throw cancellation.reason;
+      const accepted = sink(chunk, this.chunks);
+      this.chunks++;
+      this.rt.metrics.recordStreamChunk(forwarded.tool.name);
+      if (accepted !== undefined) await Promise.race([accepted, cancellation.whenCancelled()]);
+    }
+  }
+
+  /** The outcome of a call answered from its record: nothing ran, only the host's time is new. */
+  replayed(outcome: CallOutcome): CallOutcome {
+    const { req, ctx } = this;
+    ctx.log.debug({ sessionId: req.sessionId, tool: req.toolId, success: outcome.success }, "call replayed");
+    this.rt.metrics.recordReplay(outcome.success ? undefined : outcome.error.type);
+    const metrics = { durationMs: outcome.metrics.durationMs, hostMs: performance.now() - this.startedAt };
+    return { ...outcome, metrics };
+  }
+
   /** The one finish step: counts the call, logs it and releases what it held; returns its metrics. */
   finish(error: pb.ErrorInfo | undefined): pb.ExecutionMetrics {
-    const { rt, req, ctx, invocation } = this;
+    const { rt, req, ctx, running } = this;
     // A call refused before it ran (validation, a limit) has no duration to observe.
-    const durationMs =
-      this.permit !== undefined && invocation !== undefined ? invocation.elapsedMs() : undefined;
-    const tool =
-      invocation?.tool.name ?? rt.tools.resolve(req.sessionId, req.toolId)?.name ?? UNRESOLVED_TOOL;
+    const durationMs = running !== undefined && this.ran ? running.elapsedMs() : undefined;
+    const tool = running?.tool.name ?? rt.tools.resolve(req.sessionId, req.toolId)?.name ?? UNRESOLVED_TOOL;
     const permit = this.permit;
-    if (invocation?.running === true) {
+    if (running instanceof ToolInvocation && running.running) {
       // The call ended (a timeout, a cancellation) but the tool ignored its signal and still
       // runs: it keeps its concurrency slot, and counts as overdue, until it really settles.
       rt.metrics.recordOverdue(tool, 1);
-      invocation.whenSettled(() => {
+      running.whenSettled(() => {
         permit?.release();
         rt.metrics.recordOverdue(tool, -1);
       });
     } else {
       permit?.release();
     }
-    if (invocation !== undefined) ctx.cancellation.detach(invocation);
+    if (running !== undefined) ctx.cancellation.detach(running);
     rt.metrics.recordCall(tool, error?.type, durationMs);
     if (error !== undefined) {
       ctx.log.debug(
@@ -242,21 +339,30 @@ class ToolCall {
   fail(error: unknown): { success: false; error: pb.ErrorInfo; metrics: pb.ExecutionMetrics } {
     const info = errorInfo(this.rt, error);
     // A failure the tool did not cause (an oversized chunk, a refused result) must still stop it.
-    this.invocation?.abort(
+    this.running?.abort(
       error instanceof BridgeError ? error : new BridgeError(ErrorType.InternalError, info.message),
     );
     return { success: false, error: info, metrics: this.finish(info) };
   }
 }
 
-/** The prepare step after the session check: the tool, its arguments and its timeouts. */
-function prepare(rt: HostRuntime, req: CallRequest, ctx: CallContext): ToolInvocation {
-  const tool = resolveTool(rt, req.sessionId, req.toolId);
-  const args = bindArguments(tool, req.args, req.kwargs);
+/**
+ * The longest a call may run: the tool's timeout (or the host's default), shortened by the
+ * call's own timeout_ms and by its gRPC deadline. The host's default without a tool.
+ */
+function timeoutOf(rt: HostRuntime, tool: Tool | undefined, req: CallRequest, ctx: CallContext): number {
   const { config } = rt;
-  let timeoutMs = tool.timeoutMs ?? (tool.streaming ? config.streamTotalTimeoutMs : config.toolTimeoutMs);
+  let timeoutMs = tool?.timeoutMs ?? (tool?.streaming ? config.streamTotalTimeoutMs : config.toolTimeoutMs);
   if (req.timeoutMs > 0) timeoutMs = Math.min(timeoutMs, req.timeoutMs);
   if (Number.isFinite(ctx.deadline)) timeoutMs = Math.min(timeoutMs, Math.max(1, ctx.deadline - Date.now()));
+  return timeoutMs;
+}
+
+/** The prepare step after the session check: the tool's arguments and its timeouts. */
+function prepare(rt: HostRuntime, tool: Tool, req: CallRequest, ctx: CallContext): ToolInvocation {
+  const args = bindArguments(tool, req.args, req.kwargs);
+  const { config } = rt;
+  const timeoutMs = timeoutOf(rt, tool, req, ctx);
   let idleTimeoutMs = 0;
   if (tool.streaming) {
     idleTimeoutMs = tool.idleTimeoutMs ?? config.streamIdleTimeoutMs;
@@ -273,13 +379,11 @@ function prepare(rt: HostRuntime, req: CallRequest, ctx: CallContext): ToolInvoc
   });
 }
 
-/** The tool a session sees under `name`; ToolNotFound (listing the tools that exist) otherwise. */
-export function resolveTool(rt: HostRuntime, sessionId: string, name: string): Tool {
-  const tool = rt.tools.resolve(sessionId, name);
-  if (tool !== undefined) return tool;
+/** ToolNotFound for `name`, listing the tools this node has for the session. */
+function toolNotFound(rt: HostRuntime, sessionId: string, name: string): BridgeError {
   const names = rt.tools.names(sessionId);
   const shown = names.slice(0, 20).join(", ") + (names.length > 20 ? ", ..." : "");
-  throw new BridgeError(
+  return new BridgeError(
     ErrorType.ToolNotFound,
     `no tool named '${name.slice(0, 200)}' in session '${sessionId}'; available: ${shown || "none"}`,
     { details: { tool: name.slice(0, 200) } },

@@ -1,8 +1,10 @@
 /**
  * Per-tool admission limits declared at registration: how many calls of a tool may
  * run at once and how many may start per minute. Both are host-wide (every session
- * shares them) because they protect what the tool talks to, not the caller. A call
- * over a limit is refused before the tool runs, so the client may always retry it.
+ * shares them) because they protect what the tool talks to, not the caller. With a store
+ * shared by several nodes the rate limit of a global tool is counted there, for all nodes
+ * together (SharedRate); the concurrency limit stays per node (docs/stores.md says why).
+ * A call over a limit is refused before the tool runs, so the client may always retry it.
  */
 import { BridgeError, ErrorType } from "@toolbridge/core";
 
@@ -73,8 +75,11 @@ export class ToolLimiter {
     return this.running;
   }
 
-  /** Admits a call or throws ConcurrencyLimitExceeded / RateLimitExceeded; nothing is counted on refusal. */
-  acquire(now = Date.now()): Permit {
+  /**
+   * Admits a call or throws ConcurrencyLimitExceeded / RateLimitExceeded; nothing is counted
+   * on refusal. With `countRate` false the rate limit is left to the caller (a shared count).
+   */
+  acquire(now = Date.now(), countRate = true): Permit {
     const { maxConcurrentCalls, rateLimitPerMinute } = this.limits;
     if (maxConcurrentCalls > 0 && this.running >= maxConcurrentCalls) {
       throw new BridgeError(
@@ -84,24 +89,14 @@ export class ToolLimiter {
         { details: { tool: this.toolName, max_concurrent_calls: String(maxConcurrentCalls) } },
       );
     }
-    if (rateLimitPerMinute > 0) {
+    if (rateLimitPerMinute > 0 && countRate) {
       while (this.count > 0 && (this.starts[this.head] as number) <= now - WINDOW_MS) {
         this.head = (this.head + 1) % rateLimitPerMinute;
         this.count--;
       }
       if (this.count >= rateLimitPerMinute) {
         const retryAfter = Math.max(1, Math.ceil((this.starts[this.head] as number) + WINDOW_MS - now));
-        throw new BridgeError(
-          ErrorType.RateLimitExceeded,
-          `tool '${this.toolName}' allows ${rateLimitPerMinute} call(s) per minute; retry in ${retryAfter} ms`,
-          {
-            details: {
-              tool: this.toolName,
-              rate_limit_per_minute: String(rateLimitPerMinute),
-              retry_after_ms: String(retryAfter),
-            },
-          },
-        );
+        throw rateLimited(this.toolName, rateLimitPerMinute, retryAfter);
       }
       this.starts[(this.head + this.count) % rateLimitPerMinute] = now;
       this.count++;
@@ -119,16 +114,55 @@ export class ToolLimiter {
   }
 }
 
+function rateLimited(tool: string, rateLimitPerMinute: number, retryAfter: number): BridgeError {
+  return new BridgeError(
+    ErrorType.RateLimitExceeded,
+    `tool '${tool}' allows ${rateLimitPerMinute} call(s) per minute; retry in ${retryAfter} ms`,
+    {
+      details: {
+        tool,
+        rate_limit_per_minute: String(rateLimitPerMinute),
+        retry_after_ms: String(retryAfter),
+      },
+    },
+  );
+}
+
+/**
+ * A rate limit counted for several nodes together: counts one start of `tool` against
+ * `limit` per minute and resolves with 0, or with the milliseconds until a start is allowed.
+ */
+export type SharedRate = (tool: string, limit: number) => Promise<number>;
+
 /** Per-tool limiters live beside the Tool objects rather than in them, and die with them. */
 const limiters = new WeakMap<object, ToolLimiter>();
 
-/** Admits one call of `tool` against its declared limits. */
-export function admit(tool: { readonly name: string; readonly limits: ToolLimits }): Permit {
-  if (tool.limits.maxConcurrentCalls === 0 && tool.limits.rateLimitPerMinute === 0) return NO_LIMITS;
+/**
+ * Admits one call of `tool` against its declared limits; with `shared`, the rate limit is
+ * counted there (the concurrency limit stays here) and the permit comes asynchronously.
+ */
+export function admit(
+  tool: { readonly name: string; readonly limits: ToolLimits },
+  shared?: SharedRate,
+): Permit | Promise<Permit> {
+  const { maxConcurrentCalls, rateLimitPerMinute } = tool.limits;
+  if (maxConcurrentCalls === 0 && rateLimitPerMinute === 0) return NO_LIMITS;
   let limiter = limiters.get(tool);
   if (limiter === undefined) {
     limiter = new ToolLimiter(tool.name, tool.limits);
     limiters.set(tool, limiter);
   }
-  return limiter.acquire();
+  if (shared === undefined || rateLimitPerMinute === 0) return limiter.acquire();
+  const permit = limiter.acquire(Date.now(), false);
+  return shared(tool.name, rateLimitPerMinute).then(
+    (retryAfter) => {
+      if (retryAfter <= 0) return permit;
+      permit.release();
+      throw rateLimited(tool.name, rateLimitPerMinute, retryAfter);
+    },
+    (error: unknown) => {
+      permit.release();
+      throw error;
+    },
+  );
 }

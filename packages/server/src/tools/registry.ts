@@ -39,6 +39,11 @@ export class ToolRegistry {
     return this.perSession.get(sessionId)?.get(name) ?? this.global.get(name);
   }
 
+  /** Whether `tool` is the global tool of its name (not a session's). */
+  isGlobal(tool: Tool): boolean {
+    return this.global.get(tool.name) === tool;
+  }
+
   /** The tools a session sees, with whether each is session-scoped. */
   list(sessionId: string): { tool: Tool; sessionScoped: boolean }[] {
     const own = this.perSession.get(sessionId);

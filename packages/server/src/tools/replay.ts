@@ -1,0 +1,182 @@
+/**
+ * Idempotent replay. A call that carries its own request id claims that id in its session
+ * before it runs, and its outcome is recorded there when it ends; a retry under the same id
+ * gets the recorded outcome without the tool running again, and one that arrives while the
+ * first still runs (on this node or another) waits for it. The records live in the
+ * SessionStore, so with the Redis store every node sees them. docs/replay.md states the
+ * guarantee and its limits.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { BridgeError, ErrorType, pb } from "@toolbridge/core";
+import type { SessionStore } from "../sessions/store.js";
+import type { CallOutcome, Cancellation } from "./call.js";
+
+export interface ReplayOptions {
+  /** This node's name in claims. */
+  readonly node: string;
+  /** An outcome encoded larger than this is not kept; a retry gets an error saying so. */
+  readonly maxRecordBytes: number;
+  /** Whether a node holding a claim is gone (its calls will never settle). */
+  readonly isGone: (node: string) => Promise<boolean>;
+}
+
+/** A claimed request id: the call runs, then `settle` records its outcome (or releases the id). */
+export interface ReplayClaim {
+  /** Records `outcome` when `recordable`, else releases the claim; never throws. */
+  settle(outcome: CallOutcome, recordable: boolean): Promise<void>;
+}
+
+/** Extra time a claim stands beyond the call's own budget, so that its settle can land. */
+const CLAIM_SLACK_MS = 10_000;
+/** Waits between looks at a claim held by another node. */
+const FIRST_POLL_MS = 5;
+const MAX_POLL_MS = 200;
+
+/** Error types that say the tool did not run, or was stopped for the caller: nothing to replay. */
+const NOT_RECORDED: ReadonlySet<string> = new Set([
+  ErrorType.Cancelled,
+  ErrorType.Unavailable,
+  ErrorType.SessionNotFound,
+  ErrorType.ToolNotFound,
+  ErrorType.ValidationError,
+  ErrorType.RateLimitExceeded,
+  ErrorType.ConcurrencyLimitExceeded,
+]);
+
+/**
+ * Whether an outcome is recorded: a result, or a failure of a tool that ran (it threw, timed
+ * out by its own timeout, returned something its output schema refuses). Not a refusal
+ * before the tool ran, a cancellation, an Unavailable (a worker or node that died), nor the
+ * caller's gRPC deadline passing: a retry after those should run the tool.
+ */
+export function isRecordable(outcome: CallOutcome, ran: boolean): boolean {
+  if (outcome.success) return true;
+  const { type, details } = outcome.error;
+  if (!ran || NOT_RECORDED.has(type)) return false;
+  return !(type === ErrorType.Timeout && details.timeout === "deadline");
+}
+
+/** The claims this node holds and the outcomes it records, over a SessionStore. */
+export class ReplayLedger {
+  /** Claims of calls running on this node, so that a duplicate here waits without polling. */
+  private readonly running = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly store: SessionStore,
+    private readonly options: ReplayOptions,
+  ) {}
+
+  /**
+   * Before a call runs: its recorded outcome when the session has one for `requestId`
+   * (after waiting for a call still running under it), else a claim the caller must settle.
+   * Throws SessionNotFound, Unavailable (the store), or the cancellation's reason.
+   */
+  async begin(
+    sessionId: string,
+    requestId: string,
+    budgetMs: number,
+    cancellation: Cancellation,
+  ): Promise<CallOutcome | ReplayClaim> {
+    const key = `${sessionId}\u0000${requestId}`;
+    const { node } = this.options;
+    let takeOverFrom: string | undefined;
+    let pollMs = FIRST_POLL_MS;
+    for (;;) {
+      if (cancellation.reason !== undefined) throw cancellation.reason;
+      const local = this.running.get(key);
+      if (local !== undefined) {
+        await Promise.race([local, cancellation.whenCancelled()]);
+        continue;
+      }
+      const now = Date.now();
+      const until = now + budgetMs + CLAIM_SLACK_MS;
+      const claim = await this.store.claimCall(sessionId, requestId, { node, until, takeOverFrom }, now);
+      if (claim.state === "recorded") return replayed(claim.outcome);
+      if (claim.state === "claimed") {
+        // Another call here may have claimed it while this one waited for the store.
+        if (this.running.has(key)) continue;
+        return this.hold(key, sessionId, requestId);
+      }
+      if (claim.node === node || (await this.options.isGone(claim.node))) {
+        // A claim of this node that no call here holds (its settle failed), or of a dead node.
+        takeOverFrom = claim.node;
+        continue;
+      }
+      await Promise.race([sleep(pollMs), cancellation.whenCancelled()]);
+      pollMs = Math.min(MAX_POLL_MS, pollMs * 2);
+    }
+  }
+
+  private hold(key: string, sessionId: string, requestId: string): ReplayClaim {
+    let release: () => void = () => {};
+    this.running.set(
+      key,
+      new Promise<void>((resolve) => {
+        release = resolve;
+      }),
+    );
+    return {
+      settle: async (outcome, recordable) => {
+        try {
+          const bytes = recordable ? this.encode(requestId, outcome) : undefined;
+          await this.store.settleCall(sessionId, requestId, this.options.node, bytes, Date.now());
+        } catch {
+          // Unrecorded (the store is unreachable, the session gone): the claim lapses at its
+          // `until` and a retry then runs the call again, as after a node that died.
+        } finally {
+          this.running.delete(key);
+          release();
+        }
+      },
+    };
+  }
+
+  private encode(requestId: string, outcome: CallOutcome): Uint8Array {
+    const bytes = pb.ToolCallResult.encode(
+      outcome.success
+        ? { index: 0, success: true, result: outcome.result, error: undefined, metrics: outcome.metrics }
+        : { index: 0, success: false, result: undefined, error: outcome.error, metrics: outcome.metrics },
+    ).finish();
+    if (bytes.length <= this.options.maxRecordBytes) return bytes;
+    const error = new BridgeError(
+      ErrorType.ResourceExhausted,
+      `request '${requestId}' already ran and completed, but its outcome (${bytes.length} bytes) is over ` +
+        `the host's replayMaxRecordBytes (${this.options.maxRecordBytes}) and was not kept; it was not run ` +
+        "again. Call with a new request id to run the tool again",
+      {
+        details: {
+          reason: "replay_not_kept",
+          request_id: requestId,
+          size: String(bytes.length),
+          max_record_bytes: String(this.options.maxRecordBytes),
+        },
+      },
+    );
+    return pb.ToolCallResult.encode({
+      index: 0,
+      success: false,
+      result: undefined,
+      error: { type: error.type, message: error.message, details: error.details, stacktrace: "" },
+      metrics: outcome.metrics,
+    }).finish();
+  }
+}
+
+/** A recorded outcome, as the call's outcome. */
+function replayed(bytes: Uint8Array): CallOutcome {
+  const record = pb.ToolCallResult.decode(bytes);
+  const metrics = record.metrics ?? { durationMs: 0, hostMs: 0 };
+  if (record.success && record.result !== undefined) return { success: true, result: record.result, metrics };
+  const error = record.error ?? {
+    type: ErrorType.InternalError,
+    message: "the recorded outcome of this request id is unreadable",
+    details: {},
+    stacktrace: "",
+  };
+  return { success: false, error, metrics };
+}
+
+/** Whether `begin` returned a claim rather than a recorded outcome. */
+export function isClaim(value: CallOutcome | ReplayClaim): value is ReplayClaim {
+  return "settle" in value;
+}
