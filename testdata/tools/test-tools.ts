@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { defineTool, type ToolBridgeHost } from "@toolbridge/server";
 import { z } from "zod";
+import registerClusterTools from "./cluster-tools.js";
 import registerLimitTools from "./limit-tools.js";
 import registerOutputTools from "./output-tools.js";
 import registerVariableTools from "./variable-tools.js";
@@ -164,6 +165,7 @@ export default function register(host: ToolBridgeHost): void {
       handler: () => ({ fn: () => 1 }),
     }),
   ]);
+  registerClusterTools(host);
   registerLimitTools(host);
   registerOutputTools(host);
   registerVariableTools(host);

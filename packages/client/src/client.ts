@@ -58,6 +58,11 @@ export interface CallOptions {
   timeoutMs?: number;
   /** Cancels the call; the host aborts the tool. */
   signal?: AbortSignal;
+  /**
+   * The call's idempotency key: a call repeated under the same id in the same session
+   * within the host's replay window gets the first call's outcome, and the tool does not
+   * run again (docs/replay.md). Without one the host names the call and records nothing.
+   */
   requestId?: string;
   /** Absolute gRPC deadline; the host stops the tool when it passes (timeoutMs need not be set). */
   deadline?: Date | number;
@@ -226,7 +231,7 @@ export class ToolBridgeClient {
       toolId,
       args: (options.args ?? []).map((arg) => encodeValue(arg)),
       kwargs: encodeKwargs(kwargs),
-      requestId: options.requestId ?? `req_${randomUUID()}`,
+      requestId: options.requestId ?? "",
       timeoutMs: options.timeoutMs ?? 0,
     };
     const response = await this.unary<pb.ToolCallRequest, pb.ToolCallResponse>(
@@ -259,7 +264,7 @@ export class ToolBridgeClient {
         stopOnError: options.stopOnError ?? false,
         maxParallel: options.maxParallel ?? 0,
       },
-      requestId: options.requestId ?? `req_${randomUUID()}`,
+      requestId: options.requestId ?? "",
     };
     const response = await this.unary<pb.BatchToolCallRequest, pb.BatchToolCallResponse>(
       "BatchExecuteTools",

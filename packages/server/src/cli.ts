@@ -120,6 +120,7 @@ async function main(argv: string[]): Promise<number> {
       ? "toolbridge store: memory (sessions end with this process)\n"
       : `toolbridge store: ${store} (shared by every host using it; sessions outlive a restart)\n`,
   );
+  if (host.nodeId !== undefined) process.stdout.write(`toolbridge node: ${host.nodeId}\n`);
   const pool = host.workers.state();
   if (pool.size > 0) {
     const pids = pool.workers.map((worker) => worker.pid).join(",");

@@ -1,0 +1,105 @@
+// Host processes sharing one Redis, driven by the real TypeScript client: a tool's rate
+// limit holds for all nodes together, and a tool registered for one session on node A is
+// listed on node B, its calls (plain and streamed) forwarded to A, and once A is gone they
+// fail with Unavailable naming A.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { ErrorType, ToolBridgeClient } from "@toolbridge/client";
+import { fails } from "./support/assertions.js";
+import { type HostProcess, startHost } from "./support/host-process.js";
+import { type RedisServer, startRedis } from "./support/redis-server.js";
+
+let redis: RedisServer;
+const running: HostProcess[] = [];
+const clients: ToolBridgeClient[] = [];
+
+before(async () => {
+  redis = await startRedis();
+});
+
+after(async () => {
+  for (const client of clients) client.close();
+  await Promise.all(running.map((h) => h.stop("SIGKILL")));
+  await redis.stop();
+});
+
+async function nodes(count: number): Promise<{ hosts: HostProcess[]; clients: ToolBridgeClient[] }> {
+  const hosts = await Promise.all(Array.from({ length: count }, () => startHost({ store: redis.url })));
+  running.push(...hosts);
+  const made = hosts.map((h) => new ToolBridgeClient(h.target));
+  clients.push(...made);
+  const { sessionId } = await (made[0] as ToolBridgeClient).initializeSession();
+  for (const client of made.slice(1)) await client.initializeSession(sessionId);
+  return { hosts, clients: made };
+}
+
+function nodeOf(h: HostProcess): string {
+  const match = /toolbridge node: (\S+)/.exec(h.stdout());
+  assert.ok(match?.[1], `no node line in:\n${h.stdout()}`);
+  return match[1];
+}
+
+describe("limits across nodes", () => {
+  it("a tool's rateLimitPerMinute counts the calls of every node together", async () => {
+    const {
+      clients: [a, b],
+    } = await nodes(2);
+    assert.ok(a !== undefined && b !== undefined);
+    // rate_limited allows 3 calls per minute.
+    assert.equal(await a.executeTool("rate_limited"), "ok");
+    assert.equal(await b.executeTool("rate_limited"), "ok");
+    assert.equal(await a.executeTool("rate_limited"), "ok");
+    for (const client of [b, a]) {
+      await assert.rejects(
+        client.executeTool("rate_limited"),
+        fails(ErrorType.RateLimitExceeded, (e) => Number(e.details.retry_after_ms) > 0),
+      );
+    }
+  });
+});
+
+describe("a session tool across nodes", () => {
+  let hostA: HostProcess;
+  let a: ToolBridgeClient;
+  let b: ToolBridgeClient;
+  before(async () => {
+    const made = await nodes(2);
+    [hostA] = made.hosts as [HostProcess];
+    [a, b] = made.clients as [ToolBridgeClient, ToolBridgeClient];
+    assert.equal(await a.executeTool("register_session_echo", { name: "mine" }), nodeOf(hostA));
+  });
+
+  it("is listed on every node, as a session tool", async () => {
+    for (const client of [a, b]) {
+      const spec = (await client.listTools()).find((tool) => tool.name === "mine");
+      assert.ok(spec, "the session tool is listed");
+      assert.equal(spec.scope, "session");
+    }
+  });
+
+  it("is run by the node it was registered on, whichever node the call reaches", async () => {
+    const value = { n: 1.5, list: [1, "two"], big: 2n ** 70n };
+    assert.deepEqual(await b.executeTool("mine", { value }), { value, node: nodeOf(hostA) });
+    const chunks = [];
+    for await (const chunk of b.streamTool("mine_stream", { count: 3 })) chunks.push(chunk);
+    assert.deepEqual(
+      chunks,
+      [0, 1, 2].map((i) => ({ i, node: nodeOf(hostA) })),
+    );
+    // Its errors come back as they are on node A.
+    await assert.rejects(b.executeTool("mine", {}), fails(ErrorType.ValidationError));
+  });
+
+  it("fails with Unavailable naming the node once that node is gone", async () => {
+    await hostA.stop("SIGKILL");
+    await assert.rejects(
+      b.executeTool("mine", { value: 1 }),
+      fails(
+        ErrorType.Unavailable,
+        (e) => e.message.includes(nodeOf(hostA)) && e.details.node === nodeOf(hostA),
+      ),
+    );
+    // The node's other tools are every node's: they still answer here.
+    assert.equal(await b.executeTool("add", { a: 1, b: 2 }), 3);
+  });
+});
