@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import grpc
@@ -14,6 +15,8 @@ from toolbridge import (
     ErrorType,
     HostProcess,
     RetryEvent,
+    SessionRecreated,
+    SessionRecreatedError,
     ToolBridgeClient,
     ToolBridgeError,
     ToolCallError,
@@ -155,16 +158,17 @@ async def test_retry_keeps_going_across_a_host_restart_on_the_same_port() -> Non
         assert await client.execute_with_retry("add", 1, 1) == 2
         assert await host.stop() == 0
 
-        # Not idempotent: the call might have run, so it is not repeated.
+        # Any tool is retried (a repeated call would be a replay), until the attempts run out.
         quiet: list[RetryEvent] = []
         with pytest.raises(ToolCommunicationError) as raised:
             await client.call_with_retry(
                 "describe_args", kwargs={"name": "x"}, backoff=FAST, on_retry=quiet.append
             )
         assert raised.value.code == grpc.StatusCode.UNAVAILABLE
-        assert quiet == []
+        assert [e.attempt for e in quiet] == [1, 2]
 
         events: list[RetryEvent] = []
+        recreated: list[SessionRecreated] = []
 
         def restart_once(event: RetryEvent) -> None:
             events.append(event)
@@ -173,7 +177,12 @@ async def test_retry_keeps_going_across_a_host_restart_on_the_same_port() -> Non
                 restarted.append(asyncio.create_task(spawn_host({"port": port})))
 
         result = await client.call_with_retry(
-            "add", args=[20, 22], max_retries=100, backoff=FAST, on_retry=restart_once
+            "add",
+            args=[20, 22],
+            max_retries=100,
+            backoff=FAST,
+            on_retry=restart_once,
+            on_session_recreated=recreated.append,
         )
         assert result == 42
         assert restarted, "the call never failed while the host was down"
@@ -181,7 +190,8 @@ async def test_retry_keeps_going_across_a_host_restart_on_the_same_port() -> Non
         first = events[0].error
         assert isinstance(first, ToolCommunicationError)
         assert first.code == grpc.StatusCode.UNAVAILABLE
-        # The new host had no such session; the client re-created it under the same id.
+        # The new host had no such session; the client re-created it under the same id, and said so.
+        assert recreated == [SessionRecreated(session.session_id)]
         assert client.session_id == session.session_id
         assert (await client.session_info()).metadata == {"owner": "py-retry"}
     finally:
@@ -191,25 +201,58 @@ async def test_retry_keeps_going_across_a_host_restart_on_the_same_port() -> Non
         await host.stop()
 
 
-async def test_a_forced_retry_repeats_a_non_idempotent_call() -> None:
+async def test_a_cold_client_recovers_after_a_restart_and_is_told_the_session_came_back_empty() -> None:
+    """A client that never listed tools: its first retried call after the restart finds the session gone."""
     host = await spawn_host()
+    port = int(host.target.rsplit(":", 1)[1])
+    warm = ToolBridgeClient(host.target)
+    session = await warm.initialize_session("py-cold", {"owner": "py-cold"})
+    await warm.close()
+    assert await host.stop() == 0
+    host = await spawn_host({"port": port})
     channel = create_grpc_channel(host.target, options=FAST_RECONNECT)
-    client = ToolBridgeClient(host.target, channel=channel)
-    await client.initialize_session()
-    await client.list_tools()
-    await host.stop()
-    events: list[Any] = []
-    with pytest.raises(ToolCommunicationError):
-        await client.call_with_retry(
-            "describe_args",
-            kwargs={"name": "x"},
-            force=True,
-            max_retries=3,
-            backoff=FAST,
-            on_retry=events.append,
-        )
-    assert len(events) == 2
-    await channel.close(None)
+    try:
+        # Attached by id alone, as a new process would be: no spec lookup, no earlier failure.
+        cold = ToolBridgeClient(host.target, channel=channel)
+        cold.session_id = session.session_id
+        with pytest.raises(SessionRecreatedError) as raised:
+            await cold.call_with_retry("add", args=[1, 2], backoff=FAST)
+        assert raised.value.type == ErrorType.SESSION_NOT_FOUND
+        assert raised.value.details["recreated"] == "true"
+        assert "re-created empty" in str(raised.value)
+        # The session works again (empty); the next call goes through.
+        assert await cold.call_with_retry("add", args=[1, 2], backoff=FAST) == 3
+        assert await cold.session_info()
+
+        # With a handler the caller is told and the call goes on.
+        await cold.cleanup()
+        cold.session_id = session.session_id
+        told: list[SessionRecreated] = []
+        assert await cold.call_with_retry("add", args=[2, 2], on_session_recreated=told.append) == 4
+        assert told == [SessionRecreated(session.session_id)]
+    finally:
+        await channel.close(None)
+        await host.stop()
+
+
+async def test_a_retried_call_of_a_tool_with_a_side_effect_runs_once(client: ToolBridgeClient) -> None:
+    """Each attempt carries the same request id: the host replays what already completed."""
+    key = f"py-once-{uuid.uuid4().hex}"
+    request_id = f"req-{key}"
+    first = await client.call_with_retry("bump", kwargs={"key": key}, request_id=request_id)
+    again = await client.call_with_retry("bump", kwargs={"key": key}, request_id=request_id)
+    assert first == again == {"count": 1, "node": "local"}
+    assert await client.execute_tool("bumps", key=key) == 1
+
+
+def test_in_band_unavailable_is_retried_unless_the_host_says_it_is_not() -> None:
+    policy = BackoffPolicy(initial_s=1.0)
+    worker_died = ToolCallError("t", ErrorType.UNAVAILABLE, "worker died", {"retriable": "true"})
+    redis_down = ToolBridgeError("Redis is unreachable", ErrorType.UNAVAILABLE, {"store": "redis"})
+    node_gone = ToolCallError("t", ErrorType.UNAVAILABLE, "node gone", {"retriable": "false"})
+    assert retry_delay(worker_died, 1, policy, True) == 2.0
+    assert retry_delay(redis_down, 0, policy, True) == 1.0
+    assert retry_delay(node_gone, 0, policy, True) is None
 
 
 def test_batch_results_are_placed_by_index_and_a_malformed_answer_is_named() -> None:

@@ -164,8 +164,6 @@ export class ToolBridgeClient {
   private readonly decodeOptions: DecodeOptions;
   private currentSession: string | undefined;
   private sessionMetadata: Record<string, string> = {};
-  /** Tool specs of the current session, for the retry policy's idempotency check. */
-  private specs: Map<string, ToolSpec> | undefined;
 
   constructor(target: string, options: ClientOptions = {}) {
     const maxBytes = options.maxMessageBytes ?? 10 * 1024 * 1024;
@@ -197,7 +195,6 @@ export class ToolBridgeClient {
     throwIfFailed(response.success, response.error);
     this.currentSession = response.sessionId;
     this.sessionMetadata = { ...metadata };
-    this.specs = undefined;
     return {
       sessionId: response.sessionId,
       toolCount: response.toolCount,
@@ -215,7 +212,6 @@ export class ToolBridgeClient {
     );
     throwIfFailed(response.success, response.error);
     const tools = response.tools.map(toToolSpec);
-    this.specs = new Map(tools.map((tool) => [tool.name, tool]));
     return tools;
   }
 
@@ -277,10 +273,11 @@ export class ToolBridgeClient {
   }
 
   /**
-   * executeTool under the retry policy (see retry.ts): transient transport failures are
-   * retried with exponential backoff for idempotent tools (any tool with `force`),
-   * rate-limit refusals after the host's retry-after; tool errors never. Every attempt
-   * sends the same request id. After a host restart the session is re-created.
+   * executeTool under the retry policy (see retry.ts): transient failures are retried with
+   * exponential backoff for every tool, rate-limit refusals after the host's retry-after;
+   * tool errors never. Every attempt sends the same request id, so the host replays a call
+   * that completed instead of running the tool again (docs/replay.md). After a host restart
+   * the session is re-created, and the caller told when it came back empty.
    */
   async executeWithRetry(
     toolId: string,
@@ -288,15 +285,10 @@ export class ToolBridgeClient {
     options: CallOptions & RetryOptions = {},
   ): Promise<NativeValue> {
     const callOptions = { ...options, requestId: options.requestId ?? `req_${randomUUID()}` };
+    const sessionId = this.requireSession();
     return withRetry(() => this.executeTool(toolId, kwargs, callOptions), options, {
-      isIdempotent: async () => {
-        const known = this.specs?.get(toolId);
-        if (known !== undefined) return known.idempotent;
-        return (await this.listTools()).find((tool) => tool.name === toolId)?.idempotent ?? false;
-      },
-      recoverSession: async () => {
-        await this.initializeSession(this.requireSession(), this.sessionMetadata);
-      },
+      recoverSession: async () => (await this.initializeSession(sessionId, this.sessionMetadata)).created,
+      sessionId,
       signal: options.signal,
     });
   }

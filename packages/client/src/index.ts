@@ -45,4 +45,10 @@ export {
   type ToolSpec,
 } from "./client.js";
 export type { MetricsSnapshot, ToolCallMetrics } from "./metrics.js";
-export { type BackoffPolicy, DEFAULT_BACKOFF, type RetryEvent, type RetryOptions } from "./retry.js";
+export {
+  type BackoffPolicy,
+  DEFAULT_BACKOFF,
+  type RetryEvent,
+  type RetryOptions,
+  type SessionRecreated,
+} from "./retry.js";

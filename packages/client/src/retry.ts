@@ -2,13 +2,19 @@
  * The retry policy shared by the TypeScript and Python clients: which failures are
  * worth another attempt, and how long to wait first.
  *
- * - Transport failures UNAVAILABLE and DEADLINE_EXCEEDED: exponential backoff
- *   (1 s, 2 s, 4 s, ...). The call may have reached the tool, so only tools marked
- *   idempotent are retried, unless the caller forces it.
+ * - Transport failures UNAVAILABLE and DEADLINE_EXCEEDED, and an in-band Unavailable
+ *   (Redis unreachable, a worker or node that died; not one whose details.retriable is
+ *   "false"): exponential backoff (1 s, 2 s, 4 s, ...). Every attempt carries the same
+ *   request id, so the host answers a call that already completed with its recorded
+ *   outcome instead of running the tool again (docs/replay.md): any tool is retried.
  * - RateLimitExceeded / ConcurrencyLimitExceeded: the host refused the call before the
- *   tool ran, so any tool may be retried: after the host's retry_after_ms when it sent
- *   one, else a longer backoff (10 s, 20 s, ...) / the exponential one.
+ *   tool ran: after the host's retry_after_ms when it sent one, else a longer backoff
+ *   (10 s, 20 s, ...) / the exponential one.
  * - Everything else (tool logic errors, validation, timeouts of the tool itself): never.
+ *
+ * A SessionNotFound (the host restarted on the memory store) is answered once per call by
+ * re-creating the session under the same id; when it came back empty the caller is told
+ * (onSessionRecreated, else a SessionNotFound with details.recreated "true"), never silently.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
@@ -36,16 +42,35 @@ export interface RetryOptions {
   /** Attempts in all, the first included (default 3, as Python's max_retries). */
   maxAttempts?: number;
   backoff?: Partial<BackoffPolicy>;
-  /** Retry transport failures even when the tool is not marked idempotent. */
+  /** No longer needed: every tool is retried, as a repeated request id is a replay. */
   force?: boolean;
   /**
-   * When a transport failure is followed by SessionNotFound (the host restarted and
-   * lost its in-memory sessions), re-create the session under the same id and go on.
-   * Default true. Host-side session state (variables) is not restored.
+   * On SessionNotFound (the host restarted and lost its in-memory sessions), re-create the
+   * session under the same id, once per call. Default true. When the host had to create it
+   * anew, its variables and agents are gone: `onSessionRecreated` is told and the call goes
+   * on, or without it the call fails with SessionNotFound (details.recreated "true").
    */
   recoverSession?: boolean;
+  /** Told when the session came back empty after a host restart; the call then goes on. */
+  onSessionRecreated?: (event: SessionRecreated) => void;
   /** Called before each wait, e.g. to log it. */
   onRetry?: (event: RetryEvent) => void;
+}
+
+/** The session was lost by the host and re-created empty under the same id. */
+export interface SessionRecreated {
+  readonly sessionId: string;
+}
+
+/** The error of a call that was not made because its session came back empty (no onSessionRecreated). */
+export function sessionRecreatedError(sessionId: string): BridgeError {
+  return new BridgeError(
+    ErrorType.SessionNotFound,
+    `the host had lost session '${sessionId}' (it restarted on the memory store, or the session expired); ` +
+      "it was re-created empty under the same id, so its variables and agent records are gone. The call " +
+      "was not made: restore what you need and call again (pass onSessionRecreated to be told and go on instead)",
+    { details: { session_id: sessionId, recreated: "true" } },
+  );
 }
 
 export interface RetryEvent {
@@ -60,10 +85,11 @@ const TRANSIENT_CODES: ReadonlySet<number> = new Set([
   grpc.status.DEADLINE_EXCEEDED,
 ]);
 
-/** True for a transport failure that another attempt may get past. */
+/** True for a transport failure, or an in-band Unavailable, that another attempt may get past. */
 export function isTransientTransportError(error: unknown): error is BridgeError {
+  if (!(error instanceof BridgeError)) return false;
+  if (error.type === ErrorType.Unavailable) return error.details.retriable !== "false";
   return (
-    error instanceof BridgeError &&
     error.type === ErrorType.CommunicationError &&
     error.grpcCode !== undefined &&
     TRANSIENT_CODES.has(error.grpcCode)
@@ -114,17 +140,22 @@ export async function backoffSleep(ms: number, signal: AbortSignal | undefined):
 }
 
 export interface RetryHooks {
-  /** Whether the tool may run twice (its spec's `idempotent`); looked up once, before the first attempt. */
-  isIdempotent: () => Promise<boolean>;
-  /** Re-creates the session after a host restart. */
-  recoverSession: () => Promise<void>;
+  /**
+   * Whether the call may run twice after a transport failure; asked once, before the first
+   * attempt. Without it every call may: the host replays a request id it completed.
+   */
+  isIdempotent?: () => Promise<boolean>;
+  /** Re-creates the session after SessionNotFound; resolves true when the host created it anew (empty). */
+  recoverSession: () => Promise<boolean>;
+  /** The session's id, for what the caller is told when it came back empty. */
+  sessionId: string;
   signal?: AbortSignal | undefined;
 }
 
 /**
  * Runs `call` under the retry policy. Each pass of the loop either returns, throws, or
- * counts a failed attempt (at most `maxAttempts`); session re-creation happens at most
- * once per transport failure, so the loop is bounded by 2 * maxAttempts passes.
+ * counts a failed attempt (at most `maxAttempts`); the session is re-created at most once
+ * per call, so the loop is bounded by maxAttempts + 1 passes.
  */
 export async function withRetry<T>(
   call: () => Promise<T>,
@@ -137,33 +168,39 @@ export async function withRetry<T>(
   }
   const policy = backoffPolicy(options.backoff);
   const recover = options.recoverSession ?? true;
-  let mayRepeatCall: boolean | undefined = options.force === true ? true : undefined;
+  let mayRepeatCall: boolean | undefined =
+    options.force === true || hooks.isIdempotent === undefined ? true : undefined;
   let failures = 0;
-  let transportFailed = false;
   let needsRecovery = false;
+  let recovered = false;
   for (;;) {
     let phase: "recover" | "lookup" | "call" = "call";
     try {
       if (needsRecovery) {
         phase = "recover";
-        await hooks.recoverSession();
+        const recreated = await hooks.recoverSession();
         needsRecovery = false;
+        if (recreated) {
+          if (options.onSessionRecreated === undefined) throw sessionRecreatedError(hooks.sessionId);
+          options.onSessionRecreated({ sessionId: hooks.sessionId });
+        }
       }
-      if (mayRepeatCall === undefined) {
+      if (mayRepeatCall === undefined && hooks.isIdempotent !== undefined) {
         phase = "lookup";
         mayRepeatCall = await hooks.isIdempotent();
       }
       phase = "call";
       return await call();
     } catch (error) {
+      if (error instanceof BridgeError && error.details.recreated === "true") throw error;
       if (
         recover &&
-        transportFailed &&
-        phase === "call" &&
+        !recovered &&
+        phase !== "recover" &&
         error instanceof BridgeError &&
         error.type === ErrorType.SessionNotFound
       ) {
-        transportFailed = false;
+        recovered = true;
         needsRecovery = true;
         continue;
       }
@@ -171,7 +208,6 @@ export async function withRetry<T>(
       // Re-creating a session and listing tools change nothing the tool sees: always safe to repeat.
       const delay = retryDelay(error, failures - 1, policy, phase !== "call" || mayRepeatCall === true);
       if (delay === undefined || failures >= maxAttempts) throw error;
-      if (isTransientTransportError(error)) transportFailed = true;
       options.onRetry?.({ attempt: failures, delayMs: delay, error: error as BridgeError });
       await backoffSleep(delay, hooks.signal);
     }

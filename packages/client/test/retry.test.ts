@@ -8,6 +8,7 @@ import {
   DEFAULT_BACKOFF,
   ErrorType,
   type RetryEvent,
+  type SessionRecreated,
   ToolBridgeClient,
 } from "@toolbridge/client";
 import { type HostProcess, startHost } from "../../server/test/support/host-process.js";
@@ -143,26 +144,31 @@ describe("executeWithRetry across a host restart", () => {
       assert.equal(await client.executeWithRetry("add", { a: 1, b: 1 }), 2);
       assert.equal(await host.stop(), 0);
 
-      // A tool not marked idempotent fails at once: the call might have run.
-      const noRetry: RetryEvent[] = [];
+      // Any tool is retried (a repeated request id is a replay), until the attempts run out.
+      const down: RetryEvent[] = [];
       await assert.rejects(
         client.executeWithRetry(
           "describe_args",
           { name: "x" },
-          { backoff: FAST_BACKOFF, onRetry: (e) => noRetry.push(e) },
+          { backoff: FAST_BACKOFF, onRetry: (e) => down.push(e) },
         ),
         isBridgeError(ErrorType.CommunicationError, (e) => e.details.grpc_code === "UNAVAILABLE"),
       );
-      assert.deepEqual(noRetry, []);
+      assert.deepEqual(
+        down.map((e) => e.attempt),
+        [1, 2],
+      );
 
       let restarted: Promise<HostProcess> | undefined;
       const retries: RetryEvent[] = [];
+      const recreated: SessionRecreated[] = [];
       const result = await client.executeWithRetry(
         "add",
         { a: 20, b: 22 },
         {
           maxAttempts: 100,
           backoff: FAST_BACKOFF,
+          onSessionRecreated: (event) => recreated.push(event),
           onRetry: (event) => {
             retries.push(event);
             // Bring the host back only once the client has seen it gone.
@@ -174,7 +180,8 @@ describe("executeWithRetry across a host restart", () => {
       assert.ok(restarted, "the call never failed while the host was down");
       host = await restarted;
       assert.equal(retries[0]?.error.details.grpc_code, "UNAVAILABLE");
-      // The new host had no such session: the client re-created it under the same id.
+      // The new host had no such session: the client re-created it under the same id, and said so.
+      assert.deepEqual(recreated, [{ sessionId }]);
       assert.equal(client.sessionId, sessionId);
       assert.equal((await client.sessionInfo()).metadata.owner, "retry-test");
     } finally {
@@ -183,22 +190,71 @@ describe("executeWithRetry across a host restart", () => {
     }
   });
 
-  it("retries a non-idempotent tool when forced", async () => {
+  it("recovers a cold client, telling it the session came back empty", async () => {
+    let host = await startHost();
+    const port = Number(host.target.split(":").pop());
+    const warm = new ToolBridgeClient(host.target);
+    const { sessionId } = await warm.initializeSession("retry-cold");
+    warm.close();
+    assert.equal(await host.stop(), 0);
+    host = await startHost({ port });
+    // A new process attaching by id alone: no spec lookup, no earlier transport failure.
+    const cold = new ToolBridgeClient(host.target, FAST_RECONNECT);
+    try {
+      await cold.initializeSession(sessionId);
+      await cold.cleanup();
+      await cold.initializeSession(sessionId);
+      await host.stop();
+      host = await startHost({ port });
+      await assert.rejects(
+        cold.executeWithRetry("add", { a: 1, b: 2 }, { backoff: FAST_BACKOFF }),
+        isBridgeError(ErrorType.SessionNotFound, (e) => e.details.recreated === "true"),
+      );
+      // The session exists again (empty): the next call goes through.
+      assert.equal(await cold.executeWithRetry("add", { a: 1, b: 2 }), 3);
+
+      await cold.cleanup();
+      await cold.initializeSession(sessionId);
+      await host.stop();
+      host = await startHost({ port });
+      const told: SessionRecreated[] = [];
+      const result = await cold.executeWithRetry(
+        "add",
+        { a: 2, b: 2 },
+        { backoff: FAST_BACKOFF, maxAttempts: 100, onSessionRecreated: (e) => told.push(e) },
+      );
+      assert.equal(result, 4);
+      assert.deepEqual(told, [{ sessionId }]);
+    } finally {
+      cold.close();
+      await host.stop();
+    }
+  });
+
+  it("retries a tool with a side effect under one request id: the host runs it once", async () => {
     const host = await startHost();
-    const client = new ToolBridgeClient(host.target, FAST_RECONNECT);
-    await client.initializeSession();
-    await client.listTools();
-    await host.stop();
-    const retries: RetryEvent[] = [];
-    await assert.rejects(
-      client.executeWithRetry(
-        "describe_args",
-        { name: "x" },
-        { force: true, maxAttempts: 3, backoff: FAST_BACKOFF, onRetry: (e) => retries.push(e) },
-      ),
-      isBridgeError(ErrorType.CommunicationError),
-    );
-    assert.equal(retries.length, 2);
-    client.close();
+    const client = new ToolBridgeClient(host.target);
+    try {
+      await client.initializeSession();
+      const key = `once-${Date.now()}`;
+      const requestId = `req-${key}`;
+      const first = await client.executeWithRetry("bump", { key }, { requestId });
+      const again = await client.executeWithRetry("bump", { key }, { requestId });
+      assert.deepEqual(again, first);
+      assert.equal(await client.executeTool("bumps", { key }), 1);
+    } finally {
+      client.close();
+      await host.stop();
+    }
+  });
+
+  it("treats an in-band Unavailable as retriable unless the host says it is not", () => {
+    const policy = DEFAULT_BACKOFF;
+    const workerDied = new BridgeError(ErrorType.Unavailable, "", { details: { retriable: "true" } });
+    const redisDown = new BridgeError(ErrorType.Unavailable, "", { details: { store: "redis" } });
+    const nodeGone = new BridgeError(ErrorType.Unavailable, "", { details: { retriable: "false" } });
+    assert.equal(retryDelay(workerDied, 1, policy, true), 2000);
+    assert.equal(retryDelay(redisDown, 0, policy, true), 1000);
+    assert.equal(retryDelay(nodeGone, 0, policy, true), undefined);
   });
 });

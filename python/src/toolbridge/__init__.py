@@ -23,7 +23,13 @@ from toolbridge.launcher import HostLaunchError, HostProcess, launch_host, start
 from toolbridge.metrics import HostMetrics, ToolMetrics
 from toolbridge.pool import ChannelPool
 from toolbridge.proxy import AsyncGRPCProxyTool, StreamingGRPCProxyTool
-from toolbridge.retry import DEFAULT_BACKOFF, BackoffPolicy, RetryEvent
+from toolbridge.retry import (
+    DEFAULT_BACKOFF,
+    BackoffPolicy,
+    RetryEvent,
+    SessionRecreated,
+    SessionRecreatedError,
+)
 from toolbridge.session_context import CachedSessionContext, SessionContext
 from toolbridge.shutdown import GracefulShutdown, ShuttingDownError
 from toolbridge.specs import NO_DEFAULT, ParameterSpec, Session, SessionDetails, ToolSpec
@@ -83,6 +89,8 @@ __all__ = [
     "SessionContext",
     "SessionDetails",
     "SessionError",
+    "SessionRecreated",
+    "SessionRecreatedError",
     "ShuttingDownError",
     "StreamingGRPCProxyTool",
     "Tensor",

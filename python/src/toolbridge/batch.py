@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from toolbridge.errors import ErrorType, InvalidValueError, ToolBridgeError, ToolCallError, tool_call_error
-from toolbridge.transport import AioTransport, deadline_s, error_details, new_request_id
+from toolbridge.transport import AioTransport, deadline_s, error_details
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1 import values_pb2 as pb_values
 from toolbridge.values import decode_value, encode_value_into
@@ -44,12 +44,15 @@ async def execute_batch(
     usual slack, the deadline of the whole batch. Raises only when the batch as a whole
     is refused (unknown session: ``SessionError``; more items than the host's
     ``maxBatchSize``: ``ToolBridgeError`` with ``ValidationError``) or the transport fails.
+    Sent again under the same ``request_id``, the items that completed are answered with
+    their recorded outcomes instead of running again (docs/replay.md).
     """
     request = pb.BatchToolCallRequest(
         session_id=session_id,
         batch_id=f"batch_{uuid.uuid4().hex[:8]}",
         config=pb.BatchConfig(parallel=parallel, stop_on_error=stop_on_error, max_parallel=max_parallel),
-        request_id=request_id or new_request_id(),
+        # A batch's request id is its items' idempotency keys (<id>/<index>); none: nothing is recorded.
+        request_id=request_id or "",
     )
     # Items are built in place in the request: constructing each and copying it in cost 3x more.
     # No index is sent: the host takes an item's position as its index.

@@ -23,7 +23,7 @@ from toolbridge.health import health_check
 from toolbridge.metrics import HostMetrics, get_metrics
 from toolbridge.pool import ChannelPool
 from toolbridge.proxy import AsyncGRPCProxyTool, build_proxy_tools
-from toolbridge.retry import DEFAULT_BACKOFF, BackoffPolicy, RetryEvent, run_with_retry
+from toolbridge.retry import DEFAULT_BACKOFF, BackoffPolicy, RetryEvent, SessionRecreated, run_with_retry
 from toolbridge.specs import Session, SessionDetails, ToolSpec
 from toolbridge.transport import (
     AioTransport,
@@ -68,8 +68,6 @@ class ToolBridgeClient:
         self.session_id: str | None = None
         # Kept to re-create the session after a host restart (see call_with_retry).
         self.session_metadata: dict[str, str] = {}
-        # Per tool of the current session: its spec says idempotent (for call_with_retry).
-        self._idempotent: tuple[str, dict[str, bool]] | None = None
 
     @classmethod
     @asynccontextmanager
@@ -238,16 +236,21 @@ class ToolBridgeClient:
         force: bool = False,
         recover_session: bool = True,
         on_retry: Callable[[RetryEvent], None] | None = None,
+        on_session_recreated: Callable[[SessionRecreated], None] | None = None,
         timeout_ms: int | None = None,
         request_id: str | None = None,
     ) -> Any:
         """``call_tool`` under the retry policy of ``toolbridge.retry`` (``max_retries`` counts attempts).
 
-        Transport failures are retried only for tools whose spec says ``idempotent``, unless
-        ``force``. Every attempt sends the same request id, so the host's logs show them as one
-        call. With ``recover_session``, a session the host lost (it restarted) is re-created
-        under the same id.
+        Every attempt sends the same request id (a fresh one unless given), so the host
+        answers an attempt whose call already completed with the recorded outcome: any tool
+        is retried after a transport failure without running twice (docs/replay.md; ``force``
+        is no longer needed). With ``recover_session``, a session the host lost (a restart on
+        the memory store) is re-created under the same id; when it comes back empty the
+        caller is told: ``on_session_recreated`` is called and the call goes on, or without
+        it ``SessionRecreatedError`` is raised.
         """
+        del force  # every tool is retried: the request id makes a repeated call a replay
         arguments, keywords = tuple(args), dict(kwargs or {})
         request_id = request_id or new_request_id()
         session_id, metadata = self.require_session(), dict(self.session_metadata)
@@ -257,19 +260,17 @@ class ToolBridgeClient:
                 tool_id, arguments, keywords, timeout_ms=timeout_ms, request_id=request_id
             )
 
-        async def may_repeat_call() -> bool:
-            return force or await self._is_idempotent(tool_id)
-
-        async def recover() -> None:
-            await self.initialize_session(session_id, metadata)
+        async def recover() -> bool:
+            return (await self.initialize_session(session_id, metadata)).created
 
         return await run_with_retry(
             attempt,
-            may_repeat_call=may_repeat_call,
             recover_session=recover if recover_session else None,
             max_retries=max_retries,
             backoff=backoff or DEFAULT_BACKOFF,
             on_retry=on_retry,
+            on_session_recreated=on_session_recreated,
+            session_id=session_id,
         )
 
     async def get_metrics(self, timeout_s: float | None = None) -> HostMetrics:
@@ -314,13 +315,3 @@ class ToolBridgeClient:
         async with aclosing(self.transport.stream_tool(request)) as chunks:
             async for chunk in chunks:
                 yield chunk
-
-    async def _is_idempotent(self, tool_id: str) -> bool:
-        # One ListTools per session, and again for a tool not seen yet (a session tool added later).
-        session_id = self.session_id or ""
-        cached = self._idempotent
-        if cached is None or cached[0] != session_id or tool_id not in cached[1]:
-            specs = {spec.name: spec.idempotent for spec in await self.list_tools()}
-            self._idempotent = (session_id, specs)
-            return specs.get(tool_id, False)
-        return cached[1][tool_id]

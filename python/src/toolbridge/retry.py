@@ -1,17 +1,22 @@
 """The retry policy of the Python client, the same as the TypeScript client's.
 
-- ``UNAVAILABLE`` and ``DEADLINE_EXCEEDED`` (``ToolCommunicationError``): exponential
-  backoff, 1 s, 2 s, 4 s, ... The call may have reached the tool, so this applies only
-  to tools whose spec says ``idempotent``, unless the caller passes ``force=True``.
+- ``UNAVAILABLE`` and ``DEADLINE_EXCEEDED`` (``ToolCommunicationError``), and an in-band
+  ``Unavailable`` (Redis unreachable, a worker or node that died; not one whose
+  ``details["retriable"]`` is ``"false"``): exponential backoff, 1 s, 2 s, 4 s, ... Every
+  attempt carries the same request id, so the host answers a call that already completed
+  with its recorded outcome instead of running the tool again (docs/replay.md): any tool
+  is retried.
 - ``RateLimitExceeded`` / ``ConcurrencyLimitExceeded``: the host refused the call before
-  the tool ran, so any tool is retried: after the host's ``retry_after_ms`` when it sent
-  one, else a longer backoff (10 s, 20 s, ...) / the exponential one.
+  the tool ran: after the host's ``retry_after_ms`` when it sent one, else a longer
+  backoff (10 s, 20 s, ...) / the exponential one.
 - Anything else (the tool raised, validation, unknown tool, the tool's own timeout):
   raised at once, never retried.
 
-After a transport failure, a ``SessionNotFound`` means the host restarted and lost its
-in-memory sessions: the session is re-created under the same id (host-side state such as
-variables is not restored) and the call goes on.
+A ``SessionNotFound`` (the host restarted on the memory store and lost its sessions) is
+answered once per call by re-creating the session under the same id. When the host had
+to create it anew, its variables and agent records are gone: the caller is told, through
+``on_session_recreated`` (then the call goes on) or else ``SessionRecreatedError`` (the
+call was not made), never silently.
 """
 
 from __future__ import annotations
@@ -58,9 +63,45 @@ class RetryEvent:
     error: ToolBridgeError
 
 
+@dataclass(frozen=True)
+class SessionRecreated:
+    """Passed to ``on_session_recreated``: the host had lost the session and created it anew, empty."""
+
+    session_id: str
+
+
+class SessionRecreatedError(SessionError):
+    """The host had lost the session; it was re-created empty under the same id and the call was not made.
+
+    Its ``type`` is ``SessionNotFound`` and ``details["recreated"]`` is ``"true"``. The
+    session works again: restore what the program needs (variables, agents), then call again.
+    """
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(
+            f"the host had lost session '{session_id}' (it restarted on the memory store, or the "
+            "session expired); it was re-created empty under the same id, so its variables and agent "
+            "records are gone. The call was not made: restore what you need and call again (pass "
+            "on_session_recreated to be told and go on instead)",
+            ErrorType.SESSION_NOT_FOUND,
+            session_id,
+            {"session_id": session_id, "recreated": "true"},
+        )
+
+
 def is_transient(error: BaseException) -> bool:
-    """True for a transport failure that another attempt may get past."""
-    return isinstance(error, ToolCommunicationError) and error.code in TRANSIENT_CODES
+    """True for a failure another attempt may get past: a transport one, or an in-band ``Unavailable``."""
+    if isinstance(error, ToolCommunicationError):
+        return error.code in TRANSIENT_CODES
+    return (
+        isinstance(error, ToolBridgeError)
+        and error.type == ErrorType.UNAVAILABLE
+        and error.details.get("retriable") != "false"
+    )
+
+
+def _is_session_lost(error: ToolBridgeError) -> bool:
+    return isinstance(error, SessionError) and error.type == ErrorType.SESSION_NOT_FOUND
 
 
 def retry_delay(
@@ -88,48 +129,52 @@ def retry_delay(
 async def run_with_retry(
     attempt: Callable[[], Awaitable[T]],
     *,
-    may_repeat_call: Callable[[], Awaitable[bool]],
-    recover_session: Callable[[], Awaitable[object]] | None = None,
+    may_repeat_call: Callable[[], Awaitable[bool]] | None = None,
+    recover_session: Callable[[], Awaitable[bool]] | None = None,
     max_retries: int = 3,
     backoff: BackoffPolicy = DEFAULT_BACKOFF,
     on_retry: Callable[[RetryEvent], None] | None = None,
+    on_session_recreated: Callable[[SessionRecreated], None] | None = None,
+    session_id: str = "",
 ) -> T:
     """Runs ``attempt`` under the retry policy; ``max_retries`` counts attempts, the first included.
 
-    ``may_repeat_call`` says whether the call may run twice (e.g. whether the tool is idempotent);
-    it is asked once, before the first attempt. ``recover_session``
-    re-creates the session after a transport failure was followed by ``SessionNotFound`` (a
-    host that restarted); None leaves such errors to the caller. Each pass of the loop either
-    returns, raises, or counts a failed attempt; recovery happens at most once per transport
-    failure, so it is bounded.
+    ``may_repeat_call`` says whether the call may run twice after a transport failure (asked
+    once, before the first attempt); without it every call may, as the host replays a call
+    completed under the same request id. ``recover_session`` re-creates the session after a
+    ``SessionNotFound`` and returns whether the host created it anew (empty); then
+    ``on_session_recreated`` is told and the call goes on, or without it
+    ``SessionRecreatedError`` is raised. None leaves ``SessionNotFound`` to the caller.
+    Recovery happens at most once per call, so the loop is bounded.
     """
     if max_retries < 1:
         raise ValueError("max_retries must be >= 1 (it counts attempts, the first included)")
-    may_repeat: bool | None = None
+    may_repeat: bool | None = None if may_repeat_call is not None else True
     failures = 0
-    transport_failed = False
     needs_recovery = False
+    recovered = False
     while True:
         phase = "call"
         try:
             if needs_recovery and recover_session is not None:
                 phase = "recover"
-                await recover_session()
+                recreated = await recover_session()
                 needs_recovery = False
-            if may_repeat is None:
+                if recreated:
+                    if on_session_recreated is None:
+                        raise SessionRecreatedError(session_id)
+                    on_session_recreated(SessionRecreated(session_id))
+            if may_repeat is None and may_repeat_call is not None:
                 phase = "lookup"
                 may_repeat = await may_repeat_call()
             phase = "call"
             return await attempt()
+        except SessionRecreatedError:
+            raise
         except ToolBridgeError as error:
-            if (
-                recover_session is not None
-                and transport_failed
-                and phase == "call"
-                and isinstance(error, SessionError)
-                and error.type == ErrorType.SESSION_NOT_FOUND
-            ):
-                transport_failed = False
+            lost = _is_session_lost(error) and phase != "recover"
+            if recover_session is not None and lost and not recovered:
+                recovered = True
                 needs_recovery = True
                 continue
             failures += 1
@@ -137,8 +182,6 @@ async def run_with_retry(
             delay = retry_delay(error, failures - 1, backoff, phase != "call" or may_repeat is True)
             if delay is None or failures >= max_retries:
                 raise
-            if is_transient(error):
-                transport_failed = True
             if on_retry is not None:
                 on_retry(RetryEvent(attempt=failures, delay_s=delay, error=error))
             await asyncio.sleep(delay)

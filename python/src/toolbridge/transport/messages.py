@@ -63,13 +63,16 @@ def tool_call_request(
     timeout_ms: int | None = None,
     request_id: str | None = None,
 ) -> pb.ToolCallRequest:
-    """An ExecuteTool request (a fresh request id unless one is given)."""
+    """An ExecuteTool request. ``request_id`` is the call's idempotency key: the host answers a call
+    repeated under it with the first one's outcome (docs/replay.md). Without one the host names the
+    call and records nothing.
+    """
     return pb.ToolCallRequest(
         session_id=session_id,
         tool_id=tool_id,
         args=encode_args(args),
         kwargs=encode_kwargs(kwargs),
-        request_id=request_id or new_request_id(),
+        request_id=request_id or "",
         timeout_ms=timeout_ms or 0,
     )
 
