@@ -11,7 +11,7 @@ TS_TESTS = $(sort $(wildcard packages/*/test/*.test.ts))
 GRPCURL_VERSION := v1.9.3
 TOOLS_BIN := .tools/bin
 
-.PHONY: setup build demo demo-client demo-optimize demo-deploy demo-variables demo-workers bench test lint typecheck check-generated test-ts test-py gen clean redis-server grpcurl
+.PHONY: setup build demo demo-client demo-optimize demo-deploy demo-variables demo-workers demo-cluster bench test lint typecheck check-generated test-ts test-py gen clean redis-server grpcurl
 
 setup: $(STAMPS)/npm $(STAMPS)/venv
 
@@ -50,7 +50,7 @@ demo-client: build $(STAMPS)/venv
 lint: setup
 	@echo "==> lint (biome, ruff)"
 	$(BIN)/biome check .
-	cd python && ../$(VENV)/bin/ruff check . ../bench ../testdata/workers ../examples/workers ../examples/python ../examples/deploy && ../$(VENV)/bin/ruff format --check . ../bench ../testdata/workers ../examples/workers ../examples/python ../examples/deploy
+	cd python && ../$(VENV)/bin/ruff check . ../bench ../testdata/workers ../examples/workers ../examples/python ../examples/deploy ../examples/cluster && ../$(VENV)/bin/ruff format --check . ../bench ../testdata/workers ../examples/workers ../examples/python ../examples/deploy ../examples/cluster
 
 typecheck: build $(STAMPS)/venv
 	@echo "==> type checks (tsc on tests and examples, mypy --strict)"
@@ -77,6 +77,10 @@ demo-variables: build $(STAMPS)/venv
 demo-workers: build $(STAMPS)/venv
 	@echo "==> demo: warm Python workers owned by the TypeScript host (Python tools, a DSPy agent)"
 	TOOLBRIDGE_PYTHON="$${TOOLBRIDGE_PYTHON:-$(PY)}" node --import tsx examples/workers/demo.ts
+
+demo-cluster: build redis-server
+	@echo "==> demo: three hosts on one Redis, a Python client spread over them, one node killed mid-run"
+	$(PY) examples/cluster/demo.py
 
 # Not part of `make test` (the tests run the harness once with tiny counts); several minutes.
 bench: build redis-server $(STAMPS)/venv

@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +111,15 @@ async def test_a_node_killed_under_load_loses_no_acknowledged_write(cluster: lis
                 assert name in listed, f"acknowledged write {name} is missing on {client.server_address}"
                 assert listed[name] == int(name.rsplit("_", 1)[1])
         assert len(acknowledged) == NODES * 60
+
+
+async def test_the_cluster_example_runs_on_after_a_node_is_killed() -> None:
+    """``make demo-cluster``: the README's multi-node example."""
+    demo = Path(__file__).resolve().parents[2] / "examples" / "cluster" / "demo.py"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(demo), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output = (await asyncio.wait_for(process.communicate(), 120))[0].decode()
+    assert process.returncode == 0, output
+    assert "with SIGKILL" in output
+    assert "12 orders placed, 0 lost" in output
