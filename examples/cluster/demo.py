@@ -75,9 +75,8 @@ async def main() -> None:
                     break
                 except ToolCommunicationError:
                     # The node is gone: the same request id goes to the next node (a replay if it had run).
-                    print(
-                        f"  order {number:2d}   node {names[client.server_address]} is gone; sending it elsewhere"
-                    )
+                    gone = names[client.server_address]
+                    print(f"  order {number:2d}   node {gone} is gone; sending it elsewhere")
                     live.remove(client)
                     client = live[number % len(live)]
             async with SessionContext(client) as session:

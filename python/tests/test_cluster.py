@@ -20,6 +20,7 @@ from toolbridge.redis_server import launch_redis_server
 from .conftest import spawn_host
 
 NODES = 3
+DEMO = Path(__file__).resolve().parents[2] / "examples" / "cluster" / "demo.py"
 
 
 @pytest.fixture
@@ -115,9 +116,8 @@ async def test_a_node_killed_under_load_loses_no_acknowledged_write(cluster: lis
 
 async def test_the_cluster_example_runs_on_after_a_node_is_killed() -> None:
     """``make demo-cluster``: the README's multi-node example."""
-    demo = Path(__file__).resolve().parents[2] / "examples" / "cluster" / "demo.py"
     process = await asyncio.create_subprocess_exec(
-        sys.executable, str(demo), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        sys.executable, str(DEMO), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
     output = (await asyncio.wait_for(process.communicate(), 120))[0].decode()
     assert process.returncode == 0, output
