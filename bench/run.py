@@ -28,6 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from harness.cluster import cluster
 from harness.peers import (  # the harness lives next to this script
     REPO,
     BenchError,
@@ -46,7 +47,7 @@ from harness.stores import stores
 from harness.workloads import SMOKE, WORKLOADS, Bench, Counts, Results, memory, warm_up
 
 RESULTS_DIR = REPO / "bench" / "results"
-ALL = [*WORKLOADS, "stores", "stall", "memory"]
+ALL = [*WORKLOADS, "stores", "cluster", "stall", "memory"]
 
 
 def machine() -> dict[str, Any]:
@@ -129,6 +130,21 @@ async def run(counts: Counts, repeats: int, only: list[str]) -> Results:
             print(f"      stall       {case:<44} {peer:<10} {shown}", file=sys.stderr)
 
         await stall(counts, repeats, record_stall)
+    if "cluster" in only:
+        say(
+            "cluster: three hosts on one Redis, three client processes (64 in flight each) on one node,"
+            f" then spread over the three; {repeats} repeat(s)"
+        )
+
+        def record_cluster(case: str, peer: str, figures: dict[str, float]) -> None:
+            for metric, value in figures.items():
+                results.add("cluster", case, peer, metric, value)
+            busy = ", ".join(f"{k[: -len('_cores')]} {v:.2f}" for k, v in figures.items() if "cores" in k)
+            shown = f"{peer:<8} calls/s {figures['calls_s']:,.1f} (CPU cores busy: {busy}"
+            shown += f"; load average {figures['loadavg_1m']:.1f} on {os.cpu_count()} CPUs)"
+            print(f"      cluster     {shown}", file=sys.stderr)
+
+        await cluster(counts, repeats, record_cluster)
     if "memory" in only:
         sizes = ", ".join(f"{n:,}" for n in counts.memory_sessions)
         say(

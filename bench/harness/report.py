@@ -21,6 +21,8 @@ PEER_LABELS = {
     "memory-store": "memory store",
     "redis-store": "Redis store",
     "idle": "the same probe, host idle",
+    "1 node": "1 node",
+    "3 nodes": "3 nodes",
 }
 UNITS = {
     "calls_s": "calls/s",
@@ -74,6 +76,8 @@ def comparisons(figures: Figures) -> list[Comparison]:
             elif workload == "stores":
                 target = 0.8 if case.startswith("ExecuteTool") else 0.5
                 found.append(Comparison(workload, case, "memory-store", subject="redis-store", target=target))
+            elif workload == "cluster":
+                found.append(Comparison(workload, case, "1 node", subject="3 nodes", target=2.0))
     return [
         c
         for c in found

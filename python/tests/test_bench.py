@@ -18,7 +18,7 @@ import pytest
 from .conftest import CLI, REPO_ROOT
 
 RUN = REPO_ROOT / "bench" / "run.py"
-WORKLOADS = {"sequential", "concurrent", "stream", "batch", "sessions", "dspy", "stores", "stall", "memory"}
+WORKLOADS = {"sequential", "concurrent", "stream", "batch", "sessions", "dspy", "stores", "cluster", "stall", "memory"}
 STALL_CASES = {
     "count_entries, map of 2,000 entries",
     "echo_value, map of 2,000 entries",
@@ -77,6 +77,9 @@ def test_every_workload_measures_every_peer_it_applies_to(
     for case in samples["stall"].values():
         assert set(case) == {"toolbridge", "idle"}
         assert set(case["toolbridge"]) == {"p50_ms", "p99_ms", "max_ms", "request_ms"}
+    cluster = samples["cluster"]["ExecuteTool echo 10 B, 3 clients x64"]
+    assert set(cluster) == {"1 node", "3 nodes"}
+    assert set(cluster["3 nodes"]) == {"calls_s", "hosts_cores", "clients_cores", "redis_cores", "loadavg_1m"}
     assert set(samples["memory"]) == {"0 sessions", "100 sessions", "300 sessions"}
     assert set(samples["memory"]["0 sessions"]) == {"toolbridge", "grpc"}
 
@@ -116,6 +119,7 @@ def test_ratios_are_computed_from_the_samples_of_the_same_run(
             assert c["target"] == (0.8 if case.startswith("ExecuteTool") else 0.5)
             assert c["met"] == (c["ratio"]["median"] >= c["target"])
     assert len([key for key in compared if key[0] == "stores"]) == 4
+    assert compared["cluster", "ExecuteTool echo 10 B, 3 clients x64", "1 node"]["target"] == 2.0
     targets = {t["target"]: t for t in document["targets"]}
     assert set(targets) == {
         "batches ≥ 100,000 calls/s, one at a time",
