@@ -453,6 +453,48 @@ for (const backend of BACKENDS) {
       assert.equal((await a.listVariables(id, {}, Date.now())).sequence, 2n);
     });
 
+    it("claims a call's request id for one node, records its outcome for every node, within the bounds", async () => {
+      const { a, b } = await backend.open({ callRecords: { windowMs: 10_000, maxRecords: 2 } });
+      const id = `calls-${backend.name.split(" ")[0]}`;
+      const now = Date.now();
+      await a.create(id, {}, now);
+      const outcome = new Uint8Array([8, 1, 0, 255]);
+      const claim = (store: SessionStore, request: string, node: string, extra = {}, at = now) =>
+        store.claimCall(id, request, { node, until: at + 5_000, ...extra }, at);
+
+      assert.deepEqual(await claim(a, "r1", "A"), { state: "claimed" });
+      assert.deepEqual(await claim(b, "r1", "B"), { state: "running", node: "A", until: now + 5_000 });
+      // A node known to be gone loses its claim; its late settle then changes nothing.
+      assert.deepEqual(await claim(b, "r1", "B", { takeOverFrom: "A" }), { state: "claimed" });
+      await a.settleCall(id, "r1", "A", new Uint8Array([1]), now);
+      assert.equal((await claim(a, "r1", "A")).state, "running");
+      await b.settleCall(id, "r1", "B", outcome, now);
+      const recorded = await claim(a, "r1", "A");
+      assert.equal(recorded.state, "recorded");
+      assert.deepEqual(recorded.state === "recorded" ? [...recorded.outcome] : [], [...outcome]);
+
+      // Released (nothing recorded), or lapsed: the next claim is the caller's.
+      assert.equal((await claim(a, "r2", "A")).state, "claimed");
+      await a.settleCall(id, "r2", "A", undefined, now);
+      assert.equal((await claim(b, "r2", "B")).state, "claimed");
+      assert.equal((await claim(a, "r3", "A", { until: now - 1 })).state, "claimed");
+      assert.equal((await claim(b, "r3", "B")).state, "claimed");
+
+      // At most maxRecords per session (the oldest go), and none past the window.
+      for (const request of ["q1", "q2", "q3"]) {
+        await claim(a, request, "A");
+        await a.settleCall(id, request, "A", outcome, now);
+      }
+      assert.equal((await claim(b, "q1", "B")).state, "claimed");
+      assert.equal((await claim(b, "q3", "B")).state, "recorded");
+      assert.equal((await claim(b, "q3", "B", {}, now + 10_001)).state, "claimed");
+
+      await a.delete(id, "cleanup");
+      await assert.rejects(claim(b, "r1", "B"), fails(ErrorType.SessionNotFound));
+      await b.create(id, {}, now);
+      assert.equal((await claim(b, "r1", "B")).state, "claimed");
+    });
+
     it("every variable operation on an unknown session fails with SessionNotFound", async () => {
       const { a } = await backend.open();
       const now = Date.now();
