@@ -275,12 +275,7 @@ export class InMemorySessionStore implements SessionStore {
       return { state: "recorded", outcome: record.outcome };
     }
     const held = entry.claims?.get(requestId);
-    if (
-      held !== undefined &&
-      held.node !== claim.node &&
-      held.node !== claim.takeOverFrom &&
-      held.until > now
-    ) {
+    if (held !== undefined && held.node !== claim.takeOverFrom && held.until > now) {
       return { state: "running", node: held.node, until: held.until };
     }
     entry.claims ??= new Map();

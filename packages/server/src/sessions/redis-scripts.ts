@@ -274,7 +274,8 @@ for i = 2, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end`;
  * Claims a request id of the session (tools/replay.ts). KEYS: meta, calls, callt.
  * ARGV: 1 request id, 2 node, 3 claim until (ms), 4 now (ms), 5 window (ms), 6 node whose
  * claim may be taken over ('' for none). Returns {0} claimed, {1, outcome} recorded,
- * {2, node, until} claimed by another node, or nil without session.
+ * {2, node, until} claimed by a call still running (on any node, this one too), or nil
+ * without session.
  */
 export const CLAIM_CALL = script(
   3,
@@ -287,7 +288,7 @@ if cur then
     if at > tonumber(ARGV[4]) - tonumber(ARGV[5]) then return {1, string.sub(cur, 3)} end
   else
     local node, untl = string.match(cur, '^r|([^|]*)|(%d+)$')
-    if node ~= ARGV[2] and node ~= ARGV[6] and tonumber(untl) > tonumber(ARGV[4]) then
+    if node ~= ARGV[6] and tonumber(untl) > tonumber(ARGV[4]) then
       return {2, node, untl}
     end
   end

@@ -80,7 +80,7 @@ export const DEFAULT_CALL_RECORDS: CallRecordLimits = Object.freeze({ windowMs: 
 /**
  * What a session knows of a request id when a call claims it (SessionStore.claimCall):
  * nothing (the claim is the caller's now, and it must settle it), the recorded outcome of
- * the call that completed under that id, or a claim another node holds until `until`.
+ * the call that completed under that id, or a claim a node holds until `until`.
  */
 export type CallClaim =
   | { readonly state: "claimed" }
@@ -271,8 +271,9 @@ export interface SessionStore {
 
   /**
    * Claims `requestId` in the session for `claim.node`, unless the session holds a
-   * recorded outcome for it (within the window) or another node's claim that still stands
-   * (before its `until`, and its node not named by `takeOverFrom`). Throws SessionNotFound.
+   * recorded outcome for it (within the window) or a claim that still stands (before its
+   * `until`, and its node, this one included, not named by `takeOverFrom`). Throws
+   * SessionNotFound.
    */
   claimCall(sessionId: string, requestId: string, claim: CallClaimRequest, now: number): Promise<CallClaim>;
   /**

@@ -92,13 +92,14 @@ export class ReplayLedger {
       const until = now + budgetMs + CLAIM_SLACK_MS;
       const claim = await this.store.claimCall(sessionId, requestId, { node, until, takeOverFrom }, now);
       if (claim.state === "recorded") return replayed(claim.outcome);
-      if (claim.state === "claimed") {
-        // Another call here may have claimed it while this one waited for the store.
-        if (this.running.has(key)) continue;
-        return this.hold(key, sessionId, requestId);
+      if (claim.state === "claimed") return this.hold(key, sessionId, requestId);
+      if (claim.node === node) {
+        // Held by a call here (it claimed while this one waited for the store: wait for it
+        // above), or by none any more (its settle failed): then take it over.
+        takeOverFrom = this.running.has(key) ? undefined : node;
+        continue;
       }
-      if (claim.node === node || (await this.options.isGone(claim.node))) {
-        // A claim of this node that no call here holds (its settle failed), or of a dead node.
+      if (await this.options.isGone(claim.node)) {
         takeOverFrom = claim.node;
         continue;
       }
