@@ -3,40 +3,20 @@
 // listed on node B, its calls (plain and streamed) forwarded to A, and once A is gone they
 // fail with Unavailable naming A.
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { ErrorType, ToolBridgeClient } from "@toolbridge/client";
+import { before, describe, it } from "node:test";
+import { ErrorType, type ToolBridgeClient } from "@toolbridge/client";
 import { fails } from "./support/assertions.js";
-import { type HostProcess, startHost } from "./support/host-process.js";
-import { type RedisServer, startRedis } from "./support/redis-server.js";
+import type { HostProcess } from "./support/host-process.js";
+import { nodeOf, nodesOnRedis } from "./support/nodes.js";
 
-let redis: RedisServer;
-const running: HostProcess[] = [];
-const clients: ToolBridgeClient[] = [];
-
-before(async () => {
-  redis = await startRedis();
-});
-
-after(async () => {
-  for (const client of clients) client.close();
-  await Promise.all(running.map((h) => h.stop("SIGKILL")));
-  await redis.stop();
-});
+const { url, host, client } = nodesOnRedis();
 
 async function nodes(count: number): Promise<{ hosts: HostProcess[]; clients: ToolBridgeClient[] }> {
-  const hosts = await Promise.all(Array.from({ length: count }, () => startHost({ store: redis.url })));
-  running.push(...hosts);
-  const made = hosts.map((h) => new ToolBridgeClient(h.target));
-  clients.push(...made);
+  const hosts = await Promise.all(Array.from({ length: count }, () => host({ store: url() })));
+  const made = hosts.map((h) => client(h.target));
   const { sessionId } = await (made[0] as ToolBridgeClient).initializeSession();
-  for (const client of made.slice(1)) await client.initializeSession(sessionId);
+  for (const one of made.slice(1)) await one.initializeSession(sessionId);
   return { hosts, clients: made };
-}
-
-function nodeOf(h: HostProcess): string {
-  const match = /toolbridge node: (\S+)/.exec(h.stdout());
-  assert.ok(match?.[1], `no node line in:\n${h.stdout()}`);
-  return match[1];
 }
 
 describe("limits across nodes", () => {

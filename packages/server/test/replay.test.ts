@@ -4,45 +4,14 @@
 // claim leaves no record, so a retry on another node runs the call again.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { BridgeError, ErrorType, ToolBridgeClient } from "@toolbridge/client";
+import { BridgeError, ErrorType, type ToolBridgeClient } from "@toolbridge/client";
 import { fails } from "./support/assertions.js";
-import { type HostProcess, startHost } from "./support/host-process.js";
-import { type RedisServer, startRedis } from "./support/redis-server.js";
+import type { HostProcess } from "./support/host-process.js";
+import { nodeOf, nodesOnRedis } from "./support/nodes.js";
 
-const running: HostProcess[] = [];
-const clients: ToolBridgeClient[] = [];
-let redis: RedisServer;
-
-before(async () => {
-  redis = await startRedis();
-});
-
-after(async () => {
-  for (const client of clients) client.close();
-  await Promise.all(running.map((h) => h.stop("SIGKILL")));
-  await redis.stop();
-});
-
-async function host(flags: Record<string, string | number> = {}): Promise<HostProcess> {
-  const started = await startHost(flags);
-  running.push(started);
-  return started;
-}
-
-function client(target: string): ToolBridgeClient {
-  const made = new ToolBridgeClient(target);
-  clients.push(made);
-  return made;
-}
-
-/** The node a host prints at start (with a shared store). */
-function nodeOf(h: HostProcess): string {
-  const match = /toolbridge node: (\S+)/.exec(h.stdout());
-  assert.ok(match?.[1], `no node line in:\n${h.stdout()}`);
-  return match[1];
-}
+const { url, host, client } = nodesOnRedis();
 
 interface Bumped {
   count: number;
@@ -54,7 +23,7 @@ for (const store of ["memory", "redis"] as const) {
     let a: ToolBridgeClient;
     let target: string;
     before(async () => {
-      const h = await host(store === "redis" ? { store: redis.url } : {});
+      const h = await host(store === "redis" ? { store: url() } : {});
       target = h.target;
       a = client(target);
       await a.initializeSession();
@@ -136,7 +105,7 @@ describe("replay across two nodes on one Redis", () => {
     Number(await a.executeTool("bumps", { key })) + Number(await b.executeTool("bumps", { key }));
 
   before(async () => {
-    [nodeA, nodeB] = await Promise.all([host({ store: redis.url }), host({ store: redis.url })]);
+    [nodeA, nodeB] = await Promise.all([host({ store: url() }), host({ store: url() })]);
     a = client(nodeA.target);
     b = client(nodeB.target);
     const { sessionId } = await a.initializeSession();
@@ -167,7 +136,7 @@ describe("replay across two nodes on one Redis", () => {
   });
 
   it("a node killed mid-call records nothing: the retry on the other node runs the call", async () => {
-    const doomed = await host({ store: redis.url });
+    const doomed = await host({ store: url() });
     const c = client(doomed.target);
     await c.initializeSession(a.sessionId ?? "");
     const key = randomUUID();
