@@ -37,7 +37,10 @@ interface CommonToolOptions<P extends ParametersSchema> extends ToolLimitOptions
   timeoutMs?: number;
   /** Pure: same arguments, same result. Clients may cache the result. */
   cacheable?: boolean;
-  /** Safe to call again when the outcome of a call is unknown; clients may retry it. */
+  /**
+   * Safe to call again when the outcome of a call is unknown, even under a new request id
+   * (the host's replay covers a retry under the same one for every tool: docs/replay.md).
+   */
   idempotent?: boolean;
   metadata?: Record<string, string>;
 }
