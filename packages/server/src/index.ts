@@ -82,6 +82,9 @@ export { type PoolCallOptions, type PoolState, type WorkerInfo, WorkerPool } fro
 // --- For library authors: implementing a SessionStore (e.g. one shared by several hosts) --
 
 export type {
+  CallClaim,
+  CallClaimRequest,
+  CallRecordLimits,
   ChangeHistory,
   CreateOptions,
   CreateResult,
@@ -89,6 +92,7 @@ export type {
   SessionRecord,
   SessionStore,
   SessionStoreOptions,
+  SharedSessionStore,
   VariableChange,
   VariableFilter,
   VariableMutation,
@@ -96,6 +100,7 @@ export type {
   VariableSlot,
   VariableSnapshot,
 } from "./sessions/store.js";
+export { DEFAULT_CALL_RECORDS } from "./sessions/store.js";
 
 // --- For library authors: Python worker tools registered on another host ------------------
 
