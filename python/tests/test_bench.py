@@ -18,7 +18,18 @@ import pytest
 from .conftest import CLI, REPO_ROOT
 
 RUN = REPO_ROOT / "bench" / "run.py"
-WORKLOADS = {"sequential", "concurrent", "stream", "batch", "sessions", "dspy", "stores", "cluster", "stall", "memory"}
+WORKLOADS = {
+    "sequential",
+    "concurrent",
+    "stream",
+    "batch",
+    "sessions",
+    "dspy",
+    "stores",
+    "cluster",
+    "stall",
+    "memory",
+}
 STALL_CASES = {
     "count_entries, map of 2,000 entries",
     "echo_value, map of 2,000 entries",

@@ -457,7 +457,7 @@ for (const backend of BACKENDS) {
       const { a, b } = await backend.open({ callRecords: { windowMs: 10_000, maxRecords: 2 } });
       const id = `calls-${backend.name.split(" ")[0]}`;
       const now = Date.now();
-      await a.create(id, {}, now);
+      await a.create(id, {}, now, ALICE);
       const outcome = new Uint8Array([8, 1, 0, 255]);
       const claim = (store: SessionStore, request: string, node: string, extra = {}, at = now) =>
         store.claimCall(id, request, { node, until: at + 5_000, ...extra }, at);
@@ -491,7 +491,7 @@ for (const backend of BACKENDS) {
 
       await a.delete(id, "cleanup");
       await assert.rejects(claim(b, "r1", "B"), fails(ErrorType.SessionNotFound));
-      await b.create(id, {}, now);
+      await b.create(id, {}, now, ALICE);
       assert.equal((await claim(b, "r1", "B")).state, "claimed");
     });
 
