@@ -502,6 +502,13 @@ export class ToolBridgeHost {
   /** With a shared store: lists this node's address, where other nodes forward calls of its session tools. */
   private async advertise(port: number): Promise<void> {
     if (this.shared === undefined) return;
+    try {
+      const token = await this.shared.peerToken();
+      this.auth.trustPeerToken(token);
+      if (this.runtime.forwarder !== undefined) this.runtime.forwarder.peerToken = token;
+    } catch (error) {
+      this.log.warn({ err: error }, "could not read the peer token from the session store; no forwarding");
+    }
     const { host, advertiseAddress } = this.config;
     const wildcard = host === "0.0.0.0" || host === "::";
     const address = advertiseAddress || (wildcard ? `${hostname()}:${port}` : (this.listening?.target ?? ""));

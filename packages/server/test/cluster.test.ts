@@ -3,9 +3,13 @@
 // listed on node B, its calls (plain and streamed) forwarded to A, and once A is gone they
 // fail with Unavailable naming A.
 import assert from "node:assert/strict";
-import { before, describe, it } from "node:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
 import { ErrorType, type ToolBridgeClient } from "@toolbridge/client";
 import { fails } from "./support/assertions.js";
+import { newToken, writeTokens } from "./support/credentials.js";
 import type { HostProcess } from "./support/host-process.js";
 import { nodeOf, nodesOnRedis } from "./support/nodes.js";
 
@@ -81,5 +85,28 @@ describe("a session tool across nodes", () => {
     );
     // The node's other tools are every node's: they still answer here.
     assert.equal(await b.executeTool("add", { a: 1, b: 2 }), 3);
+  });
+});
+
+describe("a session tool across nodes that authenticate their callers", () => {
+  const dir = mkdtempSync(join(tmpdir(), "toolbridge-cluster-auth-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("is forwarded for the session's owner, and stays the owner's", async () => {
+    const [alice, bob] = [newToken(), newToken()];
+    const tokens = writeTokens(dir, { [alice]: "alice", [bob]: "bob" });
+    const [hostA, hostB] = await Promise.all(
+      [0, 1].map(() => host({ store: url(), "auth-tokens-file": tokens })),
+    );
+    assert.ok(hostA !== undefined && hostB !== undefined);
+    const onA = client(hostA.target, { token: alice });
+    const onB = client(hostB.target, { token: alice });
+    const { sessionId } = await onA.initializeSession();
+    await onB.initializeSession(sessionId);
+    assert.equal(await onA.executeTool("register_session_echo", { name: "owned" }), nodeOf(hostA));
+    // Node B checks alice against the session, then forwards the call as a peer node.
+    assert.deepEqual(await onB.executeTool("owned", { value: 7 }), { value: 7, node: nodeOf(hostA) });
+    const bobOnB = client(hostB.target, { token: bob });
+    await assert.rejects(bobOnB.initializeSession(sessionId), fails(ErrorType.SessionNotFound));
   });
 });

@@ -82,6 +82,8 @@ export class Authenticator {
   /** The tokens file's tokens, and the host's own. */
   private tokens: TokenTable;
   private fileTokens = 0;
+  /** The token the hosts sharing a store forward calls to each other with; acts as the host. */
+  private peerToken: string | undefined;
   private hook: AuthenticateHook | undefined;
 
   constructor(private readonly options: AuthenticatorOptions) {
@@ -98,6 +100,16 @@ export class Authenticator {
   /** Number of tokens in the tokens file (0 without one). */
   get tokenCount(): number {
     return this.fileTokens;
+  }
+
+  /**
+   * Accepts `token` as the host itself: the token every host sharing this host's store
+   * forwards calls of session tools with (docs/stores.md). Whoever can read the store can
+   * read it, as they can read every session.
+   */
+  trustPeerToken(token: string): void {
+    this.peerToken = token;
+    this.tokens = this.tokens.with(token, HOST.name);
   }
 
   /** Sets (or with undefined, removes) the application's authentication hook. */
@@ -165,7 +177,8 @@ export class Authenticator {
 
   private withHostToken(file: TokenTable | undefined): TokenTable {
     this.fileTokens = file?.size ?? 0;
-    return (file ?? TokenTable.of([])).with(this.hostToken, HOST.name);
+    const table = (file ?? TokenTable.of([])).with(this.hostToken, HOST.name);
+    return this.peerToken === undefined ? table : table.with(this.peerToken, HOST.name);
   }
 
   private async askHook(request: AuthenticationRequest): Promise<string | undefined> {

@@ -574,6 +574,15 @@ export class RedisSessionStore implements SharedSessionStore {
     return (await this.call(() => this.redis.get(this.nodeKey(node)))) ?? undefined;
   }
 
+  /** The token the nodes on this Redis (and key prefix) forward calls to each other with. */
+  async peerToken(): Promise<string> {
+    const key = `${this.prefix}peer-token`;
+    await this.call(() => this.redis.set(key, randomBytes(32).toString("base64url"), "NX"));
+    const token = await this.call(() => this.redis.get(key));
+    if (token === null) throw asUnavailable(this.where, new Error(`${key} vanished`));
+    return token;
+  }
+
   /** Lists a session tool (its encoded ToolSpec) as served by this node. Throws SessionNotFound. */
   async publishSessionTool(sessionId: string, name: string, spec: Uint8Array): Promise<void> {
     const value = Buffer.concat([Buffer.from(`${this.nodeId}|`), asBuffer(spec)]);

@@ -306,6 +306,8 @@ export interface SharedSessionStore extends SessionStore {
   withdraw(): Promise<void>;
   /** A node's advertised address; undefined when it is gone. */
   nodeAddress(node: string): Promise<string | undefined>;
+  /** The token the nodes forward calls to each other with (made by the first node that asks). */
+  peerToken(): Promise<string>;
   /** Lists a tool of one session (its encoded ToolSpec) as served by this node. */
   publishSessionTool(sessionId: string, name: string, spec: Uint8Array): Promise<void>;
   withdrawSessionTool(sessionId: string, name: string): Promise<void>;

@@ -26,6 +26,8 @@ const DEADLINE_SLACK_MS = 5_000;
 /** Finds the session tools of other nodes and forwards calls to them. */
 export class Forwarder {
   private readonly clients = new Map<string, pb.ToolBridgeClient>();
+  /** Authenticates forwarded calls on the serving node as the host (Authenticator.trustPeerToken). */
+  peerToken: string | undefined;
 
   constructor(
     private readonly store: SharedSessionStore,
@@ -175,6 +177,9 @@ export class ForwardedCall {
   private metadata(): grpc.Metadata {
     const metadata = new grpc.Metadata();
     metadata.set(FORWARDED_HEADER, this.forwarder.nodeId);
+    // This node checked the caller's principal against the session; the serving node trusts that.
+    if (this.forwarder.peerToken !== undefined)
+      metadata.set("authorization", `Bearer ${this.forwarder.peerToken}`);
     return metadata;
   }
 

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before } from "node:test";
-import { ToolBridgeClient } from "@toolbridge/client";
+import { type ClientOptions, ToolBridgeClient } from "@toolbridge/client";
 import { type HostProcess, startHost } from "./host-process.js";
 import { type RedisServer, startRedis } from "./redis-server.js";
 
@@ -15,7 +15,7 @@ export interface NodesOnRedis {
   /** A host process with these flags (add `store: url()` for a node of the cluster). */
   host(flags?: Record<string, string | number>): Promise<HostProcess>;
   /** A client of `target`, closed after the tests. */
-  client(target: string): ToolBridgeClient;
+  client(target: string, options?: ClientOptions): ToolBridgeClient;
 }
 
 export function nodesOnRedis(): NodesOnRedis {
@@ -37,8 +37,8 @@ export function nodesOnRedis(): NodesOnRedis {
       running.push(started);
       return started;
     },
-    client(target) {
-      const made = new ToolBridgeClient(target);
+    client(target, options = {}) {
+      const made = new ToolBridgeClient(target, options);
       clients.push(made);
       return made;
     },
