@@ -21,6 +21,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -110,41 +111,35 @@ async def run(counts: Counts, repeats: int, only: list[str]) -> Results:
             f" {repeats} repeat(s) of ExecuteTool and SetVariable"
         )
 
-        def record_store(case: str, peer: str, figures: dict[str, float]) -> None:
-            for metric, value in figures.items():
-                results.add("stores", case, peer, metric, value)
-            shown = f"{case:<26} {peer:<12} calls/s {figures['calls_s']:,.1f}"
-            print(f"      stores      {shown}", file=sys.stderr)
+        def stores_line(case: str, peer: str, figures: dict[str, float]) -> str:
+            return f"{case:<26} {peer:<12} calls/s {figures['calls_s']:,.1f}"
 
-        await stores(counts, repeats, record_store)
+        await stores(counts, repeats, recorder(results, "stores", stores_line))
     if "stall" in only:
         say(
             "stall: a probe process's small calls while the host processes its largest allowed request"
             f" ({counts.stall_entries:,}-entry map) and refuses a {counts.stall_refused:,}-entry one"
         )
 
-        def record_stall(case: str, peer: str, figures: dict[str, float]) -> None:
-            for metric, value in figures.items():
-                results.add("stall", case, peer, metric, value)
+        def stall_line(case: str, peer: str, figures: dict[str, float]) -> str:
             shown = ", ".join(f"{metric} {value:,.1f}" for metric, value in figures.items())
-            print(f"      stall       {case:<44} {peer:<10} {shown}", file=sys.stderr)
+            return f"{case:<44} {peer:<10} {shown}"
 
-        await stall(counts, repeats, record_stall)
+        await stall(counts, repeats, recorder(results, "stall", stall_line))
     if "cluster" in only:
         say(
             "cluster: three hosts on one Redis, three client processes (64 in flight each) on one node,"
             f" then spread over the three; {repeats} repeat(s)"
         )
 
-        def record_cluster(case: str, peer: str, figures: dict[str, float]) -> None:
-            for metric, value in figures.items():
-                results.add("cluster", case, peer, metric, value)
+        def cluster_line(_case: str, peer: str, figures: dict[str, float]) -> str:
             busy = ", ".join(f"{k[: -len('_cores')]} {v:.2f}" for k, v in figures.items() if "cores" in k)
-            shown = f"{peer:<8} calls/s {figures['calls_s']:,.1f} (CPU cores busy: {busy}"
-            shown += f"; load average {figures['loadavg_1m']:.1f} on {os.cpu_count()} CPUs)"
-            print(f"      cluster     {shown}", file=sys.stderr)
+            return (
+                f"{peer:<8} calls/s {figures['calls_s']:,.1f} (CPU cores busy: {busy};"
+                f" load average {figures['loadavg_1m']:.1f} on {os.cpu_count()} CPUs)"
+            )
 
-        await cluster(counts, repeats, record_cluster)
+        await cluster(counts, repeats, recorder(results, "cluster", cluster_line))
     if "memory" in only:
         sizes = ", ".join(f"{n:,}" for n in counts.memory_sessions)
         say(
@@ -159,6 +154,19 @@ async def run(counts: Counts, repeats: int, only: list[str]) -> Results:
 
         await memory(counts, record)
     return results
+
+
+def recorder(
+    results: Results, workload: str, line: Callable[[str, str, dict[str, float]], str]
+) -> Callable[[str, str, dict[str, float]], None]:
+    """Records a case's figures under ``workload`` and prints ``line`` of them as progress."""
+
+    def record(case: str, peer: str, figures: dict[str, float]) -> None:
+        for metric, value in figures.items():
+            results.add(workload, case, peer, metric, value)
+        print(f"      {workload:<11} {line(case, peer, figures)}", file=sys.stderr)
+
+    return record
 
 
 def say(message: str) -> None:
