@@ -16,7 +16,8 @@ const flag = () =>
 const HostConfigSchema = z.strictObject({
   /**
    * Interface to bind: loopback by default. Another interface needs TLS or authentication
-   * (or `insecure`), see checkExposure.
+   * (or `insecure`), see checkExposure. `unix:/path/to.sock` listens on a Unix domain socket
+   * instead (`port` is then unused).
    */
   host: z.string().min(1).default("127.0.0.1"),
   /** 0 picks a free port (tests use this). */
@@ -54,6 +55,11 @@ const HostConfigSchema = z.strictObject({
   maxBatchSize: z.coerce.number().int().min(1).max(100_000).default(100),
   /** Items of a parallel batch running at once when the request's max_parallel is 0. */
   batchMaxParallel: z.coerce.number().int().min(1).max(10_000).default(10),
+  /**
+   * Calls of one Calls stream running at once; the host reads no further frames of that
+   * stream until one finishes, so HTTP/2 flow control holds the client's writes.
+   */
+  maxCallsPerStream: z.coerce.number().int().min(1).max(10_000).default(100),
   /** Port of the Prometheus /metrics HTTP endpoint; unset (the default) serves none, 0 picks a free port. */
   metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
   /** Interface of the /metrics endpoint: loopback by default, as tool names and load are not for everyone. */

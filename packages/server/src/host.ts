@@ -13,6 +13,8 @@ import { checkExposure, serverCredentials, tlsEnabled } from "./auth/transport.j
 import { type HostConfig, type HostConfigInput, parseConfig, sweepInterval } from "./config.js";
 import { type MetricsEndpoint, serveMetrics } from "./metrics/http.js";
 import { HostMetrics } from "./metrics/metrics.js";
+import { OpenCallStreams } from "./rpc/call-streams.js";
+import { shuttingDown } from "./rpc/calls.js";
 import { DescriptorIndex } from "./rpc/descriptors.js";
 import { HostHealth, SERVICE_NAME } from "./rpc/health.js";
 import { InFlightCalls } from "./rpc/in-flight.js";
@@ -79,9 +81,11 @@ export interface CreateSessionOptions {
 }
 
 export interface ListeningAddress {
+  /** The interface, or the `unix:` address of a Unix domain socket. */
   readonly host: string;
+  /** The TCP port; 0 on a Unix domain socket. */
   readonly port: number;
-  /** "host:port" as a gRPC client dials it (IPv6 in brackets). */
+  /** What a gRPC client dials: "host:port" (IPv6 in brackets), or the `unix:` address as configured. */
   readonly target: string;
 }
 
@@ -197,6 +201,7 @@ export class ToolBridgeHost {
           : undefined,
       sharedRate: shared && ((tool, limit) => shared.takeRateSlot(tool, limit)),
       forwarder: shared && new Forwarder(shared, this.config.maxMessageBytes),
+      callStreams: new OpenCallStreams(),
     };
   }
 
@@ -398,9 +403,7 @@ export class ToolBridgeHost {
     });
     const credentials = serverCredentials(config);
 
-    const bindTo = config.host.includes(":")
-      ? `[${config.host}]:${config.port}`
-      : `${config.host}:${config.port}`;
+    const bindTo = bindAddress(config);
     if (config.metricsPort !== undefined) {
       this.metricsEndpoint = await serveMetrics(
         this.metrics,
@@ -451,8 +454,9 @@ export class ToolBridgeHost {
     if (config.authTokensFile !== "") process.on("SIGHUP", this.onHangup);
     this.sessions.startSweeping();
     this.health.setHost(true);
-    const shown = config.host.includes(":") ? `[${config.host}]` : config.host;
-    this.listening = { host: config.host, port, target: `${shown}:${port}` };
+    this.listening = isUnixAddress(config.host)
+      ? { host: config.host, port: 0, target: config.host }
+      : { host: config.host, port, target: bindAddress({ host: config.host, port }) };
     this.workers.setHostAddress(this.clientTarget);
     await this.advertise(port);
     this.log.info(
@@ -571,14 +575,16 @@ export class ToolBridgeHost {
     process.removeListener("SIGHUP", this.onHangup);
     this.health.setHost(false);
     this.sessions.stopSweeping();
-    // Watches never finish by themselves; ending them now keeps them from holding up the grace period.
+    // Watches and idle call streams never finish by themselves; ending them now keeps them
+    // from holding up the grace period.
     this.variableService.drain(SHUTTING_DOWN);
+    this.runtime.callStreams.drain();
     const server = this.server;
     if (server !== undefined) {
       // The server keeps listening meanwhile, so that health checks see NOT_SERVING.
       const idle = await this.runtime.calls.whenIdle(graceMs, this.impatience.signal);
       if (idle) await this.close(server, deadline);
-      else this.cancelInFlight(server);
+      else await this.cancelInFlight(server);
     }
     await this.workers.stop({ graceMs });
     await this.metricsEndpoint?.close();
@@ -598,8 +604,7 @@ export class ToolBridgeHost {
     await new Promise<void>((resolve) => {
       const cancel = () => {
         clearTimeout(timer);
-        this.cancelInFlight(server);
-        resolve();
+        void this.cancelInFlight(server).then(resolve);
       };
       const timer = setTimeout(cancel, Math.max(0, deadline - Date.now()));
       this.impatience.signal.addEventListener("abort", cancel, { once: true });
@@ -611,10 +616,15 @@ export class ToolBridgeHost {
     });
   }
 
-  private cancelInFlight(server: grpc.Server): void {
+  /**
+   * Cancels the calls still in flight. Calls on Calls streams are answered first, each with
+   * an Unavailable error saying why (briefly waited for); the rest see the server close.
+   */
+  private async cancelInFlight(server: grpc.Server): Promise<void> {
     if (!this.impatience.signal.aborted) {
       this.log.warn("grace period over: cancelling the calls still in flight");
     }
+    await this.runtime.callStreams.abort(GRACE_OVER, ABORT_ANSWER_WAIT_MS);
     server.forceShutdown();
   }
 }
@@ -636,6 +646,25 @@ async function bindInternalSocket(server: grpc.Server): Promise<string> {
 
 /** The node name in call claims when the store is this process's own. */
 const LOCAL_NODE = "local";
+/** Whether `host` names a Unix domain socket (`unix:/path`, `unix:relative/path`) rather than an interface. */
+export function isUnixAddress(host: string): boolean {
+  return host.startsWith("unix:");
+}
+
+/** What grpc-js binds: a `unix:` address as it is, else "host:port" (IPv6 in brackets). */
+function bindAddress({ host, port }: { host: string; port: number }): string {
+  if (isUnixAddress(host)) return host;
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** What a call on a Calls stream still running when the shutdown grace period ends fails with. */
+const GRACE_OVER = shuttingDown(
+  "the toolbridge host shut down before the call finished (its shutdown grace period ended); " +
+    "retry against another host or later",
+);
+
+/** How long the answers to calls cancelled at the end of the grace period may take to go out. */
+const ABORT_ANSWER_WAIT_MS = 1000;
 
 /** Logs a store's connection errors at most once per this interval (the store retries by itself). */
 const STORE_ERROR_LOG_INTERVAL_MS = 10_000;

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Authenticator } from "./auth/authenticator.js";
 import type { HostConfig } from "./config.js";
 import type { HostMetrics } from "./metrics/metrics.js";
+import type { OpenCallStreams } from "./rpc/call-streams.js";
 import type { HostHealth } from "./rpc/health.js";
 import type { InFlightCalls } from "./rpc/in-flight.js";
 import type { StreamLimits } from "./rpc/stream-limits.js";
@@ -27,7 +28,7 @@ export interface HostRuntime {
   draining: boolean;
   /** What the health RPCs report. */
   readonly health: HostHealth;
-  /** The ToolBridge calls in progress, which a graceful shutdown waits for. */
+  /** The ToolBridge calls in progress, which a graceful shutdown waits for (a Calls stream counts as one). */
   readonly calls: InFlightCalls;
   /** Who is calling: principals from tokens, client certificates or the application's hook. */
   readonly auth: Authenticator;
@@ -39,6 +40,8 @@ export interface HostRuntime {
   readonly sharedRate: SharedRate | undefined;
   /** With a store shared by several nodes: finds and calls the session tools of other nodes. */
   readonly forwarder: Forwarder | undefined;
+  /** The open Calls streams, which a shutdown drains. */
+  readonly callStreams: OpenCallStreams;
 }
 
 let counter = 0;

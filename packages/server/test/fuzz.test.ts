@@ -146,6 +146,24 @@ function seedRequest(method: string, g: Gen, sessionId: string): Buffer {
       });
     case "streamTool":
       return encode(pb.ToolStreamRequest, { sessionId: session, toolId: tool, kwargs, timeoutMs: 500 });
+    case "calls":
+      // One frame, sent as the whole (half-closed) stream: a call, usually with a request id, or a cancel.
+      return encode(pb.CallFrame, {
+        frame:
+          g.random() < 0.8
+            ? {
+                $case: "call",
+                value: {
+                  sessionId: session,
+                  toolId: tool,
+                  args: [g.value()],
+                  kwargs,
+                  requestId: g.pick(["r1", g.text(6), ""]),
+                  timeoutMs: 500,
+                },
+              }
+            : { $case: "cancel", value: { requestId: g.text(4) } },
+      });
     case "batchExecuteTools":
       return encode(pb.BatchToolCallRequest, {
         sessionId: session,
@@ -261,12 +279,17 @@ function checkResponse(method: Method, bytes: Buffer): string[] {
 
 /** The documented answer to a request that cannot be decoded (docs/errors.md). */
 const MALFORMED = /^malformed request to \/[\w.]+\/\w+ \((invalid_utf8|too_deep|malformed)\): \S/;
+/** The documented answer to a call on Calls without a request id, or with one already in flight. */
+const CALLS_MISUSE = /^Calls: (every call on Calls needs a request_id|request_id '.*' is already in flight)/;
 
 /** Problems with a status answer: only documented statuses, each naming its problem. */
 function checkStatus(method: Method, error: grpc.ServiceError): string[] {
   switch (error.code) {
     case grpc.status.INVALID_ARGUMENT:
-      return MALFORMED.test(error.details) ? [] : [`INVALID_ARGUMENT without a reason: ${error.details}`];
+      return MALFORMED.test(error.details) ||
+        (method === pb.ToolBridgeService.calls && CALLS_MISUSE.test(error.details))
+        ? []
+        : [`INVALID_ARGUMENT without a reason: ${error.details}`];
     case grpc.status.RESOURCE_EXHAUSTED:
       return [];
     case grpc.status.NOT_FOUND:

@@ -99,8 +99,9 @@ export interface Exposure {
  */
 export function checkExposure(exposure: Exposure): void {
   if (exposure.insecure || exposure.tls || exposure.authentication) return;
+  // A Unix domain socket (unix:/path) is reachable only from this machine, as loopback is.
   const open = [exposure.host, exposure.metricsHost].filter(
-    (host): host is string => host !== undefined && !isLoopback(host),
+    (host): host is string => host !== undefined && !isLoopback(host) && !host.startsWith("unix:"),
   );
   if (open.length === 0) return;
   throw new BridgeError(

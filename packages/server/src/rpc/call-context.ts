@@ -33,7 +33,7 @@ export function requestIdOf(
 }
 
 /** A gRPC deadline as epoch milliseconds; Infinity when the call has none. */
-function deadlineOf(call: { getDeadline(): grpc.Deadline }): number {
+export function deadlineOf(call: { getDeadline(): grpc.Deadline }): number {
   const deadline = call.getDeadline();
   return deadline instanceof Date ? deadline.getTime() : deadline;
 }
@@ -43,7 +43,7 @@ function deadlineOf(call: { getDeadline(): grpc.Deadline }): number {
  * passed (a Timeout, as the tool's own timer would have said a moment later) or the
  * client really cancelled or went away.
  */
-function cancellationReason(deadline: number): BridgeError {
+export function cancellationReason(deadline: number): BridgeError {
   if (Number.isFinite(deadline) && Date.now() >= deadline) {
     return new BridgeError(ErrorType.Timeout, "the call's gRPC deadline passed", {
       details: { timeout: "deadline" },

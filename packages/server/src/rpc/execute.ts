@@ -6,7 +6,7 @@ import type * as grpc from "@grpc/grpc-js";
 import type { pb } from "@toolbridge/core";
 import type { Principal } from "../auth/principal.js";
 import { type HostRuntime, newId } from "../runtime.js";
-import { runCall } from "../tools/call.js";
+import { type CallOutcome, runCall } from "../tools/call.js";
 import { chosenRequestId, contextOf } from "./call-context.js";
 
 export async function executeTool(
@@ -19,11 +19,15 @@ export async function executeTool(
   const requestId = chosen ?? newId("req");
   const ctx = contextOf(rt, call, requestId, { request_id: requestId }, principal, { chosen });
   try {
-    const outcome = await runCall(rt, req, ctx);
-    return outcome.success
-      ? { success: true, result: outcome.result, error: undefined, requestId, metrics: outcome.metrics }
-      : { success: false, result: undefined, error: outcome.error, requestId, metrics: outcome.metrics };
+    return responseOf(await runCall(rt, req, ctx), requestId);
   } finally {
     ctx.release();
   }
+}
+
+/** A call's outcome as the ToolCallResponse of ExecuteTool and of Calls. */
+export function responseOf(outcome: CallOutcome, requestId: string): pb.ToolCallResponse {
+  return outcome.success
+    ? { success: true, result: outcome.result, error: undefined, requestId, metrics: outcome.metrics }
+    : { success: false, result: undefined, error: outcome.error, requestId, metrics: outcome.metrics };
 }

@@ -3,6 +3,7 @@ import { asBuffer, BridgeError, ErrorType, pb } from "@toolbridge/core";
 import { ANONYMOUS, type Principal } from "../auth/principal.js";
 import { type HostRuntime, SHUTTING_DOWN } from "../runtime.js";
 import { batchExecuteTools } from "./batch.js";
+import { calls } from "./calls.js";
 import { executeTool } from "./execute.js";
 import { healthCheck } from "./health.js";
 import { guardRequests, type RequestCheck, refusalOf } from "./malformed.js";
@@ -41,6 +42,7 @@ const RESPONSE_TYPES: Partial<Record<MethodName, MessageType<unknown>>> = {
   healthCheck: pb.HealthCheckResponse,
   getMetrics: pb.GetMetricsResponse,
   streamTool: pb.ToolStreamChunk,
+  calls: pb.ToolCallResponse,
   watchSessionVariables: pb.VariableUpdate,
 };
 
@@ -211,6 +213,30 @@ function serverStream<Req>(
   };
 }
 
+/**
+ * A bidi-streaming RPC: refused while the host drains and counted in flight until it is
+ * over. Its messages arrive later, so refusing one that cannot be decoded is the handler's
+ * part (`refusalOf` on each).
+ */
+function bidiStream<Req, Res>(
+  rt: HostRuntime,
+  name: string,
+  handler: (rt: HostRuntime, call: grpc.ServerDuplexStream<Req, Res>) => Promise<void>,
+): grpc.handleBidiStreamingCall<Req, Res> {
+  return (call) => {
+    if (rt.draining) {
+      call.emit("error", REFUSED_WHILE_DRAINING);
+      return;
+    }
+    void rt.calls.track(
+      handler(rt, call).catch((error: unknown) => {
+        rt.log.error({ err: error }, `unhandled error in ${name}`);
+        if (!call.cancelled) call.emit("error", { code: grpc.status.INTERNAL, details: String(error) });
+      }),
+    );
+  };
+}
+
 /** The ToolBridge service: one handler per RPC of toolbridge.proto. */
 export function serviceImplementation(rt: HostRuntime): grpc.UntypedServiceImplementation {
   return {
@@ -229,5 +255,6 @@ export function serviceImplementation(rt: HostRuntime): grpc.UntypedServiceImple
     deleteSessionVariable: unary(rt, deleteSessionVariable),
     watchSessionVariables: serverStream(rt, "WatchSessionVariables", watchSessionVariables),
     streamTool: serverStream(rt, "StreamTool", streamTool),
+    calls: bidiStream(rt, "Calls", calls),
   };
 }

@@ -787,6 +787,73 @@ class ToolCallResponse(_message.Message):
 Global___ToolCallResponse: _TypeAlias = ToolCallResponse  # noqa: Y015
 
 @_typing.final
+class CallFrame(_message.Message):
+    """One message from the client on Calls: a call to start, or the cancellation of one.
+
+    Every call needs a request_id unique among the stream's calls in flight (at most 128
+    characters); the host answers every call exactly once with a ToolCallResponse carrying
+    that request_id, a cancelled one included (with a Cancelled error), so the client may
+    count a call in flight until its response. A call without a request_id, or with the id
+    of a call still in flight, ends the stream with the status INVALID_ARGUMENT, as does a
+    frame that cannot be decoded.
+
+    Flow control: the host runs at most maxCallsPerStream (docs/configuration.md) calls of
+    one stream at once and reads no further frames meanwhile, nor while the client is not
+    reading responses; HTTP/2 flow control then holds the client's writes. When the host
+    shuts down, calls not yet started fail with Unavailable, calls in flight get the grace
+    period to finish (and fail with Unavailable when it ends), and the stream ends with the
+    status UNAVAILABLE once its last call is answered. A streaming tool called here runs to
+    its end and its chunks come back as one list, as with ExecuteTool; StreamTool streams them.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALL_FIELD_NUMBER: _builtins.int
+    CANCEL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def call(self) -> Global___ToolCallRequest: ...
+    @_builtins.property
+    def cancel(self) -> Global___CancelCall: ...
+    def __init__(
+        self,
+        *,
+        call: Global___ToolCallRequest | None = ...,
+        cancel: Global___CancelCall | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["call", b"call", "cancel", b"cancel", "frame", b"frame"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call", b"call", "cancel", b"cancel", "frame", b"frame"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_frame: _TypeAlias = _typing.Literal["call", "cancel"]  # noqa: Y015
+    _WhichOneofArgType_frame: _TypeAlias = _typing.Literal["frame", b"frame"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_frame) -> _WhichOneofReturnType_frame | None: ...
+
+Global___CallFrame: _TypeAlias = CallFrame  # noqa: Y015
+
+@_typing.final
+class CancelCall(_message.Message):
+    """Cancels the call in flight with this request_id: the tool's AbortSignal fires and the
+    call is answered with a Cancelled error. An id with no call in flight is ignored.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelCall: _TypeAlias = CancelCall  # noqa: Y015
+
+@_typing.final
 class ToolStreamRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

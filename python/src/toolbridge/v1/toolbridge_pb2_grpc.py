@@ -74,6 +74,11 @@ class ToolBridgeStub:
                 request_serializer=toolbridge_dot_v1_dot_toolbridge__pb2.BatchToolCallRequest.SerializeToString,
                 response_deserializer=toolbridge_dot_v1_dot_toolbridge__pb2.BatchToolCallResponse.FromString,
                 _registered_method=True)
+        self.Calls = channel.stream_stream(
+                '/toolbridge.v1.ToolBridge/Calls',
+                request_serializer=toolbridge_dot_v1_dot_toolbridge__pb2.CallFrame.SerializeToString,
+                response_deserializer=toolbridge_dot_v1_dot_toolbridge__pb2.ToolCallResponse.FromString,
+                _registered_method=True)
         self.GetSessionVariable = channel.unary_unary(
                 '/toolbridge.v1.ToolBridge/GetSessionVariable',
                 request_serializer=toolbridge_dot_v1_dot_toolbridge__pb2.GetVariableRequest.SerializeToString,
@@ -160,6 +165,16 @@ class ToolBridgeServicer:
 
     def BatchExecuteTools(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Calls(self, request_iterator, context):
+        """Many ExecuteTool calls on one long-lived stream (the multiplexed call stream): see
+        CallFrame. Each call runs as if it came through ExecuteTool (same validation,
+        limits, timeouts and errors); its ToolCallResponse comes back as soon as it is done,
+        so responses arrive in any order, matched to their calls by request_id.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -252,6 +267,11 @@ def add_ToolBridgeServicer_to_server(servicer, server):
                     servicer.BatchExecuteTools,
                     request_deserializer=toolbridge_dot_v1_dot_toolbridge__pb2.BatchToolCallRequest.FromString,
                     response_serializer=toolbridge_dot_v1_dot_toolbridge__pb2.BatchToolCallResponse.SerializeToString,
+            ),
+            'Calls': grpc.stream_stream_rpc_method_handler(
+                    servicer.Calls,
+                    request_deserializer=toolbridge_dot_v1_dot_toolbridge__pb2.CallFrame.FromString,
+                    response_serializer=toolbridge_dot_v1_dot_toolbridge__pb2.ToolCallResponse.SerializeToString,
             ),
             'GetSessionVariable': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSessionVariable,
@@ -505,6 +525,33 @@ class ToolBridge:
             '/toolbridge.v1.ToolBridge/BatchExecuteTools',
             toolbridge_dot_v1_dot_toolbridge__pb2.BatchToolCallRequest.SerializeToString,
             toolbridge_dot_v1_dot_toolbridge__pb2.BatchToolCallResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Calls(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/toolbridge.v1.ToolBridge/Calls',
+            toolbridge_dot_v1_dot_toolbridge__pb2.CallFrame.SerializeToString,
+            toolbridge_dot_v1_dot_toolbridge__pb2.ToolCallResponse.FromString,
             options,
             channel_credentials,
             insecure,

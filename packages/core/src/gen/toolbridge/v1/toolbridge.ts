@@ -10,9 +10,11 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -257,6 +259,36 @@ export interface ToolCallResponse {
   error: ErrorInfo | undefined;
   requestId: string;
   metrics: ExecutionMetrics | undefined;
+}
+
+/**
+ * One message from the client on Calls: a call to start, or the cancellation of one.
+ *
+ * Every call needs a request_id unique among the stream's calls in flight (at most 128
+ * characters); the host answers every call exactly once with a ToolCallResponse carrying
+ * that request_id, a cancelled one included (with a Cancelled error), so the client may
+ * count a call in flight until its response. A call without a request_id, or with the id
+ * of a call still in flight, ends the stream with the status INVALID_ARGUMENT, as does a
+ * frame that cannot be decoded.
+ *
+ * Flow control: the host runs at most maxCallsPerStream (docs/configuration.md) calls of
+ * one stream at once and reads no further frames meanwhile, nor while the client is not
+ * reading responses; HTTP/2 flow control then holds the client's writes. When the host
+ * shuts down, calls not yet started fail with Unavailable, calls in flight get the grace
+ * period to finish (and fail with Unavailable when it ends), and the stream ends with the
+ * status UNAVAILABLE once its last call is answered. A streaming tool called here runs to
+ * its end and its chunks come back as one list, as with ExecuteTool; StreamTool streams them.
+ */
+export interface CallFrame {
+  frame: { $case: "call"; value: ToolCallRequest } | { $case: "cancel"; value: CancelCall } | undefined;
+}
+
+/**
+ * Cancels the call in flight with this request_id: the tool's AbortSignal fires and the
+ * call is answered with a Cancelled error. An id with no call in flight is ignored.
+ */
+export interface CancelCall {
+  requestId: string;
 }
 
 export interface ToolStreamRequest {
@@ -2628,6 +2660,142 @@ export const ToolCallResponse: MessageFns<ToolCallResponse> = {
     message.metrics = (object.metrics !== undefined && object.metrics !== null)
       ? ExecutionMetrics.fromPartial(object.metrics)
       : undefined;
+    return message;
+  },
+};
+
+function createBaseCallFrame(): CallFrame {
+  return { frame: undefined };
+}
+
+export const CallFrame: MessageFns<CallFrame> = {
+  encode(message: CallFrame, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.frame?.$case) {
+      case "call":
+        ToolCallRequest.encode(message.frame.value, writer.uint32(10).fork()).join();
+        break;
+      case "cancel":
+        CancelCall.encode(message.frame.value, writer.uint32(18).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallFrame {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallFrame();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.frame = { $case: "call", value: ToolCallRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.frame = { $case: "cancel", value: CancelCall.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<CallFrame>, I>>(base?: I): CallFrame {
+    return CallFrame.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CallFrame>, I>>(object: I): CallFrame {
+    const message = createBaseCallFrame();
+    switch (object.frame?.$case) {
+      case "call": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "call", value: ToolCallRequest.fromPartial(object.frame.value) };
+        }
+        break;
+      }
+      case "cancel": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "cancel", value: CancelCall.fromPartial(object.frame.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseCancelCall(): CancelCall {
+  return { requestId: "" };
+}
+
+export const CancelCall: MessageFns<CancelCall> = {
+  encode(message: CancelCall, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelCall {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelCall();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<CancelCall>, I>>(base?: I): CancelCall {
+    return CancelCall.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CancelCall>, I>>(object: I): CancelCall {
+    const message = createBaseCancelCall();
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -5653,6 +5821,21 @@ export const ToolBridgeService = {
       Buffer.from(BatchToolCallResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): BatchToolCallResponse => BatchToolCallResponse.decode(value),
   },
+  /**
+   * Many ExecuteTool calls on one long-lived stream (the multiplexed call stream): see
+   * CallFrame. Each call runs as if it came through ExecuteTool (same validation,
+   * limits, timeouts and errors); its ToolCallResponse comes back as soon as it is done,
+   * so responses arrive in any order, matched to their calls by request_id.
+   */
+  calls: {
+    path: "/toolbridge.v1.ToolBridge/Calls" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: CallFrame): Buffer => Buffer.from(CallFrame.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CallFrame => CallFrame.decode(value),
+    responseSerialize: (value: ToolCallResponse): Buffer => Buffer.from(ToolCallResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ToolCallResponse => ToolCallResponse.decode(value),
+  },
   /** Session variables. */
   getSessionVariable: {
     path: "/toolbridge.v1.ToolBridge/GetSessionVariable" as const,
@@ -5738,6 +5921,13 @@ export interface ToolBridgeServer extends UntypedServiceImplementation {
   executeTool: handleUnaryCall<ToolCallRequest, ToolCallResponse>;
   streamTool: handleServerStreamingCall<ToolStreamRequest, ToolStreamChunk>;
   batchExecuteTools: handleUnaryCall<BatchToolCallRequest, BatchToolCallResponse>;
+  /**
+   * Many ExecuteTool calls on one long-lived stream (the multiplexed call stream): see
+   * CallFrame. Each call runs as if it came through ExecuteTool (same validation,
+   * limits, timeouts and errors); its ToolCallResponse comes back as soon as it is done,
+   * so responses arrive in any order, matched to their calls by request_id.
+   */
+  calls: handleBidiStreamingCall<CallFrame, ToolCallResponse>;
   /** Session variables. */
   getSessionVariable: handleUnaryCall<GetVariableRequest, VariableResponse>;
   setSessionVariable: handleUnaryCall<SetVariableRequest, SetVariableResponse>;
@@ -5867,6 +6057,15 @@ export interface ToolBridgeClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: BatchToolCallResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Many ExecuteTool calls on one long-lived stream (the multiplexed call stream): see
+   * CallFrame. Each call runs as if it came through ExecuteTool (same validation,
+   * limits, timeouts and errors); its ToolCallResponse comes back as soon as it is done,
+   * so responses arrive in any order, matched to their calls by request_id.
+   */
+  calls(): ClientDuplexStream<CallFrame, ToolCallResponse>;
+  calls(options: Partial<CallOptions>): ClientDuplexStream<CallFrame, ToolCallResponse>;
+  calls(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<CallFrame, ToolCallResponse>;
   /** Session variables. */
   getSessionVariable(
     request: GetVariableRequest,

@@ -1,0 +1,200 @@
+/**
+ * Calls: many ExecuteTool calls on one bidi stream (the multiplexed call stream). Each call
+ * frame runs through the engine with a CallContext of its own (its request id, its own
+ * Cancellation), and its response is written as soon as the call is done, so a slow call
+ * holds up no other.
+ *
+ * Flow control: while maxCallsPerStream calls of the stream run, or while the client is
+ * not reading responses (write() returned false), the stream reads no further frames;
+ * HTTP/2 flow control then holds the client's writes, so neither side buffers more than
+ * that many calls and their responses.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
+import { type HostRuntime, SHUTTING_DOWN } from "../runtime.js";
+import { type CallContext, Cancellation, callLogger, runCall } from "../tools/call.js";
+import { cancellationReason, deadlineOf } from "./call-context.js";
+import { responseOf } from "./execute.js";
+import { type MalformedRequest, refusalOf } from "./malformed.js";
+import { writable } from "./writable.js";
+
+/** The grpc-js side of a Calls stream; frames that cannot be decoded arrive as MalformedRequest. */
+export type CallStream = grpc.ServerDuplexStream<pb.CallFrame | MalformedRequest, pb.ToolCallResponse>;
+
+/** The longest request id a call on the stream may carry (the engine logs and echoes it). */
+const MAX_REQUEST_ID = 128;
+
+type Status = { readonly code: grpc.status; readonly details: string };
+
+/** The Calls handler: runs the stream's calls until it is over; a shutdown drains it through `rt.callStreams`. */
+export function calls(rt: HostRuntime, stream: CallStream): Promise<void> {
+  const mux = new CallMux(rt, stream);
+  rt.callStreams.add(mux);
+  return mux.finished;
+}
+
+/** Runs the calls of one Calls stream; `finished` settles once the stream is over and no call runs. */
+export class CallMux {
+  /** The calls running, by request id. */
+  private readonly running = new Map<string, Cancellation>();
+  private readonly max: number;
+  private readonly deadline: number;
+  private inputEnded = false;
+  private writeBlocked = false;
+  private ended = false;
+  private resolveFinished: () => void = () => {};
+  readonly finished = new Promise<void>((resolve) => {
+    this.resolveFinished = resolve;
+  });
+
+  constructor(
+    private readonly rt: HostRuntime,
+    private readonly stream: CallStream,
+  ) {
+    this.max = rt.config.maxCallsPerStream;
+    this.deadline = deadlineOf(stream);
+    stream.on("data", (frame: pb.CallFrame | MalformedRequest) => this.onFrame(frame));
+    stream.on("end", () => {
+      this.inputEnded = true;
+      this.settle();
+    });
+    stream.once("cancelled", () => {
+      const reason = cancellationReason(this.deadline);
+      for (const cancellation of this.running.values()) cancellation.cancel(reason);
+      this.settle();
+    });
+  }
+
+  /** Shutdown began: calls not started yet are refused, and the stream ends once its calls are done. */
+  drain(): void {
+    this.settle();
+  }
+
+  /** Fails every running call with `reason` (the shutdown grace period is over). */
+  abort(reason: BridgeError): void {
+    for (const cancellation of this.running.values()) cancellation.cancel(reason);
+  }
+
+  private onFrame(frame: pb.CallFrame | MalformedRequest): void {
+    if (this.ended) return;
+    const refusal = refusalOf(frame);
+    if (refusal !== undefined) {
+      this.fail(refusal);
+      return;
+    }
+    const { frame: content } = frame as pb.CallFrame;
+    // A frame of a kind this host does not know (a newer client's) is skipped.
+    if (content?.$case === "cancel") {
+      this.running
+        .get(content.value.requestId)
+        ?.cancel(new BridgeError(ErrorType.Cancelled, "the client cancelled the call"));
+    } else if (content?.$case === "call") {
+      this.start(content.value);
+    }
+  }
+
+  private start(req: pb.ToolCallRequest): void {
+    const { requestId } = req;
+    if (requestId === "") {
+      this.fail(invalid("every call on Calls needs a request_id, unique among the stream's calls in flight"));
+      return;
+    }
+    if (this.running.has(requestId)) {
+      this.fail(
+        invalid(`request_id '${requestId.slice(0, MAX_REQUEST_ID)}' is already in flight on this stream`),
+      );
+      return;
+    }
+    if (requestId.length > MAX_REQUEST_ID) {
+      this.refuse(
+        requestId,
+        new BridgeError(
+          ErrorType.ValidationError,
+          `the request_id is ${requestId.length} characters long; at most ${MAX_REQUEST_ID} are allowed`,
+          { details: { field: "request_id" } },
+        ),
+      );
+      return;
+    }
+    if (this.rt.draining) {
+      this.refuse(requestId, shuttingDown(SHUTTING_DOWN));
+      return;
+    }
+    const cancellation = new Cancellation();
+    this.running.set(requestId, cancellation);
+    if (this.running.size >= this.max) this.stream.pause();
+    const ctx: CallContext = {
+      requestId,
+      deadline: this.deadline,
+      cancellation,
+      log: callLogger(this.rt.log, { request_id: requestId }),
+    };
+    void runCall(this.rt, req, ctx).then((outcome) => {
+      this.running.delete(requestId);
+      this.respond(responseOf(outcome, requestId));
+    });
+  }
+
+  /** Answers a call that is not run with its error. */
+  private refuse(requestId: string, error: BridgeError): void {
+    const info = { type: error.type, message: error.message, details: error.details, stacktrace: "" };
+    this.respond({ success: false, result: undefined, error: info, requestId, metrics: undefined });
+  }
+
+  private respond(response: pb.ToolCallResponse): void {
+    if (!this.ended && !this.stream.cancelled && !this.stream.write(response) && !this.writeBlocked) {
+      // The client is not reading: take no new calls until it has caught up.
+      this.writeBlocked = true;
+      void writable(this.stream).then(() => {
+        this.writeBlocked = false;
+        this.settle();
+      });
+    }
+    this.settle();
+  }
+
+  /** Reads on when there is room, ends the stream when nothing more will come of it, and tells when it is over. */
+  private settle(): void {
+    if (this.ended || this.stream.cancelled) {
+      // Calls cancelled with the stream still settle on their own; it is over once they have.
+      if (this.running.size === 0) this.resolveFinished();
+      return;
+    }
+    if (this.running.size < this.max && !this.writeBlocked && this.stream.isPaused()) this.stream.resume();
+    if (this.running.size > 0) return;
+    if (this.inputEnded) {
+      this.ended = true;
+      this.stream.end();
+      this.resolveFinished();
+    } else if (this.rt.draining) {
+      this.end({ code: grpc.status.UNAVAILABLE, details: SHUTTING_DOWN });
+    }
+  }
+
+  /** Ends the stream with an error status; the calls still running are cancelled and not answered. */
+  private fail(status: Status): void {
+    const reason = new BridgeError(ErrorType.Cancelled, `the call stream ended: ${status.details}`);
+    for (const cancellation of this.running.values()) cancellation.cancel(reason);
+    this.end(status);
+  }
+
+  private end(status: Status): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.stream.emit("error", status);
+    this.settle();
+  }
+}
+
+/**
+ * The Unavailable error of a call refused (or, at the end of the grace period, stopped)
+ * because the host shuts down; `details.reason` tells clients to treat it as the status
+ * UNAVAILABLE that ExecuteTool gets then.
+ */
+export function shuttingDown(message: string): BridgeError {
+  return new BridgeError(ErrorType.Unavailable, message, { details: { reason: "shutting_down" } });
+}
+
+function invalid(details: string): Status {
+  return { code: grpc.status.INVALID_ARGUMENT, details: `Calls: ${details}` };
+}
