@@ -148,7 +148,7 @@ async def test_no_retry_on_a_tool_error(client: ToolBridgeClient) -> None:
 
 
 async def test_retry_keeps_going_across_a_host_restart_on_the_same_port() -> None:
-    host = await spawn_host()
+    host = await spawn_host({"port": 0})
     port = int(host.target.rsplit(":", 1)[1])
     channel = create_grpc_channel(host.target, options=FAST_RECONNECT)
     client = ToolBridgeClient(host.target, channel=channel)
@@ -257,7 +257,7 @@ def test_in_band_unavailable_is_retried_unless_the_host_says_it_is_not() -> None
 
 def test_batch_results_are_placed_by_index_and_a_malformed_answer_is_named() -> None:
     # The real host always answers well; this checks the client's guard against one that does not.
-    from toolbridge.batch import _decode_results
+    from toolbridge.batch import batch_results
     from toolbridge.v1 import toolbridge_pb2 as pb
 
     requests: list[dict[str, Any]] = [{"tool_id": f"t{i}"} for i in range(4)]
@@ -268,7 +268,7 @@ def test_batch_results_are_placed_by_index_and_a_malformed_answer_is_named() -> 
     failed = response.results.add(index=3, success=False)
     failed.error.type = "Timeout"
     failed.error.message = "too slow"
-    results = _decode_results(requests, response)
+    results = batch_results(requests, response)
     assert results[0] == 0
     assert results[2] == 20
     assert type(results[1]) is ToolCallError
@@ -283,9 +283,9 @@ def test_batch_results_are_placed_by_index_and_a_malformed_answer_is_named() -> 
 
     response.results.add(index=0, success=True)
     with pytest.raises(ToolBridgeError, match="result for index 0") as raised:
-        _decode_results(requests, response)
+        batch_results(requests, response)
     assert raised.value.type == ErrorType.INTERNAL_ERROR
     beyond = pb.BatchToolCallResponse()
     beyond.results.add(index=4, success=True)
     with pytest.raises(ToolBridgeError, match="batch of 4 items with a result for index 4"):
-        _decode_results(requests, beyond)
+        batch_results(requests, beyond)

@@ -35,6 +35,8 @@ LAYERS: dict[str, int] = {
     "toolbridge.shutdown": 3,
     "toolbridge.proxy": 4,
     "toolbridge.client": 4,
+    "toolbridge.client_base": 4,
+    "toolbridge.sync_client": 4,
     "toolbridge.variable_proxy": 4,
     "toolbridge.session_context": 4,
     "toolbridge": 4,

@@ -35,7 +35,7 @@ async def _serving(client: ToolBridgeClient) -> None:
 
 
 async def test_a_restarted_host_keeps_the_session_and_the_watch_resumes(redis_url: str) -> None:
-    first = await spawn_host({"store": redis_url})
+    first = await spawn_host({"store": redis_url, "port": 0})
     port = first.target.rsplit(":", 1)[1]
     second = None
     async with ToolBridgeClient(first.target) as client:

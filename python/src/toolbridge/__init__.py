@@ -33,6 +33,7 @@ from toolbridge.retry import (
 from toolbridge.session_context import CachedSessionContext, SessionContext
 from toolbridge.shutdown import GracefulShutdown, ShuttingDownError
 from toolbridge.specs import NO_DEFAULT, ParameterSpec, Session, SessionDetails, ToolSpec
+from toolbridge.sync_client import SyncToolBridgeClient
 from toolbridge.transport import TlsConfig, create_grpc_channel
 from toolbridge.values import Tensor, Timestamp
 from toolbridge.variable_proxy import ContextProxyTool, VariableAwareProxyTool
@@ -93,6 +94,7 @@ __all__ = [
     "SessionRecreatedError",
     "ShuttingDownError",
     "StreamingGRPCProxyTool",
+    "SyncToolBridgeClient",
     "Tensor",
     "Timestamp",
     "TlsConfig",

@@ -47,6 +47,31 @@ async def execute_batch(
     Sent again under the same ``request_id``, the items that completed are answered with
     their recorded outcomes instead of running again (docs/replay.md).
     """
+    request = batch_request(
+        session_id,
+        batch_requests,
+        parallel=parallel,
+        stop_on_error=stop_on_error,
+        max_parallel=max_parallel,
+        timeout_ms=timeout_ms,
+        request_id=request_id,
+    )
+    call = transport.stub.BatchExecuteTools(request, timeout=deadline_s(timeout_ms))
+    response = await transport.checked("BatchExecuteTools", call, session_id=session_id)
+    return batch_results(batch_requests, response)
+
+
+def batch_request(
+    session_id: str,
+    batch_requests: Sequence[BatchRequest],
+    *,
+    parallel: bool = True,
+    stop_on_error: bool = False,
+    max_parallel: int = 0,
+    timeout_ms: int | None = None,
+    request_id: str | None = None,
+) -> pb.BatchToolCallRequest:
+    """The BatchExecuteTools request of ``execute_batch`` (no I/O; the blocking client sends it too)."""
     request = pb.BatchToolCallRequest(
         session_id=session_id,
         batch_id=f"batch_{uuid.uuid4().hex[:8]}",
@@ -58,9 +83,7 @@ async def execute_batch(
     # No index is sent: the host takes an item's position as its index.
     for index, item in enumerate(batch_requests):
         _encode_item(request.items.add(), index, item, timeout_ms)
-    call = transport.stub.BatchExecuteTools(request, timeout=deadline_s(timeout_ms))
-    response = await transport.checked("BatchExecuteTools", call, session_id=session_id)
-    return _decode_results(batch_requests, response)
+    return request
 
 
 def _encode_item(
@@ -86,7 +109,8 @@ def _encode(index: int, name: str, target: pb_values.Value, value: Any) -> None:
         ) from None
 
 
-def _decode_results(batch_requests: Sequence[BatchRequest], response: pb.BatchToolCallResponse) -> list[Any]:
+def batch_results(batch_requests: Sequence[BatchRequest], response: pb.BatchToolCallResponse) -> list[Any]:
+    """The results of ``execute_batch`` from the host's response, in request order."""
     # Each result lands at its index, in whatever order the host sent them; _MISSING marks a hole.
     count = len(batch_requests)
     results: list[Any] = [_MISSING] * count

@@ -18,29 +18,25 @@ from typing import Any
 import grpc
 
 from toolbridge.batch import BatchRequest, execute_batch
-from toolbridge.errors import ErrorType, SessionError
+from toolbridge.client_base import ClientBase
 from toolbridge.health import health_check
 from toolbridge.metrics import HostMetrics, get_metrics
 from toolbridge.pool import ChannelPool
 from toolbridge.proxy import AsyncGRPCProxyTool, build_proxy_tools
 from toolbridge.retry import DEFAULT_BACKOFF, BackoffPolicy, RetryEvent, SessionRecreated, run_with_retry
 from toolbridge.specs import Session, SessionDetails, ToolSpec
-from toolbridge.transport import (
-    AioTransport,
-    TlsConfig,
-    error_from_info,
-    new_request_id,
-    to_datetime,
-    tool_call_request,
-    tool_stream_request,
-)
+from toolbridge.transport import AioTransport, TlsConfig, new_request_id, to_datetime
 from toolbridge.v1 import toolbridge_pb2 as pb
 
 
-class ToolBridgeClient:
+class ToolBridgeClient(ClientBase):
     """Calls the tools of a toolbridge host within one session.
 
-    The client owns its channel unless one is passed in (e.g. from a channel pool).
+    Tool calls share one multiplexed call stream to the host (see ``AioTransport``; with
+    ``multiplex=False`` each is an ExecuteTool RPC); a call without a timeout of its own gets
+    ``default_timeout_ms`` (``TOOL_BRIDGE_CONFIG``, 30 s), a stream gets it as its idle
+    timeout. The client owns its channel unless one is passed in (e.g. from a channel pool).
+    ``SyncToolBridgeClient`` is the same client for code without an event loop.
     Errors: ``SessionError`` (unknown/expired session, session limit),
     ``ToolCallError`` (the host answered and the call failed: validation, unknown
     tool, timeout, ...; ``ToolExecutionError`` when the tool itself raised),
@@ -59,15 +55,19 @@ class ToolBridgeClient:
         max_message_bytes: int | None = None,
         tls: TlsConfig | None = None,
         token: str | None = None,
+        default_timeout_ms: int | None = None,
+        multiplex: bool = True,
     ) -> None:
-        self.server_address = server_address
+        super().__init__(server_address, default_timeout_ms)
         #: The wire under this client; features built on the client call the host through it.
         self.transport = AioTransport(
-            server_address, channel=channel, max_message_bytes=max_message_bytes, tls=tls, token=token
+            server_address,
+            channel=channel,
+            max_message_bytes=max_message_bytes,
+            tls=tls,
+            token=token,
+            multiplex=multiplex,
         )
-        self.session_id: str | None = None
-        # Kept to re-create the session after a host restart (see call_with_retry).
-        self.session_metadata: dict[str, str] = {}
 
     @classmethod
     @asynccontextmanager
@@ -95,12 +95,6 @@ class ToolBridgeClient:
         """Closes the channel if this client created it; the session stays alive on the host."""
         await self.transport.close()
 
-    def require_session(self) -> str:
-        """The current session's id; ``SessionError`` before ``initialize_session()``."""
-        if self.session_id is None:
-            raise SessionError("no session: call initialize_session() first", ErrorType.SESSION_NOT_FOUND)
-        return self.session_id
-
     # -- sessions ---------------------------------------------------------------------------
 
     async def initialize_session(
@@ -111,14 +105,7 @@ class ToolBridgeClient:
         response = await self.transport.checked(
             "InitializeSession", self.transport.stub.InitializeSession(request), session_id=session_id or None
         )
-        self.session_id = response.session_id
-        self.session_metadata = dict(metadata or {})
-        return Session(
-            session_id=response.session_id,
-            tool_count=response.tool_count,
-            capabilities=tuple(response.capabilities),
-            created=response.created,
-        )
+        return self.session_started(response, metadata)
 
     async def session_info(self) -> SessionDetails:
         session_id = self.require_session()
@@ -126,17 +113,7 @@ class ToolBridgeClient:
         response = await self.transport.checked(
             "GetSessionInfo", self.transport.stub.GetSessionInfo(request), session_id=session_id
         )
-        s = response.session
-        return SessionDetails(
-            session_id=s.session_id,
-            metadata=dict(s.metadata),
-            created_at=to_datetime(s.created_at),
-            last_accessed_at=to_datetime(s.last_accessed_at),
-            expires_at=to_datetime(s.expires_at),
-            tool_count=s.tool_count,
-            variable_count=s.variable_count,
-            owner=s.owner,
-        )
+        return SessionDetails.from_pb(response.session)
 
     async def heartbeat(self) -> datetime:
         """Keeps the session alive; returns its new expiry."""
@@ -151,10 +128,7 @@ class ToolBridgeClient:
         if session_id is None:
             return
         call = self.transport.stub.CleanupSession(pb.CleanupSessionRequest(session_id=session_id))
-        response = await self.transport.unary("CleanupSession", call)
-        if not response.success and response.error.type != ErrorType.SESSION_NOT_FOUND:
-            raise error_from_info(response.error, session_id=session_id)
-        self.session_id = None
+        self.session_ended(await self.transport.unary("CleanupSession", call), session_id)
 
     async def health_check(self, timeout_s: float | None = None) -> bool:
         return await health_check(self.transport.channel, timeout_s)
@@ -188,10 +162,9 @@ class ToolBridgeClient:
         timeout_ms: int | None = None,
         request_id: str | None = None,
     ) -> Any:
-        """``execute_tool`` with call options: ``timeout_ms`` caps the tool's own timeout on the host."""
-        request = tool_call_request(
-            self.require_session(), tool_id, args, kwargs or {}, timeout_ms=timeout_ms, request_id=request_id
-        )
+        """``execute_tool`` with call options: ``timeout_ms`` caps the tool's own timeout on the host
+        (``default_timeout_ms`` when not given)."""
+        request = self.call_request(tool_id, args, kwargs, timeout_ms, request_id)
         return await self.transport.call_tool(request)
 
     async def execute_batch(
@@ -299,18 +272,11 @@ class ToolBridgeClient:
 
         ``timeout_ms`` is the total budget (the longest the whole stream may run, and plus
         the usual slack its gRPC deadline); ``idle_timeout_ms`` the longest wait for the next
-        chunk. The host applies the shorter of each and the tool's own; when one passes the
-        stream raises ``Timeout`` with ``details["timeout"]`` ``"total"`` or ``"idle"``.
+        chunk (``default_timeout_ms`` when not given). The host applies the shorter of each and
+        the tool's own; when one passes the stream raises ``Timeout`` with
+        ``details["timeout"]`` ``"total"`` or ``"idle"``.
         """
-        request = tool_stream_request(
-            self.require_session(),
-            tool_id,
-            args,
-            kwargs or {},
-            timeout_ms=timeout_ms,
-            idle_timeout_ms=idle_timeout_ms,
-            request_id=request_id,
-        )
+        request = self.stream_request(tool_id, args, kwargs, timeout_ms, idle_timeout_ms, request_id)
         # Nothing is sent before the first chunk is asked for; closing this generator closes the stream.
         async with aclosing(self.transport.stream_tool(request)) as chunks:
             async for chunk in chunks:

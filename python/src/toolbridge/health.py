@@ -11,14 +11,31 @@ from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1.toolbridge_pb2_grpc import ToolBridgeStub
 
 
+def _limit(timeout_s: float | None) -> float:
+    return timeout_s if timeout_s is not None else float(TOOL_BRIDGE_CONFIG["health_check_timeout_s"])
+
+
 async def health_check(channel: grpc.aio.Channel, timeout_s: float | None = None) -> bool:
     """True when the host answers SERVING within ``timeout_s`` seconds (5 s by default); never raises."""
-    limit = timeout_s if timeout_s is not None else float(TOOL_BRIDGE_CONFIG["health_check_timeout_s"])
+    limit = _limit(timeout_s)
     stub = ToolBridgeStub(channel)
     try:
         response = await asyncio.wait_for(
             stub.HealthCheck(pb.HealthCheckRequest(), timeout=limit), timeout=limit
         )
     except (grpc.RpcError, TimeoutError):
+        return False
+    return bool(response.status == pb.HealthCheckResponse.SERVING)
+
+
+def health_check_blocking(
+    channel: grpc.Channel, timeout_s: float | None = None, metadata: tuple[tuple[str, str], ...] = ()
+) -> bool:
+    """``health_check`` on a blocking channel (``metadata``: e.g. the caller's token)."""
+    try:
+        response = ToolBridgeStub(channel).HealthCheck(
+            pb.HealthCheckRequest(), timeout=_limit(timeout_s), metadata=metadata
+        )
+    except grpc.RpcError:
         return False
     return bool(response.status == pb.HealthCheckResponse.SERVING)

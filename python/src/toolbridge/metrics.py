@@ -31,7 +31,11 @@ class HostMetrics:
 async def get_metrics(transport: AioTransport, timeout_s: float | None = None) -> HostMetrics:
     """The host's counters now (GetMetrics)."""
     call = transport.stub.GetMetrics(pb.GetMetricsRequest(), timeout=timeout_s)
-    response = await transport.unary("GetMetrics", call)
+    return host_metrics(await transport.unary("GetMetrics", call))
+
+
+def host_metrics(response: pb.GetMetricsResponse) -> HostMetrics:
+    """A GetMetrics response as ``HostMetrics`` (the blocking client reads it too)."""
     return HostMetrics(
         tools={
             t.tool: ToolMetrics(

@@ -22,9 +22,10 @@ call was not made), never silently.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import grpc
 
@@ -147,41 +148,134 @@ async def run_with_retry(
     ``SessionRecreatedError`` is raised. None leaves ``SessionNotFound`` to the caller.
     Recovery happens at most once per call, so the loop is bounded.
     """
-    if max_retries < 1:
-        raise ValueError("max_retries must be >= 1 (it counts attempts, the first included)")
-    may_repeat: bool | None = None if may_repeat_call is not None else True
-    failures = 0
-    needs_recovery = False
-    recovered = False
+    attempts = _Attempts(
+        may_repeat_call is not None,
+        recover_session is not None,
+        max_retries,
+        backoff,
+        on_retry,
+        on_session_recreated,
+        session_id,
+    )
     while True:
-        phase = "call"
+        step = attempts.next_step()
         try:
-            if needs_recovery and recover_session is not None:
-                phase = "recover"
-                recreated = await recover_session()
-                needs_recovery = False
-                if recreated:
-                    if on_session_recreated is None:
-                        raise SessionRecreatedError(session_id)
-                    on_session_recreated(SessionRecreated(session_id))
-            if may_repeat is None and may_repeat_call is not None:
-                phase = "lookup"
-                may_repeat = await may_repeat_call()
-            phase = "call"
-            return await attempt()
+            if step == "recover":
+                assert recover_session is not None
+                attempts.session_recovered(await recover_session())
+            elif step == "lookup":
+                assert may_repeat_call is not None
+                attempts.may_repeat = await may_repeat_call()
+            else:
+                return await attempt()
         except SessionRecreatedError:
             raise
         except ToolBridgeError as error:
-            lost = _is_session_lost(error) and phase != "recover"
-            if recover_session is not None and lost and not recovered:
-                recovered = True
-                needs_recovery = True
-                continue
-            failures += 1
-            # Re-creating the session and the lookup change nothing a tool sees: always safe.
-            delay = retry_delay(error, failures - 1, backoff, phase != "call" or may_repeat is True)
-            if delay is None or failures >= max_retries:
+            delay = attempts.failed(error, step)
+            if delay is None:
                 raise
-            if on_retry is not None:
-                on_retry(RetryEvent(attempt=failures, delay_s=delay, error=error))
-            await asyncio.sleep(delay)
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+
+def run_with_retry_blocking(
+    attempt: Callable[[], T],
+    *,
+    may_repeat_call: Callable[[], bool] | None = None,
+    recover_session: Callable[[], bool] | None = None,
+    max_retries: int = 3,
+    backoff: BackoffPolicy = DEFAULT_BACKOFF,
+    on_retry: Callable[[RetryEvent], None] | None = None,
+    on_session_recreated: Callable[[SessionRecreated], None] | None = None,
+    session_id: str = "",
+) -> T:
+    """``run_with_retry`` for blocking code: the same policy, waiting with ``time.sleep``."""
+    attempts = _Attempts(
+        may_repeat_call is not None,
+        recover_session is not None,
+        max_retries,
+        backoff,
+        on_retry,
+        on_session_recreated,
+        session_id,
+    )
+    while True:
+        step = attempts.next_step()
+        try:
+            if step == "recover":
+                assert recover_session is not None
+                attempts.session_recovered(recover_session())
+            elif step == "lookup":
+                assert may_repeat_call is not None
+                attempts.may_repeat = may_repeat_call()
+            else:
+                return attempt()
+        except SessionRecreatedError:
+            raise
+        except ToolBridgeError as error:
+            delay = attempts.failed(error, step)
+            if delay is None:
+                raise
+            if delay > 0:
+                time.sleep(delay)
+
+
+Step = Literal["recover", "lookup", "call"]
+
+
+class _Attempts:
+    """The state of one retry loop, whichever way it waits: which step comes next, and after
+    a failed step whether (and after how long) to go on. Recovery happens at most once."""
+
+    def __init__(
+        self,
+        asks_may_repeat: bool,
+        can_recover: bool,
+        max_retries: int,
+        backoff: BackoffPolicy,
+        on_retry: Callable[[RetryEvent], None] | None,
+        on_session_recreated: Callable[[SessionRecreated], None] | None,
+        session_id: str,
+    ) -> None:
+        if max_retries < 1:
+            raise ValueError("max_retries must be >= 1 (it counts attempts, the first included)")
+        #: Whether the call may run twice after a transport failure; None until asked.
+        self.may_repeat: bool | None = None if asks_may_repeat else True
+        self.can_recover = can_recover
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.on_retry = on_retry
+        self.on_session_recreated = on_session_recreated
+        self.session_id = session_id
+        self.failures = 0
+        self.needs_recovery = False
+        self.recovered = False
+
+    def next_step(self) -> Step:
+        if self.needs_recovery:
+            return "recover"
+        return "lookup" if self.may_repeat is None else "call"
+
+    def session_recovered(self, recreated: bool) -> None:
+        """The session is back; raises ``SessionRecreatedError`` if it came back empty and nobody listens."""
+        self.needs_recovery = False
+        if recreated:
+            if self.on_session_recreated is None:
+                raise SessionRecreatedError(self.session_id)
+            self.on_session_recreated(SessionRecreated(self.session_id))
+
+    def failed(self, error: ToolBridgeError, step: Step) -> float | None:
+        """Seconds to wait before the next step, or None: give up (raise ``error``)."""
+        lost = _is_session_lost(error) and step != "recover"
+        if self.can_recover and lost and not self.recovered:
+            self.recovered = True
+            self.needs_recovery = True
+            return 0.0
+        self.failures += 1
+        # Re-creating the session and the lookup change nothing a tool sees: always safe.
+        delay = retry_delay(error, self.failures - 1, self.backoff, step != "call" or self.may_repeat is True)
+        if delay is None or self.failures >= self.max_retries:
+            return None
+        if self.on_retry is not None:
+            self.on_retry(RetryEvent(attempt=self.failures, delay_s=delay, error=error))
+        return delay

@@ -29,6 +29,7 @@ from typing import Any, Final, Self
 from cachetools import TTLCache
 
 from toolbridge.client import ToolBridgeClient
+from toolbridge.config import TOOL_BRIDGE_CONFIG
 from toolbridge.errors import InvalidValueError, ToolBridgeError
 from toolbridge.proxy import AsyncGRPCProxyTool, StreamingGRPCProxyTool
 from toolbridge.specs import ToolSpec
@@ -62,14 +63,15 @@ class SessionContext:
     """Variables and tools of one session, for a worker (see the module docstring).
 
     ``cache=False`` turns the variable cache (and its background watch) off: every
-    read is then a round trip. Close the context (``async with`` or ``await close()``)
-    to stop the watch; the session itself stays on the host.
+    read is then a round trip (the default is ``TOOL_BRIDGE_CONFIG["enable_caching"]``,
+    True). Close the context (``async with`` or ``await close()``) to stop the watch; the
+    session itself stays on the host.
     """
 
-    def __init__(self, client: ToolBridgeClient, *, cache: bool = True) -> None:
+    def __init__(self, client: ToolBridgeClient, *, cache: bool | None = None) -> None:
         self.client = client
         client.require_session()
-        self._cache_enabled = cache
+        self._cache_enabled = bool(TOOL_BRIDGE_CONFIG["enable_caching"]) if cache is None else cache
         self._cache: dict[str, Variable] = {}
         # Per name: cache fills from reads must be newer than this (the last deletion seen).
         self._floor: dict[str, int] = {}
@@ -312,14 +314,21 @@ class CachedSessionContext(SessionContext):
 
     Only tools whose spec says ``cacheable`` (pure: same arguments, same result) are
     cached, keyed by tool name and the encoded arguments, in a ``cachetools.TTLCache``
-    (``maxsize`` entries, each kept ``ttl_s`` seconds). Other tools always run.
+    (``maxsize`` entries, each kept ``ttl_s`` seconds; by default
+    ``TOOL_BRIDGE_CONFIG["cache_ttl_seconds"]``, 300). Other tools always run.
     """
 
     def __init__(
-        self, client: ToolBridgeClient, *, cache: bool = True, maxsize: int = 1000, ttl_s: float = 300.0
+        self,
+        client: ToolBridgeClient,
+        *,
+        cache: bool | None = None,
+        maxsize: int = 1000,
+        ttl_s: float | None = None,
     ) -> None:
         super().__init__(client, cache=cache)
-        self.results: TTLCache[tuple[str, bytes], Any] = TTLCache(maxsize=maxsize, ttl=ttl_s)
+        ttl = float(TOOL_BRIDGE_CONFIG["cache_ttl_seconds"]) if ttl_s is None else ttl_s
+        self.results: TTLCache[tuple[str, bytes], Any] = TTLCache(maxsize=maxsize, ttl=ttl)
         self.hits = 0
         self.misses = 0
         self._specs: dict[str, ToolSpec] | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Final, Literal
 
@@ -31,6 +31,15 @@ class Session:
     #: False when a live session with this id existed and the client attached to it.
     created: bool
 
+    @classmethod
+    def from_pb(cls, response: pb.InitializeSessionResponse) -> Session:
+        return cls(
+            session_id=response.session_id,
+            tool_count=response.tool_count,
+            capabilities=tuple(response.capabilities),
+            created=response.created,
+        )
+
 
 @dataclass(frozen=True)
 class SessionDetails:
@@ -43,6 +52,19 @@ class SessionDetails:
     variable_count: int
     #: The principal that owns the session ("@anonymous" on a host without authentication).
     owner: str = ""
+
+    @classmethod
+    def from_pb(cls, info: pb.SessionInfo) -> SessionDetails:
+        return cls(
+            session_id=info.session_id,
+            metadata=dict(info.metadata),
+            created_at=info.created_at.ToDatetime(tzinfo=UTC),
+            last_accessed_at=info.last_accessed_at.ToDatetime(tzinfo=UTC),
+            expires_at=info.expires_at.ToDatetime(tzinfo=UTC),
+            tool_count=info.tool_count,
+            variable_count=info.variable_count,
+            owner=info.owner,
+        )
 
 
 @dataclass(frozen=True)

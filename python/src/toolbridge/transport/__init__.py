@@ -17,7 +17,9 @@ from toolbridge.transport.error_mapping import (
     error_from_info,
 )
 from toolbridge.transport.messages import (
+    chunk_content,
     deadline_s,
+    default_timeout,
     encode_args,
     encode_kwargs,
     new_request_id,
@@ -31,10 +33,12 @@ __all__ = [
     "RpcFailure",
     "TlsConfig",
     "channel_options",
+    "chunk_content",
     "communication_error",
     "create_grpc_channel",
     "credentials_from_env",
     "deadline_s",
+    "default_timeout",
     "encode_args",
     "encode_kwargs",
     "error_details",

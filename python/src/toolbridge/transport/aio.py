@@ -1,43 +1,49 @@
-"""The transport over a ``grpc.aio`` channel: unary calls, tool calls and tool streams."""
+"""The asyncio transport: tool calls on the Calls stream (``h2``), everything else over ``grpc.aio``."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Awaitable
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
+from toolbridge.config import GRPC_CONFIG, TOOL_BRIDGE_CONFIG
 from toolbridge.errors import ToolCommunicationError
-from toolbridge.transport.channel import create_grpc_channel
-from toolbridge.transport.credentials import TlsConfig
-from toolbridge.transport.error_mapping import communication_error, error_from_info
-from toolbridge.transport.messages import deadline_s
+from toolbridge.transport.address import parse_address
+from toolbridge.transport.aio_calls import AioCallStream
+from toolbridge.transport.channel import create_grpc_channel, message_limit
+from toolbridge.transport.credentials import TlsConfig, token_metadata
+from toolbridge.transport.error_mapping import (
+    Answer,
+    communication_error,
+    error_from_info,
+    stream_answer,
+    timeout_error,
+)
+from toolbridge.transport.h2_calls import CallStreamEnded
+from toolbridge.transport.messages import chunk_content, deadline_s
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1.toolbridge_pb2_grpc import ToolBridgeStub
 from toolbridge.values import decode_value
-
-
-class Answer(Protocol):
-    """A response that reports a domain failure in-band: ``success`` false and an ``error``."""
-
-    @property
-    def success(self) -> bool: ...
-
-    @property
-    def error(self) -> pb.ErrorInfo: ...
-
 
 R = TypeVar("R")
 A = TypeVar("A", bound=Answer)
 
 
 class AioTransport:
-    """Calls to one host over a ``grpc.aio`` channel; every failure arrives as a ``ToolBridgeError``.
+    """Calls to one host; every failure arrives as a ``ToolBridgeError``.
 
-    It owns its channel unless one is passed in (e.g. from a ``ChannelPool``; then ``tls`` and
-    ``token`` are the channel's business), and like every grpc.aio object it belongs to the
-    event loop it was created on. ``stub`` is the generated
-    stub, for RPCs this class has no method for.
+    Tool calls go on one multiplexed Calls stream (``AioCallStream``, on the ``h2`` library),
+    each waiting for its own response; a call whose request is over
+    ``multiplex_max_request_bytes`` goes through ExecuteTool instead, so a large payload does
+    not hold up the small calls behind it. Every other RPC, tool streams included, goes over a
+    ``grpc.aio`` channel. With ``multiplex=False``, with ``tls`` (the stream is plaintext
+    only), with a channel passed in (e.g. from a ``ChannelPool``, which owns it; then ``tls``
+    and ``token`` are the channel's business), or for an address the stream cannot dial,
+    tool calls use ExecuteTool on the channel. ``token`` goes with the stream's calls too.
+    Like every asyncio object it belongs to the event loop it was created on. ``stub`` is the
+    generated stub, for RPCs this class has no method for.
     """
 
     def __init__(
@@ -48,6 +54,7 @@ class AioTransport:
         max_message_bytes: int | None = None,
         tls: TlsConfig | None = None,
         token: str | None = None,
+        multiplex: bool = True,
     ) -> None:
         self.address = address
         self.owns_channel = channel is None
@@ -55,9 +62,24 @@ class AioTransport:
             address, max_message_bytes=max_message_bytes, tls=tls, token=token
         )
         self.stub = ToolBridgeStub(self.channel)
+        socket_address = parse_address(address) if multiplex and channel is None and tls is None else None
+        #: The multiplexed call stream, or None when tool calls use ExecuteTool.
+        self.calls = (
+            None
+            if socket_address is None
+            else AioCallStream(
+                socket_address,
+                max_message_bytes=message_limit(max_message_bytes),
+                max_in_flight=GRPC_CONFIG["max_concurrent_rpcs"],
+                metadata=token_metadata(token),
+            )
+        )
+        self._multiplex_max_bytes = int(TOOL_BRIDGE_CONFIG["multiplex_max_request_bytes"])
 
     async def close(self) -> None:
-        """Closes the channel if this transport created it."""
+        """Ends the call stream, and closes the channel if this transport created it."""
+        if self.calls is not None:
+            await self.calls.close()
         if self.owns_channel:
             await self.channel.close(None)
 
@@ -78,33 +100,68 @@ class AioTransport:
         return response
 
     async def call_tool(self, request: pb.ToolCallRequest) -> Any:
-        """Runs ExecuteTool and returns the decoded result; a failed call raises its ``ToolCallError``."""
-        call = self.stub.ExecuteTool(request, timeout=deadline_s(request.timeout_ms))
-        response = await self.checked(
-            request.tool_id, call, tool_name=request.tool_id, session_id=request.session_id
-        )
+        """Runs the call and returns the decoded result; a failed call raises its ``ToolCallError``.
+
+        Its deadline is ``timeout_ms`` plus the usual slack; past it the call is cancelled and
+        raises ``ToolCommunicationError`` with ``DEADLINE_EXCEEDED``.
+        """
+        response = await self.execute(request)
+        if not response.success:
+            raise error_from_info(response.error, tool_name=request.tool_id, session_id=request.session_id)
         return decode_value(response.result)
+
+    async def execute(self, request: pb.ToolCallRequest) -> pb.ToolCallResponse:
+        """The call's ToolCallResponse, from the call stream or from ExecuteTool."""
+        timeout_s = deadline_s(request.timeout_ms)
+        calls = self.calls
+        if (
+            calls is not None
+            and request.ByteSize() <= self._multiplex_max_bytes
+            and not calls.busy(request.request_id)
+        ):
+            try:
+                return stream_answer(request.tool_id, await calls.call(request, timeout_s))
+            except TimeoutError:
+                raise timeout_error(request.tool_id, timeout_s) from None
+            except CallStreamEnded as ended:
+                if ended.end.code != grpc.StatusCode.UNIMPLEMENTED:
+                    raise ToolCommunicationError(request.tool_id, ended.end.code, ended.end.message) from None
+                # A host without the call stream never ran the call: ExecuteTool from now on.
+                self.calls = None
+                await calls.close()
+            except OSError as error:
+                raise ToolCommunicationError(
+                    request.tool_id,
+                    grpc.StatusCode.UNAVAILABLE,
+                    f"cannot reach the host at {self.address}: {error}",
+                ) from error
+        return await self.unary(request.tool_id, self.stub.ExecuteTool(request, timeout=timeout_s))
 
     async def stream_tool(self, request: pb.ToolStreamRequest) -> AsyncGenerator[Any, None]:
         """Runs StreamTool and yields the decoded chunks; closing the generator early cancels the call.
 
         The host's ``error`` chunk is raised as its ``ToolCallError``; a stream that ends without a
-        ``complete`` chunk raises ``ToolCommunicationError``.
+        ``complete`` chunk raises ``ToolCommunicationError``, as does a wait for the next chunk
+        longer than ``idle_timeout_ms`` plus the usual slack (``DEADLINE_EXCEEDED``; the host's own
+        idle timeout normally ends the stream first).
         """
         tool_id = request.tool_id
         call = self.stub.StreamTool(request, timeout=deadline_s(request.timeout_ms))
+        watchdog = _IdleWatchdog(call, deadline_s(request.idle_timeout_ms))
         finished = False
         try:
-            async for chunk in call:
-                kind = chunk.WhichOneof("content")
-                if kind == "data":
-                    yield decode_value(chunk.data)
-                elif kind == "error":
-                    finished = True
-                    raise error_from_info(chunk.error, tool_name=tool_id, session_id=request.session_id)
-                elif kind == "complete":
+            while True:
+                watchdog.waiting()
+                chunk = await call.read()
+                watchdog.received()
+                if not isinstance(chunk, pb.ToolStreamChunk):  # grpc.aio.EOF: the stream ended
+                    break
+                kind, value = chunk_content(chunk, request)
+                if kind == "complete":
                     finished = True
                     return
+                if kind == "data":
+                    yield value
             finished = True
             raise ToolCommunicationError(
                 tool_id, grpc.StatusCode.UNKNOWN, "the stream ended without a complete chunk"
@@ -112,6 +169,48 @@ class AioTransport:
         except grpc.aio.AioRpcError as error:
             finished = True
             raise communication_error(tool_id, error) from error
+        except asyncio.CancelledError:
+            if not watchdog.fired:
+                raise
+            finished = True
+            raise timeout_error(tool_id, watchdog.idle_s) from None
         finally:
+            watchdog.stop()
             if not finished:
                 call.cancel()
+
+
+class _IdleWatchdog:
+    """Cancels a stream that waits longer than ``idle_s`` for its next chunk (None: never).
+
+    One timer for the whole stream, moved on only when it fires: cheaper than a timeout per chunk.
+    Time the consumer spends between chunks does not count.
+    """
+
+    def __init__(self, call: grpc.aio.UnaryStreamCall[Any, Any], idle_s: float | None) -> None:
+        self.call = call
+        self.idle_s = idle_s
+        self.fired = False
+        self._loop = asyncio.get_running_loop()
+        self._since: float | None = None
+        self._timer = None if idle_s is None else self._loop.call_later(idle_s, self._check)
+
+    def waiting(self) -> None:
+        self._since = self._loop.time()
+
+    def received(self) -> None:
+        self._since = None
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _check(self) -> None:
+        assert self.idle_s is not None
+        now = self._loop.time()
+        due = (now if self._since is None else self._since) + self.idle_s
+        if now >= due:
+            self.fired = True
+            self.call.cancel()
+        else:
+            self._timer = self._loop.call_at(due, self._check)

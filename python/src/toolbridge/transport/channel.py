@@ -11,11 +11,16 @@ from toolbridge.config import GRPC_CONFIG
 from toolbridge.transport.credentials import TlsConfig, token_interceptors
 
 
+def message_limit(max_message_bytes: int | None = None) -> int:
+    """The largest message sent or received: ``max_message_bytes``, else ``GRPC_CONFIG``'s."""
+    return max_message_bytes if max_message_bytes is not None else GRPC_CONFIG["max_message_length"]
+
+
 def channel_options(
     max_message_bytes: int | None = None, extra: Sequence[tuple[str, Any]] = ()
 ) -> list[tuple[str, Any]]:
     """The channel options of ``GRPC_CONFIG`` (message limit, keepalive), then ``extra``."""
-    size = max_message_bytes if max_message_bytes is not None else GRPC_CONFIG["max_message_length"]
+    size = message_limit(max_message_bytes)
     return [
         ("grpc.max_receive_message_length", size),
         ("grpc.max_send_message_length", size),
@@ -47,3 +52,21 @@ def create_grpc_channel(
     if credentials is not None:
         return grpc.aio.secure_channel(address, credentials, options=opts, interceptors=interceptors)
     return grpc.aio.insecure_channel(address, options=opts, interceptors=interceptors)
+
+
+def create_blocking_channel(
+    address: str,
+    *,
+    max_message_bytes: int | None = None,
+    options: Sequence[tuple[str, Any]] = (),
+    tls: TlsConfig | None = None,
+) -> grpc.Channel:
+    """``create_grpc_channel`` for blocking code: a ``grpc.Channel`` with the same settings.
+
+    A token is not the channel's business here: ``SyncTransport`` sends it with every call.
+    """
+    extra = [*(tls.channel_options() if tls is not None else ()), *options]
+    opts = channel_options(max_message_bytes, extra)
+    if tls is not None:
+        return grpc.secure_channel(address, tls.channel_credentials(), options=opts)
+    return grpc.insecure_channel(address, options=opts)

@@ -167,6 +167,11 @@ class _StreamStreamToken(_StreamStream):
         return await _forward(self.header, continuation, client_call_details, request_iterator)
 
 
+def token_metadata(token: str | None) -> list[tuple[str, str]]:
+    """The metadata that carries ``token`` (none without a token), for transports without interceptors."""
+    return [] if token is None else [("authorization", f"Bearer {token}")]
+
+
 def token_interceptors(token: str | None) -> list[grpc.aio.ClientInterceptor]:
     """The interceptors that send ``authorization: Bearer <token>`` with every call (none without a token)."""
     if token is None:

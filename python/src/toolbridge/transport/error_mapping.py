@@ -6,6 +6,7 @@ from typing import Any, Protocol
 
 import grpc
 
+from toolbridge.config import TOOL_BRIDGE_CONFIG
 from toolbridge.errors import (
     SESSION_ERROR_TYPES,
     ErrorType,
@@ -25,9 +26,47 @@ class RpcFailure(Protocol):
     def details(self) -> str | None: ...
 
 
+class Answer(Protocol):
+    """A response that reports a domain failure in-band: ``success`` false and an ``error``."""
+
+    @property
+    def success(self) -> bool: ...
+
+    @property
+    def error(self) -> pb.ErrorInfo: ...
+
+
 def communication_error(what: str, error: RpcFailure) -> ToolCommunicationError:
     """A failed RPC as the client's transport error; ``what`` names the tool or RPC."""
     return ToolCommunicationError(what, error.code(), error.details() or "")
+
+
+def stream_answer(what: str, response: pb.ToolCallResponse) -> pb.ToolCallResponse:
+    """A response from the call stream, as ExecuteTool would have given it.
+
+    A call the host refused (or stopped) because it shuts down is answered in-band on the
+    stream (``Unavailable``, ``details.reason`` "shutting_down"); ExecuteTool gets the status
+    UNAVAILABLE then, so this raises the same ``ToolCommunicationError``.
+    """
+    error = response.error
+    if (
+        not response.success
+        and error.type == ErrorType.UNAVAILABLE
+        and error.details.get("reason") == "shutting_down"
+    ):
+        raise ToolCommunicationError(what, grpc.StatusCode.UNAVAILABLE, error.message)
+    return response
+
+
+def timeout_error(what: str, timeout_s: float | None) -> ToolCommunicationError:
+    """A call the host did not answer by its deadline (it was cancelled), as gRPC's DEADLINE_EXCEEDED."""
+    slack = TOOL_BRIDGE_CONFIG["deadline_slack_ms"]
+    return ToolCommunicationError(
+        what,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        f"no answer from the host within {timeout_s:g} s (the call's timeout plus {slack} ms); "
+        "the call was cancelled",
+    )
 
 
 def error_details(info: pb.ErrorInfo) -> dict[str, Any]:

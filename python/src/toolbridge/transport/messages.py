@@ -11,14 +11,23 @@ from google.protobuf.timestamp_pb2 import Timestamp as PbTimestamp
 
 from toolbridge.config import TOOL_BRIDGE_CONFIG
 from toolbridge.errors import InvalidValueError
+from toolbridge.transport.error_mapping import error_from_info
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1 import values_pb2 as pb_values
-from toolbridge.values import encode_value
+from toolbridge.values import decode_value, encode_value
 
 
 def new_request_id() -> str:
     """A fresh request id; the host's logs carry it."""
     return f"req_{uuid.uuid4().hex}"
+
+
+def default_timeout(timeout_ms: int | None) -> int:
+    """A client's default call timeout: ``timeout_ms``, else ``TOOL_BRIDGE_CONFIG["default_timeout_ms"]``."""
+    chosen = int(TOOL_BRIDGE_CONFIG["default_timeout_ms"]) if timeout_ms is None else timeout_ms
+    if chosen <= 0:
+        raise ValueError(f"default_timeout_ms must be a positive number of milliseconds, got {chosen}")
+    return chosen
 
 
 def deadline_s(timeout_ms: int | None) -> float | None:
@@ -98,6 +107,17 @@ def tool_stream_request(
         timeout_ms=timeout_ms or 0,
         idle_timeout_ms=idle_timeout_ms or 0,
     )
+
+
+def chunk_content(chunk: pb.ToolStreamChunk, request: pb.ToolStreamRequest) -> tuple[str | None, Any]:
+    """What a StreamTool chunk says: ``("data", value)``, ``("complete", None)``, or ``(None, None)``
+    for a chunk of no kind known here; an error chunk raises its ``ToolCallError``."""
+    kind = chunk.WhichOneof("content")
+    if kind == "data":
+        return kind, decode_value(chunk.data)
+    if kind == "error":
+        raise error_from_info(chunk.error, tool_name=request.tool_id, session_id=request.session_id)
+    return kind, None
 
 
 def to_datetime(ts: PbTimestamp) -> datetime:

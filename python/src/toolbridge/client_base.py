@@ -1,0 +1,88 @@
+"""What the asyncio client and its blocking twin share: the session they work in, their call
+defaults, and the requests and answers of their RPCs (no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from toolbridge.errors import ErrorType, SessionError
+from toolbridge.specs import Session
+from toolbridge.transport import (
+    default_timeout,
+    error_from_info,
+    tool_call_request,
+    tool_stream_request,
+)
+from toolbridge.v1 import toolbridge_pb2 as pb
+
+
+class ClientBase:
+    """The session and call defaults of a client; ``ToolBridgeClient`` and ``SyncToolBridgeClient``
+    add the I/O."""
+
+    def __init__(self, server_address: str, default_timeout_ms: int | None) -> None:
+        self.server_address = server_address
+        self.session_id: str | None = None
+        # Kept to re-create the session after a host restart (see call_with_retry).
+        self.session_metadata: dict[str, str] = {}
+        #: The timeout of every call that sets none (a stream: its idle timeout).
+        self.default_timeout_ms = default_timeout(default_timeout_ms)
+
+    def require_session(self) -> str:
+        """The current session's id; ``SessionError`` before ``initialize_session()``."""
+        if self.session_id is None:
+            raise SessionError("no session: call initialize_session() first", ErrorType.SESSION_NOT_FOUND)
+        return self.session_id
+
+    def session_started(
+        self, response: pb.InitializeSessionResponse, metadata: Mapping[str, str] | None
+    ) -> Session:
+        """Takes the session InitializeSession created or attached to as the current one."""
+        self.session_id = response.session_id
+        self.session_metadata = dict(metadata or {})
+        return Session.from_pb(response)
+
+    def session_ended(self, response: pb.StatusResponse, session_id: str) -> None:
+        """Ends the current session after CleanupSession; one the host no longer knows is fine."""
+        if not response.success and response.error.type != ErrorType.SESSION_NOT_FOUND:
+            raise error_from_info(response.error, session_id=session_id)
+        self.session_id = None
+
+    def call_request(
+        self,
+        tool_id: str,
+        args: Iterable[Any],
+        kwargs: Mapping[str, Any] | None,
+        timeout_ms: int | None,
+        request_id: str | None,
+    ) -> pb.ToolCallRequest:
+        """A call in the current session, with the default timeout unless one is given."""
+        return tool_call_request(
+            self.require_session(),
+            tool_id,
+            args,
+            kwargs or {},
+            timeout_ms=timeout_ms or self.default_timeout_ms,
+            request_id=request_id,
+        )
+
+    def stream_request(
+        self,
+        tool_id: str,
+        args: Iterable[Any],
+        kwargs: Mapping[str, Any] | None,
+        timeout_ms: int | None,
+        idle_timeout_ms: int | None,
+        request_id: str | None,
+    ) -> pb.ToolStreamRequest:
+        """A stream in the current session; the default timeout is its idle timeout unless one is given."""
+        return tool_stream_request(
+            self.require_session(),
+            tool_id,
+            args,
+            kwargs or {},
+            timeout_ms=timeout_ms,
+            idle_timeout_ms=idle_timeout_ms or self.default_timeout_ms,
+            request_id=request_id,
+        )

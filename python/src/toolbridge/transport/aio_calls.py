@@ -1,0 +1,202 @@
+"""The Calls stream on asyncio: many tool calls in flight on one HTTP/2 stream, each awaiting
+its own response (``AioCallStream``)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Sequence
+
+import grpc
+
+from toolbridge.transport.address import SocketAddress
+from toolbridge.transport.h2_calls import CallStreamConnection, CallStreamEnded, StreamEnd
+from toolbridge.v1 import toolbridge_pb2 as pb
+
+
+class AioCallStream:
+    """Tool calls on a Calls stream to one host, opened on first use and again after it ends.
+
+    At most ``max_in_flight`` calls are in flight (a call counts until the host answers it, also
+    after its caller gave up); more wait for a slot, which counts against their timeout. Like
+    every asyncio object it belongs to the event loop that first used it.
+    """
+
+    def __init__(
+        self,
+        address: SocketAddress,
+        *,
+        max_message_bytes: int,
+        max_in_flight: int,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.address = address
+        self.max_message_bytes = max_message_bytes
+        self.metadata = tuple(metadata)
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._connection: _Connection | None = None
+        self._connecting: asyncio.Lock | None = None
+        self._closed = False
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection with an open call stream exists."""
+        connection = self._connection
+        return connection is not None and connection.state.ended is None
+
+    def busy(self, request_id: str) -> bool:
+        """True when the call must go elsewhere: a call with its request id is still in flight
+        here, or the host sent GOAWAY and the stream is finishing its calls."""
+        connection = self._connection
+        return connection is not None and (connection.state.going_away or request_id in connection.pending)
+
+    async def call(self, request: pb.ToolCallRequest, timeout_s: float | None) -> pb.ToolCallResponse:
+        """Sends the call and waits for its response.
+
+        Raises ``TimeoutError`` after ``timeout_s`` (the call is then cancelled on the host),
+        ``CallStreamEnded`` when the stream ends first, ``OSError`` when the host cannot be
+        reached. Cancelling the awaiting task cancels the call on the host.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout_s is None else loop.time() + timeout_s
+        if self._slots.locked():
+            async with asyncio.timeout_at(deadline):
+                await self._slots.acquire()
+        else:
+            await self._slots.acquire()  # returns at once: no timer needed
+        try:
+            connection = self._connection
+            if connection is None or connection.state.ended is not None:
+                async with asyncio.timeout_at(deadline):
+                    connection = await self._connect()
+        except BaseException:
+            self._slots.release()
+            raise
+        future: asyncio.Future[pb.ToolCallResponse] = loop.create_future()
+        connection.start(request, future)
+        timer = None if deadline is None else loop.call_at(deadline, connection.expire, request.request_id)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            connection.cancel(request.request_id)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    async def close(self) -> None:
+        """Ends the stream; calls still in flight fail with ``CallStreamEnded`` (CANCELLED)."""
+        self._closed = True
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close(StreamEnd(grpc.StatusCode.CANCELLED, "the client was closed"))
+
+    async def _connect(self) -> _Connection:
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            connection = self._connection
+            if connection is not None and connection.state.ended is None:
+                return connection
+            if self._closed:
+                raise CallStreamEnded(StreamEnd(grpc.StatusCode.CANCELLED, "the client was closed"))
+            loop = asyncio.get_running_loop()
+            state = CallStreamConnection(
+                self.address.authority, max_message_bytes=self.max_message_bytes, metadata=self.metadata
+            )
+            address = self.address
+            if address.family == socket.AF_UNIX:
+                _, protocol = await loop.create_unix_connection(
+                    lambda: _Connection(state, self._slots), address.path
+                )
+            else:
+                _, protocol = await loop.create_connection(
+                    lambda: _Connection(state, self._slots), address.host, address.port
+                )
+            self._connection = protocol
+            return protocol
+
+
+class _Connection(asyncio.Protocol):
+    """One connection's calls: the futures waiting for responses, by request id."""
+
+    def __init__(self, state: CallStreamConnection, slots: asyncio.Semaphore) -> None:
+        self.state = state
+        self.pending: dict[str, asyncio.Future[pb.ToolCallResponse]] = {}
+        self._slots = slots
+        self._transport: asyncio.Transport | None = None
+        self._flush_scheduled = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        transport.write(self.state.data_to_send())
+
+    def start(self, request: pb.ToolCallRequest, future: asyncio.Future[pb.ToolCallResponse]) -> None:
+        if self.state.ended is not None:
+            self._slots.release()
+            future.set_exception(CallStreamEnded(self.state.ended))
+            return
+        self.pending[request.request_id] = future
+        self.state.send_call(request)
+        if len(self.pending) == 1:
+            # The only call in flight (one caller at a time): no other call could share its write.
+            self._flush()
+        else:
+            self._schedule_flush()
+
+    def cancel(self, request_id: str) -> None:
+        """The caller gave up: the host cancels the call; its slot is free once the host answers."""
+        if request_id in self.pending and self.state.ended is None:
+            self.state.send_cancel(request_id)
+            self._schedule_flush()
+
+    def expire(self, request_id: str) -> None:
+        future = self.pending.get(request_id)
+        if future is not None and not future.done():
+            future.set_exception(TimeoutError())
+            self.cancel(request_id)
+
+    def _schedule_flush(self) -> None:
+        # Calls started in one turn of the loop go out in one write.
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        data = self.state.data_to_send()
+        if data and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        responses = self.state.receive(data)
+        pending, release = self.pending, self._slots.release
+        for response in responses:
+            future = pending.pop(response.request_id, None)
+            if future is None:
+                continue
+            release()
+            if not future.done():
+                future.set_result(response)
+        ended = self.state.ended
+        if ended is not None:
+            self.close(ended)
+            return
+        self._flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = f": {exc}" if exc is not None else ""
+        self.close(StreamEnd(grpc.StatusCode.UNAVAILABLE, f"the connection to the host was lost{reason}"))
+
+    def close(self, end: StreamEnd) -> None:
+        """Fails every call still waiting with ``end`` and closes the connection."""
+        if self.state.ended is None:
+            self.state.ended = end
+        pending, self.pending = self.pending, {}
+        for future in pending.values():
+            self._slots.release()
+            if not future.done():
+                future.set_exception(CallStreamEnded(self.state.ended))
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.close()

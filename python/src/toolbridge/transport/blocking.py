@@ -1,0 +1,232 @@
+"""The blocking transport: tool calls on the Calls stream (``h2``, a blocking socket), everything
+else over a blocking ``grpc`` channel. The twin of ``aio`` for code without an event loop."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
+
+import grpc
+
+from toolbridge.config import GRPC_CONFIG, TOOL_BRIDGE_CONFIG
+from toolbridge.errors import ToolCommunicationError
+from toolbridge.transport.address import parse_address
+from toolbridge.transport.blocking_calls import BlockingCallStream
+from toolbridge.transport.channel import create_blocking_channel, message_limit
+from toolbridge.transport.credentials import TlsConfig, token_metadata
+from toolbridge.transport.error_mapping import (
+    Answer,
+    communication_error,
+    error_from_info,
+    stream_answer,
+    timeout_error,
+)
+from toolbridge.transport.h2_calls import CallStreamEnded
+from toolbridge.transport.messages import chunk_content, deadline_s
+from toolbridge.v1 import toolbridge_pb2 as pb
+from toolbridge.v1.toolbridge_pb2_grpc import ToolBridgeStub
+from toolbridge.values import decode_value
+
+Q = TypeVar("Q")
+R = TypeVar("R")
+A = TypeVar("A", bound=Answer)
+
+
+class SyncTransport:
+    """Blocking calls to one host from any thread; every failure arrives as a ``ToolBridgeError``.
+
+    Tool calls go on one multiplexed Calls stream (``BlockingCallStream``) shared by every
+    thread, each call waiting for its own response; a call whose request is over
+    ``multiplex_max_request_bytes`` goes through ExecuteTool, so a large payload does not hold
+    up the small calls behind it. Every other RPC, tool streams included, goes over a blocking
+    ``grpc`` channel. With ``multiplex=False``, with ``tls`` (the stream is plaintext only),
+    with a channel passed in (which its owner closes), or for an address the stream cannot
+    dial, tool calls use ExecuteTool. ``token`` goes with every call, on either path.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        channel: grpc.Channel | None = None,
+        max_message_bytes: int | None = None,
+        tls: TlsConfig | None = None,
+        token: str | None = None,
+        multiplex: bool = True,
+    ) -> None:
+        self.address = address
+        self.owns_channel = channel is None
+        self.channel = channel or create_blocking_channel(
+            address, max_message_bytes=max_message_bytes, tls=tls
+        )
+        self.stub = ToolBridgeStub(self.channel)
+        # Sent with every call: a blocking channel has no interceptors of ours.
+        self.metadata = tuple(token_metadata(token))
+        socket_address = parse_address(address) if multiplex and channel is None and tls is None else None
+        #: The multiplexed call stream, or None when tool calls use ExecuteTool.
+        self.calls = (
+            None
+            if socket_address is None
+            else BlockingCallStream(
+                socket_address,
+                max_message_bytes=message_limit(max_message_bytes),
+                max_in_flight=GRPC_CONFIG["max_concurrent_rpcs"],
+                metadata=self.metadata,
+            )
+        )
+        self._multiplex_max_bytes = int(TOOL_BRIDGE_CONFIG["multiplex_max_request_bytes"])
+
+    def close(self) -> None:
+        """Ends the call stream, and closes the channel if this transport created it."""
+        if self.calls is not None:
+            self.calls.close()
+        if self.owns_channel:
+            self.channel.close()
+
+    def unary(self, what: str, method: Callable[..., R], request: Any, *, timeout: float | None = None) -> R:
+        """Calls a unary RPC; a transport failure raises ``ToolCommunicationError`` naming ``what``."""
+        try:
+            return method(request, timeout=timeout, metadata=self.metadata)
+        except grpc.RpcError as error:
+            raise communication_error(what, error) from error
+
+    def checked(
+        self,
+        what: str,
+        method: Callable[..., A],
+        request: Any,
+        *,
+        timeout: float | None = None,
+        tool_name: str | None = None,
+        session_id: str | None = None,
+    ) -> A:
+        """``unary`` for responses with ``success``/``error``: an in-band error is raised as its class."""
+        response = self.unary(what, method, request, timeout=timeout)
+        if not response.success:
+            raise error_from_info(response.error, tool_name=tool_name, session_id=session_id)
+        return response
+
+    def call_tool(self, request: pb.ToolCallRequest) -> Any:
+        """Runs the call and returns the decoded result; a failed call raises its ``ToolCallError``.
+
+        Its deadline is ``timeout_ms`` plus the usual slack; past it the call is cancelled and
+        raises ``ToolCommunicationError`` with ``DEADLINE_EXCEEDED``.
+        """
+        response = self.execute(request)
+        if not response.success:
+            raise error_from_info(response.error, tool_name=request.tool_id, session_id=request.session_id)
+        return decode_value(response.result)
+
+    def execute(self, request: pb.ToolCallRequest) -> pb.ToolCallResponse:
+        """The call's ToolCallResponse, from the call stream or from ExecuteTool."""
+        timeout_s = deadline_s(request.timeout_ms)
+        calls = self.calls
+        if (
+            calls is not None
+            and request.ByteSize() <= self._multiplex_max_bytes
+            and not calls.busy(request.request_id)
+        ):
+            try:
+                return stream_answer(request.tool_id, calls.call(request, timeout_s))
+            except TimeoutError:
+                raise timeout_error(request.tool_id, timeout_s) from None
+            except CallStreamEnded as ended:
+                if ended.end.code != grpc.StatusCode.UNIMPLEMENTED:
+                    raise ToolCommunicationError(request.tool_id, ended.end.code, ended.end.message) from None
+                # A host without the call stream never ran the call: ExecuteTool from now on.
+                self.calls = None
+                calls.close()
+            except OSError as error:
+                raise ToolCommunicationError(
+                    request.tool_id,
+                    grpc.StatusCode.UNAVAILABLE,
+                    f"cannot reach the host at {self.address}: {error}",
+                ) from error
+        return self.unary(request.tool_id, self.stub.ExecuteTool, request, timeout=timeout_s)
+
+    def stream_tool(self, request: pb.ToolStreamRequest) -> Generator[Any, None, None]:
+        """Runs StreamTool and yields the decoded chunks; closing the generator early cancels the call.
+
+        Errors as ``AioTransport.stream_tool``'s, the wait for each chunk bounded the same way.
+        """
+        tool_id = request.tool_id
+        call = self.stub.StreamTool(request, timeout=deadline_s(request.timeout_ms), metadata=self.metadata)
+        watchdog = _IdleWatchdog(call, deadline_s(request.idle_timeout_ms))
+        finished = False
+        try:
+            for chunk in _watched(call, watchdog):
+                kind, value = chunk_content(chunk, request)
+                if kind == "complete":
+                    finished = True
+                    return
+                if kind == "data":
+                    yield value
+            finished = True
+            raise ToolCommunicationError(
+                tool_id, grpc.StatusCode.UNKNOWN, "the stream ended without a complete chunk"
+            )
+        except grpc.RpcError as error:
+            finished = True
+            if watchdog.fired:
+                raise timeout_error(tool_id, watchdog.idle_s) from None
+            raise communication_error(tool_id, error) from error
+        finally:
+            watchdog.stop()
+            if not finished:
+                call.cancel()  # type: ignore[no-untyped-call]
+
+
+def _watched(
+    call: grpc.CallIterator[pb.ToolStreamChunk], watchdog: _IdleWatchdog
+) -> Generator[pb.ToolStreamChunk, None, None]:
+    """The stream's chunks, telling the watchdog when this waits for one."""
+    chunks = iter(call)
+    while True:
+        watchdog.waiting()
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        finally:
+            watchdog.received()
+        yield chunk
+
+
+class _IdleWatchdog:
+    """Cancels a stream that waits longer than ``idle_s`` for its next chunk (None: never).
+
+    One thread per stream that sleeps until the earliest moment the wait could pass; time the
+    consumer spends between chunks does not count.
+    """
+
+    def __init__(self, call: grpc.CallIterator[Any], idle_s: float | None) -> None:
+        self.idle_s = idle_s
+        self.fired = False
+        self._call = call
+        self._since: float | None = None
+        self._stopped = threading.Event()
+        if idle_s is not None:
+            threading.Thread(target=self._watch, name="toolbridge-stream-idle", daemon=True).start()
+
+    def waiting(self) -> None:
+        self._since = time.monotonic()
+
+    def received(self) -> None:
+        self._since = None
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _watch(self) -> None:
+        assert self.idle_s is not None
+        wait = self.idle_s
+        while not self._stopped.wait(wait):
+            since = self._since
+            now = time.monotonic()
+            if since is not None and now - since >= self.idle_s:
+                self.fired = True
+                self._call.cancel()  # type: ignore[no-untyped-call]
+                return
+            wait = self.idle_s if since is None else since + self.idle_s - now

@@ -1,0 +1,216 @@
+"""The Calls stream on a blocking socket: tool calls from any thread, without an event loop
+(``BlockingCallStream``)."""
+
+from __future__ import annotations
+
+import select
+import socket
+import threading
+import time
+from collections.abc import Sequence
+
+import grpc
+
+from toolbridge.transport.address import SocketAddress
+from toolbridge.transport.h2_calls import CallStreamConnection, CallStreamEnded, StreamEnd
+from toolbridge.v1 import toolbridge_pb2 as pb
+
+_READ_BYTES = 256 * 1024
+
+
+class _Waiter:
+    __slots__ = ("abandoned", "response")
+
+    def __init__(self) -> None:
+        self.response: pb.ToolCallResponse | None = None
+        self.abandoned = False
+
+
+class BlockingCallStream:
+    """Tool calls on a Calls stream to one host, from any number of threads.
+
+    No thread of its own: a caller waiting for its response reads the socket for everyone
+    while no other caller does (and hands each response to its caller), so a single thread
+    making one call at a time costs one write and one read per call. The connection opens on
+    first use and again after the stream ended. At most ``max_in_flight`` calls are in flight;
+    more wait for a slot, which counts against their timeout.
+    """
+
+    def __init__(
+        self,
+        address: SocketAddress,
+        *,
+        max_message_bytes: int,
+        max_in_flight: int,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.address = address
+        self.max_message_bytes = max_message_bytes
+        self.metadata = tuple(metadata)
+        self._slots = threading.BoundedSemaphore(max_in_flight)
+        # Guards everything below; waiting callers sleep on it until their response is in.
+        self._lock = threading.Condition()
+        self._socket: socket.socket | None = None
+        self._poll = select.poll()
+        self._state: CallStreamConnection | None = None
+        self._waiters: dict[str, _Waiter] = {}
+        self._reading = False
+        self._closed = False
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection with an open call stream exists."""
+        with self._lock:
+            return self._state is not None and self._state.ended is None
+
+    def busy(self, request_id: str) -> bool:
+        """True when the call must go elsewhere: a call with its request id is still in flight
+        here, or the host sent GOAWAY and the stream is finishing its calls."""
+        with self._lock:
+            state = self._state
+            going_away = state is not None and state.ended is None and state.going_away
+            return going_away or request_id in self._waiters
+
+    def call(self, request: pb.ToolCallRequest, timeout_s: float | None) -> pb.ToolCallResponse:
+        """Sends the call and waits for its response.
+
+        Raises ``TimeoutError`` after ``timeout_s`` (the call is then cancelled on the host),
+        ``CallStreamEnded`` when the stream ends first, ``OSError`` when the host cannot be reached.
+        """
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        if not self._slots.acquire(timeout=timeout_s):
+            raise TimeoutError()
+        waiter = _Waiter()
+        request_id = request.request_id
+        try:
+            with self._lock:
+                state = self._open()
+                self._waiters[request_id] = waiter
+                state.send_call(request)
+                self._send(state)
+        except BaseException:
+            self._slots.release()
+            raise
+        try:
+            return self._wait(waiter, request_id, deadline)
+        except BaseException:
+            # Timed out or interrupted: the host cancels the call; the slot is free once it answers.
+            with self._lock:
+                waiter.abandoned = True
+                current = self._state
+                if request_id in self._waiters and current is not None and current.ended is None:
+                    current.send_cancel(request_id)
+                    self._send(current)
+            raise
+
+    def close(self) -> None:
+        """Ends the stream; calls still in flight fail with ``CallStreamEnded`` (CANCELLED)."""
+        with self._lock:
+            self._closed = True
+            self._end(StreamEnd(grpc.StatusCode.CANCELLED, "the client was closed"))
+
+    # -- internals (under the lock unless said otherwise) -----------------------------------
+
+    def _open(self) -> CallStreamConnection:
+        state = self._state
+        if state is not None and state.ended is None:
+            return state
+        if self._closed:
+            raise CallStreamEnded(StreamEnd(grpc.StatusCode.CANCELLED, "the client was closed"))
+        address = self.address
+        if address.family == socket.AF_UNIX:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(address.path)
+            except BaseException:
+                sock.close()
+                raise
+        else:
+            sock = socket.create_connection((address.host, address.port))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        state = CallStreamConnection(
+            address.authority, max_message_bytes=self.max_message_bytes, metadata=self.metadata
+        )
+        # A blocking socket, waited on with poll: a socket timeout would cost a system call per read.
+        self._poll = select.poll()
+        self._poll.register(sock, select.POLLIN)
+        self._socket, self._state = sock, state
+        return state
+
+    def _send(self, state: CallStreamConnection) -> None:
+        data = state.data_to_send()
+        sock = self._socket
+        if not data or sock is None:
+            return
+        try:
+            sock.sendall(data)
+        except OSError as error:
+            self._end(StreamEnd(grpc.StatusCode.UNAVAILABLE, f"the connection to the host was lost: {error}"))
+
+    def _wait(self, waiter: _Waiter, request_id: str, deadline: float | None) -> pb.ToolCallResponse:
+        """Waits for the response, reading the socket whenever no other caller does (not under the lock)."""
+        lock = self._lock
+        while True:
+            with lock:
+                while waiter.response is None and self._reading and request_id in self._waiters:
+                    if not lock.wait(_remaining(deadline)):
+                        raise TimeoutError()
+                if waiter.response is not None:
+                    return waiter.response
+                state, sock = self._state, self._socket
+                if request_id not in self._waiters or state is None or sock is None or state.ended:
+                    raise CallStreamEnded(
+                        state.ended
+                        if state is not None and state.ended is not None
+                        else StreamEnd(grpc.StatusCode.UNAVAILABLE, "the call stream ended")
+                    )
+                self._reading = True
+                poll = self._poll
+            data: bytes | None = None
+            try:
+                data = self._read(sock, poll, deadline)
+            finally:
+                with lock:
+                    self._reading = False
+                    if data is not None and self._state is state:
+                        self._deliver(state, data)
+                    lock.notify_all()
+
+    def _read(self, sock: socket.socket, poll: select.poll, deadline: float | None) -> bytes:
+        """One read from the socket (not under the lock); ``TimeoutError`` when the deadline passes first."""
+        remaining = _remaining(deadline)
+        if not poll.poll(None if remaining is None else remaining * 1000):
+            raise TimeoutError()
+        try:
+            return sock.recv(_READ_BYTES)
+        except OSError:
+            return b""  # as a closed connection: the stream ends
+
+    def _deliver(self, state: CallStreamConnection, data: bytes) -> None:
+        for response in state.receive(data):
+            waiter = self._waiters.pop(response.request_id, None)
+            if waiter is None:
+                continue
+            self._slots.release()
+            if not waiter.abandoned:
+                waiter.response = response
+        self._send(state)
+        if state.ended is not None:
+            self._end(state.ended)
+
+    def _end(self, end: StreamEnd) -> None:
+        """Fails every call still waiting and closes the connection."""
+        state, sock = self._state, self._socket
+        if state is not None and state.ended is None:
+            state.ended = end
+        for _ in self._waiters:
+            self._slots.release()
+        self._waiters.clear()
+        self._socket = None
+        if sock is not None:
+            sock.close()
+        self._lock.notify_all()
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())

@@ -1,0 +1,318 @@
+"""The multiplexed call stream (Calls) from both Python clients, against the real host CLI.
+
+Many calls share one HTTP/2 stream; each must behave exactly as an ExecuteTool call would:
+same results, same errors, its own timeout and cancellation, and a host shutdown handled
+the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from toolbridge import (
+    ErrorType,
+    HostProcess,
+    SyncToolBridgeClient,
+    ToolBridgeClient,
+    ToolCallError,
+    ToolCommunicationError,
+    ToolExecutionError,
+)
+from toolbridge.transport import tool_call_request
+from toolbridge.transport.h2_calls import GoawayFilter
+from toolbridge.v1 import values_pb2 as pb_values
+
+from .conftest import REPO_ROOT, spawn_host
+
+VECTORS = json.loads((REPO_ROOT / "testdata/values/vectors.json").read_text(encoding="utf-8"))
+
+
+async def events(client: ToolBridgeClient, tag: str) -> list[tuple[str, str]]:
+    """What the test tools recorded for ``tag``: (event, detail) pairs in order."""
+    return [(e["event"], e["detail"]) for e in await client.execute_tool("events", tag=tag)]
+
+
+async def wait_for_event(client: ToolBridgeClient, tag: str, event: str, count: int = 1) -> None:
+    for _ in range(400):
+        if sum(1 for seen, _ in await events(client, tag) if seen == event) >= count:
+            return
+        await asyncio.sleep(0.025)
+    pytest.fail(f"{tag} never recorded {count} x {event}: {await events(client, tag)}")
+
+
+async def test_tool_calls_share_one_stream_and_complete_out_of_order(client: ToolBridgeClient) -> None:
+    assert client.transport.calls is not None
+    durations = [400, 300, 200, 100, 0]
+    finished: list[int] = []
+
+    async def call(ms: int) -> str:
+        result: str = await client.execute_tool("slow", ms=ms, tag=f"py-ooo-{ms}")
+        finished.append(ms)
+        return result
+
+    results = await asyncio.gather(*(call(ms) for ms in durations))
+    assert results == ["done"] * len(durations)
+    # Started in one order, answered as each finished: the shortest first.
+    assert finished == sorted(durations)
+    assert client.transport.calls is not None
+    assert client.transport.calls.connected
+
+
+async def test_many_concurrent_calls_each_get_their_own_answer(client: ToolBridgeClient) -> None:
+    results = await asyncio.gather(*(client.execute_tool("add", i, 1000) for i in range(300)))
+    assert results == [i + 1000 for i in range(300)]
+
+
+async def test_a_failing_call_does_not_disturb_the_others(client: ToolBridgeClient) -> None:
+    outcomes = await asyncio.gather(
+        client.execute_tool("slow", ms=200, tag="py-undisturbed"),
+        client.execute_tool("fail", message="boom"),
+        client.execute_tool("add", a=1, b="two"),
+        client.execute_tool("no_such_tool"),
+        client.execute_tool("add", 2, 3),
+        return_exceptions=True,
+    )
+    slow, failed, invalid, missing, added = outcomes
+    assert slow == "done"
+    assert isinstance(failed, ToolExecutionError)
+    assert str(failed.details["exception"]) == "RangeError"
+    assert isinstance(invalid, ToolCallError)
+    assert invalid.type == ErrorType.VALIDATION_ERROR
+    assert invalid.details["field"] == "b"
+    assert isinstance(missing, ToolCallError)
+    assert missing.type == ErrorType.TOOL_NOT_FOUND
+    assert added == 5
+    assert await client.execute_tool("add", 1, 1) == 2
+
+
+async def test_the_host_times_out_a_call_and_aborts_its_tool(client: ToolBridgeClient) -> None:
+    with pytest.raises(ToolCallError) as raised:
+        await client.call_tool("slow", kwargs={"ms": 10_000, "tag": "py-stream-timeout"}, timeout_ms=150)
+    assert raised.value.type == ErrorType.TIMEOUT
+    await wait_for_event(client, "py-stream-timeout", "aborted")
+    assert ("aborted", "Timeout") in await events(client, "py-stream-timeout")
+
+
+async def test_cancelling_the_caller_cancels_the_call_on_the_host(client: ToolBridgeClient) -> None:
+    call = asyncio.create_task(client.execute_tool("slow", ms=10_000, tag="py-stream-cancel"))
+    await wait_for_event(client, "py-stream-cancel", "started")
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    await wait_for_event(client, "py-stream-cancel", "aborted")
+    assert ("aborted", "Cancelled") in await events(client, "py-stream-cancel")
+    # The stream goes on serving calls.
+    assert await client.execute_tool("add", 2, 2) == 4
+
+
+@pytest.mark.parametrize("vector", VECTORS["valid"], ids=lambda v: str(v["name"]))
+async def test_the_stream_answers_every_value_vector_as_execute_tool_does(
+    client: ToolBridgeClient, vector: dict[str, Any]
+) -> None:
+    value = pb_values.Value.FromString(bytes.fromhex(vector["hex"]))
+    request = tool_call_request(client.require_session(), "echo", (), {}, timeout_ms=5000)
+    request.kwargs["value"].CopyFrom(value)
+    calls = client.transport.calls
+    assert calls is not None
+    streamed = await calls.call(request, 10.0)
+    request.request_id += "-unary"
+    unary = await client.transport.stub.ExecuteTool(request, timeout=10.0)
+    assert streamed.success == unary.success
+    assert streamed.error == unary.error
+    assert streamed.result.SerializeToString() == unary.result.SerializeToString()
+    assert streamed.request_id + "-unary" == unary.request_id
+
+
+async def test_a_large_request_goes_through_execute_tool_and_small_ones_keep_the_stream(
+    client: ToolBridgeClient,
+) -> None:
+    big = "x" * (1024 * 1024)
+    results = await asyncio.gather(
+        client.execute_tool("echo", value=big), *(client.execute_tool("add", i, i) for i in range(20))
+    )
+    assert results[0] == big
+    assert results[1:] == [2 * i for i in range(20)]
+    assert client.transport.calls is not None
+    assert client.transport.calls.connected
+
+
+async def test_host_shutdown_lets_calls_in_flight_finish_and_refuses_new_ones() -> None:
+    host = await spawn_host({"shutdown-grace-ms": 5000})
+    async with ToolBridgeClient(host.target) as client:
+        await client.initialize_session()
+        in_flight = [
+            asyncio.create_task(client.execute_tool("slow", ms=800, tag=f"py-drain-{i}")) for i in range(3)
+        ]
+        await wait_for_event(client, "py-drain-2", "started")
+        host.send_signal()
+        await asyncio.sleep(0.2)
+        with pytest.raises(ToolCommunicationError) as refused:
+            await client.execute_tool("add", 1, 1)
+        assert refused.value.code == grpc.StatusCode.UNAVAILABLE
+        assert "shutting down" in str(refused.value)
+        assert await asyncio.gather(*in_flight) == ["done"] * 3
+    assert await host.stop() == 0
+
+
+async def test_calls_still_running_at_the_end_of_the_grace_period_fail_with_a_clear_error() -> None:
+    host = await spawn_host({"shutdown-grace-ms": 300})
+    async with ToolBridgeClient(host.target) as client:
+        await client.initialize_session()
+        in_flight = asyncio.create_task(client.execute_tool("slow", ms=20_000, tag="py-grace-over"))
+        await wait_for_event(client, "py-grace-over", "started")
+        host.send_signal()
+        with pytest.raises(ToolCommunicationError) as failed:
+            await in_flight
+        assert failed.value.code == grpc.StatusCode.UNAVAILABLE
+        assert "grace period" in str(failed.value)
+    assert await host.stop() == 0
+
+
+async def test_a_hung_host_fails_calls_at_the_default_timeout() -> None:
+    host = await spawn_host()
+    client = ToolBridgeClient(host.target, default_timeout_ms=300)
+    sync_client = SyncToolBridgeClient(host.target, default_timeout_ms=300)
+    try:
+        await client.initialize_session()
+        sync_client.initialize_session(client.session_id or "")
+        assert await client.execute_tool("add", 1, 2) == 3
+        assert sync_client.execute_tool("add", 1, 2) == 3
+        host.send_signal(signal.SIGSTOP)
+        with pytest.raises(ToolCommunicationError) as raised:
+            await client.execute_tool("add", 1, 2)
+        assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+        with pytest.raises(ToolCommunicationError) as raised_sync:
+            sync_client.execute_tool("add", 1, 2)
+        assert raised_sync.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+        host.send_signal(signal.SIGCONT)
+        # The host answers again (the cancelled calls were answered and dropped), on the same stream.
+        assert await client.execute_tool("add", 2, 2) == 4
+        assert sync_client.execute_tool("add", 2, 2) == 4
+    finally:
+        host.send_signal(signal.SIGCONT)
+        await client.close()
+        sync_client.close()
+        await host.stop()
+
+
+async def test_a_unix_socket_host_serves_both_clients(host: HostProcess) -> None:
+    # The launcher starts hosts on a Unix domain socket of their own.
+    assert host.target.startswith("unix:")
+    assert await asyncio.to_thread(Path(host.target.removeprefix("unix:")).is_socket)
+    async with ToolBridgeClient(host.target) as client:
+        await client.initialize_session()
+        assert await client.execute_tool("add", 1, 2) == 3
+        assert client.transport.calls is not None
+        assert client.transport.calls.connected
+        with SyncToolBridgeClient(host.target) as sync_client:
+            sync_client.initialize_session(client.session_id or "")
+            assert sync_client.execute_tool("add", 3, 4) == 7
+            assert sync_client.transport.calls is not None
+            assert sync_client.transport.calls.connected
+
+
+async def test_a_tcp_host_serves_both_clients_on_the_stream() -> None:
+    host = await spawn_host({"port": 0})
+    try:
+        assert not host.target.startswith("unix:")
+        async with ToolBridgeClient(host.target) as client:
+            await client.initialize_session()
+            assert await asyncio.gather(*(client.execute_tool("add", i, 1) for i in range(10))) == [
+                i + 1 for i in range(10)
+            ]
+            with SyncToolBridgeClient(host.target) as sync_client:
+                sync_client.initialize_session(client.session_id or "")
+                assert sync_client.execute_tool("add", 3, 4) == 7
+                assert sync_client.transport.calls is not None
+                assert sync_client.transport.calls.connected
+    finally:
+        await host.stop()
+
+
+# -- the sync client --------------------------------------------------------------------------
+
+
+def test_the_sync_client_in_a_thread_pool(host: HostProcess) -> None:
+    with SyncToolBridgeClient(host.target) as client:
+        client.initialize_session()
+
+        def work(worker: int) -> list[Any]:
+            return [client.execute_tool("add", worker, i) for i in range(40)]
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(work, range(16)))
+        assert results == [[worker + i for i in range(40)] for worker in range(16)]
+        # Slow and fast calls from several threads at once: each thread gets its own answer.
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            slow = pool.submit(client.execute_tool, "slow", ms=300, tag="py-sync-slow")
+            fast = [pool.submit(client.execute_tool, "add", i, 1) for i in range(20)]
+            assert [f.result() for f in fast] == [i + 1 for i in range(20)]
+            assert slow.result() == "done"
+        client.cleanup()
+
+
+async def test_the_sync_client_inside_a_running_event_loop(host: HostProcess) -> None:
+    # Blocking calls from a coroutine: no event loop of its own, no hop to another thread.
+    threads_before = threading.active_count()
+    with SyncToolBridgeClient(host.target) as client:
+        session = client.initialize_session()
+        assert session.session_id == client.session_id
+        assert client.execute_tool("add", 2, 3) == 5
+        assert [t.name for t in client.list_tools()].count("add") == 1
+        assert list(client.stream_tool("count", n=3)) == [{"i": 0}, {"i": 1}, {"i": 2}]
+        assert client.execute_batch([{"tool_id": "add", "args": [1, 2]}]) == [3]
+        assert client.health_check()
+        assert client.get_metrics().tools["add"].calls >= 2
+        with pytest.raises(ToolExecutionError):
+            client.execute_tool("fail", message="sync boom")
+        client.cleanup()
+    assert threading.active_count() == threads_before
+
+
+def test_the_sync_stream_cancels_a_call_its_caller_stops_waiting_for(host: HostProcess) -> None:
+    with SyncToolBridgeClient(host.target) as client:
+        client.initialize_session()
+        calls = client.transport.calls
+        assert calls is not None
+        # No timeout for the host (the tool's 60 s applies); the caller waits 0.2 s.
+        request = tool_call_request(
+            client.require_session(), "slow", (), {"ms": 10_000, "tag": "py-sync-gone"}
+        )
+        with pytest.raises(TimeoutError):
+            calls.call(request, 0.2)
+        recorded: list[dict[str, str]] = []
+        for _ in range(400):
+            recorded = client.execute_tool("events", tag="py-sync-gone")
+            if any(e["event"] == "aborted" for e in recorded):
+                break
+            threading.Event().wait(0.025)
+        assert {"tag": "py-sync-gone", "event": "aborted", "detail": "Cancelled"} in recorded
+        assert client.execute_tool("add", 1, 1) == 2
+
+
+# -- the wire, without a host ------------------------------------------------------------------
+
+
+def _frame(kind: int, payload: bytes, stream_id: int = 0) -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes([kind, 0]) + stream_id.to_bytes(4, "big") + payload
+
+
+def test_a_graceful_goaway_is_taken_out_of_the_bytes_read_wherever_the_reads_split_them() -> None:
+    data_frame = _frame(0x0, b"hello", stream_id=1)
+    goaway = _frame(0x7, (1).to_bytes(4, "big") + (0).to_bytes(4, "big"))
+    failing = _frame(0x7, (1).to_bytes(4, "big") + (2).to_bytes(4, "big"))
+    wire = data_frame + goaway + data_frame + failing
+    for size in range(1, len(wire) + 1):
+        strip = GoawayFilter()
+        passed = b"".join(strip.strip(wire[i : i + size]) for i in range(0, len(wire), size))
+        assert passed == data_frame + data_frame + failing, size
+        assert strip.seen
