@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,7 +29,8 @@ from toolbridge import (
     ToolExecutionError,
 )
 from toolbridge.transport import tool_call_request
-from toolbridge.transport.h2_calls import GoawayFilter
+from toolbridge.transport.h2_calls import CallStreamConnection, GoawayFilter
+from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1 import values_pb2 as pb_values
 
 from .conftest import REPO_ROOT, spawn_host
@@ -143,6 +145,48 @@ async def test_a_large_request_goes_through_execute_tool_and_small_ones_keep_the
     assert results[1:] == [2 * i for i in range(20)]
     assert client.transport.calls is not None
     assert client.transport.calls.connected
+
+
+async def test_a_reader_that_stops_reading_stops_the_host_taking_calls() -> None:
+    # The raw stream over a socket this test reads only when it wants to, with a 256 KiB window:
+    # once four 64 KiB answers are unread, HTTP/2 flow control stops the host, which then
+    # reads no more call frames.
+    host = await spawn_host({"max-calls-per-stream": 4})
+    try:
+        async with ToolBridgeClient(host.target, multiplex=False) as observer:
+            session = (await observer.initialize_session()).session_id
+
+            async def ran() -> int:
+                tool = (await observer.get_metrics()).tools.get("bytes")
+                return tool.calls if tool is not None else 0
+
+            loop = asyncio.get_running_loop()
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            await loop.sock_connect(sock, host.target.removeprefix("unix:"))
+            wire = CallStreamConnection("localhost", max_message_bytes=1 << 20, receive_window=256 * 1024)
+            total = 300
+            for i in range(total):
+                wire.send_call(tool_call_request(session, "bytes", (), {"size": 65_536}, request_id=f"r{i}"))
+            await loop.sock_sendall(sock, wire.data_to_send())
+            # Wait until the count of calls run stops moving (bounded), then judge the count.
+            last, same = await ran(), 0
+            while same < 5:
+                await asyncio.sleep(0.1)
+                now = await ran()
+                same, last = (same + 1, last) if now == last else (0, now)
+            assert last < 100, f"{last} of {total} calls ran while their answers were not read"
+            answered: list[pb.ToolCallResponse] = []
+            while len(answered) < total:
+                answered += wire.receive(await loop.sock_recv(sock, 1 << 20))
+                assert wire.ended is None
+                await loop.sock_sendall(sock, wire.data_to_send())
+            sock.close()
+            assert all(response.success for response in answered)
+            assert sorted(r.request_id for r in answered) == sorted(f"r{i}" for i in range(total))
+            assert await ran() == total
+    finally:
+        await host.stop()
 
 
 async def test_host_shutdown_lets_calls_in_flight_finish_and_refuses_new_ones() -> None:

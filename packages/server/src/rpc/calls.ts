@@ -145,6 +145,7 @@ export class CallMux {
     if (!this.ended && !this.stream.cancelled && !this.stream.write(response) && !this.writeBlocked) {
       // The client is not reading: take no new calls until it has caught up.
       this.writeBlocked = true;
+      this.stream.pause();
       void writable(this.stream).then(() => {
         this.writeBlocked = false;
         this.settle();

@@ -25,7 +25,6 @@ CALLS_PATH = b"/toolbridge.v1.ToolBridge/Calls"
 #: What the host may send ahead of our reading, per stream and per connection. Large enough that
 #: acknowledging it (a WINDOW_UPDATE frame) is rare; responses are bounded by the calls in flight.
 RECEIVE_WINDOW = 16 * 1024 * 1024
-_ACK_AT = RECEIVE_WINDOW // 4
 _HEADER = 5
 
 _STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
@@ -50,6 +49,9 @@ class CallStreamEnded(Exception):
 class CallStreamConnection:
     """One HTTP/2 connection with one Calls stream on it (sans-IO).
 
+    ``receive_window`` is how many bytes the host may send ahead of what was read (per stream
+    and for the connection); it is acknowledged a quarter at a time.
+
     ``send_call`` and ``send_cancel`` queue frames; gRPC bytes wait here while HTTP/2 flow
     control holds them (the host reads no more while its calls-per-stream limit is reached),
     so what waits is bounded by the calls the caller lets into flight. ``receive`` returns the
@@ -62,16 +64,19 @@ class CallStreamConnection:
         *,
         max_message_bytes: int,
         metadata: Sequence[tuple[str, str]] = (),
+        receive_window: int = RECEIVE_WINDOW,
     ) -> None:
         self.max_message_bytes = max_message_bytes
+        self._ack_at = receive_window // 4
         self.ended: StreamEnd | None = None
         self._h2 = h2.connection.H2Connection(
             h2.config.H2Configuration(client_side=True, header_encoding=None)
         )
         self._goaway = GoawayFilter()
         self._h2.initiate_connection()
-        self._h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: RECEIVE_WINDOW})
-        self._h2.increment_flow_control_window(RECEIVE_WINDOW - self._h2.inbound_flow_control_window)
+        self._h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: receive_window})
+        if receive_window > self._h2.inbound_flow_control_window:
+            self._h2.increment_flow_control_window(receive_window - self._h2.inbound_flow_control_window)
         self._stream_id = self._h2.get_next_available_stream_id()
         headers = [
             (b":method", b"POST"),
@@ -170,7 +175,7 @@ class CallStreamConnection:
                 self._end(grpc.StatusCode.UNAVAILABLE, "the host closed the connection (GOAWAY)")
             elif isinstance(event, (h2.events.WindowUpdated, h2.events.RemoteSettingsChanged)):
                 self._flush()
-        if self._unacknowledged >= _ACK_AT and self.ended is None:
+        if self._unacknowledged >= self._ack_at and self.ended is None:
             self._h2.acknowledge_received_data(self._unacknowledged, self._stream_id)
             self._unacknowledged = 0
         return responses
