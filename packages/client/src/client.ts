@@ -49,6 +49,11 @@ export interface ClientOptions {
   decode?: DecodeOptions;
   /** Extra grpc-js channel options. */
   channelOptions?: grpc.ChannelOptions;
+  /**
+   * The timeout of every tool call that sets none (a stream: its idle timeout), so that a
+   * host that stops answering fails the call instead of hanging it; 30 s by default.
+   */
+  defaultTimeoutMs?: number;
 }
 
 export interface CallOptions {
@@ -133,6 +138,7 @@ export interface SessionDetails {
 
 // The host enforces timeout_ms itself; the deadline is a backstop for a host that never answers.
 const DEADLINE_SLACK_MS = 1000;
+const DEFAULT_TIMEOUT_MS = 30_000;
 
 type Callback<T> = (error: grpc.ServiceError | null, response: T) => void;
 
@@ -164,7 +170,13 @@ export class ToolBridgeClient {
   private readonly decodeOptions: DecodeOptions;
   private currentSession: string | undefined;
   private sessionMetadata: Record<string, string> = {};
+  /** The timeout of every tool call that sets none (a stream: its idle timeout). */
+  readonly defaultTimeoutMs: number;
 
+  /**
+   * A client of the host at `target`: "host:port", or "unix:/path/to.sock" for a host
+   * listening on a Unix domain socket.
+   */
   constructor(target: string, options: ClientOptions = {}) {
     const maxBytes = options.maxMessageBytes ?? 10 * 1024 * 1024;
     const { tls, token } = options;
@@ -178,6 +190,12 @@ export class ToolBridgeClient {
       ...(token === undefined ? {} : { interceptors: [bearerToken(token)] }),
     });
     this.decodeOptions = options.decode ?? {};
+    this.defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!(this.defaultTimeoutMs > 0)) {
+      throw new RangeError(
+        `defaultTimeoutMs must be a positive number of milliseconds, got ${this.defaultTimeoutMs}`,
+      );
+    }
   }
 
   /** The session this client works in, once initializeSession succeeded. */
@@ -215,26 +233,30 @@ export class ToolBridgeClient {
     return tools;
   }
 
-  /** Calls a tool and returns its decoded result; throws BridgeError with the host's error type. */
+  /**
+   * Calls a tool and returns its decoded result; throws BridgeError with the host's error type.
+   * A call without `timeoutMs` gets `defaultTimeoutMs`.
+   */
   async executeTool(
     toolId: string,
     kwargs: Readonly<Record<string, unknown>> = {},
     options: CallOptions = {},
   ): Promise<NativeValue> {
     const sessionId = this.requireSession();
+    const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
     const request: pb.ToolCallRequest = {
       sessionId,
       toolId,
       args: (options.args ?? []).map((arg) => encodeValue(arg)),
       kwargs: encodeKwargs(kwargs),
       requestId: options.requestId ?? "",
-      timeoutMs: options.timeoutMs ?? 0,
+      timeoutMs,
     };
     const response = await this.unary<pb.ToolCallRequest, pb.ToolCallResponse>(
       toolId,
       (req, cb, callOptions) => this.stub.executeTool(req, new grpc.Metadata(), callOptions, cb),
       request,
-      options,
+      { ...options, timeoutMs },
     );
     throwIfFailed(response.success, response.error);
     return decodeValue(response.result, this.decodeOptions);
@@ -307,7 +329,9 @@ export class ToolBridgeClient {
   /**
    * Streams a tool's chunks. Leaving the loop early (break, return, throw) cancels the
    * call, and the host aborts the tool. `timeoutMs` bounds the whole stream (its total
-   * budget), `idleTimeoutMs` each wait for the next chunk.
+   * budget), `idleTimeoutMs` (by default `defaultTimeoutMs`) each wait for the next chunk;
+   * a wait longer than that plus a second's slack (a host that stopped answering) cancels
+   * the call and throws CommunicationError with DEADLINE_EXCEEDED.
    */
   async *streamTool(
     toolId: string,
@@ -315,6 +339,7 @@ export class ToolBridgeClient {
     options: StreamOptions = {},
   ): AsyncGenerator<NativeValue, void, undefined> {
     const sessionId = this.requireSession();
+    const idleTimeoutMs = options.idleTimeoutMs ?? this.defaultTimeoutMs;
     const call = this.stub.streamTool(
       {
         sessionId,
@@ -324,7 +349,7 @@ export class ToolBridgeClient {
         streamId: `stream_${randomUUID()}`,
         requestId: options.requestId ?? "",
         timeoutMs: options.timeoutMs ?? 0,
-        idleTimeoutMs: options.idleTimeoutMs ?? 0,
+        idleTimeoutMs,
       },
       new grpc.Metadata(),
       callOptions(options),
@@ -332,9 +357,18 @@ export class ToolBridgeClient {
     const onAbort = () => call.cancel();
     options.signal?.addEventListener("abort", onAbort, { once: true });
     let finished = false;
+    let idle = false;
+    const chunks = (call as AsyncIterable<pb.ToolStreamChunk>)[Symbol.asyncIterator]();
     try {
-      for await (const chunk of call as AsyncIterable<pb.ToolStreamChunk>) {
-        const content = chunk.content;
+      for (;;) {
+        // Only the wait for the next chunk counts, not the time the consumer spends on one.
+        const watchdog = setTimeout(() => {
+          idle = true;
+          call.cancel();
+        }, idleTimeoutMs + DEADLINE_SLACK_MS);
+        const step = await chunks.next().finally(() => clearTimeout(watchdog));
+        if (step.done === true) break;
+        const content = step.value.content;
         if (content?.$case === "data") {
           yield decodeValue(content.value, this.decodeOptions);
         } else if (content?.$case === "error") {
@@ -351,6 +385,12 @@ export class ToolBridgeClient {
         `stream of '${toolId}' ended without a complete chunk`,
       );
     } catch (error) {
+      if (idle) {
+        throw communicationError(toolId, {
+          code: grpc.status.DEADLINE_EXCEEDED,
+          details: `no chunk within ${idleTimeoutMs + DEADLINE_SLACK_MS} ms (the idle timeout plus slack); the stream was cancelled`,
+        });
+      }
       throw error instanceof BridgeError ? error : communicationError(toolId, error);
     } finally {
       options.signal?.removeEventListener("abort", onAbort);
