@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import signal
 import socket
 import threading
@@ -278,6 +279,33 @@ async def test_a_tcp_host_serves_both_clients_on_the_stream() -> None:
                 assert sync_client.execute_tool("add", 3, 4) == 7
                 assert sync_client.transport.calls is not None
                 assert sync_client.transport.calls.connected
+    finally:
+        await host.stop()
+
+
+async def test_the_stream_carries_the_token_and_its_calls_are_the_principal_s(tmp_path: Path) -> None:
+    token = secrets.token_urlsafe(24)
+    tokens = tmp_path / "tokens"
+    await asyncio.to_thread(tokens.write_text, f"{token} alice\n")
+    host = await spawn_host({"auth-tokens-file": str(tokens)})
+    try:
+        async with ToolBridgeClient(host.target, token=token) as client:
+            await client.initialize_session()
+            assert await client.execute_tool("add", 1, 2) == 3
+            assert client.transport.calls is not None
+            assert client.transport.calls.connected
+            assert (await client.session_info()).owner == "alice"
+            with SyncToolBridgeClient(host.target, token=token) as sync_client:
+                sync_client.initialize_session(client.session_id or "")
+                assert sync_client.execute_tool("add", 3, 4) == 7
+                assert sync_client.transport.calls is not None
+                assert sync_client.transport.calls.connected
+            # A stream opened with a wrong token is refused as a whole, as any RPC would be.
+            async with ToolBridgeClient(host.target, token="not-" + token) as intruder:
+                intruder.session_id = client.session_id
+                with pytest.raises(ToolCommunicationError) as raised:
+                    await intruder.execute_tool("add", 1, 2)
+                assert raised.value.code == grpc.StatusCode.UNAUTHENTICATED
     finally:
         await host.stop()
 

@@ -11,6 +11,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
+import type { Principal } from "../auth/principal.js";
 import { type HostRuntime, SHUTTING_DOWN } from "../runtime.js";
 import { type CallContext, Cancellation, callLogger, runCall } from "../tools/call.js";
 import { cancellationReason, deadlineOf } from "./call-context.js";
@@ -26,9 +27,12 @@ const MAX_REQUEST_ID = 128;
 
 type Status = { readonly code: grpc.status; readonly details: string };
 
-/** The Calls handler: runs the stream's calls until it is over; a shutdown drains it through `rt.callStreams`. */
-export function calls(rt: HostRuntime, stream: CallStream): Promise<void> {
-  const mux = new CallMux(rt, stream);
+/**
+ * The Calls handler: runs the stream's calls, each as `principal`'s (the stream was
+ * authenticated once), until it is over; a shutdown drains it through `rt.callStreams`.
+ */
+export function calls(rt: HostRuntime, stream: CallStream, principal: Principal): Promise<void> {
+  const mux = new CallMux(rt, stream, principal);
   rt.callStreams.add(mux);
   return mux.finished;
 }
@@ -50,6 +54,7 @@ export class CallMux {
   constructor(
     private readonly rt: HostRuntime,
     private readonly stream: CallStream,
+    private readonly principal: Principal,
   ) {
     this.max = rt.config.maxCallsPerStream;
     this.deadline = deadlineOf(stream);
@@ -128,6 +133,7 @@ export class CallMux {
       deadline: this.deadline,
       cancellation,
       log: callLogger(this.rt.log, { request_id: requestId }),
+      principal: this.principal,
     };
     void runCall(this.rt, req, ctx).then((outcome) => {
       this.running.delete(requestId);

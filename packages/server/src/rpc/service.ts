@@ -108,7 +108,10 @@ interface RpcOptions {
  */
 function withPrincipal(
   rt: HostRuntime,
-  call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>,
+  call:
+    | grpc.ServerUnaryCall<unknown, unknown>
+    | grpc.ServerWritableStream<unknown, unknown>
+    | grpc.ServerDuplexStream<unknown, unknown>,
   options: RpcOptions,
   serve: (principal: Principal) => void,
   refuse: (status: grpc.StatusObject | { code: grpc.status; details: string }) => void,
@@ -214,25 +217,30 @@ function serverStream<Req>(
 }
 
 /**
- * A bidi-streaming RPC: refused while the host drains and counted in flight until it is
- * over. Its messages arrive later, so refusing one that cannot be decoded is the handler's
- * part (`refusalOf` on each).
+ * A bidi-streaming RPC: refused while the host drains, authenticated once for the whole
+ * stream, and counted in flight until it is over. Its messages arrive later, so refusing
+ * one that cannot be decoded is the handler's part (`refusalOf` on each).
  */
 function bidiStream<Req, Res>(
   rt: HostRuntime,
   name: string,
-  handler: (rt: HostRuntime, call: grpc.ServerDuplexStream<Req, Res>) => Promise<void>,
+  handler: (rt: HostRuntime, call: grpc.ServerDuplexStream<Req, Res>, principal: Principal) => Promise<void>,
 ): grpc.handleBidiStreamingCall<Req, Res> {
   return (call) => {
     if (rt.draining) {
       call.emit("error", REFUSED_WHILE_DRAINING);
       return;
     }
-    void rt.calls.track(
-      handler(rt, call).catch((error: unknown) => {
-        rt.log.error({ err: error }, `unhandled error in ${name}`);
-        if (!call.cancelled) call.emit("error", { code: grpc.status.INTERNAL, details: String(error) });
-      }),
+    const serve = (principal: Principal) => {
+      void rt.calls.track(
+        handler(rt, call, principal).catch((error: unknown) => {
+          rt.log.error({ err: error }, `unhandled error in ${name}`);
+          if (!call.cancelled) call.emit("error", { code: grpc.status.INTERNAL, details: String(error) });
+        }),
+      );
+    };
+    withPrincipal(rt, call as grpc.ServerDuplexStream<unknown, unknown>, {}, serve, (status) =>
+      call.emit("error", status),
     );
   };
 }
