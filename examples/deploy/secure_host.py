@@ -58,6 +58,9 @@ async def main() -> None:
         tokens.write_text(f"# <token> <principal>, one client per line\n{alice} alice\n{bob} bob\n")
         tokens.chmod(0o600)
         flags: dict[str, str | int] = {
+            # TCP on loopback, as a deployed host would listen (the certificate names 127.0.0.1).
+            "host": "127.0.0.1",
+            "port": 0,
             "tls-cert": str(directory / "host.crt"),
             "tls-key": str(directory / "host.key"),
             "auth-tokens-file": str(tokens),
