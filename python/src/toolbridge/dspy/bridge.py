@@ -13,6 +13,7 @@ be used there); the ``*_sync`` forms are for sync programs. Stored agents and th
 from __future__ import annotations
 
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from contextlib import closing
 from typing import Any, TypeVar
 
 import dspy
@@ -203,8 +204,16 @@ class GRPCToolBridge:
         return await self._clients.run(lambda client: _call(client, spec, kwargs))
 
     def call_tool_blocking(self, spec: ToolSpec, kwargs: Mapping[str, Any]) -> Any:
-        """Calls a tool from sync code and waits; safe from any thread, even one running an event loop."""
-        return self._clients.run_sync(lambda client: _call(client, spec, kwargs))
+        """Calls a tool from sync code and waits; safe from any thread, even one running an event loop.
+
+        The call goes through the bridge's blocking client, in the calling thread: no event loop
+        and no hop to another thread.
+        """
+        client = self._clients.sync_client()
+        if spec.streaming:
+            with closing(client.stream_tool(spec.name, **kwargs)) as chunks:
+                return list(chunks)
+        return client.execute_tool(spec.name, **kwargs)
 
     # -- internals
 

@@ -10,6 +10,9 @@ thread), which hand it the client that may be used from there:
 - anywhere else: a client on the bridge's background loop (a daemon thread started on first
   use), attached to the same session.
 
+Tool calls from sync code skip the loops altogether: ``sync_client`` is a blocking
+``SyncToolBridgeClient`` attached to the session, which any thread may call directly.
+
 This is the only module that knows about loops and threads; the bridge, its tools and the
 agents above it only say which work to do with a client.
 """
@@ -26,6 +29,7 @@ from typing import Any, TypeVar
 from toolbridge.client import ToolBridgeClient
 from toolbridge.errors import ErrorType, SessionError, ToolBridgeError
 from toolbridge.specs import Session
+from toolbridge.sync_client import SyncToolBridgeClient
 from toolbridge.transport import TlsConfig
 
 T = TypeVar("T")
@@ -92,6 +96,8 @@ class BridgeClients:
         self._attaching: asyncio.Lock | None = None
         self._closing: asyncio.Task[None] | None = None
         self._lock = threading.Lock()
+        self._sync_client: SyncToolBridgeClient | None = None
+        self._sync_lock = threading.Lock()
 
     # -- opening and closing
 
@@ -119,6 +125,7 @@ class BridgeClients:
         """Closes every client (the session stays on the host); usable from any loop or thread."""
         owner, owner_loop, self.owner, self.owner_loop = self.owner, self.owner_loop, None, None
         background, self._background = self._background, None
+        self._close_sync_client()
         if owner is not None and owner_loop is not None:
             await _close_on(owner, owner_loop)
         if background is not None:
@@ -128,6 +135,7 @@ class BridgeClients:
         """``close`` for sync code."""
         owner, owner_loop, self.owner, self.owner_loop = self.owner, self.owner_loop, None, None
         background, self._background = self._background, None
+        self._close_sync_client()
         if owner is not None and owner_loop is not None and owner_loop.is_running():
             if owner_loop is _running_loop():
                 # Sync code on the owner loop cannot wait for it; the task is kept until it ran.
@@ -137,6 +145,12 @@ class BridgeClients:
                     asyncio.run_coroutine_threadsafe(owner.close(), owner_loop).result(timeout=5)
         if background is not None:
             self._stop(background)
+
+    def _close_sync_client(self) -> None:
+        with self._sync_lock:
+            client, self._sync_client = self._sync_client, None
+        if client is not None:
+            client.close()
 
     def _stop(self, background: BackgroundLoop) -> None:
         client, self._background_client, self._attaching = self._background_client, None, None
@@ -197,16 +211,37 @@ class BridgeClients:
             if session.created:
                 # The session ended (expired or cleaned up) and attaching just created a new, empty one.
                 await client.cleanup()
-                raise SessionError(
-                    f"session {self.session_id} no longer exists on {self.address} (it expired or was "
-                    "cleaned up); initialize a new bridge",
-                    ErrorType.SESSION_NOT_FOUND,
-                    self.session_id,
-                )
+                raise self._session_gone()
         except BaseException:
             await client.close()
             raise
         return client
+
+    def sync_client(self) -> SyncToolBridgeClient:
+        """A blocking client attached to the session, created on first use; any thread may call it."""
+        self.require_owner()
+        with self._sync_lock:
+            if self._sync_client is None:
+                client = SyncToolBridgeClient(
+                    self.address, max_message_bytes=self.max_message_bytes, tls=self.tls, token=self.token
+                )
+                try:
+                    if client.initialize_session(self.session_id).created:
+                        client.cleanup()
+                        raise self._session_gone()
+                except BaseException:
+                    client.close()
+                    raise
+                self._sync_client = client
+            return self._sync_client
+
+    def _session_gone(self) -> SessionError:
+        return SessionError(
+            f"session {self.session_id} no longer exists on {self.address} (it expired or was "
+            "cleaned up); initialize a new bridge",
+            ErrorType.SESSION_NOT_FOUND,
+            self.session_id,
+        )
 
     def background(self) -> BackgroundLoop:
         with self._lock:
