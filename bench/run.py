@@ -20,6 +20,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -39,7 +40,9 @@ from harness.peers import (  # the harness lives next to this script
     mcp_caller,
     mcp_http_command,
     mcp_stdio_parameters,
+    pingpong_command,
     spawned,
+    sync_caller,
     toolbridge_host,
 )
 from harness.report import render, summarize
@@ -85,19 +88,27 @@ async def run(counts: Counts, repeats: int, only: list[str]) -> Results:
     results = Results()
     selected = [name for name in WORKLOADS if name in only]
     if selected:
-        say("starting peers: toolbridge host, bare grpc-js server, MCP server (stdio and HTTP)")
+        say(
+            "starting peers: toolbridge host, bare grpc-js server, MCP server (stdio and HTTP), "
+            "raw socket echo"
+        )
         async with contextlib.AsyncExitStack() as stack:
+            sockets = stack.enter_context(tempfile.TemporaryDirectory(prefix="toolbridge-bench-"))
             # Idle sessions may pile up across repeats; the session workload cleans up after itself.
+            # The launcher puts the host on a Unix socket, as it does for any user; the bare server too.
             host = await stack.enter_async_context(toolbridge_host({"max-concurrent-sessions": 10_000}))
-            bare = await stack.enter_async_context(spawned(grpc_echo_command()))
+            bare = await stack.enter_async_context(spawned(grpc_echo_command(f"unix:{sockets}/bare.sock")))
             http = await stack.enter_async_context(spawned(mcp_http_command()))
+            pingpong = await stack.enter_async_context(spawned(pingpong_command(f"{sockets}/pingpong.sock")))
             callers: dict[str, Caller] = {
                 "toolbridge": await stack.enter_async_context(grpc_caller("toolbridge", host.target)),
+                "toolbridge-sync": stack.enter_context(sync_caller("toolbridge-sync", host.target)),
+                "unary": await stack.enter_async_context(grpc_caller("unary", host.target, multiplex=False)),
                 "grpc": await stack.enter_async_context(grpc_caller("grpc", bare.target)),
                 "mcp-stdio": await stack.enter_async_context(mcp_caller("mcp-stdio", mcp_stdio_parameters())),
                 "mcp-http": await stack.enter_async_context(mcp_caller("mcp-http", http.target)),
             }
-            bench = Bench(callers, counts, results, host.target, http.target)
+            bench = Bench(callers, counts, results, host.target, http.target, pingpong.target)
             say("warming up every peer (untimed)")
             await warm_up(bench)
             for repeat in range(repeats):

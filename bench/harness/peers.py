@@ -12,7 +12,7 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,7 +21,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp_types import TextContent
 
-from toolbridge import ToolBridgeClient
+from toolbridge import SyncToolBridgeClient, ToolBridgeClient
 from toolbridge.launcher import HostProcess, launch_host
 
 REPO = Path(__file__).resolve().parents[2]
@@ -123,8 +123,12 @@ async def spawned(command: list[str]) -> AsyncIterator[SpawnedServer]:
         await server.stop()
 
 
-def grpc_echo_command() -> list[str]:
-    return node_command(PEERS_DIR / "grpc-echo.ts")
+def grpc_echo_command(listen: str = "127.0.0.1:0") -> list[str]:
+    return node_command(PEERS_DIR / "grpc-echo.ts", "--listen", listen)
+
+
+def pingpong_command(path: str) -> list[str]:
+    return node_command(PEERS_DIR / "pingpong.ts", "--listen", path)
 
 
 def mcp_http_command() -> list[str]:
@@ -147,6 +151,21 @@ class GrpcCaller:
         return await self.client.call_tool(tool, (), kwargs)
 
 
+class SyncCaller:
+    """SyncToolBridgeClient.call_tool, blocking right here as a script would call it.
+
+    ``call`` blocks the event loop (a sync program has none); concurrency with this caller
+    comes from threads (``workloads.timed_threads``).
+    """
+
+    def __init__(self, name: str, client: SyncToolBridgeClient) -> None:
+        self.name = name
+        self.client = client
+
+    async def call(self, tool: str, kwargs: dict[str, Any]) -> Any:
+        return self.client.call_tool(tool, (), kwargs)
+
+
 class McpCaller:
     """The official Python MCP client; a tool's text content is its result."""
 
@@ -162,14 +181,24 @@ class McpCaller:
 
 
 @contextlib.asynccontextmanager
-async def grpc_caller(name: str, target: str) -> AsyncIterator[GrpcCaller]:
-    client = ToolBridgeClient(target, max_message_bytes=MAX_MESSAGE_BYTES)
+async def grpc_caller(name: str, target: str, *, multiplex: bool = True) -> AsyncIterator[GrpcCaller]:
+    """The asyncio client as a user gets it (``multiplex=False``: every call a unary ExecuteTool)."""
+    client = ToolBridgeClient(target, max_message_bytes=MAX_MESSAGE_BYTES, multiplex=multiplex)
     try:
         await client.initialize_session()
         yield GrpcCaller(name, client)
         await client.cleanup()
     finally:
         await client.close()
+
+
+@contextlib.contextmanager
+def sync_caller(name: str, target: str) -> Iterator[SyncCaller]:
+    """The blocking client as a user gets it."""
+    with SyncToolBridgeClient(target, max_message_bytes=MAX_MESSAGE_BYTES) as client:
+        client.initialize_session()
+        yield SyncCaller(name, client)
+        client.cleanup()
 
 
 @contextlib.asynccontextmanager

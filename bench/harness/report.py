@@ -13,6 +13,9 @@ from .workloads import Figures
 
 PEER_LABELS = {
     "toolbridge": "toolbridge",
+    "toolbridge-sync": "toolbridge sync",
+    "unary": "grpcio unary",
+    "pingpong": "raw socket ping-pong",
     "grpc": "bare grpc-js",
     "mcp-stdio": "MCP stdio",
     "mcp-http": "MCP HTTP",
@@ -64,15 +67,17 @@ def comparisons(figures: Figures) -> list[Comparison]:
     for workload, cases in figures.items():
         for case in cases:
             if workload in ("sequential", "concurrent"):
-                found += [Comparison(workload, case, "grpc", target=0.9)]
-                found += [Comparison(workload, case, peer, target=2.0) for peer in ("mcp-stdio", "mcp-http")]
+                found += _call_comparisons(workload, case)
             elif workload in ("stream", "batch"):
                 metric = "mb_s" if workload == "stream" else "calls_s"
                 found.append(Comparison(workload, case, "grpc", metric))
             elif workload == "sessions":
                 found += [Comparison(workload, case, peer, "pairs_s") for peer in ("grpc", "mcp-http")]
             elif workload == "dspy":
-                found.append(Comparison(workload, case, "client", subject="dspy.Tool"))
+                # Within 10% of the raw client call the tool wraps.
+                found.append(Comparison(workload, case, "client", subject="dspy.Tool", target=0.9))
+            elif workload == "beside_large":
+                found.append(Comparison(workload, case, "unary"))
             elif workload == "stores":
                 target = 0.8 if case.startswith("ExecuteTool") else 0.5
                 found.append(Comparison(workload, case, "memory-store", subject="redis-store", target=target))
@@ -83,6 +88,24 @@ def comparisons(figures: Figures) -> list[Comparison]:
         for c in found
         if _has(figures, c.workload, c.case, c.subject, c.metric)
         and _has(figures, c.workload, c.case, c.peer, c.metric)
+    ]
+
+
+def _call_comparisons(workload: str, case: str) -> list[Comparison]:
+    """The tool-call targets: the asyncio client (``toolbridge``) sequentially ≥ 2x MCP stdio and
+    with 64 in flight ≥ 5x MCP stdio and ≥ 2x the unary client; the blocking client
+    (``toolbridge-sync``) sequentially ≥ 2.5x MCP stdio; both against the raw socket as the limit."""
+    sequential = workload == "sequential"
+    return [
+        Comparison(workload, case, "grpc", target=0.9),
+        Comparison(workload, case, "mcp-stdio", target=2.0 if sequential else 5.0),
+        Comparison(workload, case, "mcp-http", target=2.0),
+        Comparison(workload, case, "unary", target=None if sequential else 2.0),
+        Comparison(
+            workload, case, "mcp-stdio", subject="toolbridge-sync", target=2.5 if sequential else None
+        ),
+        Comparison(workload, case, "pingpong"),
+        Comparison(workload, case, "pingpong", subject="toolbridge-sync"),
     ]
 
 
@@ -191,7 +214,7 @@ def rows(figures: Figures) -> Iterator[list[str]]:
 
 
 def latency_rows(figures: Figures) -> Iterator[list[str]]:
-    for workload in ("sequential", "dspy"):
+    for workload in ("sequential", "dspy", "beside_large"):
         for case, peers in figures.get(workload, {}).items():
             for peer, metrics in peers.items():
                 if "p50_us" in metrics:

@@ -5,7 +5,9 @@ repeat, records one sample per peer into ``Results`` and checks the answers it g
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -16,7 +18,16 @@ from mcp import Client
 from toolbridge import ToolBridgeClient
 from toolbridge.dspy import GRPCToolBridge
 
-from .peers import BenchError, Caller, GrpcCaller, grpc_echo_command, rss_bytes, spawned, toolbridge_host
+from .peers import (
+    BenchError,
+    Caller,
+    GrpcCaller,
+    SyncCaller,
+    grpc_echo_command,
+    rss_bytes,
+    spawned,
+    toolbridge_host,
+)
 from .stats import percentile
 
 KIB = 1024
@@ -40,6 +51,8 @@ class Counts:
     sessions: int = 1000
     mcp_sessions: int = 60
     dspy_calls: int = 2000
+    # Small calls timed while another task keeps 1 MiB echoes in flight on the same client.
+    beside_large: int = 2000
     memory_sessions: tuple[int, ...] = (10_000, 100_000)
     warmup: int = 300
     # The stall workload: how long the probe runs per case, the largest allowed map (the
@@ -59,6 +72,7 @@ SMOKE = Counts(
     sessions=10,
     mcp_sessions=4,
     dspy_calls=20,
+    beside_large=20,
     memory_sessions=(100, 300),
     warmup=10,
     stall_seconds=1.0,
@@ -131,12 +145,15 @@ class Bench:
         results: Results,
         host_target: str,
         mcp_http_url: str,
+        pingpong_target: str,
     ) -> None:
         self.callers = callers
         self.counts = counts
         self.results = results
         self.host_target = host_target
         self.mcp_http_url = mcp_http_url
+        #: unix:<path> of the raw socket echo (bench/peers/pingpong.ts): the floor of every figure.
+        self.pingpong_target = pingpong_target
         self.repeat = 0
 
     def rotated(self, names: Sequence[str]) -> list[str]:
@@ -197,6 +214,59 @@ async def timed_concurrent(caller: Caller, call: Call, n: int, in_flight: int) -
     return {"calls_s": n / elapsed}
 
 
+async def timed_threads(caller: SyncCaller, call: Call, n: int, threads: int) -> dict[str, float]:
+    """``timed_concurrent`` for the blocking client: ``threads`` threads share it, as a thread pool would."""
+    remaining = n
+    lock = threading.Lock()
+    last: list[Any] = []
+
+    def worker() -> None:
+        nonlocal remaining
+        while True:
+            with lock:
+                if remaining <= 0:
+                    return
+                remaining -= 1
+            last.append(caller.client.call_tool(call.tool, (), call.kwargs))
+
+    def run_all() -> float:
+        workers = [threading.Thread(target=worker) for _ in range(threads)]
+        started = time.perf_counter()
+        for thread in workers:
+            thread.start()
+        for thread in workers:
+            thread.join()
+        return time.perf_counter() - started
+
+    elapsed = await asyncio.to_thread(run_all)
+    if len(last) != n:
+        raise BenchError(f"{caller.name}: {len(last)} of {n} calls from threads finished")
+    call.check(caller.name, last[-1])
+    return {"calls_s": n / elapsed}
+
+
+def timed_pingpong(target: str, n: int, size: int = 32) -> dict[str, float]:
+    """Round trips of ``size`` bytes over a blocking Unix socket to the raw echo peer."""
+    message = b"x" * size
+    latencies: list[float] = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(target.removeprefix("unix:"))
+        started = time.perf_counter()
+        for _ in range(n):
+            t0 = time.perf_counter()
+            sock.sendall(message)
+            received = 0
+            while received < size:
+                received += len(sock.recv(65536))
+            latencies.append(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - started
+    return {
+        "calls_s": n / elapsed,
+        "p50_us": percentile(latencies, 50) * 1e6,
+        "p99_us": percentile(latencies, 99) * 1e6,
+    }
+
+
 async def warm_up(bench: Bench) -> None:
     """JIT and connection warm-up, untimed; it also checks every peer answers both tools right."""
     for name, caller in bench.callers.items():
@@ -205,8 +275,12 @@ async def warm_up(bench: Bench) -> None:
                 call.check(name, await caller.call(call.tool, call.kwargs))
 
 
-ALL_PEERS = ("toolbridge", "grpc", "mcp-stdio", "mcp-http")
+#: "toolbridge" and "toolbridge-sync" are the clients as a user gets them (the call stream on a
+#: Unix socket); "unary" is the asyncio client with every call a unary ExecuteTool, as before
+#: the call stream; "grpc" the same default client against the bare server.
+ALL_PEERS = ("toolbridge", "toolbridge-sync", "unary", "grpc", "mcp-stdio", "mcp-http")
 GRPC_PEERS = ("toolbridge", "grpc")
+PINGPONG = "pingpong"
 
 
 async def sequential(bench: Bench) -> None:
@@ -214,8 +288,12 @@ async def sequential(bench: Bench) -> None:
     cases.append((f"compute n={COMPUTE_N}", COMPUTE))
     for case, call in cases:
         base = bench.counts.sequential_large if len(call.expected) >= MIB else bench.counts.sequential
-        for peer in bench.rotated(ALL_PEERS):
-            figures = await timed_sequential(bench.callers[peer], call, bench.count_for(peer, base))
+        peers = (*ALL_PEERS, PINGPONG) if case == "echo 10 B" else ALL_PEERS
+        for peer in bench.rotated(peers):
+            if peer == PINGPONG:
+                figures = await asyncio.to_thread(timed_pingpong, bench.pingpong_target, base)
+            else:
+                figures = await timed_sequential(bench.callers[peer], call, bench.count_for(peer, base))
             bench.record("sequential", case, peer, figures)
 
 
@@ -224,9 +302,43 @@ async def concurrent(bench: Bench) -> None:
     for case, call in ((f"echo 10 B x{in_flight}", echo_call(10)), (f"compute x{in_flight}", COMPUTE)):
         for peer in bench.rotated(ALL_PEERS):
             n = bench.count_for(peer, bench.counts.concurrent)
-            bench.record(
-                "concurrent", case, peer, await timed_concurrent(bench.callers[peer], call, n, in_flight)
+            caller = bench.callers[peer]
+            figures = (
+                await timed_threads(caller, call, n, in_flight)
+                if isinstance(caller, SyncCaller)
+                else await timed_concurrent(caller, call, n, in_flight)
             )
+            bench.record("concurrent", case, peer, figures)
+
+
+async def beside_large(bench: Bench) -> None:
+    """Small calls one at a time while another task keeps a 1 MiB echo in flight on the same client.
+
+    The default client sends a request over 64 KiB through ExecuteTool rather than the shared
+    call stream, so the small calls do not queue behind the large ones; "unary" (every call
+    its own RPC) is the same measurement without a shared stream at all.
+    """
+    small, large = echo_call(10), echo_call(MIB)
+    for peer in bench.rotated(("toolbridge", "unary")):
+        caller = bench.callers[peer]
+        stop = asyncio.Event()
+
+        async def keep_large_in_flight(caller: Caller = caller, stop: asyncio.Event = stop) -> int:
+            done = 0
+            while not stop.is_set():
+                large.check(caller.name, await caller.call(large.tool, large.kwargs))
+                done += 1
+            return done
+
+        loader = asyncio.create_task(keep_large_in_flight())
+        try:
+            figures = await timed_sequential(caller, small, bench.counts.beside_large)
+        finally:
+            stop.set()
+            large_calls = await loader
+        if large_calls == 0:
+            raise BenchError(f"{peer}: no 1 MiB call completed beside the small ones")
+        bench.record("beside_large", "echo 10 B beside 1 MiB echoes", peer, figures)
 
 
 async def stream(bench: Bench) -> None:
@@ -307,7 +419,8 @@ async def sessions(bench: Bench) -> None:
 
 
 async def dspy_tool(bench: Bench) -> None:
-    """``dspy.Tool.acall`` on a host tool against the raw client call it wraps."""
+    """A host tool as ``dspy.Tool`` against the raw client call it wraps: ``await tool.acall(...)``
+    against the asyncio client, and ``tool(...)`` from sync code against the blocking client."""
     call = echo_call(10)
     bridge = GRPCToolBridge(bench.host_target)
     try:
@@ -320,12 +433,22 @@ async def dspy_tool(bench: Bench) -> None:
             async def call(self, tool_name: str, kwargs: dict[str, Any]) -> Any:
                 return await tool.acall(**kwargs)
 
-        callers: dict[str, Caller] = {"dspy.Tool": DspyCaller(), "client": bench.callers["toolbridge"]}
-        for _ in range(bench.counts.warmup):
-            await callers["dspy.Tool"].call(call.tool, call.kwargs)
-        for peer in bench.rotated(tuple(callers)):
-            figures = await timed_sequential(callers[peer], call, bench.counts.dspy_calls)
-            bench.record("dspy", "echo 10 B", peer, figures)
+        class DspySyncCaller:
+            name = "dspy.Tool"
+
+            async def call(self, tool_name: str, kwargs: dict[str, Any]) -> Any:
+                return tool(**kwargs)
+
+        cases: list[tuple[str, dict[str, Caller]]] = [
+            ("echo 10 B", {"dspy.Tool": DspyCaller(), "client": bench.callers["toolbridge"]}),
+            ("echo 10 B, sync", {"dspy.Tool": DspySyncCaller(), "client": bench.callers["toolbridge-sync"]}),
+        ]
+        for case, callers in cases:
+            for _ in range(bench.counts.warmup):
+                call.check("dspy.Tool", await callers["dspy.Tool"].call(call.tool, call.kwargs))
+            for peer in bench.rotated(tuple(callers)):
+                figures = await timed_sequential(callers[peer], call, bench.counts.dspy_calls)
+                bench.record("dspy", case, peer, figures)
         await bridge.cleanup()
     finally:
         await bridge.close()
@@ -389,4 +512,5 @@ WORKLOADS: dict[str, Workload] = {
     "batch": batch,
     "sessions": sessions,
     "dspy": dspy_tool,
+    "beside_large": beside_large,
 }

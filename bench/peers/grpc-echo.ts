@@ -4,7 +4,10 @@
  * the RPCs the benchmark uses with the tools' semantics hard-coded, so the gap between it
  * and the real host is what toolbridge itself costs per call.
  *
- *   node --import tsx bench/peers/grpc-echo.ts [--port 0]   prints "listening on 127.0.0.1:<port>"
+ *   node --import tsx bench/peers/grpc-echo.ts [--listen 127.0.0.1:0]   prints "listening on <address>"
+ *
+ * `--listen unix:/path/to.sock` serves on a Unix domain socket, as the harness runs it (the
+ * host does too), so that both are dialled the same way.
  */
 import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
@@ -118,6 +121,17 @@ const implementation: grpc.UntypedServiceImplementation = {
     });
     call.end();
   },
+  /** The multiplexed call stream: each call answered at once (the tools are synchronous), tagged by its id. */
+  calls(call: grpc.ServerDuplexStream<pb.CallFrame, pb.ToolCallResponse>) {
+    call.on("data", (frame: pb.CallFrame) => {
+      if (frame.frame?.$case !== "call") return;
+      const request = frame.frame.value;
+      const response = run(request.toolId, request.kwargs);
+      response.requestId = request.requestId;
+      call.write(response);
+    });
+    call.on("end", () => call.end());
+  },
 };
 
 const server = new grpc.Server({
@@ -125,14 +139,14 @@ const server = new grpc.Server({
   "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
 });
 server.addService(pb.ToolBridgeService as unknown as grpc.ServiceDefinition, implementation);
+const listen = flag("listen", "127.0.0.1:0");
 const port = await new Promise<number>((resolve, reject) => {
-  server.bindAsync(
-    `127.0.0.1:${flag("port", "0")}`,
-    grpc.ServerCredentials.createInsecure(),
-    (error, bound) => (error ? reject(error) : resolve(bound)),
+  server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+    error ? reject(error) : resolve(bound),
   );
 });
-process.stdout.write(`listening on 127.0.0.1:${port}\n`);
+const address = listen.startsWith("unix:") ? listen : listen.replace(/:\d+$/, `:${port}`);
+process.stdout.write(`listening on ${address}\n`);
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.on(signal, () => server.tryShutdown(() => process.exit(0)));
 }
