@@ -33,6 +33,8 @@ from toolbridge.transport import tool_call_request
 from toolbridge.transport.h2_calls import CallStreamConnection, GoawayFilter
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1 import values_pb2 as pb_values
+from toolbridge.v1.toolbridge_pb2_grpc import ToolBridgeServicer, add_ToolBridgeServicer_to_server
+from toolbridge.values import encode_value
 
 from .conftest import REPO_ROOT, spawn_host
 
@@ -310,6 +312,40 @@ async def test_the_stream_carries_the_token_and_its_calls_are_the_principal_s(tm
         await host.stop()
 
 
+class _OnlyExecuteTool(ToolBridgeServicer):
+    """A gRPC server of the contract without Calls (as an older host): everything else is UNIMPLEMENTED."""
+
+    async def InitializeSession(self, request: Any, context: Any) -> pb.InitializeSessionResponse:
+        return pb.InitializeSessionResponse(success=True, session_id="old-host", created=True)
+
+    async def ExecuteTool(self, request: Any, context: Any) -> pb.ToolCallResponse:
+        return pb.ToolCallResponse(success=True, result=encode_value("unary"), request_id=request.request_id)
+
+
+async def test_a_host_without_the_call_stream_gets_every_call_as_execute_tool(tmp_path: Path) -> None:
+    server = grpc.aio.server()
+    # The stubs declare every RPC abstract; the base class answers those left out UNIMPLEMENTED.
+    add_ToolBridgeServicer_to_server(_OnlyExecuteTool(), server)  # type: ignore[abstract]
+    target = f"unix:{tmp_path}/old.sock"
+    server.add_insecure_port(target)
+    await server.start()
+    try:
+        async with ToolBridgeClient(target) as client:
+            await client.initialize_session()
+            assert await client.execute_tool("anything") == "unary"
+            assert client.transport.calls is None
+            assert await client.execute_tool("anything") == "unary"
+        sync_client = SyncToolBridgeClient(target)
+        try:
+            await asyncio.to_thread(sync_client.initialize_session)
+            assert await asyncio.to_thread(sync_client.execute_tool, "anything") == "unary"
+            assert sync_client.transport.calls is None
+        finally:
+            sync_client.close()
+    finally:
+        await server.stop(None)
+
+
 # -- the sync client --------------------------------------------------------------------------
 
 
@@ -348,6 +384,20 @@ async def test_the_sync_client_inside_a_running_event_loop(host: HostProcess) ->
             client.execute_tool("fail", message="sync boom")
         client.cleanup()
     assert threading.active_count() == threads_before
+
+
+async def test_the_sync_client_survives_the_host_closing_its_idle_connection() -> None:
+    # The host pings every 100 ms and closes a connection whose ping goes 100 ms unanswered;
+    # nobody reads an idle blocking connection, so the host closes it between the calls.
+    host = await spawn_host({"keepalive-time-ms": 100, "keepalive-timeout-ms": 100})
+    try:
+        with SyncToolBridgeClient(host.target) as client:
+            await asyncio.to_thread(client.initialize_session)
+            assert await asyncio.to_thread(client.execute_tool, "add", 1, 2) == 3
+            await asyncio.sleep(1.5)
+            assert await asyncio.to_thread(client.execute_tool, "add", 2, 2) == 4
+    finally:
+        await host.stop()
 
 
 def test_the_sync_stream_cancels_a_call_its_caller_stops_waiting_for(host: HostProcess) -> None:

@@ -19,6 +19,8 @@ from toolbridge.transport.error_mapping import (
     communication_error,
     error_from_info,
     stream_answer,
+    stream_failure,
+    takes_call,
     timeout_error,
 )
 from toolbridge.transport.h2_calls import CallStreamEnded
@@ -114,27 +116,16 @@ class AioTransport:
         """The call's ToolCallResponse, from the call stream or from ExecuteTool."""
         timeout_s = deadline_s(request.timeout_ms)
         calls = self.calls
-        if (
-            calls is not None
-            and request.ByteSize() <= self._multiplex_max_bytes
-            and not calls.busy(request.request_id)
-        ):
+        if calls is not None and takes_call(calls, request, self._multiplex_max_bytes):
             try:
                 return stream_answer(request.tool_id, await calls.call(request, timeout_s))
-            except TimeoutError:
-                raise timeout_error(request.tool_id, timeout_s) from None
-            except CallStreamEnded as ended:
-                if ended.end.code != grpc.StatusCode.UNIMPLEMENTED:
-                    raise ToolCommunicationError(request.tool_id, ended.end.code, ended.end.message) from None
+            except (TimeoutError, CallStreamEnded, OSError) as error:
+                failure = stream_failure(request.tool_id, error, timeout_s, self.address)
+                if failure is not None:
+                    raise failure from error
                 # A host without the call stream never ran the call: ExecuteTool from now on.
                 self.calls = None
                 await calls.close()
-            except OSError as error:
-                raise ToolCommunicationError(
-                    request.tool_id,
-                    grpc.StatusCode.UNAVAILABLE,
-                    f"cannot reach the host at {self.address}: {error}",
-                ) from error
         return await self.unary(request.tool_id, self.stub.ExecuteTool(request, timeout=timeout_s))
 
     async def stream_tool(self, request: pb.ToolStreamRequest) -> AsyncGenerator[Any, None]:

@@ -16,6 +16,8 @@ from toolbridge.transport.h2_calls import CallStreamConnection, CallStreamEnded,
 from toolbridge.v1 import toolbridge_pb2 as pb
 
 _READ_BYTES = 256 * 1024
+#: A connection nobody read for this long is checked before the next call goes on it.
+_IDLE_CHECK_S = 1.0
 
 
 class _Waiter:
@@ -56,6 +58,7 @@ class BlockingCallStream:
         self._waiters: dict[str, _Waiter] = {}
         self._reading = False
         self._closed = False
+        self._last_read = time.monotonic()
 
     @property
     def connected(self) -> bool:
@@ -113,6 +116,8 @@ class BlockingCallStream:
 
     def _open(self) -> CallStreamConnection:
         state = self._state
+        if state is not None and state.ended is None and not self._waiters and not self._reading:
+            self._catch_up(state)
         if state is not None and state.ended is None:
             return state
         if self._closed:
@@ -176,15 +181,37 @@ class BlockingCallStream:
                         self._deliver(state, data)
                     lock.notify_all()
 
+    def _catch_up(self, state: CallStreamConnection) -> None:
+        """Reads what came in while no call was in flight, if that was a while ago.
+
+        Nobody reads an idle connection, so the host's keepalive pings go unanswered and it
+        may close the connection; this finds out before a call is written to a dead socket
+        (and answers the pings), so the call goes on a new connection instead of failing.
+        """
+        if time.monotonic() - self._last_read < _IDLE_CHECK_S:
+            return
+        sock = self._socket
+        if sock is None:
+            return
+        while self._poll.poll(0) and state.ended is None:
+            try:
+                data = sock.recv(_READ_BYTES)
+            except OSError:
+                data = b""
+            self._deliver(state, data)
+        self._last_read = time.monotonic()
+
     def _read(self, sock: socket.socket, poll: select.poll, deadline: float | None) -> bytes:
         """One read from the socket (not under the lock); ``TimeoutError`` when the deadline passes first."""
         remaining = _remaining(deadline)
         if not poll.poll(None if remaining is None else remaining * 1000):
             raise TimeoutError()
         try:
-            return sock.recv(_READ_BYTES)
+            data = sock.recv(_READ_BYTES)
         except OSError:
-            return b""  # as a closed connection: the stream ends
+            data = b""  # as a closed connection: the stream ends
+        self._last_read = time.monotonic()
+        return data
 
     def _deliver(self, state: CallStreamConnection, data: bytes) -> None:
         for response in state.receive(data):

@@ -15,6 +15,7 @@ from toolbridge.errors import (
     ToolCommunicationError,
     tool_call_error,
 )
+from toolbridge.transport.h2_calls import CallStreamEnded
 from toolbridge.v1 import toolbridge_pb2 as pb
 
 
@@ -56,6 +57,36 @@ def stream_answer(what: str, response: pb.ToolCallResponse) -> pb.ToolCallRespon
     ):
         raise ToolCommunicationError(what, grpc.StatusCode.UNAVAILABLE, error.message)
     return response
+
+
+class CallStream(Protocol):
+    """What ``takes_call`` asks of a call stream (asyncio or blocking)."""
+
+    def busy(self, request_id: str) -> bool: ...
+
+
+def takes_call(calls: CallStream, request: pb.ToolCallRequest, max_request_bytes: int) -> bool:
+    """Whether a tool call goes on the call stream: a small request whose id is not in flight there.
+
+    A larger one goes through ExecuteTool, so that it does not hold up the small calls behind it.
+    """
+    return request.ByteSize() <= max_request_bytes and not calls.busy(request.request_id)
+
+
+def stream_failure(
+    what: str, error: TimeoutError | CallStreamEnded | OSError, timeout_s: float | None, address: str
+) -> ToolCommunicationError | None:
+    """A call stream's failure as the client's error; None for a host without the stream
+    (UNIMPLEMENTED), where the call never ran and may go through ExecuteTool instead."""
+    if isinstance(error, CallStreamEnded):
+        if error.end.code == grpc.StatusCode.UNIMPLEMENTED:
+            return None
+        return ToolCommunicationError(what, error.end.code, error.end.message)
+    if isinstance(error, TimeoutError):
+        return timeout_error(what, timeout_s)
+    return ToolCommunicationError(
+        what, grpc.StatusCode.UNAVAILABLE, f"cannot reach the host at {address}: {error}"
+    )
 
 
 def timeout_error(what: str, timeout_s: float | None) -> ToolCommunicationError:
