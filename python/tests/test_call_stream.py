@@ -128,7 +128,7 @@ async def test_the_stream_answers_every_value_vector_as_execute_tool_does(
     request.kwargs["value"].CopyFrom(value)
     calls = client.transport.calls
     assert calls is not None
-    streamed = await calls.call(request, 10.0)
+    streamed = await calls.call(request.request_id, request.SerializeToString(), 10.0)
     request.request_id += "-unary"
     unary = await client.transport.stub.ExecuteTool(request, timeout=10.0)
     assert streamed.success == unary.success
@@ -170,7 +170,8 @@ async def test_a_reader_that_stops_reading_stops_the_host_taking_calls() -> None
             wire = CallStreamConnection("localhost", max_message_bytes=1 << 20, receive_window=256 * 1024)
             total = 300
             for i in range(total):
-                wire.send_call(tool_call_request(session, "bytes", (), {"size": 65_536}, request_id=f"r{i}"))
+                call = tool_call_request(session, "bytes", (), {"size": 65_536}, request_id=f"r{i}")
+                wire.send_call(call.SerializeToString())
             await loop.sock_sendall(sock, wire.data_to_send())
             # Wait until the count of calls run stops moving (bounded), then judge the count.
             last, same = await ran(), 0
@@ -410,7 +411,7 @@ def test_the_sync_stream_cancels_a_call_its_caller_stops_waiting_for(host: HostP
             client.require_session(), "slow", (), {"ms": 10_000, "tag": "py-sync-gone"}
         )
         with pytest.raises(TimeoutError):
-            calls.call(request, 0.2)
+            calls.call(request.request_id, request.SerializeToString(), 0.2)
         recorded: list[dict[str, str]] = []
         for _ in range(400):
             recorded = client.execute_tool("events", tag="py-sync-gone")

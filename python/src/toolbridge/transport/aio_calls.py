@@ -50,8 +50,8 @@ class AioCallStream:
         connection = self._connection
         return connection is not None and (connection.state.going_away or request_id in connection.pending)
 
-    async def call(self, request: pb.ToolCallRequest, timeout_s: float | None) -> pb.ToolCallResponse:
-        """Sends the call and waits for its response.
+    async def call(self, request_id: str, request: bytes, timeout_s: float | None) -> pb.ToolCallResponse:
+        """Sends the call (``request``: a serialized ToolCallRequest with this id) and waits for its response.
 
         Raises ``TimeoutError`` after ``timeout_s`` (the call is then cancelled on the host),
         ``CallStreamEnded`` when the stream ends first, ``OSError`` when the host cannot be
@@ -73,12 +73,12 @@ class AioCallStream:
             self._slots.release()
             raise
         future: asyncio.Future[pb.ToolCallResponse] = loop.create_future()
-        connection.start(request, future)
-        timer = None if deadline is None else loop.call_at(deadline, connection.expire, request.request_id)
+        connection.start(request_id, request, future)
+        timer = None if deadline is None else loop.call_at(deadline, connection.expire, request_id)
         try:
             return await future
         except asyncio.CancelledError:
-            connection.cancel(request.request_id)
+            connection.cancel(request_id)
             raise
         finally:
             if timer is not None:
@@ -132,12 +132,12 @@ class _Connection(asyncio.Protocol):
         self._transport = transport
         transport.write(self.state.data_to_send())
 
-    def start(self, request: pb.ToolCallRequest, future: asyncio.Future[pb.ToolCallResponse]) -> None:
+    def start(self, request_id: str, request: bytes, future: asyncio.Future[pb.ToolCallResponse]) -> None:
         if self.state.ended is not None:
             self._slots.release()
             future.set_exception(CallStreamEnded(self.state.ended))
             return
-        self.pending[request.request_id] = future
+        self.pending[request_id] = future
         self.state.send_call(request)
         if len(self.pending) == 1:
             # The only call in flight (one caller at a time): no other call could share its write.

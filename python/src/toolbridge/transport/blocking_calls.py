@@ -74,8 +74,8 @@ class BlockingCallStream:
             going_away = state is not None and state.ended is None and state.going_away
             return going_away or request_id in self._waiters
 
-    def call(self, request: pb.ToolCallRequest, timeout_s: float | None) -> pb.ToolCallResponse:
-        """Sends the call and waits for its response.
+    def call(self, request_id: str, request: bytes, timeout_s: float | None) -> pb.ToolCallResponse:
+        """Sends the call (``request``: a serialized ToolCallRequest with this id) and waits for its response.
 
         Raises ``TimeoutError`` after ``timeout_s`` (the call is then cancelled on the host),
         ``CallStreamEnded`` when the stream ends first, ``OSError`` when the host cannot be reached.
@@ -84,7 +84,6 @@ class BlockingCallStream:
         if not self._slots.acquire(timeout=timeout_s):
             raise TimeoutError()
         waiter = _Waiter()
-        request_id = request.request_id
         try:
             with self._lock:
                 state = self._open()

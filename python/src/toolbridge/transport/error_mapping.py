@@ -65,12 +65,13 @@ class CallStream(Protocol):
     def busy(self, request_id: str) -> bool: ...
 
 
-def takes_call(calls: CallStream, request: pb.ToolCallRequest, max_request_bytes: int) -> bool:
-    """Whether a tool call goes on the call stream: a small request whose id is not in flight there.
+def takes_call(calls: CallStream, request_id: str, request: bytes, max_request_bytes: int) -> bool:
+    """Whether a tool call (``request`` serialized) goes on the call stream: a small request
+    whose id is not in flight there.
 
     A larger one goes through ExecuteTool, so that it does not hold up the small calls behind it.
     """
-    return request.ByteSize() <= max_request_bytes and not calls.busy(request.request_id)
+    return len(request) <= max_request_bytes and not calls.busy(request_id)
 
 
 def stream_failure(

@@ -100,11 +100,11 @@ class CallStreamConnection:
 
     # -- sending --------------------------------------------------------------------------
 
-    def send_call(self, request: pb.ToolCallRequest) -> None:
-        """Queues a call frame."""
-        frame = pb.CallFrame()
-        frame.call.CopyFrom(request)
-        self._queue(frame.SerializeToString())
+    def send_call(self, request: bytes) -> None:
+        """Queues a call frame for ``request``, a serialized ToolCallRequest."""
+        # CallFrame.call is field 1 of wire type LEN: its tag, its length, the message's bytes
+        # (the encoding protobuf itself gives a CallFrame holding the request, without a copy).
+        self._queue(b"\x0a" + _varint(len(request)) + request)
 
     def send_cancel(self, request_id: str) -> None:
         """Queues the cancellation of a call in flight."""
@@ -119,11 +119,12 @@ class CallStreamConnection:
 
     def data_to_send(self) -> bytes:
         """The bytes to write to the socket now (possibly none)."""
+        self._flush()
         return self._h2.data_to_send()
 
     def _queue(self, message: bytes) -> None:
+        # Framed here, sent in data_to_send: the calls queued meanwhile share HTTP/2 DATA frames.
         self._outgoing += b"\x00" + len(message).to_bytes(4, "big") + message
-        self._flush()
 
     def _flush(self) -> None:
         """Hands HTTP/2 as much of the queued bytes as flow control allows now."""
@@ -275,3 +276,13 @@ class GoawayFilter:
                 break
             position = end
         return b"".join(kept) if len(kept) != 1 else kept[0]
+
+
+def _varint(value: int) -> bytes:
+    """``value`` as a protobuf varint."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -16,10 +18,25 @@ from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1 import values_pb2 as pb_values
 from toolbridge.values import decode_value, encode_value
 
+_PROCESS_ID = uuid.uuid4().hex[:16]
+_counter = itertools.count(1)
+
+
+def _draw_process_id() -> None:
+    # A forked child must not repeat its parent's ids.
+    global _PROCESS_ID, _counter
+    _PROCESS_ID, _counter = uuid.uuid4().hex[:16], itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_draw_process_id)
+
 
 def new_request_id() -> str:
-    """A fresh request id; the host's logs carry it."""
-    return f"req_{uuid.uuid4().hex}"
+    """A fresh request id, unique across processes and hosts; the host's logs carry it.
+
+    A random part drawn once per process and a counter: a call needs no random bytes of its own.
+    """
+    return f"req_{_PROCESS_ID}_{next(_counter):x}"
 
 
 def default_timeout(timeout_ms: int | None) -> int:
