@@ -49,7 +49,7 @@ class BlockingCallStream:
         self.address = address
         self.max_message_bytes = max_message_bytes
         self.metadata = tuple(metadata)
-        self._slots = threading.BoundedSemaphore(max_in_flight)
+        self.max_in_flight = max_in_flight
         # Guards everything below; waiting callers sleep on it until their response is in.
         self._lock = threading.Condition()
         self._socket: socket.socket | None = None
@@ -69,10 +69,10 @@ class BlockingCallStream:
     def busy(self, request_id: str) -> bool:
         """True when the call must go elsewhere: a call with its request id is still in flight
         here, or the host sent GOAWAY and the stream is finishing its calls."""
-        with self._lock:
-            state = self._state
-            going_away = state is not None and state.ended is None and state.going_away
-            return going_away or request_id in self._waiters
+        # Reads only (each atomic): the answer is as good as it was when asked, as with a lock.
+        state = self._state
+        going_away = state is not None and state.ended is None and state.going_away
+        return going_away or request_id in self._waiters
 
     def call(self, request_id: str, request: bytes, timeout_s: float | None) -> pb.ToolCallResponse:
         """Sends the call (``request``: a serialized ToolCallRequest with this id) and waits for its response.
@@ -81,18 +81,16 @@ class BlockingCallStream:
         ``CallStreamEnded`` when the stream ends first, ``OSError`` when the host cannot be reached.
         """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        if not self._slots.acquire(timeout=timeout_s):
-            raise TimeoutError()
         waiter = _Waiter()
-        try:
-            with self._lock:
-                state = self._open()
-                self._waiters[request_id] = waiter
-                state.send_call(request)
-                self._send(state)
-        except BaseException:
-            self._slots.release()
-            raise
+        with self._lock:
+            # A call holds its slot (its entry in _waiters) until the host answers it.
+            while len(self._waiters) >= self.max_in_flight:
+                if not self._lock.wait(_remaining(deadline)):
+                    raise TimeoutError()
+            state = self._open()
+            self._waiters[request_id] = waiter
+            state.send_call(request)
+            self._send(state)
         try:
             return self._wait(waiter, request_id, deadline)
         except BaseException:
@@ -217,7 +215,6 @@ class BlockingCallStream:
             waiter = self._waiters.pop(response.request_id, None)
             if waiter is None:
                 continue
-            self._slots.release()
             if not waiter.abandoned:
                 waiter.response = response
         self._send(state)
@@ -229,8 +226,6 @@ class BlockingCallStream:
         state, sock = self._state, self._socket
         if state is not None and state.ended is None:
             state.ended = end
-        for _ in self._waiters:
-            self._slots.release()
         self._waiters.clear()
         self._socket = None
         if sock is not None:
