@@ -79,7 +79,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "packages": {
             **npm_versions,
-            **{name: metadata.version(name) for name in ("grpcio", "protobuf", "mcp", "dspy")},
+            **{name: metadata.version(name) for name in ("grpcio", "protobuf", "h2", "mcp", "dspy")},
         },
     }
 
