@@ -121,14 +121,14 @@ const implementation: grpc.UntypedServiceImplementation = {
     });
     call.end();
   },
-  /** The multiplexed call stream: each call answered at once (the tools are synchronous), tagged by its id. */
-  calls(call: grpc.ServerDuplexStream<pb.CallFrame, pb.ToolCallResponse>) {
+  /** The multiplexed call stream: each call answered at once (the tools are synchronous), tagged by its call id. */
+  calls(call: grpc.ServerDuplexStream<pb.CallFrame, pb.CallAnswer>) {
     call.on("data", (frame: pb.CallFrame) => {
       if (frame.frame?.$case !== "call") return;
       const request = frame.frame.value;
       const response = run(request.toolId, request.kwargs);
       response.requestId = request.requestId;
-      call.write(response);
+      call.write({ callId: frame.callId, response });
     });
     call.on("end", () => call.end());
   },

@@ -203,7 +203,7 @@ async def test_retry_keeps_going_across_a_host_restart_on_the_same_port() -> Non
 
 async def test_a_cold_client_recovers_after_a_restart_and_is_told_the_session_came_back_empty() -> None:
     """A client that never listed tools: its first retried call after the restart finds the session gone."""
-    host = await spawn_host()
+    host = await spawn_host({"port": 0})
     port = int(host.target.rsplit(":", 1)[1])
     warm = ToolBridgeClient(host.target)
     session = await warm.initialize_session("py-cold", {"owner": "py-cold"})

@@ -124,11 +124,13 @@ async def test_the_stream_answers_every_value_vector_as_execute_tool_does(
     client: ToolBridgeClient, vector: dict[str, Any]
 ) -> None:
     value = pb_values.Value.FromString(bytes.fromhex(vector["hex"]))
-    request = tool_call_request(client.require_session(), "echo", (), {}, timeout_ms=5000)
+    request = tool_call_request(
+        client.require_session(), "echo", (), {}, timeout_ms=5000, request_id=f"vector-{vector['name']}"
+    )
     request.kwargs["value"].CopyFrom(value)
     calls = client.transport.calls
     assert calls is not None
-    streamed = await calls.call(request.request_id, request.SerializeToString(), 10.0)
+    streamed = await calls.call(request.SerializeToString(), 10.0)
     request.request_id += "-unary"
     unary = await client.transport.stub.ExecuteTool(request, timeout=10.0)
     assert streamed.success == unary.success
@@ -171,7 +173,7 @@ async def test_a_reader_that_stops_reading_stops_the_host_taking_calls() -> None
             total = 300
             for i in range(total):
                 call = tool_call_request(session, "bytes", (), {"size": 65_536}, request_id=f"r{i}")
-                wire.send_call(call.SerializeToString())
+                wire.send_call(i + 1, call.SerializeToString())
             await loop.sock_sendall(sock, wire.data_to_send())
             # Wait until the count of calls run stops moving (bounded), then judge the count.
             last, same = await ran(), 0
@@ -180,14 +182,15 @@ async def test_a_reader_that_stops_reading_stops_the_host_taking_calls() -> None
                 now = await ran()
                 same, last = (same + 1, last) if now == last else (0, now)
             assert last < 100, f"{last} of {total} calls ran while their answers were not read"
-            answered: list[pb.ToolCallResponse] = []
+            answered: list[pb.CallAnswer] = []
             while len(answered) < total:
                 answered += wire.receive(await loop.sock_recv(sock, 1 << 20))
                 assert wire.ended is None
                 await loop.sock_sendall(sock, wire.data_to_send())
             sock.close()
-            assert all(response.success for response in answered)
-            assert sorted(r.request_id for r in answered) == sorted(f"r{i}" for i in range(total))
+            assert all(answer.response.success for answer in answered)
+            assert sorted(a.call_id for a in answered) == list(range(1, total + 1))
+            assert all(a.response.request_id == f"r{a.call_id - 1}" for a in answered)
             assert await ran() == total
     finally:
         await host.stop()
@@ -411,7 +414,7 @@ def test_the_sync_stream_cancels_a_call_its_caller_stops_waiting_for(host: HostP
             client.require_session(), "slow", (), {"ms": 10_000, "tag": "py-sync-gone"}
         )
         with pytest.raises(TimeoutError):
-            calls.call(request.request_id, request.SerializeToString(), 0.2)
+            calls.call(request.SerializeToString(), 0.2)
         recorded: list[dict[str, str]] = []
         for _ in range(400):
             recorded = client.execute_tool("events", tag="py-sync-gone")

@@ -8,15 +8,23 @@ import { type NativeValue, ToolBridgeClient } from "@toolbridge/client";
 import { encodeValue, pb } from "@toolbridge/core";
 import { type HostProcess, startHost } from "./support/host-process.js";
 
-type Duplex = grpc.ClientDuplexStream<pb.CallFrame, pb.ToolCallResponse>;
+type Duplex = grpc.ClientDuplexStream<pb.CallFrame, pb.CallAnswer>;
 
+let frames = 0;
+
+/**
+ * A call frame; its request id is `request-<call id>-<n>`, unique in the file, unless given
+ * ("" lets the host name the call). Reusing one would get the earlier call's answer replayed.
+ */
 function callFrame(
   sessionId: string,
-  requestId: string,
+  callId: number,
   toolId: string,
   kwargs: Record<string, NativeValue>,
+  requestId = `request-${callId}-${++frames}`,
 ): pb.CallFrame {
   return {
+    callId: BigInt(callId),
     frame: {
       $case: "call",
       value: {
@@ -31,20 +39,20 @@ function callFrame(
   };
 }
 
-function cancelFrame(requestId: string): pb.CallFrame {
-  return { frame: { $case: "cancel", value: { requestId } } };
+function cancelFrame(callId: number): pb.CallFrame {
+  return { callId: BigInt(callId), frame: { $case: "cancel", value: {} } };
 }
 
 /** Collects a duplex call's responses and its final status. */
 function collect(call: Duplex) {
-  const responses: pb.ToolCallResponse[] = [];
+  const responses: pb.CallAnswer[] = [];
   const waiting: (() => void)[] = [];
   const ended = new Promise<grpc.StatusObject>((resolve) => {
     call.on("status", resolve);
     call.on("error", () => {}); // the status says it all
   });
   const listen = () =>
-    call.on("data", (response: pb.ToolCallResponse) => {
+    call.on("data", (response: pb.CallAnswer) => {
       responses.push(response);
       for (const wake of waiting.splice(0)) wake();
     });
@@ -83,19 +91,24 @@ describe("Calls, the multiplexed call stream", () => {
     listen();
     const durations = [250, 200, 150, 100, 50, 0, 250, 0, 100, 50];
     durations.forEach((ms, i) => {
-      call.write(callFrame(sessionId, `lim-${i}`, "slow", { ms, tag: `ts-lim-${i}` }));
+      call.write(callFrame(sessionId, i + 1, "slow", { ms, tag: `ts-lim-${i}` }));
     });
     await until(durations.length);
     call.end();
     assert.equal((await ended).code, grpc.status.OK);
+    const results = responses.map(({ response }) => {
+      const kind = response?.result?.kind;
+      return [response?.success, kind?.$case === "stringValue" ? kind.value : undefined];
+    });
     assert.deepEqual(
-      responses.map((r) => [r.success, r.result?.kind?.$case === "stringValue" && r.result.kind.value]),
+      results,
       durations.map(() => [true, "done"]),
     );
-    // Out of order: the order of the answers is not the order of the calls.
+    // Each answer carries its call's id and request id; out of order: not in the order of the calls.
+    assert.ok(responses.every((a) => a.response?.requestId.startsWith(`request-${a.callId}-`)));
     assert.notDeepEqual(
-      responses.map((r) => r.requestId),
-      durations.map((_, i) => `lim-${i}`),
+      responses.map((a) => Number(a.callId)),
+      durations.map((_, i) => i + 1),
     );
     // At most 4 ran at once (max-calls-per-stream), and 4 did.
     let running = 0;
@@ -111,29 +124,29 @@ describe("Calls, the multiplexed call stream", () => {
     const call = raw.calls();
     const { responses, ended, listen, until } = collect(call);
     listen();
-    call.write(callFrame(sessionId, "gone", "slow", { ms: 20_000, tag: "ts-cancel-frame" }));
-    call.write(callFrame(sessionId, "kept", "add", { a: 1, b: 2 }));
+    call.write(callFrame(sessionId, 1, "slow", { ms: 20_000, tag: "ts-cancel-frame" }));
+    call.write(callFrame(sessionId, 2, "add", { a: 1, b: 2 }));
     await until(1);
     while (!(await events("ts-cancel-frame")).some((e) => e.event === "started")) await sleep(20);
-    call.write(cancelFrame("gone"));
-    call.write(cancelFrame("no-such-call"));
+    call.write(cancelFrame(1));
+    call.write(cancelFrame(99));
     await until(2);
     call.end();
     assert.equal((await ended).code, grpc.status.OK);
-    const byId = new Map(responses.map((r) => [r.requestId, r]));
-    assert.equal(byId.get("kept")?.success, true);
-    assert.equal(byId.get("gone")?.error?.type, "Cancelled");
+    const byId = new Map(responses.map((a) => [Number(a.callId), a.response]));
+    assert.equal(byId.get(2)?.success, true);
+    assert.equal(byId.get(1)?.error?.type, "Cancelled");
     assert.deepEqual((await events("ts-cancel-frame")).map((e) => [e.event, e.detail]).slice(1), [
       ["aborted", "Cancelled"],
     ]);
   });
 
-  it("ends the stream with INVALID_ARGUMENT for a call without a request id or with one in flight", async () => {
+  it("ends the stream with INVALID_ARGUMENT for call id 0 or a call id in flight", async () => {
     for (const frames of [
-      [callFrame(sessionId, "", "add", { a: 1, b: 2 })],
+      [callFrame(sessionId, 0, "add", { a: 1, b: 2 })],
       [
-        callFrame(sessionId, "twice", "slow", { ms: 5_000, tag: "ts-twice" }),
-        callFrame(sessionId, "twice", "add", { a: 1, b: 2 }),
+        callFrame(sessionId, 5, "slow", { ms: 5_000, tag: "ts-twice" }),
+        callFrame(sessionId, 5, "add", { a: 1, b: 2 }),
       ],
     ]) {
       const call = raw.calls();
@@ -144,26 +157,25 @@ describe("Calls, the multiplexed call stream", () => {
       assert.equal(status.code, grpc.status.INVALID_ARGUMENT);
       assert.match(
         status.details,
-        /^Calls: (every call on Calls needs a request_id|request_id 'twice' is already)/,
+        /^Calls: (every call on Calls needs a call_id|call_id 5 is already in flight)/,
       );
     }
     // The cancelled call of the second stream was stopped on the host.
     while (!(await events("ts-twice")).some((e) => e.event === "aborted")) await sleep(20);
   });
 
-  it("gives a call's request id to the tool and echoes it, and refuses one over 128 characters in-band", async () => {
+  it("gives a call's request id to the tool as ExecuteTool does, and names a call that has none", async () => {
     const call = raw.calls();
     const { responses, ended, listen, until } = collect(call);
     listen();
-    const long = "x".repeat(129);
-    call.write(callFrame(sessionId, "req-seen-by-tool", "slow", { ms: 0, tag: "ts-request-id" }));
-    call.write(callFrame(sessionId, long, "add", { a: 1, b: 2 }));
+    call.write(callFrame(sessionId, 1, "slow", { ms: 0, tag: "ts-request-id" }, "req-seen-by-tool"));
+    call.write(callFrame(sessionId, 2, "add", { a: 1, b: 2 }, ""));
     await until(2);
     call.end();
     await ended;
-    const byId = new Map(responses.map((r) => [r.requestId, r]));
-    assert.equal(byId.get(long)?.error?.type, "ValidationError");
-    assert.equal(byId.get(long)?.error?.details.field, "request_id");
+    const byId = new Map(responses.map((a) => [Number(a.callId), a.response]));
+    assert.equal(byId.get(1)?.requestId, "req-seen-by-tool");
+    assert.match(byId.get(2)?.requestId ?? "", /^req_/);
     assert.deepEqual((await events("ts-request-id"))[0], {
       tag: "ts-request-id",
       event: "started",
@@ -187,23 +199,18 @@ describe("Calls during a host shutdown", () => {
       const busy = raw.calls();
       const running = collect(busy);
       running.listen();
-      busy.write(callFrame(sessionId, "in-flight", "slow", { ms: 400, tag: "ts-drain" }));
-      while (
-        !((await client.executeTool("events", { tag: "ts-drain" })) as { event: string }[]).some(
-          (e) => e.event === "started",
-        )
-      )
-        await sleep(20);
+      busy.write(callFrame(sessionId, 1, "slow", { ms: 400, tag: "ts-drain" }));
+      await started(client, "ts-drain");
       host.process.kill("SIGTERM");
       const idleStatus = await idle.ended;
       assert.equal(idleStatus.code, grpc.status.UNAVAILABLE);
       assert.match(idleStatus.details, /shutting down/);
-      busy.write(callFrame(sessionId, "too-late", "add", { a: 1, b: 2 }));
+      busy.write(callFrame(sessionId, 2, "add", { a: 1, b: 2 }));
       await running.until(2);
-      const byId = new Map(running.responses.map((r) => [r.requestId, r]));
-      assert.equal(byId.get("in-flight")?.success, true);
-      assert.equal(byId.get("too-late")?.error?.type, "Unavailable");
-      assert.equal(byId.get("too-late")?.error?.details.reason, "shutting_down");
+      const byId = new Map(running.responses.map((a) => [Number(a.callId), a.response]));
+      assert.equal(byId.get(1)?.success, true);
+      assert.equal(byId.get(2)?.error?.type, "Unavailable");
+      assert.equal(byId.get(2)?.error?.details.reason, "shutting_down");
       assert.equal((await running.ended).code, grpc.status.UNAVAILABLE);
       assert.equal(await host.stop(), 0);
       assert.doesNotMatch(host.stderr(), /grace period over/);
@@ -223,17 +230,12 @@ describe("Calls during a host shutdown", () => {
       const call = raw.calls();
       const { responses, listen, until } = collect(call);
       listen();
-      call.write(callFrame(sessionId, "long", "slow", { ms: 30_000, tag: "ts-grace" }));
-      while (
-        !((await client.executeTool("events", { tag: "ts-grace" })) as { event: string }[]).some(
-          (e) => e.event === "started",
-        )
-      )
-        await sleep(20);
+      call.write(callFrame(sessionId, 1, "slow", { ms: 30_000, tag: "ts-grace" }));
+      await started(client, "ts-grace");
       host.process.kill("SIGTERM");
       await until(1);
-      assert.equal(responses[0]?.error?.type, "Unavailable");
-      assert.match(responses[0]?.error?.message ?? "", /grace period ended/);
+      assert.equal(responses[0]?.response?.error?.type, "Unavailable");
+      assert.match(responses[0]?.response?.error?.message ?? "", /grace period ended/);
       assert.equal(await host.stop(), 0);
     } finally {
       client.close();
@@ -242,3 +244,12 @@ describe("Calls during a host shutdown", () => {
     }
   });
 });
+
+/** Waits until the test tools recorded that the call tagged `tag` started. */
+async function started(client: ToolBridgeClient, tag: string): Promise<void> {
+  for (;;) {
+    const seen = (await client.executeTool("events", { tag })) as { event: string }[];
+    if (seen.some((e) => e.event === "started")) return;
+    await sleep(20);
+  }
+}

@@ -147,8 +147,9 @@ function seedRequest(method: string, g: Gen, sessionId: string): Buffer {
     case "streamTool":
       return encode(pb.ToolStreamRequest, { sessionId: session, toolId: tool, kwargs, timeoutMs: 500 });
     case "calls":
-      // One frame, sent as the whole (half-closed) stream: a call, usually with a request id, or a cancel.
+      // One frame, sent as the whole (half-closed) stream: a call, usually with a call id, or a cancel.
       return encode(pb.CallFrame, {
+        callId: BigInt(g.pick([1, 7, 0])),
         frame:
           g.random() < 0.8
             ? {
@@ -162,7 +163,7 @@ function seedRequest(method: string, g: Gen, sessionId: string): Buffer {
                   timeoutMs: 500,
                 },
               }
-            : { $case: "cancel", value: { requestId: g.text(4) } },
+            : { $case: "cancel", value: {} },
       });
     case "batchExecuteTools":
       return encode(pb.BatchToolCallRequest, {
@@ -279,8 +280,8 @@ function checkResponse(method: Method, bytes: Buffer): string[] {
 
 /** The documented answer to a request that cannot be decoded (docs/errors.md). */
 const MALFORMED = /^malformed request to \/[\w.]+\/\w+ \((invalid_utf8|too_deep|malformed)\): \S/;
-/** The documented answer to a call on Calls without a request id, or with one already in flight. */
-const CALLS_MISUSE = /^Calls: (every call on Calls needs a request_id|request_id '.*' is already in flight)/;
+/** The documented answer to a call on Calls without a call id, or with one already in flight. */
+const CALLS_MISUSE = /^Calls: (every call on Calls needs a call_id|call_id \d+ is already in flight)/;
 
 /** Problems with a status answer: only documented statuses, each naming its problem. */
 function checkStatus(method: Method, error: grpc.ServiceError): string[] {

@@ -1,8 +1,8 @@
 /**
  * Calls: many ExecuteTool calls on one bidi stream (the multiplexed call stream). Each call
- * frame runs through the engine with a CallContext of its own (its request id, its own
- * Cancellation), and its response is written as soon as the call is done, so a slow call
- * holds up no other.
+ * frame runs through the engine with a CallContext of its own (its request id as
+ * ExecuteTool's, its own Cancellation), and its answer, tagged with the frame's call_id, is
+ * written as soon as the call is done, so a slow call holds up no other.
  *
  * Flow control: while maxCallsPerStream calls of the stream run, or while the client is
  * not reading responses (write() returned false), the stream reads no further frames;
@@ -12,18 +12,16 @@
 import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
 import type { Principal } from "../auth/principal.js";
-import { type HostRuntime, SHUTTING_DOWN } from "../runtime.js";
+import { type HostRuntime, newId, SHUTTING_DOWN } from "../runtime.js";
 import { type CallContext, Cancellation, callLogger, runCall } from "../tools/call.js";
-import { cancellationReason, deadlineOf } from "./call-context.js";
+import { FORWARDED_HEADER } from "../tools/forward.js";
+import { cancellationReason, chosenRequestId, deadlineOf } from "./call-context.js";
 import { responseOf } from "./execute.js";
 import { type MalformedRequest, refusalOf } from "./malformed.js";
 import { writable } from "./writable.js";
 
 /** The grpc-js side of a Calls stream; frames that cannot be decoded arrive as MalformedRequest. */
-export type CallStream = grpc.ServerDuplexStream<pb.CallFrame | MalformedRequest, pb.ToolCallResponse>;
-
-/** The longest request id a call on the stream may carry (the engine logs and echoes it). */
-const MAX_REQUEST_ID = 128;
+export type CallStream = grpc.ServerDuplexStream<pb.CallFrame | MalformedRequest, pb.CallAnswer>;
 
 type Status = { readonly code: grpc.status; readonly details: string };
 
@@ -39,10 +37,12 @@ export function calls(rt: HostRuntime, stream: CallStream, principal: Principal)
 
 /** Runs the calls of one Calls stream; `finished` settles once the stream is over and no call runs. */
 export class CallMux {
-  /** The calls running, by request id. */
-  private readonly running = new Map<string, Cancellation>();
+  /** The calls running, by call id. */
+  private readonly running = new Map<bigint, Cancellation>();
   private readonly max: number;
   private readonly deadline: number;
+  /** Forwarded by another node, which records the calls and must not get them back. */
+  private readonly forwarded: boolean;
   private inputEnded = false;
   private writeBlocked = false;
   private ended = false;
@@ -58,6 +58,7 @@ export class CallMux {
   ) {
     this.max = rt.config.maxCallsPerStream;
     this.deadline = deadlineOf(stream);
+    this.forwarded = stream.metadata.get(FORWARDED_HEADER).length > 0;
     stream.on("data", (frame: pb.CallFrame | MalformedRequest) => this.onFrame(frame));
     stream.on("end", () => {
       this.inputEnded = true;
@@ -87,46 +88,37 @@ export class CallMux {
       this.fail(refusal);
       return;
     }
-    const { frame: content } = frame as pb.CallFrame;
+    const { callId, frame: content } = frame as pb.CallFrame;
     // A frame of a kind this host does not know (a newer client's) is skipped.
     if (content?.$case === "cancel") {
-      this.running
-        .get(content.value.requestId)
-        ?.cancel(new BridgeError(ErrorType.Cancelled, "the client cancelled the call"));
+      this.running.get(callId)?.cancel(new BridgeError(ErrorType.Cancelled, "the client cancelled the call"));
     } else if (content?.$case === "call") {
-      this.start(content.value);
+      this.start(callId, content.value);
     }
   }
 
-  private start(req: pb.ToolCallRequest): void {
-    const { requestId } = req;
-    if (requestId === "") {
-      this.fail(invalid("every call on Calls needs a request_id, unique among the stream's calls in flight"));
-      return;
-    }
-    if (this.running.has(requestId)) {
+  private start(callId: bigint, req: pb.ToolCallRequest): void {
+    if (callId === 0n) {
       this.fail(
-        invalid(`request_id '${requestId.slice(0, MAX_REQUEST_ID)}' is already in flight on this stream`),
-      );
-      return;
-    }
-    if (requestId.length > MAX_REQUEST_ID) {
-      this.refuse(
-        requestId,
-        new BridgeError(
-          ErrorType.ValidationError,
-          `the request_id is ${requestId.length} characters long; at most ${MAX_REQUEST_ID} are allowed`,
-          { details: { field: "request_id" } },
+        invalid(
+          "every call on Calls needs a call_id other than 0, unique among the stream's calls in flight",
         ),
       );
       return;
     }
+    if (this.running.has(callId)) {
+      this.fail(invalid(`call_id ${callId} is already in flight on this stream`));
+      return;
+    }
+    // As ExecuteTool: the client's request id (also its replay key), else one the host makes up.
+    const chosen = chosenRequestId(req.requestId, this.stream.metadata);
+    const requestId = chosen ?? newId("req");
     if (this.rt.draining) {
-      this.refuse(requestId, shuttingDown(SHUTTING_DOWN));
+      this.refuse(callId, requestId, shuttingDown(SHUTTING_DOWN));
       return;
     }
     const cancellation = new Cancellation();
-    this.running.set(requestId, cancellation);
+    this.running.set(callId, cancellation);
     if (this.running.size >= this.max) this.stream.pause();
     const ctx: CallContext = {
       requestId,
@@ -134,21 +126,26 @@ export class CallMux {
       cancellation,
       log: callLogger(this.rt.log, { request_id: requestId }),
       principal: this.principal,
+      idempotencyKey: this.forwarded ? undefined : chosen,
+      forwarded: this.forwarded,
     };
     void runCall(this.rt, req, ctx).then((outcome) => {
-      this.running.delete(requestId);
-      this.respond(responseOf(outcome, requestId));
+      this.running.delete(callId);
+      this.answer({ callId, response: responseOf(outcome, requestId) });
     });
   }
 
   /** Answers a call that is not run with its error. */
-  private refuse(requestId: string, error: BridgeError): void {
+  private refuse(callId: bigint, requestId: string, error: BridgeError): void {
     const info = { type: error.type, message: error.message, details: error.details, stacktrace: "" };
-    this.respond({ success: false, result: undefined, error: info, requestId, metrics: undefined });
+    this.answer({
+      callId,
+      response: { success: false, result: undefined, error: info, requestId, metrics: undefined },
+    });
   }
 
-  private respond(response: pb.ToolCallResponse): void {
-    if (!this.ended && !this.stream.cancelled && !this.stream.write(response) && !this.writeBlocked) {
+  private answer(answer: pb.CallAnswer): void {
+    if (!this.ended && !this.stream.cancelled && !this.stream.write(answer) && !this.writeBlocked) {
       // The client is not reading: take no new calls until it has caught up.
       this.writeBlocked = true;
       this.stream.pause();

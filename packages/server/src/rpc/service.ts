@@ -42,7 +42,7 @@ const RESPONSE_TYPES: Partial<Record<MethodName, MessageType<unknown>>> = {
   healthCheck: pb.HealthCheckResponse,
   getMetrics: pb.GetMetricsResponse,
   streamTool: pb.ToolStreamChunk,
-  calls: pb.ToolCallResponse,
+  calls: pb.CallAnswer,
   watchSessionVariables: pb.VariableUpdate,
 };
 
@@ -50,27 +50,40 @@ const RESPONSE_TYPES: Partial<Record<MethodName, MessageType<unknown>>> = {
  * A response serializer that never sends more than the message limit: an oversized
  * response is replaced by the same response type carrying a ResourceExhausted error,
  * so the client gets an in-band error it can act on instead of a bare transport
- * failure. Stream handlers may pass pre-encoded Buffers (they check sizes themselves).
+ * failure (a Calls answer keeps its call_id and carries the error in its response).
+ * Stream handlers may pass pre-encoded Buffers (they check sizes themselves).
  */
 function guardedSerializer<T>(type: MessageType<T>, limit: number) {
   return (message: T | Buffer): Buffer => {
     if (Buffer.isBuffer(message)) return message;
     const bytes = asBuffer(type.encode(message).finish());
     if (bytes.length <= limit) return bytes;
-    const echo = message as { requestId?: string; batchId?: string };
-    const replacement = type.fromPartial({
-      success: false,
-      requestId: echo.requestId ?? "",
-      batchId: echo.batchId ?? "",
-      error: {
-        type: ErrorType.ResourceExhausted,
-        message:
-          `the response is ${bytes.length} bytes, over the host's ${limit}-byte message limit ` +
-          "(maxMessageBytes); return less data, stream it in chunks, or raise the limit",
-        details: { size: String(bytes.length), limit: String(limit) },
-        stacktrace: "",
-      },
-    });
+    const echo = message as {
+      requestId?: string;
+      batchId?: string;
+      callId?: bigint;
+      response?: { requestId?: string };
+    };
+    const error = {
+      type: ErrorType.ResourceExhausted,
+      message:
+        `the response is ${bytes.length} bytes, over the host's ${limit}-byte message limit ` +
+        "(maxMessageBytes); return less data, stream it in chunks, or raise the limit",
+      details: { size: String(bytes.length), limit: String(limit) },
+      stacktrace: "",
+    };
+    const replacement =
+      echo.response !== undefined
+        ? type.fromPartial({
+            callId: echo.callId,
+            response: { success: false, requestId: echo.response.requestId ?? "", error },
+          })
+        : type.fromPartial({
+            success: false,
+            requestId: echo.requestId ?? "",
+            batchId: echo.batchId ?? "",
+            error,
+          });
     return asBuffer(type.encode(replacement).finish());
   };
 }

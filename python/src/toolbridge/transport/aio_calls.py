@@ -4,6 +4,7 @@ its own response (``AioCallStream``)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 from collections.abc import Sequence
 
@@ -44,14 +45,14 @@ class AioCallStream:
         connection = self._connection
         return connection is not None and connection.state.ended is None
 
-    def busy(self, request_id: str) -> bool:
-        """True when the call must go elsewhere: a call with its request id is still in flight
-        here, or the host sent GOAWAY and the stream is finishing its calls."""
+    @property
+    def going_away(self) -> bool:
+        """True while the host's GOAWAY lets the stream finish its calls: new ones go elsewhere."""
         connection = self._connection
-        return connection is not None and (connection.state.going_away or request_id in connection.pending)
+        return connection is not None and connection.state.ended is None and connection.state.going_away
 
-    async def call(self, request_id: str, request: bytes, timeout_s: float | None) -> pb.ToolCallResponse:
-        """Sends the call (``request``: a serialized ToolCallRequest with this id) and waits for its response.
+    async def call(self, request: bytes, timeout_s: float | None) -> pb.ToolCallResponse:
+        """Sends the call (``request``: a serialized ToolCallRequest) and waits for its response.
 
         Raises ``TimeoutError`` after ``timeout_s`` (the call is then cancelled on the host),
         ``CallStreamEnded`` when the stream ends first, ``OSError`` when the host cannot be
@@ -73,12 +74,12 @@ class AioCallStream:
             self._slots.release()
             raise
         future: asyncio.Future[pb.ToolCallResponse] = loop.create_future()
-        connection.start(request_id, request, future)
-        timer = None if deadline is None else loop.call_at(deadline, connection.expire, request_id)
+        call_id = connection.start(request, future)
+        timer = None if deadline is None else loop.call_at(deadline, connection.expire, call_id)
         try:
             return await future
         except asyncio.CancelledError:
-            connection.cancel(request_id)
+            connection.cancel(call_id)
             raise
         finally:
             if timer is not None:
@@ -122,7 +123,9 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, state: CallStreamConnection, slots: asyncio.Semaphore) -> None:
         self.state = state
-        self.pending: dict[str, asyncio.Future[pb.ToolCallResponse]] = {}
+        #: The calls waiting for their answers, by call id.
+        self.pending: dict[int, asyncio.Future[pb.ToolCallResponse]] = {}
+        self._call_ids = itertools.count(1)
         self._slots = slots
         self._transport: asyncio.Transport | None = None
         self._flush_scheduled = False
@@ -132,30 +135,33 @@ class _Connection(asyncio.Protocol):
         self._transport = transport
         transport.write(self.state.data_to_send())
 
-    def start(self, request_id: str, request: bytes, future: asyncio.Future[pb.ToolCallResponse]) -> None:
+    def start(self, request: bytes, future: asyncio.Future[pb.ToolCallResponse]) -> int:
+        """Sends the call; returns its call id."""
+        call_id = next(self._call_ids)
         if self.state.ended is not None:
             self._slots.release()
             future.set_exception(CallStreamEnded(self.state.ended))
-            return
-        self.pending[request_id] = future
-        self.state.send_call(request)
+            return call_id
+        self.pending[call_id] = future
+        self.state.send_call(call_id, request)
         if len(self.pending) == 1:
             # The only call in flight (one caller at a time): no other call could share its write.
             self._flush()
         else:
             self._schedule_flush()
+        return call_id
 
-    def cancel(self, request_id: str) -> None:
+    def cancel(self, call_id: int) -> None:
         """The caller gave up: the host cancels the call; its slot is free once the host answers."""
-        if request_id in self.pending and self.state.ended is None:
-            self.state.send_cancel(request_id)
+        if call_id in self.pending and self.state.ended is None:
+            self.state.send_cancel(call_id)
             self._schedule_flush()
 
-    def expire(self, request_id: str) -> None:
-        future = self.pending.get(request_id)
+    def expire(self, call_id: int) -> None:
+        future = self.pending.get(call_id)
         if future is not None and not future.done():
             future.set_exception(TimeoutError())
-            self.cancel(request_id)
+            self.cancel(call_id)
 
     def _schedule_flush(self) -> None:
         # Calls started in one turn of the loop go out in one write.
@@ -172,13 +178,13 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         responses = self.state.receive(data)
         pending, release = self.pending, self._slots.release
-        for response in responses:
-            future = pending.pop(response.request_id, None)
+        for answer in responses:
+            future = pending.pop(answer.call_id, None)
             if future is None:
                 continue
             release()
             if not future.done():
-                future.set_result(response)
+                future.set_result(answer.response)
         ended = self.state.ended
         if ended is not None:
             self.close(ended)

@@ -126,9 +126,9 @@ class SyncTransport:
         timeout_s = deadline_s(request.timeout_ms)
         calls = self.calls
         payload = request.SerializeToString() if calls is not None else b""
-        if calls is not None and takes_call(calls, request.request_id, payload, self._multiplex_max_bytes):
+        if calls is not None and takes_call(calls, payload, self._multiplex_max_bytes):
             try:
-                return stream_answer(request.tool_id, calls.call(request.request_id, payload, timeout_s))
+                return stream_answer(request.tool_id, calls.call(payload, timeout_s))
             except (TimeoutError, CallStreamEnded, OSError) as error:
                 failure = stream_failure(request.tool_id, error, timeout_s, self.address)
                 if failure is not None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import select
 import socket
 import threading
@@ -55,7 +56,9 @@ class BlockingCallStream:
         self._socket: socket.socket | None = None
         self._poll = select.poll()
         self._state: CallStreamConnection | None = None
-        self._waiters: dict[str, _Waiter] = {}
+        #: The calls waiting for their answers, by call id.
+        self._waiters: dict[int, _Waiter] = {}
+        self._call_ids = itertools.count(1)
         self._reading = False
         self._closed = False
         self._last_read = time.monotonic()
@@ -66,16 +69,14 @@ class BlockingCallStream:
         with self._lock:
             return self._state is not None and self._state.ended is None
 
-    def busy(self, request_id: str) -> bool:
-        """True when the call must go elsewhere: a call with its request id is still in flight
-        here, or the host sent GOAWAY and the stream is finishing its calls."""
-        # Reads only (each atomic): the answer is as good as it was when asked, as with a lock.
+    @property
+    def going_away(self) -> bool:
+        """True while the host's GOAWAY lets the stream finish its calls: new ones go elsewhere."""
         state = self._state
-        going_away = state is not None and state.ended is None and state.going_away
-        return going_away or request_id in self._waiters
+        return state is not None and state.ended is None and state.going_away
 
-    def call(self, request_id: str, request: bytes, timeout_s: float | None) -> pb.ToolCallResponse:
-        """Sends the call (``request``: a serialized ToolCallRequest with this id) and waits for its response.
+    def call(self, request: bytes, timeout_s: float | None) -> pb.ToolCallResponse:
+        """Sends the call (``request``: a serialized ToolCallRequest) and waits for its response.
 
         Raises ``TimeoutError`` after ``timeout_s`` (the call is then cancelled on the host),
         ``CallStreamEnded`` when the stream ends first, ``OSError`` when the host cannot be reached.
@@ -88,18 +89,19 @@ class BlockingCallStream:
                 if not self._lock.wait(_remaining(deadline)):
                     raise TimeoutError()
             state = self._open()
-            self._waiters[request_id] = waiter
-            state.send_call(request)
+            call_id = next(self._call_ids)
+            self._waiters[call_id] = waiter
+            state.send_call(call_id, request)
             self._send(state)
         try:
-            return self._wait(waiter, request_id, deadline)
+            return self._wait(waiter, call_id, deadline)
         except BaseException:
             # Timed out or interrupted: the host cancels the call; the slot is free once it answers.
             with self._lock:
                 waiter.abandoned = True
                 current = self._state
-                if request_id in self._waiters and current is not None and current.ended is None:
-                    current.send_cancel(request_id)
+                if call_id in self._waiters and current is not None and current.ended is None:
+                    current.send_cancel(call_id)
                     self._send(current)
             raise
 
@@ -149,18 +151,18 @@ class BlockingCallStream:
         except OSError as error:
             self._end(StreamEnd(grpc.StatusCode.UNAVAILABLE, f"the connection to the host was lost: {error}"))
 
-    def _wait(self, waiter: _Waiter, request_id: str, deadline: float | None) -> pb.ToolCallResponse:
+    def _wait(self, waiter: _Waiter, call_id: int, deadline: float | None) -> pb.ToolCallResponse:
         """Waits for the response, reading the socket whenever no other caller does (not under the lock)."""
         lock = self._lock
         while True:
             with lock:
-                while waiter.response is None and self._reading and request_id in self._waiters:
+                while waiter.response is None and self._reading and call_id in self._waiters:
                     if not lock.wait(_remaining(deadline)):
                         raise TimeoutError()
                 if waiter.response is not None:
                     return waiter.response
                 state, sock = self._state, self._socket
-                if request_id not in self._waiters or state is None or sock is None or state.ended:
+                if call_id not in self._waiters or state is None or sock is None or state.ended:
                     raise CallStreamEnded(
                         state.ended
                         if state is not None and state.ended is not None
@@ -211,12 +213,12 @@ class BlockingCallStream:
         return data
 
     def _deliver(self, state: CallStreamConnection, data: bytes) -> None:
-        for response in state.receive(data):
-            waiter = self._waiters.pop(response.request_id, None)
+        for answer in state.receive(data):
+            waiter = self._waiters.pop(answer.call_id, None)
             if waiter is None:
                 continue
             if not waiter.abandoned:
-                waiter.response = response
+                waiter.response = answer.response
         self._send(state)
         if state.ended is not None:
             self._end(state.ended)

@@ -62,16 +62,17 @@ def stream_answer(what: str, response: pb.ToolCallResponse) -> pb.ToolCallRespon
 class CallStream(Protocol):
     """What ``takes_call`` asks of a call stream (asyncio or blocking)."""
 
-    def busy(self, request_id: str) -> bool: ...
+    @property
+    def going_away(self) -> bool: ...
 
 
-def takes_call(calls: CallStream, request_id: str, request: bytes, max_request_bytes: int) -> bool:
-    """Whether a tool call (``request`` serialized) goes on the call stream: a small request
-    whose id is not in flight there.
+def takes_call(calls: CallStream, request: bytes, max_request_bytes: int) -> bool:
+    """Whether a tool call (``request`` serialized) goes on the call stream: a small request,
+    while the host is not closing the stream's connection (GOAWAY).
 
     A larger one goes through ExecuteTool, so that it does not hold up the small calls behind it.
     """
-    return len(request) <= max_request_bytes and not calls.busy(request_id)
+    return len(request) <= max_request_bytes and not calls.going_away
 
 
 def stream_failure(

@@ -52,7 +52,8 @@ class CallStreamConnection:
     ``receive_window`` is how many bytes the host may send ahead of what was read (per stream
     and for the connection); it is acknowledged a quarter at a time.
 
-    ``send_call`` and ``send_cancel`` queue frames; gRPC bytes wait here while HTTP/2 flow
+    ``send_call`` and ``send_cancel`` queue frames, naming each call by a ``call_id`` the
+    caller picks (not 0, unique among the calls in flight); gRPC bytes wait here while HTTP/2 flow
     control holds them (the host reads no more while its calls-per-stream limit is reached),
     so what waits is bounded by the calls the caller lets into flight. ``receive`` returns the
     responses in the bytes read; once the stream is over, ``ended`` says how.
@@ -100,15 +101,15 @@ class CallStreamConnection:
 
     # -- sending --------------------------------------------------------------------------
 
-    def send_call(self, request: bytes) -> None:
-        """Queues a call frame for ``request``, a serialized ToolCallRequest."""
-        # CallFrame.call is field 1 of wire type LEN: its tag, its length, the message's bytes
-        # (the encoding protobuf itself gives a CallFrame holding the request, without a copy).
-        self._queue(b"\x0a" + _varint(len(request)) + request)
+    def send_call(self, call_id: int, request: bytes) -> None:
+        """Queues the frame of call ``call_id``; ``request`` is a serialized ToolCallRequest."""
+        # The CallFrame's bytes as protobuf encodes them, without copying the request into a
+        # message: call_id (field 1, varint), then call (field 2, length-delimited).
+        self._queue(b"\x08" + _varint(call_id) + b"\x12" + _varint(len(request)) + request)
 
-    def send_cancel(self, request_id: str) -> None:
-        """Queues the cancellation of a call in flight."""
-        self._queue(pb.CallFrame(cancel=pb.CancelCall(request_id=request_id)).SerializeToString())
+    def send_cancel(self, call_id: int) -> None:
+        """Queues the cancellation of call ``call_id``."""
+        self._queue(pb.CallFrame(call_id=call_id, cancel=pb.CancelCall()).SerializeToString())
 
     def close_sending(self) -> None:
         """Half-closes the stream: the host answers the calls in flight, then ends it."""
@@ -144,8 +145,8 @@ class CallStreamConnection:
 
     # -- receiving ------------------------------------------------------------------------
 
-    def receive(self, data: bytes) -> list[pb.ToolCallResponse]:
-        """Takes bytes read from the socket; returns the responses they completed.
+    def receive(self, data: bytes) -> list[pb.CallAnswer]:
+        """Takes bytes read from the socket; returns the answers they completed.
 
         Afterwards ``data_to_send`` may hold acknowledgements, and ``ended`` is set when the
         stream or the connection is over (the host's status, or a protocol error).
@@ -158,7 +159,7 @@ class CallStreamConnection:
         except h2.exceptions.ProtocolError as error:
             self._end(grpc.StatusCode.INTERNAL, f"HTTP/2 protocol error from the host: {error}")
             return []
-        responses: list[pb.ToolCallResponse] = []
+        responses: list[pb.CallAnswer] = []
         for event in events:
             if isinstance(event, h2.events.DataReceived) and event.stream_id == self._stream_id:
                 self._incoming += event.data
@@ -181,7 +182,7 @@ class CallStreamConnection:
             self._unacknowledged = 0
         return responses
 
-    def _parse(self, responses: list[pb.ToolCallResponse]) -> None:
+    def _parse(self, responses: list[pb.CallAnswer]) -> None:
         buffer = self._incoming
         start = 0
         while len(buffer) - start >= _HEADER:
@@ -201,7 +202,7 @@ class CallStreamConnection:
             end = start + _HEADER + size
             if len(buffer) < end:
                 break
-            responses.append(pb.ToolCallResponse.FromString(bytes(buffer[start + _HEADER : end])))
+            responses.append(pb.CallAnswer.FromString(bytes(buffer[start + _HEADER : end])))
             start = end
         del buffer[:start]
 

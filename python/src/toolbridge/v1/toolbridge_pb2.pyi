@@ -788,28 +788,34 @@ Global___ToolCallResponse: _TypeAlias = ToolCallResponse  # noqa: Y015
 
 @_typing.final
 class CallFrame(_message.Message):
-    """One message from the client on Calls: a call to start, or the cancellation of one.
+    """One message from the client on Calls: a call to start, or the cancellation of one, each
+    naming its call by call_id.
 
-    Every call needs a request_id unique among the stream's calls in flight (at most 128
-    characters); the host answers every call exactly once with a ToolCallResponse carrying
-    that request_id, a cancelled one included (with a Cancelled error), so the client may
-    count a call in flight until its response. A call without a request_id, or with the id
-    of a call still in flight, ends the stream with the status INVALID_ARGUMENT, as does a
-    frame that cannot be decoded.
+    call_id names a call on its stream only: the client picks it (not 0, unique among the
+    stream's calls in flight), the answer carries it, a cancel frame names it. The call's
+    request_id keeps its ExecuteTool meaning (echoed, logged, and the key under which a
+    repeated call is replayed; empty: the host names the call and records nothing). The
+    host answers every call exactly once, a cancelled one included (with a Cancelled error),
+    so the client may count a call in flight until its answer. A call with call_id 0, or
+    with the call_id of a call still in flight, ends the stream with the status
+    INVALID_ARGUMENT, as does a frame that cannot be decoded.
 
     Flow control: the host runs at most maxCallsPerStream (docs/configuration.md) calls of
     one stream at once and reads no further frames meanwhile, nor while the client is not
-    reading responses; HTTP/2 flow control then holds the client's writes. When the host
-    shuts down, calls not yet started fail with Unavailable, calls in flight get the grace
-    period to finish (and fail with Unavailable when it ends), and the stream ends with the
-    status UNAVAILABLE once its last call is answered. A streaming tool called here runs to
-    its end and its chunks come back as one list, as with ExecuteTool; StreamTool streams them.
+    reading answers; HTTP/2 flow control then holds the client's writes. When the host
+    shuts down, calls not yet started fail with Unavailable (details.reason
+    "shutting_down"), calls in flight get the grace period to finish (and fail the same way
+    when it ends), and the stream ends with the status UNAVAILABLE once its last call is
+    answered. A streaming tool called here runs to its end and its chunks come back as one
+    list, as with ExecuteTool; StreamTool streams them.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    CALL_ID_FIELD_NUMBER: _builtins.int
     CALL_FIELD_NUMBER: _builtins.int
     CANCEL_FIELD_NUMBER: _builtins.int
+    call_id: _builtins.int
     @_builtins.property
     def call(self) -> Global___ToolCallRequest: ...
     @_builtins.property
@@ -817,12 +823,13 @@ class CallFrame(_message.Message):
     def __init__(
         self,
         *,
+        call_id: _builtins.int = ...,
         call: Global___ToolCallRequest | None = ...,
         cancel: Global___CancelCall | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["call", b"call", "cancel", b"cancel", "frame", b"frame"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["call", b"call", "cancel", b"cancel", "frame", b"frame"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call", b"call", "call_id", b"call_id", "cancel", b"cancel", "frame", b"frame"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_frame: _TypeAlias = _typing.Literal["call", "cancel"]  # noqa: Y015
     _WhichOneofArgType_frame: _TypeAlias = _typing.Literal["frame", b"frame"]  # noqa: Y015
@@ -832,26 +839,47 @@ Global___CallFrame: _TypeAlias = CallFrame  # noqa: Y015
 
 @_typing.final
 class CancelCall(_message.Message):
-    """Cancels the call in flight with this request_id: the tool's AbortSignal fires and the
-    call is answered with a Cancelled error. An id with no call in flight is ignored.
+    """Cancels the call in flight with the frame's call_id: the tool's AbortSignal fires and the
+    call is answered with a Cancelled error. A call_id with no call in flight is ignored.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
-    request_id: _builtins.str
     def __init__(
         self,
-        *,
-        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CancelCall: _TypeAlias = CancelCall  # noqa: Y015
+
+@_typing.final
+class CallAnswer(_message.Message):
+    """The answer to one call on Calls: its ToolCallResponse, as ExecuteTool would have given it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    RESPONSE_FIELD_NUMBER: _builtins.int
+    call_id: _builtins.int
+    @_builtins.property
+    def response(self) -> Global___ToolCallResponse: ...
+    def __init__(
+        self,
+        *,
+        call_id: _builtins.int = ...,
+        response: Global___ToolCallResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["response", b"response"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_id", b"call_id", "response", b"response"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CallAnswer: _TypeAlias = CallAnswer  # noqa: Y015
 
 @_typing.final
 class ToolStreamRequest(_message.Message):

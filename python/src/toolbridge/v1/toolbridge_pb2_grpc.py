@@ -77,7 +77,7 @@ class ToolBridgeStub:
         self.Calls = channel.stream_stream(
                 '/toolbridge.v1.ToolBridge/Calls',
                 request_serializer=toolbridge_dot_v1_dot_toolbridge__pb2.CallFrame.SerializeToString,
-                response_deserializer=toolbridge_dot_v1_dot_toolbridge__pb2.ToolCallResponse.FromString,
+                response_deserializer=toolbridge_dot_v1_dot_toolbridge__pb2.CallAnswer.FromString,
                 _registered_method=True)
         self.GetSessionVariable = channel.unary_unary(
                 '/toolbridge.v1.ToolBridge/GetSessionVariable',
@@ -172,8 +172,8 @@ class ToolBridgeServicer:
     def Calls(self, request_iterator, context):
         """Many ExecuteTool calls on one long-lived stream (the multiplexed call stream): see
         CallFrame. Each call runs as if it came through ExecuteTool (same validation,
-        limits, timeouts and errors); its ToolCallResponse comes back as soon as it is done,
-        so responses arrive in any order, matched to their calls by request_id.
+        limits, timeouts, replay by request_id and errors); its answer comes back as soon as
+        it is done, so answers arrive in any order, matched to their calls by call_id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -271,7 +271,7 @@ def add_ToolBridgeServicer_to_server(servicer, server):
             'Calls': grpc.stream_stream_rpc_method_handler(
                     servicer.Calls,
                     request_deserializer=toolbridge_dot_v1_dot_toolbridge__pb2.CallFrame.FromString,
-                    response_serializer=toolbridge_dot_v1_dot_toolbridge__pb2.ToolCallResponse.SerializeToString,
+                    response_serializer=toolbridge_dot_v1_dot_toolbridge__pb2.CallAnswer.SerializeToString,
             ),
             'GetSessionVariable': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSessionVariable,
@@ -551,7 +551,7 @@ class ToolBridge:
             target,
             '/toolbridge.v1.ToolBridge/Calls',
             toolbridge_dot_v1_dot_toolbridge__pb2.CallFrame.SerializeToString,
-            toolbridge_dot_v1_dot_toolbridge__pb2.ToolCallResponse.FromString,
+            toolbridge_dot_v1_dot_toolbridge__pb2.CallAnswer.FromString,
             options,
             channel_credentials,
             insecure,

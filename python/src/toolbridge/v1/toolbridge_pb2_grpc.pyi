@@ -49,11 +49,11 @@ class ToolBridgeStub:
     ExecuteTool: _grpc.UnaryUnaryMultiCallable[_toolbridge_pb2.ToolCallRequest, _toolbridge_pb2.ToolCallResponse]
     StreamTool: _grpc.UnaryStreamMultiCallable[_toolbridge_pb2.ToolStreamRequest, _toolbridge_pb2.ToolStreamChunk]
     BatchExecuteTools: _grpc.UnaryUnaryMultiCallable[_toolbridge_pb2.BatchToolCallRequest, _toolbridge_pb2.BatchToolCallResponse]
-    Calls: _grpc.StreamStreamMultiCallable[_toolbridge_pb2.CallFrame, _toolbridge_pb2.ToolCallResponse]
+    Calls: _grpc.StreamStreamMultiCallable[_toolbridge_pb2.CallFrame, _toolbridge_pb2.CallAnswer]
     """Many ExecuteTool calls on one long-lived stream (the multiplexed call stream): see
     CallFrame. Each call runs as if it came through ExecuteTool (same validation,
-    limits, timeouts and errors); its ToolCallResponse comes back as soon as it is done,
-    so responses arrive in any order, matched to their calls by request_id.
+    limits, timeouts, replay by request_id and errors); its answer comes back as soon as
+    it is done, so answers arrive in any order, matched to their calls by call_id.
     """
     GetSessionVariable: _grpc.UnaryUnaryMultiCallable[_toolbridge_pb2.GetVariableRequest, _toolbridge_pb2.VariableResponse]
     """Session variables."""
@@ -81,11 +81,11 @@ class ToolBridgeAsyncStub(ToolBridgeStub):
     ExecuteTool: _aio.UnaryUnaryMultiCallable[_toolbridge_pb2.ToolCallRequest, _toolbridge_pb2.ToolCallResponse]  # type: ignore[assignment]
     StreamTool: _aio.UnaryStreamMultiCallable[_toolbridge_pb2.ToolStreamRequest, _toolbridge_pb2.ToolStreamChunk]  # type: ignore[assignment]
     BatchExecuteTools: _aio.UnaryUnaryMultiCallable[_toolbridge_pb2.BatchToolCallRequest, _toolbridge_pb2.BatchToolCallResponse]  # type: ignore[assignment]
-    Calls: _aio.StreamStreamMultiCallable[_toolbridge_pb2.CallFrame, _toolbridge_pb2.ToolCallResponse]  # type: ignore[assignment]
+    Calls: _aio.StreamStreamMultiCallable[_toolbridge_pb2.CallFrame, _toolbridge_pb2.CallAnswer]  # type: ignore[assignment]
     """Many ExecuteTool calls on one long-lived stream (the multiplexed call stream): see
     CallFrame. Each call runs as if it came through ExecuteTool (same validation,
-    limits, timeouts and errors); its ToolCallResponse comes back as soon as it is done,
-    so responses arrive in any order, matched to their calls by request_id.
+    limits, timeouts, replay by request_id and errors); its answer comes back as soon as
+    it is done, so answers arrive in any order, matched to their calls by call_id.
     """
     GetSessionVariable: _aio.UnaryUnaryMultiCallable[_toolbridge_pb2.GetVariableRequest, _toolbridge_pb2.VariableResponse]  # type: ignore[assignment]
     """Session variables."""
@@ -164,11 +164,11 @@ class ToolBridgeServicer(metaclass=_abc_1.ABCMeta):
         self,
         request_iterator: _MaybeAsyncIterator[_toolbridge_pb2.CallFrame],
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_toolbridge_pb2.ToolCallResponse], _abc.AsyncIterator[_toolbridge_pb2.ToolCallResponse]]:
+    ) -> _typing.Union[_abc.Iterator[_toolbridge_pb2.CallAnswer], _abc.AsyncIterator[_toolbridge_pb2.CallAnswer]]:
         """Many ExecuteTool calls on one long-lived stream (the multiplexed call stream): see
         CallFrame. Each call runs as if it came through ExecuteTool (same validation,
-        limits, timeouts and errors); its ToolCallResponse comes back as soon as it is done,
-        so responses arrive in any order, matched to their calls by request_id.
+        limits, timeouts, replay by request_id and errors); its answer comes back as soon as
+        it is done, so answers arrive in any order, matched to their calls by call_id.
         """
 
     @_abc_1.abstractmethod

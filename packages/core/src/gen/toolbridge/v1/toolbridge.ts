@@ -262,33 +262,43 @@ export interface ToolCallResponse {
 }
 
 /**
- * One message from the client on Calls: a call to start, or the cancellation of one.
+ * One message from the client on Calls: a call to start, or the cancellation of one, each
+ * naming its call by call_id.
  *
- * Every call needs a request_id unique among the stream's calls in flight (at most 128
- * characters); the host answers every call exactly once with a ToolCallResponse carrying
- * that request_id, a cancelled one included (with a Cancelled error), so the client may
- * count a call in flight until its response. A call without a request_id, or with the id
- * of a call still in flight, ends the stream with the status INVALID_ARGUMENT, as does a
- * frame that cannot be decoded.
+ * call_id names a call on its stream only: the client picks it (not 0, unique among the
+ * stream's calls in flight), the answer carries it, a cancel frame names it. The call's
+ * request_id keeps its ExecuteTool meaning (echoed, logged, and the key under which a
+ * repeated call is replayed; empty: the host names the call and records nothing). The
+ * host answers every call exactly once, a cancelled one included (with a Cancelled error),
+ * so the client may count a call in flight until its answer. A call with call_id 0, or
+ * with the call_id of a call still in flight, ends the stream with the status
+ * INVALID_ARGUMENT, as does a frame that cannot be decoded.
  *
  * Flow control: the host runs at most maxCallsPerStream (docs/configuration.md) calls of
  * one stream at once and reads no further frames meanwhile, nor while the client is not
- * reading responses; HTTP/2 flow control then holds the client's writes. When the host
- * shuts down, calls not yet started fail with Unavailable, calls in flight get the grace
- * period to finish (and fail with Unavailable when it ends), and the stream ends with the
- * status UNAVAILABLE once its last call is answered. A streaming tool called here runs to
- * its end and its chunks come back as one list, as with ExecuteTool; StreamTool streams them.
+ * reading answers; HTTP/2 flow control then holds the client's writes. When the host
+ * shuts down, calls not yet started fail with Unavailable (details.reason
+ * "shutting_down"), calls in flight get the grace period to finish (and fail the same way
+ * when it ends), and the stream ends with the status UNAVAILABLE once its last call is
+ * answered. A streaming tool called here runs to its end and its chunks come back as one
+ * list, as with ExecuteTool; StreamTool streams them.
  */
 export interface CallFrame {
+  callId: bigint;
   frame: { $case: "call"; value: ToolCallRequest } | { $case: "cancel"; value: CancelCall } | undefined;
 }
 
 /**
- * Cancels the call in flight with this request_id: the tool's AbortSignal fires and the
- * call is answered with a Cancelled error. An id with no call in flight is ignored.
+ * Cancels the call in flight with the frame's call_id: the tool's AbortSignal fires and the
+ * call is answered with a Cancelled error. A call_id with no call in flight is ignored.
  */
 export interface CancelCall {
-  requestId: string;
+}
+
+/** The answer to one call on Calls: its ToolCallResponse, as ExecuteTool would have given it. */
+export interface CallAnswer {
+  callId: bigint;
+  response: ToolCallResponse | undefined;
 }
 
 export interface ToolStreamRequest {
@@ -2665,17 +2675,23 @@ export const ToolCallResponse: MessageFns<ToolCallResponse> = {
 };
 
 function createBaseCallFrame(): CallFrame {
-  return { frame: undefined };
+  return { callId: 0n, frame: undefined };
 }
 
 export const CallFrame: MessageFns<CallFrame> = {
   encode(message: CallFrame, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== 0n) {
+      if (BigInt.asUintN(64, message.callId) !== message.callId) {
+        throw new globalThis.Error("value provided for field message.callId of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.callId);
+    }
     switch (message.frame?.$case) {
       case "call":
-        ToolCallRequest.encode(message.frame.value, writer.uint32(10).fork()).join();
+        ToolCallRequest.encode(message.frame.value, writer.uint32(18).fork()).join();
         break;
       case "cancel":
-        CancelCall.encode(message.frame.value, writer.uint32(18).fork()).join();
+        CancelCall.encode(message.frame.value, writer.uint32(26).fork()).join();
         break;
     }
     return writer;
@@ -2695,15 +2711,23 @@ export const CallFrame: MessageFns<CallFrame> = {
         const tag = reader.uint32();
         switch (tag >>> 3) {
           case 1: {
-            if (tag !== 10) {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.callId = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
               break;
             }
 
             message.frame = { $case: "call", value: ToolCallRequest.decode(reader, reader.uint32()) };
             continue;
           }
-          case 2: {
-            if (tag !== 18) {
+          case 3: {
+            if (tag !== 26) {
               break;
             }
 
@@ -2727,6 +2751,7 @@ export const CallFrame: MessageFns<CallFrame> = {
   },
   fromPartial<I extends Exact<DeepPartial<CallFrame>, I>>(object: I): CallFrame {
     const message = createBaseCallFrame();
+    message.callId = (object.callId !== undefined && object.callId !== null) ? BigInt(object.callId) : 0n;
     switch (object.frame?.$case) {
       case "call": {
         if (object.frame?.value !== undefined && object.frame?.value !== null) {
@@ -2746,14 +2771,11 @@ export const CallFrame: MessageFns<CallFrame> = {
 };
 
 function createBaseCancelCall(): CancelCall {
-  return { requestId: "" };
+  return {};
 }
 
 export const CancelCall: MessageFns<CancelCall> = {
-  encode(message: CancelCall, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.requestId !== "") {
-      writer.uint32(10).string(message.requestId);
-    }
+  encode(_: CancelCall, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
   },
 
@@ -2770,14 +2792,6 @@ export const CancelCall: MessageFns<CancelCall> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.requestId = reader.string();
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2793,9 +2807,80 @@ export const CancelCall: MessageFns<CancelCall> = {
   create<I extends Exact<DeepPartial<CancelCall>, I>>(base?: I): CancelCall {
     return CancelCall.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<CancelCall>, I>>(object: I): CancelCall {
+  fromPartial<I extends Exact<DeepPartial<CancelCall>, I>>(_: I): CancelCall {
     const message = createBaseCancelCall();
-    message.requestId = object.requestId ?? "";
+    return message;
+  },
+};
+
+function createBaseCallAnswer(): CallAnswer {
+  return { callId: 0n, response: undefined };
+}
+
+export const CallAnswer: MessageFns<CallAnswer> = {
+  encode(message: CallAnswer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== 0n) {
+      if (BigInt.asUintN(64, message.callId) !== message.callId) {
+        throw new globalThis.Error("value provided for field message.callId of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.callId);
+    }
+    if (message.response !== undefined) {
+      ToolCallResponse.encode(message.response, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallAnswer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallAnswer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.callId = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.response = ToolCallResponse.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<CallAnswer>, I>>(base?: I): CallAnswer {
+    return CallAnswer.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CallAnswer>, I>>(object: I): CallAnswer {
+    const message = createBaseCallAnswer();
+    message.callId = (object.callId !== undefined && object.callId !== null) ? BigInt(object.callId) : 0n;
+    message.response = (object.response !== undefined && object.response !== null)
+      ? ToolCallResponse.fromPartial(object.response)
+      : undefined;
     return message;
   },
 };
@@ -5824,8 +5909,8 @@ export const ToolBridgeService = {
   /**
    * Many ExecuteTool calls on one long-lived stream (the multiplexed call stream): see
    * CallFrame. Each call runs as if it came through ExecuteTool (same validation,
-   * limits, timeouts and errors); its ToolCallResponse comes back as soon as it is done,
-   * so responses arrive in any order, matched to their calls by request_id.
+   * limits, timeouts, replay by request_id and errors); its answer comes back as soon as
+   * it is done, so answers arrive in any order, matched to their calls by call_id.
    */
   calls: {
     path: "/toolbridge.v1.ToolBridge/Calls" as const,
@@ -5833,8 +5918,8 @@ export const ToolBridgeService = {
     responseStream: true as const,
     requestSerialize: (value: CallFrame): Buffer => Buffer.from(CallFrame.encode(value).finish()),
     requestDeserialize: (value: Buffer): CallFrame => CallFrame.decode(value),
-    responseSerialize: (value: ToolCallResponse): Buffer => Buffer.from(ToolCallResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): ToolCallResponse => ToolCallResponse.decode(value),
+    responseSerialize: (value: CallAnswer): Buffer => Buffer.from(CallAnswer.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CallAnswer => CallAnswer.decode(value),
   },
   /** Session variables. */
   getSessionVariable: {
@@ -5924,10 +6009,10 @@ export interface ToolBridgeServer extends UntypedServiceImplementation {
   /**
    * Many ExecuteTool calls on one long-lived stream (the multiplexed call stream): see
    * CallFrame. Each call runs as if it came through ExecuteTool (same validation,
-   * limits, timeouts and errors); its ToolCallResponse comes back as soon as it is done,
-   * so responses arrive in any order, matched to their calls by request_id.
+   * limits, timeouts, replay by request_id and errors); its answer comes back as soon as
+   * it is done, so answers arrive in any order, matched to their calls by call_id.
    */
-  calls: handleBidiStreamingCall<CallFrame, ToolCallResponse>;
+  calls: handleBidiStreamingCall<CallFrame, CallAnswer>;
   /** Session variables. */
   getSessionVariable: handleUnaryCall<GetVariableRequest, VariableResponse>;
   setSessionVariable: handleUnaryCall<SetVariableRequest, SetVariableResponse>;
@@ -6060,12 +6145,12 @@ export interface ToolBridgeClient extends Client {
   /**
    * Many ExecuteTool calls on one long-lived stream (the multiplexed call stream): see
    * CallFrame. Each call runs as if it came through ExecuteTool (same validation,
-   * limits, timeouts and errors); its ToolCallResponse comes back as soon as it is done,
-   * so responses arrive in any order, matched to their calls by request_id.
+   * limits, timeouts, replay by request_id and errors); its answer comes back as soon as
+   * it is done, so answers arrive in any order, matched to their calls by call_id.
    */
-  calls(): ClientDuplexStream<CallFrame, ToolCallResponse>;
-  calls(options: Partial<CallOptions>): ClientDuplexStream<CallFrame, ToolCallResponse>;
-  calls(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<CallFrame, ToolCallResponse>;
+  calls(): ClientDuplexStream<CallFrame, CallAnswer>;
+  calls(options: Partial<CallOptions>): ClientDuplexStream<CallFrame, CallAnswer>;
+  calls(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<CallFrame, CallAnswer>;
   /** Session variables. */
   getSessionVariable(
     request: GetVariableRequest,
