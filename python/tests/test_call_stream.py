@@ -99,6 +99,21 @@ async def test_a_failing_call_does_not_disturb_the_others(client: ToolBridgeClie
     assert await client.execute_tool("add", 1, 1) == 2
 
 
+async def test_a_call_repeated_under_its_request_id_on_the_stream_runs_the_tool_once(
+    client: ToolBridgeClient, host: HostProcess
+) -> None:
+    assert client.transport.calls is not None
+    tag = "py-stream-replayed"
+    first = await client.call_tool("slow", kwargs={"ms": 0, "tag": tag}, request_id="py-replayed")
+    again = await client.call_tool("slow", kwargs={"ms": 0, "tag": tag}, request_id="py-replayed")
+    with SyncToolBridgeClient(host.target) as sync:
+        sync.initialize_session(client.require_session())
+        from_sync = sync.call_tool("slow", kwargs={"ms": 0, "tag": tag}, request_id="py-replayed")
+    assert first == again == from_sync == "done"
+    # Every repeat was answered from the record of the first call: the tool started once.
+    assert [event for event, _ in await events(client, tag)].count("started") == 1
+
+
 async def test_the_host_times_out_a_call_and_aborts_its_tool(client: ToolBridgeClient) -> None:
     with pytest.raises(ToolCallError) as raised:
         await client.call_tool("slow", kwargs={"ms": 10_000, "tag": "py-stream-timeout"}, timeout_ms=150)

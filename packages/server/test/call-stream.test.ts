@@ -182,6 +182,34 @@ describe("Calls, the multiplexed call stream", () => {
       detail: "req-seen-by-tool",
     });
   });
+
+  it("answers a call repeated under its request id with the first answer, as ExecuteTool does", async () => {
+    const call = raw.calls();
+    const { responses, ended, listen, until } = collect(call);
+    listen();
+    call.write(callFrame(sessionId, 1, "slow", { ms: 0, tag: "ts-replayed" }, "req-replayed"));
+    await until(1);
+    call.write(callFrame(sessionId, 2, "slow", { ms: 0, tag: "ts-replayed" }, "req-replayed"));
+    await until(2);
+    call.end();
+    await ended;
+    assert.deepEqual(
+      responses.map((a) => Number(a.callId)),
+      [1, 2],
+    );
+    // The record of the first answer (its own host time aside: that is the replay's).
+    const [first, second] = responses.map((a) => ({
+      ...a.response,
+      metrics: { ...a.response?.metrics, hostMs: 0 },
+    }));
+    assert.deepEqual(second, first);
+    // The tool ran once: the second answer is the record of the first call.
+    const started = (await events("ts-replayed")).filter((e) => e.event === "started");
+    assert.equal(started.length, 1);
+    // The same request id through ExecuteTool is the same call too.
+    await client.executeTool("slow", { ms: 0, tag: "ts-replayed" }, { requestId: "req-replayed" });
+    assert.equal((await events("ts-replayed")).filter((e) => e.event === "started").length, 1);
+  });
 });
 
 describe("Calls during a host shutdown", () => {
