@@ -284,6 +284,14 @@ PARSER_SCHEMAS: dict[str, dict[str, Any]] = {
     "opts": {"type": "object", "additionalProperties": {"type": "boolean"}},
     "either": {"anyOf": [{"type": "integer"}, {"type": "string"}]},
     "loose": {},
+    # One plain type each: the parser skips the validator for a value of exactly that type.
+    "i": {"type": "integer"},
+    "f": {"type": "number", "description": "a float"},
+    "s": {"type": "string", "title": "S"},
+    "b": {"type": "boolean"},
+    "arr": {"type": "array"},
+    "obj": {"type": "object"},
+    "z": {"type": "null"},
 }
 
 
@@ -302,6 +310,17 @@ PARSER_SCHEMAS: dict[str, dict[str, Any]] = {
         {"either": [4]},
         {"loose": {"anything": [1, None]}},
         {"unknown": 1},
+        {"i": 7, "f": 1.5, "s": "x", "b": False, "arr": [1], "obj": {"k": 1}, "z": None},
+        {"i": True},
+        {"i": 2.0},
+        {"i": 2.5},
+        {"f": True},
+        {"f": 3},
+        {"s": 5},
+        {"b": 1},
+        {"arr": (1, 2)},
+        {"obj": [("k", 1)]},
+        {"z": 0},
     ],
     ids=lambda kwargs: ",".join(f"{k}={v!r}" for k, v in kwargs.items()),
 )
@@ -312,7 +331,8 @@ def test_argument_checks_match_dspy_tools_own(kwargs: dict[str, Any]) -> None:
 
     def target(
         n: Any = None, text: Any = None, mode: Any = None, xs: Any = None, opts: Any = None,
-        either: Any = None, loose: Any = None,
+        either: Any = None, loose: Any = None, i: Any = None, f: Any = None, s: Any = None,
+        b: Any = None, arr: Any = None, obj: Any = None, z: Any = None,
     ) -> None: ...  # fmt: skip
 
     reference = dspy.Tool(target, name="t", desc="", args=args, arg_types=arg_types)

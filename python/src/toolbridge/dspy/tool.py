@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import dspy
@@ -100,6 +101,27 @@ class BridgeLost(BaseException):  # an interruption, like KeyboardInterrupt, not
 # -- checking the LM's arguments -------------------------------------------------------------------
 
 
+#: Python types that satisfy a JSON Schema ``type`` as jsonschema's default checker sees it
+#: (a bool is not a number; a float with no fraction is an integer, checked apart).
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "boolean": (bool,),
+    "null": (type(None),),
+    "array": (list,),
+    "object": (dict,),
+    "integer": (int,),
+    "number": (int, float),
+}
+
+
+def _plain_type_check(schema: Mapping[str, Any]) -> tuple[type, ...] | None:
+    """The types that pass ``schema`` when it says nothing but one JSON type; None otherwise."""
+    if set(schema) - {"type", "description", "title"}:
+        return None
+    kind = schema.get("type")
+    return _JSON_TYPES.get(kind) if isinstance(kind, str) else None
+
+
 class ArgumentParser:
     """The checks ``dspy.Tool`` makes of an LM's arguments, prepared once per tool.
 
@@ -113,6 +135,9 @@ class ArgumentParser:
         self.has_kwargs = has_kwargs
         self.known = frozenset(args)
         self.validators: dict[str, Any] = {}
+        # Arguments whose schema is one plain type: a value of that type needs no validator
+        # run (a third of a call's own cost); any other value still goes through it.
+        self.plain: dict[str, tuple[type, ...]] = {}
         self.broken: dict[str, str] = {}
         for name, schema in args.items():
             kind = schema.get("type")
@@ -125,6 +150,9 @@ class ArgumentParser:
                 self.broken[name] = f"the tool's schema of {name} is not valid JSON Schema: {error.message}"
                 continue
             self.validators[name] = cls(schema)
+            plain = _plain_type_check(schema)
+            if plain is not None:
+                self.plain[name] = plain
         self.adapters: dict[str, TypeAdapter[Any]] = {
             name: TypeAdapter(kind) for name, kind in arg_types.items() if kind is not Any
         }
@@ -138,6 +166,9 @@ class ArgumentParser:
                 raise ValueError(f"Arg {name} is not in the tool's args.")
             if name in self.broken:
                 raise ValueError(self.broken[name])
+            plain = self.plain.get(name)
+            if plain is not None and type(value) in plain:  # exact type: a bool is not an int here
+                continue
             validator = self.validators.get(name)
             if validator is not None:
                 instance = value.model_dump() if hasattr(value, "model_dump") else value
@@ -157,6 +188,18 @@ class ArgumentParser:
 # -- the dspy.Tool ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """What a ``BridgeTool`` is bound to, read once per call (a private attribute of a
+    pydantic model costs a ``__getattr__`` on every read)."""
+
+    bridge: ToolRunner
+    spec: ToolSpec
+    arguments: ArgumentParser
+    required: tuple[str, ...]
+    result: ResultShape
+
+
 class BridgeTool(dspy.Tool):  # type: ignore[misc]  # dspy is untyped
     """A host tool as a ``dspy.Tool``: ``tool(**args)`` in sync code, ``await tool.acall(**args)`` in async.
 
@@ -174,11 +217,7 @@ class BridgeTool(dspy.Tool):  # type: ignore[misc]  # dspy is untyped
     """
 
     # dspy.Tool is a pydantic model: runtime-only attributes must be private attributes.
-    _bridge: ToolRunner = PrivateAttr()
-    _spec: ToolSpec = PrivateAttr()
-    _arguments: ArgumentParser = PrivateAttr()
-    _required: tuple[str, ...] = PrivateAttr()
-    _result: ResultShape = PrivateAttr()
+    _binding: Binding = PrivateAttr()
 
     def __init__(self, bridge: ToolRunner, spec: ToolSpec, *, desc: str | None = None) -> None:
         arguments = dspy_tool_args(spec)
@@ -193,54 +232,51 @@ class BridgeTool(dspy.Tool):  # type: ignore[misc]  # dspy is untyped
         self._bind(bridge, spec, arguments)
 
     def _bind(self, bridge: ToolRunner, spec: ToolSpec, arguments: ToolArguments) -> None:
-        self._bridge = bridge
-        self._spec = spec
-        self._required = arguments.required
-        self._arguments = ArgumentParser(self.args, self.arg_types, self.has_kwargs)
-        self._result = ResultShape(spec.output_schema)
+        self._binding = Binding(
+            bridge,
+            spec,
+            ArgumentParser(self.args, self.arg_types, self.has_kwargs),
+            arguments.required,
+            ResultShape(spec.output_schema),
+        )
 
     @property
     def spec(self) -> ToolSpec:
         """The host's spec of the tool (limits, streaming flag, full JSON Schema, ...)."""
-        return self._spec
+        return self._binding.spec
 
     @property
     def required(self) -> tuple[str, ...]:
         """The arguments the host requires: no default and not optional."""
-        return self._required
+        return self._binding.required
 
     # -- calls
 
     @with_callbacks
     def __call__(self, **kwargs: Any) -> Any:
-        parsed = self._parse_or_observe(kwargs)
+        bound = self._binding
+        parsed = _parse_or_observe(bound, kwargs)
         if isinstance(parsed, ToolErrorObservation):
             return parsed
         try:
-            return self._result.apply(self._bridge.call_tool_blocking(self.spec, parsed))
+            return bound.result.apply(bound.bridge.call_tool_blocking(bound.spec, parsed))
         except ToolCallError as error:
-            return ToolErrorObservation.from_error(self.spec.name, error)
+            return ToolErrorObservation.from_error(bound.spec.name, error)
         except (SessionError, ToolCommunicationError) as error:
-            raise BridgeLost(self.spec.name, error) from error
+            raise BridgeLost(bound.spec.name, error) from error
 
     @with_callbacks
     async def acall(self, **kwargs: Any) -> Any:
-        parsed = self._parse_or_observe(kwargs)
+        bound = self._binding
+        parsed = _parse_or_observe(bound, kwargs)
         if isinstance(parsed, ToolErrorObservation):
             return parsed
         try:
-            return self._result.apply(await self._bridge.call_tool_async(self.spec, parsed))
+            return bound.result.apply(await bound.bridge.call_tool_async(bound.spec, parsed))
         except ToolCallError as error:
-            return ToolErrorObservation.from_error(self.spec.name, error)
+            return ToolErrorObservation.from_error(bound.spec.name, error)
         except (SessionError, ToolCommunicationError) as error:
-            raise BridgeLost(self.spec.name, error) from error
-
-    def _parse_or_observe(self, kwargs: dict[str, Any]) -> dict[str, Any] | ToolErrorObservation:
-        try:
-            return self._arguments.parse(kwargs)
-        except (ValueError, TypeError) as error:
-            # Unknown argument, wrong JSON type, constraint not met: the LM can fix this next step.
-            return ToolErrorObservation(self.spec.name, INVALID_ARGUMENTS, f"invalid arguments: {error}")
+            raise BridgeLost(bound.spec.name, error) from error
 
     # -- what the LM is shown
 
@@ -255,7 +291,7 @@ class BridgeTool(dspy.Tool):  # type: ignore[misc]  # dspy is untyped
             "function": {
                 "name": self.name,
                 "description": self.desc,
-                "parameters": function_parameters(self.args, [n for n in self._required if n in self.args]),
+                "parameters": function_parameters(self.args, [n for n in self.required if n in self.args]),
             },
         }
 
@@ -263,7 +299,7 @@ class BridgeTool(dspy.Tool):  # type: ignore[misc]  # dspy is untyped
         # How ReAct lists the tool in its instructions: DSPy's text, and which arguments are required.
         if not self.args:
             return str(super().__str__())
-        required = [name for name in self._required if name in self.args]
+        required = [name for name in self.required if name in self.args]
         which = f"Required arguments: {', '.join(required)}." if required else "Every argument is optional."
         return f"{super().__str__()} {which}"
 
@@ -279,7 +315,7 @@ class BridgeTool(dspy.Tool):  # type: ignore[misc]  # dspy is untyped
         return copied
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self).detached, (self._spec, self.desc))
+        return (type(self).detached, (self.spec, self.desc))
 
     @classmethod
     def detached(cls, spec: ToolSpec, desc: str | None = None) -> BridgeTool:
@@ -305,6 +341,14 @@ class BridgeTool(dspy.Tool):  # type: ignore[misc]  # dspy is untyped
         self.arg_types = arguments.arg_types
         self.arg_desc = arguments.arg_desc
         self._bind(bridge, spec, arguments)
+
+
+def _parse_or_observe(bound: Binding, kwargs: dict[str, Any]) -> dict[str, Any] | ToolErrorObservation:
+    try:
+        return bound.arguments.parse(kwargs)
+    except (ValueError, TypeError) as error:
+        # Unknown argument, wrong JSON type, constraint not met: the LM can fix this next step.
+        return ToolErrorObservation(bound.spec.name, INVALID_ARGUMENTS, f"invalid arguments: {error}")
 
 
 class DetachedRunner:
