@@ -220,6 +220,9 @@ class BridgeClients:
     def sync_client(self) -> SyncToolBridgeClient:
         """A blocking client attached to the session, created on first use; any thread may call it."""
         self.require_owner()
+        client = self._sync_client
+        if client is not None:  # the common case, without taking the lock on every call
+            return client
         with self._sync_lock:
             if self._sync_client is None:
                 client = SyncToolBridgeClient(

@@ -156,6 +156,10 @@ class ArgumentParser:
         self.adapters: dict[str, TypeAdapter[Any]] = {
             name: TypeAdapter(kind) for name, kind in arg_types.items() if kind is not Any
         }
+        # pydantic returns a value of exactly these types unchanged: no need to ask it.
+        self.as_is: dict[str, type] = {
+            name: kind for name, kind in arg_types.items() if kind in (str, int, float, bool)
+        }
 
     def parse(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """The arguments parsed into their types; ``ValueError`` says what is wrong."""
@@ -181,7 +185,10 @@ class ArgumentParser:
         parsed: dict[str, Any] = {}
         for name, value in kwargs.items():
             adapter = self.adapters.get(name)
-            parsed[name] = value if adapter is None else adapter.validate_python(value)
+            if adapter is None or type(value) is self.as_is.get(name):
+                parsed[name] = value
+            else:
+                parsed[name] = adapter.validate_python(value)
         return parsed
 
 
