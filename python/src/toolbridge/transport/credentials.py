@@ -103,68 +103,50 @@ else:
     _StreamStream = grpc.aio.StreamStreamClientInterceptor
 
 
-async def _forward(
-    header: tuple[str, str], continuation: Any, details: ClientCallDetails, request: Any
-) -> Any:
-    return await continuation(_with_token(details, header), request)
-
-
 # One interceptor per kind of call: a channel files each interceptor under the first of
 # the four kinds it is an instance of, so one object implementing all four would only ever
 # see unary calls. gRPC's own call credentials would be simpler, but refuse plaintext
 # channels (e.g. to a loopback host), where a token is still wanted.
 
 
-class _UnaryUnaryToken(_UnaryUnary):
+class _Token:
+    """What the four interceptors share: the header they add to a call's metadata."""
+
     def __init__(self, header: tuple[str, str]) -> None:
         self.header = header
 
-    async def intercept_unary_unary(
+    async def forward(
         self,
         continuation: Callable[[ClientCallDetails, Any], Any],
         client_call_details: ClientCallDetails,
         request: Any,
     ) -> Any:
-        return await _forward(self.header, continuation, client_call_details, request)
+        return await continuation(_with_token(client_call_details, self.header), request)
 
-
-class _UnaryStreamToken(_UnaryStream):
-    def __init__(self, header: tuple[str, str]) -> None:
-        self.header = header
-
-    async def intercept_unary_stream(
-        self,
-        continuation: Callable[[ClientCallDetails, Any], Any],
-        client_call_details: ClientCallDetails,
-        request: Any,
-    ) -> Any:
-        return await _forward(self.header, continuation, client_call_details, request)
-
-
-class _StreamUnaryToken(_StreamUnary):
-    def __init__(self, header: tuple[str, str]) -> None:
-        self.header = header
-
-    async def intercept_stream_unary(
+    async def forward_stream(
         self,
         continuation: Callable[[ClientCallDetails, Any], Any],
         client_call_details: ClientCallDetails,
         request_iterator: Any,
     ) -> Any:
-        return await _forward(self.header, continuation, client_call_details, request_iterator)
+        # The stubs name a streaming call's last argument differently; gRPC passes it by position.
+        return await self.forward(continuation, client_call_details, request_iterator)
 
 
-class _StreamStreamToken(_StreamStream):
-    def __init__(self, header: tuple[str, str]) -> None:
-        self.header = header
+class _UnaryUnaryToken(_Token, _UnaryUnary):
+    intercept_unary_unary = _Token.forward
 
-    async def intercept_stream_stream(
-        self,
-        continuation: Callable[[ClientCallDetails, Any], Any],
-        client_call_details: ClientCallDetails,
-        request_iterator: Any,
-    ) -> Any:
-        return await _forward(self.header, continuation, client_call_details, request_iterator)
+
+class _UnaryStreamToken(_Token, _UnaryStream):
+    intercept_unary_stream = _Token.forward
+
+
+class _StreamUnaryToken(_Token, _StreamUnary):
+    intercept_stream_unary = _Token.forward_stream
+
+
+class _StreamStreamToken(_Token, _StreamStream):
+    intercept_stream_stream = _Token.forward_stream
 
 
 def token_metadata(token: str | None) -> list[tuple[str, str]]:
