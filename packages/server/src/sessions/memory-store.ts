@@ -1,4 +1,4 @@
-import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
+import type { BridgeError, pb } from "@toolbridge/core";
 import {
   type CallClaim,
   type CallClaimRequest,
@@ -17,6 +17,7 @@ import {
   type SessionRecord,
   type SessionStore,
   type SessionStoreOptions,
+  sessionLimitReached,
   sessionNotFound,
   sessionUnavailable,
   type VariableChange,
@@ -91,11 +92,9 @@ export class InMemorySessionStore implements SessionStore {
     if (this.sessions.size >= this.options.maxSessions) {
       await this.sweep(now);
       if (this.sessions.size >= this.options.maxSessions) {
-        throw new BridgeError(
-          ErrorType.SessionLimitExceeded,
-          `the host already has ${this.sessions.size} sessions, its limit (maxConcurrentSessions); ` +
-            "clean up unused sessions or raise the limit",
-          { details: { quota: "maxConcurrentSessions", limit: String(this.options.maxSessions) } },
+        throw sessionLimitReached(
+          `the host already has ${this.sessions.size} sessions, its limit`,
+          this.options.maxSessions,
         );
       }
     }

@@ -47,6 +47,7 @@ import {
   type SessionRecord,
   type SessionStoreOptions,
   type SharedSessionStore,
+  sessionLimitReached,
   sessionNotFound,
   sessionUnavailable,
   type VariableChange,
@@ -193,11 +194,9 @@ export class RedisSessionStore implements SharedSessionStore {
       [id, now, now + this.ttlMs, this.options.maxSessions, perOwner],
     )) as [number, number?];
     if (reserved[0] === 0) {
-      throw new BridgeError(
-        ErrorType.SessionLimitExceeded,
-        `the hosts sharing this Redis already have ${reserved[1]} sessions, their limit (maxConcurrentSessions); ` +
-          "clean up unused sessions or raise the limit",
-        { details: { quota: "maxConcurrentSessions", limit: String(this.options.maxSessions) } },
+      throw sessionLimitReached(
+        `the hosts sharing this Redis already have ${reserved[1]} sessions, their limit`,
+        this.options.maxSessions,
       );
     }
     if (reserved[0] === 2) throw ownerLimitReached(owner, reserved[1] ?? 0, perOwner);

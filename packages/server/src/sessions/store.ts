@@ -356,6 +356,18 @@ export function sessionUnavailable(id: string): BridgeError {
   );
 }
 
+/**
+ * The SessionLimitExceeded error of a store at its limit of live sessions (maxConcurrentSessions);
+ * `held` says whose sessions those are and how many, e.g. "the host already has 5 sessions, its limit".
+ */
+export function sessionLimitReached(held: string, max: number): BridgeError {
+  return new BridgeError(
+    ErrorType.SessionLimitExceeded,
+    `${held} (maxConcurrentSessions); clean up unused sessions or raise the limit`,
+    { details: { quota: "maxConcurrentSessions", limit: String(max) } },
+  );
+}
+
 /** The error of create() when an owner already owns `max` live sessions. */
 export function ownerLimitReached(owner: string, owned: number, max: number): BridgeError {
   return new BridgeError(
