@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 import grpc
 
 from toolbridge.config import GRPC_CONFIG, TOOL_BRIDGE_CONFIG
-from toolbridge.errors import ToolCommunicationError
 from toolbridge.transport.address import parse_address
 from toolbridge.transport.blocking_calls import BlockingCallStream
 from toolbridge.transport.channel import create_blocking_channel, message_limit
@@ -19,17 +18,17 @@ from toolbridge.transport.credentials import TlsConfig, token_metadata
 from toolbridge.transport.error_mapping import (
     Answer,
     communication_error,
-    error_from_info,
     stream_answer,
     stream_failure,
+    stream_incomplete,
+    succeeded,
     takes_call,
     timeout_error,
 )
 from toolbridge.transport.h2_calls import CallStreamEnded
-from toolbridge.transport.messages import chunk_content, deadline_s
+from toolbridge.transport.messages import chunk_content, deadline_s, tool_result
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1.toolbridge_pb2_grpc import ToolBridgeStub
-from toolbridge.values import decode_value
 
 Q = TypeVar("Q")
 R = TypeVar("R")
@@ -106,9 +105,7 @@ class SyncTransport:
     ) -> A:
         """``unary`` for responses with ``success``/``error``: an in-band error is raised as its class."""
         response = self.unary(what, method, request, timeout=timeout)
-        if not response.success:
-            raise error_from_info(response.error, tool_name=tool_name, session_id=session_id)
-        return response
+        return succeeded(response, tool_name=tool_name, session_id=session_id)
 
     def call_tool(self, request: pb.ToolCallRequest) -> Any:
         """Runs the call and returns the decoded result; a failed call raises its ``ToolCallError``.
@@ -116,10 +113,7 @@ class SyncTransport:
         Its deadline is ``timeout_ms`` plus the usual slack; past it the call is cancelled and
         raises ``ToolCommunicationError`` with ``DEADLINE_EXCEEDED``.
         """
-        response = self.execute(request)
-        if not response.success:
-            raise error_from_info(response.error, tool_name=request.tool_id, session_id=request.session_id)
-        return decode_value(response.result)
+        return tool_result(request, self.execute(request))
 
     def execute(self, request: pb.ToolCallRequest) -> pb.ToolCallResponse:
         """The call's ToolCallResponse, from the call stream or from ExecuteTool."""
@@ -156,9 +150,7 @@ class SyncTransport:
                 if kind == "data":
                     yield value
             finished = True
-            raise ToolCommunicationError(
-                tool_id, grpc.StatusCode.UNKNOWN, "the stream ended without a complete chunk"
-            )
+            raise stream_incomplete(tool_id)
         except grpc.RpcError as error:
             finished = True
             if watchdog.fired:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import grpc
 
@@ -35,6 +35,16 @@ class Answer(Protocol):
 
     @property
     def error(self) -> pb.ErrorInfo: ...
+
+
+A = TypeVar("A", bound=Answer)
+
+
+def succeeded(response: A, *, tool_name: str | None = None, session_id: str | None = None) -> A:
+    """``response`` when it reports success; else its in-band error is raised as its class."""
+    if not response.success:
+        raise error_from_info(response.error, tool_name=tool_name, session_id=session_id)
+    return response
 
 
 def communication_error(what: str, error: RpcFailure) -> ToolCommunicationError:
@@ -89,6 +99,11 @@ def stream_failure(
     return ToolCommunicationError(
         what, grpc.StatusCode.UNAVAILABLE, f"cannot reach the host at {address}: {error}"
     )
+
+
+def stream_incomplete(what: str) -> ToolCommunicationError:
+    """A tool stream that ended without its ``complete`` chunk: the host or the connection broke off."""
+    return ToolCommunicationError(what, grpc.StatusCode.UNKNOWN, "the stream ended without a complete chunk")
 
 
 def timeout_error(what: str, timeout_s: float | None) -> ToolCommunicationError:

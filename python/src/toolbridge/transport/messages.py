@@ -13,7 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp as PbTimestamp
 
 from toolbridge.config import TOOL_BRIDGE_CONFIG
 from toolbridge.errors import InvalidValueError
-from toolbridge.transport.error_mapping import error_from_info
+from toolbridge.transport.error_mapping import error_from_info, succeeded
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1 import values_pb2 as pb_values
 from toolbridge.values import decode_value, encode_value
@@ -124,6 +124,11 @@ def tool_stream_request(
         timeout_ms=timeout_ms or 0,
         idle_timeout_ms=idle_timeout_ms or 0,
     )
+
+
+def tool_result(request: pb.ToolCallRequest, response: pb.ToolCallResponse) -> Any:
+    """The decoded result of a tool call; a failed call raises its ``ToolCallError``."""
+    return decode_value(succeeded(response, tool_name=request.tool_id, session_id=request.session_id).result)
 
 
 def chunk_content(chunk: pb.ToolStreamChunk, request: pb.ToolStreamRequest) -> tuple[str | None, Any]:
