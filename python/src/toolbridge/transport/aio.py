@@ -8,10 +8,9 @@ from typing import Any, TypeVar
 
 import grpc
 
-from toolbridge.config import GRPC_CONFIG, TOOL_BRIDGE_CONFIG
-from toolbridge.transport.address import parse_address
+from toolbridge.config import TOOL_BRIDGE_CONFIG
 from toolbridge.transport.aio_calls import AioCallStream
-from toolbridge.transport.channel import create_grpc_channel, message_limit
+from toolbridge.transport.channel import create_grpc_channel, open_call_stream
 from toolbridge.transport.credentials import TlsConfig, token_metadata
 from toolbridge.transport.error_mapping import (
     Answer,
@@ -63,17 +62,15 @@ class AioTransport:
             address, max_message_bytes=max_message_bytes, tls=tls, token=token
         )
         self.stub = ToolBridgeStub(self.channel)
-        socket_address = parse_address(address) if multiplex and channel is None and tls is None else None
         #: The multiplexed call stream, or None when tool calls use ExecuteTool.
-        self.calls = (
-            None
-            if socket_address is None
-            else AioCallStream(
-                socket_address,
-                max_message_bytes=message_limit(max_message_bytes),
-                max_in_flight=GRPC_CONFIG["max_concurrent_rpcs"],
-                metadata=token_metadata(token),
-            )
+        self.calls = open_call_stream(
+            AioCallStream,
+            address,
+            multiplex=multiplex,
+            channel_given=channel is not None,
+            tls=tls,
+            max_message_bytes=max_message_bytes,
+            metadata=token_metadata(token),
         )
         self._multiplex_max_bytes = int(TOOL_BRIDGE_CONFIG["multiplex_max_request_bytes"])
 

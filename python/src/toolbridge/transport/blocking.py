@@ -10,10 +10,9 @@ from typing import Any, TypeVar
 
 import grpc
 
-from toolbridge.config import GRPC_CONFIG, TOOL_BRIDGE_CONFIG
-from toolbridge.transport.address import parse_address
+from toolbridge.config import TOOL_BRIDGE_CONFIG
 from toolbridge.transport.blocking_calls import BlockingCallStream
-from toolbridge.transport.channel import create_blocking_channel, message_limit
+from toolbridge.transport.channel import create_blocking_channel, open_call_stream
 from toolbridge.transport.credentials import TlsConfig, token_metadata
 from toolbridge.transport.error_mapping import (
     Answer,
@@ -65,17 +64,15 @@ class SyncTransport:
         self.stub = ToolBridgeStub(self.channel)
         # Sent with every call: a blocking channel has no interceptors of ours.
         self.metadata = tuple(token_metadata(token))
-        socket_address = parse_address(address) if multiplex and channel is None and tls is None else None
         #: The multiplexed call stream, or None when tool calls use ExecuteTool.
-        self.calls = (
-            None
-            if socket_address is None
-            else BlockingCallStream(
-                socket_address,
-                max_message_bytes=message_limit(max_message_bytes),
-                max_in_flight=GRPC_CONFIG["max_concurrent_rpcs"],
-                metadata=self.metadata,
-            )
+        self.calls = open_call_stream(
+            BlockingCallStream,
+            address,
+            multiplex=multiplex,
+            channel_given=channel is not None,
+            tls=tls,
+            max_message_bytes=max_message_bytes,
+            metadata=self.metadata,
         )
         self._multiplex_max_bytes = int(TOOL_BRIDGE_CONFIG["multiplex_max_request_bytes"])
 

@@ -1,14 +1,17 @@
-"""gRPC channels to a toolbridge host, with the settings the host expects."""
+"""gRPC channels and Calls streams to a toolbridge host, with the settings the host expects."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import grpc
 
 from toolbridge.config import GRPC_CONFIG
+from toolbridge.transport.address import SocketAddress, parse_address
 from toolbridge.transport.credentials import TlsConfig, token_interceptors
+
+S = TypeVar("S", covariant=True)
 
 
 def message_limit(max_message_bytes: int | None = None) -> int:
@@ -70,3 +73,40 @@ def create_blocking_channel(
     if tls is not None:
         return grpc.secure_channel(address, tls.channel_credentials(), options=opts)
     return grpc.insecure_channel(address, options=opts)
+
+
+class CallStreamClass(Protocol[S]):
+    """How ``open_call_stream`` makes a stream: ``AioCallStream`` or ``BlockingCallStream``."""
+
+    def __call__(
+        self,
+        address: SocketAddress,
+        *,
+        max_message_bytes: int,
+        max_in_flight: int,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> S: ...
+
+
+def open_call_stream(
+    stream_class: CallStreamClass[S],
+    address: str,
+    *,
+    multiplex: bool,
+    channel_given: bool,
+    tls: TlsConfig | None,
+    max_message_bytes: int | None,
+    metadata: Sequence[tuple[str, str]],
+) -> S | None:
+    """A transport's Calls stream to ``address`` (not yet connected), or None when its tool calls
+    use ExecuteTool: ``multiplex`` off, a channel given (its owner decides how to connect), ``tls``
+    (the stream is plaintext only), or an address the stream cannot dial."""
+    socket_address = parse_address(address) if multiplex and not channel_given and tls is None else None
+    if socket_address is None:
+        return None
+    return stream_class(
+        socket_address,
+        max_message_bytes=message_limit(max_message_bytes),
+        max_in_flight=GRPC_CONFIG["max_concurrent_rpcs"],
+        metadata=metadata,
+    )
