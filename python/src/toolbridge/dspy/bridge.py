@@ -201,6 +201,9 @@ class GRPCToolBridge:
 
     async def call_tool_async(self, spec: ToolSpec, kwargs: Mapping[str, Any]) -> Any:
         """Calls a tool from async code on any loop; a streaming tool returns its chunks as a list."""
+        owner = self._clients.client_here()
+        if owner is not None and not spec.streaming:
+            return await owner.call_tool(spec.name, (), kwargs)  # the common case, without a hand-off
         return await self._clients.run(lambda client: _call(client, spec, kwargs))
 
     def call_tool_blocking(self, spec: ToolSpec, kwargs: Mapping[str, Any]) -> Any:
@@ -213,7 +216,7 @@ class GRPCToolBridge:
         if spec.streaming:
             with closing(client.stream_tool(spec.name, **kwargs)) as chunks:
                 return list(chunks)
-        return client.execute_tool(spec.name, **kwargs)
+        return client.call_tool(spec.name, (), kwargs)
 
     # -- internals
 
