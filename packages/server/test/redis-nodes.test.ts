@@ -280,7 +280,7 @@ describe("Redis killed while a client works", () => {
           await client.setVariable("n", 100);
           break;
         } catch (error) {
-          if (!(error instanceof BridgeError && error.type === ErrorType.Unavailable) || i > 200) throw error;
+          if (!(error instanceof BridgeError && error.type === ErrorType.Unavailable) || i > 400) throw error;
           await sleep(50);
         }
       }
