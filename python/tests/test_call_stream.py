@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
+import select
 import signal
 import socket
 import threading
@@ -30,6 +32,7 @@ from toolbridge import (
     ToolExecutionError,
 )
 from toolbridge.transport import tool_call_request
+from toolbridge.transport.blocking_calls import SPIN_BACKOFF, SPIN_S, SpinWait, spin_budget
 from toolbridge.transport.h2_calls import CallStreamConnection, GoawayFilter
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1 import values_pb2 as pb_values
@@ -438,6 +441,34 @@ def test_the_sync_stream_cancels_a_call_its_caller_stops_waiting_for(host: HostP
             threading.Event().wait(0.025)
         assert {"tag": "py-sync-gone", "event": "aborted", "detail": "Cancelled"} in recorded
         assert client.execute_tool("add", 1, 1) == 2
+
+
+def test_the_blocking_reader_spins_only_while_answers_come_within_its_spin() -> None:
+    spin = SpinWait(SPIN_S)
+    ours, theirs = socket.socketpair()
+    poll = select.poll()
+    poll.register(ours, select.POLLIN)
+    with ours, theirs:
+        theirs.send(b"x")
+        assert spin.wait(poll, None)  # data there already: the read goes ahead without sleeping
+        ours.recv(1)
+        # Nothing came within the spin: the next waits do not spin, even with data waiting...
+        assert not spin.wait(poll, None)
+        theirs.send(b"x")
+        assert [spin.wait(poll, None) for _ in range(SPIN_BACKOFF)] == [False] * SPIN_BACKOFF
+        assert spin.wait(poll, None)  # ...and then it spins again.
+        ours.recv(1)
+        # A deadline that has passed ends the spin at once (past the test timeout otherwise).
+        assert not SpinWait(600.0).wait(poll, 0.0)
+        theirs.send(b"x")
+        assert not SpinWait(0.0).wait(poll, None)  # a budget of 0 never spins
+
+
+def test_the_blocking_reader_does_not_spin_on_a_single_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0})
+    assert spin_budget() == 0.0
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
+    assert spin_budget() == SPIN_S
 
 
 # -- the wire, without a host ------------------------------------------------------------------
