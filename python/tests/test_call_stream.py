@@ -31,8 +31,9 @@ from toolbridge import (
     ToolCommunicationError,
     ToolExecutionError,
 )
+from toolbridge.config import TOOL_BRIDGE_CONFIG
 from toolbridge.transport import tool_call_request
-from toolbridge.transport.blocking_calls import SPIN_BACKOFF, SPIN_S, SpinWait, spin_budget
+from toolbridge.transport.blocking_calls import SPIN_BACKOFF, SpinWait, spin_budget
 from toolbridge.transport.h2_calls import CallStreamConnection, GoawayFilter
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1 import values_pb2 as pb_values
@@ -444,7 +445,7 @@ def test_the_sync_stream_cancels_a_call_its_caller_stops_waiting_for(host: HostP
 
 
 def test_the_blocking_reader_spins_only_while_answers_come_within_its_spin() -> None:
-    spin = SpinWait(SPIN_S)
+    spin = SpinWait(100e-6)
     ours, theirs = socket.socketpair()
     poll = select.poll()
     poll.register(ours, select.POLLIN)
@@ -464,11 +465,17 @@ def test_the_blocking_reader_spins_only_while_answers_come_within_its_spin() -> 
         assert not SpinWait(0.0).wait(poll, None)  # a budget of 0 never spins
 
 
-def test_the_blocking_reader_does_not_spin_on_a_single_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_blocking_reader_spins_as_configured_and_never_on_a_single_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0})
     assert spin_budget() == 0.0
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
-    assert spin_budget() == SPIN_S
+    assert spin_budget() == pytest.approx(100e-6)  # the default, TOOL_BRIDGE_CONFIG["blocking_spin_us"]
+    monkeypatch.setitem(TOOL_BRIDGE_CONFIG, "blocking_spin_us", 0)
+    assert spin_budget() == 0.0
+    monkeypatch.setitem(TOOL_BRIDGE_CONFIG, "blocking_spin_us", 250)
+    assert spin_budget() == pytest.approx(250e-6)
 
 
 # -- the wire, without a host ------------------------------------------------------------------

@@ -28,6 +28,10 @@ TOOL_BRIDGE_CONFIG: Final[dict[str, Any]] = {
     # Tool calls whose request is larger than this go through ExecuteTool on a stream of their
     # own, so that a large payload does not hold up the small calls on the shared call stream.
     "multiplex_max_request_bytes": 64 * 1024,
+    # How long SyncToolBridgeClient polls for an answer without sleeping before it blocks: a
+    # small call is answered within this on an idle machine, and being woken costs as much.
+    # 0 turns it off; a process limited to one CPU never spins.
+    "blocking_spin_us": 100,
     # The defaults of SessionContext(cache=...) and CachedSessionContext(ttl_s=...).
     "enable_caching": True,
     "cache_ttl_seconds": 300.0,

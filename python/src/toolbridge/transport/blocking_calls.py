@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import grpc
 
+from toolbridge.config import TOOL_BRIDGE_CONFIG
 from toolbridge.transport.address import SocketAddress
 from toolbridge.transport.h2_calls import CallStreamConnection, CallStreamEnded, StreamEnd
 from toolbridge.v1 import toolbridge_pb2 as pb
@@ -20,24 +21,26 @@ from toolbridge.v1 import toolbridge_pb2 as pb
 _READ_BYTES = 256 * 1024
 #: A connection nobody read for this long is checked before the next call goes on it.
 _IDLE_CHECK_S = 1.0
-#: How long the reading caller polls the socket without sleeping before it blocks in poll().
-#: A small call's answer comes 40-60 µs after its request when neither side sleeps; going to
-#: sleep and being woken for it costs about as much again (more on a virtual machine, where
-#: an idle CPU halts), on the client and, through the write that wakes it, on the host.
-SPIN_S = 100e-6
 #: After a spin that ended without data (a tool slower than the spin), this many waits block
 #: at once, so that the calls of a slow tool do not each burn a spin.
 SPIN_BACKOFF = 16
 
 
 def spin_budget() -> float:
-    """``SPIN_S`` when this process may run on more than one CPU; 0 (never spin) on one, where
-    spinning would only keep the CPU from the host that is to answer."""
+    """How long the reading caller polls the socket without sleeping before it blocks in poll().
+
+    A small call's answer comes 40-60 µs after its request when neither side sleeps; going to
+    sleep and being woken for it costs about as much again (more on a virtual machine, where an
+    idle CPU halts), on the client and, through the write that wakes it, on the host. So:
+    ``TOOL_BRIDGE_CONFIG["blocking_spin_us"]`` when this process may run on more than one CPU;
+    0 (never spin) on one, where spinning would only keep the CPU from the host that is to answer.
+    """
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
-    return SPIN_S if cpus > 1 else 0.0
+    spin_us = max(0.0, float(TOOL_BRIDGE_CONFIG["blocking_spin_us"]))
+    return spin_us / 1e6 if cpus > 1 else 0.0
 
 
 class SpinWait:
