@@ -201,9 +201,6 @@ class GRPCToolBridge:
 
     async def call_tool_async(self, spec: ToolSpec, kwargs: Mapping[str, Any]) -> Any:
         """Calls a tool from async code on any loop; a streaming tool returns its chunks as a list."""
-        owner = self._clients.client_here()
-        if owner is not None and not spec.streaming:
-            return await owner.call_tool(spec.name, (), kwargs)  # the common case, without a hand-off
         return await self._clients.run(lambda client: _call(client, spec, kwargs))
 
     def call_tool_blocking(self, spec: ToolSpec, kwargs: Mapping[str, Any]) -> Any:
@@ -241,7 +238,7 @@ class GRPCToolBridge:
 async def _call(client: ToolBridgeClient, spec: ToolSpec, kwargs: Mapping[str, Any]) -> Any:
     if spec.streaming:
         return await StreamingGRPCProxyTool(spec, client).collect(**kwargs)
-    return await client.execute_tool(spec.name, **kwargs)
+    return await client.call_tool(spec.name, (), kwargs)
 
 
 def _bridge_tools(root: Any) -> list[BridgeTool]:

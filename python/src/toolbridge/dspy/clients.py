@@ -176,13 +176,6 @@ class BridgeClients:
             return await work(await self._attached_client())
         return await asyncio.wrap_future(background.submit(self._on_background(work)))
 
-    def client_here(self) -> ToolBridgeClient | None:
-        """The owner client when called on the owner loop (where ``run`` would use it), else None."""
-        owner = self.owner
-        if owner is not None and _running_loop() is self.owner_loop:
-            return owner
-        return None
-
     def run_sync(self, work: ClientWork[T]) -> T:
         """Does ``work`` from sync code in any thread (not the background loop's) and waits for it."""
         self.require_owner()
