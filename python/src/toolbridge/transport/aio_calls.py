@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import grpc
 
 from toolbridge.transport.address import SocketAddress
-from toolbridge.transport.h2_calls import CallStreamConnection, CallStreamEnded, StreamEnd
+from toolbridge.transport.h2_calls import CLIENT_CLOSED, CallStreamConnection, CallStreamEnded, StreamEnd
 from toolbridge.v1 import toolbridge_pb2 as pb
 
 
@@ -90,7 +90,7 @@ class AioCallStream:
         self._closed = True
         connection, self._connection = self._connection, None
         if connection is not None:
-            connection.close(StreamEnd(grpc.StatusCode.CANCELLED, "the client was closed"))
+            connection.close(CLIENT_CLOSED)
 
     async def _connect(self) -> _Connection:
         if self._connecting is None:
@@ -100,7 +100,7 @@ class AioCallStream:
             if connection is not None and connection.state.ended is None:
                 return connection
             if self._closed:
-                raise CallStreamEnded(StreamEnd(grpc.StatusCode.CANCELLED, "the client was closed"))
+                raise CallStreamEnded(CLIENT_CLOSED)
             loop = asyncio.get_running_loop()
             state = CallStreamConnection(
                 self.address.authority, max_message_bytes=self.max_message_bytes, metadata=self.metadata

@@ -15,7 +15,7 @@ import grpc
 
 from toolbridge.config import TOOL_BRIDGE_CONFIG
 from toolbridge.transport.address import SocketAddress
-from toolbridge.transport.h2_calls import CallStreamConnection, CallStreamEnded, StreamEnd
+from toolbridge.transport.h2_calls import CLIENT_CLOSED, CallStreamConnection, CallStreamEnded, StreamEnd
 from toolbridge.v1 import toolbridge_pb2 as pb
 
 _READ_BYTES = 256 * 1024
@@ -161,7 +161,7 @@ class BlockingCallStream:
         """Ends the stream; calls still in flight fail with ``CallStreamEnded`` (CANCELLED)."""
         with self._lock:
             self._closed = True
-            self._end(StreamEnd(grpc.StatusCode.CANCELLED, "the client was closed"))
+            self._end(CLIENT_CLOSED)
 
     # -- internals (under the lock unless said otherwise) -----------------------------------
 
@@ -172,7 +172,7 @@ class BlockingCallStream:
         if state is not None and state.ended is None:
             return state
         if self._closed:
-            raise CallStreamEnded(StreamEnd(grpc.StatusCode.CANCELLED, "the client was closed"))
+            raise CallStreamEnded(CLIENT_CLOSED)
         address = self.address
         if address.family == socket.AF_UNIX:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

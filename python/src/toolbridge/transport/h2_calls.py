@@ -38,6 +38,10 @@ class StreamEnd:
     message: str
 
 
+#: How a stream ends when its client closes it: the calls still in flight fail with this.
+CLIENT_CLOSED = StreamEnd(grpc.StatusCode.CANCELLED, "the client was closed")
+
+
 class CallStreamEnded(Exception):
     """The stream (or its connection) ended before a call's response arrived; ``end`` says how."""
 
