@@ -243,7 +243,7 @@ async def _call(client: ToolBridgeClient, spec: ToolSpec, kwargs: Mapping[str, A
 
 def _bridge_tools(root: Any) -> list[BridgeTool]:
     """Every ``BridgeTool`` reachable from ``root`` through modules' attributes, lists, tuples and dicts."""
-    found: dict[int, BridgeTool] = {}
+    found: list[BridgeTool] = []
     seen: set[int] = set()
     pending = [root]
     while pending:
@@ -252,11 +252,11 @@ def _bridge_tools(root: Any) -> list[BridgeTool]:
             continue
         seen.add(id(item))
         if isinstance(item, BridgeTool):
-            found[id(item)] = item
+            found.append(item)
         elif isinstance(item, dict):
             pending.extend(item.values())
         elif isinstance(item, list | tuple | set):
             pending.extend(item)
         elif isinstance(item, dspy.BaseModule):
             pending.extend(vars(item).values())
-    return list(found.values())
+    return found
