@@ -48,7 +48,7 @@ from harness.peers import (  # the harness lives next to this script
 from harness.report import render, summarize
 from harness.stall import stall
 from harness.stores import stores
-from harness.workloads import SMOKE, WORKLOADS, Bench, Counts, Results, memory, warm_up
+from harness.workloads import SMOKE, WORKLOADS, Bench, Counts, Record, Results, memory, warm_up
 
 RESULTS_DIR = REPO / "bench" / "results"
 ALL = [*WORKLOADS, "stores", "cluster", "stall", "memory"]
@@ -167,9 +167,7 @@ async def run(counts: Counts, repeats: int, only: list[str]) -> Results:
     return results
 
 
-def recorder(
-    results: Results, workload: str, line: Callable[[str, str, dict[str, float]], str]
-) -> Callable[[str, str, dict[str, float]], None]:
+def recorder(results: Results, workload: str, line: Callable[[str, str, dict[str, float]], str]) -> Record:
     """Records a case's figures under ``workload`` and prints ``line`` of them as progress."""
 
     def record(case: str, peer: str, figures: dict[str, float]) -> None:

@@ -12,20 +12,17 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from toolbridge.redis_server import launch_redis_server
 
 from .peers import BenchError, toolbridge_host
-from .workloads import Counts
+from .workloads import Counts, Record
 
 CLUSTER_PEERS = ("1 node", "3 nodes")
 CASE = "ExecuteTool echo 10 B, 3 clients x64"
 LOAD_CLIENT = Path(__file__).resolve().parent / "load_client.py"
 TICKS = os.sysconf("SC_CLK_TCK")
-
-Record = Callable[[str, str, dict[str, float]], None]
 
 
 def cpu_seconds(pid: int) -> float:

@@ -15,7 +15,6 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,7 +28,7 @@ from toolbridge.values import encode_value
 
 from .peers import BenchError, toolbridge_host
 from .stats import percentile
-from .workloads import Counts
+from .workloads import Counts, Record
 
 if TYPE_CHECKING:
     from toolbridge.v1.toolbridge_pb2_grpc import ToolBridgeAsyncStub
@@ -37,8 +36,6 @@ if TYPE_CHECKING:
 PROBE = Path(__file__).resolve().parent / "stall_probe.py"
 #: The host's default maxValueNodes (docs/configuration.md); the map itself is one node.
 DEFAULT_MAX_VALUE_NODES = 10_000
-
-Record = Callable[[str, str, dict[str, float]], None]
 
 
 def big_map(entries: int) -> pb.ToolCallRequest:

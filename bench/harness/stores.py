@@ -10,18 +10,15 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import Callable
 
 from toolbridge import SessionContext, ToolBridgeClient
 from toolbridge.redis_server import launch_redis_server
 
 from .peers import MAX_MESSAGE_BYTES, BenchError, GrpcCaller, toolbridge_host
-from .workloads import Counts, echo_call, timed_concurrent, timed_sequential
+from .workloads import Counts, Record, echo_call, timed_concurrent, timed_sequential
 
 STORE_PEERS = ("memory-store", "redis-store")
 VALUE = "x" * 10
-
-Record = Callable[[str, str, dict[str, float]], None]
 
 
 async def timed_sets(session: SessionContext, n: int, in_flight: int) -> dict[str, float]:

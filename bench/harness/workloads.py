@@ -81,6 +81,9 @@ SMOKE = Counts(
 )
 
 Figures = dict[str, dict[str, dict[str, dict[str, list[float]]]]]
+#: How a workload run outside ``Bench`` (stores, stall, cluster) hands over one case's figures:
+#: ``record(case, peer, figures)``.
+Record = Callable[[str, str, dict[str, float]], None]
 
 
 class Results:
