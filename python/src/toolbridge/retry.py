@@ -130,7 +130,6 @@ def retry_delay(
 async def run_with_retry(
     attempt: Callable[[], Awaitable[T]],
     *,
-    may_repeat_call: Callable[[], Awaitable[bool]] | None = None,
     recover_session: Callable[[], Awaitable[bool]] | None = None,
     max_retries: int = 3,
     backoff: BackoffPolicy = DEFAULT_BACKOFF,
@@ -140,16 +139,14 @@ async def run_with_retry(
 ) -> T:
     """Runs ``attempt`` under the retry policy; ``max_retries`` counts attempts, the first included.
 
-    ``may_repeat_call`` says whether the call may run twice after a transport failure (asked
-    once, before the first attempt); without it every call may, as the host replays a call
-    completed under the same request id. ``recover_session`` re-creates the session after a
+    A call may run again after a transport failure: the host replays a call completed under the
+    same request id. ``recover_session`` re-creates the session after a
     ``SessionNotFound`` and returns whether the host created it anew (empty); then
     ``on_session_recreated`` is told and the call goes on, or without it
     ``SessionRecreatedError`` is raised. None leaves ``SessionNotFound`` to the caller.
     Recovery happens at most once per call, so the loop is bounded.
     """
     attempts = _Attempts(
-        may_repeat_call is not None,
         recover_session is not None,
         max_retries,
         backoff,
@@ -163,9 +160,6 @@ async def run_with_retry(
             if step == "recover":
                 assert recover_session is not None
                 attempts.session_recovered(await recover_session())
-            elif step == "lookup":
-                assert may_repeat_call is not None
-                attempts.may_repeat = await may_repeat_call()
             else:
                 return await attempt()
         except SessionRecreatedError:
@@ -181,7 +175,6 @@ async def run_with_retry(
 def run_with_retry_blocking(
     attempt: Callable[[], T],
     *,
-    may_repeat_call: Callable[[], bool] | None = None,
     recover_session: Callable[[], bool] | None = None,
     max_retries: int = 3,
     backoff: BackoffPolicy = DEFAULT_BACKOFF,
@@ -191,7 +184,6 @@ def run_with_retry_blocking(
 ) -> T:
     """``run_with_retry`` for blocking code: the same policy, waiting with ``time.sleep``."""
     attempts = _Attempts(
-        may_repeat_call is not None,
         recover_session is not None,
         max_retries,
         backoff,
@@ -205,9 +197,6 @@ def run_with_retry_blocking(
             if step == "recover":
                 assert recover_session is not None
                 attempts.session_recovered(recover_session())
-            elif step == "lookup":
-                assert may_repeat_call is not None
-                attempts.may_repeat = may_repeat_call()
             else:
                 return attempt()
         except SessionRecreatedError:
@@ -220,7 +209,7 @@ def run_with_retry_blocking(
                 time.sleep(delay)
 
 
-Step = Literal["recover", "lookup", "call"]
+Step = Literal["recover", "call"]
 
 
 class _Attempts:
@@ -229,7 +218,6 @@ class _Attempts:
 
     def __init__(
         self,
-        asks_may_repeat: bool,
         can_recover: bool,
         max_retries: int,
         backoff: BackoffPolicy,
@@ -239,8 +227,6 @@ class _Attempts:
     ) -> None:
         if max_retries < 1:
             raise ValueError("max_retries must be >= 1 (it counts attempts, the first included)")
-        #: Whether the call may run twice after a transport failure; None until asked.
-        self.may_repeat: bool | None = None if asks_may_repeat else True
         self.can_recover = can_recover
         self.max_retries = max_retries
         self.backoff = backoff
@@ -254,7 +240,7 @@ class _Attempts:
     def next_step(self) -> Step:
         if self.needs_recovery:
             return "recover"
-        return "lookup" if self.may_repeat is None else "call"
+        return "call"
 
     def session_recovered(self, recreated: bool) -> None:
         """The session is back; raises ``SessionRecreatedError`` if it came back empty and nobody listens."""
@@ -272,8 +258,8 @@ class _Attempts:
             self.needs_recovery = True
             return 0.0
         self.failures += 1
-        # Re-creating the session and the lookup change nothing a tool sees: always safe.
-        delay = retry_delay(error, self.failures - 1, self.backoff, step != "call" or self.may_repeat is True)
+        # A repeated call is safe: the host replays one completed under the same request id.
+        delay = retry_delay(error, self.failures - 1, self.backoff, may_repeat_call=True)
         if delay is None or self.failures >= self.max_retries:
             return None
         if self.on_retry is not None:
