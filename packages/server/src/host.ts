@@ -422,32 +422,16 @@ export class ToolBridgeHost {
       this.metricsEndpoint = undefined;
       throw error;
     }
-    const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(bindTo, credentials, (error, bound) => {
-        if (error === null) resolve(bound);
-        else
-          reject(
-            new BridgeError(ErrorType.Unavailable, `cannot listen on ${bindTo}: ${error.message}`, {
-              cause: error,
-            }),
-          );
-      });
-    }).catch(async (error: unknown) => {
+    let port: number;
+    try {
+      port = await listen(server, bindTo, credentials);
+      if (tls) this.internalSocket = await bindInternalSocket(server);
+    } catch (error) {
+      server.forceShutdown();
       await this.metricsEndpoint?.close();
       this.metricsEndpoint = undefined;
       await this.workers.stop({ graceMs: 0 });
       throw error;
-    });
-    if (tls) {
-      try {
-        this.internalSocket = await bindInternalSocket(server);
-      } catch (error) {
-        server.forceShutdown();
-        await this.metricsEndpoint?.close();
-        this.metricsEndpoint = undefined;
-        await this.workers.stop({ graceMs: 0 });
-        throw error;
-      }
     }
     this.server = server;
     this.releaseFaults = containToolFaults(this.log);
@@ -635,13 +619,23 @@ export class ToolBridgeHost {
  */
 async function bindInternalSocket(server: grpc.Server): Promise<string> {
   const path = join(mkdtempSync(join(tmpdir(), "toolbridge-host-")), "host.sock");
-  await new Promise<void>((resolve, reject) => {
-    server.bindAsync(`unix:${path}`, grpc.ServerCredentials.createInsecure(), (error) => {
-      if (error === null) resolve();
-      else reject(new BridgeError(ErrorType.Unavailable, `cannot listen on unix:${path}: ${error.message}`));
+  await listen(server, `unix:${path}`, grpc.ServerCredentials.createInsecure());
+  return path;
+}
+
+/** Binds `server` to `address`; resolves with the bound port, rejects with Unavailable naming the address. */
+function listen(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, credentials, (error, bound) => {
+      if (error === null) resolve(bound);
+      else
+        reject(
+          new BridgeError(ErrorType.Unavailable, `cannot listen on ${address}: ${error.message}`, {
+            cause: error,
+          }),
+        );
     });
   });
-  return path;
 }
 
 /** The node name in call claims when the store is this process's own. */
