@@ -9,7 +9,7 @@ import type { Registry } from "prom-client";
 import { type AuthenticateHook, Authenticator } from "./auth/authenticator.js";
 import { requireAuthentication } from "./auth/guard.js";
 import { ANONYMOUS, HOST } from "./auth/principal.js";
-import { checkExposure, serverCredentials, tlsEnabled } from "./auth/transport.js";
+import { checkExposure, isUnixAddress, serverCredentials, tlsEnabled } from "./auth/transport.js";
 import { type HostConfig, type HostConfigInput, parseConfig, sweepInterval } from "./config.js";
 import { type MetricsEndpoint, serveMetrics } from "./metrics/http.js";
 import { HostMetrics } from "./metrics/metrics.js";
@@ -640,11 +640,6 @@ function listen(server: grpc.Server, address: string, credentials: grpc.ServerCr
 
 /** The node name in call claims when the store is this process's own. */
 const LOCAL_NODE = "local";
-/** Whether `host` names a Unix domain socket (`unix:/path`, `unix:relative/path`) rather than an interface. */
-export function isUnixAddress(host: string): boolean {
-  return host.startsWith("unix:");
-}
-
 /** What grpc-js binds: a `unix:` address as it is, else "host:port" (IPv6 in brackets). */
 function bindAddress({ host, port }: { host: string; port: number }): string {
   if (isUnixAddress(host)) return host;
