@@ -9,7 +9,7 @@ import type { Registry } from "prom-client";
 import { type AuthenticateHook, Authenticator } from "./auth/authenticator.js";
 import { requireAuthentication } from "./auth/guard.js";
 import { ANONYMOUS, HOST } from "./auth/principal.js";
-import { checkExposure, serverCredentials, tlsEnabled } from "./auth/transport.js";
+import { checkExposure, isUnixAddress, serverCredentials, tlsEnabled } from "./auth/transport.js";
 import { type HostConfig, type HostConfigInput, parseConfig, sweepInterval } from "./config.js";
 import { type MetricsEndpoint, serveMetrics } from "./metrics/http.js";
 import { HostMetrics } from "./metrics/metrics.js";
@@ -422,32 +422,16 @@ export class ToolBridgeHost {
       this.metricsEndpoint = undefined;
       throw error;
     }
-    const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(bindTo, credentials, (error, bound) => {
-        if (error === null) resolve(bound);
-        else
-          reject(
-            new BridgeError(ErrorType.Unavailable, `cannot listen on ${bindTo}: ${error.message}`, {
-              cause: error,
-            }),
-          );
-      });
-    }).catch(async (error: unknown) => {
+    let port: number;
+    try {
+      port = await listen(server, bindTo, credentials);
+      if (tls) this.internalSocket = await bindInternalSocket(server);
+    } catch (error) {
+      server.forceShutdown();
       await this.metricsEndpoint?.close();
       this.metricsEndpoint = undefined;
       await this.workers.stop({ graceMs: 0 });
       throw error;
-    });
-    if (tls) {
-      try {
-        this.internalSocket = await bindInternalSocket(server);
-      } catch (error) {
-        server.forceShutdown();
-        await this.metricsEndpoint?.close();
-        this.metricsEndpoint = undefined;
-        await this.workers.stop({ graceMs: 0 });
-        throw error;
-      }
     }
     this.server = server;
     this.releaseFaults = containToolFaults(this.log);
@@ -635,22 +619,27 @@ export class ToolBridgeHost {
  */
 async function bindInternalSocket(server: grpc.Server): Promise<string> {
   const path = join(mkdtempSync(join(tmpdir(), "toolbridge-host-")), "host.sock");
-  await new Promise<void>((resolve, reject) => {
-    server.bindAsync(`unix:${path}`, grpc.ServerCredentials.createInsecure(), (error) => {
-      if (error === null) resolve();
-      else reject(new BridgeError(ErrorType.Unavailable, `cannot listen on unix:${path}: ${error.message}`));
+  await listen(server, `unix:${path}`, grpc.ServerCredentials.createInsecure());
+  return path;
+}
+
+/** Binds `server` to `address`; resolves with the bound port, rejects with Unavailable naming the address. */
+function listen(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, credentials, (error, bound) => {
+      if (error === null) resolve(bound);
+      else
+        reject(
+          new BridgeError(ErrorType.Unavailable, `cannot listen on ${address}: ${error.message}`, {
+            cause: error,
+          }),
+        );
     });
   });
-  return path;
 }
 
 /** The node name in call claims when the store is this process's own. */
 const LOCAL_NODE = "local";
-/** Whether `host` names a Unix domain socket (`unix:/path`, `unix:relative/path`) rather than an interface. */
-export function isUnixAddress(host: string): boolean {
-  return host.startsWith("unix:");
-}
-
 /** What grpc-js binds: a `unix:` address as it is, else "host:port" (IPv6 in brackets). */
 function bindAddress({ host, port }: { host: string; port: number }): string {
   if (isUnixAddress(host)) return host;

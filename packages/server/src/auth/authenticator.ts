@@ -97,11 +97,6 @@ export class Authenticator {
     return this.options.tokensFile !== "" || this.hook !== undefined || this.options.clientCertificates;
   }
 
-  /** Number of tokens in the tokens file (0 without one). */
-  get tokenCount(): number {
-    return this.fileTokens;
-  }
-
   /**
    * Accepts `token` as the host itself: the token every host sharing this host's store
    * forwards calls of session tools with (docs/stores.md). Whoever can read the store can

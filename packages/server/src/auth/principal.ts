@@ -4,7 +4,6 @@
  * check); a session belongs to the principal that created it and does not exist for
  * anyone else. Without authentication every caller is the same anonymous principal.
  */
-import { BridgeError, ErrorType } from "@toolbridge/core";
 
 /** How a caller was identified. */
 export type PrincipalKind = "anonymous" | "token" | "certificate" | "hook" | "host";
@@ -59,11 +58,4 @@ export function hasQuotas(principal: Principal): boolean {
  */
 export function recordedWriter(principal: Principal, claimed: string): string {
   return principal.kind === "anonymous" || principal.kind === "host" ? claimed : principal.name;
-}
-
-/** The error for a principal name the host cannot accept. */
-export function invalidPrincipal(source: string, problem: string): BridgeError {
-  return new BridgeError(ErrorType.ValidationError, `${source}: ${problem}`, {
-    details: { field: "principal" },
-  });
 }

@@ -81,6 +81,11 @@ export function isLoopback(host: string): boolean {
   return bare === "::1" || bare === "0:0:0:0:0:0:0:1" || bare === "::ffff:127.0.0.1";
 }
 
+/** Whether `host` names a Unix domain socket (`unix:/path`, `unix:relative/path`) rather than an interface. */
+export function isUnixAddress(host: string): boolean {
+  return host.startsWith("unix:");
+}
+
 export interface Exposure {
   /** The gRPC interface and port. */
   readonly host: string;
@@ -101,7 +106,7 @@ export function checkExposure(exposure: Exposure): void {
   if (exposure.insecure || exposure.tls || exposure.authentication) return;
   // A Unix domain socket (unix:/path) is reachable only from this machine, as loopback is.
   const open = [exposure.host, exposure.metricsHost].filter(
-    (host): host is string => host !== undefined && !isLoopback(host) && !host.startsWith("unix:"),
+    (host): host is string => host !== undefined && !isLoopback(host) && !isUnixAddress(host),
   );
   if (open.length === 0) return;
   throw new BridgeError(

@@ -10,6 +10,7 @@ import {
   DEFAULT_WATCH_HISTORY,
   type Following,
   historyTrimmed,
+  MAX_TOMBSTONES,
   ownerLimitReached,
   resumeAhead,
   type SessionEnded,
@@ -49,9 +50,6 @@ interface Entry {
   /** Outcomes of completed calls by request id, in completion order. */
   records: Map<string, { readonly outcome: Uint8Array; readonly at: number }> | undefined;
 }
-
-/** Deleted names remembered per session; beyond this the oldest fold into the session's floor. */
-const MAX_TOMBSTONES = 10_000;
 
 const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
 

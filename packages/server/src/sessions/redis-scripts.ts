@@ -153,7 +153,7 @@ if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
 return ids`,
 );
 
-/** The slot of variable ARGV[1]: {encoded or nil, floor, count, incarnation}, or nil without session. */
+/** The slot of variable ARGV[1] (the fields of SLOT above), or nil without session. */
 export const READ_SLOT = script(
   SESSION_KEYS,
   `
@@ -234,8 +234,8 @@ return {redis.call('HGET', KEYS[1], 'seq'), redis.call('HGET', KEYS[2], ARGV[1])
 );
 
 /**
- * {sequence, count, name, encoded, ...} of all variables, or of the names in ARGV
- * ({sequence, count, encoded or nil, ...}); nil without session.
+ * {sequence, {name, encoded, ...}} of all variables, or {sequence, {encoded or nil, ...}}
+ * of the names in ARGV; nil without session.
  */
 export const SNAPSHOT = script(
   2,

@@ -40,6 +40,7 @@ import {
   type Following,
   historyTrimmed,
   LEGACY_OWNER,
+  MAX_TOMBSTONES,
   ownerLimitReached,
   resumeAhead,
   type SessionEnded,
@@ -72,8 +73,6 @@ export interface RedisSessionStoreOptions extends SessionStoreOptions {
   readonly redisOptions?: RedisOptions;
 }
 
-/** Deleted names remembered per session, as in the memory store. */
-const MAX_TOMBSTONES = 10_000;
 /** Ids taken out of the index per sweep round. */
 const SWEEP_BATCH = 100;
 /** Log entries read per round trip when resuming a watch or filling a gap. */

@@ -66,6 +66,12 @@ export interface SessionStoreOptions {
 /** Changes kept per session for resuming watches when SessionStoreOptions.watchHistory is not given. */
 export const DEFAULT_WATCH_HISTORY = 1000;
 
+/**
+ * Deleted names every store remembers per session (so that a re-created name continues
+ * above its last version); beyond this the oldest fold into the session's version floor.
+ */
+export const MAX_TOMBSTONES = 10_000;
+
 /** How long and how many call outcomes a session keeps for replay (docs/replay.md). */
 export interface CallRecordLimits {
   /** A recorded outcome is replayed for this long after the call completed. */
