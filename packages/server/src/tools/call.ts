@@ -244,10 +244,7 @@ class ToolCall {
         : undefined;
     if (remote === undefined || rt.forwarder === undefined) throw toolNotFound(rt, req.sessionId, req.toolId);
     if (ctx.cancellation.reason !== undefined) throw ctx.cancellation.reason;
-    let timeoutMs = remote.spec.limits?.timeoutMs || rt.config.toolTimeoutMs;
-    if (req.timeoutMs > 0) timeoutMs = Math.min(timeoutMs, req.timeoutMs);
-    if (Number.isFinite(ctx.deadline))
-      timeoutMs = Math.min(timeoutMs, Math.max(1, ctx.deadline - Date.now()));
+    const timeoutMs = withinCall(remote.spec.limits?.timeoutMs || rt.config.toolTimeoutMs, req, ctx);
     const forwarded = rt.forwarder.call(remote, req, ctx.requestId, timeoutMs);
     this.running = forwarded;
     ctx.cancellation.attach(forwarded);
@@ -352,10 +349,19 @@ class ToolCall {
  */
 function timeoutOf(rt: HostRuntime, tool: Tool | undefined, req: CallRequest, ctx: CallContext): number {
   const { config } = rt;
-  let timeoutMs = tool?.timeoutMs ?? (tool?.streaming ? config.streamTotalTimeoutMs : config.toolTimeoutMs);
-  if (req.timeoutMs > 0) timeoutMs = Math.min(timeoutMs, req.timeoutMs);
-  if (Number.isFinite(ctx.deadline)) timeoutMs = Math.min(timeoutMs, Math.max(1, ctx.deadline - Date.now()));
-  return timeoutMs;
+  return withinCall(
+    tool?.timeoutMs ?? (tool?.streaming ? config.streamTotalTimeoutMs : config.toolTimeoutMs),
+    req,
+    ctx,
+  );
+}
+
+/** `timeoutMs` shortened by the call's own timeout_ms and by its gRPC deadline (at least 1 ms). */
+function withinCall(timeoutMs: number, req: CallRequest, ctx: CallContext): number {
+  let within = timeoutMs;
+  if (req.timeoutMs > 0) within = Math.min(within, req.timeoutMs);
+  if (Number.isFinite(ctx.deadline)) within = Math.min(within, Math.max(1, ctx.deadline - Date.now()));
+  return within;
 }
 
 /** The prepare step after the session check: the tool's arguments and its timeouts. */
