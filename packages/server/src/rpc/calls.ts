@@ -12,7 +12,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
 import type { Principal } from "../auth/principal.js";
-import { type HostRuntime, newId, SHUTTING_DOWN } from "../runtime.js";
+import { errorInfo, type HostRuntime, newId, SHUTTING_DOWN } from "../runtime.js";
 import { type CallContext, Cancellation, callLogger, runCall } from "../tools/call.js";
 import { FORWARDED_HEADER } from "../tools/forward.js";
 import { cancellationReason, chosenRequestId, deadlineOf } from "./call-context.js";
@@ -137,7 +137,7 @@ export class CallMux {
 
   /** Answers a call that is not run with its error. */
   private refuse(callId: bigint, requestId: string, error: BridgeError): void {
-    const info = { type: error.type, message: error.message, details: error.details, stacktrace: "" };
+    const info = errorInfo(this.rt, error);
     this.answer({
       callId,
       response: { success: false, result: undefined, error: info, requestId, metrics: undefined },

@@ -95,16 +95,18 @@ export async function runBatch(
   await Promise.all(Array.from({ length: width }, worker));
 
   // Built only when an item did not run: constructing an error captures a stack.
-  let skipped: BridgeError | undefined;
-  const notRunReason = (): BridgeError => {
-    skipped ??=
+  let skipped: pb.ErrorInfo | undefined;
+  const notRunError = (): pb.ErrorInfo => {
+    skipped ??= errorInfo(
+      rt,
       failedIndex !== undefined
         ? new BridgeError(
             ErrorType.Cancelled,
             `not run: item ${failedIndex} failed and the batch has stop_on_error set`,
             { details: { reason: "stop_on_error", failed_index: String(failedIndex) } },
           )
-        : (cancellation.reason ?? new BridgeError(ErrorType.Cancelled, "not run"));
+        : (cancellation.reason ?? new BridgeError(ErrorType.Cancelled, "not run")),
+    );
     return skipped;
   };
   let durationMs = 0;
@@ -113,7 +115,7 @@ export async function runBatch(
   const complete = Array.from(results, (result, position) => {
     durationMs += result?.metrics?.durationMs ?? 0;
     if (result?.success !== true) failures++;
-    return result ?? notRun(indexes[position] as number, notRunReason());
+    return result ?? notRun(indexes[position] as number, notRunError());
   });
   ctx.log.debug(
     { sessionId: req.sessionId, items: items.length, failures, parallel, width },
@@ -154,12 +156,12 @@ function itemIndexes(rt: HostRuntime, items: readonly pb.ToolCallItem[]): number
   return indexes;
 }
 
-function notRun(index: number, reason: BridgeError): pb.ToolCallResult {
+function notRun(index: number, error: pb.ErrorInfo): pb.ToolCallResult {
   return {
     index,
     success: false,
     result: undefined,
-    error: { type: reason.type, message: reason.message, details: reason.details, stacktrace: "" },
+    error,
     metrics: { durationMs: 0, hostMs: 0 },
   };
 }
