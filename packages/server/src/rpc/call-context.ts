@@ -5,7 +5,7 @@
 import type * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType } from "@toolbridge/core";
 import type { Principal } from "../auth/principal.js";
-import { type HostRuntime, newId } from "../runtime.js";
+import type { HostRuntime } from "../runtime.js";
 import { type CallContext, Cancellation, callLogger } from "../tools/call.js";
 import { FORWARDED_HEADER } from "../tools/forward.js";
 
@@ -20,16 +20,6 @@ export function chosenRequestId(fromMessage: string, metadata: grpc.Metadata): s
   const header = metadata.get("x-request-id")[0];
   if (typeof header === "string" && header !== "") return header.slice(0, MAX_REQUEST_ID);
   return undefined;
-}
-
-/** The request id of a call: the one the client chose, else a fresh one. */
-export function requestIdOf(
-  fromMessage: string,
-  metadata: grpc.Metadata,
-  kind = "req",
-  fallback: string = newId(kind),
-): string {
-  return chosenRequestId(fromMessage, metadata) ?? fallback;
 }
 
 /** A gRPC deadline as epoch milliseconds; Infinity when the call has none. */

@@ -8,7 +8,7 @@ import { asBuffer, BridgeError, ErrorType, pb, type pbValues } from "@toolbridge
 import type { Principal } from "../auth/principal.js";
 import { errorInfo, type HostRuntime, newId } from "../runtime.js";
 import { type ChunkSink, runStream } from "../tools/call.js";
-import { contextOf, requestIdOf } from "./call-context.js";
+import { chosenRequestId, contextOf } from "./call-context.js";
 import { writable } from "./writable.js";
 
 type ChunkStream = grpc.ServerWritableStream<pb.ToolStreamRequest, Buffer>;
@@ -21,7 +21,7 @@ export async function streamTool(rt: HostRuntime, call: ChunkStream, principal: 
   const req = call.request;
   const streamId = req.streamId || newId("stream");
   // Without one from the client, the stream id doubles as the request id.
-  const requestId = requestIdOf(req.requestId, call.metadata, "stream", streamId);
+  const requestId = chosenRequestId(req.requestId, call.metadata) ?? streamId;
   const ctx = contextOf(rt, call, requestId, { request_id: requestId, stream_id: streamId }, principal);
   const limit = rt.config.maxMessageBytes;
   // Chunks are encoded here, where their size on the wire is known; write() returning
