@@ -207,26 +207,13 @@ function serverStream<Req>(
     principal: Principal,
   ) => Promise<void>,
 ): grpc.handleServerStreamingCall<Req, Buffer> {
-  return (call) => {
-    if (rt.draining) {
-      call.emit("error", REFUSED_WHILE_DRAINING);
-      return;
-    }
-    const serve = (principal: Principal) => {
+  return (call) =>
+    openStream(rt, name, call, (principal) => {
       const refusal = refusalOf(call.request);
-      if (refusal !== undefined) {
-        call.emit("error", refusal);
-        return;
-      }
-      void rt.calls.track(
-        handler(rt, call, principal).catch((error: unknown) => {
-          rt.log.error({ err: error }, `unhandled error in ${name}`);
-          if (!call.cancelled) call.emit("error", { code: grpc.status.INTERNAL, details: String(error) });
-        }),
-      );
-    };
-    withPrincipal(rt, call, {}, serve, (status) => call.emit("error", status));
-  };
+      if (refusal === undefined) return handler(rt, call, principal);
+      call.emit("error", refusal);
+      return undefined;
+    });
 }
 
 /**
@@ -239,23 +226,39 @@ function bidiStream<Req, Res>(
   name: string,
   handler: (rt: HostRuntime, call: grpc.ServerDuplexStream<Req, Res>, principal: Principal) => Promise<void>,
 ): grpc.handleBidiStreamingCall<Req, Res> {
-  return (call) => {
-    if (rt.draining) {
-      call.emit("error", REFUSED_WHILE_DRAINING);
-      return;
-    }
-    const serve = (principal: Principal) => {
-      void rt.calls.track(
-        handler(rt, call, principal).catch((error: unknown) => {
-          rt.log.error({ err: error }, `unhandled error in ${name}`);
-          if (!call.cancelled) call.emit("error", { code: grpc.status.INTERNAL, details: String(error) });
-        }),
-      );
-    };
-    withPrincipal(rt, call as grpc.ServerDuplexStream<unknown, unknown>, {}, serve, (status) =>
-      call.emit("error", status),
+  return (call) =>
+    openStream(rt, name, call as grpc.ServerDuplexStream<unknown, unknown>, (principal) =>
+      handler(rt, call, principal),
+    );
+}
+
+/**
+ * What every streaming RPC does around its handler: refused with UNAVAILABLE while the
+ * host drains, run with the caller's principal, and counted in flight until `run`'s work
+ * settles (`run` returns none when it refused the call itself); an error the work throws
+ * ends the stream with INTERNAL.
+ */
+function openStream(
+  rt: HostRuntime,
+  name: string,
+  call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
+  run: (principal: Principal) => Promise<void> | undefined,
+): void {
+  if (rt.draining) {
+    call.emit("error", REFUSED_WHILE_DRAINING);
+    return;
+  }
+  const serve = (principal: Principal) => {
+    const work = run(principal);
+    if (work === undefined) return;
+    void rt.calls.track(
+      work.catch((error: unknown) => {
+        rt.log.error({ err: error }, `unhandled error in ${name}`);
+        if (!call.cancelled) call.emit("error", { code: grpc.status.INTERNAL, details: String(error) });
+      }),
     );
   };
+  withPrincipal(rt, call, {}, serve, (status) => call.emit("error", status));
 }
 
 /** The ToolBridge service: one handler per RPC of toolbridge.proto. */
