@@ -18,9 +18,7 @@ export async function batchExecuteTools(
   const batchId = req.batchId || newId("batch");
   const chosen = chosenRequestId(req.requestId, call.metadata);
   const requestId = chosen ?? newId("batch");
-  const ctx = contextOf(rt, call, requestId, { request_id: requestId, batch_id: batchId }, principal, {
-    chosen,
-  });
+  const ctx = contextOf(rt, call, requestId, { request_id: requestId, batch_id: batchId }, principal, chosen);
   try {
     const outcome = await runBatch(rt, req, ctx);
     const hostMs = performance.now() - started;

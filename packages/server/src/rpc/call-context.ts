@@ -50,9 +50,9 @@ export interface WireContext extends CallContext {
 /**
  * The engine's context for a grpc-js call by `principal`: the call's deadline, a
  * Cancellation that fires (with the right reason) when grpc-js reports the call
- * cancelled, and a logger whose lines carry `bindings`. With `recorded`, the request id
- * (when the client chose it) is the call's idempotency key, unless another node forwarded
- * the call (that node records it).
+ * cancelled, and a logger whose lines carry `bindings`. `chosen`, the request id the client
+ * chose (see `chosenRequestId`), is the call's idempotency key, unless another node
+ * forwarded the call (that node records it); a call not recorded passes none.
  */
 export function contextOf(
   rt: HostRuntime,
@@ -65,7 +65,7 @@ export function contextOf(
   requestId: string,
   bindings: Record<string, string>,
   principal: Principal,
-  recorded?: { readonly chosen: string | undefined },
+  chosen?: string,
 ): WireContext {
   const cancellation = new Cancellation();
   const onCancelled = () => cancellation.cancel(cancellationReason(deadlineOf(call)));
@@ -77,7 +77,7 @@ export function contextOf(
     cancellation,
     log: callLogger(rt.log, bindings),
     principal,
-    idempotencyKey: forwarded ? undefined : recorded?.chosen,
+    idempotencyKey: forwarded ? undefined : chosen,
     forwarded,
     release: () => call.removeListener("cancelled", onCancelled),
   };

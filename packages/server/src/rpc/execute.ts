@@ -17,7 +17,7 @@ export async function executeTool(
 ): Promise<pb.ToolCallResponse> {
   const chosen = chosenRequestId(req.requestId, call.metadata);
   const requestId = chosen ?? newId("req");
-  const ctx = contextOf(rt, call, requestId, { request_id: requestId }, principal, { chosen });
+  const ctx = contextOf(rt, call, requestId, { request_id: requestId }, principal, chosen);
   try {
     return responseOf(await runCall(rt, req, ctx), requestId);
   } finally {
