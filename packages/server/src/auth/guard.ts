@@ -9,7 +9,8 @@ type AnyHandler = (
   callback?: (status: Status) => void,
 ) => void;
 
-function statusOf(error: unknown, log: Logger): Status {
+/** The status refusing a call whose authentication failed: its own, or INTERNAL (logged) for a host bug. */
+export function authenticationRefusal(error: unknown, log: Logger): Status {
   if (error instanceof RpcStatusError) return { code: error.code, details: error.message };
   log.error({ err: error }, "authentication failed with an unexpected error");
   return {
@@ -37,7 +38,7 @@ export function requireAuthentication(
       auth.authenticate(call).then(
         () => handler(call, callback),
         (error: unknown) => {
-          const status = statusOf(error, log);
+          const status = authenticationRefusal(error, log);
           // A response stream is refused with an error event; a single response through its callback.
           if (method.responseStream || callback === undefined) call.emit("error", status);
           else callback(status);

@@ -1,5 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { asBuffer, BridgeError, ErrorType, pb } from "@toolbridge/core";
+import { authenticationRefusal } from "../auth/guard.js";
 import { ANONYMOUS, type Principal } from "../auth/principal.js";
 import { type HostRuntime, SHUTTING_DOWN } from "../runtime.js";
 import { batchExecuteTools } from "./batch.js";
@@ -136,14 +137,8 @@ function withPrincipal(
   rt.auth.authenticate(call).then(serve, (error: unknown) => {
     if (error instanceof RpcStatusError) {
       rt.log.debug({ method: call.getPath(), reason: error.message }, "refused an unauthenticated call");
-      refuse({ code: error.code, details: error.message });
-      return;
     }
-    rt.log.error({ err: error }, "authentication failed with an unexpected error");
-    refuse({
-      code: grpc.status.INTERNAL,
-      details: `internal host error while authenticating: ${String(error)}`,
-    });
+    refuse(authenticationRefusal(error, rt.log));
   });
 }
 
