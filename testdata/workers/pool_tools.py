@@ -84,7 +84,8 @@ async def count(n: int, delay_ms: int = 0, marker: str = "") -> AsyncIterator[in
         for i in range(n):
             yield i
             await asyncio.sleep(delay_ms / 1000)
-    except asyncio.CancelledError:
+    except (asyncio.CancelledError, GeneratorExit):
+        # Cancelled inside its sleep, or closed at a yield when the cancel finds it parked there.
         CANCELLED.append(f"count:{marker}")
         raise
 
