@@ -266,6 +266,8 @@ async def _write_progress(recorder: _RunRecorder, save: Callable[[AgentRun], Awa
             written = len(recorder.steps)
             try:
                 await save(recorder.run.with_steps(recorder.steps))
+            except ToolBridgeError as error:  # e.g. the session is gone: its message says it all
+                logger.warning("could not record the progress of run %s: %s", recorder.run.run_id, error)
             except Exception:  # the final write reports problems; progress is best effort
                 logger.warning("could not record the progress of run %s", recorder.run.run_id, exc_info=True)
         if recorder.done:
