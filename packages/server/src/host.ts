@@ -226,10 +226,27 @@ export class ToolBridgeHost {
   /**
    * Reads the tokens file (`authTokensFile`) again; the host does this on SIGHUP. A file
    * that cannot be read or parsed leaves the tokens in force and is logged; returns
-   * whether the new tokens took effect.
+   * whether the new tokens took effect. When they did, every open stream is checked
+   * against them (`revalidate`): those whose token is gone end with UNAUTHENTICATED.
    */
   reloadAuthTokens(): boolean {
-    return this.auth.reload();
+    const taken = this.auth.reload();
+    if (taken) void this.auth.revalidate("re-checked after the tokens file was reloaded");
+    return taken;
+  }
+
+  /**
+   * Checks the credentials of every open stream (Calls, StreamTool, variable watches,
+   * health watches, reflection) again, against the tokens file and the authentication hook
+   * as they answer now; a stream whose credentials are no longer accepted, or now name
+   * another principal, ends with UNAUTHENTICATED, and the calls it was running are
+   * cancelled. Resolves with how many streams ended. Call it when your hook's answer
+   * changes (a revoked token, a disabled user): a stream is otherwise authenticated only
+   * when it opens, and keeps its principal until it ends. SIGHUP and reloadAuthTokens()
+   * do it by themselves.
+   */
+  revalidate(): Promise<number> {
+    return this.auth.revalidate("re-checked by the application");
   }
 
   /**
