@@ -54,8 +54,11 @@ export default function registerClusterTools(host: ToolBridgeHost): void {
       name: "register_session_echo",
       description:
         "Registers, for this session and on this node only, the tool `name` (returns its `value` and the " +
-        "node that ran it) and `<name>_stream` (streams `count` such results).",
+        "node that ran it), `<name>_stream` (streams `count` such results) and `<name>_hold` (streams one, " +
+        "then runs until aborted).",
       parameters: z.object({ name: z.string() }),
+      // Its own budget: the tests of default budgets make the host's toolTimeoutMs tiny.
+      timeoutMs: 20_000,
       handler: async ({ name }, ctx) => {
         await host.registerSessionTool(ctx.sessionId, [
           defineTool({
@@ -71,6 +74,16 @@ export default function registerClusterTools(host: ToolBridgeHost): void {
             streaming: true,
             handler: async function* ({ count }) {
               for (let i = 0; i < count; i++) yield { i, node: node() };
+            },
+          }),
+          defineTool({
+            name: `${name}_hold`,
+            description:
+              "Streams one chunk naming the node that ran it, then waits until the call is aborted.",
+            streaming: true,
+            handler: async function* (_args, ctx) {
+              yield { i: 0, node: node() };
+              await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
             },
           }),
         ]);

@@ -128,12 +128,17 @@ const HostConfigSchema = z.strictObject({
   workerSessionAffinity: flag().default(false),
   /** Serve on an interface other machines reach without TLS or authentication (not recommended). */
   insecure: flag().default(false),
-  /** PEM certificate chain of the host: serves TLS (with tlsKey). */
+  /** PEM certificate chain of the host: serves TLS (with tlsKey); re-read on SIGHUP. */
   tlsCert: z.string().default(""),
   /** PEM private key of tlsCert. */
   tlsKey: z.string().default(""),
   /** PEM CA bundle: clients must present a certificate it signed (mTLS); its subject is their principal. */
   tlsClientCa: z.string().default(""),
+  /**
+   * PEM CA bundle this host verifies the certificates of the other hosts sharing its store
+   * with, when it forwards calls to them over TLS; empty: tlsClientCa, else the system's roots.
+   */
+  peerTlsCa: z.string().default(""),
   /** File of `<token> <principal>` lines: every RPC needs `authorization: Bearer <token>`; re-read on SIGHUP. */
   authTokensFile: z.string().default(""),
   /** With authentication on, the health services need it too (off: probes answer without a token). */

@@ -6,10 +6,12 @@ import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, FILE_DESCRIPTOR_SET_BASE64, pb } from "@toolbridge/core";
 import { type Logger, pino } from "pino";
 import type { Registry } from "prom-client";
-import { type AuthenticateHook, Authenticator } from "./auth/authenticator.js";
+import type { AuthenticateHook, Authenticator } from "./auth/authenticator.js";
+import { tlsEnabled } from "./auth/certificates.js";
+import { HostCredentials } from "./auth/credentials.js";
 import { requireAuthentication } from "./auth/guard.js";
 import { ANONYMOUS, HOST } from "./auth/principal.js";
-import { checkExposure, isUnixAddress, serverCredentials, tlsEnabled } from "./auth/transport.js";
+import { checkExposure, isUnixAddress } from "./auth/transport.js";
 import { type HostConfig, type HostConfigInput, parseConfig, sweepInterval } from "./config.js";
 import { type MetricsEndpoint, serveMetrics } from "./metrics/http.js";
 import { HostMetrics } from "./metrics/metrics.js";
@@ -121,7 +123,8 @@ export class ToolBridgeHost {
   private readonly metrics: HostMetrics;
   private readonly variableService: VariableService;
   private readonly auth: Authenticator;
-  private readonly onHangup = () => this.reloadAuthTokens();
+  /** The authenticator and the TLS files, reloaded on SIGHUP. */
+  private readonly credentials: HostCredentials;
   /** The store when several nodes share it (Redis): the node directory and shared limits. */
   private readonly shared: SharedSessionStore | undefined;
   private metricsEndpoint: MetricsEndpoint | undefined;
@@ -138,11 +141,8 @@ export class ToolBridgeHost {
     this.config = parseConfig(typeof store === "string" ? { ...config, store } : config, "host options");
     this.log =
       logger ?? pino({ level: this.config.logLevel, base: { service: "toolbridge" } }, pino.destination(2));
-    this.auth = new Authenticator({
-      tokensFile: this.config.authTokensFile,
-      clientCertificates: this.config.tlsClientCa !== "",
-      log: this.log,
-    });
+    this.credentials = new HostCredentials(this.config, this.log);
+    this.auth = this.credentials.auth;
     this.sessions = new SessionManager({
       store: typeof store === "object" ? store : this.configuredStore(),
       timeoutMs: this.config.sessionTimeoutMs,
@@ -196,13 +196,15 @@ export class ToolBridgeHost {
               node: shared?.nodeId ?? LOCAL_NODE,
               maxRecordBytes: this.config.replayMaxRecordBytes,
               // With one node, a claim of another node cannot be live.
-              isGone: async (node) => shared === undefined || (await shared.nodeAddress(node)) === undefined,
+              isGone: async (node) => shared === undefined || (await shared.nodeEntry(node)) === undefined,
             })
           : undefined,
       sharedRate: shared && ((tool, limit) => shared.takeRateSlot(tool, limit)),
-      forwarder: shared && new Forwarder(shared, this.config.maxMessageBytes),
+      forwarder: shared && new Forwarder(shared, this.config.maxMessageBytes, this.credentials.peerTransport),
       callStreams: new OpenCallStreams(),
     };
+    // New TLS files: the calls forwarded from now on connect with them.
+    this.credentials.onTlsReloaded(() => this.runtime.forwarder?.reconnect());
   }
 
   /**
@@ -226,10 +228,36 @@ export class ToolBridgeHost {
   /**
    * Reads the tokens file (`authTokensFile`) again; the host does this on SIGHUP. A file
    * that cannot be read or parsed leaves the tokens in force and is logged; returns
-   * whether the new tokens took effect.
+   * whether the new tokens took effect. When they did, every open stream is checked
+   * against them (`revalidate`): those whose token is gone end with UNAUTHENTICATED.
    */
   reloadAuthTokens(): boolean {
-    return this.auth.reload();
+    return this.credentials.reloadAuthTokens();
+  }
+
+  /**
+   * Checks the credentials of every open stream (Calls, StreamTool, variable watches,
+   * health watches, reflection) again, against the tokens file and the authentication hook
+   * as they answer now; a stream whose credentials are no longer accepted, or now name
+   * another principal, ends with UNAUTHENTICATED, and the calls it was running are
+   * cancelled. Resolves with how many streams ended. Call it when your hook's answer
+   * changes (a revoked token, a disabled user): a stream is otherwise authenticated only
+   * when it opens, and keeps its principal until it ends. SIGHUP and reloadAuthTokens()
+   * do it by themselves.
+   */
+  revalidate(): Promise<number> {
+    return this.auth.revalidate("re-checked by the application");
+  }
+
+  /**
+   * Reads the TLS files (`tlsCert`, `tlsKey`, `tlsClientCa`, `peerTlsCa`) again; the host
+   * does this on SIGHUP. New connections get the new certificate (and client certificates
+   * are checked against the new CA); connections already open keep theirs. Files that
+   * cannot be read or do not fit leave the ones in force and are logged; returns whether the
+   * new files took effect. False before start().
+   */
+  reloadTlsCertificates(): boolean {
+    return this.credentials.reloadTlsCertificates();
   }
 
   /**
@@ -401,7 +429,7 @@ export class ToolBridgeHost {
       authentication: this.auth.enabled,
       insecure: config.insecure,
     });
-    const credentials = serverCredentials(config);
+    const credentials = this.credentials.serverCredentials();
 
     const bindTo = bindAddress(config);
     if (config.metricsPort !== undefined) {
@@ -435,7 +463,7 @@ export class ToolBridgeHost {
     }
     this.server = server;
     this.releaseFaults = containToolFaults(this.log);
-    if (config.authTokensFile !== "") process.on("SIGHUP", this.onHangup);
+    this.credentials.listenForHangup();
     this.sessions.startSweeping();
     this.health.setHost(true);
     this.listening = isUnixAddress(config.host)
@@ -501,7 +529,7 @@ export class ToolBridgeHost {
     const wildcard = host === "0.0.0.0" || host === "::";
     const address = advertiseAddress || (wildcard ? `${hostname()}:${port}` : (this.listening?.target ?? ""));
     try {
-      await this.shared.advertise(address);
+      await this.shared.advertise({ address, tls: tlsEnabled(this.config) });
     } catch (error) {
       // It keeps trying every second; meanwhile other nodes cannot forward calls here.
       this.log.warn({ err: error, address }, "could not advertise this node in the session store yet");
@@ -556,7 +584,7 @@ export class ToolBridgeHost {
   private async shutdown(graceMs: number): Promise<void> {
     const deadline = Date.now() + graceMs;
     this.runtime.draining = true;
-    process.removeListener("SIGHUP", this.onHangup);
+    this.credentials.stopListening();
     this.health.setHost(false);
     this.sessions.stopSweeping();
     // Watches and idle call streams never finish by themselves; ending them now keeps them

@@ -88,6 +88,37 @@ describe("a session tool across nodes", () => {
   });
 });
 
+describe("a streaming session tool called through another node", () => {
+  it("gets the stream's default budget, streamTotalTimeoutMs, as on its own node", async () => {
+    // toolTimeoutMs is far below streamTotalTimeoutMs: a stream bounded by it would end at once.
+    const flags = { store: url(), "tool-timeout-ms": 100, "stream-total-timeout-ms": 1500 };
+    const [hostA, hostB] = await Promise.all([host(flags), host(flags)]);
+    assert.ok(hostA !== undefined && hostB !== undefined);
+    const [a, b] = [client(hostA.target), client(hostB.target)];
+    const { sessionId } = await a.initializeSession();
+    await b.initializeSession(sessionId);
+    assert.equal(await a.executeTool("register_session_echo", { name: "budget" }), nodeOf(hostA));
+    const held = async (through: ToolBridgeClient) => {
+      const chunks: unknown[] = [];
+      const error = await (async () => {
+        for await (const chunk of through.streamTool("budget_hold")) chunks.push(chunk);
+      })().then(
+        () => assert.fail("the held stream completed"),
+        (failure: unknown) => failure,
+      );
+      return { chunks, error };
+    };
+    // The same stream run locally (on A) and forwarded (B to A) at once, each until its budget ends it.
+    for (const { chunks, error } of await Promise.all([held(a), held(b)])) {
+      assert.deepEqual(chunks, [{ i: 0, node: nodeOf(hostA) }]);
+      fails(
+        ErrorType.Timeout,
+        (e) => e.details.timeout === "total" && e.details.timeout_ms === "1500",
+      )(error);
+    }
+  });
+});
+
 describe("a session tool across nodes that authenticate their callers", () => {
   const dir = mkdtempSync(join(tmpdir(), "toolbridge-cluster-auth-"));
   after(() => rmSync(dir, { recursive: true, force: true }));

@@ -9,6 +9,7 @@ import type { PeerCertificate } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { RpcStatusError } from "../rpc/status.js";
+import { OpenStreams, StreamCredentials } from "./open-streams.js";
 import { ANONYMOUS, HOST, type Principal, principalNameProblem } from "./principal.js";
 import { loadTokensFile, TokenTable } from "./tokens.js";
 
@@ -85,11 +86,14 @@ export class Authenticator {
   /** The token the hosts sharing a store forward calls to each other with; acts as the host. */
   private peerToken: string | undefined;
   private hook: AuthenticateHook | undefined;
+  /** The streams authenticated callers keep open, re-checked by revalidate(). */
+  private readonly streams: OpenStreams<AuthenticatedCall>;
 
   constructor(private readonly options: AuthenticatorOptions) {
     this.tokens = this.withHostToken(
       options.tokensFile === "" ? undefined : loadTokensFile(options.tokensFile),
     );
+    this.streams = new OpenStreams((call) => this.authenticate(call), options.log);
   }
 
   /** True when calls must authenticate: a tokens file, a hook or client certificates. */
@@ -114,7 +118,8 @@ export class Authenticator {
 
   /**
    * Reads the tokens file again. A file that cannot be read or parsed leaves the tokens in
-   * force as they were and logs why; resolves with whether the new tokens took effect.
+   * force as they were and logs why; returns whether the new tokens took effect. Open
+   * streams keep their credentials until revalidate() checks them.
    */
   reload(): boolean {
     const { tokensFile, log } = this.options;
@@ -130,6 +135,30 @@ export class Authenticator {
       );
       return false;
     }
+  }
+
+  /**
+   * authenticate() for a call that stays open (a stream): its credentials are kept, so that
+   * revalidate() can check them again and revoke them. Without authentication nothing is
+   * kept: ANONYMOUS cannot be revoked.
+   */
+  async authenticateStream(call: AuthenticatedCall): Promise<StreamCredentials> {
+    if (!this.enabled) return new StreamCredentials(ANONYMOUS);
+    return this.streams.authenticate(call);
+  }
+
+  /**
+   * Checks the credentials of every open stream again, against the tokens and the hook as
+   * they are now, and revokes those no longer accepted (`reason`, e.g. "the tokens file was
+   * reloaded", goes into the status message). Resolves with how many streams were revoked.
+   */
+  revalidate(reason: string): Promise<number> {
+    return this.streams.revalidate(reason);
+  }
+
+  /** Open streams whose credentials are kept for revalidate(). */
+  get openStreams(): number {
+    return this.streams.size;
   }
 
   /**

@@ -2,6 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { RpcStatusError } from "../rpc/status.js";
 import type { AuthenticatedCall, Authenticator } from "./authenticator.js";
+import type { StreamCredentials } from "./open-streams.js";
 
 type Status = { code: grpc.status; details: string };
 type AnyHandler = (
@@ -34,8 +35,12 @@ export function requireAuthentication(
   for (const [name, method] of Object.entries(definition)) {
     const handler = implementation[name] as unknown as AnyHandler | undefined;
     if (handler === undefined) continue;
+    const streaming = method.requestStream || method.responseStream;
     const wrapped: AnyHandler = (call, callback) => {
-      auth.authenticate(call).then(
+      const authenticated: Promise<unknown> = streaming
+        ? auth.authenticateStream(call).then((credentials) => keepUntilOver(call, credentials))
+        : auth.authenticate(call);
+      authenticated.then(
         () => handler(call, callback),
         (error: unknown) => {
           const status = authenticationRefusal(error, log);
@@ -48,4 +53,15 @@ export function requireAuthentication(
     guarded[name] = wrapped as unknown as grpc.UntypedHandleCall;
   }
   return guarded;
+}
+
+/**
+ * A guarded stream's credentials, kept until the stream is over; revoked, they end the
+ * stream with their status (the services write nothing to a stream that has ended).
+ */
+function keepUntilOver(call: NodeJS.EventEmitter, credentials: StreamCredentials): void {
+  const release = () => credentials.release();
+  call.once("finish", release);
+  call.once("cancelled", release);
+  credentials.onRevoked((revocation) => call.emit("error", revocation));
 }

@@ -11,6 +11,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
+import type { StreamCredentials } from "../auth/open-streams.js";
 import type { Principal } from "../auth/principal.js";
 import { errorInfo, type HostRuntime, newId, SHUTTING_DOWN } from "../runtime.js";
 import { type CallContext, Cancellation, callLogger, runCall } from "../tools/call.js";
@@ -26,11 +27,14 @@ export type CallStream = grpc.ServerDuplexStream<pb.CallFrame | MalformedRequest
 type Status = { readonly code: grpc.status; readonly details: string };
 
 /**
- * The Calls handler: runs the stream's calls, each as `principal`'s (the stream was
- * authenticated once), until it is over; a shutdown drains it through `rt.callStreams`.
+ * The Calls handler: runs the stream's calls, each as the principal the stream was opened
+ * by, until it is over; a shutdown drains it through `rt.callStreams`. When the stream's
+ * credentials are revoked it ends with their status (UNAUTHENTICATED), and its calls still
+ * running are cancelled, their tools aborted with a Cancelled error saying why.
  */
-export function calls(rt: HostRuntime, stream: CallStream, principal: Principal): Promise<void> {
-  const mux = new CallMux(rt, stream, principal);
+export function calls(rt: HostRuntime, stream: CallStream, credentials: StreamCredentials): Promise<void> {
+  const mux = new CallMux(rt, stream, credentials.principal);
+  credentials.onRevoked((revocation) => mux.revoke(revocation));
   rt.callStreams.add(mux);
   return mux.finished;
 }
@@ -74,6 +78,20 @@ export class CallMux {
   /** Shutdown began: calls not started yet are refused, and the stream ends once its calls are done. */
   drain(): void {
     this.settle();
+  }
+
+  /** The stream's credentials were revoked: it ends with their status, and its running calls are cancelled. */
+  revoke(revocation: Status): void {
+    this.fail(
+      revocation,
+      new BridgeError(
+        ErrorType.Cancelled,
+        `the call stream's credentials were revoked: ${revocation.details}`,
+        {
+          details: { reason: "credentials_revoked" },
+        },
+      ),
+    );
   }
 
   /** Fails every running call with `reason` (the shutdown grace period is over). */
@@ -175,9 +193,11 @@ export class CallMux {
     }
   }
 
-  /** Ends the stream with an error status; the calls still running are cancelled and not answered. */
-  private fail(status: Status): void {
-    const reason = new BridgeError(ErrorType.Cancelled, `the call stream ended: ${status.details}`);
+  /** Ends the stream with an error status; the calls still running are cancelled (with `reason`) and not answered. */
+  private fail(
+    status: Status,
+    reason = new BridgeError(ErrorType.Cancelled, `the call stream ended: ${status.details}`),
+  ): void {
     for (const cancellation of this.running.values()) cancellation.cancel(reason);
     this.end(status);
   }

@@ -66,6 +66,8 @@ export class ReflectionService {
         call.emit("error", refusal);
         return;
       }
+      // A stream whose credentials were revoked has ended (auth/guard.ts): it answers no more.
+      if (call.writableEnded) return;
       const message = request as ServerReflectionRequest;
       call.write({
         validHost: message.host,

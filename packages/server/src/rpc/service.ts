@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { asBuffer, BridgeError, ErrorType, pb } from "@toolbridge/core";
 import { authenticationRefusal } from "../auth/guard.js";
+import { StreamCredentials } from "../auth/open-streams.js";
 import { ANONYMOUS, type Principal } from "../auth/principal.js";
 import { type HostRuntime, SHUTTING_DOWN } from "../runtime.js";
 import { batchExecuteTools } from "./batch.js";
@@ -106,6 +107,8 @@ export function serviceDefinition(limit: number, check?: RequestCheck): grpc.Ser
   return guardRequests(definition as grpc.ServiceDefinition, check);
 }
 
+type Status = { code: grpc.status; details: string };
+
 const REFUSED_WHILE_DRAINING = { code: grpc.status.UNAVAILABLE, details: SHUTTING_DOWN };
 
 interface RpcOptions {
@@ -122,24 +125,28 @@ interface RpcOptions {
  */
 function withPrincipal(
   rt: HostRuntime,
-  call:
-    | grpc.ServerUnaryCall<unknown, unknown>
-    | grpc.ServerWritableStream<unknown, unknown>
-    | grpc.ServerDuplexStream<unknown, unknown>,
+  call: grpc.ServerUnaryCall<unknown, unknown>,
   options: RpcOptions,
   serve: (principal: Principal) => void,
-  refuse: (status: grpc.StatusObject | { code: grpc.status; details: string }) => void,
+  refuse: (status: grpc.StatusObject | Status) => void,
 ): void {
   if (!rt.auth.enabled || (options.health === true && !rt.config.healthRequiresAuth)) {
     serve(ANONYMOUS);
     return;
   }
-  rt.auth.authenticate(call).then(serve, (error: unknown) => {
-    if (error instanceof RpcStatusError) {
-      rt.log.debug({ method: call.getPath(), reason: error.message }, "refused an unauthenticated call");
-    }
-    refuse(authenticationRefusal(error, rt.log));
-  });
+  rt.auth.authenticate(call).then(serve, (error: unknown) => refuse(refusalOfCall(rt, call, error)));
+}
+
+/** The status refusing a call whose authentication failed; a refused caller is logged at debug level. */
+function refusalOfCall(
+  rt: HostRuntime,
+  call: { getPath(): string },
+  error: unknown,
+): grpc.StatusObject | Status {
+  if (error instanceof RpcStatusError) {
+    rt.log.debug({ method: call.getPath(), reason: error.message }, "refused an unauthenticated call");
+  }
+  return authenticationRefusal(error, rt.log);
 }
 
 /**
@@ -199,61 +206,78 @@ function serverStream<Req>(
   handler: (
     rt: HostRuntime,
     call: grpc.ServerWritableStream<Req, Buffer>,
-    principal: Principal,
+    credentials: StreamCredentials,
   ) => Promise<void>,
 ): grpc.handleServerStreamingCall<Req, Buffer> {
   return (call) =>
-    openStream(rt, name, call, (principal) => {
+    openStream(rt, name, call, (credentials) => {
       const refusal = refusalOf(call.request);
-      if (refusal === undefined) return handler(rt, call, principal);
+      if (refusal === undefined) return handler(rt, call, credentials);
       call.emit("error", refusal);
       return undefined;
     });
 }
 
 /**
- * A bidi-streaming RPC: refused while the host drains, authenticated once for the whole
- * stream, and counted in flight until it is over. Its messages arrive later, so refusing
- * one that cannot be decoded is the handler's part (`refusalOf` on each).
+ * A bidi-streaming RPC: refused while the host drains, authenticated when it opens (and
+ * again whenever credentials are re-checked), and counted in flight until it is over. Its
+ * messages arrive later, so refusing one that cannot be decoded is the handler's part
+ * (`refusalOf` on each).
  */
 function bidiStream<Req, Res>(
   rt: HostRuntime,
   name: string,
-  handler: (rt: HostRuntime, call: grpc.ServerDuplexStream<Req, Res>, principal: Principal) => Promise<void>,
+  handler: (
+    rt: HostRuntime,
+    call: grpc.ServerDuplexStream<Req, Res>,
+    credentials: StreamCredentials,
+  ) => Promise<void>,
 ): grpc.handleBidiStreamingCall<Req, Res> {
   return (call) =>
-    openStream(rt, name, call as grpc.ServerDuplexStream<unknown, unknown>, (principal) =>
-      handler(rt, call, principal),
+    openStream(rt, name, call as grpc.ServerDuplexStream<unknown, unknown>, (credentials) =>
+      handler(rt, call, credentials),
     );
 }
 
 /**
  * What every streaming RPC does around its handler: refused with UNAVAILABLE while the
- * host drains, run with the caller's principal, and counted in flight until `run`'s work
- * settles (`run` returns none when it refused the call itself); an error the work throws
- * ends the stream with INTERNAL.
+ * host drains, run with the caller's credentials (which the handler ends the stream on
+ * when they are revoked: `onRevoked`), and counted in flight until `run`'s work settles
+ * (`run` returns none when it refused the call itself); an error the work throws ends the
+ * stream with INTERNAL. The credentials are released once the work is over.
  */
 function openStream(
   rt: HostRuntime,
   name: string,
   call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
-  run: (principal: Principal) => Promise<void> | undefined,
+  run: (credentials: StreamCredentials) => Promise<void> | undefined,
 ): void {
   if (rt.draining) {
     call.emit("error", REFUSED_WHILE_DRAINING);
     return;
   }
-  const serve = (principal: Principal) => {
-    const work = run(principal);
-    if (work === undefined) return;
+  const serve = (credentials: StreamCredentials) => {
+    const work = run(credentials);
+    if (work === undefined) {
+      credentials.release();
+      return;
+    }
     void rt.calls.track(
-      work.catch((error: unknown) => {
-        rt.log.error({ err: error }, `unhandled error in ${name}`);
-        if (!call.cancelled) call.emit("error", { code: grpc.status.INTERNAL, details: String(error) });
-      }),
+      work
+        .catch((error: unknown) => {
+          rt.log.error({ err: error }, `unhandled error in ${name}`);
+          if (!call.cancelled) call.emit("error", { code: grpc.status.INTERNAL, details: String(error) });
+        })
+        .finally(() => credentials.release()),
     );
   };
-  withPrincipal(rt, call, {}, serve, (status) => call.emit("error", status));
+  if (!rt.auth.enabled) {
+    serve(new StreamCredentials(ANONYMOUS));
+    return;
+  }
+  rt.auth
+    .authenticateStream(call)
+    .then(serve, (error: unknown) => call.emit("error", refusalOfCall(rt, call, error)));
 }
 
 /** The ToolBridge service: one handler per RPC of toolbridge.proto. */

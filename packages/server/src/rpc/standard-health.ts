@@ -86,7 +86,10 @@ export class StandardHealthService {
     }
     this.keep(
       call,
-      this.health.subscribe(service, () => call.write(this.status(service))),
+      // A watch whose credentials were revoked has ended (auth/guard.ts) before it is forgotten.
+      this.health.subscribe(service, () => {
+        if (!call.writableEnded) call.write(this.status(service));
+      }),
     );
   }
 

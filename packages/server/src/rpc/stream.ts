@@ -5,7 +5,7 @@
  */
 import type * as grpc from "@grpc/grpc-js";
 import { asBuffer, BridgeError, ErrorType, pb, type pbValues } from "@toolbridge/core";
-import type { Principal } from "../auth/principal.js";
+import type { StreamCredentials } from "../auth/open-streams.js";
 import { errorInfo, type HostRuntime, newId } from "../runtime.js";
 import { type ChunkSink, runStream } from "../tools/call.js";
 import { chosenRequestId, contextOf } from "./call-context.js";
@@ -17,7 +17,16 @@ function encodeChunk(chunk: pb.ToolStreamChunk): Buffer {
   return asBuffer(pb.ToolStreamChunk.encode(chunk).finish());
 }
 
-export async function streamTool(rt: HostRuntime, call: ChunkStream, principal: Principal): Promise<void> {
+/**
+ * The StreamTool handler. When the stream's credentials are revoked it ends at once with
+ * their status (UNAUTHENTICATED), and its tool is aborted with a Cancelled error saying why.
+ */
+export async function streamTool(
+  rt: HostRuntime,
+  call: ChunkStream,
+  credentials: StreamCredentials,
+): Promise<void> {
+  const { principal } = credentials;
   const req = call.request;
   const streamId = req.streamId || newId("stream");
   // Without one from the client, the stream id doubles as the request id.
@@ -39,6 +48,14 @@ export async function streamTool(rt: HostRuntime, call: ChunkStream, principal: 
     return call.write(bytes) ? undefined : writable(call);
   };
   let closeStream: () => void = () => {};
+  credentials.onRevoked((revocation) => {
+    ctx.cancellation.cancel(
+      new BridgeError(ErrorType.Cancelled, `the stream's credentials were revoked: ${revocation.details}`, {
+        details: { reason: "credentials_revoked" },
+      }),
+    );
+    if (!call.cancelled) call.emit("error", revocation);
+  });
   try {
     try {
       closeStream = rt.streams.open(req.sessionId, principal);
@@ -50,7 +67,7 @@ export async function streamTool(rt: HostRuntime, call: ChunkStream, principal: 
       return;
     }
     const outcome = await runStream(rt, req, ctx, sink);
-    if (call.cancelled) return;
+    if (call.cancelled || credentials.revoked !== undefined) return;
     const sequence = outcome.chunks;
     call.write(
       encodeChunk(
@@ -66,6 +83,6 @@ export async function streamTool(rt: HostRuntime, call: ChunkStream, principal: 
   } finally {
     closeStream();
     ctx.release();
-    if (!call.cancelled) call.end();
+    if (!call.cancelled && credentials.revoked === undefined) call.end();
   }
 }

@@ -1,6 +1,7 @@
 /** The session-variable RPCs: Get/Set/List/DeleteSessionVariable and WatchSessionVariables. */
 import * as grpc from "@grpc/grpc-js";
 import { asBuffer, BridgeError, ErrorType, pb } from "@toolbridge/core";
+import type { StreamCredentials } from "../auth/open-streams.js";
 import type { Principal } from "../auth/principal.js";
 import { errorInfo, type HostRuntime } from "../runtime.js";
 import type { WatchEvent } from "../variables/watch.js";
@@ -176,14 +177,16 @@ function updateBytes(rt: HostRuntime, sessionId: string, event: WatchEvent): Buf
  * resume_after_sequence, and every committed change in commit order, pulled only as fast
  * as the client reads. The stream ends after a SESSION_ENDED update, after an update
  * carrying an error (bad request, unknown session, a reader too far behind), with
- * UNAVAILABLE when the host shuts down, or when the client cancels.
+ * UNAVAILABLE when the host shuts down, with UNAUTHENTICATED when the credentials it was
+ * opened with are revoked (no update is sent after that), or when the client cancels.
  */
 export async function watchSessionVariables(
   rt: HostRuntime,
   call: UpdateStream,
-  principal: Principal,
+  credentials: StreamCredentials,
 ): Promise<void> {
   const req = call.request;
+  const { principal } = credentials;
   let watch: ReturnType<HostRuntime["variables"]["watch"]>;
   let release: () => void;
   try {
@@ -211,42 +214,57 @@ export async function watchSessionVariables(
   }
   const onCancelled = () => watch.close();
   call.once("cancelled", onCancelled);
-  const started = await watch.started.then(
-    () => true,
-    () => false,
-  );
-  if (started && !call.cancelled && !call.write(readyBytes(req.sessionId))) await writable(call);
-  rt.log.debug({ sessionId: req.sessionId, names: req.variableNames.length }, "variable watch started");
+  credentials.onRevoked((revocation) => {
+    watch.close();
+    if (!call.cancelled) call.emit("error", revocation);
+  });
   try {
-    for (;;) {
-      const event = await watch.next();
-      if (event === undefined || call.cancelled) return;
-      if (event.kind === "error" && event.error.type === ErrorType.Unavailable) {
-        // Shutdown: the transport status lets clients treat it like every other refused call.
-        call.emit("error", { code: grpc.status.UNAVAILABLE, details: event.error.message });
-        return;
-      }
-      let bytes = updateBytes(rt, req.sessionId, event);
-      let last = event.kind === "session_ended" || event.kind === "error";
-      if (bytes.length > rt.config.maxMessageBytes) {
-        const error = new BridgeError(
-          ErrorType.ResourceExhausted,
-          `an update of variable '${event.kind === "set" || event.kind === "initial" ? event.variable.name : ""}' ` +
-            `is ${bytes.length} bytes, over the host's ${rt.config.maxMessageBytes}-byte message limit ` +
-            "(maxMessageBytes); keep maxVariableBytes below it",
-          { details: { size: String(bytes.length), limit: String(rt.config.maxMessageBytes) } },
-        );
-        bytes = updateBytes(rt, req.sessionId, { kind: "error", error });
-        last = true;
-      }
-      if (!call.write(bytes)) await writable(call);
-      if (last) break;
-    }
-    if (!call.cancelled) call.end();
+    await sendUpdates(rt, call, watch, () => credentials.revoked === undefined);
   } finally {
     release();
     call.removeListener("cancelled", onCancelled);
     watch.close();
     rt.log.debug({ sessionId: req.sessionId }, "variable watch ended");
   }
+}
+
+/** Writes a watch's updates (READY first) until its last one, or until `open()` turns false or the client goes. */
+async function sendUpdates(
+  rt: HostRuntime,
+  call: UpdateStream,
+  watch: ReturnType<HostRuntime["variables"]["watch"]>,
+  open: () => boolean,
+): Promise<void> {
+  const req = call.request;
+  const started = await watch.started.then(
+    () => true,
+    () => false,
+  );
+  if (started && !call.cancelled && open() && !call.write(readyBytes(req.sessionId))) await writable(call);
+  rt.log.debug({ sessionId: req.sessionId, names: req.variableNames.length }, "variable watch started");
+  for (;;) {
+    const event = await watch.next();
+    if (event === undefined || call.cancelled || !open()) return;
+    if (event.kind === "error" && event.error.type === ErrorType.Unavailable) {
+      // Shutdown: the transport status lets clients treat it like every other refused call.
+      call.emit("error", { code: grpc.status.UNAVAILABLE, details: event.error.message });
+      return;
+    }
+    let bytes = updateBytes(rt, req.sessionId, event);
+    let last = event.kind === "session_ended" || event.kind === "error";
+    if (bytes.length > rt.config.maxMessageBytes) {
+      const error = new BridgeError(
+        ErrorType.ResourceExhausted,
+        `an update of variable '${event.kind === "set" || event.kind === "initial" ? event.variable.name : ""}' ` +
+          `is ${bytes.length} bytes, over the host's ${rt.config.maxMessageBytes}-byte message limit ` +
+          "(maxMessageBytes); keep maxVariableBytes below it",
+        { details: { size: String(bytes.length), limit: String(rt.config.maxMessageBytes) } },
+      );
+      bytes = updateBytes(rt, req.sessionId, { kind: "error", error });
+      last = true;
+    }
+    if (!call.write(bytes)) await writable(call);
+    if (last) break;
+  }
+  if (!call.cancelled && open()) call.end();
 }

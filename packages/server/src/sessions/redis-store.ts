@@ -41,6 +41,7 @@ import {
   historyTrimmed,
   LEGACY_OWNER,
   MAX_TOMBSTONES,
+  type NodeEntry,
   ownerLimitReached,
   resumeAhead,
   type SessionEnded,
@@ -81,6 +82,13 @@ const LOG_PAGE = 256;
 const MAX_ATTEMPTS = 100;
 /** A node's address stays in the directory this long after its last refresh. */
 const NODE_TTL_MS = 3000;
+
+/** A node's directory entry as stored: JSON, or a bare address (written by hosts that forwarded in plaintext only). */
+function parseNodeEntry(value: string): NodeEntry {
+  if (!value.startsWith("{")) return { address: value, tls: false };
+  const parsed = JSON.parse(value) as { address?: unknown; tls?: unknown };
+  return { address: String(parsed.address ?? ""), tls: parsed.tls === true };
+}
 const NODE_REFRESH_MS = 1000;
 
 interface Lease {
@@ -549,9 +557,10 @@ export class RedisSessionStore implements SharedSessionStore {
    * Advertises this node's gRPC address under its nodeId (refreshed every NODE_REFRESH_MS,
    * gone NODE_TTL_MS after the node stops refreshing it), so other nodes can forward calls here.
    */
-  async advertise(address: string): Promise<void> {
+  async advertise(entry: NodeEntry): Promise<void> {
     const key = this.nodeKey(this.nodeId);
-    const refresh = () => this.call(() => this.redis.set(key, address, "PX", NODE_TTL_MS));
+    const value = JSON.stringify({ address: entry.address, tls: entry.tls });
+    const refresh = () => this.call(() => this.redis.set(key, value, "PX", NODE_TTL_MS));
     clearInterval(this.advertising);
     this.advertising = setInterval(() => {
       refresh().catch((error: unknown) => this.reportError(error as Error));
@@ -567,9 +576,10 @@ export class RedisSessionStore implements SharedSessionStore {
     await this.call(() => this.redis.del(this.nodeKey(this.nodeId))).catch(() => {});
   }
 
-  /** The address a node advertises; undefined once it has stopped (or stopped refreshing it). */
-  async nodeAddress(node: string): Promise<string | undefined> {
-    return (await this.call(() => this.redis.get(this.nodeKey(node)))) ?? undefined;
+  /** The entry a node advertises; undefined once it has stopped (or stopped refreshing it). */
+  async nodeEntry(node: string): Promise<NodeEntry | undefined> {
+    const value = await this.call(() => this.redis.get(this.nodeKey(node)));
+    return value === null ? undefined : parseNodeEntry(value);
   }
 
   /** The token the nodes on this Redis (and key prefix) forward calls to each other with. */

@@ -296,6 +296,12 @@ export interface SessionStore {
   ): Promise<void>;
 }
 
+/** A node in the directory: where the other nodes reach it, and whether it serves TLS there. */
+export interface NodeEntry {
+  readonly address: string;
+  readonly tls: boolean;
+}
+
 /**
  * A store several host nodes share (the Redis store): beyond SessionStore it counts rate
  * limits for all of them and keeps the directory of nodes and of the session tools each
@@ -306,12 +312,12 @@ export interface SharedSessionStore extends SessionStore {
   readonly nodeId: string;
   /** Counts a start of `tool` against `limit` per minute: 0 when admitted, else ms until a slot frees. */
   takeRateSlot(tool: string, limit: number): Promise<number>;
-  /** Lists this node and its gRPC address in the directory, and keeps it there while it runs. */
-  advertise(address: string): Promise<void>;
+  /** Lists this node (its gRPC address and transport) in the directory, and keeps it there while it runs. */
+  advertise(entry: NodeEntry): Promise<void>;
   /** Takes this node out of the directory. */
   withdraw(): Promise<void>;
-  /** A node's advertised address; undefined when it is gone. */
-  nodeAddress(node: string): Promise<string | undefined>;
+  /** A node's entry in the directory; undefined when it is gone. */
+  nodeEntry(node: string): Promise<NodeEntry | undefined>;
   /** The token the nodes forward calls to each other with (made by the first node that asks). */
   peerToken(): Promise<string>;
   /** Lists a tool of one session (its encoded ToolSpec) as served by this node. */

@@ -16,9 +16,10 @@
  * node replaces the ToolInvocation that `run` drives (forward.ts); many calls on one RPC
  * each get their own CallContext (cancellation, deadline).
  */
-import { BridgeError, ErrorType, type pb, type pbValues } from "@toolbridge/core";
+import { BridgeError, ErrorType, pb, type pbValues } from "@toolbridge/core";
 import type { Logger } from "pino";
 import type { Principal } from "../auth/principal.js";
+import type { HostConfig } from "../config.js";
 import { UNRESOLVED_TOOL } from "../metrics/metrics.js";
 import { errorInfo, type HostRuntime } from "../runtime.js";
 import { bindArguments } from "./args.js";
@@ -244,7 +245,9 @@ class ToolCall {
         : undefined;
     if (remote === undefined || rt.forwarder === undefined) throw toolNotFound(rt, req.sessionId, req.toolId);
     if (ctx.cancellation.reason !== undefined) throw ctx.cancellation.reason;
-    const timeoutMs = withinCall(remote.spec.limits?.timeoutMs || rt.config.toolTimeoutMs, req, ctx);
+    const streaming = remote.spec.type === pb.ToolType.TOOL_TYPE_STREAMING;
+    const declared = remote.spec.limits?.timeoutMs || undefined;
+    const timeoutMs = withinCall(defaultBudgetMs(rt.config, declared, streaming), req, ctx);
     const forwarded = rt.forwarder.call(remote, req, ctx.requestId, timeoutMs);
     this.running = forwarded;
     ctx.cancellation.attach(forwarded);
@@ -344,16 +347,25 @@ class ToolCall {
 }
 
 /**
- * The longest a call may run: the tool's timeout (or the host's default), shortened by the
- * call's own timeout_ms and by its gRPC deadline. The host's default without a tool.
+ * The longest a call of a tool may run before the call's own limits shorten it: the tool's
+ * declared timeoutMs, else the host's default for its kind (streamTotalTimeoutMs for a
+ * streaming tool, its whole stream; toolTimeoutMs for a plain one). The one rule for a tool
+ * of this node and for one another node serves, whose call is forwarded with this budget.
+ */
+export function defaultBudgetMs(
+  config: Pick<HostConfig, "toolTimeoutMs" | "streamTotalTimeoutMs">,
+  declared: number | undefined,
+  streaming: boolean,
+): number {
+  return declared ?? (streaming ? config.streamTotalTimeoutMs : config.toolTimeoutMs);
+}
+
+/**
+ * The longest a call may run: the tool's budget (defaultBudgetMs), shortened by the call's
+ * own timeout_ms and by its gRPC deadline. The host's default without a tool.
  */
 function timeoutOf(rt: HostRuntime, tool: Tool | undefined, req: CallRequest, ctx: CallContext): number {
-  const { config } = rt;
-  return withinCall(
-    tool?.timeoutMs ?? (tool?.streaming ? config.streamTotalTimeoutMs : config.toolTimeoutMs),
-    req,
-    ctx,
-  );
+  return withinCall(defaultBudgetMs(rt.config, tool?.timeoutMs, tool?.streaming ?? false), req, ctx);
 }
 
 /** `timeoutMs` shortened by the call's own timeout_ms and by its gRPC deadline (at least 1 ms). */

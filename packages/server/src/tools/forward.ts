@@ -1,9 +1,11 @@
 /**
  * Session tools across nodes. A tool registered for one session lives in the registry of
  * the node it was registered on; with a shared store that node lists it there (its spec and
- * its node), and every node advertises its address. A call of it reaching another node is
- * forwarded over gRPC to the node serving it, whose call engine runs it like any call;
- * this node's engine drives the forwarded call in place of a ToolInvocation.
+ * its node), and every node advertises its address and whether it serves TLS there. A call
+ * of it reaching another node is forwarded over gRPC to the node serving it (over TLS, with
+ * that node's certificate verified, to a node serving TLS; never in plaintext from a node
+ * serving TLS), whose call engine runs it like any call; this node's engine drives the
+ * forwarded call in place of a ToolInvocation.
  */
 import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, pb, type pbValues } from "@toolbridge/core";
@@ -23,6 +25,21 @@ export interface RemoteTool {
 /** Extra time the forwarded call's gRPC deadline allows beyond the tool's own timeout. */
 const DEADLINE_SLACK_MS = 5_000;
 
+/** A client of another node, where it was reached, and whether over TLS. */
+interface PeerConnection {
+  readonly client: pb.ToolBridgeClient;
+  readonly address: string;
+  readonly tls: boolean;
+}
+
+/** How this host reaches the other hosts sharing its store. */
+export interface PeerTransport {
+  /** This host serves TLS: it forwards calls (and the peer token) to hosts serving TLS only. */
+  readonly servesTls: boolean;
+  /** Credentials for a host serving TLS: they verify its certificate (and present this host's). */
+  credentials(): grpc.ChannelCredentials;
+}
+
 /** Finds the session tools of other nodes and forwards calls to them. */
 export class Forwarder {
   private readonly clients = new Map<string, pb.ToolBridgeClient>();
@@ -32,6 +49,7 @@ export class Forwarder {
   constructor(
     private readonly store: SharedSessionStore,
     private readonly maxMessageBytes: number,
+    private readonly transport: PeerTransport,
   ) {}
 
   /** The session tools other nodes serve, in name order. */
@@ -57,12 +75,9 @@ export class Forwarder {
   }
 
   /** A client of the node serving `tool`; Unavailable naming the node when it is gone. */
-  async clientFor(
-    tool: RemoteTool,
-    sessionId: string,
-  ): Promise<{ client: pb.ToolBridgeClient; address: string }> {
-    const address = await this.store.nodeAddress(tool.node);
-    if (address === undefined) {
+  async clientFor(tool: RemoteTool, sessionId: string): Promise<PeerConnection> {
+    const entry = await this.store.nodeEntry(tool.node);
+    if (entry === undefined) {
       throw new BridgeError(
         ErrorType.Unavailable,
         `tool '${tool.name}' of session '${sessionId}' is served by node ${tool.node}, which is gone ` +
@@ -71,15 +86,40 @@ export class Forwarder {
         { details: { node: tool.node, tool: tool.name, reason: "node_gone", retriable: "false" } },
       );
     }
-    let client = this.clients.get(address);
+    const { address, tls } = entry;
+    if (!tls && this.transport.servesTls) {
+      throw new BridgeError(
+        ErrorType.Unavailable,
+        `tool '${tool.name}' of session '${sessionId}' is served by node ${tool.node} at ${address}, which ` +
+          "serves plaintext: a host serving TLS does not forward calls (nor the peer token) in plaintext; " +
+          "serve TLS on every host sharing the store",
+        {
+          details: {
+            node: tool.node,
+            address,
+            tool: tool.name,
+            reason: "peer_plaintext",
+            retriable: "false",
+          },
+        },
+      );
+    }
+    const key = `${tls ? "tls" : "plaintext"}|${address}`;
+    let client = this.clients.get(key);
     if (client === undefined) {
-      client = new pb.ToolBridgeClient(address, grpc.credentials.createInsecure(), {
+      const credentials = tls ? this.transport.credentials() : grpc.credentials.createInsecure();
+      client = new pb.ToolBridgeClient(address, credentials, {
         "grpc.max_receive_message_length": this.maxMessageBytes,
         "grpc.max_send_message_length": this.maxMessageBytes,
       });
-      this.clients.set(address, client);
+      this.clients.set(key, client);
     }
-    return { client, address };
+    return { client, address, tls };
+  }
+
+  /** Connects anew for the next calls (the TLS files were reloaded); calls under way finish as they are. */
+  reconnect(): void {
+    this.close();
   }
 
   get nodeId(): string {
@@ -119,12 +159,17 @@ export class ForwardedCall {
 
   /** Runs it to its encoded result (as the serving node encoded it); throws its error. */
   async run(): Promise<pbValues.Value> {
-    const { client, address } = await this.open();
+    const connection = await this.open();
     const response = await new Promise<pb.ToolCallResponse>((resolve, reject) => {
-      const call = client.executeTool(this.request(), this.metadata(), this.options(), (error, reply) => {
-        if (error !== null) reject(this.transportError(error, address));
-        else resolve(reply);
-      });
+      const call = connection.client.executeTool(
+        this.request(),
+        this.metadata(),
+        this.options(),
+        (error, reply) => {
+          if (error !== null) reject(this.transportError(error, connection));
+          else resolve(reply);
+        },
+      );
       this.cancel = () => call.cancel();
     });
     if (!response.success) throw asBridgeError(response.error);
@@ -133,8 +178,8 @@ export class ForwardedCall {
 
   /** Runs it as a stream: its encoded chunks in order; throws its error. */
   async *stream(): AsyncGenerator<pbValues.Value> {
-    const { client, address } = await this.open();
-    const call = client.streamTool(
+    const connection = await this.open();
+    const call = connection.client.streamTool(
       { ...this.request(), streamId: this.requestId, idleTimeoutMs: this.req.idleTimeoutMs ?? 0 },
       this.metadata(),
       this.options(),
@@ -149,13 +194,13 @@ export class ForwardedCall {
       }
     } catch (error) {
       if (error instanceof BridgeError) throw error;
-      throw this.transportError(error as grpc.ServiceError, address);
+      throw this.transportError(error as grpc.ServiceError, connection);
     } finally {
       call.cancel();
     }
   }
 
-  private async open(): Promise<{ client: pb.ToolBridgeClient; address: string }> {
+  private async open(): Promise<PeerConnection> {
     if (this.abortReason !== undefined) throw this.abortReason;
     const opened = await this.forwarder.clientFor(this.tool, this.req.sessionId);
     if (this.abortReason !== undefined) throw this.abortReason;
@@ -188,13 +233,37 @@ export class ForwardedCall {
   }
 
   /** A transport failure of the forwarded call: the abort that caused it, or Unavailable naming the node. */
-  private transportError(error: grpc.ServiceError, address: string): BridgeError {
+  private transportError(error: grpc.ServiceError, { address, tls }: PeerConnection): BridgeError {
     if (this.abortReason !== undefined) return this.abortReason;
+    const reason = error.details || error.message;
+    if (tls && error.code === grpc.status.UNAVAILABLE && CERTIFICATE_FAILURE.test(reason)) {
+      return new BridgeError(
+        ErrorType.Unavailable,
+        `tool '${this.tool.name}' of session '${this.req.sessionId}' is served by node ${this.tool.node} at ` +
+          `${address}, whose TLS certificate this host refused (${reason}): every host's certificate must be ` +
+          "signed by the CA in peerTlsCa (else tlsClientCa, else one the system trusts) and name the address it " +
+          "advertises; with tlsClientCa, each host's certificate is also its client certificate",
+        {
+          details: {
+            node: this.tool.node,
+            address,
+            tool: this.tool.name,
+            reason: "peer_certificate",
+            grpc_code: String(error.code),
+            retriable: "false",
+          },
+        },
+      );
+    }
     return new BridgeError(
       ErrorType.Unavailable,
       `tool '${this.tool.name}' of session '${this.req.sessionId}' is served by node ${this.tool.node} at ` +
         `${address}, which did not answer (${error.details || error.message}); retry, or register the tool ` +
-        "again on a live node if that node is gone",
+        "again on a live node if that node is gone" +
+        (tls
+          ? "; over TLS, a node that refuses this host's certificate looks the same: with tlsClientCa, every " +
+            "host's certificate must be signed by that CA and allow client authentication"
+          : ""),
       {
         details: {
           node: this.tool.node,
@@ -208,6 +277,9 @@ export class ForwardedCall {
     );
   }
 }
+
+/** How grpc-js reports a TLS handshake refused over a certificate (Node's verification errors, OpenSSL's alerts). */
+const CERTIFICATE_FAILURE = /certificate|altnames|handshake|SSL|TLS/i;
 
 const NULL: pbValues.Value = { kind: { $case: "nullValue", value: 0 } };
 

@@ -1,7 +1,7 @@
 /**
  * Credentials made at run time for the security tests: a CA, a host certificate for
  * 127.0.0.1/localhost, client certificates (one from that CA, one from a stranger's),
- * and tokens files. Made with openssl in a fresh temporary directory; nothing is committed.
+ * certificates for hosts that call each other (one from each CA), and tokens files. Made with openssl in a fresh temporary directory; nothing is committed.
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -21,6 +21,17 @@ export interface Certificates {
   /** A client certificate signed by another CA. */
   readonly strangerCert: string;
   readonly strangerKey: string;
+  /** The other CA. */
+  readonly strangerCaFile: string;
+  /**
+   * A host certificate for 127.0.0.1/localhost that is also a client certificate (hosts
+   * forwarding calls to each other present theirs), signed by the CA.
+   */
+  readonly peerCert: string;
+  readonly peerKey: string;
+  /** The same kind of certificate, signed by the other CA. */
+  readonly strangerPeerCert: string;
+  readonly strangerPeerKey: string;
   read(file: string): Buffer;
 }
 
@@ -94,6 +105,9 @@ export function makeCertificates(): Certificates {
   );
   issue(dir, "ca", "alice", "/O=toolbridge-tests/CN=alice", "extendedKeyUsage=clientAuth\n");
   issue(dir, "stranger-ca", "stranger", "/CN=stranger", "extendedKeyUsage=clientAuth\n");
+  const peer = "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n";
+  issue(dir, "ca", "peer", "/CN=toolbridge test peer", peer);
+  issue(dir, "stranger-ca", "stranger-peer", "/CN=toolbridge test stranger peer", peer);
   const at = (file: string) => join(dir, file);
   return {
     dir,
@@ -104,6 +118,11 @@ export function makeCertificates(): Certificates {
     aliceKey: at("alice.key"),
     strangerCert: at("stranger.crt"),
     strangerKey: at("stranger.key"),
+    strangerCaFile: at("stranger-ca.crt"),
+    peerCert: at("peer.crt"),
+    peerKey: at("peer.key"),
+    strangerPeerCert: at("stranger-peer.crt"),
+    strangerPeerKey: at("stranger-peer.key"),
     read: (file) => readFileSync(file),
   };
 }
