@@ -50,8 +50,11 @@ export interface ClientOptions {
   /** Extra grpc-js channel options. */
   channelOptions?: grpc.ChannelOptions;
   /**
-   * The timeout of every tool call that sets none (a stream: its idle timeout), so that a
-   * host that stops answering fails the call instead of hanging it; 30 s by default.
+   * The timeout of every tool call that sets none (a stream: its idle timeout), and the
+   * deadline of every other unary RPC (sessions, ListTools, variables, GetMetrics), so that
+   * a host that stops answering fails the call with CommunicationError (DEADLINE_EXCEEDED)
+   * instead of hanging it; 30 s by default. A batch without `timeoutMs` has no deadline
+   * (its items may legitimately run long); watches and streams keep their own idle timeouts.
    */
   defaultTimeoutMs?: number;
 }
@@ -142,6 +145,12 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 
 type Callback<T> = (error: grpc.ServiceError | null, response: T) => void;
 
+/** A unary call's options: without `timeoutMs` or `deadline` it gets the client's default timeout. */
+type UnaryOptions = Pick<CallOptions, "timeoutMs" | "signal" | "deadline"> & {
+  /** False: no default deadline (a call that may legitimately run long, e.g. a batch). */
+  defaultDeadline?: boolean;
+};
+
 const pem = (value: Buffer | string | undefined): Buffer | null =>
   value === undefined ? null : Buffer.isBuffer(value) ? value : Buffer.from(value);
 
@@ -207,7 +216,7 @@ export class ToolBridgeClient {
   async initializeSession(sessionId = "", metadata: Record<string, string> = {}): Promise<Session> {
     const response = await this.unary<pb.InitializeSessionRequest, pb.InitializeSessionResponse>(
       "InitializeSession",
-      (req, cb) => this.stub.initializeSession(req, cb),
+      (req, cb, opts) => this.stub.initializeSession(req, new grpc.Metadata(), opts, cb),
       { sessionId, metadata },
     );
     throwIfFailed(response.success, response.error);
@@ -225,7 +234,7 @@ export class ToolBridgeClient {
     const sessionId = this.requireSession();
     const response = await this.unary<pb.ListToolsRequest, pb.ListToolsResponse>(
       "ListTools",
-      (req, cb) => this.stub.listTools(req, cb),
+      (req, cb, opts) => this.stub.listTools(req, new grpc.Metadata(), opts, cb),
       { sessionId },
     );
     throwIfFailed(response.success, response.error);
@@ -284,11 +293,12 @@ export class ToolBridgeClient {
       },
       requestId: options.requestId ?? "",
     };
+    // No default deadline: without timeoutMs a batch runs as long as its items do.
     const response = await this.unary<pb.BatchToolCallRequest, pb.BatchToolCallResponse>(
       "BatchExecuteTools",
       (req, cb, callOptions) => this.stub.batchExecuteTools(req, new grpc.Metadata(), callOptions, cb),
       request,
-      options,
+      { ...options, defaultDeadline: false },
     );
     throwIfFailed(response.success, response.error);
     return decodeResults(items, response, errorFromInfo, this.decodeOptions);
@@ -402,7 +412,7 @@ export class ToolBridgeClient {
     const sessionId = this.requireSession();
     const response = await this.unary<pb.GetSessionInfoRequest, pb.SessionInfoResponse>(
       "GetSessionInfo",
-      (req, cb) => this.stub.getSessionInfo(req, cb),
+      (req, cb, opts) => this.stub.getSessionInfo(req, new grpc.Metadata(), opts, cb),
       { sessionId },
     );
     throwIfFailed(response.success, response.error);
@@ -424,7 +434,7 @@ export class ToolBridgeClient {
     const sessionId = this.requireSession();
     const response = await this.unary<pb.HeartbeatRequest, pb.HeartbeatResponse>(
       "Heartbeat",
-      (req, cb) => this.stub.heartbeat(req, cb),
+      (req, cb, opts) => this.stub.heartbeat(req, new grpc.Metadata(), opts, cb),
       { sessionId },
     );
     throwIfFailed(response.success, response.error);
@@ -437,7 +447,7 @@ export class ToolBridgeClient {
     if (sessionId === undefined) return;
     const response = await this.unary<pb.CleanupSessionRequest, pb.StatusResponse>(
       "CleanupSession",
-      (req, cb) => this.stub.cleanupSession(req, cb),
+      (req, cb, opts) => this.stub.cleanupSession(req, new grpc.Metadata(), opts, cb),
       { sessionId },
     );
     if (!response.success && response.error?.type !== ErrorType.SessionNotFound) {
@@ -453,7 +463,7 @@ export class ToolBridgeClient {
     const sessionId = this.requireSession();
     const response = await this.unary<pb.GetVariableRequest, pb.VariableResponse>(
       "GetSessionVariable",
-      (req, cb) => this.stub.getSessionVariable(req, cb),
+      (req, cb, opts) => this.stub.getSessionVariable(req, new grpc.Metadata(), opts, cb),
       { sessionId, variableName: name, includeMetadata: true },
     );
     throwIfFailed(response.exists, response.error);
@@ -500,7 +510,7 @@ export class ToolBridgeClient {
     const sessionId = this.requireSession();
     const response = await this.unary<pb.DeleteVariableRequest, pb.StatusResponse>(
       "DeleteSessionVariable",
-      (req, cb) => this.stub.deleteSessionVariable(req, cb),
+      (req, cb, opts) => this.stub.deleteSessionVariable(req, new grpc.Metadata(), opts, cb),
       { sessionId, variableName: name, expectedVersion: expectedVersionToPb(options.expectedVersion) },
     );
     throwIfFailed(response.success, response.error);
@@ -511,7 +521,7 @@ export class ToolBridgeClient {
     const sessionId = this.requireSession();
     const response = await this.unary<pb.ListVariablesRequest, pb.ListVariablesResponse>(
       "ListSessionVariables",
-      (req, cb) => this.stub.listSessionVariables(req, cb),
+      (req, cb, opts) => this.stub.listSessionVariables(req, new grpc.Metadata(), opts, cb),
       { sessionId, prefix: options.prefix ?? "" },
     );
     throwIfFailed(response.success, response.error);
@@ -542,7 +552,7 @@ export class ToolBridgeClient {
   private async writeVariable(request: pb.SetVariableRequest): Promise<VariableInfo> {
     const response = await this.unary<pb.SetVariableRequest, pb.SetVariableResponse>(
       "SetSessionVariable",
-      (req, cb) => this.stub.setSessionVariable(req, cb),
+      (req, cb, opts) => this.stub.setSessionVariable(req, new grpc.Metadata(), opts, cb),
       request,
     );
     throwIfFailed(response.success, response.error);
@@ -575,21 +585,32 @@ export class ToolBridgeClient {
     return this.currentSession;
   }
 
+  /**
+   * Calls a unary RPC; a transport failure rejects with CommunicationError naming `what`.
+   * Without `timeoutMs` or `deadline` the call's deadline is `defaultTimeoutMs` (unless
+   * `defaultDeadline` is false), so that a host that stops answering does not hang it.
+   */
   private unary<Req, Res>(
     what: string,
     invoke: (request: Req, callback: Callback<Res>, options: grpc.CallOptions) => grpc.ClientUnaryCall,
     request: Req,
-    options: Pick<CallOptions, "timeoutMs" | "signal" | "deadline"> = {},
+    options: UnaryOptions = {},
   ): Promise<Res> {
+    const byDefault =
+      options.timeoutMs === undefined && options.deadline === undefined && options.defaultDeadline !== false;
     return new Promise<Res>((resolve, reject) => {
       const call = invoke(
         request,
         (error, response) => {
           options.signal?.removeEventListener("abort", onAbort);
           if (error === null) resolve(response);
-          else reject(communicationError(what, error));
+          else if (byDefault && error.code === grpc.status.DEADLINE_EXCEEDED) {
+            // gRPC's own wording ("Deadline exceeded") says nothing of where the deadline came from.
+            const details = `no answer from the host within ${this.defaultTimeoutMs} ms (the client's defaultTimeoutMs); the call was cancelled`;
+            reject(communicationError(what, error, details));
+          } else reject(communicationError(what, error));
         },
-        callOptions(options),
+        byDefault ? { deadline: Date.now() + this.defaultTimeoutMs } : callOptions(options),
       );
       const onAbort = () => call.cancel();
       options.signal?.addEventListener("abort", onAbort, { once: true });
@@ -637,13 +658,14 @@ export function errorFromInfo(info: pb.ErrorInfo): BridgeError {
   return new BridgeError(type, info.message, { details });
 }
 
-function communicationError(what: string, error: unknown): BridgeError {
+/** A failed call as CommunicationError; `details` replaces gRPC's when given. */
+function communicationError(what: string, error: unknown, details?: string): BridgeError {
   const e = error as Partial<grpc.ServiceError>;
   const code = typeof e.code === "number" ? e.code : grpc.status.UNKNOWN;
   const name = grpc.status[code] ?? String(code);
   return new BridgeError(
     ErrorType.CommunicationError,
-    `communication error for '${what}': ${name} - ${e.details ?? e.message}`,
+    `communication error for '${what}': ${name} - ${details ?? e.details ?? e.message}`,
     {
       grpcCode: code,
       details: { grpc_code: name },

@@ -44,6 +44,8 @@ async def execute_batch(
     usual slack, the deadline of the whole batch. Raises only when the batch as a whole
     is refused (unknown session: ``SessionError``; more items than the host's
     ``maxBatchSize``: ``ToolBridgeError`` with ``ValidationError``) or the transport fails.
+    Without ``timeout_ms`` the batch has no deadline, not even the client's default timeout:
+    its items may legitimately run long (each is bounded by the tool's own timeout on the host).
     Sent again under the same ``request_id``, the items that completed are answered with
     their recorded outcomes instead of running again (docs/replay.md).
     """
@@ -56,8 +58,14 @@ async def execute_batch(
         timeout_ms=timeout_ms,
         request_id=request_id,
     )
-    call = transport.stub.BatchExecuteTools(request, timeout=deadline_s(timeout_ms))
-    response = await transport.checked("BatchExecuteTools", call, session_id=session_id)
+    response = await transport.checked(
+        "BatchExecuteTools",
+        transport.stub.BatchExecuteTools,
+        request,
+        timeout_s=deadline_s(timeout_ms),
+        default_deadline=False,
+        session_id=session_id,
+    )
     return batch_results(batch_requests, response)
 
 

@@ -35,7 +35,9 @@ class ToolBridgeClient(ClientBase):
     Tool calls share one multiplexed call stream to the host (see ``AioTransport``; with
     ``multiplex=False`` each is an ExecuteTool RPC); a call without a timeout of its own gets
     ``default_timeout_ms`` (``TOOL_BRIDGE_CONFIG``, 30 s), a stream gets it as its idle
-    timeout. The client owns its channel unless one is passed in (e.g. from a channel pool).
+    timeout, every other RPC but a batch as its deadline (a host that stops answering fails
+    them with ``DEADLINE_EXCEEDED``). The client owns its channel unless one is passed in
+    (e.g. from a channel pool).
     ``SyncToolBridgeClient`` is the same client for code without an event loop.
     Errors: ``SessionError`` (unknown/expired session, session limit),
     ``ToolCallError`` (the host answered and the call failed: validation, unknown
@@ -67,6 +69,7 @@ class ToolBridgeClient(ClientBase):
             tls=tls,
             token=token,
             multiplex=multiplex,
+            default_timeout_ms=self.default_timeout_ms,
         )
 
     @classmethod
@@ -103,7 +106,7 @@ class ToolBridgeClient(ClientBase):
         """Creates a session, or attaches to a live one with this id; the host picks an id when empty."""
         request = pb.InitializeSessionRequest(session_id=session_id, metadata=dict(metadata or {}))
         response = await self.transport.checked(
-            "InitializeSession", self.transport.stub.InitializeSession(request), session_id=session_id or None
+            "InitializeSession", self.transport.stub.InitializeSession, request, session_id=session_id or None
         )
         return self.session_started(response, metadata)
 
@@ -111,15 +114,17 @@ class ToolBridgeClient(ClientBase):
         session_id = self.require_session()
         request = pb.GetSessionInfoRequest(session_id=session_id)
         response = await self.transport.checked(
-            "GetSessionInfo", self.transport.stub.GetSessionInfo(request), session_id=session_id
+            "GetSessionInfo", self.transport.stub.GetSessionInfo, request, session_id=session_id
         )
         return SessionDetails.from_pb(response.session)
 
     async def heartbeat(self) -> datetime:
         """Keeps the session alive; returns its new expiry."""
         session_id = self.require_session()
-        call = self.transport.stub.Heartbeat(pb.HeartbeatRequest(session_id=session_id))
-        response = await self.transport.checked("Heartbeat", call, session_id=session_id)
+        request = pb.HeartbeatRequest(session_id=session_id)
+        response = await self.transport.checked(
+            "Heartbeat", self.transport.stub.Heartbeat, request, session_id=session_id
+        )
         return to_datetime(response.expires_at)
 
     async def cleanup(self) -> None:
@@ -127,8 +132,9 @@ class ToolBridgeClient(ClientBase):
         session_id = self.session_id
         if session_id is None:
             return
-        call = self.transport.stub.CleanupSession(pb.CleanupSessionRequest(session_id=session_id))
-        self.session_ended(await self.transport.unary("CleanupSession", call), session_id)
+        request = pb.CleanupSessionRequest(session_id=session_id)
+        response = await self.transport.unary("CleanupSession", self.transport.stub.CleanupSession, request)
+        self.session_ended(response, session_id)
 
     async def health_check(self, timeout_s: float | None = None) -> bool:
         return await health_check(self.transport.channel, timeout_s)
@@ -138,8 +144,10 @@ class ToolBridgeClient(ClientBase):
     async def list_tools(self) -> list[ToolSpec]:
         """The specs of every tool this session can call (global and session tools)."""
         session_id = self.require_session()
-        call = self.transport.stub.ListTools(pb.ListToolsRequest(session_id=session_id))
-        response = await self.transport.checked("ListTools", call, session_id=session_id)
+        request = pb.ListToolsRequest(session_id=session_id)
+        response = await self.transport.checked(
+            "ListTools", self.transport.stub.ListTools, request, session_id=session_id
+        )
         return [ToolSpec.from_pb(spec) for spec in response.tools]
 
     async def proxy_tools(self) -> dict[str, AsyncGRPCProxyTool]:

@@ -26,7 +26,8 @@ class ClientBase:
         self.session_id: str | None = None
         # Kept to re-create the session after a host restart (see call_with_retry).
         self.session_metadata: dict[str, str] = {}
-        #: The timeout of every call that sets none (a stream: its idle timeout).
+        #: The timeout of every tool call that sets none (a stream: its idle timeout), and the
+        #: deadline of every other unary RPC but a batch (docs/configuration.md, "Client settings").
         self.default_timeout_ms = default_timeout(default_timeout_ms)
 
     def require_session(self) -> str:

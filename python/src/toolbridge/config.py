@@ -18,8 +18,9 @@ GRPC_CONFIG: Final[dict[str, int]] = {
 }
 
 TOOL_BRIDGE_CONFIG: Final[dict[str, Any]] = {
-    # Every call without a timeout of its own gets this one (a stream: as its idle timeout), so
-    # a host that stops answering fails the call instead of hanging its caller.
+    # Every call without a timeout of its own gets this one (a stream: as its idle timeout; every
+    # other unary RPC but a batch: as its deadline), so a host that stops answering fails the
+    # call instead of hanging its caller.
     "default_timeout_ms": 30_000,
     # The host enforces each call's timeout; the client adds this much slack to its own
     # deadline so the host's Timeout error, not DEADLINE_EXCEEDED, arrives.

@@ -29,9 +29,11 @@ class HostMetrics:
 
 
 async def get_metrics(transport: AioTransport, timeout_s: float | None = None) -> HostMetrics:
-    """The host's counters now (GetMetrics)."""
-    call = transport.stub.GetMetrics(pb.GetMetricsRequest(), timeout=timeout_s)
-    return host_metrics(await transport.unary("GetMetrics", call))
+    """The host's counters now (GetMetrics), within ``timeout_s`` (the transport's default when None)."""
+    response = await transport.unary(
+        "GetMetrics", transport.stub.GetMetrics, pb.GetMetricsRequest(), timeout_s=timeout_s
+    )
+    return host_metrics(response)
 
 
 def host_metrics(response: pb.GetMetricsResponse) -> HostMetrics:

@@ -64,6 +64,7 @@ class SyncToolBridgeClient(ClientBase):
             tls=tls,
             token=token,
             multiplex=multiplex,
+            default_timeout_ms=self.default_timeout_ms,
         )
 
     @property
@@ -180,7 +181,8 @@ class SyncToolBridgeClient(ClientBase):
             "BatchExecuteTools",
             self.transport.stub.BatchExecuteTools,
             request,
-            timeout=deadline_s(timeout_ms),
+            timeout_s=deadline_s(timeout_ms),
+            default_deadline=False,  # as ToolBridgeClient's: a batch may legitimately run long
             session_id=session_id,
         )
         return batch_results(batch_requests, response)
@@ -228,7 +230,7 @@ class SyncToolBridgeClient(ClientBase):
         """The host's counters: calls, errors by type and time per tool, sessions, stream chunks, batches."""
         return host_metrics(
             self.transport.unary(
-                "GetMetrics", self.transport.stub.GetMetrics, pb.GetMetricsRequest(), timeout=timeout_s
+                "GetMetrics", self.transport.stub.GetMetrics, pb.GetMetricsRequest(), timeout_s=timeout_s
             )
         )
 

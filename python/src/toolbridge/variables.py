@@ -309,7 +309,7 @@ def write_request(
 
 async def get_variable(transport: AioTransport, session_id: str, name: str) -> Variable:
     request = pb.GetVariableRequest(session_id=session_id, variable_name=name, include_metadata=True)
-    response = await transport.unary("GetSessionVariable", transport.stub.GetSessionVariable(request))
+    response = await transport.unary("GetSessionVariable", transport.stub.GetSessionVariable, request)
     if not response.exists:
         raise variable_error(response.error, name, session_id)
     return Variable.from_message(
@@ -318,7 +318,7 @@ async def get_variable(transport: AioTransport, session_id: str, name: str) -> V
 
 
 async def set_variable(transport: AioTransport, request: pb.SetVariableRequest) -> VariableInfo:
-    response = await transport.unary("SetSessionVariable", transport.stub.SetSessionVariable(request))
+    response = await transport.unary("SetSessionVariable", transport.stub.SetSessionVariable, request)
     if not response.success:
         raise variable_error(response.error, request.variable_name, request.session_id)
     return VariableInfo.from_pb(request.variable_name, response.version, response.metadata)
@@ -330,14 +330,14 @@ async def delete_variable(
     request = pb.DeleteVariableRequest(session_id=session_id, variable_name=name)
     if expected_version is not None:
         request.expected_version = expected_version
-    response = await transport.unary("DeleteSessionVariable", transport.stub.DeleteSessionVariable(request))
+    response = await transport.unary("DeleteSessionVariable", transport.stub.DeleteSessionVariable, request)
     if not response.success:
         raise variable_error(response.error, name, session_id)
 
 
 async def list_variables(transport: AioTransport, session_id: str, prefix: str = "") -> list[Variable]:
     request = pb.ListVariablesRequest(session_id=session_id, prefix=prefix)
-    response = await transport.unary("ListSessionVariables", transport.stub.ListSessionVariables(request))
+    response = await transport.unary("ListSessionVariables", transport.stub.ListSessionVariables, request)
     if not response.success:
         raise variable_error(response.error, prefix, session_id)
     return [Variable.from_message(v) for v in response.variables]

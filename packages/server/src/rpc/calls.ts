@@ -189,6 +189,10 @@ export class CallMux {
       this.stream.end();
       this.resolveFinished();
     } else if (this.rt.draining) {
+      // Every call read from the stream has been answered by now, and the frames not read yet
+      // never will be: clients send a call left without an answer at this status again, on a
+      // new stream (docs/errors.md). So no end that leaves a call it read unanswered may carry
+      // UNAVAILABLE.
       this.end({ code: grpc.status.UNAVAILABLE, details: SHUTTING_DOWN });
     }
   }

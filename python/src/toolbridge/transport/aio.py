@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable
+from collections.abc import AsyncGenerator
 from typing import Any, TypeVar
 
 import grpc
@@ -23,10 +23,11 @@ from toolbridge.transport.error_mapping import (
     timeout_error,
 )
 from toolbridge.transport.h2_calls import CallStreamEnded
-from toolbridge.transport.messages import chunk_content, deadline_s, tool_result
+from toolbridge.transport.messages import chunk_content, deadline_s, default_timeout, tool_result
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1.toolbridge_pb2_grpc import ToolBridgeStub
 
+Q = TypeVar("Q")
 R = TypeVar("R")
 A = TypeVar("A", bound=Answer)
 
@@ -42,8 +43,9 @@ class AioTransport:
     only), with a channel passed in (e.g. from a ``ChannelPool``, which owns it; then ``tls``
     and ``token`` are the channel's business), or for an address the stream cannot dial,
     tool calls use ExecuteTool on the channel. ``token`` goes with the stream's calls too.
-    Like every asyncio object it belongs to the event loop it was created on. ``stub`` is the
-    generated stub, for RPCs this class has no method for.
+    Every other unary RPC without a timeout of its own gets ``default_timeout_ms`` (see
+    ``unary``). Like every asyncio object it belongs to the event loop it was created on.
+    ``stub`` is the generated stub, for RPCs this class has no method for.
     """
 
     def __init__(
@@ -55,8 +57,11 @@ class AioTransport:
         tls: TlsConfig | None = None,
         token: str | None = None,
         multiplex: bool = True,
+        default_timeout_ms: int | None = None,
     ) -> None:
         self.address = address
+        #: The deadline, in seconds, of a unary RPC that sets none (``default_timeout_ms``).
+        self.default_timeout_s = default_timeout(default_timeout_ms) / 1000
         self.owns_channel = channel is None
         self.channel = channel or create_grpc_channel(
             address, max_message_bytes=max_message_bytes, tls=tls, token=token
@@ -81,18 +86,46 @@ class AioTransport:
         if self.owns_channel:
             await self.channel.close(None)
 
-    async def unary(self, what: str, call: Awaitable[R]) -> R:
-        """Awaits a unary call; a transport failure raises ``ToolCommunicationError`` naming ``what``."""
+    async def unary(
+        self,
+        what: str,
+        method: grpc.aio.UnaryUnaryMultiCallable[Q, R],
+        request: Q,
+        *,
+        timeout_s: float | None = None,
+        default_deadline: bool = True,
+    ) -> R:
+        """Calls a unary RPC; a transport failure raises ``ToolCommunicationError`` naming ``what``.
+
+        Its deadline is ``timeout_s`` seconds; without one, ``default_timeout_s`` unless
+        ``default_deadline`` is false (a call that may legitimately run long, e.g. a batch
+        with no timeout). A call past its deadline fails with ``DEADLINE_EXCEEDED``: a host that
+        stops answering (or cannot be reached at all) does not hang its caller.
+        """
+        default_timeout_s = self.default_timeout_s if timeout_s is None and default_deadline else None
         try:
-            return await call
+            return await method(
+                request, timeout=timeout_s if default_timeout_s is None else default_timeout_s
+            )
         except grpc.aio.AioRpcError as error:
-            raise communication_error(what, error) from error
+            raise communication_error(what, error, default_timeout_s=default_timeout_s) from error
 
     async def checked(
-        self, what: str, call: Awaitable[A], *, tool_name: str | None = None, session_id: str | None = None
+        self,
+        what: str,
+        method: grpc.aio.UnaryUnaryMultiCallable[Q, A],
+        request: Q,
+        *,
+        timeout_s: float | None = None,
+        default_deadline: bool = True,
+        tool_name: str | None = None,
+        session_id: str | None = None,
     ) -> A:
         """``unary`` for responses with ``success``/``error``: an in-band error is raised as its class."""
-        return succeeded(await self.unary(what, call), tool_name=tool_name, session_id=session_id)
+        response = await self.unary(
+            what, method, request, timeout_s=timeout_s, default_deadline=default_deadline
+        )
+        return succeeded(response, tool_name=tool_name, session_id=session_id)
 
     async def call_tool(self, request: pb.ToolCallRequest) -> Any:
         """Runs the call and returns the decoded result; a failed call raises its ``ToolCallError``.
@@ -117,7 +150,10 @@ class AioTransport:
                 # A host without the call stream never ran the call: ExecuteTool from now on.
                 self.calls = None
                 await calls.close()
-        return await self.unary(request.tool_id, self.stub.ExecuteTool(request, timeout=timeout_s))
+        # Its deadline comes from its own timeout_ms, as on the call stream (the clients always set one).
+        return await self.unary(
+            request.tool_id, self.stub.ExecuteTool, request, timeout_s=timeout_s, default_deadline=False
+        )
 
     async def stream_tool(self, request: pb.ToolStreamRequest) -> AsyncGenerator[Any, None]:
         """Runs StreamTool and yields the decoded chunks; closing the generator early cancels the call.

@@ -4,8 +4,12 @@ its own response (``AioCallStream``)."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import itertools
+import select
 import socket
+import struct
+import termios
 from collections.abc import Sequence
 
 import grpc
@@ -21,6 +25,12 @@ class AioCallStream:
     At most ``max_in_flight`` calls are in flight (a call counts until the host answers it, also
     after its caller gave up); more wait for a slot, which counts against their timeout. Like
     every asyncio object it belongs to the event loop that first used it.
+
+    A call is never written onto a connection whose end has already arrived: what the host
+    sent that the loop has not handed over yet (it was blocked when it came) is taken in
+    first, so a stream the host ended meanwhile (a restart) is replaced before the call goes
+    out. A call written just before the host's end arrived is sent again on a new stream only
+    when that end proves the host never read it (``StreamEnd.drained``).
     """
 
     def __init__(
@@ -51,6 +61,12 @@ class AioCallStream:
         connection = self._connection
         return connection is not None and connection.state.ended is None and connection.state.going_away
 
+    @property
+    def in_flight(self) -> int:
+        """Calls sent on the current connection and not answered yet (given up ones included)."""
+        connection = self._connection
+        return 0 if connection is None else len(connection.pending)
+
     async def call(self, request: bytes, timeout_s: float | None) -> pb.ToolCallResponse:
         """Sends the call (``request``: a serialized ToolCallRequest) and waits for its response.
 
@@ -60,6 +76,19 @@ class AioCallStream:
         """
         loop = asyncio.get_running_loop()
         deadline = None if timeout_s is None else loop.time() + timeout_s
+        try:
+            return await self._send(request, loop, deadline)
+        except CallStreamEnded as error:
+            if not error.end.drained:
+                raise
+        # The host drained the stream without reading the call, so it never ran: once more on a
+        # new stream (a second drain means the host is going away, and the call fails with it).
+        return await self._send(request, loop, deadline)
+
+    async def _send(
+        self, request: bytes, loop: asyncio.AbstractEventLoop, deadline: float | None
+    ) -> pb.ToolCallResponse:
+        """One try: a slot, a connection whose end has not arrived, the call written, its answer."""
         if self._slots.locked():
             async with asyncio.timeout_at(deadline):
                 await self._slots.acquire()
@@ -67,6 +96,9 @@ class AioCallStream:
             await self._slots.acquire()  # returns at once: no timer needed
         try:
             connection = self._connection
+            if connection is not None and connection.state.ended is None and connection.unread():
+                async with asyncio.timeout_at(deadline):
+                    await connection.catch_up()
             if connection is None or connection.state.ended is not None:
                 async with asyncio.timeout_at(deadline):
                     connection = await self._connect()
@@ -125,15 +157,45 @@ class _Connection(asyncio.Protocol):
         self.state = state
         #: The calls waiting for their answers, by call id.
         self.pending: dict[int, asyncio.Future[pb.ToolCallResponse]] = {}
+        #: Bytes handed to this protocol so far.
+        self.received = 0
         self._call_ids = itertools.count(1)
         self._slots = slots
         self._transport: asyncio.Transport | None = None
         self._flush_scheduled = False
+        self._socket_fd = -1
+        self._readable = select.poll()
+        # Resolved at the next bytes received or at the end: what catch_up waits on.
+        self._progress: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        self._socket_fd = transport.get_extra_info("socket").fileno()
+        self._readable.register(self._socket_fd, select.POLLIN)
         transport.write(self.state.data_to_send())
+
+    def unread(self) -> bool:
+        """Whether the socket holds something the loop has not handed over: bytes, or its end."""
+        return self._socket_fd >= 0 and bool(self._readable.poll(0))
+
+    async def catch_up(self) -> None:
+        """Waits until the loop has handed over what the socket held when called (``unread``).
+
+        The loop reads a readable socket at its next turn; it may take several reads, so the
+        wait is for as many bytes as the socket held (none: only its end, or an error, is there).
+        """
+        held = _unread_bytes(self._socket_fd)
+        target = self.received + held
+        while self.state.ended is None and (held == 0 or self.received < target):
+            if self._progress is None:
+                self._progress = asyncio.get_running_loop().create_future()
+            await self._progress
+
+    def _progressed(self) -> None:
+        progress, self._progress = self._progress, None
+        if progress is not None and not progress.done():
+            progress.set_result(None)
 
     def start(self, request: bytes, future: asyncio.Future[pb.ToolCallResponse]) -> int:
         """Sends the call; returns its call id."""
@@ -176,6 +238,9 @@ class _Connection(asyncio.Protocol):
             self._transport.write(data)
 
     def data_received(self, data: bytes) -> None:
+        self.received += len(data)
+        if self._progress is not None:
+            self._progressed()
         responses = self.state.receive(data)
         pending, release = self.pending, self._slots.release
         for answer in responses:
@@ -199,6 +264,8 @@ class _Connection(asyncio.Protocol):
         """Fails every call still waiting with ``end`` and closes the connection."""
         if self.state.ended is None:
             self.state.ended = end
+        self._socket_fd = -1  # closed below: its number may be reused
+        self._progressed()
         pending, self.pending = self.pending, {}
         for future in pending.values():
             self._slots.release()
@@ -206,3 +273,13 @@ class _Connection(asyncio.Protocol):
                 future.set_exception(CallStreamEnded(self.state.ended))
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
+
+
+def _unread_bytes(fd: int) -> int:
+    """How many bytes the socket ``fd`` holds unread (FIONREAD)."""
+    try:
+        held = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+    except OSError:
+        return 0
+    count: int = struct.unpack("i", held)[0]
+    return count

@@ -25,7 +25,7 @@ from toolbridge.transport.error_mapping import (
     timeout_error,
 )
 from toolbridge.transport.h2_calls import CallStreamEnded
-from toolbridge.transport.messages import chunk_content, deadline_s, tool_result
+from toolbridge.transport.messages import chunk_content, deadline_s, default_timeout, tool_result
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1.toolbridge_pb2_grpc import ToolBridgeStub
 
@@ -43,7 +43,8 @@ class SyncTransport:
     up the small calls behind it. Every other RPC, tool streams included, goes over a blocking
     ``grpc`` channel. With ``multiplex=False``, with ``tls`` (the stream is plaintext only),
     with a channel passed in (which its owner closes), or for an address the stream cannot
-    dial, tool calls use ExecuteTool. ``token`` goes with every call, on either path.
+    dial, tool calls use ExecuteTool. ``token`` goes with every call, on either path. Every
+    other unary RPC without a timeout of its own gets ``default_timeout_ms`` (see ``unary``).
     """
 
     def __init__(
@@ -55,8 +56,11 @@ class SyncTransport:
         tls: TlsConfig | None = None,
         token: str | None = None,
         multiplex: bool = True,
+        default_timeout_ms: int | None = None,
     ) -> None:
         self.address = address
+        #: The deadline, in seconds, of a unary RPC that sets none (``default_timeout_ms``).
+        self.default_timeout_s = default_timeout(default_timeout_ms) / 1000
         self.owns_channel = channel is None
         self.channel = channel or create_blocking_channel(
             address, max_message_bytes=max_message_bytes, tls=tls
@@ -83,12 +87,29 @@ class SyncTransport:
         if self.owns_channel:
             self.channel.close()
 
-    def unary(self, what: str, method: Callable[..., R], request: Any, *, timeout: float | None = None) -> R:
-        """Calls a unary RPC; a transport failure raises ``ToolCommunicationError`` naming ``what``."""
+    def unary(
+        self,
+        what: str,
+        method: Callable[..., R],
+        request: Any,
+        *,
+        timeout_s: float | None = None,
+        default_deadline: bool = True,
+    ) -> R:
+        """Calls a unary RPC; a transport failure raises ``ToolCommunicationError`` naming ``what``.
+
+        Its deadline is ``timeout_s`` seconds; without one, ``default_timeout_s`` unless
+        ``default_deadline`` is false, as ``AioTransport.unary``.
+        """
+        default_timeout_s = self.default_timeout_s if timeout_s is None and default_deadline else None
         try:
-            return method(request, timeout=timeout, metadata=self.metadata)
+            return method(
+                request,
+                timeout=timeout_s if default_timeout_s is None else default_timeout_s,
+                metadata=self.metadata,
+            )
         except grpc.RpcError as error:
-            raise communication_error(what, error) from error
+            raise communication_error(what, error, default_timeout_s=default_timeout_s) from error
 
     def checked(
         self,
@@ -96,12 +117,13 @@ class SyncTransport:
         method: Callable[..., A],
         request: Any,
         *,
-        timeout: float | None = None,
+        timeout_s: float | None = None,
+        default_deadline: bool = True,
         tool_name: str | None = None,
         session_id: str | None = None,
     ) -> A:
         """``unary`` for responses with ``success``/``error``: an in-band error is raised as its class."""
-        response = self.unary(what, method, request, timeout=timeout)
+        response = self.unary(what, method, request, timeout_s=timeout_s, default_deadline=default_deadline)
         return succeeded(response, tool_name=tool_name, session_id=session_id)
 
     def call_tool(self, request: pb.ToolCallRequest) -> Any:
@@ -127,7 +149,10 @@ class SyncTransport:
                 # A host without the call stream never ran the call: ExecuteTool from now on.
                 self.calls = None
                 calls.close()
-        return self.unary(request.tool_id, self.stub.ExecuteTool, request, timeout=timeout_s)
+        # Its deadline comes from its own timeout_ms, as on the call stream (the clients always set one).
+        return self.unary(
+            request.tool_id, self.stub.ExecuteTool, request, timeout_s=timeout_s, default_deadline=False
+        )
 
     def stream_tool(self, request: pb.ToolStreamRequest) -> Generator[Any, None, None]:
         """Runs StreamTool and yields the decoded chunks; closing the generator early cancels the call.

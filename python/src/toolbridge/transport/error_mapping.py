@@ -47,9 +47,23 @@ def succeeded(response: A, *, tool_name: str | None = None, session_id: str | No
     return response
 
 
-def communication_error(what: str, error: RpcFailure) -> ToolCommunicationError:
-    """A failed RPC as the client's transport error; ``what`` names the tool or RPC."""
-    return ToolCommunicationError(what, error.code(), error.details() or "")
+def communication_error(
+    what: str, error: RpcFailure, *, default_timeout_s: float | None = None
+) -> ToolCommunicationError:
+    """A failed RPC as the client's transport error; ``what`` names the tool or RPC.
+
+    ``default_timeout_s``: the call ran under the client's default deadline, which the error
+    then names when it passed (gRPC's own wording, "Deadline Exceeded", says nothing of it).
+    """
+    code = error.code()
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED and default_timeout_s is not None:
+        return ToolCommunicationError(
+            what,
+            code,
+            f"no answer from the host within {default_timeout_s:g} s (the client's default_timeout_ms); "
+            "the call was cancelled",
+        )
+    return ToolCommunicationError(what, code, error.details() or "")
 
 
 def stream_answer(what: str, response: pb.ToolCallResponse) -> pb.ToolCallResponse:

@@ -32,10 +32,17 @@ _STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 @dataclass(frozen=True)
 class StreamEnd:
-    """How the Calls stream ended: the gRPC status the host sent, or why the connection broke."""
+    """How the Calls stream ended: the gRPC status the host sent, or why the connection broke.
+
+    ``drained``: the host itself ended the stream with UNAVAILABLE in its trailers, which it
+    does only when it shuts down, once it has answered every call it read from the stream
+    (docs/errors.md, "Calls on the multiplexed call stream"). A call still without an answer
+    then was never read by the host: it did not start, and may go on another stream.
+    """
 
     code: grpc.StatusCode
     message: str
+    drained: bool = False
 
 
 #: How a stream ends when its client closes it: the calls still in flight fail with this.
@@ -97,6 +104,8 @@ class CallStreamConnection:
         self._incoming = bytearray()
         self._unacknowledged = 0
         self._trailers: dict[bytes, bytes] = {}
+        # A response status other than 200: whatever answered was not the host's gRPC server.
+        self._http_refused = False
 
     @property
     def going_away(self) -> bool:
@@ -213,6 +222,7 @@ class CallStreamConnection:
     def _read_headers(self, headers: Sequence[tuple[bytes, bytes]]) -> None:
         for key, value in headers:
             if key == b":status" and value != b"200":
+                self._http_refused = True
                 self._trailers.setdefault(b"grpc-status", str(grpc.StatusCode.UNAVAILABLE.value[0]).encode())
                 self._trailers.setdefault(b"grpc-message", b"HTTP status " + value)
             elif key in (b"grpc-status", b"grpc-message"):
@@ -224,11 +234,11 @@ class CallStreamConnection:
         message = unquote(self._trailers.get(b"grpc-message", b"").decode(errors="replace"))
         if code is None:
             code, message = grpc.StatusCode.UNKNOWN, message or "the call stream ended without a status"
-        self._end(code, message)
+        self._end(code, message, drained=code == grpc.StatusCode.UNAVAILABLE and not self._http_refused)
 
-    def _end(self, code: grpc.StatusCode, message: str) -> None:
+    def _end(self, code: grpc.StatusCode, message: str, *, drained: bool = False) -> None:
         if self.ended is None:
-            self.ended = StreamEnd(code, message)
+            self.ended = StreamEnd(code, message, drained)
             self._outgoing.clear()
 
 
