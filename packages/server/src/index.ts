@@ -45,7 +45,7 @@ export {
   type PythonAgentResult,
   runPythonAgent,
 } from "./agents/python-agent.js";
-export type { AuthenticateHook, AuthenticationRequest } from "./auth/authenticator.js";
+export type { AuthenticateHook, AuthenticationRequest, HookPrincipal } from "./auth/authenticator.js";
 export {
   type ConfigSources,
   DEFAULT_CONFIG,

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { BridgeError, ErrorType } from "@toolbridge/core";
 import type { Logger } from "pino";
-import { hasQuotas, mayUse, type Principal } from "../auth/principal.js";
+import { hasQuotas, mayUse, type Principal, seesEverySession } from "../auth/principal.js";
 import {
   type CreateResult,
   type SessionEnded,
@@ -71,7 +71,9 @@ export class SessionManager {
   /**
    * Creates the session owned by `principal`, or attaches to it when `principal` may use
    * it; an empty id gets a fresh one. The host principal creates sessions owned by `owner`
-   * (itself by default) and attaches to any.
+   * (itself by default) and attaches to any. An operator, which may use every session,
+   * still attaches only to its own here: attaching would count another's session against
+   * its quota of sessions.
    */
   async create(
     id: string,
@@ -115,7 +117,7 @@ export class SessionManager {
 
   /** Ends the session; throws SessionNotFound as `require` does. */
   async cleanup(id: string, principal: Principal): Promise<void> {
-    const owner = principal.kind === "host" ? undefined : principal.name;
+    const owner = seesEverySession(principal) ? undefined : principal.name;
     if (!(await this.store.delete(id, "cleanup", owner))) throw sessionNotFound(id);
   }
 
