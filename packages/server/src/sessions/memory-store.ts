@@ -15,6 +15,8 @@ import {
   resumeAhead,
   type SessionEnded,
   type SessionEndReason,
+  type SessionPage,
+  type SessionQuery,
   type SessionRecord,
   type SessionStore,
   type SessionStoreOptions,
@@ -142,6 +144,19 @@ export class InMemorySessionStore implements SessionStore {
 
   async count(): Promise<number> {
     return this.sessions.size;
+  }
+
+  async listSessions(query: SessionQuery, now: number): Promise<SessionPage> {
+    const matching: Entry[] = [];
+    for (const entry of this.sessions.values()) {
+      if (entry.id <= query.after || this.expired(entry, now)) continue;
+      if (query.owner === undefined || entry.owner === query.owner) matching.push(entry);
+    }
+    matching.sort((a, b) => (a.id < b.id ? -1 : 1));
+    return {
+      sessions: matching.slice(0, query.limit).map(record),
+      more: matching.length > query.limit,
+    };
   }
 
   async sweep(now: number): Promise<void> {

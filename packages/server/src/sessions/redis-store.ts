@@ -46,6 +46,8 @@ import {
   resumeAhead,
   type SessionEnded,
   type SessionEndReason,
+  type SessionPage,
+  type SessionQuery,
   type SessionRecord,
   type SessionStoreOptions,
   type SharedSessionStore,
@@ -76,6 +78,8 @@ export interface RedisSessionStoreOptions extends SessionStoreOptions {
 
 /** Ids taken out of the index per sweep round. */
 const SWEEP_BATCH = 100;
+/** Session records read per round of listSessions (pipelined). */
+const LIST_PAGE = 200;
 /** Log entries read per round trip when resuming a watch or filling a gap. */
 const LOG_PAGE = 256;
 /** Attempts of one variable mutation that keeps meeting concurrent writes. */
@@ -276,6 +280,25 @@ export class RedisSessionStore implements SharedSessionStore {
 
   async count(): Promise<number> {
     return this.call(() => this.redis.zcount(this.indexKey(), `(${Date.now()}`, "+inf"));
+  }
+
+  /**
+   * Reads the ids of every live session from the index, sorts them, and reads the records
+   * after `query.after` in pages (pipelined) until one more than `query.limit` match.
+   */
+  async listSessions(query: SessionQuery, now: number): Promise<SessionPage> {
+    const ids = (await this.call(() => this.redis.zrangebyscore(this.indexKey(), `(${now}`, "+inf")))
+      .filter((id) => id > query.after)
+      .sort((a, b) => (a < b ? -1 : 1));
+    const sessions: SessionRecord[] = [];
+    for (let start = 0; start < ids.length && sessions.length <= query.limit; start += LIST_PAGE) {
+      const records = await Promise.all(ids.slice(start, start + LIST_PAGE).map((id) => this.get(id, now)));
+      for (const record of records) {
+        if (record === undefined || (query.owner !== undefined && record.owner !== query.owner)) continue;
+        sessions.push(record);
+      }
+    }
+    return { sessions: sessions.slice(0, query.limit), more: sessions.length > query.limit };
   }
 
   /**
@@ -580,6 +603,25 @@ export class RedisSessionStore implements SharedSessionStore {
   async nodeEntry(node: string): Promise<NodeEntry | undefined> {
     const value = await this.call(() => this.redis.get(this.nodeKey(node)));
     return value === null ? undefined : parseNodeEntry(value);
+  }
+
+  /** Every node advertised in the directory (SCAN over the node keys). */
+  async nodes(): Promise<Map<string, NodeEntry>> {
+    const start = this.nodeKey("");
+    const pattern = `${start.replace(/[*?[\]\\]/g, "\\$&")}*`;
+    const keys = new Set<string>();
+    let cursor = "0";
+    do {
+      const [next, found] = await this.call(() => this.redis.scan(cursor, "MATCH", pattern, "COUNT", 1000));
+      for (const key of found) keys.add(key);
+      cursor = next;
+    } while (cursor !== "0");
+    const nodes = new Map<string, NodeEntry>();
+    for (const key of [...keys].sort()) {
+      const value = await this.call(() => this.redis.get(key));
+      if (value !== null) nodes.set(key.slice(start.length), parseNodeEntry(value));
+    }
+    return nodes;
   }
 
   /** The token the nodes on this Redis (and key prefix) forward calls to each other with. */

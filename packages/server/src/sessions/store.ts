@@ -197,6 +197,23 @@ export interface VariableFilter {
   readonly names?: ReadonlySet<string>;
 }
 
+/** Which sessions SessionStore.listSessions returns. */
+export interface SessionQuery {
+  /** Only ids after this one (in code unit order); "" from the first. */
+  readonly after: string;
+  /** At most this many. */
+  readonly limit: number;
+  /** Only the sessions this principal owns. */
+  readonly owner?: string;
+}
+
+export interface SessionPage {
+  /** In id order (code unit order). */
+  readonly sessions: readonly SessionRecord[];
+  /** Whether more sessions follow the last one. */
+  readonly more: boolean;
+}
+
 export interface SessionStore {
   /**
    * Creates the session owned by `options.owner`, or attaches to a live one with the same
@@ -220,6 +237,11 @@ export interface SessionStore {
   delete(id: string, reason: SessionEndReason, owner?: string): Promise<boolean>;
   /** Number of live sessions. */
   count(): Promise<number>;
+  /**
+   * A page of live sessions in id order, for operators (ListSessions). Its cost grows with
+   * the number of live sessions (they are read to be sorted), not only with the page.
+   */
+  listSessions(query: SessionQuery, now: number): Promise<SessionPage>;
   /** Removes every expired session. */
   sweep(now: number): Promise<void>;
   /** Registers a listener told about every session that ends, whatever ended it. */
@@ -318,6 +340,8 @@ export interface SharedSessionStore extends SessionStore {
   withdraw(): Promise<void>;
   /** A node's entry in the directory; undefined when it is gone. */
   nodeEntry(node: string): Promise<NodeEntry | undefined>;
+  /** Every node in the directory, by node name. */
+  nodes(): Promise<ReadonlyMap<string, NodeEntry>>;
   /** The token the nodes forward calls to each other with (made by the first node that asks). */
   peerToken(): Promise<string>;
   /** Lists a tool of one session (its encoded ToolSpec) as served by this node. */
