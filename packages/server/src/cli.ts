@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import { BridgeError } from "@toolbridge/core";
 import { CONFIG_KEYS, envName, flagName, type HostConfigInput, resolveConfig } from "./config.js";
 import { ToolBridgeHost } from "./host.js";
+import { INSPECT_USAGE, inspectCommand } from "./inspector/inspect-command.js";
 import { Tool } from "./tools/define.js";
 
 const VERSION = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
@@ -30,7 +31,24 @@ A tools module (JavaScript or TypeScript) exports one of:
 Options (each also settable in a JSON config file or an environment variable):
   --config <file>              JSON file with any of the keys below (env TOOLBRIDGE_CONFIG)
 ${flags}
-  --help, --version`;
+  --help, --version
+
+${INSPECT_USAGE}`;
+}
+
+/** `toolbridge inspect <address>`: serves the inspector until SIGINT/SIGTERM. */
+async function inspect(argv: string[]): Promise<number> {
+  const gateway = await inspectCommand(argv, process.env);
+  const stop = () => {
+    void gateway.close().then(() => process.exit(0));
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  process.stdout.write(
+    `toolbridge inspector for ${argv.find((arg) => !arg.startsWith("-")) ?? ""} on ${gateway.url}\n`,
+  );
+  process.stdout.write("open that URL in a browser; Ctrl-C stops the inspector\n");
+  return -1;
 }
 
 class UsageError extends Error {}
@@ -68,6 +86,7 @@ async function loadToolsModule(host: ToolBridgeHost, path: string): Promise<void
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "inspect") return inspect(argv.slice(1));
   const options: Record<string, { type: "string"; multiple?: boolean }> = {
     tools: { type: "string", multiple: true },
     config: { type: "string" },
@@ -93,7 +112,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals[0] !== "serve" || positionals.length > 1) {
-    throw new UsageError(`expected the command 'serve', got '${positionals.join(" ")}'`);
+    throw new UsageError(`expected the command 'serve' or 'inspect', got '${positionals.join(" ")}'`);
   }
   const modules = (values.tools as string[] | undefined) ?? [];
 
@@ -114,6 +133,7 @@ async function main(argv: string[]): Promise<number> {
   const address = await host.start();
   // Printed before the "serving" line, which scripts and tests wait for.
   if (host.metricsUrl !== undefined) process.stdout.write(`toolbridge metrics on ${host.metricsUrl}\n`);
+  if (host.inspectorUrl !== undefined) process.stdout.write(`toolbridge inspector on ${host.inspectorUrl}\n`);
   const store = host.storeDescription;
   process.stdout.write(
     store === "memory"

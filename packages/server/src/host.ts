@@ -13,6 +13,9 @@ import { requireAuthentication } from "./auth/guard.js";
 import { ANONYMOUS, HOST } from "./auth/principal.js";
 import { checkExposure, isUnixAddress } from "./auth/transport.js";
 import { type HostConfig, type HostConfigInput, parseConfig, sweepInterval } from "./config.js";
+import type { InspectorGateway } from "./inspector/gateway.js";
+import { checkInspectorExposure, serveHostInspector } from "./inspector/host-inspector.js";
+import { hostView } from "./inspector/host-view.js";
 import { type MetricsEndpoint, serveMetrics } from "./metrics/http.js";
 import { HostMetrics } from "./metrics/metrics.js";
 import { OpenCallStreams } from "./rpc/call-streams.js";
@@ -128,6 +131,8 @@ export class ToolBridgeHost {
   /** The store when several nodes share it (Redis): the node directory and shared limits. */
   private readonly shared: SharedSessionStore | undefined;
   private metricsEndpoint: MetricsEndpoint | undefined;
+  /** The web inspector, when `inspectorPort` is set. */
+  private inspector: InspectorGateway | undefined;
   /**
    * The host's Python workers (`--workers N --worker-module my_tools`): call their tools from
    * TypeScript and run agents on them. Started and stopped with the host; their tools are
@@ -202,6 +207,14 @@ export class ToolBridgeHost {
       sharedRate: shared && ((tool, limit) => shared.takeRateSlot(tool, limit)),
       forwarder: shared && new Forwarder(shared, this.config.maxMessageBytes, this.credentials.peerTransport),
       callStreams: new OpenCallStreams(),
+      operations: hostView({
+        metrics: this.metrics,
+        recentCalls: this.config.recentCalls,
+        store: storeKind(sessionStore),
+        tls: tlsEnabled(this.config),
+        shared,
+        workers: () => (this.workers.size === 0 ? undefined : this.workers.state()),
+      }),
     };
     // New TLS files: the calls forwarded from now on connect with them.
     this.credentials.onTlsReloaded(() => this.runtime.forwarder?.reconnect());
@@ -210,8 +223,9 @@ export class ToolBridgeHost {
   /**
    * Plugs in the application's own authentication, e.g. a JWT or OIDC check with a
    * well-kept library: `fn` gets each call's metadata (and bearer token, client
-   * certificate, method) and returns the caller's principal name, or undefined to leave
-   * the call to the client certificate (else it is refused with UNAUTHENTICATED);
+   * certificate, method) and returns the caller's principal name, or `{ name, operator:
+   * true }` for a caller with the operator role (it sees every session), or undefined to
+   * leave the call to the client certificate (else it is refused with UNAUTHENTICATED);
    * throwing refuses it with the error's message. Tokens of the tokens file are checked
    * first. Setting a hook turns authentication on; call it before start().
    */
@@ -395,6 +409,11 @@ export class ToolBridgeHost {
     return this.metricsEndpoint?.url;
   }
 
+  /** URL of the web inspector once started, when `inspectorPort` is set (docs/inspector.md). */
+  get inspectorUrl(): string | undefined {
+    return this.inspector?.url;
+  }
+
   /** The registry behind GetMetrics and /metrics, e.g. to merge into an app's own Prometheus endpoint. */
   get metricsRegistry(): Registry {
     return this.metrics.registry;
@@ -429,6 +448,7 @@ export class ToolBridgeHost {
       authentication: this.auth.enabled,
       insecure: config.insecure,
     });
+    checkInspectorExposure(config, this.auth.enabled);
     const credentials = this.credentials.serverCredentials();
 
     const bindTo = bindAddress(config);
@@ -454,6 +474,17 @@ export class ToolBridgeHost {
     try {
       port = await listen(server, bindTo, credentials);
       if (tls) this.internalSocket = await bindInternalSocket(server);
+      if (config.inspectorPort !== undefined) {
+        const publicTarget = isUnixAddress(config.host)
+          ? config.host
+          : bindAddress({ host: config.host, port });
+        this.inspector = await serveHostInspector({
+          config,
+          clientTarget: this.internalSocket === undefined ? publicTarget : `unix:${this.internalSocket}`,
+          publicTarget,
+          log: this.log,
+        });
+      }
     } catch (error) {
       server.forceShutdown();
       await this.metricsEndpoint?.close();
@@ -591,6 +622,8 @@ export class ToolBridgeHost {
     // from holding up the grace period.
     this.variableService.drain(SHUTTING_DOWN);
     this.runtime.callStreams.drain();
+    // The inspector's calls are the host's own calls from a browser: they end with it.
+    await this.inspector?.close();
     const server = this.server;
     if (server !== undefined) {
       // The server keeps listening meanwhile, so that health checks see NOT_SERVING.
@@ -664,6 +697,12 @@ function listen(server: grpc.Server, address: string, credentials: grpc.ServerCr
         );
     });
   });
+}
+
+/** What kind of store `store` is, as DescribeHost says: "memory", "redis" or "custom". */
+function storeKind(store: SessionStore): string {
+  if (store instanceof RedisSessionStore) return "redis";
+  return store instanceof InMemorySessionStore ? "memory" : "custom";
 }
 
 /** The node name in call claims when the store is this process's own. */

@@ -318,7 +318,17 @@ class ToolCall {
       permit?.release();
     }
     if (running !== undefined) ctx.cancellation.detach(running);
-    rt.metrics.recordCall(tool, error?.type, durationMs);
+    const hostMs = performance.now() - this.startedAt;
+    rt.metrics.recordCall({
+      tool,
+      sessionId: req.sessionId,
+      requestId: ctx.requestId,
+      principal: ctx.principal.name,
+      streamed: this.streamed,
+      durationMs,
+      hostMs,
+      error,
+    });
     if (error !== undefined) {
       ctx.log.debug(
         { sessionId: req.sessionId, tool: req.toolId, error: error.type, message: error.message },
@@ -332,7 +342,7 @@ class ToolCall {
     } else {
       ctx.log.debug({ sessionId: req.sessionId, tool: req.toolId, durationMs }, "tool call succeeded");
     }
-    return { durationMs: durationMs ?? 0, hostMs: performance.now() - this.startedAt };
+    return { durationMs: durationMs ?? 0, hostMs };
   }
 
   /** `finish` for a failure: the error as ErrorInfo, and the tool stopped if it still runs. */
