@@ -25,13 +25,11 @@ async def write(args: argparse.Namespace) -> None:
     async with ToolBridgeClient(args.address, token=args.token) as client:
         await client.initialize_session(args.session)
         async with SessionContext(client, cache=False) as session:
-            if args.command == "declare":
-                info = await session.declare_variable(
-                    args.name, "integer", int(args.value), VariableConstraints(min=0, max=10)
-                )
-            else:
-                info = await session.set_variable(args.name, args.value)
-        print(f"written {info.version}", flush=True)
+            written = await session.set_variable("greeting", "hello from python")
+            print(f"written greeting {written.version}", flush=True)
+            limits = VariableConstraints(min=0, max=10)
+            declared = await session.declare_variable("limit", "integer", 5, limits)
+            print(f"declared limit {declared.version}", flush=True)
 
 
 async def agent(args: argparse.Namespace) -> None:
@@ -57,12 +55,10 @@ async def agent(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["write", "declare", "agent"])
+    parser.add_argument("command", choices=["write", "agent"])
     parser.add_argument("--address", required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--session", required=True)
-    parser.add_argument("--name", default="")
-    parser.add_argument("--value", default="")
     parser.add_argument("--release", default="")
     args = parser.parse_args()
     asyncio.run(agent(args) if args.command == "agent" else write(args))

@@ -1,14 +1,16 @@
 /** The inspector's frame: who is looking at which host, the four pages, and the token in use. */
 import { AppShell, Badge, Button, Group, NavLink, PasswordInput, Text, Title, Tooltip } from "@mantine/core";
-import { Suspense, useEffect, useState } from "react";
+import { lazy, Suspense, useEffect, useState } from "react";
 import { currentToken, describeFailure, host, pageConfig, setToken } from "./api/client";
 import { type HostContext, HostInfo } from "./hooks";
-import { CallsPage } from "./pages/calls-page";
-import { RunsPage } from "./pages/runs-page";
-import { SessionPage } from "./pages/session-page";
-import { SessionsPage } from "./pages/sessions-page";
 import { ToolsPage } from "./pages/tools-page";
 import { href, useRoute } from "./router";
+
+// Each page but the first one shown is loaded when it is opened (the calls page brings uPlot).
+const SessionsPage = lazy(() => import("./pages/sessions-page"));
+const SessionPage = lazy(() => import("./pages/session-page"));
+const RunsPage = lazy(() => import("./pages/runs-page"));
+const CallsPage = lazy(() => import("./pages/calls-page"));
 
 const PAGES = [
   { key: "tools", label: "Tools" },

@@ -69,11 +69,16 @@ export function useHostInfo(): HostContext {
   return useContext(HostInfo);
 }
 
-/** The first page of sessions the caller may see (for the session pickers), refreshed every 5 s. */
-export function useSessionList(tokenEpoch: number): Loaded<SessionInfo[]> {
+/**
+ * The first 100 sessions the caller may see, for the session pickers, refreshed every 10 s
+ * while `wanted` (a picker is open, or has nothing picked): listing them costs the host a
+ * store read per session, which a page that does not show them should not ask for.
+ */
+export function useSessionList(wanted: boolean): Loaded<SessionInfo[] | undefined> {
   return usePolling(
-    async (signal) => ok(await host.listSessions({ pageSize: 1000 }, { signal })).sessions,
-    5000,
-    [tokenEpoch],
+    async (signal) =>
+      wanted ? ok(await host.listSessions({ pageSize: 100 }, { signal })).sessions : undefined,
+    wanted ? 10_000 : 0,
+    [wanted],
   );
 }

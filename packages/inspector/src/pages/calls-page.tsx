@@ -248,7 +248,7 @@ function RecentCalls() {
   );
 }
 
-export function CallsPage() {
+export default function CallsPage() {
   const described = usePolling((signal) => host.describeHost({}, { signal }), 2000, []);
   const stats = usePolling((signal) => host.getToolStats({}, { signal }), 2000, []);
   return (

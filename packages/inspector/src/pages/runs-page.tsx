@@ -6,7 +6,7 @@
  */
 import { fromBinary } from "@bufbuild/protobuf";
 import { Alert, Anchor, Badge, Card, Grid, Group, Select, Stack, Table, Text, Title } from "@mantine/core";
-import { useMemo } from "react";
+import { useMemo, useState } from "react";
 import { valueText } from "../api/values";
 import { useVariableWatch } from "../api/watch";
 import { ago, duration, msOf } from "../components/time";
@@ -28,6 +28,9 @@ const STATUS: Readonly<Record<number, { label: string; color: string }>> = {
   [AgentRunStatus.FAILED]: { label: "failed", color: "red" },
 };
 
+/** Where the records are (docs/agents.md): only these variables are read and followed. */
+const RECORD_PREFIXES = ["agent_", "run_"];
+
 function bytesOf(value: Value | undefined): Uint8Array | undefined {
   return value?.kind.case === "bytesValue" ? value.kind.value : undefined;
 }
@@ -39,7 +42,7 @@ function useAgentRecords(sessionId: string): {
   error: string | undefined;
   ready: boolean;
 } {
-  const watch = useVariableWatch(sessionId);
+  const watch = useVariableWatch(sessionId, RECORD_PREFIXES);
   const records = useMemo(() => {
     const agents: AgentDefinition[] = [];
     const runs: AgentRun[] = [];
@@ -167,7 +170,8 @@ function Timeline({ run }: { run: AgentRun }) {
 }
 
 function SessionPicker({ sessionId }: { sessionId: string | undefined }) {
-  const sessions = useSessionList(0);
+  const [picking, setPicking] = useState(sessionId === undefined);
+  const sessions = useSessionList(picking);
   return (
     <Select
       size="xs"
@@ -175,17 +179,29 @@ function SessionPicker({ sessionId }: { sessionId: string | undefined }) {
       placeholder="pick a session"
       searchable
       w={360}
-      data={(sessions.data ?? []).map((s) => s.sessionId)}
+      data={[
+        ...new Set([
+          ...(sessionId === undefined ? [] : [sessionId]),
+          ...(sessions.data ?? []).map((s) => s.sessionId),
+        ]),
+      ]}
       value={sessionId ?? null}
       onChange={(value) => {
         if (value !== null) window.location.hash = href("runs", value);
       }}
+      onDropdownOpen={() => setPicking(true)}
       data-testid="runs-session"
     />
   );
 }
 
-export function RunsPage({ sessionId, runId }: { sessionId: string | undefined; runId: string | undefined }) {
+export default function RunsPage({
+  sessionId,
+  runId,
+}: {
+  sessionId: string | undefined;
+  runId: string | undefined;
+}) {
   return (
     <Stack gap="sm">
       <Group gap="sm" align="flex-end">

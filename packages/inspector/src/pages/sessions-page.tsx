@@ -11,7 +11,7 @@ import { href } from "../router";
 
 const PAGE_SIZE = 100;
 
-export function SessionsPage() {
+export default function SessionsPage() {
   const { description } = useHostInfo();
   const [owner, setOwner] = useState("");
   const [pages, setPages] = useState<string[]>([""]);

@@ -155,7 +155,8 @@ function ToolDetail({ tool, sessionId }: { tool: ToolSpec; sessionId: string }) 
 export function ToolsPage({ selected }: { selected: string | undefined }) {
   const scratch = useMemo(scratchSessionId, []);
   const [sessionId, setSessionId] = useState(scratch);
-  const sessions = useSessionList(0);
+  const [picking, setPicking] = useState(false);
+  const sessions = useSessionList(picking);
   const [ready, setReady] = useState<string>();
   const [failure, setFailure] = useState<string>();
   useEffect(() => {
@@ -198,6 +199,7 @@ export function ToolsPage({ selected }: { selected: string | undefined }) {
           data={options}
           value={sessionId}
           onChange={(value) => value !== null && setSessionId(value)}
+          onDropdownOpen={() => setPicking(true)}
           searchable
           w={360}
           data-testid="tool-session"
