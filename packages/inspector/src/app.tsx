@@ -3,13 +3,15 @@ import { AppShell, Badge, Button, Group, NavLink, PasswordInput, Text, Title, To
 import { lazy, Suspense, useEffect, useState } from "react";
 import { currentToken, describeFailure, host, pageConfig, setToken } from "./api/client";
 import { type HostContext, HostInfo } from "./hooks";
+import RunsPage from "./pages/runs-page";
+import SessionPage from "./pages/session-page";
+import SessionsPage from "./pages/sessions-page";
 import { ToolsPage } from "./pages/tools-page";
 import { href, useRoute } from "./router";
 
-// Each page but the first one shown is loaded when it is opened (the calls page brings uPlot).
-const SessionsPage = lazy(() => import("./pages/sessions-page"));
-const SessionPage = lazy(() => import("./pages/session-page"));
-const RunsPage = lazy(() => import("./pages/runs-page"));
+// The calls page brings uPlot, and the tool form RJSF and Ajv: both are loaded when first
+// opened. The other pages are small and come with the shell, so that opening one directly
+// waits for no second round of downloads.
 const CallsPage = lazy(() => import("./pages/calls-page"));
 
 const PAGES = [

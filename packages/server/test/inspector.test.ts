@@ -122,6 +122,7 @@ describe("the inspector in headless Chromium", () => {
     for (const name of ["echo", "count", "quote", "scale", "py_postage"]) {
       await list.getByTestId(`tool-${name}`).waitFor();
     }
+    await page.getByTestId("tool-py_postage").getByText("python worker").waitFor();
     await page.getByTestId("tool-py_postage").click();
     await page.getByTestId("tool-title").filter({ hasText: "py_postage" }).waitFor();
     // pydantic's $defs/$ref: the form shows the parcel model's fields once a parcel is added.
@@ -138,7 +139,7 @@ describe("the inspector in headless Chromium", () => {
     const result = page.getByTestId("call-result").locator("code");
     await result.filter({ hasText: /^3\.0$/ }).waitFor();
     assert.equal(await result.getAttribute("data-kind"), "float");
-    assert.match((await page.getByTestId("raw response").textContent()) ?? "", /"floatValue": 3/);
+    assert.match((await page.getByTestId("raw response").textContent()) ?? "", /"float_value": 3/);
 
     await page.goto(`${inspectorUrl}#/tools/describe_args`);
     await page.locator("#root_name").fill("ada");

@@ -58,7 +58,7 @@ export function useToolCall(tool: ToolSpec, sessionId: string, schema: JsonSchem
 
   const plain = async (fields: CallFields, signal: AbortSignal) => {
     const response = await host.executeTool(create(ToolCallRequestSchema, fields), { signal });
-    respond(toJson(ToolCallResponseSchema, response));
+    respond(toJson(ToolCallResponseSchema, response, { useProtoFieldName: true }));
     setOutcome(
       response.success
         ? { state: "done", result: response.result, chunks: [] }
@@ -69,7 +69,7 @@ export function useToolCall(tool: ToolSpec, sessionId: string, schema: JsonSchem
   const stream = async (fields: CallFields, signal: AbortSignal) => {
     const chunks: Value[] = [];
     for await (const chunk of host.streamTool(create(ToolStreamRequestSchema, fields), { signal })) {
-      respond(toJson(ToolStreamChunkSchema, chunk));
+      respond(toJson(ToolStreamChunkSchema, chunk, { useProtoFieldName: true }));
       const { content } = chunk;
       if (content.case === "data") chunks.push(content.value);
       if (content.case === "error")

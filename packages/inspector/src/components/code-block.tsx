@@ -1,5 +1,5 @@
 /** A block of text (raw messages, code to copy) with a copy button. */
-import { ActionIcon, Box, CopyButton, ScrollArea, Tooltip } from "@mantine/core";
+import { Box, Button, CopyButton, ScrollArea } from "@mantine/core";
 
 export function CodeBlock({
   text,
@@ -19,19 +19,17 @@ export function CodeBlock({
       </ScrollArea.Autosize>
       <CopyButton value={text}>
         {({ copied, copy }) => (
-          <Tooltip label={copied ? "copied" : `copy ${label}`} withArrow>
-            <ActionIcon
-              variant="subtle"
-              size="sm"
-              onClick={copy}
-              pos="absolute"
-              top={4}
-              right={4}
-              aria-label={`copy ${label}`}
-            >
-              {copied ? "✓" : "⧉"}
-            </ActionIcon>
-          </Tooltip>
+          <Button
+            variant="subtle"
+            size="compact-xs"
+            onClick={copy}
+            pos="absolute"
+            top={4}
+            right={12}
+            aria-label={`copy ${label}`}
+          >
+            {copied ? "copied" : "copy"}
+          </Button>
         )}
       </CopyButton>
     </Box>

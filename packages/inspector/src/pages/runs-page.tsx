@@ -17,6 +17,7 @@ import {
   type AgentRun,
   AgentRunSchema,
   AgentRunStatus,
+  type AgentRunStep,
 } from "../gen/toolbridge/v1/agents_pb";
 import type { Value } from "../gen/toolbridge/v1/values_pb";
 import { useSessionList } from "../hooks";
@@ -84,9 +85,41 @@ function MapView({ entries }: { entries: { key: string; value?: Value | undefine
   );
 }
 
+/** One ReAct step: its thought, the call it chose, what came back, and how long it took (when recorded). */
+function StepView({ step, index }: { step: AgentRunStep; index: number }) {
+  const started = msOf(step.startedAt);
+  const finished = msOf(step.finishedAt);
+  const failed = step.errorType !== "";
+  const args = (step.toolArgs?.entries ?? []).map((entry) => `${entry.key}=${valueText(entry.value, 60)}`);
+  return (
+    <div className={`timeline-step ${failed ? "failed" : ""}`} data-testid="run-step">
+      <Group gap="xs">
+        <Text fw={600}>step {index + 1}</Text>
+        {started !== undefined && finished !== undefined && (
+          <Text size="xs" c="dimmed" data-testid="step-duration">
+            {duration(finished - started)}
+          </Text>
+        )}
+        {failed && <Badge color="red">{step.errorType}</Badge>}
+      </Group>
+      <Text size="sm" fs="italic" c="dimmed" data-testid="step-thought">
+        {step.thought}
+      </Text>
+      <Text size="sm" ff="monospace" data-testid="step-call">
+        {step.toolName}({args.join(", ")})
+      </Text>
+      <Group gap={6} align="flex-start" wrap="nowrap">
+        <Text size="sm" c="dimmed">
+          →
+        </Text>
+        <ValueView value={step.observation} />
+      </Group>
+    </div>
+  );
+}
+
 function Timeline({ run }: { run: AgentRun }) {
   const status = STATUS[run.status] ?? { label: "unknown", color: "gray" };
-  let previousEnd = msOf(run.startedAt);
   return (
     <Stack gap="sm" data-testid="run-timeline">
       <Group gap="sm">
@@ -106,42 +139,10 @@ function Timeline({ run }: { run: AgentRun }) {
         </Text>
         <MapView entries={run.inputs?.entries ?? []} />
       </Card>
-      {run.steps.map((step, index) => {
-        const started = msOf(step.startedAt) ?? previousEnd;
-        const finished = msOf(step.finishedAt);
-        if (finished !== undefined) previousEnd = finished;
-        const failed = step.errorType !== "";
-        return (
-          // biome-ignore lint/suspicious/noArrayIndexKey: steps only ever grow, in order.
-          <div key={index} className={`timeline-step ${failed ? "failed" : ""}`} data-testid="run-step">
-            <Group gap="xs">
-              <Text fw={600}>step {index + 1}</Text>
-              {started !== undefined && finished !== undefined && (
-                <Text size="xs" c="dimmed" data-testid="step-duration">
-                  {duration(finished - started)}
-                </Text>
-              )}
-              {failed && <Badge color="red">{step.errorType}</Badge>}
-            </Group>
-            <Text size="sm" fs="italic" c="dimmed" data-testid="step-thought">
-              {step.thought}
-            </Text>
-            <Text size="sm" ff="monospace" data-testid="step-call">
-              {step.toolName}(
-              {(step.toolArgs?.entries ?? [])
-                .map((entry) => `${entry.key}=${valueText(entry.value, 60)}`)
-                .join(", ")}
-              )
-            </Text>
-            <Group gap={6} align="flex-start" wrap="nowrap">
-              <Text size="sm" c="dimmed">
-                →
-              </Text>
-              <ValueView value={step.observation} />
-            </Group>
-          </div>
-        );
-      })}
+      {run.steps.map((step, index) => (
+        // biome-ignore lint/suspicious/noArrayIndexKey: steps only ever grow, in order.
+        <StepView key={index} step={step} index={index} />
+      ))}
       {run.status === AgentRunStatus.RUNNING && (
         <Text size="sm" c="blue" data-testid="run-waiting">
           waiting for the next step…

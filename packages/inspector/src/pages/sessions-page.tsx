@@ -6,10 +6,47 @@ import { Anchor, Button, Group, Loader, Stack, Table, Text, TextInput, Title } f
 import { useState } from "react";
 import { host, ok } from "../api/client";
 import { ago, until } from "../components/time";
+import type { SessionInfo } from "../gen/toolbridge/v1/toolbridge_pb";
 import { useHostInfo, usePolling } from "../hooks";
 import { href } from "../router";
 
 const PAGE_SIZE = 100;
+
+function SessionsTable({ sessions }: { sessions: readonly SessionInfo[] }) {
+  const now = Date.now();
+  return (
+    <Table striped highlightOnHover data-testid="sessions-table">
+      <Table.Thead>
+        <Table.Tr>
+          <Table.Th>session</Table.Th>
+          <Table.Th>owner</Table.Th>
+          <Table.Th>age</Table.Th>
+          <Table.Th>last used</Table.Th>
+          <Table.Th>expires</Table.Th>
+          <Table.Th>variables</Table.Th>
+          <Table.Th>tools</Table.Th>
+        </Table.Tr>
+      </Table.Thead>
+      <Table.Tbody>
+        {sessions.map((session) => (
+          <Table.Tr key={session.sessionId} data-testid="session-row">
+            <Table.Td>
+              <Anchor href={href("sessions", session.sessionId)} ff="monospace" size="sm">
+                {session.sessionId}
+              </Anchor>
+            </Table.Td>
+            <Table.Td>{session.owner}</Table.Td>
+            <Table.Td>{ago(session.createdAt, now).replace(" ago", "")}</Table.Td>
+            <Table.Td>{ago(session.lastAccessedAt, now)}</Table.Td>
+            <Table.Td>{until(session.expiresAt, now)}</Table.Td>
+            <Table.Td>{session.variableCount}</Table.Td>
+            <Table.Td>{session.toolCount}</Table.Td>
+          </Table.Tr>
+        ))}
+      </Table.Tbody>
+    </Table>
+  );
+}
 
 export default function SessionsPage() {
   const { description } = useHostInfo();
@@ -21,7 +58,6 @@ export default function SessionsPage() {
     3000,
     [pageToken, owner],
   );
-  const now = Date.now();
   return (
     <Stack gap="sm">
       <Group gap="sm" align="flex-end">
@@ -45,40 +81,7 @@ export default function SessionsPage() {
         )}
       </Group>
       {listed.error !== undefined && <Text c="red">{listed.error}</Text>}
-      {listed.data === undefined ? (
-        <Loader size="sm" />
-      ) : (
-        <Table striped highlightOnHover data-testid="sessions-table">
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>session</Table.Th>
-              <Table.Th>owner</Table.Th>
-              <Table.Th>age</Table.Th>
-              <Table.Th>last used</Table.Th>
-              <Table.Th>expires</Table.Th>
-              <Table.Th>variables</Table.Th>
-              <Table.Th>tools</Table.Th>
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {listed.data.sessions.map((session) => (
-              <Table.Tr key={session.sessionId} data-testid="session-row">
-                <Table.Td>
-                  <Anchor href={href("sessions", session.sessionId)} ff="monospace" size="sm">
-                    {session.sessionId}
-                  </Anchor>
-                </Table.Td>
-                <Table.Td>{session.owner}</Table.Td>
-                <Table.Td>{ago(session.createdAt, now).replace(" ago", "")}</Table.Td>
-                <Table.Td>{ago(session.lastAccessedAt, now)}</Table.Td>
-                <Table.Td>{until(session.expiresAt, now)}</Table.Td>
-                <Table.Td>{session.variableCount}</Table.Td>
-                <Table.Td>{session.toolCount}</Table.Td>
-              </Table.Tr>
-            ))}
-          </Table.Tbody>
-        </Table>
-      )}
+      {listed.data === undefined ? <Loader size="sm" /> : <SessionsTable sessions={listed.data.sessions} />}
       {listed.data?.sessions.length === 0 && <Text c="dimmed">No sessions.</Text>}
       <Group gap="xs">
         <Button

@@ -122,39 +122,39 @@ export default function ToolCall({ tool, sessionId }: { tool: ToolSpec; sessionI
         )}
       </Grid.Col>
       <Grid.Col span={6}>
-        {outcome !== undefined && <OutcomeView outcome={outcome} streaming={streaming} />}
+        <Stack gap="sm">
+          {outcome !== undefined && <OutcomeView outcome={outcome} streaming={streaming} />}
+          {raw !== undefined && copy !== undefined && (
+            <Tabs defaultValue="raw">
+              <Tabs.List>
+                <Tabs.Tab value="raw">Raw</Tabs.Tab>
+                <Tabs.Tab value="python">Python</Tabs.Tab>
+                <Tabs.Tab value="typescript">TypeScript</Tabs.Tab>
+                <Tabs.Tab value="grpcurl">grpcurl</Tabs.Tab>
+              </Tabs.List>
+              <Tabs.Panel value="raw" pt="xs">
+                <Stack gap="xs">
+                  <CodeBlock text={raw.request} label="raw request" maxHeight={220} />
+                  <CodeBlock
+                    text={raw.responses.join("\n") || "(waiting)"}
+                    label="raw response"
+                    maxHeight={260}
+                  />
+                </Stack>
+              </Tabs.Panel>
+              <Tabs.Panel value="python" pt="xs">
+                <CodeBlock text={pythonSnippet(copy)} label="python" />
+              </Tabs.Panel>
+              <Tabs.Panel value="typescript" pt="xs">
+                <CodeBlock text={typescriptSnippet(copy)} label="typescript" />
+              </Tabs.Panel>
+              <Tabs.Panel value="grpcurl" pt="xs">
+                <CodeBlock text={grpcurlSnippet(copy)} label="grpcurl" />
+              </Tabs.Panel>
+            </Tabs>
+          )}
+        </Stack>
       </Grid.Col>
-      {raw !== undefined && copy !== undefined && (
-        <Grid.Col span={12}>
-          <Tabs defaultValue="raw">
-            <Tabs.List>
-              <Tabs.Tab value="raw">Raw request and response</Tabs.Tab>
-              <Tabs.Tab value="python">Python</Tabs.Tab>
-              <Tabs.Tab value="typescript">TypeScript</Tabs.Tab>
-              <Tabs.Tab value="grpcurl">grpcurl</Tabs.Tab>
-            </Tabs.List>
-            <Tabs.Panel value="raw" pt="xs">
-              <Grid>
-                <Grid.Col span={6}>
-                  <CodeBlock text={raw.request} label="raw request" />
-                </Grid.Col>
-                <Grid.Col span={6}>
-                  <CodeBlock text={raw.responses.join("\n") || "(waiting)"} label="raw response" />
-                </Grid.Col>
-              </Grid>
-            </Tabs.Panel>
-            <Tabs.Panel value="python" pt="xs">
-              <CodeBlock text={pythonSnippet(copy)} label="python" />
-            </Tabs.Panel>
-            <Tabs.Panel value="typescript" pt="xs">
-              <CodeBlock text={typescriptSnippet(copy)} label="typescript" />
-            </Tabs.Panel>
-            <Tabs.Panel value="grpcurl" pt="xs">
-              <CodeBlock text={grpcurlSnippet(copy)} label="grpcurl" />
-            </Tabs.Panel>
-          </Tabs>
-        </Grid.Col>
-      )}
     </Grid>
   );
 }

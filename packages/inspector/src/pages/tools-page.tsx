@@ -54,6 +54,11 @@ function ToolBadges({ tool }: { tool: ToolSpec }) {
           streaming
         </Badge>
       )}
+      {tool.metadata.worker_pool !== undefined && (
+        <Badge size="xs" color="yellow">
+          {tool.metadata.worker_pool} worker
+        </Badge>
+      )}
       {tool.scope === ToolScope.SESSION && (
         <Badge size="xs" color="teal">
           session
@@ -152,11 +157,14 @@ function ToolDetail({ tool, sessionId }: { tool: ToolSpec; sessionId: string }) 
   );
 }
 
-export function ToolsPage({ selected }: { selected: string | undefined }) {
-  const scratch = useMemo(scratchSessionId, []);
-  const [sessionId, setSessionId] = useState(scratch);
-  const [picking, setPicking] = useState(false);
-  const sessions = useSessionList(picking);
+/**
+ * The session calls run in, once it exists: the tab's scratch session is created (or
+ * joined again) first; a session of the caller's picked in the list is used as it is.
+ */
+function useCallSession(
+  sessionId: string,
+  scratch: string,
+): { ready: string | undefined; failure: string | undefined } {
   const [ready, setReady] = useState<string>();
   const [failure, setFailure] = useState<string>();
   useEffect(() => {
@@ -176,6 +184,15 @@ export function ToolsPage({ selected }: { selected: string | undefined }) {
       (error: unknown) => setFailure(describeFailure(error)),
     );
   }, [sessionId, scratch]);
+  return { ready, failure };
+}
+
+export function ToolsPage({ selected }: { selected: string | undefined }) {
+  const scratch = useMemo(scratchSessionId, []);
+  const [sessionId, setSessionId] = useState(scratch);
+  const [picking, setPicking] = useState(false);
+  const sessions = useSessionList(picking);
+  const { ready, failure } = useCallSession(sessionId, scratch);
   const tools = usePolling(
     async (signal) =>
       ready === undefined ? undefined : ok(await host.listTools({ sessionId: ready }, { signal })).tools,

@@ -201,51 +201,112 @@ export interface EditTarget {
   readonly metadata: VariableMetadata | undefined;
 }
 
+/** What the form holds: the input's kind, its text (or switch), and the declaration's choices. */
+interface Draft {
+  readonly kind: InputKind;
+  readonly text: string;
+  readonly flag: boolean;
+}
+
+/** The value input that fits the kind: a select of the choices, a switch, a number, or text. */
+function ValueInput({
+  draft,
+  choices,
+  change,
+}: {
+  draft: Draft;
+  choices: readonly Value[];
+  change: (next: Partial<Draft>) => void;
+}) {
+  const { kind, text, flag } = draft;
+  if (choices.length > 0) {
+    const data = choices.map((choice) => initialText(choice));
+    return (
+      <Select label="value" data={data} value={text} onChange={(v) => v !== null && change({ text: v })} />
+    );
+  }
+  if (kind === "bool") {
+    return (
+      <Switch label="value" checked={flag} onChange={(e) => change({ flag: e.currentTarget.checked })} />
+    );
+  }
+  if (kind === "null") return null;
+  if (kind === "int" || kind === "float") {
+    return (
+      <NumberInput
+        label="value"
+        value={text}
+        onChange={(value) => change({ text: String(value) })}
+        allowDecimal={kind === "float"}
+        aria-label="value"
+      />
+    );
+  }
+  return (
+    <Textarea
+      label="value"
+      value={text}
+      onChange={(e) => change({ text: e.currentTarget.value })}
+      autosize
+      minRows={kind === "json" ? 4 : 1}
+      ff="monospace"
+      aria-label="value"
+    />
+  );
+}
+
+/**
+ * Checks the draft against the declaration and writes it with the version it was read at;
+ * resolves with what to show: the problem, or the version written.
+ */
+async function write(
+  target: EditTarget,
+  name: string,
+  draft: Draft,
+): Promise<{ problem?: string; saved?: string }> {
+  const metadata = target.metadata;
+  let value: Value;
+  try {
+    value = parseInput(
+      draft.kind,
+      draft.text,
+      draft.flag,
+      metadata?.type ?? "",
+      metadata?.constraints?.itemType ?? "",
+    );
+  } catch (error) {
+    return { problem: (error as Error).message };
+  }
+  const broken = constraintProblem(value, metadata);
+  if (broken !== undefined) return { problem: broken };
+  try {
+    const response = ok(
+      await host.setSessionVariable({
+        sessionId: target.sessionId,
+        variableName: name,
+        value,
+        expectedVersion: target.version ?? 0n,
+        createIfMissing: target.version === undefined,
+        metadata: { createdBy: "inspector" },
+      }),
+    );
+    return { saved: `saved as version ${response.version}` };
+  } catch (error) {
+    return { problem: describeFailure(error) };
+  }
+}
+
 export function VariableForm({ target }: { target: EditTarget }) {
   const type = target.metadata?.type ?? "";
   const declared = target.metadata?.declared === true;
   const [name, setName] = useState(target.name ?? "");
-  const [kind, setKind] = useState<InputKind>(
-    target.value === undefined ? "string" : inputKindOf(type, target.value),
-  );
-  const [text, setText] = useState(initialText(target.value));
-  const [flag, setFlag] = useState(target.value?.kind.case === "boolValue" ? target.value.kind.value : false);
-  const [problem, setProblem] = useState<string>();
-  const [saved, setSaved] = useState<string>();
-  const choices = target.metadata?.constraints?.choices ?? [];
-
-  const save = async () => {
-    setSaved(undefined);
-    let value: Value;
-    try {
-      value = parseInput(kind, text, flag, type, target.metadata?.constraints?.itemType ?? "");
-    } catch (error) {
-      setProblem((error as Error).message);
-      return;
-    }
-    const broken = constraintProblem(value, target.metadata);
-    if (broken !== undefined) {
-      setProblem(broken);
-      return;
-    }
-    setProblem(undefined);
-    try {
-      const response = ok(
-        await host.setSessionVariable({
-          sessionId: target.sessionId,
-          variableName: name,
-          value,
-          expectedVersion: target.version ?? 0n,
-          createIfMissing: target.version === undefined,
-          metadata: { createdBy: "inspector" },
-        }),
-      );
-      setSaved(`saved as version ${response.version}`);
-    } catch (error) {
-      setProblem(describeFailure(error));
-    }
-  };
-
+  const [draft, setDraft] = useState<Draft>({
+    kind: target.value === undefined ? "string" : inputKindOf(type, target.value),
+    text: initialText(target.value),
+    flag: target.value?.kind.case === "boolValue" ? target.value.kind.value : false,
+  });
+  const [outcome, setOutcome] = useState<{ problem?: string; saved?: string }>({});
+  const change = (next: Partial<Draft>) => setDraft((old) => ({ ...old, ...next }));
   return (
     <Stack gap="xs" data-testid="variable-form">
       {target.name === undefined && (
@@ -255,8 +316,8 @@ export function VariableForm({ target }: { target: EditTarget }) {
         <Select
           label="kind"
           data={[...INPUT_KINDS]}
-          value={kind}
-          onChange={(value) => value !== null && setKind(value as InputKind)}
+          value={draft.kind}
+          onChange={(value) => value !== null && change({ kind: value as InputKind })}
           disabled={declared && type !== "any"}
           w={120}
         />
@@ -264,46 +325,23 @@ export function VariableForm({ target }: { target: EditTarget }) {
           {declared ? `declared ${type}` : type === "" ? "undeclared" : `undeclared (now ${type})`}
         </Text>
       </Group>
-      {choices.length > 0 ? (
-        <Select
-          label="value"
-          data={choices.map((choice) => initialText(choice))}
-          value={text}
-          onChange={(value) => value !== null && setText(value)}
-        />
-      ) : kind === "bool" ? (
-        <Switch label="value" checked={flag} onChange={(e) => setFlag(e.currentTarget.checked)} />
-      ) : kind === "int" || kind === "float" ? (
-        <NumberInput
-          label="value"
-          value={text}
-          onChange={(value) => setText(String(value))}
-          allowDecimal={kind === "float"}
-          aria-label="value"
-        />
-      ) : kind === "null" ? null : (
-        <Textarea
-          label="value"
-          value={text}
-          onChange={(e) => setText(e.currentTarget.value)}
-          autosize
-          minRows={kind === "json" ? 4 : 1}
-          ff="monospace"
-          aria-label="value"
-        />
-      )}
-      {problem !== undefined && (
+      <ValueInput draft={draft} choices={target.metadata?.constraints?.choices ?? []} change={change} />
+      {outcome.problem !== undefined && (
         <Alert color="red" data-testid="variable-problem">
-          {problem}
+          {outcome.problem}
         </Alert>
       )}
-      {saved !== undefined && (
+      {outcome.saved !== undefined && (
         <Text size="sm" c="green" data-testid="variable-saved">
-          {saved}
+          {outcome.saved}
         </Text>
       )}
       <Group>
-        <Button onClick={() => void save()} disabled={name === ""} data-testid="variable-save">
+        <Button
+          onClick={() => void write(target, name, draft).then(setOutcome)}
+          disabled={name === ""}
+          data-testid="variable-save"
+        >
           {target.version === undefined ? "Create" : `Write (expects version ${target.version})`}
         </Button>
       </Group>

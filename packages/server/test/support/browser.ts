@@ -63,8 +63,9 @@ export async function openInspector(
   return { page, errors, close: () => context.close() };
 }
 
-/** Saves a screenshot of the page as test-artifacts/inspector/<name>.png. */
+/** Saves a screenshot of the page, scrolled to its top, as test-artifacts/inspector/<name>.png. */
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(ARTIFACTS, { recursive: true });
+  await page.evaluate("window.scrollTo(0, 0)");
   await page.screenshot({ path: `${ARTIFACTS}/${name}.png` });
 }
