@@ -22,7 +22,13 @@ const KIND_COLORS: Readonly<Record<string, string>> = {
 export function KindBadge({ value }: { value: Value | undefined }) {
   const kind = kindName(value);
   return (
-    <Badge size="xs" variant="light" color={KIND_COLORS[kind] ?? "gray"} data-kind={kind}>
+    <Badge
+      size="xs"
+      variant="light"
+      color={KIND_COLORS[kind] ?? "gray"}
+      data-kind={kind}
+      style={{ flexShrink: 0 }}
+    >
       {kind}
     </Badge>
   );

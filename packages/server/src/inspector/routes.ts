@@ -7,15 +7,18 @@
  */
 import { timingSafeEqual } from "node:crypto";
 import {
+  create,
   createFileRegistry,
+  type DescMessage,
   type DescMethod,
   type DescMethodServerStreaming,
   type DescMethodUnary,
   type DescService,
   fromBinary,
+  type Message,
   toBinary,
 } from "@bufbuild/protobuf";
-import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter, HandlerContext, MethodImpl } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { FILE_DESCRIPTOR_SET_BASE64 } from "@toolbridge/core";
@@ -73,6 +76,41 @@ export class InspectorCredentials {
   }
 }
 
+let opaque: DescMessage | undefined;
+
+/** A message with no fields: decoding with it keeps every field of the bytes as an unknown field, as it was. */
+function opaqueMessage(): DescMessage {
+  if (opaque === undefined) {
+    const file = create(FileDescriptorProtoSchema, {
+      name: "toolbridge/inspector/opaque.proto",
+      package: "toolbridge.inspector",
+      syntax: "proto3",
+      messageType: [{ name: "Opaque" }],
+    });
+    opaque = createFileRegistry(file, () => undefined).getMessage("toolbridge.inspector.Opaque");
+    if (opaque === undefined) throw new Error("cannot describe the opaque message");
+  }
+  return opaque;
+}
+
+/**
+ * A host's response for the page. The page speaks the binary format: the host's bytes then go
+ * back as they came, carried as unknown fields of an empty message of the right type, so
+ * that a response of 5,000 variables is not decoded and encoded again on the way. A client
+ * asking for JSON gets the message decoded, for connect-node to write as JSON.
+ */
+function responseOf(output: DescMessage, bytes: Uint8Array, binary: boolean): Message {
+  if (!binary) return fromBinary(output, bytes);
+  const carried = create(output);
+  carried.$unknown = fromBinary(opaqueMessage(), bytes).$unknown;
+  return carried;
+}
+
+/** True when the page's call uses the binary format (application/proto, application/connect+proto). */
+function isBinary(ctx: HandlerContext): boolean {
+  return /\bproto\b/.test(ctx.requestHeader.get("content-type") ?? "");
+}
+
 function deadlineOf(ctx: HandlerContext): number {
   return Date.now() + (ctx.timeoutMs() ?? DEFAULT_DEADLINE_MS);
 }
@@ -97,15 +135,16 @@ function forwardMethod(
       const bytes = toBinary(method.input, request);
       const metadata = credentials.metadataFor(ctx.requestHeader);
       const response = await channel.unary(path, bytes, metadata, deadlineOf(ctx), ctx.signal);
-      return fromBinary(method.output, response);
+      return responseOf(method.output, response, isBinary(ctx));
     };
     router.rpc(method as DescMethodUnary, unary);
   } else if (method.methodKind === "server_streaming") {
     const stream: MethodImpl<DescMethodServerStreaming> = async function* (request, ctx) {
       const bytes = toBinary(method.input, request);
       const metadata = credentials.metadataFor(ctx.requestHeader);
+      const binary = isBinary(ctx);
       for await (const message of channel.stream(path, bytes, metadata, ctx.signal)) {
-        yield fromBinary(method.output, message);
+        yield responseOf(method.output, message, binary);
       }
     };
     router.rpc(method as DescMethodServerStreaming, stream);
