@@ -115,6 +115,39 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+describe("serving the inspector from a host", () => {
+  it("refuses an interface other machines reach without TLS or authentication", {
+    timeout: 30_000,
+  }, async () => {
+    const refused = spawn(
+      process.execPath,
+      [
+        CLI,
+        "serve",
+        "--tools",
+        TEST_TOOLS,
+        "--port",
+        "0",
+        "--inspector-port",
+        "0",
+        "--inspector-host",
+        "0.0.0.0",
+      ],
+      { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stderr = "";
+    refused.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const [code] = (await once(refused, "exit")) as [number | null];
+    assert.equal(code, 2);
+    assert.match(
+      stderr,
+      /refusing to listen on 0\.0\.0\.0, reachable from other machines, without TLS or authentication/,
+    );
+  });
+});
+
 describe("the inspector in headless Chromium", () => {
   it("lists the registry: the host's tools and the Python worker's", { timeout: 60_000 }, async () => {
     const page = await open("tools", "alice");
@@ -229,23 +262,30 @@ describe("the inspector in headless Chromium", () => {
     await screenshot(page, "variables");
   });
 
-  it("follows a ReAct run started from Python step by step", { timeout: 120_000 }, async () => {
+  it("follows a ReAct run started from Python step by step", { timeout: 180_000 }, async () => {
     const release = join(dir, "release-agent");
     const page = await open(`runs/${ALICE_SESSION}`, "alice");
     const agent = await python(["agent", "--release", release], /^/);
+    const explain = (error: unknown) => {
+      throw new Error(`${String(error)}\npython_client.py agent wrote:\n${agent.output()}`);
+    };
     // The run waits in its second tool call until the release file exists: the first step
     // is on the page while the run is still running.
     const timeline = page.getByTestId("run-timeline");
-    await timeline.getByTestId("run-step").first().waitFor({ timeout: 60_000 });
+    await timeline.getByTestId("run-step").first().waitFor({ timeout: 90_000 }).catch(explain);
     await timeline.getByTestId("run-status").filter({ hasText: "running" }).waitFor();
     assert.match((await timeline.getByTestId("step-call").first().textContent()) ?? "", /add\(a=2, b=3\)/);
     await screenshot(page, "agent-run-live");
     writeFileSync(release, "");
-    await timeline.getByTestId("run-status").filter({ hasText: "succeeded" }).waitFor({ timeout: 60_000 });
+    await timeline
+      .getByTestId("run-status")
+      .filter({ hasText: "succeeded" })
+      .waitFor({ timeout: 60_000 })
+      .catch(explain);
     assert.equal(await timeline.getByTestId("run-step").count(), 3);
     assert.equal(await timeline.getByTestId("step-duration").count(), 3, "each step shows its duration");
     await timeline.getByTestId("run-outputs").filter({ hasText: '"5"' }).waitFor();
-    await once(agent.child, "exit");
+    await eventually("the agent's process ends", () => agent.child.exitCode !== null, 30_000, agent.output);
     assert.match(agent.output(), /run succeeded/);
     await screenshot(page, "agent-run");
   });
@@ -318,16 +358,29 @@ describe("the inspector in headless Chromium", () => {
         .filter({ hasText: /not authenticated/ })
         .waitFor();
 
-      // A page of another site reaching it through DNS rebinding sends its own Host: refused.
-      const status = await new Promise<number | undefined>((resolve, reject) => {
-        request(url.replace(/#.*$/, ""), { headers: { host: "rebound.example:80" } }, (response) => {
-          response.resume();
-          resolve(response.statusCode);
-        })
-          .on("error", reject)
-          .end();
-      });
-      assert.equal(status, 403);
+      // A page of another site reaching it through DNS rebinding sends its own Host, and one
+      // posting to it from its own origin an Origin: both refused.
+      const status = (headers: Record<string, string>) =>
+        new Promise<number | undefined>((resolve, reject) => {
+          request(
+            url.replace(/#.*$/, "api/toolbridge.v1.ToolBridge/DescribeHost"),
+            { method: "POST", headers },
+            (response) => {
+              response.resume();
+              resolve(response.statusCode);
+            },
+          )
+            .on("error", reject)
+            .end("{}");
+        });
+      const json = { "content-type": "application/json" };
+      assert.equal(await status({ ...json, host: "rebound.example:80" }), 403);
+      assert.equal(await status({ ...json, origin: "http://elsewhere.example" }), 403);
+      assert.equal(
+        await status(json),
+        401,
+        "the same request of its own is answered (unauthenticated: no key)",
+      );
     } finally {
       inspect.kill("SIGTERM");
       await once(inspect, "exit");
