@@ -45,7 +45,8 @@ async def execute_batch(
     is refused (unknown session: ``SessionError``; more items than the host's
     ``maxBatchSize``: ``ToolBridgeError`` with ``ValidationError``) or the transport fails.
     Sent again under the same ``request_id``, the items that completed are answered with
-    their recorded outcomes instead of running again (docs/replay.md).
+    their recorded outcomes instead of running again; an item with another tool or other
+    arguments than the one recorded under its id is a ``RequestIdReused`` error (docs/replay.md).
     """
     request = batch_request(
         session_id,
