@@ -33,6 +33,11 @@ export interface BatchOptions {
   timeoutMs?: number;
   /** Cancels the batch; the host aborts the items running and starts no more. */
   signal?: AbortSignal;
+  /**
+   * The batch's idempotency key: item i is recorded under `<requestId>/<index>`, so the
+   * batch sent again replays the items that completed; an item with another tool or other
+   * arguments than the one recorded under its id fails with RequestIdReused (docs/replay.md).
+   */
   requestId?: string;
   batchId?: string;
 }

@@ -67,9 +67,11 @@ export interface CallOptions {
   /** Cancels the call; the host aborts the tool. */
   signal?: AbortSignal;
   /**
-   * The call's idempotency key: a call repeated under the same id in the same session
-   * within the host's replay window gets the first call's outcome, and the tool does not
-   * run again (docs/replay.md). Without one the host names the call and records nothing.
+   * The call's idempotency key, not a correlation id: a call repeated under the same id in
+   * the same session within the host's replay window (same tool and arguments) gets the
+   * first call's outcome, and the tool does not run again; another call under an id in use
+   * fails with RequestIdReused and does not run (docs/replay.md). Without one the host
+   * names the call and records nothing.
    */
   requestId?: string;
   /** Absolute gRPC deadline; the host stops the tool when it passes (timeoutMs need not be set). */

@@ -14,7 +14,7 @@ let frames = 0;
 
 /**
  * A call frame; its request id is `request-<call id>-<n>`, unique in the file, unless given
- * ("" lets the host name the call). Reusing one would get the earlier call's answer replayed.
+ * ("" lets the host name the call). Reusing one would replay the earlier call or be refused.
  */
 function callFrame(
   sessionId: string,

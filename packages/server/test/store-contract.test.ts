@@ -30,6 +30,10 @@ interface Backend {
   open(options?: Partial<SessionStoreOptions>): Promise<Nodes>;
 }
 
+/** Two call fingerprints (tools/replay.ts callFingerprint): one call, and another. */
+const SAME_CALL = "a1".repeat(32);
+const OTHER_CALL = "b2".repeat(32);
+
 const DEFAULTS: SessionStoreOptions = { timeoutMs: 60_000, maxSessions: 100, watchHistory: 100 };
 
 let redis: RedisServer | undefined;
@@ -460,7 +464,7 @@ for (const backend of BACKENDS) {
       await a.create(id, {}, now, ALICE);
       const outcome = new Uint8Array([8, 1, 0, 255]);
       const claim = (store: SessionStore, request: string, node: string, extra = {}, at = now) =>
-        store.claimCall(id, request, { node, until: at + 5_000, ...extra }, at);
+        store.claimCall(id, request, { fingerprint: SAME_CALL, node, until: at + 5_000, ...extra }, at);
 
       assert.deepEqual(await claim(a, "r1", "A"), { state: "claimed" });
       assert.deepEqual(await claim(b, "r1", "B"), { state: "running", node: "A", until: now + 5_000 });
@@ -493,6 +497,39 @@ for (const backend of BACKENDS) {
       await assert.rejects(claim(b, "r1", "B"), fails(ErrorType.SessionNotFound));
       await b.create(id, {}, now, ALICE);
       assert.equal((await claim(b, "r1", "B")).state, "claimed");
+    });
+
+    it("a request id answers only the call of its fingerprint: another is refused while it runs and once recorded", async () => {
+      const { a, b } = await backend.open({ callRecords: { windowMs: 10_000, maxRecords: 10 } });
+      const id = `fingerprints-${backend.name.split(" ")[0]}`;
+      const now = Date.now();
+      await a.create(id, {}, now, ALICE);
+      const outcome = new Uint8Array([8, 1, 0, 255]);
+      const claim = (
+        store: SessionStore,
+        node: string,
+        request: string,
+        fingerprint: string,
+        extra = {},
+        at = now,
+      ) => store.claimCall(id, request, { fingerprint, node, until: at + 5_000, ...extra }, at);
+
+      assert.equal((await claim(a, "A", "f1", SAME_CALL)).state, "claimed");
+      assert.deepEqual(await claim(b, "B", "f1", OTHER_CALL), { state: "reused" });
+      assert.equal((await claim(b, "B", "f1", SAME_CALL)).state, "running");
+      // The record keeps the fingerprint of the claim it settles.
+      await a.settleCall(id, "f1", "A", outcome, now);
+      assert.deepEqual(await claim(b, "B", "f1", OTHER_CALL), { state: "reused" });
+      assert.equal((await claim(b, "B", "f1", SAME_CALL)).state, "recorded");
+      // Past the window the id is free for any call.
+      assert.equal((await claim(b, "B", "f1", OTHER_CALL, {}, now + 10_001)).state, "claimed");
+
+      // A claim that lapsed or was released never recorded anything: the id is free too.
+      assert.equal((await claim(a, "A", "f2", SAME_CALL, { until: now - 1 })).state, "claimed");
+      assert.equal((await claim(b, "B", "f2", OTHER_CALL)).state, "claimed");
+      assert.deepEqual(await claim(a, "A", "f2", SAME_CALL), { state: "reused" });
+      await b.settleCall(id, "f2", "B", undefined, now);
+      assert.equal((await claim(a, "A", "f2", SAME_CALL)).state, "claimed");
     });
 
     it("every variable operation on an unknown session fails with SessionNotFound", async () => {

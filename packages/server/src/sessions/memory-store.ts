@@ -45,10 +45,14 @@ interface Entry {
   sequence: bigint;
   /** The latest changes for resuming watches: the change of sequence s at s % watchHistory. */
   history: VariableChange[] | undefined;
-  /** Claims on request ids of calls running now (tools/replay.ts). */
-  claims: Map<string, { readonly node: string; readonly until: number }> | undefined;
+  /** Claims on request ids of calls running now (tools/replay.ts), with their calls' fingerprints. */
+  claims:
+    | Map<string, { readonly node: string; readonly until: number; readonly fingerprint: string }>
+    | undefined;
   /** Outcomes of completed calls by request id, in completion order. */
-  records: Map<string, { readonly outcome: Uint8Array; readonly at: number }> | undefined;
+  records:
+    | Map<string, { readonly outcome: Uint8Array; readonly at: number; readonly fingerprint: string }>
+    | undefined;
 }
 
 const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
@@ -269,14 +273,16 @@ export class InMemorySessionStore implements SessionStore {
     const entry = this.require(sessionId, now);
     const record = entry.records?.get(requestId);
     if (record !== undefined && record.at > now - this.callRecords.windowMs) {
+      if (record.fingerprint !== claim.fingerprint) return { state: "reused" };
       return { state: "recorded", outcome: record.outcome };
     }
     const held = entry.claims?.get(requestId);
     if (held !== undefined && held.node !== claim.takeOverFrom && held.until > now) {
+      if (held.fingerprint !== claim.fingerprint) return { state: "reused" };
       return { state: "running", node: held.node, until: held.until };
     }
     entry.claims ??= new Map();
-    entry.claims.set(requestId, { node: claim.node, until: claim.until });
+    entry.claims.set(requestId, { node: claim.node, until: claim.until, fingerprint: claim.fingerprint });
     return { state: "claimed" };
   }
 
@@ -288,13 +294,14 @@ export class InMemorySessionStore implements SessionStore {
     now: number,
   ): Promise<void> {
     const entry = this.live(sessionId, now);
-    if (entry === undefined || entry.claims?.get(requestId)?.node !== node) return;
+    const held = entry?.claims?.get(requestId);
+    if (entry?.claims === undefined || held?.node !== node) return;
     entry.claims.delete(requestId);
     if (outcome === undefined) return;
     entry.records ??= new Map();
     // Deleted first so that the Map stays in completion order (an expired record was claimed again).
     entry.records.delete(requestId);
-    entry.records.set(requestId, { outcome, at: now });
+    entry.records.set(requestId, { outcome, at: now, fingerprint: held.fingerprint });
     const { maxRecords, windowMs } = this.callRecords;
     for (const [id, record] of entry.records) {
       if (entry.records.size <= maxRecords && record.at > now - windowMs) break;

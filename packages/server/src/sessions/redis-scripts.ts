@@ -12,7 +12,8 @@
  *   KEYS[3] ver   hash: variable name -> version (decimal), compared by the commit
  *   KEYS[4] gone  sorted set: deleted name -> its last version (tombstones)
  *   KEYS[5] log   stream of changes, entry id "<sequence>-0"
- *   KEYS[6] calls hash: request id -> "r|<node>|<until ms>" (a claim) or "d|<ToolCallResult>" (a record)
+ *   KEYS[6] calls hash: request id -> "r|<node>|<until ms>|<fingerprint>" (a claim) or
+ *                 "d|<fingerprint>|<ToolCallResult>" (a record); the fingerprint is hex
  *   KEYS[7] callt sorted set: request id of a record -> its completion time (ms)
  *   KEYS[8] tools hash: session tool name -> "<node>|<ToolSpec>" (the node serving it)
  */
@@ -273,9 +274,10 @@ for i = 2, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end`;
 /**
  * Claims a request id of the session (tools/replay.ts). KEYS: meta, calls, callt.
  * ARGV: 1 request id, 2 node, 3 claim until (ms), 4 now (ms), 5 window (ms), 6 node whose
- * claim may be taken over ('' for none). Returns {0} claimed, {1, outcome} recorded,
- * {2, node, until} claimed by a call still running (on any node, this one too), or nil
- * without session.
+ * claim may be taken over ('' for none), 7 the call's fingerprint. Returns {0} claimed,
+ * {1, outcome} recorded, {2, node, until} claimed by a call still running (on any node,
+ * this one too), {3} when that record or claim has another fingerprint (an entry without
+ * a readable one counts as another), or nil without session.
  */
 export const CLAIM_CALL = script(
   3,
@@ -285,23 +287,28 @@ local cur = redis.call('HGET', KEYS[2], ARGV[1])
 if cur then
   if string.sub(cur, 1, 2) == 'd|' then
     local at = tonumber(redis.call('ZSCORE', KEYS[3], ARGV[1]) or '0')
-    if at > tonumber(ARGV[4]) - tonumber(ARGV[5]) then return {1, string.sub(cur, 3)} end
+    if at > tonumber(ARGV[4]) - tonumber(ARGV[5]) then
+      if string.sub(cur, 3, 3 + #ARGV[7]) ~= ARGV[7] .. '|' then return {3} end
+      return {1, string.sub(cur, 4 + #ARGV[7])}
+    end
   else
-    local node, untl = string.match(cur, '^r|([^|]*)|(%d+)$')
-    if node ~= ARGV[6] and tonumber(untl) > tonumber(ARGV[4]) then
+    local node, untl, fp = string.match(cur, '^r|([^|]*)|(%d+)|?(%x*)$')
+    if node ~= ARGV[6] and tonumber(untl or '0') > tonumber(ARGV[4]) then
+      if fp ~= ARGV[7] then return {3} end
       return {2, node, untl}
     end
   end
 end
-redis.call('HSET', KEYS[2], ARGV[1], 'r|' .. ARGV[2] .. '|' .. ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], 'r|' .. ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[7])
 ${SAME_TTL}
 return {0}`,
 );
 
 /**
  * Settles a claim (tools/replay.ts). KEYS: meta, calls, callt. ARGV: 1 request id, 2 node,
- * 3 outcome ('' releases the claim), 4 now (ms), 5 window (ms), 6 most records kept.
- * Returns 1, or 0 when the claim is not the node's (or there is no session).
+ * 3 outcome ('' releases the claim), 4 now (ms), 5 window (ms), 6 most records kept. The
+ * record keeps the claim's fingerprint. Returns 1, or 0 when the claim is not the node's
+ * (or there is no session).
  */
 export const SETTLE_CALL = script(
   3,
@@ -314,7 +321,7 @@ if ARGV[3] == '' then
   redis.call('HDEL', KEYS[2], ARGV[1])
   return 1
 end
-redis.call('HSET', KEYS[2], ARGV[1], 'd|' .. ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], 'd|' .. string.match(cur, '|(%x*)$') .. '|' .. ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 local old = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[5]), 'LIMIT', 0, 100)
 local surplus = redis.call('ZCARD', KEYS[3]) - #old - tonumber(ARGV[6])

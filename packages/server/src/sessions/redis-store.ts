@@ -516,8 +516,10 @@ export class RedisSessionStore implements SharedSessionStore {
       now,
       this.callRecords.windowMs,
       claim.takeOverFrom ?? "",
+      claim.fingerprint,
     ])) as [number, ...Buffer[]] | null;
     if (reply === null) throw sessionNotFound(sessionId);
+    if (reply[0] === 3) return { state: "reused" };
     if (reply[0] === 1) return { state: "recorded", outcome: reply[1] as Buffer };
     if (reply[0] === 2) return { state: "running", node: String(reply[1]), until: Number(String(reply[2])) };
     return { state: "claimed" };

@@ -86,15 +86,23 @@ export const DEFAULT_CALL_RECORDS: CallRecordLimits = Object.freeze({ windowMs: 
 /**
  * What a session knows of a request id when a call claims it (SessionStore.claimCall):
  * nothing (the claim is the caller's now, and it must settle it), the recorded outcome of
- * the call that completed under that id, or a claim a node holds until `until`.
+ * the call that completed under that id, a claim a node holds until `until`, or that the id
+ * names another call (its claim or record has another fingerprint).
  */
 export type CallClaim =
   | { readonly state: "claimed" }
   | { readonly state: "recorded"; readonly outcome: Uint8Array }
-  | { readonly state: "running"; readonly node: string; readonly until: number };
+  | { readonly state: "running"; readonly node: string; readonly until: number }
+  | { readonly state: "reused" };
 
 /** A claim on a request id: who runs the call, and until when the claim stands without its settle. */
 export interface CallClaimRequest {
+  /**
+   * What the call asks for (tools/replay.ts callFingerprint: lowercase hex, no '|'). Kept
+   * with the claim and then with its record; a claim or record of the id with another
+   * fingerprint answers "reused".
+   */
+  readonly fingerprint: string;
   readonly node: string;
   /** Epoch ms after which another caller may take the claim over. */
   readonly until: number;
@@ -278,13 +286,14 @@ export interface SessionStore {
   /**
    * Claims `requestId` in the session for `claim.node`, unless the session holds a
    * recorded outcome for it (within the window) or a claim that still stands (before its
-   * `until`, and its node, this one included, not named by `takeOverFrom`). Throws
+   * `until`, and its node, this one included, not named by `takeOverFrom`): then "reused"
+   * when that record or claim has another fingerprint than `claim.fingerprint`. Throws
    * SessionNotFound.
    */
   claimCall(sessionId: string, requestId: string, claim: CallClaimRequest, now: number): Promise<CallClaim>;
   /**
-   * Settles `node`'s claim on `requestId`: records `outcome` (kept for the window, the
-   * session's oldest records dropped beyond maxRecords), or with `undefined` releases the
+   * Settles `node`'s claim on `requestId`: records `outcome` with the claim's fingerprint
+   * (kept for the window, the session's oldest records dropped beyond maxRecords), or with `undefined` releases the
    * claim so that a retry runs the call. A claim that is no longer `node`'s is left alone.
    */
   settleCall(

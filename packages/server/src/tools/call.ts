@@ -153,7 +153,7 @@ export async function runCall(rt: HostRuntime, req: CallRequest, ctx: CallContex
     if (ctx.sessionChecked !== true) await checkSession(rt, req.sessionId, ctx.principal);
     if (ctx.idempotencyKey !== undefined && rt.replay !== undefined) {
       const budget = timeoutOf(rt, rt.tools.resolve(req.sessionId, req.toolId), req, ctx);
-      const begun = await rt.replay.begin(req.sessionId, ctx.idempotencyKey, budget, ctx.cancellation);
+      const begun = await rt.replay.begin(req, ctx.idempotencyKey, budget, ctx.cancellation);
       if (!isClaim(begun)) return call.replayed(begun);
       claim = begun;
     }
