@@ -267,8 +267,14 @@ describe("Redis killed while a client works", () => {
           (e) => e.details.grpc_code === "UNAVAILABLE" && /Redis/.test(e.message),
         ),
       );
+      // Said in the store's terms; the Redis client's own wording stays in details.reason.
       const down = (e: BridgeError) =>
-        /Redis at redis:\/\/127\.0\.0\.1/.test(e.message) && /retry/.test(e.message);
+        /^the session store \(Redis at redis:\/\/127\.0\.0\.1:\d+\/0\) is unreachable; retry in a moment$/.test(
+          e.message,
+        ) &&
+        e.details.store === "redis" &&
+        e.details.reason !== undefined &&
+        e.details.reason !== "";
       await assert.rejects(client.setVariable("n", 99), fails(ErrorType.Unavailable, down));
       await assert.rejects(client.getVariable("n"), fails(ErrorType.Unavailable, down));
       await assert.rejects(client.executeTool("add", { a: 1, b: 1 }), fails(ErrorType.Unavailable, down));
