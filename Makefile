@@ -49,7 +49,7 @@ demo-client: build $(STAMPS)/venv
 
 lint: setup
 	@echo "==> lint (biome, ruff)"
-	$(BIN)/biome check .
+	scripts/biome-check.sh
 	cd python && ../$(VENV)/bin/ruff check . ../bench ../testdata/workers ../examples/workers ../examples/python ../examples/deploy ../examples/cluster && ../$(VENV)/bin/ruff format --check . ../bench ../testdata/workers ../examples/workers ../examples/python ../examples/deploy ../examples/cluster
 
 typecheck: build $(STAMPS)/venv
