@@ -196,10 +196,14 @@ async def test_a_reader_that_stops_reading_stops_the_host_taking_calls() -> None
             await loop.sock_sendall(sock, wire.data_to_send())
             # Wait until the count of calls run stops moving (bounded), then judge the count.
             last, same = await ran(), 0
-            while same < 5:
+            for _ in range(300):
+                if same >= 5:
+                    break
                 await asyncio.sleep(0.1)
                 now = await ran()
                 same, last = (same + 1, last) if now == last else (0, now)
+            else:
+                pytest.fail(f"the count of calls run never stopped moving: {last}")
             assert last < 100, f"{last} of {total} calls ran while their answers were not read"
             answered: list[pb.CallAnswer] = []
             while len(answered) < total:
@@ -224,7 +228,13 @@ async def test_host_shutdown_lets_calls_in_flight_finish_and_refuses_new_ones() 
         ]
         await wait_for_event(client, "py-drain-2", "started")
         host.send_signal()
-        await asyncio.sleep(0.2)
+        # Shutting down: the host answers health checks with NOT_SERVING from the signal on.
+        for _ in range(400):
+            if not await client.health_check():
+                break
+            await asyncio.sleep(0.025)
+        else:
+            pytest.fail("the host never began shutting down")
         with pytest.raises(ToolCommunicationError) as refused:
             await client.execute_tool("add", 1, 1)
         assert refused.value.code == grpc.StatusCode.UNAVAILABLE
