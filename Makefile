@@ -49,7 +49,7 @@ demo-client: build $(STAMPS)/venv
 
 lint: setup
 	@echo "==> lint (biome, ruff)"
-	$(BIN)/biome check .
+	scripts/biome-check.sh
 	cd python && ../$(VENV)/bin/ruff check . ../bench ../testdata/workers ../examples/workers ../examples/python ../examples/deploy ../examples/cluster && ../$(VENV)/bin/ruff format --check . ../bench ../testdata/workers ../examples/workers ../examples/python ../examples/deploy ../examples/cluster
 
 typecheck: build $(STAMPS)/venv
@@ -98,9 +98,15 @@ redis-server:
 		echo "==> installed $$(redis-server --version)"; \
 	fi
 
+# A test that stops making progress fails instead of holding CI up: Node 20's runner applies
+# --test-timeout to each test file as a whole (later Nodes to each test), and the tests' own
+# waits are bounded. The bound is far above the slowest file (packing and installing the
+# packages, cloning and building a checkout: about a minute each).
+TS_TEST_TIMEOUT_MS := 600000
+
 test-ts: build redis-server grpcurl $(STAMPS)/venv
 	@echo "==> TypeScript tests"
-	node --import tsx --test $(TS_TESTS)
+	node --import tsx --test --test-timeout=$(TS_TEST_TIMEOUT_MS) $(TS_TESTS)
 
 test-py: build redis-server $(STAMPS)/venv
 	@echo "==> Python tests"

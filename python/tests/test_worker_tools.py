@@ -151,9 +151,12 @@ async def test_failures_map_to_the_error_vocabulary() -> None:
 async def test_cancellation_reaches_async_sync_and_generator_code() -> None:
     seen: list[str] = []
     released = threading.Event()
+    # Set by each waiting tool once it runs: the cancel must find it running, not unstarted.
+    began = {"slow_async": threading.Event(), "slow_sync": threading.Event()}
 
     @tool
     async def slow_async() -> None:
+        began["slow_async"].set()
         try:
             await asyncio.sleep(60)
         except asyncio.CancelledError:
@@ -162,6 +165,7 @@ async def test_cancellation_reaches_async_sync_and_generator_code() -> None:
 
     @tool
     def slow_sync(context: ToolContext) -> None:
+        began["slow_sync"].set()
         if context.cancelled.wait(60):
             seen.append("sync")
         released.set()
@@ -184,7 +188,7 @@ async def test_cancellation_reaches_async_sync_and_generator_code() -> None:
 
     for fn in (slow_async, slow_sync):
         task = asyncio.create_task(spec_of(fn).call({}, ToolContext(fn.__name__)))
-        await asyncio.sleep(0.1)
+        assert await asyncio.to_thread(began[fn.__name__].wait, 10), f"{fn.__name__} never started"
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

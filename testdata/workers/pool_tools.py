@@ -20,6 +20,8 @@ from toolbridge import ToolContext
 
 #: Tool calls this worker saw cancelled: "<tool>:<marker>" entries, oldest first.
 CANCELLED: list[str] = []
+#: Waiting tool calls this worker started: "<tool>:<marker>" entries, oldest first.
+STARTED: list[str] = []
 
 
 @toolbridge.tool
@@ -59,7 +61,8 @@ def fail(message: str) -> None:
 
 @toolbridge.tool
 async def sleep(ms: int, marker: str = "") -> str:
-    """Sleeps, recording a cancellation if it is cancelled."""
+    """Sleeps, recording that it started, and a cancellation if it is cancelled."""
+    STARTED.append(f"sleep:{marker}")
     try:
         await asyncio.sleep(ms / 1000)
     except asyncio.CancelledError:
@@ -70,7 +73,8 @@ async def sleep(ms: int, marker: str = "") -> str:
 
 @toolbridge.tool
 def sleep_sync(ms: int, marker: str, context: ToolContext) -> str:
-    """Waits in a thread until the time passes or the call is cancelled."""
+    """Waits in a thread until the time passes or the call is cancelled (recording both ends)."""
+    STARTED.append(f"sleep_sync:{marker}")
     if context.cancelled.wait(ms / 1000):
         CANCELLED.append(f"sleep_sync:{marker}")
         return "cancelled"
@@ -106,6 +110,12 @@ def count_sync(n: int, delay_ms: int = 0, marker: str = "") -> Iterator[int]:
 def cancellations() -> list[str]:
     """The cancellations this worker has seen."""
     return list(CANCELLED)
+
+
+@toolbridge.tool
+def started() -> list[str]:
+    """The waiting calls (sleep, sleep_sync) this worker has started."""
+    return list(STARTED)
 
 
 @toolbridge.tool

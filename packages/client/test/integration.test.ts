@@ -236,7 +236,7 @@ describe("the client against the real host", () => {
   it("aborts a tool when the client cancels the call", async () => {
     const controller = new AbortController();
     const pending = client.executeTool("slow", { ms: 5000, tag: "ts-cancel" }, { signal: controller.signal });
-    await sleep(200);
+    await started(client, "ts-cancel");
     controller.abort();
     await assert.rejects(
       pending,
@@ -367,9 +367,10 @@ describe("graceful shutdown", () => {
     const host = await startHost({ "shutdown-grace-ms": 5000 });
     const client = await connect(host);
     const inFlight = client.executeTool("slow", { ms: 1500, tag: "ts-shutdown" });
-    await sleep(300);
+    await started(client, "ts-shutdown");
     host.process.kill("SIGTERM");
-    await sleep(200);
+    // Shutting down: the host answers health checks with NOT_SERVING from the signal on.
+    await waitFor(async () => !(await client.healthCheck()));
     await assert.rejects(
       client.executeTool("add", { a: 1, b: 1 }),
       isBridgeError(ErrorType.CommunicationError, (e) => e.details.grpc_code === "UNAVAILABLE"),
@@ -469,7 +470,7 @@ describe("graceful shutdown", () => {
     const host = await startHost({ "shutdown-grace-ms": 300 });
     const client = await connect(host);
     const inFlight = client.executeTool("slow", { ms: 10_000, tag: "ts-grace" });
-    await sleep(200);
+    await started(client, "ts-grace");
     host.process.kill("SIGTERM");
     await assert.rejects(inFlight, isBridgeError(ErrorType.CommunicationError));
     assert.equal(await host.stop(), 0);
@@ -477,7 +478,15 @@ describe("graceful shutdown", () => {
   });
 });
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 3000): Promise<void> {
+/** Waits until the test tools recorded that the call tagged `tag` started. */
+async function started(client: ToolBridgeClient, tag: string): Promise<void> {
+  await waitFor(async () => {
+    const events = (await client.executeTool("events", { tag })) as { event: string }[];
+    return events.some((e) => e.event === "started");
+  });
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;

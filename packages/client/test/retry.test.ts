@@ -11,6 +11,7 @@ import {
   type SessionRecreated,
   ToolBridgeClient,
 } from "@toolbridge/client";
+import { AnswerCutter } from "../../server/test/support/answer-cutter.js";
 import { type HostProcess, startHost } from "../../server/test/support/host-process.js";
 import { retryDelay } from "../src/retry.js";
 
@@ -231,19 +232,35 @@ describe("executeWithRetry across a host restart", () => {
     }
   });
 
-  it("retries a tool with a side effect under one request id: the host runs it once", async () => {
+  it("retries a tool with a side effect whose answer was lost: the host runs it once", async () => {
     const host = await startHost();
-    const client = new ToolBridgeClient(host.target);
+    // The client reaches the host through a proxy that loses the next answer: the call ran,
+    // the host sent its result, and the connection dropped before the client read it.
+    const proxy = await AnswerCutter.start(host.target);
+    const client = new ToolBridgeClient(proxy.target, FAST_RECONNECT);
     try {
       await client.initializeSession();
       const key = `once-${Date.now()}`;
-      const requestId = `req-${key}`;
-      const first = await client.executeWithRetry("bump", { key }, { requestId });
-      const again = await client.executeWithRetry("bump", { key }, { requestId });
-      assert.deepEqual(again, first);
+      const lost = proxy.loseNextAnswer();
+      const retries: RetryEvent[] = [];
+      const result = await client.executeWithRetry(
+        "bump",
+        { key },
+        { requestId: `req-${key}`, backoff: FAST_BACKOFF, onRetry: (event) => retries.push(event) },
+      );
+      await lost;
+      assert.ok(proxy.cuts > 0, "no connection was cut");
+      // The first attempt failed with the dropped connection; the second got the recorded answer.
+      assert.deepEqual(
+        retries.map((e) => [e.attempt, e.error.details.grpc_code]),
+        [[1, "UNAVAILABLE"]],
+      );
+      assert.deepEqual(result, { count: 1, node: "local" });
+      assert.equal(await client.executeTool("bump_starts", { key }), 1);
       assert.equal(await client.executeTool("bumps", { key }), 1);
     } finally {
       client.close();
+      await proxy.close();
       await host.stop();
     }
   });

@@ -4,7 +4,8 @@
  *
  * Loads modules that register tools, then serves them until SIGTERM/SIGINT.
  */
-import { createRequire } from "node:module";
+import { realpathSync } from "node:fs";
+import { createRequire, register } from "node:module";
 import { extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
@@ -12,6 +13,7 @@ import { BridgeError } from "@toolbridge/core";
 import { CONFIG_KEYS, envName, flagName, type HostConfigInput, resolveConfig } from "./config.js";
 import { ToolBridgeHost } from "./host.js";
 import { Tool } from "./tools/define.js";
+import type { ToolsModuleHooksData } from "./tools-module-hooks.js";
 
 const VERSION = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
 
@@ -26,6 +28,7 @@ Starts a toolbridge host serving the tools that the given modules register, and 
 A tools module (JavaScript or TypeScript) exports one of:
   export default function (host) { host.registerTool(defineTool({...})) }
   export const tools = [defineTool({...}), ...]
+A .ts module is loaded as an ES module whatever the nearest package.json says.
 
 Options (each also settable in a JSON config file or an environment variable):
   --config <file>              JSON file with any of the keys below (env TOOLBRIDGE_CONFIG)
@@ -35,19 +38,71 @@ ${flags}
 
 class UsageError extends Error {}
 
-async function loadToolsModule(host: ToolBridgeHost, path: string): Promise<void> {
+/**
+ * Makes TypeScript tools modules loadable: tsx compiles them on import, and a `.ts` one is an
+ * ES module even in a CommonJS package (see tools-module-hooks.ts); `.mts` and `.cts` say
+ * their format themselves.
+ */
+async function prepareTypeScript(files: readonly string[]): Promise<void> {
+  const typescript = files.filter((file) => TYPESCRIPT.includes(extname(file)));
+  if (typescript.length === 0) return;
+  const { register: registerTsx } = await import("tsx/esm/api");
+  registerTsx();
+  const data: ToolsModuleHooksData = {
+    esm: typescript.filter((file) => extname(file) === ".ts").map((file) => pathToFileURL(file).href),
+  };
+  register(new URL("./tools-module-hooks.js", import.meta.url), { data });
+}
+
+const TYPESCRIPT = [".ts", ".mts", ".cts"];
+
+/** The module's absolute path as `import()` resolves it (symlinks followed). */
+function modulePath(path: string): string {
   const file = resolve(path);
-  if ([".ts", ".mts", ".cts"].includes(extname(file))) {
-    // TypeScript tool modules run as they are; tsx compiles them on import.
-    const { register } = await import("tsx/esm/api");
-    register();
-  }
-  let module: Record<string, unknown>;
   try {
-    module = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
-  } catch (error) {
-    throw new UsageError(`cannot load tools module ${path}: ${(error as Error).message}`);
+    return realpathSync(file);
+  } catch {
+    return file; // missing: the import says so
   }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** What to change when a tools module failed to load for its module format; "" otherwise. */
+function formatHint(file: string, error: unknown): string {
+  const message = error instanceof Error ? error.message : "";
+  const extension = extname(file);
+  if (extension === ".ts" && /\b(require|module|exports) is not defined\b/.test(message)) {
+    return "; a .ts tools module is loaded as an ES module: use import/export, or name it .cts to keep CommonJS";
+  }
+  if (extension === ".cts" && /is not in cache/.test(message)) {
+    // tsx on Node 20 cannot require() an ES module (such as @toolbridge/server) from a .cts file.
+    return "; a .cts module cannot require() @toolbridge/server here: name it .ts and use import/export";
+  }
+  if (extension === ".js" && /Cannot use import statement|Unexpected token 'export'/.test(message)) {
+    return (
+      '; Node loads a .js file as CommonJS unless the nearest package.json says "type": "module": ' +
+      "name it .mjs, or add that line"
+    );
+  }
+  return "";
+}
+
+async function loadToolsModule(host: ToolBridgeHost, path: string): Promise<void> {
+  const file = modulePath(path);
+  let namespace: Record<string, unknown>;
+  try {
+    namespace = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (error) {
+    const reason = (error as Error).message;
+    throw new UsageError(`cannot load tools module ${path}: ${reason}${formatHint(file, error)}`);
+  }
+  // A CommonJS module's `module.exports = { tools: [...] }` arrives as its default export.
+  const { default: cjs } = namespace;
+  const module =
+    namespace.tools === undefined && namespace.register === undefined && isRecord(cjs) ? cjs : namespace;
   const entry = module.default ?? module.register;
   if (typeof entry === "function") {
     await (entry as (host: ToolBridgeHost) => unknown)(host);
@@ -109,6 +164,7 @@ async function main(argv: string[]): Promise<number> {
     );
   }
   const host = new ToolBridgeHost(config);
+  await prepareTypeScript(modules.map(modulePath));
   for (const module of modules) await loadToolsModule(host, module);
   host.handleSignals();
   const address = await host.start();

@@ -97,11 +97,20 @@ describe("Python agents of a host with TLS and tokens", () => {
       address: host.clientTarget ?? "",
       token: host.hostToken,
       sessionId,
-      tools: ["add"],
+      tools: ["whoami", "add"],
       inputs: { question: "What is 2 + 3?" },
       script: TURNS,
     });
-    assert.notEqual(result.runId, "");
+    assert.equal(result.status, "succeeded", result.error);
+    assert.deepEqual(result.outputs, { answer: "5" });
+    // It ran as the host: recorded, like the host's warm workers, by the name it gives itself.
+    const record = await host.variables(sessionId).get(`run_${result.runId}`);
+    assert.equal(record.createdBy, "python");
+    const run = await new SessionVariableAgentStore(host.variables(sessionId)).loadRun(result.runId);
+    assert.deepEqual(
+      run.steps.map((step) => step.toolName),
+      ["whoami", "add", "finish"],
+    );
   });
 
   it("refuses a spawned agent without a token", async () => {

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { BridgeError, float64, WorkerPool } from "@toolbridge/server";
 import { assertSame, native, vectors } from "../../../testdata/values/vectors.js";
+import { waitUntil } from "./support/wait.js";
 import { poolOptions } from "./support/workers.js";
 
 function isBridgeError(type: string, check: (error: BridgeError) => boolean = () => true) {
@@ -91,7 +92,11 @@ describe("WorkerPool calls", () => {
     for (const tool of ["sleep", "sleep_sync"]) {
       const controller = new AbortController();
       const call = pool.call(tool, { ms: 60_000, marker: "abort" }, { signal: controller.signal });
-      setTimeout(() => controller.abort(), 200);
+      await waitUntil(
+        async () => ((await pool.call("started")) as string[]).includes(`${tool}:abort`),
+        `${tool} started in the worker`,
+      );
+      controller.abort();
       await assert.rejects(call, isBridgeError("Cancelled"));
     }
     let seen: string[] = [];

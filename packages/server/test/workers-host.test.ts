@@ -17,6 +17,7 @@ import {
 import { pino } from "pino";
 import { z } from "zod";
 import { REPO_ROOT } from "./support/host-process.js";
+import { waitUntil } from "./support/wait.js";
 import { PYTHON, WORKERS_DIR } from "./support/workers.js";
 
 const TURNS = `${WORKERS_DIR}/agent_turns.json`;
@@ -72,9 +73,11 @@ describe("a host with Python workers", () => {
     client = new ToolBridgeClient(address.target);
     sessionId = (await client.initializeSession()).sessionId;
     // Agent runs should find DSPy imported: that is what a warm worker is for.
-    while (!host.workers.state().workers.every((worker) => worker.agentsReady)) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await waitUntil(
+      () => host.workers.state().workers.every((worker) => worker.agentsReady),
+      "every warm worker has DSPy imported",
+      { tries: 1200, intervalMs: 50 },
+    );
   });
   after(async () => {
     client.close();

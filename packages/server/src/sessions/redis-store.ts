@@ -881,14 +881,26 @@ export class RedisSessionStore implements SharedSessionStore {
   }
 }
 
+/**
+ * A failed Redis command as Unavailable. The message says what happened in the store's terms
+ * (unreachable, no answer in time, or Redis's own error reply); the client library's wording
+ * (e.g. ioredis's "Reached the max retries per request limit") stays in details.reason and
+ * the cause, for the logs.
+ */
 function asUnavailable(where: string, error: unknown): BridgeError {
   if (error instanceof BridgeError) return error;
   const reason = error instanceof Error ? error.message : String(error);
-  return new BridgeError(
-    ErrorType.Unavailable,
-    `the session store (Redis at ${where}) is unavailable: ${reason}; retry in a moment`,
-    { details: { store: "redis", reason: reason.slice(0, 200), retriable: "true" }, cause: error },
-  );
+  const redis = `the session store (Redis at ${where})`;
+  const what =
+    error instanceof Error && error.name === "ReplyError"
+      ? `${redis} answered with an error: ${reason.slice(0, 200)}`
+      : reason === "Command timed out"
+        ? `${redis} did not answer in time`
+        : `${redis} is unreachable`;
+  return new BridgeError(ErrorType.Unavailable, `${what}; retry in a moment`, {
+    details: { store: "redis", reason: reason.slice(0, 200), retriable: "true" },
+    cause: error,
+  });
 }
 
 function toRecord(id: string, fields: readonly (Buffer | null | undefined)[]): SessionRecord | undefined {

@@ -318,6 +318,7 @@ class ToolCall {
       permit?.release();
     }
     if (running !== undefined) ctx.cancellation.detach(running);
+    if (running instanceof ToolInvocation) running.end(error?.type);
     rt.metrics.recordCall(tool, error?.type, durationMs);
     if (error !== undefined) {
       ctx.log.debug(

@@ -1,6 +1,6 @@
 import { BridgeError, ErrorType } from "@toolbridge/core";
 import type { Tool, ToolContext } from "./define.js";
-import { type FaultScope, toolScope } from "./faults.js";
+import { type FaultOutcome, type FaultScope, toolScope } from "./faults.js";
 
 export interface InvocationOptions {
   sessionId: string;
@@ -77,6 +77,8 @@ export class ToolInvocation implements FaultScope {
   /** Promises of the tool's own work not settled yet: its result, a stream step, a stream's return. */
   private outstanding = 0;
   private settledWaiters: (() => void)[] = [];
+  /** Set when the engine finished the call: with the type of the error it failed with, if any. */
+  private ending: { readonly errorType?: string } | undefined;
 
   constructor(
     readonly tool: Tool,
@@ -121,11 +123,22 @@ export class ToolInvocation implements FaultScope {
   }
 
   /**
-   * An exception or rejection escaped the tool (a timer, a detached promise): the call
-   * fails with ToolExecutionError if it still runs. Returns whether it did.
+   * The engine finished the call (its answer is decided): successfully, or failed with
+   * `errorType`. A fault escaping the tool after this no longer changes the call, and its log
+   * says how the call had ended.
    */
-  fault(error: unknown): boolean {
-    if (this.abortReason !== undefined) return false;
+  end(errorType: string | undefined): void {
+    this.ending ??= errorType === undefined ? {} : { errorType };
+  }
+
+  /**
+   * An exception or rejection escaped the tool (a timer, a detached promise): the call
+   * fails with ToolExecutionError if it still runs. Says what became of the call.
+   */
+  fault(error: unknown): FaultOutcome {
+    const endedWith = this.ending === undefined ? this.abortReason?.type : this.ending.errorType;
+    if (this.ending !== undefined && endedWith === undefined) return { kind: "after-success" };
+    if (endedWith !== undefined) return { kind: "after-failure", errorType: endedWith };
     const reason = error instanceof Error ? error.message || error.name : String(error);
     const stack: Record<string, string> =
       this.options.exposeStackTraces && error instanceof Error ? { stacktrace: error.stack ?? "" } : {};
@@ -144,7 +157,7 @@ export class ToolInvocation implements FaultScope {
         },
       ),
     );
-    return true;
+    return { kind: "failed" };
   }
 
   /** Aborts the call; the tool's signal fires with `reason`. Later aborts are ignored. */
