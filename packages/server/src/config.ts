@@ -78,6 +78,12 @@ const HostConfigSchema = z.strictObject({
     .int()
     .min(1024)
     .default(32 * 1024 * 1024),
+  /** Bytes of updates all variable watchers of this host may fall behind together; 0: no such limit. */
+  maxTotalWatchBufferBytes: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(256 * 1024 * 1024),
   /**
    * Where sessions, variables and agent records live: "memory" (this process; gone when it
    * exits) or a Redis URL, redis://[user:password@]host:port/db or rediss://... for TLS,

@@ -3,16 +3,18 @@
 // store, with call records, deleted names and session metadata in maxTotalVariableBytes),
 // under repeated large overwrites through the real host; the host's memory stays bounded;
 // Redis keeps a session's log within its bytes; call records go oldest first beyond
-// replayMaxSessionBytes; and a watch resumed after trimming gets the documented error or
-// every change it missed.
+// replayMaxSessionBytes; a watch resumed after trimming gets the documented error or
+// every change it missed; and the updates all of a host's watches hold stay within
+// maxTotalWatchBufferBytes.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { ErrorType, type ToolBridgeClient, type VariableUpdate } from "@toolbridge/client";
 import { encodeVariableValue } from "@toolbridge/core";
-import { InMemorySessionStore, type SessionStore } from "@toolbridge/server";
+import { InMemorySessionStore, type SessionStore, ToolBridgeHost } from "@toolbridge/server";
 import { Redis } from "ioredis";
+import { pino } from "pino";
 import { applySet } from "../src/variables/semantics.js";
 import { fails } from "./support/assertions.js";
 import type { HostProcess } from "./support/host-process.js";
@@ -252,5 +254,41 @@ describe("the memory store's total (maxTotalVariableBytes)", () => {
     await store.delete("s1", "cleanup");
     await store.delete("s2", "cleanup");
     assert.deepEqual(store.usage(), { sessions: 0, variables: 0, history: 0, records: 0, deleted: 0 });
+  });
+});
+
+describe("the updates all of a host's watches hold (maxTotalWatchBufferBytes)", () => {
+  let host: ToolBridgeHost;
+  after(async () => {
+    await host.stop({ graceMs: 0 });
+  });
+
+  it("end the watch holding the most once past the total; a reader that keeps up is not touched", async () => {
+    host = new ToolBridgeHost({
+      logger: pino({ level: "silent" }),
+      watchBufferBytes: 64 * 1024,
+      maxTotalWatchBufferBytes: 48 * 1024,
+    });
+    const { id } = await host.createSession();
+    const vars = host.variables(id);
+    const reader = vars.watch();
+    await reader.ready();
+    const read = take(reader, 6);
+    const behind = vars.watch();
+    await behind.ready();
+    // Each update is ~10 KB: `behind` holds 30 KB, then `later` starts and both fall behind.
+    for (let i = 0; i < 3; i++) await vars.set("x", `${i}`.repeat(10_000));
+    const later = vars.watch();
+    await later.ready();
+    for (let i = 3; i < 6; i++) await vars.set("x", `${i}`.repeat(10_000));
+    await assert.rejects(
+      take(behind, 100),
+      fails(ErrorType.ResourceExhausted, (e) => e.details.quota === "maxTotalWatchBufferBytes"),
+    );
+    assert.deepEqual(
+      (await take(later, 3)).map((u) => (u.kind === "set" ? u.sequence : 0)),
+      [4, 5, 6],
+    );
+    assert.equal((await read).length, 6);
   });
 });
