@@ -12,9 +12,16 @@ import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { ErrorType, type ToolBridgeClient, type VariableUpdate } from "@toolbridge/client";
 import { encodeVariableValue } from "@toolbridge/core";
-import { InMemorySessionStore, type SessionStore, ToolBridgeHost } from "@toolbridge/server";
+import {
+  type BridgeError,
+  InMemorySessionStore,
+  type SessionStore,
+  ToolBridgeHost,
+} from "@toolbridge/server";
 import { Redis } from "ioredis";
 import { pino } from "pino";
+import { SessionFeed } from "../src/sessions/redis-feed.js";
+import type { VariableChange } from "../src/sessions/store.js";
 import { applySet } from "../src/variables/semantics.js";
 import { fails } from "./support/assertions.js";
 import type { HostProcess } from "./support/host-process.js";
@@ -189,6 +196,53 @@ for (const store of ["memory", "redis"] as const) {
   });
 }
 
+describe("a Redis node's feed waiting behind a gap", () => {
+  const change = (sequence: number): VariableChange => ({
+    sessionId: "s",
+    name: "x",
+    sequence: BigInt(sequence),
+    result: { kind: "deleted", version: BigInt(sequence) },
+  });
+  const feed = (limits: { changes: number; bytes: number }) => {
+    const delivered: bigint[] = [];
+    const lost: BridgeError[] = [];
+    const source = {
+      // The log has nothing before the gap: a fill would find it trimmed.
+      readAfter: async () => [],
+      deliver: (c: VariableChange) => delivered.push(c.sequence),
+      lost: (_: string, error: BridgeError) => lost.push(error),
+    };
+    const made = new SessionFeed("s", source, () => {}, limits);
+    made.start(0n);
+    made.follower();
+    return { made, delivered, lost };
+  };
+
+  it("delivers in order once the gap fills, and holds no more than the log keeps", async () => {
+    const filled = feed({ changes: 5, bytes: 1000 });
+    for (const sequence of [2, 3, 4, 5]) filled.made.offer(change(sequence));
+    filled.made.offer(change(1));
+    assert.deepEqual(filled.delivered, [1n, 2n, 3n, 4n, 5n]);
+    assert.deepEqual(filled.lost, []);
+
+    // Six changes behind the gap, the log keeping five: the missing one is gone from it.
+    const behind = feed({ changes: 5, bytes: 1000 });
+    for (const sequence of [2, 3, 4, 5, 6, 7]) behind.made.offer(change(sequence));
+    assert.deepEqual(behind.delivered, []);
+    assert.equal(behind.lost.length, 1);
+    assert.equal(behind.lost[0]?.details.reason, "history_trimmed");
+    assert.equal(behind.made.wants(8n), false, "the feed is closed: it holds nothing more");
+
+    // Likewise by bytes: a deleted change counts its name and 16, so three of x pass 50.
+    const heavy = feed({ changes: 100, bytes: 50 });
+    for (const sequence of [2, 3, 4]) heavy.made.offer(change(sequence));
+    assert.equal(heavy.lost[0]?.details.reason, "history_trimmed");
+    behind.made.close();
+    filled.made.close();
+    heavy.made.close();
+  });
+});
+
 describe("the memory store's total (maxTotalVariableBytes)", () => {
   const write = (store: SessionStore, sessionId: string, name: string, value: string) =>
     store.mutateVariable(
@@ -258,19 +312,20 @@ describe("the memory store's total (maxTotalVariableBytes)", () => {
 });
 
 describe("the updates all of a host's watches hold (maxTotalWatchBufferBytes)", () => {
-  let host: ToolBridgeHost;
+  let host: ToolBridgeHost | undefined;
   after(async () => {
-    await host.stop({ graceMs: 0 });
+    await host?.stop({ graceMs: 0 });
   });
 
   it("end the watch holding the most once past the total; a reader that keeps up is not touched", async () => {
-    host = new ToolBridgeHost({
+    const made = new ToolBridgeHost({
       logger: pino({ level: "silent" }),
       watchBufferBytes: 64 * 1024,
       maxTotalWatchBufferBytes: 48 * 1024,
     });
-    const { id } = await host.createSession();
-    const vars = host.variables(id);
+    host = made;
+    const { id } = await made.createSession();
+    const vars = made.variables(id);
     const reader = vars.watch();
     await reader.ready();
     const read = take(reader, 6);

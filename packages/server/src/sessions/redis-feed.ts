@@ -80,14 +80,17 @@ export class SessionFeed {
     if (this.pending.has(change.sequence)) return;
     this.pending.set(change.sequence, change);
     this.pendingBytes += changeBytes(change);
-    if (this.pending.size > this.limits.changes || this.pendingBytes > this.limits.bytes) {
-      // The log keeps no more than this: the change the gap waits for is trimmed from it.
-      const after = this.delivered ?? 0n;
-      this.source.lost(this.sessionId, historyTrimmed(this.sessionId, after, this.oldestPending(after)));
-      this.close();
-      return;
-    }
     this.flush();
+    const { delivered } = this;
+    // What is still pending waits behind a gap (before start(), it may all be older than
+    // where delivery starts). More than the log keeps: the change it waits for is trimmed.
+    if (!this.closed && delivered !== undefined && this.beyondLog()) {
+      this.source.lost(
+        this.sessionId,
+        historyTrimmed(this.sessionId, delivered, this.oldestPending(delivered)),
+      );
+      this.close();
+    }
   }
 
   close(): void {
@@ -120,6 +123,10 @@ export class SessionFeed {
         void this.fill();
       }, GAP_WAIT_MS);
     }
+  }
+
+  private beyondLog(): boolean {
+    return this.pending.size > this.limits.changes || this.pendingBytes > this.limits.bytes;
   }
 
   private drop(change: VariableChange): void {
