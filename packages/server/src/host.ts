@@ -155,7 +155,10 @@ export class ToolBridgeHost {
     const sessionStore = this.sessions.store;
     const shared = isShared(sessionStore) ? sessionStore : undefined;
     this.shared = shared;
-    this.metrics = new HostMetrics(() => this.sessions.count());
+    this.metrics = new HostMetrics(
+      () => this.sessions.count(),
+      sessionStore.usage === undefined ? undefined : () => sessionStore.usage?.(),
+    );
     this.variableService = new VariableService(this.sessions, this.config, this.log);
     this.workers = new WorkerPool({
       size: this.config.workers,
@@ -542,7 +545,13 @@ export class ToolBridgeHost {
       timeoutMs: config.sessionTimeoutMs,
       maxSessions: config.maxConcurrentSessions,
       watchHistory: config.watchHistory,
-      callRecords: { windowMs: config.replayWindowMs, maxRecords: config.replayMaxRecords },
+      maxSessionBytes: config.maxSessionVariableBytes,
+      maxTotalBytes: config.maxTotalVariableBytes,
+      callRecords: {
+        windowMs: config.replayWindowMs,
+        maxRecords: config.replayMaxRecords,
+        maxBytes: config.replayMaxSessionBytes,
+      },
     };
     if (config.store === "memory") return new InMemorySessionStore(options);
     const store = new RedisSessionStore({ ...options, url: config.store });

@@ -93,6 +93,7 @@ export type {
   SessionStore,
   SessionStoreOptions,
   SharedSessionStore,
+  StoreUsage,
   VariableChange,
   VariableFilter,
   VariableMutation,
@@ -100,7 +101,7 @@ export type {
   VariableSlot,
   VariableSnapshot,
 } from "./sessions/store.js";
-export { DEFAULT_CALL_RECORDS } from "./sessions/store.js";
+export { DEFAULT_CALL_RECORDS, DEFAULT_MAX_SESSION_BYTES } from "./sessions/store.js";
 
 // --- For library authors: Python worker tools registered on another host ------------------
 

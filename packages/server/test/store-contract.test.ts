@@ -444,6 +444,64 @@ for (const backend of BACKENDS) {
       );
     });
 
+    it("keeps only the changes its variables leave room for in the session's byte quota", async () => {
+      const { a, b } = await backend.open({ watchHistory: 100, maxSessionBytes: 10_000 });
+      const id = newId();
+      await a.create(id, {}, Date.now(), ALICE);
+      for (let i = 0; i < 6; i++) await write(i % 2 === 0 ? a : b, id, "x", `${i}`.repeat(3000));
+      // x takes ~3 KB of the 10 KB: two of its 3 KB changes fit beside it, the third does not.
+      const kept = await b.changesSince(id, 4n, Date.now());
+      assert.deepEqual(
+        kept.changes.map((c) => c.sequence),
+        [5n, 6n],
+      );
+      const latest = kept.changes.at(-1)?.result;
+      assert.equal(latest?.kind === "set" ? latest.variable.value?.kind?.$case : "", "stringValue");
+      await assert.rejects(
+        a.changesSince(id, 3n, Date.now()),
+        fails(
+          ErrorType.ResourceExhausted,
+          (e) => e.details.reason === "history_trimmed" && e.details.oldest === "5",
+        ),
+      );
+      // A change larger than what the variables leave is not kept at all; the next one fits again.
+      await write(a, id, "x", "big".repeat(2500));
+      await assert.rejects(a.changesSince(id, 6n, Date.now()), fails(ErrorType.ResourceExhausted));
+      assert.deepEqual((await b.changesSince(id, 7n, Date.now())).changes, []);
+      await write(b, id, "x", "small");
+      assert.deepEqual(
+        (await a.changesSince(id, 7n, Date.now())).changes.map((c) => c.sequence),
+        [8n],
+      );
+    });
+
+    it("keeps call records within their bytes per session, dropping the oldest first", async () => {
+      const { a, b } = await backend.open({
+        callRecords: { windowMs: 60_000, maxRecords: 100, maxBytes: 2500 },
+      });
+      const id = newId();
+      const now = Date.now();
+      await a.create(id, {}, now, ALICE);
+      // Each record counts its 1000-byte outcome and its id (and a little more): two fit, three do not.
+      const outcome = new Uint8Array(1000).fill(7);
+      for (const request of ["q1", "q2", "q3", "q4"]) {
+        assert.equal(
+          (await a.claimCall(id, request, { node: "A", until: now + 5_000 }, now)).state,
+          "claimed",
+        );
+        await a.settleCall(id, request, "A", outcome, now);
+      }
+      const states = [];
+      for (const request of ["q4", "q3", "q2", "q1"]) {
+        states.push((await b.claimCall(id, request, { node: "B", until: now + 5_000 }, now)).state);
+      }
+      assert.deepEqual(states, ["recorded", "recorded", "claimed", "claimed"]);
+      // A record larger than the whole budget is not kept.
+      await b.settleCall(id, "q1", "B", new Uint8Array(3000), now);
+      assert.equal((await a.claimCall(id, "q1", { node: "A", until: now + 5_000 }, now)).state, "claimed");
+      assert.equal((await a.claimCall(id, "q4", { node: "A", until: now + 5_000 }, now)).state, "recorded");
+    });
+
     it("a refused mutation changes nothing, and a session created again under an id starts anew", async () => {
       const { a, b } = await backend.open();
       const id = newId();

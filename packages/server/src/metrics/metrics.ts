@@ -4,6 +4,7 @@
  */
 import { type pb, toPbTimestamp } from "@toolbridge/core";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { StoreUsage } from "../sessions/store.js";
 
 /**
  * The `tool` label of a call whose tool could not be resolved (unknown tool or
@@ -25,7 +26,14 @@ export class HostMetrics {
   private readonly overdue: Gauge<"tool">;
   private readonly replays: Counter<"outcome">;
 
-  constructor(private readonly countSessions: () => Promise<number>) {
+  /**
+   * `storeUsage` reports what the session store keeps in this process (the memory store);
+   * undefined, or a store that keeps nothing here, reports no store bytes.
+   */
+  constructor(
+    private readonly countSessions: () => Promise<number>,
+    storeUsage?: () => StoreUsage | undefined,
+  ) {
     const registers = [this.registry];
     this.calls = new Counter({
       name: "toolbridge_tool_calls_total",
@@ -80,6 +88,21 @@ export class HostMetrics {
         this.set(await countSessions());
       },
     });
+    if (storeUsage !== undefined) {
+      new Gauge({
+        name: "toolbridge_store_bytes",
+        help:
+          "Encoded bytes the memory store keeps, by kind: session ids and metadata, variables, watch " +
+          "history, call records, deleted names (their sum is what maxTotalVariableBytes bounds)",
+        labelNames: ["kind"],
+        registers,
+        collect() {
+          const usage = storeUsage();
+          if (usage === undefined) return;
+          for (const [kind, bytes] of Object.entries(usage)) this.set({ kind }, bytes);
+        },
+      });
+    }
     collectDefaultMetrics({ register: this.registry });
   }
 

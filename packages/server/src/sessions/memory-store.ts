@@ -1,16 +1,16 @@
-import type { BridgeError, pb } from "@toolbridge/core";
+import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
+import { type Keeping, Retention } from "./memory-retention.js";
 import {
   type CallClaim,
   type CallClaimRequest,
-  type CallRecordLimits,
   type ChangeHistory,
   type CreateOptions,
   type CreateResult,
-  DEFAULT_CALL_RECORDS,
+  callRecordLimits,
+  DEFAULT_MAX_SESSION_BYTES,
   DEFAULT_WATCH_HISTORY,
   type Following,
   historyTrimmed,
-  MAX_TOMBSTONES,
   ownerLimitReached,
   resumeAhead,
   type SessionEnded,
@@ -18,6 +18,7 @@ import {
   type SessionRecord,
   type SessionStore,
   type SessionStoreOptions,
+  type StoreUsage,
   sessionLimitReached,
   sessionNotFound,
   sessionUnavailable,
@@ -27,10 +28,12 @@ import {
   type VariableSnapshot,
 } from "./store.js";
 
-interface Entry {
+interface Entry extends Keeping {
   id: string;
   owner: string;
   metadata: Readonly<Record<string, string>>;
+  /** UTF-8 bytes of the id and metadata: what the session itself costs the store. */
+  ownBytes: number;
   createdAt: number;
   lastAccessedAt: number;
   /** Created on the first write; dropped with the entry when the session ends. */
@@ -38,20 +41,10 @@ interface Entry {
   /** Encoded size of each variable, and their sum. */
   sizes: Map<string, number> | undefined;
   bytes: number;
-  /** Last versions of deleted names, oldest first, so re-created names continue above them. */
-  tombstones: Map<string, bigint> | undefined;
-  /** At least the last version of every name whose tombstone was evicted. */
-  versionFloor: bigint;
   sequence: bigint;
-  /** The latest changes for resuming watches: the change of sequence s at s % watchHistory. */
-  history: VariableChange[] | undefined;
   /** Claims on request ids of calls running now (tools/replay.ts), with their calls' fingerprints. */
   claims:
     | Map<string, { readonly node: string; readonly until: number; readonly fingerprint: string }>
-    | undefined;
-  /** Outcomes of completed calls by request id, in completion order. */
-  records:
-    | Map<string, { readonly outcome: Uint8Array; readonly at: number; readonly fingerprint: string }>
     | undefined;
 }
 
@@ -68,15 +61,24 @@ export class InMemorySessionStore implements SessionStore {
   private readonly variableListeners: ((change: VariableChange) => void)[] = [];
   /** Live sessions per owner, for CreateOptions.maxPerOwner. */
   private readonly owned = new Map<string, number>();
-  /** Encoded bytes of every session's variables: what the variables cost this process. */
-  private totalBytes = 0;
-
-  private readonly historySize: number;
-  private readonly callRecords: CallRecordLimits;
+  /** Encoded bytes of every session's variables. */
+  private variableBytes = 0;
+  /** UTF-8 bytes of every session's id and metadata. */
+  private sessionBytes = 0;
+  /** History, records and deleted names of every session: what the total drops first. */
+  private readonly retained: Retention;
+  private readonly maxTotalBytes: number;
+  private readonly callRecords: ReturnType<typeof callRecordLimits>;
 
   constructor(private readonly options: SessionStoreOptions) {
-    this.historySize = options.watchHistory ?? DEFAULT_WATCH_HISTORY;
-    this.callRecords = options.callRecords ?? DEFAULT_CALL_RECORDS;
+    this.maxTotalBytes = options.maxTotalBytes ?? 0;
+    this.callRecords = callRecordLimits(options);
+    this.retained = new Retention({
+      historySize: options.watchHistory ?? DEFAULT_WATCH_HISTORY,
+      maxSessionBytes: options.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES,
+      maxTotalBytes: this.maxTotalBytes,
+      records: this.callRecords,
+    });
   }
 
   async create(
@@ -106,10 +108,19 @@ export class InMemorySessionStore implements SessionStore {
       const owned = this.owned.get(owner) ?? 0;
       if (owned >= maxPerOwner) throw ownerLimitReached(owner, owned, maxPerOwner);
     }
+    const ownBytes = metadataBytes(id, metadata);
+    if (this.maxTotalBytes > 0 && this.pinnedBytes + ownBytes > this.maxTotalBytes) {
+      throw storeFull(
+        `a session of ${ownBytes} bytes of id and metadata`,
+        this.pinnedBytes,
+        this.maxTotalBytes,
+      );
+    }
     const entry: Entry = {
       id,
       owner,
       metadata: Object.keys(metadata).length === 0 ? NO_METADATA : Object.freeze({ ...metadata }),
+      ownBytes,
       createdAt: now,
       lastAccessedAt: now,
       variables: undefined,
@@ -121,8 +132,11 @@ export class InMemorySessionStore implements SessionStore {
       history: undefined,
       claims: undefined,
       records: undefined,
+      recordBytes: 0,
     };
     this.sessions.set(id, entry);
+    this.sessionBytes += ownBytes;
+    this.retained.fit(this.pinnedBytes);
     this.owned.set(owner, (this.owned.get(owner) ?? 0) + 1);
     return { record: record(entry), created: true };
   }
@@ -165,6 +179,14 @@ export class InMemorySessionStore implements SessionStore {
     }
   }
 
+  usage(): StoreUsage {
+    return {
+      sessions: this.sessionBytes,
+      variables: this.variableBytes,
+      ...this.retained.usage(),
+    };
+  }
+
   async getVariable(sessionId: string, name: string, now: number): Promise<pb.Variable | undefined> {
     return this.require(sessionId, now).variables?.get(name);
   }
@@ -195,7 +217,8 @@ export class InMemorySessionStore implements SessionStore {
     // the read-modify-write atomic, which is what expected_version relies on.
     const entry = this.require(sessionId, now);
     const current = entry.variables?.get(name);
-    const versionFloor = current === undefined ? (entry.tombstones?.get(name) ?? entry.versionFloor) : 0n;
+    const versionFloor =
+      current === undefined ? (entry.tombstones?.get(name)?.version ?? entry.versionFloor) : 0n;
     const currentBytes = entry.sizes?.get(name) ?? 0;
     const result = mutation({
       current,
@@ -203,35 +226,27 @@ export class InMemorySessionStore implements SessionStore {
       count: entry.variables?.size ?? 0,
       bytes: entry.bytes,
       currentBytes,
-      storeBytes: this.totalBytes,
+      storeBytes: this.pinnedBytes,
     });
     const delta = (result.kind === "set" ? result.bytes : 0) - currentBytes;
     entry.bytes += delta;
-    this.totalBytes += delta;
+    this.variableBytes += delta;
     if (result.kind === "set") {
       entry.variables ??= new Map();
       entry.variables.set(name, result.variable);
       entry.sizes ??= new Map();
       entry.sizes.set(name, result.bytes);
-      entry.tombstones?.delete(name);
+      const tombstone = entry.tombstones?.get(name);
+      if (tombstone !== undefined) this.retained.forget(tombstone);
     } else {
       entry.variables?.delete(name);
       entry.sizes?.delete(name);
-      entry.tombstones ??= new Map();
-      entry.tombstones.set(name, result.version);
-      if (entry.tombstones.size > MAX_TOMBSTONES) {
-        // Forget the oldest name but keep its guarantee: new names then start above it.
-        const [oldest, version] = entry.tombstones.entries().next().value as [string, bigint];
-        entry.tombstones.delete(oldest);
-        if (version > entry.versionFloor) entry.versionFloor = version;
-      }
+      this.retained.keepTombstone(entry, name, result.version);
     }
     entry.sequence += 1n;
     const change: VariableChange = { sessionId, name, sequence: entry.sequence, result };
-    if (this.historySize > 0) {
-      entry.history ??= [];
-      entry.history[Number(entry.sequence % BigInt(this.historySize))] = change;
-    }
+    this.retained.keepChange(entry, change);
+    this.retained.fit(this.pinnedBytes);
     for (const listener of this.variableListeners) listener(change);
     return change;
   }
@@ -252,14 +267,12 @@ export class InMemorySessionStore implements SessionStore {
     const entry = this.require(sessionId, now);
     const { sequence } = entry;
     if (after > sequence) throw resumeAhead(sessionId, after, sequence);
-    const kept = BigInt(this.historySize);
-    const oldest = sequence - kept + 1n > 1n ? sequence - kept + 1n : 1n;
-    if (after + 1n < oldest) throw historyTrimmed(sessionId, after, oldest);
+    const oldest = entry.history?.oldestSequence ?? 1n;
     const changes: VariableChange[] = [];
     for (let s = after + 1n; s <= sequence; s++) {
-      const change = entry.history?.[Number(s % kept)];
-      if (change === undefined) throw historyTrimmed(sessionId, after, oldest);
-      changes.push(change);
+      const kept = entry.history?.get(s);
+      if (kept === undefined) throw historyTrimmed(sessionId, after, oldest > s ? oldest : sequence + 1n);
+      changes.push(kept.change);
     }
     return { changes, sequence };
   }
@@ -298,15 +311,13 @@ export class InMemorySessionStore implements SessionStore {
     if (entry?.claims === undefined || held?.node !== node) return;
     entry.claims.delete(requestId);
     if (outcome === undefined) return;
-    entry.records ??= new Map();
-    // Deleted first so that the Map stays in completion order (an expired record was claimed again).
-    entry.records.delete(requestId);
-    entry.records.set(requestId, { outcome, at: now, fingerprint: held.fingerprint });
-    const { maxRecords, windowMs } = this.callRecords;
-    for (const [id, record] of entry.records) {
-      if (entry.records.size <= maxRecords && record.at > now - windowMs) break;
-      entry.records.delete(id);
-    }
+    this.retained.keepRecord(entry, requestId, held.fingerprint, outcome, now);
+    this.retained.fit(this.pinnedBytes);
+  }
+
+  /** Encoded bytes of every variable and every session's id and metadata: what writes are refused beyond. */
+  private get pinnedBytes(): number {
+    return this.variableBytes + this.sessionBytes;
   }
 
   private require(id: string, now: number): Entry {
@@ -340,7 +351,9 @@ export class InMemorySessionStore implements SessionStore {
 
   private remove(entry: Entry, reason: SessionEndReason): void {
     this.sessions.delete(entry.id);
-    this.totalBytes -= entry.bytes;
+    this.variableBytes -= entry.bytes;
+    this.sessionBytes -= entry.ownBytes;
+    this.retained.release(entry);
     const owned = (this.owned.get(entry.owner) ?? 1) - 1;
     if (owned > 0) this.owned.set(entry.owner, owned);
     else this.owned.delete(entry.owner);
@@ -350,6 +363,23 @@ export class InMemorySessionStore implements SessionStore {
   private emit(event: SessionEnded): void {
     for (const listener of this.listeners) listener(event);
   }
+}
+
+function metadataBytes(id: string, metadata: Readonly<Record<string, string>>): number {
+  let bytes = Buffer.byteLength(id);
+  for (const [key, value] of Object.entries(metadata))
+    bytes += Buffer.byteLength(key) + Buffer.byteLength(value);
+  return bytes;
+}
+
+/** The error of a create the memory store's byte total (maxTotalVariableBytes) has no room for. */
+function storeFull(what: string, held: number, limit: number): BridgeError {
+  return new BridgeError(
+    ErrorType.ResourceExhausted,
+    `the host holds ${held} bytes of variables and session metadata, and ${what} would take it over its ` +
+      `limit of ${limit} (maxTotalVariableBytes); retry once sessions have ended, or raise the limit`,
+    { details: { quota: "maxTotalVariableBytes", limit: String(limit) } },
+  );
 }
 
 function record(entry: Entry): SessionRecord {

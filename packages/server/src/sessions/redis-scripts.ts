@@ -7,7 +7,8 @@
  * Keys of a session, in the order every per-session script takes them:
  *   KEYS[1] meta  hash: id, md (metadata JSON), created, last (ms), seq, floor, inc, owner,
  *                 oq ('1' when the session counts in its owner's index), bytes (of all
- *                 encoded variables)
+ *                 encoded variables), lb (of the log's entries, as `logz` counts them), rb
+ *                 (of the call records: each one's value and request id)
  *   KEYS[2] vars  hash: variable name -> encoded pb.Variable
  *   KEYS[3] ver   hash: variable name -> version (decimal), compared by the commit
  *   KEYS[4] gone  sorted set: deleted name -> its last version (tombstones)
@@ -16,6 +17,8 @@
  *                 "d|<fingerprint>|<ToolCallResult>" (a record); the fingerprint is hex
  *   KEYS[7] callt sorted set: request id of a record -> its completion time (ms)
  *   KEYS[8] tools hash: session tool name -> "<node>|<ToolSpec>" (the node serving it)
+ *   KEYS[9] logz  list: the bytes of each entry of `log`, oldest first (an encoded variable,
+ *                 or a deleted name and 16), so the log can be trimmed to a byte budget
  */
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
@@ -32,7 +35,7 @@ function script(keys: number, lua: string): LuaScript {
 }
 
 /** The number of keys of a session, in the order above. */
-export const SESSION_KEYS = 8;
+export const SESSION_KEYS = 9;
 
 /** PEXPIRE every key of the session; `ttl` names the Lua expression of the TTL. */
 const EXPIRE_ALL = (ttl: string) => `for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ${ttl}) end`;
@@ -67,7 +70,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 redis.call('DEL', unpack(KEYS, 2))
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'md', ARGV[2], 'created', ARGV[3], 'last', ARGV[3],
-  'seq', 0, 'floor', 0, 'inc', ARGV[5], 'owner', ARGV[6], 'oq', ARGV[8], 'bytes', 0)
+  'seq', 0, 'floor', 0, 'inc', ARGV[5], 'owner', ARGV[6], 'oq', ARGV[8], 'bytes', 0, 'lb', 0, 'rb', 0)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {1, ARGV[2], ARGV[3], ARGV[3], ARGV[6], ARGV[8]}`,
 );
@@ -170,9 +173,12 @@ return slot`,
  * 5 kind ('s' set, 'd' delete), 6 new version, 7 encoded variable ('' for a delete),
  * 8 most tombstones, 9 changes kept in the log, 10 change channel, 11 seen incarnation,
  * 12 most bytes the session's variables may take when the write grows them ('' for no
- * check). Returns {1, sequence}, {0, current slot...} when the slot was stale or the bytes
- * would exceed ARGV[12], or nil without session. The change goes to the log and the
- * session's channel in the same step, and the session's byte count follows it.
+ * check), 13 most bytes the variables and the log may take together (the log keeps what the
+ * variables leave). Returns {1, sequence}, {0, current slot...} when the slot was stale or
+ * the bytes would exceed ARGV[12], or nil without session. The change goes to the log and
+ * the session's channel in the same step, and the session's byte count follows it; the log
+ * then drops its oldest entries beyond ARGV[9] of them or its byte budget (all of them,
+ * this change's too, when it alone is over it).
  */
 export const COMMIT = script(
   SESSION_KEYS,
@@ -219,9 +225,30 @@ else
   end
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[9], seq .. '-0',
-  'k', ARGV[5], 'n', name, 'v', ARGV[6], 'b', ARGV[7])
-for i = 2, 5 do redis.call('PEXPIRE', KEYS[i], ttl) end
+local lb = redis.call('HGET', KEYS[1], 'lb')
+if lb then
+  lb = tonumber(lb)
+else
+  -- A log written before its entries were counted: dropped (a resume from it is told so).
+  redis.call('DEL', KEYS[5], KEYS[9])
+  lb = 0
+end
+redis.call('XADD', KEYS[5], seq .. '-0', 'k', ARGV[5], 'n', name, 'v', ARGV[6], 'b', ARGV[7])
+local size = ARGV[5] == 's' and #ARGV[7] or #name + 16
+redis.call('RPUSH', KEYS[9], size)
+lb = lb + size
+local budget = tonumber(ARGV[13]) - tonumber(redis.call('HGET', KEYS[1], 'bytes'))
+local kept = redis.call('LLEN', KEYS[9])
+local trimmed = false
+while kept > 0 and (kept > tonumber(ARGV[9]) or lb > budget) do
+  lb = lb - tonumber(redis.call('LPOP', KEYS[9]))
+  kept = kept - 1
+  trimmed = true
+end
+-- Entries are the sequences seq - kept + 1 .. seq: one per commit.
+if trimmed then redis.call('XTRIM', KEYS[5], 'MINID', (seq - kept + 1) .. '-0') end
+redis.call('HSET', KEYS[1], 'lb', lb)
+for _, i in ipairs({2, 3, 4, 5, 9}) do redis.call('PEXPIRE', KEYS[i], ttl) end
 redis.call('PUBLISH', ARGV[10], seq .. '|' .. ARGV[5] .. '|' .. ARGV[6] .. '|' .. name .. '|' .. ARGV[7])
 return {1, seq}`,
 );
@@ -291,6 +318,10 @@ if cur then
       if string.sub(cur, 3, 3 + #ARGV[7]) ~= ARGV[7] .. '|' then return {3} end
       return {1, string.sub(cur, 4 + #ARGV[7])}
     end
+    -- The claim replaces a record past the window: it no longer counts as one.
+    if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 and redis.call('HEXISTS', KEYS[1], 'rb') == 1 then
+      redis.call('HINCRBY', KEYS[1], 'rb', -(#cur + #ARGV[1]))
+    end
   else
     local node, untl, fp = string.match(cur, '^r|([^|]*)|(%d+)|?(%x*)$')
     if node ~= ARGV[6] and tonumber(untl or '0') > tonumber(ARGV[4]) then
@@ -306,9 +337,11 @@ return {0}`,
 
 /**
  * Settles a claim (tools/replay.ts). KEYS: meta, calls, callt. ARGV: 1 request id, 2 node,
- * 3 outcome ('' releases the claim), 4 now (ms), 5 window (ms), 6 most records kept. The
- * record keeps the claim's fingerprint. Returns 1, or 0 when the claim is not the node's
- * (or there is no session).
+ * 3 outcome ('' releases the claim), 4 now (ms), 5 window (ms), 6 most records kept, 7 most
+ * bytes of records kept (each counted as its value and request id, in the meta field rb).
+ * The record keeps the claim's fingerprint. The oldest records go while any bound is passed;
+ * a record alone over the bytes is not kept (and drops nothing). Returns 1, or 0 when the
+ * claim is not the node's (or there is no session).
  */
 export const SETTLE_CALL = script(
   3,
@@ -321,17 +354,37 @@ if ARGV[3] == '' then
   redis.call('HDEL', KEYS[2], ARGV[1])
   return 1
 end
+local function size(id) return redis.call('HSTRLEN', KEYS[2], id) + #id end
+local rb = redis.call('HGET', KEYS[1], 'rb')
+if rb then
+  rb = tonumber(rb)
+else
+  -- Records kept before they were counted: counted once now.
+  rb = 0
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do rb = rb + size(id) end
+end
 redis.call('HSET', KEYS[2], ARGV[1], 'd|' .. string.match(cur, '|(%x*)$') .. '|' .. ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-local old = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[5]), 'LIMIT', 0, 100)
-local surplus = redis.call('ZCARD', KEYS[3]) - #old - tonumber(ARGV[6])
-if surplus > 0 then
-  for _, id in ipairs(redis.call('ZRANGE', KEYS[3], #old, #old + surplus - 1)) do old[#old + 1] = id end
+local added = size(ARGV[1])
+if added > tonumber(ARGV[7]) then
+  -- Larger than all the records may be: not kept, and nothing else is dropped for it.
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  added = 0
 end
-if #old > 0 then
-  redis.call('HDEL', KEYS[2], unpack(old))
-  redis.call('ZREM', KEYS[3], unpack(old))
+rb = rb + added
+local cutoff = tonumber(ARGV[4]) - tonumber(ARGV[5])
+local count = redis.call('ZCARD', KEYS[3])
+while count > 0 do
+  local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  local id = oldest[1]
+  if count <= tonumber(ARGV[6]) and rb <= tonumber(ARGV[7]) and tonumber(oldest[2]) > cutoff then break end
+  rb = rb - size(id)
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
+  count = count - 1
 end
+redis.call('HSET', KEYS[1], 'rb', rb)
 ${SAME_TTL}
 return 1`,
 );

@@ -35,7 +35,8 @@ import {
   type ChangeHistory,
   type CreateOptions,
   type CreateResult,
-  DEFAULT_CALL_RECORDS,
+  callRecordLimits,
+  DEFAULT_MAX_SESSION_BYTES,
   DEFAULT_WATCH_HISTORY,
   type Following,
   historyTrimmed,
@@ -129,7 +130,8 @@ export class RedisSessionStore implements SharedSessionStore {
   private readonly leaseMs: number;
   private readonly ttlMs: number;
   private readonly history: number;
-  private readonly callRecords: CallRecordLimits;
+  private readonly maxSessionBytes: number;
+  private readonly callRecords: Required<CallRecordLimits>;
   private readonly endedChannel: string;
   private advertising: NodeJS.Timeout | undefined;
   private rateStarts = 0;
@@ -158,7 +160,8 @@ export class RedisSessionStore implements SharedSessionStore {
     this.leaseMs = options.leaseMs ?? Math.max(1, Math.min(1000, Math.floor(options.timeoutMs / 10)));
     this.ttlMs = options.timeoutMs + this.leaseMs;
     this.history = Math.max(1, options.watchHistory ?? DEFAULT_WATCH_HISTORY);
-    this.callRecords = options.callRecords ?? DEFAULT_CALL_RECORDS;
+    this.maxSessionBytes = options.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES;
+    this.callRecords = callRecordLimits(options);
     this.endedChannel = `${this.prefix}ended`;
     const common: RedisOptions = {
       ...options.redisOptions,
@@ -419,6 +422,7 @@ export class RedisSessionStore implements SharedSessionStore {
         this.changesChannel(sessionId),
         slot.incarnation,
         result.kind === "set" && result.maxSessionBytes !== undefined ? result.maxSessionBytes : "",
+        this.maxSessionBytes,
       ])) as [number, ...unknown[]] | null;
       if (reply === null) {
         this.slots.dropSession(sessionId);
@@ -463,7 +467,10 @@ export class RedisSessionStore implements SharedSessionStore {
   async follow(sessionId: string, _now: number): Promise<Following> {
     let feed = this.feeds.get(sessionId);
     if (feed === undefined) {
-      const created = new SessionFeed(sessionId, this.feedSource(), (idle) => this.unfollow(idle));
+      const created = new SessionFeed(sessionId, this.feedSource(), (idle) => this.unfollow(idle), {
+        changes: this.history,
+        bytes: this.maxSessionBytes,
+      });
       feed = created;
       this.feeds.set(sessionId, created);
       created.ready = (async () => {
@@ -539,6 +546,7 @@ export class RedisSessionStore implements SharedSessionStore {
       now,
       this.callRecords.windowMs,
       this.callRecords.maxRecords,
+      this.callRecords.maxBytes,
     ]);
   }
 
@@ -835,6 +843,7 @@ export class RedisSessionStore implements SharedSessionStore {
       `${meta}:calls`,
       `${meta}:callt`,
       `${meta}:tools`,
+      `${meta}:logz`,
     ];
   }
 

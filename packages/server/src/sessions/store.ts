@@ -59,12 +59,28 @@ export interface SessionStoreOptions {
    * them (changesSince); 0 keeps none. Defaults to DEFAULT_WATCH_HISTORY.
    */
   readonly watchHistory?: number;
-  /** How long and how many call outcomes a session keeps for replay; DEFAULT_CALL_RECORDS when omitted. */
+  /**
+   * Encoded bytes one session's variables and the changes kept for resuming its watches may
+   * take together (maxSessionVariableBytes): the history keeps only what the variables leave
+   * of this, dropping its oldest changes first. Defaults to DEFAULT_MAX_SESSION_BYTES.
+   */
+  readonly maxSessionBytes?: number;
+  /**
+   * For a store that keeps sessions in this process (the memory store): encoded bytes of
+   * everything it keeps for all sessions (maxTotalVariableBytes), the variables and session
+   * metadata a write or create is refused beyond, plus the history, call records and deleted
+   * names it drops oldest first to stay within. 0: no such limit (the default).
+   */
+  readonly maxTotalBytes?: number;
+  /** How long, how many and how many bytes of call outcomes a session keeps for replay; DEFAULT_CALL_RECORDS when omitted. */
   readonly callRecords?: CallRecordLimits;
 }
 
 /** Changes kept per session for resuming watches when SessionStoreOptions.watchHistory is not given. */
 export const DEFAULT_WATCH_HISTORY = 1000;
+
+/** SessionStoreOptions.maxSessionBytes when not given: the host's default maxSessionVariableBytes. */
+export const DEFAULT_MAX_SESSION_BYTES = 64 * 1024 * 1024;
 
 /**
  * Deleted names every store remembers per session (so that a re-created name continues
@@ -78,10 +94,33 @@ export interface CallRecordLimits {
   readonly windowMs: number;
   /** Most outcomes one session keeps; beyond this the oldest is forgotten. */
   readonly maxRecords: number;
+  /**
+   * Most bytes of outcomes one session keeps, each counted as its encoded outcome and its
+   * request id (RECORD_OVERHEAD_BYTES more in the memory store); beyond this the oldest are
+   * forgotten. Omitted: DEFAULT_CALL_RECORDS.maxBytes.
+   */
+  readonly maxBytes?: number;
 }
 
 /** Call records kept when SessionStoreOptions.callRecords is not given. */
-export const DEFAULT_CALL_RECORDS: CallRecordLimits = Object.freeze({ windowMs: 600_000, maxRecords: 1000 });
+export const DEFAULT_CALL_RECORDS = Object.freeze({
+  windowMs: 600_000,
+  maxRecords: 1000,
+  maxBytes: 16 * 1024 * 1024,
+});
+
+/** The call record limits of a store's options, every default filled in. */
+export function callRecordLimits(options: SessionStoreOptions): Required<CallRecordLimits> {
+  const given = options.callRecords ?? DEFAULT_CALL_RECORDS;
+  return {
+    windowMs: given.windowMs,
+    maxRecords: given.maxRecords,
+    maxBytes: given.maxBytes ?? DEFAULT_CALL_RECORDS.maxBytes,
+  };
+}
+
+/** What the memory store counts for a record beyond its outcome and request id (its claim's node, its time). */
+export const RECORD_OVERHEAD_BYTES = 64;
 
 /**
  * What a session knows of a request id when a call claims it (SessionStore.claimCall):
@@ -132,8 +171,10 @@ export interface VariableSlot {
   /** Encoded bytes of `current` (0 when it does not exist). */
   readonly currentBytes: number;
   /**
-   * Encoded bytes of every variable in the store, for a store that keeps them in this
-   * process (the memory store); undefined for one that keeps them elsewhere.
+   * For a store that keeps sessions in this process (the memory store): encoded bytes of
+   * every variable in it and of every session's metadata, what a write is refused beyond
+   * (maxTotalVariableBytes; the history and records it drops as needed are not in it).
+   * Undefined for a store that keeps them elsewhere.
    */
   readonly storeBytes?: number;
 }
@@ -199,6 +240,22 @@ export interface ChangeHistory {
   readonly sequence: bigint;
 }
 
+/**
+ * What a store that keeps sessions in this process holds for all of them, in encoded bytes
+ * (SessionStore.usage): the quantities maxTotalVariableBytes bounds.
+ */
+export interface StoreUsage {
+  /** Session ids and metadata. */
+  readonly sessions: number;
+  readonly variables: number;
+  /** Changes kept for resuming watches. */
+  readonly history: number;
+  /** Call outcomes kept for replay. */
+  readonly records: number;
+  /** Names of deleted variables with their last versions. */
+  readonly deleted: number;
+}
+
 export interface VariableFilter {
   readonly prefix?: string;
   /** Only these names (all when omitted or empty). */
@@ -233,6 +290,8 @@ export interface SessionStore {
   /** Registers a listener told about every session that ends, whatever ended it. */
   onSessionEnded(listener: (event: SessionEnded) => void): void;
   close(): Promise<void>;
+  /** What the store keeps in this process, for a store that keeps sessions here (metrics). */
+  usage?(): StoreUsage;
 
   // Session variables: they live inside their session and go when it ends. Every method
   // throws SessionNotFound (sessionNotFound()) when the session is unknown or expired;
@@ -292,9 +351,10 @@ export interface SessionStore {
    */
   claimCall(sessionId: string, requestId: string, claim: CallClaimRequest, now: number): Promise<CallClaim>;
   /**
-   * Settles `node`'s claim on `requestId`: records `outcome` with the claim's fingerprint
-   * (kept for the window, the session's oldest records dropped beyond maxRecords), or with `undefined` releases the
-   * claim so that a retry runs the call. A claim that is no longer `node`'s is left alone.
+   * Settles `node`'s claim on `requestId`: records `outcome` with the claim's fingerprint (kept for the window, the
+   * session's oldest records dropped beyond maxRecords or maxBytes; an outcome alone over
+   * maxBytes is not kept), or with `undefined` releases the claim so that a retry runs the
+   * call. A claim that is no longer `node`'s is left alone.
    */
   settleCall(
     sessionId: string,
@@ -348,7 +408,8 @@ export function historyTrimmed(sessionId: string, after: bigint, oldest: bigint)
   return new BridgeError(
     ErrorType.ResourceExhausted,
     `cannot resume the watch of session '${sessionId}' after change ${after}: the session keeps only ` +
-      `its latest changes (watchHistory) and the oldest kept is ${oldest}; watch again with initial values`,
+      "its latest changes (watchHistory of them, in what its variables leave of maxSessionVariableBytes) " +
+      `and the oldest kept is ${oldest}; watch again with initial values`,
     { details: { reason: "history_trimmed", session_id: sessionId, oldest: String(oldest) } },
   );
 }

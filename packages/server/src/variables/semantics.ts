@@ -128,8 +128,9 @@ function checkSize(slot: VariableSlot, cmd: SetCommand, bytes: number): void {
       throw exhausted(
         "maxTotalVariableBytes",
         maxStoreBytes,
-        `the host holds ${slot.storeBytes} bytes of variables and this write would take it over its limit of ` +
-          `${maxStoreBytes} (maxTotalVariableBytes); retry once sessions have ended, or raise the limit`,
+        `the host holds ${slot.storeBytes} bytes of variables and session metadata, and this write would take ` +
+          `it over its limit of ${maxStoreBytes} (maxTotalVariableBytes); retry once sessions have ended, or ` +
+          "raise the limit",
         { variable: name },
       );
     }

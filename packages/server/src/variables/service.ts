@@ -10,7 +10,7 @@ import type { SessionManager } from "../sessions/manager.js";
 import type { Following, SessionEnded, VariableChange } from "../sessions/store.js";
 import { type Declaration, parseDeclaration } from "./constraints.js";
 import { applyDelete, applySet, REPLY_OVERHEAD_BYTES, type VariableQuotas } from "./semantics.js";
-import { VariableWatch, type WatchEvent } from "./watch.js";
+import { VariableWatch, WatchBudget, type WatchEvent } from "./watch.js";
 
 export const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 const WRITER = /^[a-z][a-z0-9_-]{0,31}$/;
@@ -24,6 +24,8 @@ export interface VariableLimits {
   readonly maxVariablesPerSession: number;
   /** How far (in bytes of updates) a watcher may fall behind before its watch is ended. */
   readonly watchBufferBytes: number;
+  /** Bytes of updates all watches may hold together; 0 or omitted: no such limit. */
+  readonly maxTotalWatchBufferBytes?: number;
   readonly maxTagsPerVariable: number;
   readonly maxTagBytes: number;
   readonly maxSessionVariableBytes: number;
@@ -78,6 +80,7 @@ export class VariableService {
   private readonly sizes = new WeakMap<pbValues.Value, number>();
 
   private readonly quotas: VariableQuotas;
+  private readonly watchBudget: WatchBudget;
 
   constructor(
     private readonly sessions: SessionManager,
@@ -91,6 +94,7 @@ export class VariableService {
       maxStoreBytes: limits.maxTotalVariableBytes,
       maxVariableMessageBytes: limits.maxMessageBytes - REPLY_OVERHEAD_BYTES,
     };
+    this.watchBudget = new WatchBudget(limits.maxTotalWatchBufferBytes ?? 0);
     sessions.store.onVariableChanged((change) => this.changed(change));
     sessions.store.onFollowLost((sessionId, error) => this.followLost(sessionId, error));
     sessions.onSessionEnded((event) => this.sessionEnded(event));
@@ -226,6 +230,7 @@ export class VariableService {
       this.limits.watchBufferBytes,
       (closed) => this.unsubscribe(closed),
       request.includeInitialValues || resumeAfter !== undefined,
+      this.watchBudget,
     );
     let set = this.watchers.get(sessionId);
     if (set === undefined) {
