@@ -32,7 +32,10 @@ export interface WorkerPoolOptions {
   maxAgeMs?: number;
   /** Recycle a worker whose resident memory exceeds this; 0 (the default) never. */
   maxMemoryBytes?: number;
-  /** Longest a call may take when it names no timeout; default 30 s. */
+  /**
+   * Longest a call may take when it names no timeout (a stream: its whole run); default 30 s,
+   * 0 none. A tool's own `timeout_ms` shortens it.
+   */
   callTimeoutMs?: number;
   /** On stop (and recycling), calls in flight get this long before the worker is killed; default 5 s. */
   stopGraceMs?: number;

@@ -9,6 +9,13 @@ each other through one heartbeat stream.
 A worker serves exactly one host: it exits when that host stops answering (see Heartbeat).
 Tool calls reuse the messages of toolbridge.proto; failures travel in-band as ErrorInfo
 with a type from docs/errors.md, exactly as on the host.
+
+Timeouts belong to the host: it ends a call when the call's timeout passes (the tool's own
+`timeout_ms` from its spec included) by cancelling the RPC, which stops the tool. The
+request's `timeout_ms` tells the worker that deadline (for StreamTool: the whole stream's
+budget); the worker stops a call still running a grace period (1 s) after it, as a backstop
+for a host that never cancels, with a Timeout whose `details.backstop` is "true". It
+leaves `idle_timeout_ms` to the host.
 """
 
 from collections import abc as _abc

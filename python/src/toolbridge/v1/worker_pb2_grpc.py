@@ -74,7 +74,10 @@ class ToolBridgeWorkerServicer:
 
     def CallTool(self, request, context):
         """Calls a plain tool. Cancelling the RPC cancels the tool: an async tool sees
-        asyncio cancellation, a sync tool its context's `cancelled` event.
+        asyncio cancellation, a sync tool its context's `cancelled` event. The result is checked
+        against the function's return annotation (the spec's `output_schema`) and sent with the
+        kinds it says: a result that does not fit fails with ToolExecutionError
+        (`details.reason` "output_schema", `details.path`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -82,7 +85,8 @@ class ToolBridgeWorkerServicer:
 
     def StreamTool(self, request, context):
         """Calls a streaming tool (a generator); a plain tool streams its result as one chunk.
-        Cancelling the RPC closes the generator.
+        Cancelling the RPC closes the generator. Each chunk is checked as CallTool's result is
+        (`details.chunk` names the one that did not fit).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1384,7 +1384,10 @@ export const ToolBridgeWorkerService = {
   },
   /**
    * Calls a plain tool. Cancelling the RPC cancels the tool: an async tool sees
-   * asyncio cancellation, a sync tool its context's `cancelled` event.
+   * asyncio cancellation, a sync tool its context's `cancelled` event. The result is checked
+   * against the function's return annotation (the spec's `output_schema`) and sent with the
+   * kinds it says: a result that does not fit fails with ToolExecutionError
+   * (`details.reason` "output_schema", `details.path`).
    */
   callTool: {
     path: "/toolbridge.v1.ToolBridgeWorker/CallTool" as const,
@@ -1397,7 +1400,8 @@ export const ToolBridgeWorkerService = {
   },
   /**
    * Calls a streaming tool (a generator); a plain tool streams its result as one chunk.
-   * Cancelling the RPC closes the generator.
+   * Cancelling the RPC closes the generator. Each chunk is checked as CallTool's result is
+   * (`details.chunk` names the one that did not fit).
    */
   streamTool: {
     path: "/toolbridge.v1.ToolBridgeWorker/StreamTool" as const,
@@ -1443,12 +1447,16 @@ export interface ToolBridgeWorkerServer extends UntypedServiceImplementation {
   describeTools: handleUnaryCall<DescribeToolsRequest, DescribeToolsResponse>;
   /**
    * Calls a plain tool. Cancelling the RPC cancels the tool: an async tool sees
-   * asyncio cancellation, a sync tool its context's `cancelled` event.
+   * asyncio cancellation, a sync tool its context's `cancelled` event. The result is checked
+   * against the function's return annotation (the spec's `output_schema`) and sent with the
+   * kinds it says: a result that does not fit fails with ToolExecutionError
+   * (`details.reason` "output_schema", `details.path`).
    */
   callTool: handleUnaryCall<ToolCallRequest, ToolCallResponse>;
   /**
    * Calls a streaming tool (a generator); a plain tool streams its result as one chunk.
-   * Cancelling the RPC closes the generator.
+   * Cancelling the RPC closes the generator. Each chunk is checked as CallTool's result is
+   * (`details.chunk` names the one that did not fit).
    */
   streamTool: handleServerStreamingCall<ToolStreamRequest, ToolStreamChunk>;
   /**
@@ -1484,7 +1492,10 @@ export interface ToolBridgeWorkerClient extends Client {
   ): ClientUnaryCall;
   /**
    * Calls a plain tool. Cancelling the RPC cancels the tool: an async tool sees
-   * asyncio cancellation, a sync tool its context's `cancelled` event.
+   * asyncio cancellation, a sync tool its context's `cancelled` event. The result is checked
+   * against the function's return annotation (the spec's `output_schema`) and sent with the
+   * kinds it says: a result that does not fit fails with ToolExecutionError
+   * (`details.reason` "output_schema", `details.path`).
    */
   callTool(
     request: ToolCallRequest,
@@ -1503,7 +1514,8 @@ export interface ToolBridgeWorkerClient extends Client {
   ): ClientUnaryCall;
   /**
    * Calls a streaming tool (a generator); a plain tool streams its result as one chunk.
-   * Cancelling the RPC closes the generator.
+   * Cancelling the RPC closes the generator. Each chunk is checked as CallTool's result is
+   * (`details.chunk` names the one that did not fit).
    */
   streamTool(request: ToolStreamRequest, options?: Partial<CallOptions>): ClientReadableStream<ToolStreamChunk>;
   streamTool(
