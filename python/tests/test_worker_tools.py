@@ -1,6 +1,7 @@
 """@toolbridge.tool and the worker process: schemas from type hints and docstrings, argument
 and result checks, the error vocabulary, cancellation reaching sync and async code, the
-deadline the worker keeps as a backstop, a worker leaving when its host is gone."""
+deadline the worker keeps as a backstop, a worker leaving when its host is gone and dialing
+no host but its own."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,11 +26,12 @@ import toolbridge
 from toolbridge import ToolBridgeClient, ToolExecutionError, start_host
 from toolbridge.errors import ErrorType, ToolCallError
 from toolbridge.v1 import toolbridge_pb2 as pb
-from toolbridge.v1 import worker_pb2_grpc
+from toolbridge.v1 import worker_pb2, worker_pb2_grpc
 from toolbridge.values import decode_value, encode_value
 from toolbridge.worker import ToolContext, WorkerTool, current_context, tool, tools_of
 from toolbridge.worker.failures import CallFailure
 from toolbridge.worker.schema import parse_docstring
+from toolbridge.worker.watchdog import CLOSED_STREAM_GRACE_S, Watchdog, remove_socket_dir
 
 from .conftest import CLI, REPO_ROOT
 
@@ -373,3 +376,65 @@ async def test_a_call_the_host_never_cancels_is_stopped_by_the_worker_after_its_
         assert dict(response.error.details) == {"timeout": "total", "timeout_ms": "200", "backstop": "true"}
         seen = await worker.CallTool(pb.ToolCallRequest(tool_id="cancellations"), timeout=30)
         assert "sleep:backstop" in decode_value(seen.result)
+
+
+async def test_a_worker_dials_only_the_host_it_was_started_for() -> None:
+    dialed: dict[str, int] = {"host": 0, "stranger": 0}
+
+    async def listen(name: str) -> asyncio.Server:
+        def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            dialed[name] += 1
+            writer.close()
+
+        return await asyncio.start_server(record, "127.0.0.1", 0)
+
+    host, stranger = await listen("host"), await listen("stranger")
+    host_address = f"127.0.0.1:{host.sockets[0].getsockname()[1]}"
+    stranger_address = f"127.0.0.1:{stranger.sockets[0].getsockname()[1]}"
+    run = worker_pb2.RunAgentRequest(host_address=stranger_address, session_id="s", script="shop")
+    try:
+        async with hand_run_worker("--host-address", host_address) as worker:
+            events = [event async for event in worker.RunAgent(run, timeout=60)]
+            assert events[-1].finished.error.type == ErrorType.VALIDATION_ERROR
+            assert dict(events[-1].finished.error.details) == {"field": "host_address"}
+        async with hand_run_worker() as worker:
+            events = [event async for event in worker.RunAgent(run, timeout=60)]
+            assert "started without --host-address" in events[-1].finished.error.message
+    finally:
+        host.close()
+        stranger.close()
+    assert dialed == {"host": 0, "stranger": 0}
+
+
+def test_the_watchdog_tells_a_closed_stream_from_a_host_that_exited() -> None:
+    lost: list[tuple[str, bool]] = []
+    alive = Watchdog(60_000, os.getppid(), lambda reason, exited: lost.append((reason, exited)))
+    alive.attach()
+    alive.detach()
+    alive.check()
+    assert lost == []  # the host may still be exiting: the worker looks again
+    time.sleep(CLOSED_STREAM_GRACE_S)
+    alive.check()
+    assert lost == [("the host closed the heartbeat stream", False)]
+    gone = Watchdog(60_000, os.getppid() + 1_000_000, lambda reason, exited: lost.append((reason, exited)))
+    gone.check()
+    assert lost[-1][1] is True
+
+
+def test_removing_the_socket_dir_removes_sockets_only(tmp_path: Path) -> None:
+    import socket
+
+    owned = tmp_path / "owned"
+    owned.mkdir()
+    for name in ("w1.sock", "w2.sock"):
+        with socket.socket(socket.AF_UNIX) as bound:
+            bound.bind(str(owned / name))
+    remove_socket_dir(str(owned / "w1.sock"))
+    assert not owned.exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    with socket.socket(socket.AF_UNIX) as bound:
+        bound.bind(str(kept / "w1.sock"))
+    remove_socket_dir(str(kept / "w1.sock"))
+    assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"]

@@ -9,8 +9,7 @@
  *   for await (const chunk of pool.streamCall("count", { n: 3 })) console.log(chunk);
  *   await pool.stop();
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import {
   BridgeError,
@@ -22,6 +21,7 @@ import {
 } from "@toolbridge/core";
 import { Registry } from "prom-client";
 import type { PythonAgentResult } from "../agents/python-agent.js";
+import { makePrivateDir, removeStaleDirs } from "../private-dir.js";
 import { runAgentOn, type WorkerAgentOptions } from "./agents.js";
 import { callOn, type EncodedCallOptions, encodeArgs, encodeKwargs, finite, streamOn } from "./calls.js";
 import { invokeCall, invokeStream, type PoolCallOptions } from "./direct-calls.js";
@@ -54,6 +54,8 @@ export class WorkerPool {
   private readonly startQueue: (() => void)[] = [];
   private nextId = 0;
   private socketDir: string | undefined;
+  /** Whether the pool made its socket directory (and so removes it), rather than its host. */
+  private ownsSocketDir = false;
   private specs: readonly pb.ToolSpec[] = [];
   /** The tools' own timeouts (`timeout_ms`), which shorten the direct calls' timeouts. */
   private readonly ownTimeouts = new Map<string, number>();
@@ -70,6 +72,7 @@ export class WorkerPool {
 
   constructor(options: WorkerPoolOptions & { metricsRegistry?: Registry }) {
     this.options = resolvePoolOptions(options);
+    this.hostAddress = this.options.hostAddress;
     this.startSlots = this.options.startConcurrency;
     this.metricsRegistry = options.metricsRegistry ?? new Registry();
     this.metrics = new PoolMetrics(this.metricsRegistry, () => this.counts());
@@ -85,9 +88,20 @@ export class WorkerPool {
     return this.specs;
   }
 
-  /** The host address agent runs attach to when `runAgent` is given none; the host sets it. */
-  setHostAddress(address: string | undefined): void {
-    this.hostAddress = address;
+  /**
+   * For the host that owns the pool, before it starts: the workers' sockets go in `directory`
+   * (the host's private one, which the host removes) and their agent runs attach to
+   * `hostAddress` (the host's socket there), fixed for their whole life.
+   */
+  attachToHost(directory: string, hostAddress: string): void {
+    if (this.lifecycle !== "new") {
+      throw new BridgeError(
+        ErrorType.ValidationError,
+        "a worker pool is attached to its host before it starts",
+      );
+    }
+    this.socketDir = directory;
+    this.hostAddress = hostAddress;
   }
 
   /** Called whenever a worker starts, finishes a call, answers a heartbeat or goes away. */
@@ -111,7 +125,11 @@ export class WorkerPool {
       this.lifecycle = "running";
       return { startupMs: 0, tools: [] };
     }
-    this.socketDir = mkdtempSync(join(tmpdir(), "toolbridge-workers-"));
+    if (this.socketDir === undefined) {
+      await removeStaleDirs();
+      this.socketDir = makePrivateDir("toolbridge-workers");
+      this.ownsSocketDir = true;
+    }
     process.on("exit", this.killAllOnExit);
     const spawned = await Promise.allSettled(
       Array.from({ length: this.options.size }, () => this.spawnOne()),
@@ -152,7 +170,9 @@ export class WorkerPool {
     while (this.starting > 0) await new Promise((resolve) => setTimeout(resolve, 20));
     await Promise.all([...this.workers.values()].map((worker) => worker.close(graceMs)));
     process.off("exit", this.killAllOnExit);
-    if (this.socketDir !== undefined) rmSync(this.socketDir, { recursive: true, force: true });
+    if (this.ownsSocketDir && this.socketDir !== undefined) {
+      rmSync(this.socketDir, { recursive: true, force: true });
+    }
     this.lifecycle = "stopped";
     this.changed();
   }
@@ -221,16 +241,16 @@ export class WorkerPool {
    * run failed (`status: "failed"`); rejects with a BridgeError when no run happened.
    */
   async runAgent(options: WorkerAgentOptions): Promise<PythonAgentResult> {
-    const address = options.address ?? this.hostAddress;
-    if (address === undefined) {
+    if (this.hostAddress === undefined) {
       throw new BridgeError(
         ErrorType.ValidationError,
-        "runAgent needs the host's address: start the host that owns the pool first, or pass address",
-        { details: { field: "address" } },
+        "this pool's workers run no agents: they attach agent runs only to the host they were started " +
+          "for, and this pool has none; use a host's pool (host.workers) or create it with hostAddress",
+        { details: { field: "hostAddress" } },
       );
     }
     const worker = await this.acquire({ signal: options.signal }, undefined, true);
-    return runAgentOn(worker, address, options);
+    return runAgentOn(worker, options);
   }
 
   /** Workers taking calls now. */
@@ -351,7 +371,8 @@ export class WorkerPool {
     await this.startSlot();
     try {
       if (this.lifecycle === "stopping" || this.lifecycle === "stopped") throw this.notRunning();
-      const process = await spawnWorker(this.options, name, join(this.socketDir as string, `${name}.sock`));
+      const socket = join(this.socketDir as string, `${name}.sock`);
+      const process = await spawnWorker(this.options, name, socket, this.hostAddress);
       const worker = new PoolWorker(name, process, this.options, {
         gone: (gone, reason, exit) => this.gone(gone, reason, exit),
         changed: (changed) => this.workerChanged(changed),

@@ -103,8 +103,11 @@ class ToolBridgeWorkerServicer:
 
     def RunAgent(self, request, context):
         """Runs a DSPy ReAct agent over the tools of a host session. The worker attaches to the
-        session as an ordinary client of `host_address` and records the run there; the stream
-        carries the run's progress and ends with `finished`. Cancelling the RPC fails the run.
+        session as an ordinary client of the host it was started for (`--host-address`, with the
+        host's token) and records the run there; the stream carries the run's progress and ends
+        with `finished`. Cancelling the RPC fails the run. A request naming another host, or one
+        to a worker started without a host address, ends at once with `finished.error` of type
+        ValidationError (`details.field` "host_address"), and nothing is dialed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -6,7 +6,8 @@ the host that started it, on a Unix domain socket the host chose. The host calls
 worker's tools (TypeScript calling Python), runs DSPy agents on it, and both sides watch
 each other through one heartbeat stream.
 
-A worker serves exactly one host: it exits when that host stops answering (see Heartbeat).
+A worker serves exactly one host: it exits when that host stops answering (see Heartbeat),
+and the only host it ever dials is the one it was started for (see RunAgent).
 Tool calls reuse the messages of toolbridge.proto; failures travel in-band as ErrorInfo
 with a type from docs/errors.md, exactly as on the host.
 
@@ -68,8 +69,11 @@ class ToolBridgeWorkerStub:
     """
     RunAgent: _grpc.UnaryStreamMultiCallable[_worker_pb2.RunAgentRequest, _worker_pb2.AgentRunEvent]
     """Runs a DSPy ReAct agent over the tools of a host session. The worker attaches to the
-    session as an ordinary client of `host_address` and records the run there; the stream
-    carries the run's progress and ends with `finished`. Cancelling the RPC fails the run.
+    session as an ordinary client of the host it was started for (`--host-address`, with the
+    host's token) and records the run there; the stream carries the run's progress and ends
+    with `finished`. Cancelling the RPC fails the run. A request naming another host, or one
+    to a worker started without a host address, ends at once with `finished.error` of type
+    ValidationError (`details.field` "host_address"), and nothing is dialed.
     """
 
 @_typing.type_check_only
@@ -96,8 +100,11 @@ class ToolBridgeWorkerAsyncStub(ToolBridgeWorkerStub):
     """
     RunAgent: _aio.UnaryStreamMultiCallable[_worker_pb2.RunAgentRequest, _worker_pb2.AgentRunEvent]  # type: ignore[assignment]
     """Runs a DSPy ReAct agent over the tools of a host session. The worker attaches to the
-    session as an ordinary client of `host_address` and records the run there; the stream
-    carries the run's progress and ends with `finished`. Cancelling the RPC fails the run.
+    session as an ordinary client of the host it was started for (`--host-address`, with the
+    host's token) and records the run there; the stream carries the run's progress and ends
+    with `finished`. Cancelling the RPC fails the run. A request naming another host, or one
+    to a worker started without a host address, ends at once with `finished.error` of type
+    ValidationError (`details.field` "host_address"), and nothing is dialed.
     """
 
 class ToolBridgeWorkerServicer(metaclass=_abc_1.ABCMeta):
@@ -151,8 +158,11 @@ class ToolBridgeWorkerServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_worker_pb2.AgentRunEvent], _abc.AsyncIterator[_worker_pb2.AgentRunEvent]]:
         """Runs a DSPy ReAct agent over the tools of a host session. The worker attaches to the
-        session as an ordinary client of `host_address` and records the run there; the stream
-        carries the run's progress and ends with `finished`. Cancelling the RPC fails the run.
+        session as an ordinary client of the host it was started for (`--host-address`, with the
+        host's token) and records the run there; the stream carries the run's progress and ends
+        with `finished`. Cancelling the RPC fails the run. A request naming another host, or one
+        to a worker started without a host address, ends at once with `finished.error` of type
+        ValidationError (`details.field` "host_address"), and nothing is dialed.
         """
 
 def add_ToolBridgeWorkerServicer_to_server(servicer: ToolBridgeWorkerServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -67,7 +67,10 @@ export interface WorkerStatus {
 }
 
 export interface RunAgentRequest {
-  /** The host the worker attaches to as a client, e.g. "127.0.0.1:50051". */
+  /**
+   * Empty, or the address the worker was started with (`--host-address`): a worker only ever
+   * dials the host it was started for, so any other address is refused, never dialed.
+   */
   hostAddress: string;
   /** An existing session of that host; the run is recorded there. */
   sessionId: string;
@@ -1428,8 +1431,11 @@ export const ToolBridgeWorkerService = {
   },
   /**
    * Runs a DSPy ReAct agent over the tools of a host session. The worker attaches to the
-   * session as an ordinary client of `host_address` and records the run there; the stream
-   * carries the run's progress and ends with `finished`. Cancelling the RPC fails the run.
+   * session as an ordinary client of the host it was started for (`--host-address`, with the
+   * host's token) and records the run there; the stream carries the run's progress and ends
+   * with `finished`. Cancelling the RPC fails the run. A request naming another host, or one
+   * to a worker started without a host address, ends at once with `finished.error` of type
+   * ValidationError (`details.field` "host_address"), and nothing is dialed.
    */
   runAgent: {
     path: "/toolbridge.v1.ToolBridgeWorker/RunAgent" as const,
@@ -1467,8 +1473,11 @@ export interface ToolBridgeWorkerServer extends UntypedServiceImplementation {
   heartbeat: handleBidiStreamingCall<WorkerPing, WorkerStatus>;
   /**
    * Runs a DSPy ReAct agent over the tools of a host session. The worker attaches to the
-   * session as an ordinary client of `host_address` and records the run there; the stream
-   * carries the run's progress and ends with `finished`. Cancelling the RPC fails the run.
+   * session as an ordinary client of the host it was started for (`--host-address`, with the
+   * host's token) and records the run there; the stream carries the run's progress and ends
+   * with `finished`. Cancelling the RPC fails the run. A request naming another host, or one
+   * to a worker started without a host address, ends at once with `finished.error` of type
+   * ValidationError (`details.field` "host_address"), and nothing is dialed.
    */
   runAgent: handleServerStreamingCall<RunAgentRequest, AgentRunEvent>;
 }
@@ -1533,8 +1542,11 @@ export interface ToolBridgeWorkerClient extends Client {
   heartbeat(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<WorkerPing, WorkerStatus>;
   /**
    * Runs a DSPy ReAct agent over the tools of a host session. The worker attaches to the
-   * session as an ordinary client of `host_address` and records the run there; the stream
-   * carries the run's progress and ends with `finished`. Cancelling the RPC fails the run.
+   * session as an ordinary client of the host it was started for (`--host-address`, with the
+   * host's token) and records the run there; the stream carries the run's progress and ends
+   * with `finished`. Cancelling the RPC fails the run. A request naming another host, or one
+   * to a worker started without a host address, ends at once with `finished.error` of type
+   * ValidationError (`details.field` "host_address"), and nothing is dialed.
    */
   runAgent(request: RunAgentRequest, options?: Partial<CallOptions>): ClientReadableStream<AgentRunEvent>;
   runAgent(
