@@ -1,7 +1,7 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { hostname, tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { hostname } from "node:os";
+import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, FILE_DESCRIPTOR_SET_BASE64, pb } from "@toolbridge/core";
 import { type Logger, pino } from "pino";
@@ -15,6 +15,7 @@ import { checkExposure, isUnixAddress } from "./auth/transport.js";
 import { type HostConfig, type HostConfigInput, parseConfig, sweepInterval } from "./config.js";
 import { type MetricsEndpoint, serveMetrics } from "./metrics/http.js";
 import { HostMetrics } from "./metrics/metrics.js";
+import { makePrivateDir, removeStaleDirs } from "./private-dir.js";
 import { OpenCallStreams } from "./rpc/call-streams.js";
 import { shuttingDown } from "./rpc/calls.js";
 import { DescriptorIndex } from "./rpc/descriptors.js";
@@ -115,8 +116,12 @@ export class ToolBridgeHost {
   private readonly impatience = new AbortController();
   private server: grpc.Server | undefined;
   private listening: ListeningAddress | undefined;
-  /** The Unix socket of the host's own clients when it serves TLS (see clientTarget). */
+  /**
+   * The Unix socket of the host's own clients (see clientTarget) when it serves TLS or has
+   * workers, bound once it listens, in `privateDir` (which also holds its workers' sockets).
+   */
   private internalSocket: string | undefined;
+  private privateDir: string | undefined;
   /** Stops listening for faults escaping tools (tools/faults.ts); set while the host runs. */
   private releaseFaults: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
@@ -385,9 +390,10 @@ export class ToolBridgeHost {
 
   /**
    * Where the host's own clients (its workers, agents from `runPythonAgent` with
-   * `token: host.hostToken`) dial it: the listening address, or on a host serving TLS a
-   * Unix socket in a private directory, plaintext and still authenticated by token, so
-   * that they need neither the CA nor a client certificate. Undefined before start().
+   * `token: host.hostToken`) dial it: the listening address, or on a host serving TLS or
+   * having workers a Unix socket in a private directory, plaintext and still authenticated
+   * by token, so that they need neither the CA nor a client certificate (and the workers
+   * know it when they start). Undefined before start().
    */
   get clientTarget(): string | undefined {
     return this.internalSocket === undefined ? this.listening?.target : `unix:${this.internalSocket}`;
@@ -446,22 +452,29 @@ export class ToolBridgeHost {
           : undefined,
       );
     }
+    let internalSocket: string | undefined;
     try {
+      internalSocket = await this.preparePrivateDir(tls);
       await this.startWorkers();
     } catch (error) {
       await this.metricsEndpoint?.close();
       this.metricsEndpoint = undefined;
+      this.removePrivateDir();
       throw error;
     }
     let port: number;
     try {
       port = await listen(server, bindTo, credentials);
-      if (tls) this.internalSocket = await bindInternalSocket(server);
+      if (internalSocket !== undefined) {
+        await listen(server, `unix:${internalSocket}`, grpc.ServerCredentials.createInsecure());
+        this.internalSocket = internalSocket;
+      }
     } catch (error) {
       server.forceShutdown();
       await this.metricsEndpoint?.close();
       this.metricsEndpoint = undefined;
       await this.workers.stop({ graceMs: 0 });
+      this.removePrivateDir();
       throw error;
     }
     this.server = server;
@@ -472,7 +485,6 @@ export class ToolBridgeHost {
     this.listening = isUnixAddress(config.host)
       ? { host: config.host, port: 0, target: config.host }
       : { host: config.host, port, target: bindAddress({ host: config.host, port }) };
-    this.workers.setHostAddress(this.clientTarget);
     await this.advertise(port);
     this.log.info(
       {
@@ -575,6 +587,28 @@ export class ToolBridgeHost {
     await this.auth.authenticate({ metadata, getPath: () => "GET /metrics", getAuthContext: () => ({}) });
   }
 
+  /**
+   * Removes the private directories of hosts that are gone (killed before they could), then
+   * makes this host's when it needs one: for its own clients' socket on a host serving TLS,
+   * and for its workers, whose sockets go there and who dial that socket, fixed at their start.
+   * Resolves with the socket's path (bound once the host listens), if any.
+   */
+  private async preparePrivateDir(tls: boolean): Promise<string | undefined> {
+    const removed = await removeStaleDirs();
+    if (removed.length > 0)
+      this.log.info({ removed }, "removed the private directories of hosts that are gone");
+    if (!tls && this.workers.size === 0) return undefined;
+    this.privateDir = makePrivateDir("toolbridge-host");
+    const socket = join(this.privateDir, "host.sock");
+    if (this.workers.size > 0) this.workers.attachToHost(this.privateDir, `unix:${socket}`);
+    return socket;
+  }
+
+  private removePrivateDir(): void {
+    if (this.privateDir !== undefined) rmSync(this.privateDir, { recursive: true, force: true });
+    this.privateDir = undefined;
+  }
+
   /** Starts the worker pool (when configured) and registers its tools for every session. */
   private async startWorkers(): Promise<void> {
     if (this.workers.size === 0) return;
@@ -612,8 +646,7 @@ export class ToolBridgeHost {
     await this.shared?.withdraw();
     this.runtime.forwarder?.close();
     await this.sessions.store.close();
-    if (this.internalSocket !== undefined)
-      rmSync(dirname(this.internalSocket), { recursive: true, force: true });
+    this.removePrivateDir();
     this.releaseFaults?.();
     this.log.info("toolbridge host stopped");
   }
@@ -648,16 +681,6 @@ export class ToolBridgeHost {
     await this.runtime.callStreams.abort(GRACE_OVER, ABORT_ANSWER_WAIT_MS);
     server.forceShutdown();
   }
-}
-
-/**
- * Binds `server` to a plaintext Unix socket in a new directory only this user may enter;
- * resolves with the socket's path.
- */
-async function bindInternalSocket(server: grpc.Server): Promise<string> {
-  const path = join(mkdtempSync(join(tmpdir(), "toolbridge-host-")), "host.sock");
-  await listen(server, `unix:${path}`, grpc.ServerCredentials.createInsecure());
-  return path;
 }
 
 /** Binds `server` to `address`; resolves with the bound port, rejects with Unavailable naming the address. */

@@ -77,7 +77,13 @@ export { SessionVariables } from "./variables/session-variables.js";
 export type { WorkerAgentOptions } from "./workers/agents.js";
 export type { WorkerCounts } from "./workers/metrics.js";
 export type { WorkerPoolOptions } from "./workers/options.js";
-export { type PoolCallOptions, type PoolState, type WorkerInfo, WorkerPool } from "./workers/pool.js";
+export {
+  type EncodedCallOptions,
+  type PoolCallOptions,
+  type PoolState,
+  type WorkerInfo,
+  WorkerPool,
+} from "./workers/pool.js";
 
 // --- For library authors: implementing a SessionStore (e.g. one shared by several hosts) --
 

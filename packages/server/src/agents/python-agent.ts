@@ -92,7 +92,9 @@ export interface PythonAgentOptions {
   signal?: AbortSignal;
   /**
    * Run on a warm worker of this pool (`host.workers`) instead of spawning an interpreter:
-   * DSPy is already imported there. `python`, `cwd`, `env` and `onStderr` then do not apply.
+   * DSPy is already imported there. `address`, `token`, `tls`, `python`, `cwd`, `env` and
+   * `onStderr` then do not apply: the worker attaches to the host its pool was started for,
+   * with that host's credentials, and dials no other address.
    */
   workers?: WorkerPool;
 }
@@ -229,10 +231,10 @@ export function runPythonAgent(options: PythonAgentOptions): Promise<PythonAgent
 
 /** A warm worker's run, with the contract of a spawned one: failures to start are PythonAgentError. */
 async function runOnWorkers(pool: WorkerPool, options: PythonAgentOptions): Promise<PythonAgentResult> {
-  const { workers: _pool, python: _python, cwd: _cwd, env: _env, onStderr: _onStderr, ...rest } = options;
+  const { workers: _pool, address: _address, token: _token, tls: _tls, ...rest } = options;
+  const { python: _python, cwd: _cwd, env: _env, onStderr: _onStderr, ...agent } = rest;
   try {
-    // An empty address means the host that owns the pool, as for runAgent.
-    return await pool.runAgent({ ...rest, address: rest.address === "" ? undefined : rest.address });
+    return await pool.runAgent(agent);
   } catch (error) {
     if (!(error instanceof BridgeError)) throw error;
     const failure = new PythonAgentError(

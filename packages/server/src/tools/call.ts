@@ -27,7 +27,7 @@ import type { Tool } from "./define.js";
 import { ToolInvocation } from "./executor.js";
 import { ForwardedCall } from "./forward.js";
 import { admit, type Permit } from "./limits.js";
-import { checkOutput, encodeOutput } from "./output.js";
+import { checkOutput, encodeChunks, encodeOutput } from "./output.js";
 import { isClaim, isRecordable, type ReplayClaim } from "./replay.js";
 
 /** What a call asks for; the decoded ToolCallRequest, ToolStreamRequest or batch item. */
@@ -422,5 +422,5 @@ async function resultOf(invocation: ToolInvocation): Promise<pbValues.Value> {
   } finally {
     iterator.close();
   }
-  return encodeOutput(tool, chunks, tool.collectedGuide);
+  return encodeChunks(tool, chunks);
 }

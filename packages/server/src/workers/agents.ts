@@ -14,15 +14,14 @@ import type { AgentEvent, PythonAgentOptions, PythonAgentResult } from "../agent
 import { encodeKwargs, errorFromInfo } from "./calls.js";
 import type { PoolWorker } from "./worker.js";
 
-/** What `runAgent` takes: `runPythonAgent`'s options, less those of a spawned process. */
-export interface WorkerAgentOptions
-  extends Omit<
-    PythonAgentOptions,
-    "address" | "token" | "tls" | "python" | "cwd" | "env" | "onStderr" | "workers"
-  > {
-  /** The host the worker attaches to; default the address of the host that owns the pool. */
-  address?: string;
-}
+/**
+ * What `runAgent` takes: `runPythonAgent`'s options, less those of a spawned process. No
+ * address: a worker attaches only to the host it was started for, with that host's token.
+ */
+export type WorkerAgentOptions = Omit<
+  PythonAgentOptions,
+  "address" | "token" | "tls" | "python" | "cwd" | "env" | "onStderr" | "workers"
+>;
 
 function decodeMap(values: Record<string, pbValues.Value>): Record<string, NativeValue> {
   return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, decodeValue(value)]));
@@ -63,11 +62,11 @@ function agentEvent(message: pbWorker.AgentRunEvent): AgentEvent | undefined {
 /** Runs the agent on `worker`; resolves when the run finished, rejects when none could start. */
 export async function runAgentOn(
   worker: PoolWorker,
-  hostAddress: string,
   options: WorkerAgentOptions,
 ): Promise<PythonAgentResult> {
   const request: pbWorker.RunAgentRequest = {
-    hostAddress,
+    // Empty: the host the worker was started for, the only one it dials.
+    hostAddress: "",
     sessionId: options.sessionId,
     agentId: options.agentId ?? "",
     signature: options.signature ?? "",
