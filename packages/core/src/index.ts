@@ -27,19 +27,21 @@ export {
 export { BridgeError, type BridgeErrorOptions, ErrorType, isBridgeError, isErrorType } from "./errors.js";
 export { orderedKeys } from "./map-order.js";
 export {
-  type DecodeOptions,
   type DTypeName,
-  decodeValue,
-  encodeValue,
   Float64,
   float64,
-  MAX_BIG_INT_DIGITS,
-  MAX_VALUE_DEPTH,
   type NativeObject,
   type NativeValue,
   Tensor,
   type TensorArray,
   Timestamp,
+} from "./native-values.js";
+export {
+  type DecodeOptions,
+  decodeValue,
+  encodeValue,
+  MAX_BIG_INT_DIGITS,
+  MAX_VALUE_DEPTH,
 } from "./values.js";
 export {
   type DeclareVariableOptions,
