@@ -6,14 +6,14 @@ import {
   type DecodeOptions,
   decodeValue,
   ErrorType,
-  encodeValue,
+  encodeArgs,
+  encodeKwargs,
   encodeVariableValue,
+  errorFromInfo,
   expectedVersionToPb,
   fromPbTimestamp,
-  isErrorType,
   type NativeValue,
   pb,
-  type pbValues,
   resumeAfterToPb,
   type SetVariableOptions,
   type Variable,
@@ -258,7 +258,7 @@ export class ToolBridgeClient {
     const request: pb.ToolCallRequest = {
       sessionId,
       toolId,
-      args: (options.args ?? []).map((arg) => encodeValue(arg)),
+      args: encodeArgs(options.args ?? []),
       kwargs: encodeKwargs(kwargs),
       requestId: options.requestId ?? "",
       timeoutMs,
@@ -287,7 +287,7 @@ export class ToolBridgeClient {
     const request: pb.BatchToolCallRequest = {
       sessionId,
       batchId: options.batchId ?? `batch_${randomUUID()}`,
-      items: encodeItems(items, encodeKwargs, options.timeoutMs),
+      items: encodeItems(items, options.timeoutMs),
       config: {
         parallel: options.parallel ?? true,
         stopOnError: options.stopOnError ?? false,
@@ -303,7 +303,7 @@ export class ToolBridgeClient {
       { ...options, defaultDeadline: false },
     );
     throwIfFailed(response.success, response.error);
-    return decodeResults(items, response, errorFromInfo, this.decodeOptions);
+    return decodeResults(items, response, this.decodeOptions);
   }
 
   /**
@@ -356,7 +356,7 @@ export class ToolBridgeClient {
       {
         sessionId,
         toolId,
-        args: (options.args ?? []).map((arg) => encodeValue(arg)),
+        args: encodeArgs(options.args ?? []),
         kwargs: encodeKwargs(kwargs),
         streamId: `stream_${randomUUID()}`,
         requestId: options.requestId ?? "",
@@ -545,7 +545,6 @@ export class ToolBridgeClient {
     return new RemoteVariableWatcher(
       call,
       this.decodeOptions,
-      errorFromInfo,
       (error) => communicationError("WatchSessionVariables", error),
       options.signal,
     );
@@ -631,33 +630,8 @@ function callOptions(options: Pick<CallOptions, "timeoutMs" | "deadline">): grpc
   return deadline === undefined ? {} : { deadline };
 }
 
-function encodeKwargs(kwargs: Readonly<Record<string, unknown>>): Record<string, pbValues.Value> {
-  const out: Record<string, pbValues.Value> = {};
-  for (const [key, value] of Object.entries(kwargs)) {
-    try {
-      out[key] = encodeValue(value);
-    } catch (error) {
-      if (error instanceof BridgeError) {
-        throw new BridgeError(error.type, `argument '${key}': ${error.message}`, { details: error.details });
-      }
-      throw error;
-    }
-  }
-  return out;
-}
-
 function throwIfFailed(success: boolean, error: pb.ErrorInfo | undefined): void {
-  if (!success) {
-    throw errorFromInfo(
-      error ?? { type: ErrorType.InternalError, message: "failed", details: {}, stacktrace: "" },
-    );
-  }
-}
-
-export function errorFromInfo(info: pb.ErrorInfo): BridgeError {
-  const type = isErrorType(info.type) ? info.type : ErrorType.InternalError;
-  const details = info.stacktrace === "" ? info.details : { ...info.details, stacktrace: info.stacktrace };
-  return new BridgeError(type, info.message, { details });
+  if (!success) throw errorFromInfo(error, "the host reported a failure without saying which");
 }
 
 /** A failed call as CommunicationError; `details` replaces gRPC's when given. */

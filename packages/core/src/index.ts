@@ -62,8 +62,10 @@ export {
 
 // --- For library authors (the host, the client, other transports): the wire ---------------
 
+export { encodeArgs, encodeKwargs } from "./arguments.js";
 export { asBuffer, fromPbTimestamp, toPbTimestamp } from "./convert.js";
 export { type EncodingGuide, encodingGuide, listGuide } from "./encoding-guide.js";
+export { errorFromInfo } from "./error-info.js";
 export { FILE_DESCRIPTOR_SET_BASE64 } from "./gen/descriptor.js";
 export * as pbTimestamp from "./gen/google/protobuf/timestamp.js";
 export * as pbAgents from "./gen/toolbridge/v1/agents.js";

@@ -6,12 +6,13 @@ import {
   BridgeError,
   decodeValue,
   ErrorType,
+  encodeKwargs,
+  errorFromInfo,
   type NativeValue,
   type pbValues,
   type pbWorker,
 } from "@toolbridge/core";
 import type { AgentEvent, PythonAgentOptions, PythonAgentResult } from "../agents/python-agent.js";
-import { encodeKwargs, errorFromInfo } from "./calls.js";
 import type { PoolWorker } from "./worker.js";
 
 /**
