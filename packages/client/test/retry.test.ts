@@ -36,30 +36,29 @@ function isBridgeError(type: string, check: (e: BridgeError) => boolean = () => 
 describe("retry policy", () => {
   const policy = DEFAULT_BACKOFF;
 
-  it("retries UNAVAILABLE and DEADLINE_EXCEEDED with exponential backoff, for idempotent calls only", () => {
+  it("retries UNAVAILABLE and DEADLINE_EXCEEDED with exponential backoff", () => {
     for (const code of [grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]) {
       assert.deepEqual(
-        [0, 1, 2].map((attempt) => retryDelay(transport(code), attempt, policy, true)),
+        [0, 1, 2].map((attempt) => retryDelay(transport(code), attempt, policy)),
         [1000, 2000, 4000],
       );
-      assert.equal(retryDelay(transport(code), 0, policy, false), undefined);
     }
-    assert.equal(retryDelay(transport(grpc.status.UNAVAILABLE), 20, policy, true), policy.maxMs);
+    assert.equal(retryDelay(transport(grpc.status.UNAVAILABLE), 20, policy), policy.maxMs);
     for (const code of [grpc.status.INTERNAL, grpc.status.CANCELLED, grpc.status.RESOURCE_EXHAUSTED]) {
-      assert.equal(retryDelay(transport(code), 0, policy, true), undefined);
+      assert.equal(retryDelay(transport(code), 0, policy), undefined);
     }
   });
 
   it("retries RateLimitExceeded after the host's retry-after, else a longer backoff", () => {
     const hinted = new BridgeError(ErrorType.RateLimitExceeded, "", { details: { retry_after_ms: "1234" } });
-    assert.equal(retryDelay(hinted, 0, policy, false), 1234);
+    assert.equal(retryDelay(hinted, 0, policy), 1234);
     const bare = new BridgeError(ErrorType.RateLimitExceeded, "");
     assert.deepEqual(
-      [0, 1].map((attempt) => retryDelay(bare, attempt, policy, false)),
+      [0, 1].map((attempt) => retryDelay(bare, attempt, policy)),
       [10_000, 20_000],
     );
     const busy = new BridgeError(ErrorType.ConcurrencyLimitExceeded, "");
-    assert.equal(retryDelay(busy, 1, policy, false), 2000);
+    assert.equal(retryDelay(busy, 1, policy), 2000);
   });
 
   it("never retries tool logic and request errors", () => {
@@ -70,9 +69,9 @@ describe("retry policy", () => {
       ErrorType.Timeout,
       ErrorType.SessionNotFound,
     ]) {
-      assert.equal(retryDelay(new BridgeError(type, ""), 0, policy, true), undefined, type);
+      assert.equal(retryDelay(new BridgeError(type, ""), 0, policy), undefined, type);
     }
-    assert.equal(retryDelay(new Error("plain"), 0, policy, true), undefined);
+    assert.equal(retryDelay(new Error("plain"), 0, policy), undefined);
   });
 });
 
@@ -120,13 +119,13 @@ describe("executeWithRetry against the real host", () => {
     assert.equal(await client.executeTool("call_count", { key: "rl-exhaust" }), 2);
   });
 
-  it("does not retry a tool error, even when forced", async () => {
+  it("does not retry a tool error", async () => {
     const retries: RetryEvent[] = [];
     await assert.rejects(
       client.executeWithRetry(
         "flaky",
         { key: "logic", failures: 1, mode: "error" },
-        { force: true, onRetry: (event) => retries.push(event) },
+        { onRetry: (event) => retries.push(event) },
       ),
       isBridgeError(ErrorType.ToolExecutionError, (e) => e.message.includes("flaky failure 1")),
     );
@@ -270,8 +269,8 @@ describe("executeWithRetry across a host restart", () => {
     const workerDied = new BridgeError(ErrorType.Unavailable, "", { details: { retriable: "true" } });
     const redisDown = new BridgeError(ErrorType.Unavailable, "", { details: { store: "redis" } });
     const nodeGone = new BridgeError(ErrorType.Unavailable, "", { details: { retriable: "false" } });
-    assert.equal(retryDelay(workerDied, 1, policy, true), 2000);
-    assert.equal(retryDelay(redisDown, 0, policy, true), 1000);
-    assert.equal(retryDelay(nodeGone, 0, policy, true), undefined);
+    assert.equal(retryDelay(workerDied, 1, policy), 2000);
+    assert.equal(retryDelay(redisDown, 0, policy), 1000);
+    assert.equal(retryDelay(nodeGone, 0, policy), undefined);
   });
 });
