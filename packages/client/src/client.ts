@@ -29,7 +29,7 @@ import {
   type WatchVariablesOptions,
 } from "@toolbridge/core";
 import { type BatchItem, type BatchOptions, decodeResults, encodeItems } from "./batch.js";
-import { type MetricsSnapshot, toMetricsSnapshot } from "./metrics.js";
+import { type HostMetrics, hostMetricsFromPb } from "./metrics.js";
 import type { CallOptions, ClientOptions, StreamOptions } from "./options.js";
 import { type RetryOptions, withRetry } from "./retry.js";
 import {
@@ -178,14 +178,14 @@ export class ToolBridgeClient {
   }
 
   /** The host's counters (the same ones its Prometheus endpoint serves). */
-  async getMetrics(options: Pick<CallOptions, "timeoutMs"> = {}): Promise<MetricsSnapshot> {
+  async getMetrics(options: Pick<CallOptions, "timeoutMs"> = {}): Promise<HostMetrics> {
     const response = await this.transport.unary<pb.GetMetricsRequest, pb.GetMetricsResponse>(
       "GetMetrics",
       (req, cb, callOptions) => this.stub.getMetrics(req, new grpc.Metadata(), callOptions, cb),
       {},
       options,
     );
-    return toMetricsSnapshot(response);
+    return hostMetricsFromPb(response);
   }
 
   /**

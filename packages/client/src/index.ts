@@ -35,7 +35,7 @@ export {
 export { SessionVariableAgentStore } from "./agents.js";
 export type { BatchItem, BatchOptions } from "./batch.js";
 export { ToolBridgeClient } from "./client.js";
-export type { MetricsSnapshot, ToolCallMetrics } from "./metrics.js";
+export type { HostMetrics, ToolMetrics } from "./metrics.js";
 export type { CallOptions, ClientOptions, StreamOptions } from "./options.js";
 export {
   type BackoffPolicy,
