@@ -12,8 +12,8 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
   agentRunVariable,
+  BridgeError,
   defineTool,
-  PythonAgentError,
   runPythonAgent,
   SessionVariableAgentStore,
   type Tool,
@@ -120,7 +120,8 @@ async function main(): Promise<number> {
     console.log(`\n${bold("answer")}  ${String(result.outputs.answer)}`);
     return 0;
   } catch (error) {
-    if (error instanceof PythonAgentError) {
+    // No run happened (no Python, an unknown tool, ...): the message says why.
+    if (error instanceof BridgeError) {
       console.error(`error: ${error.message}`);
       return 2;
     }

@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import {
   type AgentEvent,
   agentRunVariable,
-  PythonAgentError,
+  BridgeError,
   type PythonAgentOptions,
   runPythonAgent,
   SessionVariableAgentStore,
@@ -204,8 +204,9 @@ describe("runPythonAgent", () => {
     await assert.rejects(
       runPythonAgent({ ...base, inputs: { question: "?" }, lmFactory: "no_such_module:make" }),
       (error: unknown) =>
-        error instanceof PythonAgentError &&
-        error.exitCode === 2 &&
+        error instanceof BridgeError &&
+        error.type === "ValidationError" &&
+        error.details.exit_code === "2" &&
         /cannot import 'no_such_module' for the LM factory no_such_module:make/.test(error.message),
     );
   });
@@ -214,22 +215,27 @@ describe("runPythonAgent", () => {
     await assert.rejects(
       runPythonAgent({ ...base, tools: ["calculate", "nope"], inputs: { question: "?" }, script: "shop" }),
       (error: unknown) =>
-        error instanceof PythonAgentError &&
-        error.exitCode === 2 &&
+        error instanceof BridgeError &&
+        error.type === "ValidationError" &&
+        error.details.exit_code === "2" &&
         /the session has no tool 'nope'/.test(error.message),
     );
     await assert.rejects(
       runPythonAgent({ ...base, sessionId: "no_such_session", script: "shop" }),
       (error: unknown) =>
-        error instanceof PythonAgentError &&
-        error.exitCode === 3 &&
+        error instanceof BridgeError &&
+        error.type === "Unavailable" &&
+        error.details.reason === "agent_unreachable" &&
+        error.details.exit_code === "3" &&
         /session no_such_session does not exist/.test(error.message),
     );
     await assert.rejects(
       runPythonAgent({ ...base, python: "/nonexistent/python3" }),
       (error: unknown) =>
-        error instanceof PythonAgentError &&
-        error.exitCode === null &&
+        error instanceof BridgeError &&
+        error.type === "Unavailable" &&
+        error.details.reason === "agent_not_started" &&
+        error.details.exit_code === undefined &&
         /set TOOLBRIDGE_PYTHON/.test(error.message),
     );
   });

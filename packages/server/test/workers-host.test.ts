@@ -8,7 +8,6 @@ import {
   type AgentEvent,
   BridgeError,
   defineTool,
-  PythonAgentError,
   runPythonAgent,
   SessionVariableAgentStore,
   ToolBridgeHost,
@@ -227,7 +226,7 @@ describe("a host with Python workers", () => {
         script: TURNS,
         workers: host.workers,
       }),
-      (e: unknown) => e instanceof PythonAgentError && /no_such_tool/.test(e.message),
+      (e: unknown) => e instanceof BridgeError && e.type === "ToolNotFound" && /no_such_tool/.test(e.message),
     );
   });
 
