@@ -88,11 +88,10 @@ async function main(): Promise<number> {
       script: "shop",
       cwd: REPO_ROOT,
       onEvent: (event) => {
-        if (event.event === "run_started")
-          console.log(dim(`  worker ▸ run ${event.run_id} (LM ${event.lm})`));
-        if (event.event === "tool_call")
-          console.log(`  worker ▸ step ${event.step + 1}: ${callText(event.tool_name, event.tool_args)}`);
-        if (event.event === "observation")
+        if (event.kind === "run_started") console.log(dim(`  worker ▸ run ${event.runId} (LM ${event.lm})`));
+        if (event.kind === "tool_call")
+          console.log(`  worker ▸ step ${event.step + 1}: ${callText(event.toolName, event.toolArgs)}`);
+        if (event.kind === "observation")
           console.log(dim(`  worker ▸ step ${event.step + 1} observed ${short(event.observation, 80)}`));
       },
       onStderr: (line) => {

@@ -65,16 +65,17 @@ describe("runPythonAgent", () => {
     });
     assert.match(result.runId, new RegExp(`^${result.agentId}_`));
     assert.deepEqual(
-      events.map((e) => e.event),
+      events.map((e) => e.kind),
       ["run_started", ...Array(3).fill(["thought", "tool_call", "observation"]).flat()],
     );
-    const calls = events.flatMap((e) => (e.event === "tool_call" ? [[e.tool_name, e.tool_args]] : []));
+    const calls = events.flatMap((e) => (e.kind === "tool_call" ? [[e.toolName, e.toolArgs]] : []));
     assert.deepEqual(calls, [
       ["search_docs", { query: "express shipping cost", limit: 2 }],
       ["calculate", { expression: "3 * 14.50 + 12" }],
       ["finish", {}],
     ]);
-    const observations = events.flatMap((e) => (e.event === "observation" ? [e.observation] : []));
+    assert.ok(events.every((e) => e.runId === result.runId));
+    const observations = events.flatMap((e) => (e.kind === "observation" ? [e.observation] : []));
     assert.equal(observations[1], 55.5);
     assert.ok(progress.includes("[step 2] -> 55.5"), progress.join("\n"));
 
@@ -164,7 +165,7 @@ describe("runPythonAgent", () => {
       ]),
       signal: controller.signal,
       onEvent: (event) => {
-        if (event.event === "tool_call") controller.abort();
+        if (event.kind === "tool_call") controller.abort();
       },
     });
     assert.equal(result.status, "failed");
@@ -194,9 +195,9 @@ describe("runPythonAgent", () => {
     assert.equal(result.status, "succeeded", result.error);
     assert.deepEqual(result.outputs, { answer: "42" });
     assert.deepEqual(events[0], {
-      event: "run_started",
-      run_id: result.runId,
-      agent_id: result.agentId,
+      kind: "run_started",
+      runId: result.runId,
+      agentId: result.agentId,
       lm: "team/scripted-calculator",
     });
     const run = await new SessionVariableAgentStore(host.variables(sessionId)).loadRun(result.runId);

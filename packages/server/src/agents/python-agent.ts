@@ -13,25 +13,23 @@ import { createInterface } from "node:readline";
 import { BridgeError, ErrorType } from "@toolbridge/core";
 import type { WorkerPool } from "../workers/pool.js";
 
-/** What the worker reports as the run goes (`--events`): one object per line of its stdout. */
+/**
+ * What the worker reports as the run goes (`--events`): one JSON object per line of its
+ * stdout, named by `kind`, with the run's id and the fields of the step in camelCase, as in
+ * the run's record (`AgentRunStep`).
+ */
 export type AgentEvent =
-  | { event: "run_started"; run_id: string; agent_id: string; lm: string }
-  | { event: "thought"; run_id: string; step: number; text: string }
+  | { kind: "run_started"; runId: string; agentId: string; lm: string }
+  | { kind: "thought"; runId: string; step: number; text: string }
+  | { kind: "tool_call"; runId: string; step: number; toolName: string; toolArgs: Record<string, unknown> }
   | {
-      event: "tool_call";
-      run_id: string;
+      kind: "observation";
+      runId: string;
       step: number;
-      tool_name: string;
-      tool_args: Record<string, unknown>;
-    }
-  | {
-      event: "observation";
-      run_id: string;
-      step: number;
-      tool_name: string;
+      toolName: string;
       observation: unknown;
       /** The error type when the call failed (the agent then saw the error as its observation). */
-      error_type: string | null;
+      errorType: string | null;
     };
 
 /** TLS settings for a spawned agent, as PEM file paths (the agent reads them itself). */
@@ -171,7 +169,7 @@ export function runPythonAgent(options: PythonAgentOptions): Promise<PythonAgent
     createInterface({ input: child.stdout }).on("line", (line) => {
       const parsed = parseLine(line);
       if (parsed === undefined) badLine ??= line;
-      else if (parsed.event === "run_finished") result = runResult(parsed);
+      else if (parsed.kind === "run_finished") result = runResult(parsed);
       else options.onEvent?.(parsed as unknown as AgentEvent);
     });
 
@@ -204,8 +202,8 @@ function parseLine(line: string): Record<string, unknown> | undefined {
 /** The `run_finished` line, the last a worker prints, as the run's result. */
 function runResult(line: Record<string, unknown>): PythonAgentResult {
   return {
-    agentId: String(line.agent_id),
-    runId: String(line.run_id),
+    agentId: String(line.agentId),
+    runId: String(line.runId),
     status: line.status === "succeeded" ? "succeeded" : "failed",
     outputs: (line.outputs ?? {}) as Record<string, unknown>,
     error: String(line.error ?? ""),
