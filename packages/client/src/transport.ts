@@ -59,8 +59,10 @@ export class ClientTransport {
     const { tls, token } = options;
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!(this.defaultTimeoutMs > 0)) {
-      throw new RangeError(
+      throw new BridgeError(
+        ErrorType.ValidationError,
         `defaultTimeoutMs must be a positive number of milliseconds, got ${this.defaultTimeoutMs}`,
+        { details: { field: "defaultTimeoutMs" } },
       );
     }
     this.stub = new pb.ToolBridgeClient(target, options.credentials ?? channelCredentials(tls), {
