@@ -12,6 +12,7 @@ import {
   ToolBridgeClient,
 } from "@toolbridge/client";
 import { AnswerCutter } from "../../server/test/support/answer-cutter.js";
+import { fails } from "../../server/test/support/assertions.js";
 import { type HostProcess, startHost } from "../../server/test/support/host-process.js";
 import { retryDelay } from "../src/retry.js";
 
@@ -23,15 +24,6 @@ const FAST_RECONNECT = {
   channelOptions: { "grpc.initial_reconnect_backoff_ms": 50, "grpc.max_reconnect_backoff_ms": 200 },
 };
 const FAST_BACKOFF = { initialMs: 20, maxMs: 100 };
-
-function isBridgeError(type: string, check: (e: BridgeError) => boolean = () => true) {
-  return (error: unknown) => {
-    assert.ok(error instanceof BridgeError, `expected BridgeError, got ${String(error)}`);
-    assert.equal(error.type, type, error.message);
-    assert.ok(check(error), `unexpected error: ${error.message} ${JSON.stringify(error.details)}`);
-    return true;
-  };
-}
 
 describe("retry policy", () => {
   const policy = DEFAULT_BACKOFF;
@@ -114,7 +106,7 @@ describe("executeWithRetry against the real host", () => {
         { key: "rl-exhaust", failures: 5, retry_after_ms: 5 },
         { maxAttempts: 2 },
       ),
-      isBridgeError(ErrorType.RateLimitExceeded, (e) => e.message.includes("call 2 refused")),
+      fails(ErrorType.RateLimitExceeded, (e) => e.message.includes("call 2 refused")),
     );
     assert.equal(await client.executeTool("call_count", { key: "rl-exhaust" }), 2);
   });
@@ -127,7 +119,7 @@ describe("executeWithRetry against the real host", () => {
         { key: "logic", failures: 1, mode: "error" },
         { onRetry: (event) => retries.push(event) },
       ),
-      isBridgeError(ErrorType.ToolExecutionError, (e) => e.message.includes("flaky failure 1")),
+      fails(ErrorType.ToolExecutionError, (e) => e.message.includes("flaky failure 1")),
     );
     assert.deepEqual(retries, []);
     assert.equal(await client.executeTool("call_count", { key: "logic" }), 1);
@@ -152,7 +144,7 @@ describe("executeWithRetry across a host restart", () => {
           { name: "x" },
           { backoff: FAST_BACKOFF, onRetry: (e) => down.push(e) },
         ),
-        isBridgeError(ErrorType.CommunicationError, (e) => e.details.grpc_code === "UNAVAILABLE"),
+        fails(ErrorType.CommunicationError, (e) => e.details.grpc_code === "UNAVAILABLE"),
       );
       assert.deepEqual(
         down.map((e) => e.attempt),
@@ -208,7 +200,7 @@ describe("executeWithRetry across a host restart", () => {
       host = await startHost({ port });
       await assert.rejects(
         cold.executeWithRetry("add", { a: 1, b: 2 }, { backoff: FAST_BACKOFF }),
-        isBridgeError(ErrorType.SessionNotFound, (e) => e.details.recreated === "true"),
+        fails(ErrorType.SessionNotFound, (e) => e.details.recreated === "true"),
       );
       // The session exists again (empty): the next call goes through.
       assert.equal(await cold.executeWithRetry("add", { a: 1, b: 2 }), 3);
