@@ -40,7 +40,6 @@ export {
 export {
   type AgentEvent,
   type AgentTlsFiles,
-  PythonAgentError,
   type PythonAgentOptions,
   type PythonAgentResult,
   runPythonAgent,

@@ -5,12 +5,7 @@
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import {
-  PythonAgentError,
-  runPythonAgent,
-  SessionVariableAgentStore,
-  ToolBridgeHost,
-} from "@toolbridge/server";
+import { BridgeError, runPythonAgent, SessionVariableAgentStore, ToolBridgeHost } from "@toolbridge/server";
 import { pino } from "pino";
 import { type Certificates, makeCertificates, newToken, writeTokens } from "./support/credentials.js";
 import { REPO_ROOT } from "./support/host-process.js";
@@ -126,9 +121,10 @@ describe("Python agents of a host with TLS and tokens", () => {
         script: TURNS,
       }),
       (error: unknown) => {
-        assert.ok(error instanceof PythonAgentError, String(error));
-        assert.equal(error.exitCode, 3);
-        assert.match(error.stderr, /UNAUTHENTICATED/);
+        assert.ok(error instanceof BridgeError, String(error));
+        assert.equal(error.type, "Unavailable");
+        assert.equal(error.details.exit_code, "3");
+        assert.match(error.details.stderr ?? "", /UNAUTHENTICATED/);
         return true;
       },
     );

@@ -8,7 +8,6 @@ import {
   type AgentEvent,
   BridgeError,
   defineTool,
-  PythonAgentError,
   runPythonAgent,
   SessionVariableAgentStore,
   ToolBridgeHost,
@@ -149,7 +148,7 @@ describe("a host with Python workers", () => {
     assert.equal(result.status, "succeeded", result.error);
     assert.deepEqual(result.outputs, { answer: "5" });
     assert.deepEqual(
-      events.filter((e) => e.event === "tool_call").map((e) => (e.event === "tool_call" ? e.tool_name : "")),
+      events.flatMap((e) => (e.kind === "tool_call" ? [e.toolName] : [])),
       ["whoami", "add", "finish"],
     );
     // The run is recorded in the session exactly as a spawned worker records it.
@@ -227,7 +226,7 @@ describe("a host with Python workers", () => {
         script: TURNS,
         workers: host.workers,
       }),
-      (e: unknown) => e instanceof PythonAgentError && /no_such_tool/.test(e.message),
+      (e: unknown) => e instanceof BridgeError && e.type === "ToolNotFound" && /no_such_tool/.test(e.message),
     );
   });
 

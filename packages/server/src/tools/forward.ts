@@ -8,7 +8,7 @@
  * forwarded call in place of a ToolInvocation.
  */
 import * as grpc from "@grpc/grpc-js";
-import { BridgeError, ErrorType, pb, type pbValues } from "@toolbridge/core";
+import { BridgeError, ErrorType, errorFromInfo, pb, type pbValues } from "@toolbridge/core";
 import type { SharedSessionStore } from "../sessions/store.js";
 import type { CallRequest } from "./call.js";
 
@@ -172,7 +172,7 @@ export class ForwardedCall {
       );
       this.cancel = () => call.cancel();
     });
-    if (!response.success) throw asBridgeError(response.error);
+    if (!response.success) throw errorFromInfo(response.error, WITHOUT_ERROR);
     return response.result ?? NULL;
   }
 
@@ -189,7 +189,7 @@ export class ForwardedCall {
       for await (const chunk of call as AsyncIterable<pb.ToolStreamChunk>) {
         const content = chunk.content;
         if (content?.$case === "data") yield content.value;
-        else if (content?.$case === "error") throw asBridgeError(content.value);
+        else if (content?.$case === "error") throw errorFromInfo(content.value, WITHOUT_ERROR);
         else if (content?.$case === "complete") return;
       }
     } catch (error) {
@@ -282,12 +282,4 @@ export class ForwardedCall {
 const CERTIFICATE_FAILURE = /certificate|altnames|handshake|SSL|TLS/i;
 
 const NULL: pbValues.Value = { kind: { $case: "nullValue", value: 0 } };
-
-/** The serving node's in-band error, as the same error here. */
-function asBridgeError(info: pb.ErrorInfo | undefined): BridgeError {
-  return new BridgeError(
-    (info?.type ?? "InternalError") as ErrorType,
-    info?.message ?? "the node serving the tool answered without an error",
-    { details: info?.details ?? {} },
-  );
-}
+const WITHOUT_ERROR = "the node serving the tool reported a failure without saying which";

@@ -6,12 +6,13 @@ import {
   BridgeError,
   decodeValue,
   ErrorType,
+  encodeKwargs,
+  errorFromInfo,
   type NativeValue,
   type pbValues,
   type pbWorker,
 } from "@toolbridge/core";
 import type { AgentEvent, PythonAgentOptions, PythonAgentResult } from "../agents/python-agent.js";
-import { encodeKwargs, errorFromInfo } from "./calls.js";
 import type { PoolWorker } from "./worker.js";
 
 /**
@@ -34,25 +35,25 @@ function agentEvent(message: pbWorker.AgentRunEvent): AgentEvent | undefined {
   const event = message.event;
   switch (event?.$case) {
     case "started":
-      return { event: "run_started", run_id: runId, agent_id: event.value.agentId, lm: event.value.lm };
+      return { kind: "run_started", runId, agentId: event.value.agentId, lm: event.value.lm };
     case "thought":
-      return { event: "thought", run_id: runId, step, text: event.value };
+      return { kind: "thought", runId, step, text: event.value };
     case "toolCall":
       return {
-        event: "tool_call",
-        run_id: runId,
+        kind: "tool_call",
+        runId,
         step,
-        tool_name: event.value.toolName,
-        tool_args: decodeMap(event.value.toolArgs),
+        toolName: event.value.toolName,
+        toolArgs: decodeMap(event.value.toolArgs),
       };
     case "observation":
       return {
-        event: "observation",
-        run_id: runId,
+        kind: "observation",
+        runId,
         step,
-        tool_name: event.value.toolName,
+        toolName: event.value.toolName,
         observation: event.value.observation === undefined ? null : decodeValue(event.value.observation),
-        error_type: event.value.errorType === "" ? null : event.value.errorType,
+        errorType: event.value.errorType === "" ? null : event.value.errorType,
       };
     default:
       return undefined;

@@ -1,6 +1,6 @@
 /** The wire side of a call to a worker: arguments in, results and stream chunks out. */
 import * as grpc from "@grpc/grpc-js";
-import { BridgeError, ErrorType, encodeValue, isErrorType, type pb, type pbValues } from "@toolbridge/core";
+import { BridgeError, ErrorType, errorFromInfo, type pb, type pbValues } from "@toolbridge/core";
 import type { PoolWorker } from "./worker.js";
 
 /** A call of `callEncoded` / `streamEncoded`: the caller owns its timeout and says when it ends. */
@@ -84,41 +84,9 @@ function remainingMs(deadline: number | undefined): number {
   return at === undefined ? 0 : Math.min(Math.max(1, Math.ceil(at - Date.now())), 2 ** 32 - 1);
 }
 
-export function encodeArgs(args: readonly unknown[]): pbValues.Value[] {
-  return args.map((arg, index) => withContext(`argument ${index}`, () => encodeValue(arg)));
-}
-
-export function encodeKwargs(kwargs: Readonly<Record<string, unknown>>): Record<string, pbValues.Value> {
-  const out: Record<string, pbValues.Value> = {};
-  for (const [key, value] of Object.entries(kwargs)) {
-    out[key] = withContext(`argument '${key}'`, () => encodeValue(value));
-  }
-  return out;
-}
-
-function withContext<T>(where: string, encode: () => T): T {
-  try {
-    return encode();
-  } catch (error) {
-    if (error instanceof BridgeError) {
-      throw new BridgeError(error.type, `${where}: ${error.message}`, { details: error.details });
-    }
-    throw error;
-  }
-}
-
-/** The BridgeError of an in-band failure, with the worker's type, message and details. */
-export function errorFromInfo(info: pb.ErrorInfo | undefined): BridgeError {
-  if (info === undefined)
-    return new BridgeError(ErrorType.InternalError, "the worker reported a failure without an error");
-  const type = isErrorType(info.type) ? info.type : ErrorType.InternalError;
-  const details = info.stacktrace === "" ? info.details : { ...info.details, stacktrace: info.stacktrace };
-  return new BridgeError(type, info.message, { details });
-}
-
 /** A response's encoded result; an in-band failure throws its BridgeError. */
 export function resultValue(response: pb.ToolCallResponse): pbValues.Value {
-  if (!response.success) throw errorFromInfo(response.error);
+  if (!response.success) throw errorFromInfo(response.error, WITHOUT_ERROR);
   return response.result ?? NULL;
 }
 
@@ -126,8 +94,9 @@ export function resultValue(response: pb.ToolCallResponse): pbValues.Value {
 export function chunkValue(chunk: pb.ToolStreamChunk): pbValues.Value | undefined {
   const content = chunk.content;
   if (content?.$case === "data") return content.value;
-  if (content?.$case === "error") throw errorFromInfo(content.value);
+  if (content?.$case === "error") throw errorFromInfo(content.value, WITHOUT_ERROR);
   return undefined;
 }
 
+const WITHOUT_ERROR = "the worker reported a failure without saying which";
 const NULL: pbValues.Value = { kind: { $case: "nullValue", value: 0 } };

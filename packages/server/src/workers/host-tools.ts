@@ -3,11 +3,11 @@
  * forwards the call to a worker, so sessions (and other tools) call them like any other.
  * The JSON Schema pydantic made in the worker becomes the zod schema the host validates with.
  */
-import { pb, type pbValues } from "@toolbridge/core";
+import { encodeKwargs, pb, type pbValues } from "@toolbridge/core";
 import { z } from "zod";
 import { defineTool, type ParametersSchema, type Tool, type ToolContext } from "../tools/define.js";
 import { EncodedOutput } from "../tools/output.js";
-import { type EncodedCallOptions, encodeKwargs } from "./calls.js";
+import type { EncodedCallOptions } from "./calls.js";
 import type { WorkerPool } from "./pool.js";
 
 /** A zod object schema for a worker tool's JSON Schema (keys in schema order). */

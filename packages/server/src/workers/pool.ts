@@ -14,6 +14,8 @@ import { join } from "node:path";
 import {
   BridgeError,
   ErrorType,
+  encodeArgs,
+  encodeKwargs,
   type NativeValue,
   type pb,
   type pbValues,
@@ -23,7 +25,7 @@ import { Registry } from "prom-client";
 import type { PythonAgentResult } from "../agents/python-agent.js";
 import { makePrivateDir, removeStaleDirs } from "../private-dir.js";
 import { runAgentOn, type WorkerAgentOptions } from "./agents.js";
-import { callOn, type EncodedCallOptions, encodeArgs, encodeKwargs, finite, streamOn } from "./calls.js";
+import { callOn, type EncodedCallOptions, finite, streamOn } from "./calls.js";
 import { invokeCall, invokeStream, type PoolCallOptions } from "./direct-calls.js";
 import { PoolMetrics, type PoolState, type WorkerCounts, type WorkerInfo, workerInfo } from "./metrics.js";
 import { type ResolvedPoolOptions, resolvePoolOptions, type WorkerPoolOptions } from "./options.js";
