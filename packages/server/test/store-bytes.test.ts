@@ -291,7 +291,7 @@ describe("the memory store's total (maxTotalVariableBytes)", () => {
     assert.ok(sum(store) <= 20_000, JSON.stringify(store.usage()));
     await assert.rejects(store.changesSince("s1", 1n, now), trimmed);
     assert.equal((await store.changesSince("s2", 0n, now)).changes.length, 1);
-    await store.claimCall("s2", "r1", { node: "A", until: now + 5000 }, now);
+    await store.claimCall("s2", "r1", { fingerprint: "a1", node: "A", until: now + 5000 }, now);
     await store.settleCall("s2", "r1", "A", new Uint8Array(2000), now);
     assert.ok(store.usage().records > 2000);
     assert.ok(sum(store) <= 20_000, JSON.stringify(store.usage()));

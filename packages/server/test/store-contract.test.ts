@@ -486,20 +486,30 @@ for (const backend of BACKENDS) {
       const outcome = new Uint8Array(1000).fill(7);
       for (const request of ["q1", "q2", "q3", "q4"]) {
         assert.equal(
-          (await a.claimCall(id, request, { node: "A", until: now + 5_000 }, now)).state,
+          (await a.claimCall(id, request, { fingerprint: SAME_CALL, node: "A", until: now + 5_000 }, now))
+            .state,
           "claimed",
         );
         await a.settleCall(id, request, "A", outcome, now);
       }
       const states = [];
       for (const request of ["q4", "q3", "q2", "q1"]) {
-        states.push((await b.claimCall(id, request, { node: "B", until: now + 5_000 }, now)).state);
+        states.push(
+          (await b.claimCall(id, request, { fingerprint: SAME_CALL, node: "B", until: now + 5_000 }, now))
+            .state,
+        );
       }
       assert.deepEqual(states, ["recorded", "recorded", "claimed", "claimed"]);
       // A record larger than the whole budget is not kept.
       await b.settleCall(id, "q1", "B", new Uint8Array(3000), now);
-      assert.equal((await a.claimCall(id, "q1", { node: "A", until: now + 5_000 }, now)).state, "claimed");
-      assert.equal((await a.claimCall(id, "q4", { node: "A", until: now + 5_000 }, now)).state, "recorded");
+      assert.equal(
+        (await a.claimCall(id, "q1", { fingerprint: SAME_CALL, node: "A", until: now + 5_000 }, now)).state,
+        "claimed",
+      );
+      assert.equal(
+        (await a.claimCall(id, "q4", { fingerprint: SAME_CALL, node: "A", until: now + 5_000 }, now)).state,
+        "recorded",
+      );
     });
 
     it("a refused mutation changes nothing, and a session created again under an id starts anew", async () => {
