@@ -629,3 +629,26 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+describe("the Redis store's connection", () => {
+  it("answers the first use of each script sent in one tick beside other commands (one auto-pipeline)", async () => {
+    if (redis === undefined) throw new Error("redis-server is not running");
+    const store = new RedisSessionStore({ ...DEFAULTS, url: redis.url, keyPrefix: `contract${++prefixes}:` });
+    opened.push(store);
+    await store.count();
+    const id = newId();
+    const now = Date.now();
+    // The plain command opens the tick's pipeline; each script joins it on its first use.
+    const outcomes = await Promise.allSettled([
+      store.get(id, now),
+      store.getVariable(id, "x", now),
+      store.claimCall(id, "r1", { fingerprint: SAME_CALL, node: "A", until: now + 5_000 }, now),
+      store.takeRateSlot(`rated-${id}`, 5),
+      store.withdrawSessionTool(id, "lookup"),
+    ]);
+    assert.deepEqual(
+      outcomes.map((o) => (o.status === "fulfilled" ? "answered" : (o.reason as { type?: string }).type)),
+      ["answered", ErrorType.SessionNotFound, ErrorType.SessionNotFound, "answered", "answered"],
+    );
+  });
+});

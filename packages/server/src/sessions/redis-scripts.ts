@@ -430,10 +430,42 @@ return 1`,
 
 type ScriptCall = (...args: (string | Buffer | number)[]) => Promise<unknown>;
 
+const ALL_SCRIPTS = [
+  CREATE,
+  TOUCH,
+  END,
+  END_EXPIRED,
+  RESERVE,
+  SWEEP,
+  READ_SLOT,
+  COMMIT,
+  GET_VARIABLE,
+  SNAPSHOT,
+  COUNTS,
+  READ_LOG,
+  CLAIM_CALL,
+  SETTLE_CALL,
+  RATE,
+  SESSION_TOOL,
+];
+
+function commandName(s: LuaScript): string {
+  return `toolbridge_${s.sha}`;
+}
+
+/**
+ * Registers every script as a command of `redis`, so that auto-pipelining batches them like
+ * every other command. Call it before the client sends anything: ioredis copies the defined
+ * commands into each auto-pipeline as it makes it, and a command defined later that joins a
+ * pipeline made earlier breaks that pipeline (an uncaught TypeError in ioredis).
+ */
+export function defineScripts(redis: Redis): void {
+  for (const s of ALL_SCRIPTS) redis.defineCommand(commandName(s), { lua: s.lua, numberOfKeys: s.keys });
+}
+
 /**
  * Runs `script` (by its hash; ioredis loads it when the server does not know it yet),
- * with replies as Buffers. Scripts are registered as commands so that auto-pipelining
- * batches them like every other command.
+ * with replies as Buffers, on a client given defineScripts.
  */
 export function runScript(
   redis: Redis,
@@ -441,12 +473,7 @@ export function runScript(
   keys: readonly string[],
   args: readonly (string | Buffer | number)[],
 ): Promise<unknown> {
-  const name = `toolbridge_${s.sha}`;
-  const commands = redis as unknown as Record<string, ScriptCall | undefined>;
-  let call = commands[`${name}Buffer`];
-  if (call === undefined) {
-    redis.defineCommand(name, { lua: s.lua, numberOfKeys: s.keys });
-    call = commands[`${name}Buffer`] as ScriptCall;
-  }
+  const call = (redis as unknown as Record<string, ScriptCall | undefined>)[`${commandName(s)}Buffer`];
+  if (call === undefined) throw new Error("a Lua script of the session store was run before defineScripts");
   return call.call(redis, ...keys, ...args);
 }

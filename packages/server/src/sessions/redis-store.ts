@@ -12,6 +12,7 @@ import {
   COMMIT,
   COUNTS,
   CREATE,
+  defineScripts,
   END,
   END_EXPIRED,
   GET_VARIABLE,
@@ -172,6 +173,7 @@ export class RedisSessionStore implements SharedSessionStore {
       enableAutoPipelining: true,
     };
     this.redis = new Redis(url, { commandTimeout: 10_000, ...common });
+    defineScripts(this.redis);
     this.subscriber = new Redis(url, { ...common, autoResubscribe: false, enableAutoPipelining: false });
     this.redis.on("error", (error: Error) => this.reportError(error));
     this.subscriber.on("error", (error: Error) => this.reportError(error));
