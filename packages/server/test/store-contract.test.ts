@@ -1,6 +1,7 @@
 // The session store contract, part by part, run against both stores (test/support/store-nodes.ts):
 // the sessions (SessionTable) and the call records of replay (CallRecordStore) on the memory
-// store and on the Redis store. The variables part has its own file
+// store and on the Redis store, and the parts only a store several nodes share has (RateSlots,
+// NodeDirectory, SessionToolDirectory) on the Redis store. The variables part has its own file
 // (store-contract-variables.test.ts).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -275,6 +276,64 @@ for (const backend of backends) {
     });
   });
 }
+
+describe("the parts only a shared store has (RateSlots, NodeDirectory, SessionToolDirectory)", () => {
+  it("the memory store has none of them: rate limits, tools and calls stay with its host", async () => {
+    const { a } = await (backends[0] as (typeof backends)[0]).open();
+    assert.deepEqual([a.rateSlots, a.nodes, a.sessionTools], [undefined, undefined, undefined]);
+  });
+
+  it("counts a global tool's starts for every node together, each tool in its own window", async () => {
+    const { a, b } = await openRedis();
+    const tool = `rated-${newId()}`;
+    for (const node of [a, b, a]) assert.equal(await node.rateSlots.take(tool, 3), 0);
+    const wait = await b.rateSlots.take(tool, 3);
+    assert.ok(wait > 0 && wait <= 60_000, `the fourth start waits ${wait} ms`);
+    assert.ok((await a.rateSlots.take(tool, 3)) > 0, "refused on the other node too");
+    assert.equal(await a.rateSlots.take(`${tool}-other`, 3), 0);
+  });
+
+  it("lists a node in the directory until it withdraws, and gives every node the same peer token", async () => {
+    const { a, b } = await openRedis();
+    assert.notEqual(a.nodes.nodeId, b.nodes.nodeId);
+    assert.equal(await b.nodes.entry(a.nodes.nodeId), undefined);
+    await a.nodes.advertise({ address: "127.0.0.1:50051", tls: true });
+    assert.deepEqual(await b.nodes.entry(a.nodes.nodeId), { address: "127.0.0.1:50051", tls: true });
+    await a.nodes.withdraw();
+    assert.equal(await b.nodes.entry(a.nodes.nodeId), undefined);
+    const [first, second] = await Promise.all([a.nodes.peerToken(), b.nodes.peerToken()]);
+    assert.equal(first, second);
+    assert.ok(first.length >= 32, "a random token");
+  });
+
+  it("lists a session's tools with the node serving each; only that node withdraws one, and they end with the session", async () => {
+    const { a, b } = await openRedis();
+    const id = newId();
+    await assert.rejects(
+      a.sessionTools.publish(id, "lookup", new Uint8Array([1])),
+      fails(ErrorType.SessionNotFound),
+    );
+    await a.sessions.create(id, {}, Date.now(), ALICE);
+    // A spec may hold the byte of the separator ('|', 124): only the first one separates the node.
+    await a.sessionTools.publish(id, "lookup", new Uint8Array([1, 124, 2]));
+    await b.sessionTools.publish(id, "other", new Uint8Array([9]));
+    const listed = [...(await b.sessionTools.list(id))].map(([name, { node, spec }]) => [
+      name,
+      node,
+      [...spec],
+    ]);
+    assert.deepEqual(listed.sort(), [
+      ["lookup", a.nodes.nodeId, [1, 124, 2]],
+      ["other", b.nodes.nodeId, [9]],
+    ]);
+    await b.sessionTools.withdraw(id, "lookup");
+    assert.ok((await a.sessionTools.list(id)).has("lookup"), "another node's withdraw leaves it listed");
+    await a.sessionTools.withdraw(id, "lookup");
+    assert.deepEqual([...(await a.sessionTools.list(id)).keys()], ["other"]);
+    await b.sessions.delete(id, "cleanup");
+    assert.equal((await a.sessionTools.list(id)).size, 0);
+  });
+});
 
 describe("the Redis store's connection", () => {
   it("answers the first use of each script sent in one tick beside other commands (one auto-pipeline)", async () => {
