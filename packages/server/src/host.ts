@@ -27,10 +27,10 @@ import { StandardHealthService } from "./rpc/standard-health.js";
 import { StreamLimits } from "./rpc/stream-limits.js";
 import { ValueCounter } from "./rpc/value-budget.js";
 import { type HostRuntime, SHUTTING_DOWN } from "./runtime.js";
+import { createSessionStore, describeSessionStore } from "./sessions/factory.js";
 import { SessionManager } from "./sessions/manager.js";
-import { InMemorySessionStore } from "./sessions/memory-store.js";
-import { RedisSessionStore } from "./sessions/redis-store.js";
-import { isShared, type SessionEnded, type SessionStore, type SharedSessionStore } from "./sessions/store.js";
+import type { SessionEnded } from "./sessions/session-table.js";
+import type { SessionStore } from "./sessions/store.js";
 import type { Tool } from "./tools/define.js";
 import { containToolFaults } from "./tools/faults.js";
 import { Forwarder } from "./tools/forward.js";
@@ -50,8 +50,9 @@ const DESCRIPTOR_SET = Buffer.from(FILE_DESCRIPTOR_SET_BASE64, "base64");
 
 export interface HostOptions extends Omit<HostConfigInput, "store"> {
   /**
-   * Where sessions live: a SessionStore, or as in the configuration "memory" (the
-   * default) or a Redis URL (redis://host:port/db, rediss://... for TLS).
+   * Where sessions live: a SessionStore (e.g. a RedisSessionStore built with TLS options
+   * of your own, or a store of your own: docs/stores.md), or as in the configuration
+   * "memory" (the default) or a Redis URL (redis://host:port/db, rediss://... for TLS).
    */
   store?: SessionStore | string;
   /** A pino logger; by default one writing JSON lines to stderr at `logLevel`. */
@@ -130,8 +131,8 @@ export class ToolBridgeHost {
   private readonly auth: Authenticator;
   /** The authenticator and the TLS files, reloaded on SIGHUP. */
   private readonly credentials: HostCredentials;
-  /** The store when several nodes share it (Redis): the node directory and shared limits. */
-  private readonly shared: SharedSessionStore | undefined;
+  /** Where sessions and everything kept in them live; with a shared store, also the node and tool directories. */
+  private readonly store: SessionStore;
   private metricsEndpoint: MetricsEndpoint | undefined;
   /**
    * The host's Python workers (`--workers N --worker-module my_tools`): call their tools from
@@ -148,8 +149,10 @@ export class ToolBridgeHost {
       logger ?? pino({ level: this.config.logLevel, base: { service: "toolbridge" } }, pino.destination(2));
     this.credentials = new HostCredentials(this.config, this.log);
     this.auth = this.credentials.auth;
+    this.store = typeof store === "object" ? store : createSessionStore(this.config, this.log);
+    const { sessions, variables, callRecords, rateSlots, nodes, sessionTools } = this.store;
     this.sessions = new SessionManager({
-      store: typeof store === "object" ? store : this.configuredStore(),
+      sessions,
       timeoutMs: this.config.sessionTimeoutMs,
       sweepIntervalMs: sweepInterval(this.config),
       log: this.log,
@@ -157,14 +160,11 @@ export class ToolBridgeHost {
       maxSessionMetadataBytes: this.config.maxSessionMetadataBytes,
     });
     this.sessions.onSessionEnded((event) => this.registry.dropSession(event.id));
-    const sessionStore = this.sessions.store;
-    const shared = isShared(sessionStore) ? sessionStore : undefined;
-    this.shared = shared;
     this.metrics = new HostMetrics(
       () => this.sessions.count(),
-      sessionStore.usage === undefined ? undefined : () => sessionStore.usage?.(),
+      this.store.usage === undefined ? undefined : () => this.store.usage?.(),
     );
-    this.variableService = new VariableService(this.sessions, this.config, this.log);
+    this.variableService = new VariableService(this.sessions, variables, this.config, this.log);
     this.workers = new WorkerPool({
       size: this.config.workers,
       modules: this.config.workerModule.split(","),
@@ -200,15 +200,18 @@ export class ToolBridgeHost {
       streams: new StreamLimits(this.config),
       replay:
         this.config.replayWindowMs > 0
-          ? new ReplayLedger(sessionStore, {
-              node: shared?.nodeId ?? LOCAL_NODE,
+          ? new ReplayLedger(callRecords, {
+              node: nodes?.nodeId ?? LOCAL_NODE,
               maxRecordBytes: this.config.replayMaxRecordBytes,
               // With one node, a claim of another node cannot be live.
-              isGone: async (node) => shared === undefined || (await shared.nodeEntry(node)) === undefined,
+              isGone: async (node) => nodes === undefined || (await nodes.entry(node)) === undefined,
             })
           : undefined,
-      sharedRate: shared && ((tool, limit) => shared.takeRateSlot(tool, limit)),
-      forwarder: shared && new Forwarder(shared, this.config.maxMessageBytes, this.credentials.peerTransport),
+      sharedRate: rateSlots && ((tool, limit) => rateSlots.take(tool, limit)),
+      forwarder:
+        nodes &&
+        sessionTools &&
+        new Forwarder({ nodes, sessionTools }, this.config.maxMessageBytes, this.credentials.peerTransport),
       callStreams: new OpenCallStreams(),
     };
     // New TLS files: the calls forwarded from now on connect with them.
@@ -282,14 +285,12 @@ export class ToolBridgeHost {
    * forwarded calls); undefined with a store of this process only.
    */
   get nodeId(): string | undefined {
-    return this.shared?.nodeId;
+    return this.store.nodes?.nodeId;
   }
 
   /** Where sessions live: "memory", the Redis URL (without password), or "custom" for a store passed in. */
   get storeDescription(): string {
-    const { store } = this.sessions;
-    if (store instanceof RedisSessionStore) return store.description;
-    return store instanceof InMemorySessionStore ? "memory" : "custom";
+    return describeSessionStore(this.store);
   }
 
   /** Registers global tools, visible to every session. */
@@ -310,7 +311,7 @@ export class ToolBridgeHost {
     for (const one of Array.isArray(tool) ? tool : [tool as Tool]) {
       this.registry.register(one, { sessionId, replace: options.replace ?? false });
       // Listed in the shared store, so that every node lists it and forwards its calls here.
-      await this.shared?.publishSessionTool(
+      await this.store.sessionTools?.publish(
         sessionId,
         one.name,
         pb.ToolSpec.encode(one.spec(pb.ToolScope.TOOL_SCOPE_SESSION)).finish(),
@@ -320,8 +321,8 @@ export class ToolBridgeHost {
 
   unregisterTool(name: string, sessionId?: string): boolean {
     const removed = this.registry.unregister(name, sessionId);
-    if (removed && sessionId !== undefined && this.shared !== undefined) {
-      this.shared.withdrawSessionTool(sessionId, name).catch((error: unknown) => {
+    if (removed && sessionId !== undefined && this.store.sessionTools !== undefined) {
+      this.store.sessionTools.withdraw(sessionId, name).catch((error: unknown) => {
         this.log.warn(
           { err: error, sessionId, tool: name },
           "could not withdraw a session tool from the store",
@@ -363,7 +364,7 @@ export class ToolBridgeHost {
   }
 
   async hasSession(id: string): Promise<boolean> {
-    return (await this.sessions.store.get(id, Date.now())) !== undefined;
+    return (await this.store.sessions.get(id, Date.now())) !== undefined;
   }
 
   sessionCount(): Promise<number> {
@@ -532,9 +533,10 @@ export class ToolBridgeHost {
 
   /** With a shared store: lists this node's address, where other nodes forward calls of its session tools. */
   private async advertise(port: number): Promise<void> {
-    if (this.shared === undefined) return;
+    const { nodes } = this.store;
+    if (nodes === undefined) return;
     try {
-      const token = await this.shared.peerToken();
+      const token = await nodes.peerToken();
       this.auth.trustPeerToken(token);
       if (this.runtime.forwarder !== undefined) this.runtime.forwarder.peerToken = token;
     } catch (error) {
@@ -544,40 +546,11 @@ export class ToolBridgeHost {
     const wildcard = host === "0.0.0.0" || host === "::";
     const address = advertiseAddress || (wildcard ? `${hostname()}:${port}` : (this.listening?.target ?? ""));
     try {
-      await this.shared.advertise({ address, tls: tlsEnabled(this.config) });
+      await nodes.advertise({ address, tls: tlsEnabled(this.config) });
     } catch (error) {
       // It keeps trying every second; meanwhile other nodes cannot forward calls here.
       this.log.warn({ err: error, address }, "could not advertise this node in the session store yet");
     }
-  }
-
-  private configuredStore(): SessionStore {
-    const { config } = this;
-    const options = {
-      timeoutMs: config.sessionTimeoutMs,
-      maxSessions: config.maxConcurrentSessions,
-      watchHistory: config.watchHistory,
-      maxSessionBytes: config.maxSessionVariableBytes,
-      maxTotalBytes: config.maxTotalVariableBytes,
-      callRecords: {
-        windowMs: config.replayWindowMs,
-        maxRecords: config.replayMaxRecords,
-        maxBytes: config.replayMaxSessionBytes,
-      },
-    };
-    if (config.store === "memory") return new InMemorySessionStore(options);
-    const store = new RedisSessionStore({ ...options, url: config.store });
-    let lastLogged = 0;
-    store.onConnectionError((error) => {
-      const now = Date.now();
-      if (now - lastLogged < STORE_ERROR_LOG_INTERVAL_MS) return;
-      lastLogged = now;
-      this.log.warn(
-        { err: error, store: store.description },
-        "session store (Redis) connection error; calls that need it fail with Unavailable until it is back",
-      );
-    });
-    return store;
   }
 
   /** Authenticates a scrape of /metrics by its Authorization header, as a gRPC call would be. */
@@ -643,9 +616,9 @@ export class ToolBridgeHost {
     }
     await this.workers.stop({ graceMs });
     await this.metricsEndpoint?.close();
-    await this.shared?.withdraw();
+    await this.store.nodes?.withdraw();
     this.runtime.forwarder?.close();
-    await this.sessions.store.close();
+    await this.store.close();
     this.removePrivateDir();
     this.releaseFaults?.();
     this.log.info("toolbridge host stopped");
@@ -714,9 +687,6 @@ const GRACE_OVER = shuttingDown(
 
 /** How long the answers to calls cancelled at the end of the grace period may take to go out. */
 const ABORT_ANSWER_WAIT_MS = 1000;
-
-/** Logs a store's connection errors at most once per this interval (the store retries by itself). */
-const STORE_ERROR_LOG_INTERVAL_MS = 10_000;
 
 /** Health of the worker pool under WORKERS_HEALTH_SERVICE: SERVING while at least one worker is ready. */
 function reportPoolHealth(pool: WorkerPool, health: HostHealth): void {

@@ -20,8 +20,8 @@ import {
 } from "@toolbridge/server";
 import { Redis } from "ioredis";
 import { pino } from "pino";
-import { SessionFeed } from "../src/sessions/redis-feed.js";
-import type { VariableChange } from "../src/sessions/store.js";
+import { SessionFeed } from "../src/sessions/redis/session-feed.js";
+import type { VariableChange } from "../src/sessions/variable-store.js";
 import { applySet } from "../src/variables/semantics.js";
 import { fails } from "./support/assertions.js";
 import type { HostProcess } from "./support/host-process.js";
@@ -245,7 +245,7 @@ describe("a Redis node's feed waiting behind a gap", () => {
 
 describe("the memory store's total (maxTotalVariableBytes)", () => {
   const write = (store: SessionStore, sessionId: string, name: string, value: string) =>
-    store.mutateVariable(
+    store.variables.mutate(
       sessionId,
       name,
       (slot) =>
@@ -279,8 +279,8 @@ describe("the memory store's total (maxTotalVariableBytes)", () => {
     });
     const now = Date.now();
     const owner = { owner: "alice" };
-    await store.create("s1", { note: "n".repeat(996) }, now, owner);
-    await store.create("s2", {}, now, owner);
+    await store.sessions.create("s1", { note: "n".repeat(996) }, now, owner);
+    await store.sessions.create("s2", {}, now, owner);
     for (let i = 0; i < 4; i++) await write(store, "s1", "x", `${i}`.repeat(3000));
     assert.equal(store.usage().sessions, 1000 + 4);
     assert.ok(store.usage().history > 9000, JSON.stringify(store.usage()));
@@ -289,24 +289,24 @@ describe("the memory store's total (maxTotalVariableBytes)", () => {
     // s2's write needs room that only s1's oldest changes can give.
     await write(store, "s2", "y", "y".repeat(5000));
     assert.ok(sum(store) <= 20_000, JSON.stringify(store.usage()));
-    await assert.rejects(store.changesSince("s1", 1n, now), trimmed);
-    assert.equal((await store.changesSince("s2", 0n, now)).changes.length, 1);
-    await store.claimCall("s2", "r1", { node: "A", until: now + 5000, fingerprint: "0".repeat(64) }, now);
-    await store.settleCall("s2", "r1", "A", new Uint8Array(2000), now);
+    await assert.rejects(store.variables.changesSince("s1", 1n, now), trimmed);
+    assert.equal((await store.variables.changesSince("s2", 0n, now)).changes.length, 1);
+    await store.callRecords.claim("s2", "r1", { fingerprint: "a1", node: "A", until: now + 5000 }, now);
+    await store.callRecords.settle("s2", "r1", "A", new Uint8Array(2000), now);
     assert.ok(store.usage().records > 2000);
     assert.ok(sum(store) <= 20_000, JSON.stringify(store.usage()));
 
     // Variables and metadata are refused beyond the total; nothing is dropped for them.
     await assert.rejects(
-      store.create("s3", { note: "n".repeat(12_000) }, now, owner),
+      store.sessions.create("s3", { note: "n".repeat(12_000) }, now, owner),
       fails(ErrorType.ResourceExhausted, (e) => e.details.quota === "maxTotalVariableBytes"),
     );
     await assert.rejects(
       write(store, "s2", "z", "z".repeat(12_000)),
       fails(ErrorType.ResourceExhausted, (e) => e.details.quota === "maxTotalVariableBytes"),
     );
-    await store.delete("s1", "cleanup");
-    await store.delete("s2", "cleanup");
+    await store.sessions.delete("s1", "cleanup");
+    await store.sessions.delete("s2", "cleanup");
     assert.deepEqual(store.usage(), { sessions: 0, variables: 0, history: 0, records: 0, deleted: 0 });
   });
 });

@@ -9,7 +9,8 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, errorFromInfo, pb, type pbValues } from "@toolbridge/core";
-import type { SharedSessionStore } from "../sessions/store.js";
+import type { NodeDirectory } from "../sessions/node-directory.js";
+import type { SessionToolDirectory } from "../sessions/session-tools.js";
 import type { CallRequest } from "./call.js";
 
 /** The metadata header that marks a forwarded call (its value: the forwarding node). */
@@ -47,25 +48,25 @@ export class Forwarder {
   peerToken: string | undefined;
 
   constructor(
-    private readonly store: SharedSessionStore,
+    private readonly store: { readonly nodes: NodeDirectory; readonly sessionTools: SessionToolDirectory },
     private readonly maxMessageBytes: number,
     private readonly transport: PeerTransport,
   ) {}
 
   /** The session tools other nodes serve, in name order. */
   async list(sessionId: string): Promise<RemoteTool[]> {
-    const listed = await this.store.sessionTools(sessionId);
+    const listed = await this.store.sessionTools.list(sessionId);
     const tools: RemoteTool[] = [];
     for (const [name, { node, spec }] of listed) {
-      if (node !== this.store.nodeId) tools.push({ name, node, spec: pb.ToolSpec.decode(spec) });
+      if (node !== this.store.nodes.nodeId) tools.push({ name, node, spec: pb.ToolSpec.decode(spec) });
     }
     return tools.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   /** The session tool `name` when another node serves it. */
   async find(sessionId: string, name: string): Promise<RemoteTool | undefined> {
-    const listed = (await this.store.sessionTools(sessionId)).get(name);
-    if (listed === undefined || listed.node === this.store.nodeId) return undefined;
+    const listed = (await this.store.sessionTools.list(sessionId)).get(name);
+    if (listed === undefined || listed.node === this.store.nodes.nodeId) return undefined;
     return { name, node: listed.node, spec: pb.ToolSpec.decode(listed.spec) };
   }
 
@@ -76,7 +77,7 @@ export class Forwarder {
 
   /** A client of the node serving `tool`; Unavailable naming the node when it is gone. */
   async clientFor(tool: RemoteTool, sessionId: string): Promise<PeerConnection> {
-    const entry = await this.store.nodeEntry(tool.node);
+    const entry = await this.store.nodes.entry(tool.node);
     if (entry === undefined) {
       throw new BridgeError(
         ErrorType.Unavailable,
@@ -123,7 +124,7 @@ export class Forwarder {
   }
 
   get nodeId(): string {
-    return this.store.nodeId;
+    return this.store.nodes.nodeId;
   }
 
   close(): void {

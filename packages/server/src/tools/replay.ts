@@ -5,13 +5,13 @@
  * first still runs (on this node or another) waits for it. A claim and its record keep the
  * call's fingerprint, so that the id answers only the same call: another call under it is
  * refused with RequestIdReused, never given the first call's outcome. The records live in
- * the SessionStore, so with the Redis store every node sees them. docs/replay.md states the
+ * the session store (its CallRecordStore), so with the Redis store every node sees them. docs/replay.md states the
  * guarantee and its limits.
  */
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BridgeError, ErrorType, pb, type pbValues } from "@toolbridge/core";
-import type { SessionStore } from "../sessions/store.js";
+import type { CallRecordStore } from "../sessions/call-records.js";
 import type { CallOutcome, CallRequest, Cancellation } from "./call.js";
 
 export interface ReplayOptions {
@@ -98,13 +98,13 @@ interface Running {
   readonly settled: Promise<void>;
 }
 
-/** The claims this node holds and the outcomes it records, over a SessionStore. */
+/** The claims this node holds and the outcomes it records, over the store's call records. */
 export class ReplayLedger {
   /** Claims of calls running on this node, so that a duplicate here waits without polling. */
   private readonly running = new Map<string, Running>();
 
   constructor(
-    private readonly store: SessionStore,
+    private readonly store: CallRecordStore,
     private readonly options: ReplayOptions,
   ) {}
 
@@ -136,7 +136,7 @@ export class ReplayLedger {
       }
       const now = Date.now();
       const until = now + budgetMs + CLAIM_SLACK_MS;
-      const claim = await this.store.claimCall(
+      const claim = await this.store.claim(
         sessionId,
         requestId,
         { fingerprint, node, until, takeOverFrom },
@@ -170,7 +170,7 @@ export class ReplayLedger {
       settle: async (outcome, recordable) => {
         try {
           const bytes = recordable ? this.encode(requestId, outcome) : undefined;
-          await this.store.settleCall(sessionId, requestId, this.options.node, bytes, Date.now());
+          await this.store.settle(sessionId, requestId, this.options.node, bytes, Date.now());
         } catch {
           // Unrecorded (the store is unreachable, the session gone): the claim lapses at its
           // `until` and a retry then runs the call again, as after a node that died.

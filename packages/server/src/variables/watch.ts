@@ -9,7 +9,7 @@
  * queues of all the host's watches are bounded together too (WatchBudget).
  */
 import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
-import type { SessionEndReason } from "../sessions/store.js";
+import type { SessionEndReason } from "../sessions/session-table.js";
 
 export type WatchEvent =
   /**

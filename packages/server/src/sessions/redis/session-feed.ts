@@ -9,7 +9,8 @@
  * change is no longer in the log, and the feed is lost at once instead of holding more.
  */
 import type { BridgeError } from "@toolbridge/core";
-import { type Following, historyTrimmed, type VariableChange } from "./store.js";
+import { historyTrimmed } from "../errors.js";
+import type { Following, VariableChange } from "../variable-store.js";
 
 /** How long a gap may stay open before the log is read to fill it. */
 const GAP_WAIT_MS = 50;
@@ -162,7 +163,7 @@ export class SessionFeed {
   }
 }
 
-/** A change's bytes as the log counts them (redis-scripts.ts COMMIT). */
+/** A change's bytes as the log counts them (scripts/variables.ts COMMIT). */
 function changeBytes(change: VariableChange): number {
   return change.result.kind === "set" ? change.result.bytes : change.name.length + 16;
 }

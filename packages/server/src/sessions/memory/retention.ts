@@ -8,13 +8,13 @@
  * whose record was dropped runs as a new call, and a dropped name's version folds into its
  * session's version floor.
  */
-import {
-  type CallRecordLimits,
-  MAX_TOMBSTONES,
-  RECORD_OVERHEAD_BYTES,
-  type StoreUsage,
-  type VariableChange,
-} from "./store.js";
+import type { CallRecordLimits } from "../call-records.js";
+import { MAX_TOMBSTONES } from "../options.js";
+import type { StoreUsage } from "../store.js";
+import type { VariableChange } from "../variable-store.js";
+
+/** What the memory store counts for a record beyond its outcome and request id (its claim's node, its time). */
+export const RECORD_OVERHEAD_BYTES = 64;
 
 export type RetainedKind = "change" | "record" | "deleted";
 
