@@ -14,7 +14,7 @@ TOOLS_BIN := .tools/bin
 # must not land in the workspace's node_modules/.bin, where npm scripts and npx would run it.
 CONFORMANCE := testdata/mcp/conformance
 
-.PHONY: setup build demo demo-client demo-optimize demo-deploy demo-variables demo-workers demo-cluster bench test lint typecheck check-generated test-ts test-py gen clean redis-server grpcurl
+.PHONY: setup build demo demo-client demo-optimize demo-deploy demo-variables demo-workers demo-cluster demo-mcp bench test lint typecheck check-generated test-ts test-py gen clean redis-server grpcurl
 
 setup: $(STAMPS)/npm $(STAMPS)/venv
 
@@ -58,7 +58,7 @@ demo-client: build $(STAMPS)/venv
 lint: setup
 	@echo "==> lint (biome, ruff)"
 	$(BIN)/biome check .
-	cd python && ../$(VENV)/bin/ruff check . ../bench ../testdata/workers ../testdata/mcp ../examples/workers ../examples/python ../examples/deploy ../examples/cluster && ../$(VENV)/bin/ruff format --check . ../bench ../testdata/workers ../testdata/mcp ../examples/workers ../examples/python ../examples/deploy ../examples/cluster
+	cd python && ../$(VENV)/bin/ruff check . ../bench ../testdata/workers ../testdata/mcp ../examples/workers ../examples/python ../examples/deploy ../examples/cluster ../examples/mcp && ../$(VENV)/bin/ruff format --check . ../bench ../testdata/workers ../testdata/mcp ../examples/workers ../examples/python ../examples/deploy ../examples/cluster ../examples/mcp
 
 typecheck: build $(STAMPS)/venv
 	@echo "==> type checks (tsc on tests and examples, mypy --strict)"
@@ -89,6 +89,10 @@ demo-workers: build $(STAMPS)/venv
 demo-cluster: build redis-server
 	@echo "==> demo: three hosts on one Redis, a Python client spread over them, one node killed mid-run"
 	$(PY) examples/cluster/demo.py
+
+demo-mcp: build $(STAMPS)/venv
+	@echo "==> demo: MCP in both directions: MCP clients calling a host's tools, MCP servers mounted into a host"
+	$(PY) examples/mcp/demo.py
 
 # Not part of `make test` (the tests run the harness once with tiny counts); several minutes.
 bench: build redis-server $(STAMPS)/venv
