@@ -10,8 +10,11 @@ TS_TESTS = $(sort $(wildcard packages/*/test/*.test.ts))
 # Go toolchain (it is not packaged in Debian) into the project-local .tools/bin.
 GRPCURL_VERSION := v1.9.3
 TOOLS_BIN := .tools/bin
+# The MCP conformance suite and the Node 22 it needs, in a package of their own: their `node`
+# must not land in the workspace's node_modules/.bin, where npm scripts and npx would run it.
+CONFORMANCE := testdata/mcp/conformance
 
-.PHONY: setup build demo demo-client demo-optimize demo-deploy demo-variables demo-workers demo-cluster bench test lint typecheck check-generated test-ts test-py gen clean redis-server grpcurl
+.PHONY: setup build demo demo-client demo-optimize demo-deploy demo-variables demo-workers demo-cluster demo-mcp bench test lint typecheck check-generated test-ts test-py gen clean redis-server grpcurl
 
 setup: $(STAMPS)/npm $(STAMPS)/venv
 
@@ -25,6 +28,11 @@ $(STAMPS)/venv: python/pyproject.toml python/constraints.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c python/constraints.txt -e "python[test]"
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/conformance: $(CONFORMANCE)/package.json $(CONFORMANCE)/package-lock.json
+	@echo "==> installing the MCP conformance suite and its Node 22 (npm ci in $(CONFORMANCE))"
+	npm ci --prefix $(CONFORMANCE) --no-audit --no-fund --loglevel=error
 	@mkdir -p $(STAMPS) && touch $@
 
 grpcurl: $(STAMPS)/grpcurl-$(GRPCURL_VERSION)
@@ -50,7 +58,7 @@ demo-client: build $(STAMPS)/venv
 lint: setup
 	@echo "==> lint (biome, ruff)"
 	scripts/biome-check.sh
-	cd python && ../$(VENV)/bin/ruff check . ../bench ../testdata/workers ../examples/workers ../examples/python ../examples/deploy ../examples/cluster && ../$(VENV)/bin/ruff format --check . ../bench ../testdata/workers ../examples/workers ../examples/python ../examples/deploy ../examples/cluster
+	cd python && ../$(VENV)/bin/ruff check . ../bench ../testdata/workers ../testdata/mcp ../examples/workers ../examples/python ../examples/deploy ../examples/cluster ../examples/mcp && ../$(VENV)/bin/ruff format --check . ../bench ../testdata/workers ../testdata/mcp ../examples/workers ../examples/python ../examples/deploy ../examples/cluster ../examples/mcp
 
 typecheck: build $(STAMPS)/venv
 	@echo "==> type checks (tsc on tests and examples, mypy --strict)"
@@ -82,6 +90,10 @@ demo-cluster: build redis-server
 	@echo "==> demo: three hosts on one Redis, a Python client spread over them, one node killed mid-run"
 	$(PY) examples/cluster/demo.py
 
+demo-mcp: build $(STAMPS)/venv
+	@echo "==> demo: MCP in both directions: MCP clients calling a host's tools, MCP servers mounted into a host"
+	$(PY) examples/mcp/demo.py
+
 # Not part of `make test` (the tests run the harness once with tiny counts); several minutes.
 bench: build redis-server $(STAMPS)/venv
 	@echo "==> benchmarks: toolbridge against bare grpc-js and MCP (stdio, HTTP), results in bench/results/"
@@ -104,7 +116,7 @@ redis-server:
 # packages, cloning and building a checkout: about a minute each).
 TS_TEST_TIMEOUT_MS := 600000
 
-test-ts: build redis-server grpcurl $(STAMPS)/venv
+test-ts: build redis-server grpcurl $(STAMPS)/venv $(STAMPS)/conformance
 	@echo "==> TypeScript tests"
 	node --import tsx --test --test-timeout=$(TS_TEST_TIMEOUT_MS) $(TS_TESTS)
 
@@ -119,4 +131,4 @@ gen: setup
 	$(PY) testdata/values/generate.py
 
 clean:
-	rm -rf $(STAMPS) $(VENV) node_modules packages/*/dist .tools
+	rm -rf $(STAMPS) $(VENV) node_modules $(CONFORMANCE)/node_modules packages/*/dist .tools

@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { BridgeError, ErrorType } from "@toolbridge/core";
 import { z } from "zod";
+import { McpServersSchema } from "./mcp/mount/config.js";
 
 const ms = (max: number) => z.coerce.number().int().min(0).max(max);
 // A boolean that environment variables and flags can spell as text.
@@ -196,6 +197,26 @@ const HostConfigSchema = z.strictObject({
     .default(1024 * 1024 * 1024),
   /** Most Value nodes (each scalar, list, map, tensor, ...) one request may carry; checked before decoding. */
   maxValueNodes: z.coerce.number().int().min(1).default(10_000),
+  /**
+   * Port of the MCP endpoint (Streamable HTTP) serving the host's tools to MCP clients; unset
+   * (the default) serves none, 0 picks a free port (docs/mcp.md).
+   */
+  mcpPort: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Interface of the MCP endpoint: loopback by default; another needs TLS or authentication, as `host` does. */
+  mcpHost: z.string().min(1).default("127.0.0.1"),
+  /** Path of the MCP endpoint; `<path>/sessions/<id>` works inside toolbridge session `<id>`. */
+  mcpPath: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._~/-]*[^/]$/, "a path such as /mcp")
+    .default("/mcp"),
+  /** Comma-separated host names MCP clients reach the endpoint by (Host header), beyond the interface's own. */
+  mcpAllowedHosts: z.string().default(""),
+  /** Comma-separated host names of web origins whose pages may call the MCP endpoint. */
+  mcpAllowedOrigins: z.string().default(""),
+  /** 2025-era MCP clients' HTTP sessions open at once; each idle one expires after sessionTimeoutMs. */
+  mcpMaxSessions: z.coerce.number().int().min(1).max(100_000).default(256),
+  /** MCP servers whose tools the host mounts, by name (docs/mcp.md): stdio commands or HTTP URLs. */
+  mcpServers: McpServersSchema,
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /**
    * Charge an exception or rejection escaping a tool to its call, which then fails with

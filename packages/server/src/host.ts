@@ -13,6 +13,8 @@ import { requireAuthentication } from "./auth/guard.js";
 import { ANONYMOUS, HOST } from "./auth/principal.js";
 import { checkExposure, isUnixAddress } from "./auth/transport.js";
 import { type HostConfig, type HostConfigInput, parseConfig, sweepInterval } from "./config.js";
+import { HostMcp, type McpStdioOptions } from "./mcp/host-mcp.js";
+import type { McpMountState } from "./mcp/mount/mounts.js";
 import { type MetricsEndpoint, serveMetrics } from "./metrics/http.js";
 import { HostMetrics } from "./metrics/metrics.js";
 import { makePrivateDir, removeStaleDirs } from "./private-dir.js";
@@ -134,6 +136,8 @@ export class ToolBridgeHost {
   /** Where sessions and everything kept in them live; with a shared store, also the node and tool directories. */
   private readonly store: SessionStore;
   private metricsEndpoint: MetricsEndpoint | undefined;
+  /** MCP both ways: the endpoint serving the tools (mcpPort), stdio serving, the mounted servers. */
+  private readonly mcp: HostMcp;
   /**
    * The host's Python workers (`--workers N --worker-module my_tools`): call their tools from
    * TypeScript and run agents on them. Started and stopped with the host; their tools are
@@ -214,8 +218,18 @@ export class ToolBridgeHost {
         new Forwarder({ nodes, sessionTools }, this.config.maxMessageBytes, this.credentials.peerTransport),
       callStreams: new OpenCallStreams(),
     };
-    // New TLS files: the calls forwarded from now on connect with them.
-    this.credentials.onTlsReloaded(() => this.runtime.forwarder?.reconnect());
+    this.mcp = new HostMcp(this.runtime, this.config, {
+      metricsRegistry: this.metrics.registry,
+      globalTool: (name) => this.registry.resolve("", name),
+      register: (tools) => this.registerTool(tools, { replace: true }),
+      unregister: (name) => this.registry.unregister(name),
+      setHealth: (service, serving) => this.health.set(service, serving),
+    });
+    // New TLS files: the calls forwarded from now on connect with them, and MCP clients too.
+    this.credentials.onTlsReloaded(() => {
+      this.runtime.forwarder?.reconnect();
+      this.mcp.reloadTls();
+    });
   }
 
   /**
@@ -405,6 +419,29 @@ export class ToolBridgeHost {
     return this.metricsEndpoint?.url;
   }
 
+  /** URL of the MCP endpoint (Streamable HTTP) once started, when `mcpPort` is set. */
+  get mcpUrl(): string | undefined {
+    return this.mcp.url;
+  }
+
+  /**
+   * The MCP servers this host mounts (`mcpServers`): each one's connection state, mounted
+   * tools and last error. Their health is also reported as the health service
+   * `toolbridge.mcp.<name>` (SERVING while connected).
+   */
+  mcpMounts(): McpMountState[] {
+    return this.mcp.mountStates();
+  }
+
+  /**
+   * Serves the host's tools to one MCP client over stdin/stdout (what `toolbridge mcp`
+   * does), as the host itself; with `sessionId`, inside that toolbridge session. `onClosed`
+   * is called when the client closes stdin. Call it after start(); keep stdout for MCP alone.
+   */
+  serveMcpStdio(options: McpStdioOptions = {}, onClosed: () => void = () => {}): { close(): Promise<void> } {
+    return this.mcp.serveStdio(options, onClosed);
+  }
+
   /** The registry behind GetMetrics and /metrics, e.g. to merge into an app's own Prometheus endpoint. */
   get metricsRegistry(): Registry {
     return this.metrics.registry;
@@ -439,6 +476,7 @@ export class ToolBridgeHost {
       authentication: this.auth.enabled,
       insecure: config.insecure,
     });
+    this.mcp.checkExposure(tls, this.auth.enabled);
     const credentials = this.credentials.serverCredentials();
 
     const bindTo = bindAddress(config);
@@ -457,7 +495,10 @@ export class ToolBridgeHost {
     try {
       internalSocket = await this.preparePrivateDir(tls);
       await this.startWorkers();
+      await this.mcp.start(tls);
     } catch (error) {
+      await this.mcp.stop();
+      await this.workers.stop({ graceMs: 0 });
       await this.metricsEndpoint?.close();
       this.metricsEndpoint = undefined;
       this.removePrivateDir();
@@ -472,6 +513,7 @@ export class ToolBridgeHost {
       }
     } catch (error) {
       server.forceShutdown();
+      await this.mcp.stop();
       await this.metricsEndpoint?.close();
       this.metricsEndpoint = undefined;
       await this.workers.stop({ graceMs: 0 });
@@ -492,6 +534,8 @@ export class ToolBridgeHost {
         address: this.listening.target,
         tools: this.registry.globalCount,
         metrics: this.metricsUrl,
+        mcp: this.mcpUrl,
+        mcpMounts: this.mcp.mountStates().length || undefined,
         store: this.storeDescription,
         tls: tls ? (config.tlsClientCa === "" ? "on" : "on, client certificates required") : "off",
         authentication: this.auth.enabled,
@@ -614,6 +658,7 @@ export class ToolBridgeHost {
       if (idle) await this.close(server, deadline);
       else await this.cancelInFlight(server);
     }
+    await this.mcp.stop();
     await this.workers.stop({ graceMs });
     await this.metricsEndpoint?.close();
     await this.store.nodes?.withdraw();

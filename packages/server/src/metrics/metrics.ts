@@ -7,6 +7,12 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import type { StoreUsage } from "../sessions/store.js";
 
 /**
+ * The `protocol` label of calls that came over gRPC (the ToolBridge service); MCP clients'
+ * calls are labelled "mcp".
+ */
+export const GRPC_PROTOCOL = "grpc";
+
+/**
  * The `tool` label of a call whose tool could not be resolved (unknown tool or
  * session). Client-chosen names would otherwise become label values without bound.
  */
@@ -18,9 +24,9 @@ const BATCH_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000];
 
 export class HostMetrics {
   readonly registry = new Registry();
-  private readonly calls: Counter<"tool">;
-  private readonly errors: Counter<"tool" | "error_type">;
-  private readonly duration: Histogram<"tool">;
+  private readonly calls: Counter<"tool" | "protocol">;
+  private readonly errors: Counter<"tool" | "error_type" | "protocol">;
+  private readonly duration: Histogram<"tool" | "protocol">;
   private readonly streamChunks: Counter<"tool">;
   private readonly batchSize: Histogram;
   private readonly overdue: Gauge<"tool">;
@@ -37,20 +43,22 @@ export class HostMetrics {
     const registers = [this.registry];
     this.calls = new Counter({
       name: "toolbridge_tool_calls_total",
-      help: "Tool calls received (ExecuteTool, StreamTool and each batch item), by tool",
-      labelNames: ["tool"],
+      help:
+        "Tool calls received (ExecuteTool, StreamTool, each batch item, MCP tools/call), by tool and " +
+        "the protocol they came over (grpc, mcp)",
+      labelNames: ["tool", "protocol"],
       registers,
     });
     this.errors = new Counter({
       name: "toolbridge_tool_errors_total",
-      help: "Tool calls that failed, by tool and error type (the ErrorInfo.type sent to the client)",
-      labelNames: ["tool", "error_type"],
+      help: "Tool calls that failed, by tool, error type (the ErrorInfo.type sent to the client) and protocol",
+      labelNames: ["tool", "error_type", "protocol"],
       registers,
     });
     this.duration = new Histogram({
       name: "toolbridge_tool_duration_seconds",
-      help: "Time tools ran, by tool (calls refused before the tool started are not observed)",
-      labelNames: ["tool"],
+      help: "Time tools ran, by tool and protocol (calls refused before the tool started are not observed)",
+      labelNames: ["tool", "protocol"],
       buckets: DURATION_BUCKETS,
       registers,
     });
@@ -108,12 +116,18 @@ export class HostMetrics {
 
   /**
    * Records one finished call. `errorType` is undefined on success; `durationMs` is
-   * undefined when the tool never started (refused by validation or a limit).
+   * undefined when the tool never started (refused by validation or a limit); `protocol`
+   * names what the call came over.
    */
-  recordCall(tool: string, errorType: string | undefined, durationMs: number | undefined): void {
-    this.calls.inc({ tool });
-    if (errorType !== undefined) this.errors.inc({ tool, error_type: errorType });
-    if (durationMs !== undefined) this.duration.observe({ tool }, durationMs / 1000);
+  recordCall(
+    tool: string,
+    errorType: string | undefined,
+    durationMs: number | undefined,
+    protocol: string = GRPC_PROTOCOL,
+  ): void {
+    this.calls.inc({ tool, protocol });
+    if (errorType !== undefined) this.errors.inc({ tool, error_type: errorType, protocol });
+    if (durationMs !== undefined) this.duration.observe({ tool, protocol }, durationMs / 1000);
   }
 
   /** A call of `tool` ended with its tool still running (+1), or that tool settled at last (-1). */

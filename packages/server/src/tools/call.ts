@@ -63,6 +63,8 @@ export interface CallContext {
   readonly idempotencyKey?: string;
   /** This call was forwarded by another node, which records it and must not get it back. */
   readonly forwarded?: boolean;
+  /** What the call came over, for the metrics' `protocol` label; absent: gRPC. */
+  readonly protocol?: string;
 }
 
 /** How a call ended: its encoded result or its error, with the host's timings either way. */
@@ -319,7 +321,7 @@ class ToolCall {
     }
     if (running !== undefined) ctx.cancellation.detach(running);
     if (running instanceof ToolInvocation) running.end(error?.type);
-    rt.metrics.recordCall(tool, error?.type, durationMs);
+    rt.metrics.recordCall(tool, error?.type, durationMs, ctx.protocol);
     if (error !== undefined) {
       ctx.log.debug(
         { sessionId: req.sessionId, tool: req.toolId, error: error.type, message: error.message },
