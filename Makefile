@@ -10,8 +10,11 @@ TS_TESTS = $(sort $(wildcard packages/*/test/*.test.ts))
 # Go toolchain (it is not packaged in Debian) into the project-local .tools/bin.
 GRPCURL_VERSION := v1.9.3
 TOOLS_BIN := .tools/bin
+# The MCP conformance suite and the Node 22 it needs, in a package of their own: their `node`
+# must not land in the workspace's node_modules/.bin, where npm scripts and npx would run it.
+CONFORMANCE := testdata/mcp/conformance
 
-.PHONY: setup build inspector-ui chromium inspector-images bench-inspector demo demo-client demo-optimize demo-deploy demo-variables demo-workers demo-cluster bench test lint typecheck check-generated test-ts test-py gen clean redis-server grpcurl
+.PHONY: setup build inspector-ui chromium inspector-images bench-inspector demo demo-client demo-optimize demo-deploy demo-variables demo-workers demo-cluster demo-mcp bench test lint typecheck check-generated test-ts test-py gen clean redis-server grpcurl
 
 setup: $(STAMPS)/npm $(STAMPS)/venv
 
@@ -25,6 +28,11 @@ $(STAMPS)/venv: python/pyproject.toml python/constraints.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c python/constraints.txt -e "python[test]"
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/conformance: $(CONFORMANCE)/package.json $(CONFORMANCE)/package-lock.json
+	@echo "==> installing the MCP conformance suite and its Node 22 (npm ci in $(CONFORMANCE))"
+	npm ci --prefix $(CONFORMANCE) --no-audit --no-fund --loglevel=error
 	@mkdir -p $(STAMPS) && touch $@
 
 grpcurl: $(STAMPS)/grpcurl-$(GRPCURL_VERSION)
@@ -61,8 +69,8 @@ demo-client: build $(STAMPS)/venv
 
 lint: setup
 	@echo "==> lint (biome, ruff)"
-	$(BIN)/biome check .
-	cd python && ../$(VENV)/bin/ruff check . ../bench ../testdata/workers ../testdata/inspector ../examples/workers ../examples/python ../examples/deploy ../examples/cluster && ../$(VENV)/bin/ruff format --check . ../bench ../testdata/workers ../testdata/inspector ../examples/workers ../examples/python ../examples/deploy ../examples/cluster
+	scripts/biome-check.sh
+	cd python && ../$(VENV)/bin/ruff check . ../bench ../testdata/workers ../testdata/inspector ../testdata/mcp ../examples/workers ../examples/python ../examples/deploy ../examples/cluster ../examples/mcp && ../$(VENV)/bin/ruff format --check . ../bench ../testdata/workers ../testdata/inspector ../testdata/mcp ../examples/workers ../examples/python ../examples/deploy ../examples/cluster ../examples/mcp
 
 typecheck: build $(STAMPS)/venv
 	@echo "==> type checks (tsc on tests and examples, mypy --strict)"
@@ -94,6 +102,10 @@ demo-workers: build $(STAMPS)/venv
 demo-cluster: build redis-server
 	@echo "==> demo: three hosts on one Redis, a Python client spread over them, one node killed mid-run"
 	$(PY) examples/cluster/demo.py
+
+demo-mcp: build $(STAMPS)/venv
+	@echo "==> demo: MCP in both directions: MCP clients calling a host's tools, MCP servers mounted into a host"
+	$(PY) examples/mcp/demo.py
 
 # Not part of `make test` (the tests run the harness once with tiny counts); several minutes.
 bench: build redis-server $(STAMPS)/venv bench-inspector
@@ -131,14 +143,20 @@ chromium:
 # in test-artifacts/inspector; these are copied to docs/images.
 INSPECTOR_IMAGES := tools tool-call variables agent-run sessions calls
 inspector-images: build chromium $(STAMPS)/venv
-	node --import tsx --test packages/server/test/inspector.test.ts
+	node --import tsx --test --test-timeout=$(TS_TEST_TIMEOUT_MS) packages/server/test/inspector.test.ts
 	@mkdir -p docs/images
 	@for name in $(INSPECTOR_IMAGES); do cp test-artifacts/inspector/$$name.png docs/images/inspector-$$name.png; done
 	@echo "==> docs/images/inspector-*.png updated"
 
-test-ts: build redis-server grpcurl chromium $(STAMPS)/venv
+# A test that stops making progress fails instead of holding CI up: Node 20's runner applies
+# --test-timeout to each test file as a whole (later Nodes to each test), and the tests' own
+# waits are bounded. The bound is far above the slowest file (packing and installing the
+# packages, cloning and building a checkout: about a minute each).
+TS_TEST_TIMEOUT_MS := 600000
+
+test-ts: build redis-server grpcurl chromium $(STAMPS)/venv $(STAMPS)/conformance
 	@echo "==> TypeScript tests"
-	node --import tsx --test $(TS_TESTS)
+	node --import tsx --test --test-timeout=$(TS_TEST_TIMEOUT_MS) $(TS_TESTS)
 
 test-py: build redis-server $(STAMPS)/venv
 	@echo "==> Python tests"
@@ -151,4 +169,4 @@ gen: setup
 	$(PY) testdata/values/generate.py
 
 clean:
-	rm -rf $(STAMPS) $(VENV) node_modules packages/*/dist .tools
+	rm -rf $(STAMPS) $(VENV) node_modules $(CONFORMANCE)/node_modules packages/*/dist .tools

@@ -31,6 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness.cluster import cluster
+from harness.mcp import MOUNT_WORKLOAD, SERVE, mcp
 from harness.peers import (  # the harness lives next to this script
     REPO,
     BenchError,
@@ -51,7 +52,7 @@ from harness.stores import stores
 from harness.workloads import SMOKE, WORKLOADS, Bench, Counts, Record, Results, memory, warm_up
 
 RESULTS_DIR = REPO / "bench" / "results"
-ALL = [*WORKLOADS, "stores", "cluster", "stall", "memory"]
+ALL = [*WORKLOADS, "mcp", "stores", "cluster", "stall", "memory"]
 
 
 def machine() -> dict[str, Any]:
@@ -116,6 +117,21 @@ async def run(counts: Counts, repeats: int, only: list[str]) -> Results:
                 say(f"repeat {repeat + 1} of {repeats}: {', '.join(selected)}")
                 for name in selected:
                     await WORKLOADS[name](bench)
+    if "mcp" in only:
+        say(
+            "mcp: the Python MCP client on the host's MCP endpoint and on a bare MCP server (HTTP); the "
+            "toolbridge client on that server mounted into the host, and the MCP client on it (stdio); "
+            f"{repeats} repeat(s)"
+        )
+
+        def mcp_line(case: str, peer: str, figures: dict[str, float]) -> str:
+            return f"{case:<22} {peer:<18} calls/s {figures['calls_s']:,.1f}"
+
+        await mcp(
+            counts,
+            repeats,
+            {workload: recorder(results, workload, mcp_line) for workload in (SERVE, MOUNT_WORKLOAD)},
+        )
     if "stores" in only:
         say(
             "stores: a host on the memory store and one on the Redis store (a redis-server of its own),"

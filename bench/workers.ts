@@ -167,12 +167,12 @@ async function agentBenchmark() {
     await new Promise((r) => setTimeout(r, 20));
   const options = { sessionId, tools: ["lookup"], inputs: { question: "x?" }, script: turns };
   const firstToolCall = async (
-    run: (onEvent: (e: { event: string }) => void) => Promise<{ status: string }>,
+    run: (onEvent: (e: { kind: string }) => void) => Promise<{ status: string }>,
   ) => {
     const t0 = performance.now();
     let first = Number.NaN;
     const result = await run((event) => {
-      if (event.event === "tool_call" && Number.isNaN(first)) first = performance.now() - t0;
+      if (event.kind === "tool_call" && Number.isNaN(first)) first = performance.now() - t0;
     });
     if (result.status !== "succeeded" || Number.isNaN(first))
       throw new Error(`agent run failed: ${JSON.stringify(result)}`);

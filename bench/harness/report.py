@@ -26,6 +26,10 @@ PEER_LABELS = {
     "idle": "the same probe, host idle",
     "1 node": "1 node",
     "3 nodes": "3 nodes",
+    "host MCP endpoint": "host MCP endpoint",
+    "bare MCP HTTP": "bare MCP server (HTTP)",
+    "toolbridge, mounted": "toolbridge, mounted tool",
+    "MCP stdio direct": "MCP client on the server (stdio)",
 }
 UNITS = {
     "calls_s": "calls/s",
@@ -83,6 +87,16 @@ def comparisons(figures: Figures) -> list[Comparison]:
                 found.append(Comparison(workload, case, "memory-store", subject="redis-store", target=target))
             elif workload == "cluster":
                 found.append(Comparison(workload, case, "1 node", subject="3 nodes", target=2.0))
+            elif workload == "mcp_serve":
+                # An MCP client loses at most 10% on the host's endpoint against a bare server.
+                found.append(
+                    Comparison(workload, case, "bare MCP HTTP", subject="host MCP endpoint", target=0.9)
+                )
+            elif workload == "mcp_mount":
+                # A mounted tool is at least as fast from Python as the MCP client on the server itself.
+                found.append(
+                    Comparison(workload, case, "MCP stdio direct", subject="toolbridge, mounted", target=1.0)
+                )
     return [
         c
         for c in found

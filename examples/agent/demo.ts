@@ -13,8 +13,8 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
   agentRunVariable,
+  BridgeError,
   defineTool,
-  PythonAgentError,
   runPythonAgent,
   SessionVariableAgentStore,
   type Tool,
@@ -92,11 +92,10 @@ async function main(): Promise<number> {
       script: "shop",
       cwd: REPO_ROOT,
       onEvent: (event) => {
-        if (event.event === "run_started")
-          console.log(dim(`  worker ▸ run ${event.run_id} (LM ${event.lm})`));
-        if (event.event === "tool_call")
-          console.log(`  worker ▸ step ${event.step + 1}: ${callText(event.tool_name, event.tool_args)}`);
-        if (event.event === "observation")
+        if (event.kind === "run_started") console.log(dim(`  worker ▸ run ${event.runId} (LM ${event.lm})`));
+        if (event.kind === "tool_call")
+          console.log(`  worker ▸ step ${event.step + 1}: ${callText(event.toolName, event.toolArgs)}`);
+        if (event.kind === "observation")
           console.log(dim(`  worker ▸ step ${event.step + 1} observed ${short(event.observation, 80)}`));
       },
       onStderr: (line) => {
@@ -124,7 +123,8 @@ async function main(): Promise<number> {
     console.log(`\n${bold("answer")}  ${String(result.outputs.answer)}`);
     return 0;
   } catch (error) {
-    if (error instanceof PythonAgentError) {
+    // No run happened (no Python, an unknown tool, ...): the message says why.
+    if (error instanceof BridgeError) {
       console.error(`error: ${error.message}`);
       return 2;
     }

@@ -60,10 +60,10 @@ const result = await host.workers.runAgent({
   inputs: { question: `How many words has this text, and what is it about? ${TEXT}` },
   script: `${HERE}agent_turns.json`,
   onEvent: (event) => {
-    if (event.event === "tool_call") {
+    if (event.kind === "tool_call") {
       if (firstStep === "") firstStep = ms(started);
       console.log(
-        `  agent ▸ step ${event.step + 1}: ${event.tool_name}(${Object.keys(event.tool_args).join(", ")})`,
+        `  agent ▸ step ${event.step + 1}: ${event.toolName}(${Object.keys(event.toolArgs).join(", ")})`,
       );
     }
   },

@@ -26,6 +26,7 @@ from toolbridge import (
 )
 from toolbridge.retry import retry_delay
 
+from .answer_cutter import AnswerCutter
 from .conftest import spawn_host
 
 FAST = BackoffPolicy(initial_s=0.02, max_s=0.1)
@@ -235,14 +236,34 @@ async def test_a_cold_client_recovers_after_a_restart_and_is_told_the_session_ca
         await host.stop()
 
 
-async def test_a_retried_call_of_a_tool_with_a_side_effect_runs_once(client: ToolBridgeClient) -> None:
-    """Each attempt carries the same request id: the host replays what already completed."""
+async def test_a_call_whose_answer_was_lost_is_retried_and_its_tool_runs_once(host: HostProcess) -> None:
+    """The call ran and the host answered, but the connection dropped before the client read it.
+
+    The retry carries the same request id: the host replays the recorded answer instead of
+    running the tool with the side effect again.
+    """
+    proxy = await AnswerCutter(host.target).start()
+    channel = create_grpc_channel(proxy.target, options=FAST_RECONNECT)
     key = f"py-once-{uuid.uuid4().hex}"
-    request_id = f"req-{key}"
-    first = await client.call_with_retry("bump", kwargs={"key": key}, request_id=request_id)
-    again = await client.call_with_retry("bump", kwargs={"key": key}, request_id=request_id)
-    assert first == again == {"count": 1, "node": "local"}
-    assert await client.execute_tool("bumps", key=key) == 1
+    try:
+        client = ToolBridgeClient(proxy.target, channel=channel)
+        await client.initialize_session()
+        lost = proxy.lose_next_answer()
+        retries: list[RetryEvent] = []
+        result = await client.call_with_retry(
+            "bump", kwargs={"key": key}, request_id=f"req-{key}", backoff=FAST, on_retry=retries.append
+        )
+        await lost
+        assert proxy.cuts > 0
+        assert [(event.attempt, type(event.error)) for event in retries] == [(1, ToolCommunicationError)]
+        assert result == {"count": 1, "node": "local"}
+        assert await client.execute_tool("bump_starts", key=key) == 1
+        assert await client.execute_tool("bumps", key=key) == 1
+        await client.cleanup()
+        await client.close()
+    finally:
+        await channel.close(None)
+        await proxy.close()
 
 
 def test_in_band_unavailable_is_retried_unless_the_host_says_it_is_not() -> None:

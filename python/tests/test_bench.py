@@ -30,7 +30,10 @@ WORKLOADS = {
     "cluster",
     "stall",
     "memory",
+    "mcp_serve",
+    "mcp_mount",
 }
+MCP_CASES = {"echo 10 B", "echo 10 B x64", "compute n=1000", "compute n=1000 x64"}
 STALL_CASES = {
     "count_entries, map of 2,000 entries",
     "echo_value, map of 2,000 entries",
@@ -97,6 +100,13 @@ def test_every_workload_measures_every_peer_it_applies_to(
     cluster = samples["cluster"]["ExecuteTool echo 10 B, 3 clients x64"]
     assert set(cluster) == {"1 node", "3 nodes"}
     assert set(cluster["3 nodes"]) == {"calls_s", "hosts_cores", "clients_cores", "redis_cores", "loadavg_1m"}
+    for workload, peers in (
+        ("mcp_serve", {"host MCP endpoint", "bare MCP HTTP"}),
+        ("mcp_mount", {"toolbridge, mounted", "MCP stdio direct"}),
+    ):
+        assert set(samples[workload]) == MCP_CASES
+        for case in samples[workload].values():
+            assert set(case) == peers
     assert set(samples["memory"]) == {"0 sessions", "100 sessions", "300 sessions"}
     assert set(samples["memory"]["0 sessions"]) == {"toolbridge", "grpc"}
 
@@ -153,6 +163,9 @@ def test_ratios_are_computed_from_the_samples_of_the_same_run(
             assert (subject, peer) == ("redis-store", "memory-store")
             assert c["target"] == (0.8 if case.startswith("ExecuteTool") else 0.5)
     assert len([key for key in compared if key[0] == "stores"]) == 4
+    for case in MCP_CASES:
+        assert compared["mcp_serve", case, "host MCP endpoint", "bare MCP HTTP"]["target"] == 0.9
+        assert compared["mcp_mount", case, "toolbridge, mounted", "MCP stdio direct"]["target"] == 1.0
     assert compared["cluster", "ExecuteTool echo 10 B, 3 clients x64", "3 nodes", "1 node"]["target"] == 2.0
     targets = {t["target"]: t for t in document["targets"]}
     assert set(targets) == {

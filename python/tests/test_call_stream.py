@@ -32,7 +32,7 @@ from toolbridge import (
     ToolExecutionError,
 )
 from toolbridge.config import TOOL_BRIDGE_CONFIG
-from toolbridge.transport import tool_call_request
+from toolbridge.transport import blocking_calls, tool_call_request
 from toolbridge.transport.blocking_calls import SPIN_BACKOFF, SpinWait, spin_budget
 from toolbridge.transport.h2_calls import CallStreamConnection, GoawayFilter
 from toolbridge.v1 import toolbridge_pb2 as pb
@@ -196,10 +196,14 @@ async def test_a_reader_that_stops_reading_stops_the_host_taking_calls() -> None
             await loop.sock_sendall(sock, wire.data_to_send())
             # Wait until the count of calls run stops moving (bounded), then judge the count.
             last, same = await ran(), 0
-            while same < 5:
+            for _ in range(300):
+                if same >= 5:
+                    break
                 await asyncio.sleep(0.1)
                 now = await ran()
                 same, last = (same + 1, last) if now == last else (0, now)
+            else:
+                pytest.fail(f"the count of calls run never stopped moving: {last}")
             assert last < 100, f"{last} of {total} calls ran while their answers were not read"
             answered: list[pb.CallAnswer] = []
             while len(answered) < total:
@@ -224,7 +228,13 @@ async def test_host_shutdown_lets_calls_in_flight_finish_and_refuses_new_ones() 
         ]
         await wait_for_event(client, "py-drain-2", "started")
         host.send_signal()
-        await asyncio.sleep(0.2)
+        # Shutting down: the host answers health checks with NOT_SERVING from the signal on.
+        for _ in range(400):
+            if not await client.health_check():
+                break
+            await asyncio.sleep(0.025)
+        else:
+            pytest.fail("the host never began shutting down")
         with pytest.raises(ToolCommunicationError) as refused:
             await client.execute_tool("add", 1, 1)
         assert refused.value.code == grpc.StatusCode.UNAVAILABLE
@@ -409,18 +419,37 @@ async def test_the_sync_client_inside_a_running_event_loop(host: HostProcess) ->
     assert threading.active_count() == threads_before
 
 
-async def test_the_sync_client_survives_the_host_closing_its_idle_connection() -> None:
+async def test_the_sync_client_survives_the_host_closing_its_idle_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # The host pings every 100 ms and closes a connection whose ping goes 100 ms unanswered;
     # nobody reads an idle blocking connection, so the host closes it between the calls.
+    # The client checks a connection idle for _IDLE_CHECK_S (1 s) before a call goes on it,
+    # which any real keepalive (seconds) exceeds; with this one it would not have, so the
+    # check runs after any idle time here.
+    monkeypatch.setattr(blocking_calls, "_IDLE_CHECK_S", 0.0)
     host = await spawn_host({"keepalive-time-ms": 100, "keepalive-timeout-ms": 100})
     try:
         with SyncToolBridgeClient(host.target) as client:
             await asyncio.to_thread(client.initialize_session)
             assert await asyncio.to_thread(client.execute_tool, "add", 1, 2) == 3
-            await asyncio.sleep(1.5)
+            calls = client.transport.calls
+            assert calls is not None
+            idle = calls._socket
+            assert idle is not None
+            assert await asyncio.to_thread(host_closed, idle, 30.0), "the host kept the idle connection"
             assert await asyncio.to_thread(client.execute_tool, "add", 2, 2) == 4
+            assert calls._socket is not None
+            assert calls._socket is not idle, "the call went out on the connection the host had closed"
     finally:
         await host.stop()
+
+
+def host_closed(sock: socket.socket, bound_s: float) -> bool:
+    """Waits until the other end closed ``sock`` (POLLRDHUP: seen without reading what it sent)."""
+    poll = select.poll()
+    poll.register(sock, select.POLLRDHUP)
+    return any(event & (select.POLLRDHUP | select.POLLHUP) for _, event in poll.poll(bound_s * 1000))
 
 
 def test_the_sync_stream_cancels_a_call_its_caller_stops_waiting_for(host: HostProcess) -> None:

@@ -207,7 +207,7 @@ async def test_per_call_timeout(client: ToolBridgeClient) -> None:
 
 async def test_cancelling_a_call_aborts_the_tool(client: ToolBridgeClient) -> None:
     task = asyncio.create_task(client.execute_tool("slow", ms=5000, tag="py-cancel"))
-    await asyncio.sleep(0.2)
+    await started(client, "py-cancel")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -366,13 +366,31 @@ async def test_session_limit() -> None:
         assert await host.stop() == 0
 
 
+async def started(client: ToolBridgeClient, tag: str) -> None:
+    """Waits until the test tools recorded that the call tagged ``tag`` started."""
+
+    async def recorded() -> bool:
+        return any(e["event"] == "started" for e in await client.execute_tool("events", tag=tag))
+
+    await wait_for(recorded)
+
+
+async def not_serving(client: ToolBridgeClient) -> None:
+    """Waits until the host answers health checks with NOT_SERVING: it has begun shutting down."""
+
+    async def refused() -> bool:
+        return not await client.health_check()
+
+    await wait_for(refused)
+
+
 async def test_graceful_shutdown_finishes_the_call_in_flight() -> None:
     host = await spawn_host({"shutdown-grace-ms": 5000})
     client = await connect(host)
     in_flight = asyncio.create_task(client.execute_tool("slow", ms=1500, tag="py-shutdown"))
-    await asyncio.sleep(0.3)
+    await started(client, "py-shutdown")
     host.send_signal()
-    await asyncio.sleep(0.2)
+    await not_serving(client)
     with pytest.raises(ToolCommunicationError) as info:
         await client.execute_tool("add", 1, 1)
     assert info.value.code == grpc.StatusCode.UNAVAILABLE
@@ -385,7 +403,7 @@ async def test_grace_period_end_cancels_calls_still_running() -> None:
     host = await spawn_host({"shutdown-grace-ms": 300})
     client = await connect(host)
     in_flight = asyncio.create_task(client.execute_tool("slow", ms=10_000, tag="py-grace"))
-    await asyncio.sleep(0.2)
+    await started(client, "py-grace")
     host.send_signal()
     with pytest.raises(ToolCommunicationError):
         await in_flight

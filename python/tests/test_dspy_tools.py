@@ -197,6 +197,43 @@ async def test_a_failing_tool_becomes_an_observation_and_the_agent_continues(bri
     assert agent.tools["fail"](message="again") == "Tool 'fail' failed (ToolExecutionError): again"
 
 
+async def test_a_missing_required_argument_is_refused_before_the_call_goes_out(
+    bridge: GRPCToolBridge, client: ToolBridgeClient
+) -> None:
+    """The LM forgot ``name``: the agent reads InvalidArguments, and the host never sees the call."""
+
+    async def calls_of_describe_args() -> int:
+        tool = (await client.get_metrics()).tools.get("describe_args")
+        return 0 if tool is None else tool.calls
+
+    before = await calls_of_describe_args()
+    agent = dspy.ReAct("question -> answer", tools=bridge.get_dspy_tools(["describe_args"]))
+    lm = ScriptedLM(
+        [
+            tool_turn("Describe three of them.", "describe_args", count=3),
+            tool_turn("Name them this time.", "describe_args", name="widgets", count=3),
+            finish_turn("Done."),
+            lambda seen: answer_turn("The second call worked.", answer=seen[1]["name"]),
+        ]
+    )
+    with dspy.context(lm=lm):
+        prediction = await agent.acall(question="What is described?")
+    refused = prediction.trajectory["observation_0"]
+    assert isinstance(refused, ToolErrorObservation)
+    assert refused.type == INVALID_ARGUMENTS
+    assert refused == (
+        "Tool 'describe_args' failed (InvalidArguments): "
+        "invalid arguments: Arg name required by the tool but missing."
+    )
+    assert prediction.trajectory["observation_1"]["count"] == 3
+    assert prediction.answer == "widgets"
+    # One call reached the host: the second. The first never went out.
+    assert await calls_of_describe_args() == before + 1
+    # The sync entry point checks the same.
+    assert agent.tools["describe_args"](count=2).type == INVALID_ARGUMENTS
+    assert await calls_of_describe_args() == before + 1
+
+
 async def test_a_streaming_tool_returns_its_collected_chunks(bridge: GRPCToolBridge) -> None:
     count = bridge.get_dspy_tool("count")
     assert await count.acall(n=3) == [{"i": 0}, {"i": 1}, {"i": 2}]

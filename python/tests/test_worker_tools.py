@@ -1,27 +1,39 @@
 """@toolbridge.tool and the worker process: schemas from type hints and docstrings, argument
-checks, the error vocabulary, cancellation reaching sync and async code, a worker leaving when
-its host is gone."""
+and result checks, the error vocabulary, cancellation reaching sync and async code, the
+deadline the worker keeps as a backstop, a worker leaving when its host is gone and dialing
+no host but its own."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import grpc
 import numpy as np
 import pytest
 from pydantic import BaseModel, Field
 
 import toolbridge
+from toolbridge import ToolBridgeClient, ToolExecutionError, start_host
 from toolbridge.errors import ErrorType, ToolCallError
+from toolbridge.v1 import toolbridge_pb2 as pb
+from toolbridge.v1 import worker_pb2, worker_pb2_grpc
+from toolbridge.values import decode_value, encode_value
 from toolbridge.worker import ToolContext, WorkerTool, current_context, tool, tools_of
 from toolbridge.worker.failures import CallFailure
 from toolbridge.worker.schema import parse_docstring
+from toolbridge.worker.watchdog import CLOSED_STREAM_GRACE_S, Watchdog, remove_socket_dir
+
+from .conftest import CLI, REPO_ROOT
 
 WORKERS_DIR = Path(__file__).resolve().parents[2] / "testdata" / "workers"
 
@@ -151,9 +163,12 @@ async def test_failures_map_to_the_error_vocabulary() -> None:
 async def test_cancellation_reaches_async_sync_and_generator_code() -> None:
     seen: list[str] = []
     released = threading.Event()
+    # Set by each waiting tool once it runs: the cancel must find it running, not unstarted.
+    began = {"slow_async": threading.Event(), "slow_sync": threading.Event()}
 
     @tool
     async def slow_async() -> None:
+        began["slow_async"].set()
         try:
             await asyncio.sleep(60)
         except asyncio.CancelledError:
@@ -162,6 +177,7 @@ async def test_cancellation_reaches_async_sync_and_generator_code() -> None:
 
     @tool
     def slow_sync(context: ToolContext) -> None:
+        began["slow_sync"].set()
         if context.cancelled.wait(60):
             seen.append("sync")
         released.set()
@@ -184,7 +200,7 @@ async def test_cancellation_reaches_async_sync_and_generator_code() -> None:
 
     for fn in (slow_async, slow_sync):
         task = asyncio.create_task(spec_of(fn).call({}, ToolContext(fn.__name__)))
-        await asyncio.sleep(0.1)
+        assert await asyncio.to_thread(began[fn.__name__].wait, 10), f"{fn.__name__} never started"
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -245,3 +261,184 @@ def test_a_module_that_cannot_be_imported_is_a_usage_error() -> None:
     )
     assert worker.returncode == 2
     assert "cannot import module 'no_such_module_here'" in worker.stderr
+
+
+async def test_results_are_checked_and_converted_by_the_return_annotation() -> None:
+    @tool
+    def as_float(x: int) -> float:
+        return x  # an int where a float is promised: pydantic makes it one
+
+    @tool
+    def broken() -> dict[str, list[int]]:
+        bad: Any = {"a": [1, "two"], "b-c": ["x"]}
+        return bad  # type: ignore[no-any-return]
+
+    @tool
+    def chunks() -> Iterator[float]:
+        yield 1
+        bad: Any = "three"
+        yield bad
+
+    result = await spec_of(as_float).call({"x": 3}, ToolContext("as_float"))
+    assert (type(result), result) == (float, 3.0)
+    assert json.loads(spec_of(as_float).spec.output_schema) == {"type": "number"}
+    with pytest.raises(CallFailure) as refused:
+        await spec_of(broken).call({}, ToolContext("broken"))
+    assert refused.value.type == ErrorType.TOOL_EXECUTION_ERROR
+    assert refused.value.details == {"reason": "output_schema", "path": "$.a[1]"}
+    assert refused.value.message.startswith(
+        "tool 'broken' returned a result that does not match its output schema: $.a[1]: "
+    )
+    assert '$["b-c"][0]' in refused.value.message
+    stream = spec_of(chunks).stream({}, ToolContext("chunks"))
+    first = await anext(stream)
+    assert type(first) is float
+    with pytest.raises(CallFailure) as chunk_refused:
+        await anext(stream)
+    assert chunk_refused.value.details == {"reason": "output_schema", "path": "$", "chunk": "1"}
+
+
+def test_a_model_result_publishes_its_schema() -> None:
+    @tool
+    def where(city: str) -> Address:
+        return Address(city=city)
+
+    schema = json.loads(spec_of(where).spec.output_schema)
+    assert schema["properties"]["city"]["type"] == "string"
+    assert schema["required"] == ["city"]
+
+
+async def test_a_python_client_gets_a_worker_tools_floats_as_floats() -> None:
+    """Through a real host: the float the worker sends stays a float, also inside untyped maps."""
+    flags: dict[str, str | int] = {
+        "workers": 1,
+        "worker-module": str(WORKERS_DIR / "pool_tools.py"),
+        "worker-python": sys.executable,
+        "worker-preload-agents": "false",
+    }
+    # No TypeScript tools: the Python module's own names (echo, add) would clash with theirs.
+    host = await start_host([], flags, cli=["node", str(CLI)], cwd=REPO_ROOT)
+    try:
+        async with ToolBridgeClient(host.target) as client:
+            await client.initialize_session()
+            specs = {spec.name: spec for spec in await client.list_tools()}
+            assert specs["as_float"].output_schema == {"type": "number"}
+            result = await client.execute_tool("as_float", x=3)
+            assert (type(result), result) == (float, 3.0)
+            measured = await client.execute_tool("measurements")
+            assert [type(measured[key]).__name__ for key in ("ratio", "count")] == ["float", "int"]
+            assert [type(item).__name__ for item in measured["samples"]] == ["float", "float", "int"]
+            assert [type(chunk) for chunk in await client.execute_tool("float_chunks", n=2)] == [float, float]
+            with pytest.raises(ToolExecutionError) as refused:
+                await client.execute_tool("wrong_type", x=1)
+            assert refused.value.details["reason"] == "output_schema"
+            assert refused.value.details["path"] == "$"
+    finally:
+        assert await host.stop() == 0, host.output()
+
+
+@contextlib.asynccontextmanager
+async def hand_run_worker(*flags: str) -> AsyncIterator[worker_pb2_grpc.ToolBridgeWorkerAsyncStub]:
+    """A worker started by hand on a loopback port, with no heartbeat timeout, and a stub to it."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "toolbridge.worker",
+        "--port",
+        "0",
+        "--module",
+        "pool_tools",
+        "--heartbeat-timeout-ms",
+        "0",
+        *flags,
+        cwd=WORKERS_DIR,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "TOOLBRIDGE_TOKEN": "the-host-token", "TOOLBRIDGE_LM": ""},
+    )
+    assert process.stdout is not None
+    ready = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+    assert ready.startswith("toolbridge worker ready "), ready
+    channel = grpc.aio.insecure_channel(ready.split()[3])
+    try:
+        yield worker_pb2_grpc.ToolBridgeWorkerStub(channel)
+    finally:
+        await channel.close(grace=None)
+        process.kill()
+        await process.wait()
+
+
+async def test_a_call_the_host_never_cancels_is_stopped_by_the_worker_after_its_deadline() -> None:
+    async with hand_run_worker() as worker:
+        request = pb.ToolCallRequest(
+            tool_id="sleep",
+            kwargs={"ms": encode_value(60_000), "marker": encode_value("backstop")},
+            timeout_ms=200,
+        )
+        response = await worker.CallTool(request, timeout=30)
+        assert not response.success
+        assert response.error.type == ErrorType.TIMEOUT
+        assert dict(response.error.details) == {"timeout": "total", "timeout_ms": "200", "backstop": "true"}
+        seen = await worker.CallTool(pb.ToolCallRequest(tool_id="cancellations"), timeout=30)
+        assert "sleep:backstop" in decode_value(seen.result)
+
+
+async def test_a_worker_dials_only_the_host_it_was_started_for() -> None:
+    dialed: dict[str, int] = {"host": 0, "stranger": 0}
+
+    async def listen(name: str) -> asyncio.Server:
+        def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            dialed[name] += 1
+            writer.close()
+
+        return await asyncio.start_server(record, "127.0.0.1", 0)
+
+    host, stranger = await listen("host"), await listen("stranger")
+    host_address = f"127.0.0.1:{host.sockets[0].getsockname()[1]}"
+    stranger_address = f"127.0.0.1:{stranger.sockets[0].getsockname()[1]}"
+    run = worker_pb2.RunAgentRequest(host_address=stranger_address, session_id="s", script="shop")
+    try:
+        async with hand_run_worker("--host-address", host_address) as worker:
+            events = [event async for event in worker.RunAgent(run, timeout=60)]
+            assert events[-1].finished.error.type == ErrorType.VALIDATION_ERROR
+            assert dict(events[-1].finished.error.details) == {"field": "host_address"}
+        async with hand_run_worker() as worker:
+            events = [event async for event in worker.RunAgent(run, timeout=60)]
+            assert "started without --host-address" in events[-1].finished.error.message
+    finally:
+        host.close()
+        stranger.close()
+    assert dialed == {"host": 0, "stranger": 0}
+
+
+def test_the_watchdog_tells_a_closed_stream_from_a_host_that_exited() -> None:
+    lost: list[tuple[str, bool]] = []
+    alive = Watchdog(60_000, os.getppid(), lambda reason, exited: lost.append((reason, exited)))
+    alive.attach()
+    alive.detach()
+    alive.check()
+    assert lost == []  # the host may still be exiting: the worker looks again
+    time.sleep(CLOSED_STREAM_GRACE_S)
+    alive.check()
+    assert lost == [("the host closed the heartbeat stream", False)]
+    gone = Watchdog(60_000, os.getppid() + 1_000_000, lambda reason, exited: lost.append((reason, exited)))
+    gone.check()
+    assert lost[-1][1] is True
+
+
+def test_removing_the_socket_dir_removes_sockets_only(tmp_path: Path) -> None:
+    import socket
+
+    owned = tmp_path / "owned"
+    owned.mkdir()
+    for name in ("w1.sock", "w2.sock"):
+        with socket.socket(socket.AF_UNIX) as bound:
+            bound.bind(str(owned / name))
+    remove_socket_dir(str(owned / "w1.sock"))
+    assert not owned.exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    with socket.socket(socket.AF_UNIX) as bound:
+        bound.bind(str(kept / "w1.sock"))
+    remove_socket_dir(str(kept / "w1.sock"))
+    assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"]

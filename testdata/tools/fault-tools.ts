@@ -1,7 +1,7 @@
 /**
  * Tools that misbehave the way real tools do, for the fault-containment tests: an
  * exception thrown from a timer, a rejected promise nobody awaits, both after the call
- * ended, and a tool that ignores its abort signal and runs past its timeout.
+ * completed or failed, and a tool that ignores its abort signal and runs past its timeout.
  */
 import { existsSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -47,6 +47,16 @@ export const tools = [
         void Promise.reject(new Error("rejected after the call ended"));
       }, 20);
       return "returned";
+    },
+  }),
+  defineTool({
+    name: "throw_after_failing",
+    description: "Fails, then throws from a timer after its call ended.",
+    handler: () => {
+      setTimeout(() => {
+        throw new Error("thrown after the call failed");
+      }, 10);
+      throw new Error("failed first");
     },
   }),
   defineTool({

@@ -4,7 +4,9 @@ import {
   type DecodeOptions,
   decodeValue,
   ErrorType,
-  encodeValue,
+  encodeArgs,
+  encodeKwargs,
+  errorFromInfo,
   type NativeValue,
   type pb,
 } from "@toolbridge/core";
@@ -33,24 +35,23 @@ export interface BatchOptions {
   timeoutMs?: number;
   /** Cancels the batch; the host aborts the items running and starts no more. */
   signal?: AbortSignal;
+  /**
+   * The batch's idempotency key: item i is recorded under `<requestId>/<index>`, so the
+   * batch sent again replays the items that completed; an item with another tool or other
+   * arguments than the one recorded under its id fails with RequestIdReused (docs/replay.md).
+   */
   requestId?: string;
   batchId?: string;
 }
 
-export function encodeItems(
-  items: readonly BatchItem[],
-  encodeKwargs: (
-    kwargs: Readonly<Record<string, unknown>>,
-  ) => Record<string, pb.ToolCallItem["kwargs"][string]>,
-  defaultTimeoutMs = 0,
-): pb.ToolCallItem[] {
+export function encodeItems(items: readonly BatchItem[], defaultTimeoutMs = 0): pb.ToolCallItem[] {
   // No index is sent: the host takes an item's position as its index, and results come back with it.
   return items.map((item, index) => {
     try {
       return {
         index: undefined,
         toolId: item.toolId,
-        args: (item.args ?? []).map((arg) => encodeValue(arg)),
+        args: encodeArgs(item.args ?? []),
         kwargs: encodeKwargs(item.kwargs ?? {}),
         timeoutMs: item.timeoutMs ?? defaultTimeoutMs,
       };
@@ -72,7 +73,6 @@ export function encodeItems(
 export function decodeResults(
   items: readonly BatchItem[],
   response: pb.BatchToolCallResponse,
-  errorFromInfo: (info: pb.ErrorInfo) => BridgeError,
   decodeOptions: DecodeOptions,
 ): (NativeValue | BridgeError)[] {
   const out: (NativeValue | BridgeError)[] = new Array(items.length);
@@ -89,13 +89,7 @@ export function decodeResults(
     if (result.success) {
       out[result.index] = decodeValue(result.result, decodeOptions);
     } else {
-      const info = result.error ?? {
-        type: ErrorType.InternalError,
-        message: "failed",
-        details: {},
-        stacktrace: "",
-      };
-      const error = errorFromInfo(info);
+      const error = errorFromInfo(result.error, "the host reported a failed item without saying why");
       out[result.index] = new BridgeError(error.type, error.message, {
         details: { ...error.details, tool: item.toolId, index: String(result.index) },
       });

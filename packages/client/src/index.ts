@@ -34,17 +34,9 @@ export {
 } from "@toolbridge/core";
 export { SessionVariableAgentStore } from "./agents.js";
 export type { BatchItem, BatchOptions } from "./batch.js";
-export {
-  type CallOptions,
-  type ClientOptions,
-  type ParameterSpec,
-  type Session,
-  type SessionDetails,
-  type StreamOptions,
-  ToolBridgeClient,
-  type ToolSpec,
-} from "./client.js";
-export type { MetricsSnapshot, ToolCallMetrics } from "./metrics.js";
+export { ToolBridgeClient } from "./client.js";
+export type { HostMetrics, ToolMetrics } from "./metrics.js";
+export type { CallOptions, ClientOptions, StreamOptions } from "./options.js";
 export {
   type BackoffPolicy,
   DEFAULT_BACKOFF,
@@ -52,3 +44,4 @@ export {
   type RetryOptions,
   type SessionRecreated,
 } from "./retry.js";
+export type { ParameterSpec, Session, SessionDetails, ToolSpec } from "./specs.js";

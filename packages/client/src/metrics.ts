@@ -1,6 +1,7 @@
 import { fromPbTimestamp, type pb } from "@toolbridge/core";
 
-export interface ToolCallMetrics {
+/** One tool's counters (`ToolMetrics` of GetMetrics). */
+export interface ToolMetrics {
   readonly tool: string;
   readonly calls: number;
   readonly errors: number;
@@ -10,15 +11,15 @@ export interface ToolCallMetrics {
 }
 
 /** GetMetrics as plain numbers (the counts fit easily: a host would need 2^53 calls to lose precision). */
-export interface MetricsSnapshot {
-  readonly tools: readonly ToolCallMetrics[];
+export interface HostMetrics {
+  readonly tools: readonly ToolMetrics[];
   readonly activeSessions: number;
   readonly streamChunksTotal: number;
   readonly batchesTotal: number;
   readonly collectedAt: Date;
 }
 
-export function toMetricsSnapshot(response: pb.GetMetricsResponse): MetricsSnapshot {
+export function hostMetricsFromPb(response: pb.GetMetricsResponse): HostMetrics {
   return {
     tools: response.tools.map((t) => ({
       tool: t.tool,

@@ -39,11 +39,9 @@ export const DEFAULT_BACKOFF: Readonly<BackoffPolicy> = Object.freeze({
 });
 
 export interface RetryOptions {
-  /** Attempts in all, the first included (default 3, as Python's max_retries). */
+  /** Attempts in all, the first included (default 3, as Python's max_attempts). */
   maxAttempts?: number;
   backoff?: Partial<BackoffPolicy>;
-  /** No longer needed: every tool is retried, as a repeated request id is a replay. */
-  force?: boolean;
   /**
    * On SessionNotFound (the host restarted and lost its in-memory sessions), re-create the
    * session under the same id, once per call. Default true. When the host had to create it
@@ -100,14 +98,9 @@ export function isTransientTransportError(error: unknown): error is BridgeError 
  * How long to wait before attempt `attempt + 1` after `error` ended attempt `attempt`
  * (from 0), or undefined when the error must not be retried.
  */
-export function retryDelay(
-  error: unknown,
-  attempt: number,
-  policy: BackoffPolicy,
-  mayRepeatCall: boolean,
-): number | undefined {
+export function retryDelay(error: unknown, attempt: number, policy: BackoffPolicy): number | undefined {
   const exponential = Math.min(policy.maxMs, policy.initialMs * policy.multiplier ** attempt);
-  if (isTransientTransportError(error)) return mayRepeatCall ? exponential : undefined;
+  if (isTransientTransportError(error)) return exponential;
   if (!(error instanceof BridgeError)) return undefined;
   if (error.type === ErrorType.RateLimitExceeded) {
     const hinted = Number(error.details.retry_after_ms);
@@ -140,11 +133,6 @@ export async function backoffSleep(ms: number, signal: AbortSignal | undefined):
 }
 
 export interface RetryHooks {
-  /**
-   * Whether the call may run twice after a transport failure; asked once, before the first
-   * attempt. Without it every call may: the host replays a request id it completed.
-   */
-  isIdempotent?: () => Promise<boolean>;
   /** Re-creates the session after SessionNotFound; resolves true when the host created it anew (empty). */
   recoverSession: () => Promise<boolean>;
   /** The session's id, for what the caller is told when it came back empty. */
@@ -168,16 +156,12 @@ export async function withRetry<T>(
   }
   const policy = backoffPolicy(options.backoff);
   const recover = options.recoverSession ?? true;
-  let mayRepeatCall: boolean | undefined =
-    options.force === true || hooks.isIdempotent === undefined ? true : undefined;
   let failures = 0;
   let needsRecovery = false;
   let recovered = false;
   for (;;) {
-    let phase: "recover" | "lookup" | "call" = "call";
     try {
       if (needsRecovery) {
-        phase = "recover";
         const recreated = await hooks.recoverSession();
         needsRecovery = false;
         if (recreated) {
@@ -185,28 +169,17 @@ export async function withRetry<T>(
           options.onSessionRecreated({ sessionId: hooks.sessionId });
         }
       }
-      if (mayRepeatCall === undefined && hooks.isIdempotent !== undefined) {
-        phase = "lookup";
-        mayRepeatCall = await hooks.isIdempotent();
-      }
-      phase = "call";
       return await call();
     } catch (error) {
       if (error instanceof BridgeError && error.details.recreated === "true") throw error;
-      if (
-        recover &&
-        !recovered &&
-        phase !== "recover" &&
-        error instanceof BridgeError &&
-        error.type === ErrorType.SessionNotFound
-      ) {
+      // Only once per call: a SessionNotFound after (or while) re-creating it is final.
+      if (recover && !recovered && error instanceof BridgeError && error.type === ErrorType.SessionNotFound) {
         recovered = true;
         needsRecovery = true;
         continue;
       }
       failures++;
-      // Re-creating a session and listing tools change nothing the tool sees: always safe to repeat.
-      const delay = retryDelay(error, failures - 1, policy, phase !== "call" || mayRepeatCall === true);
+      const delay = retryDelay(error, failures - 1, policy);
       if (delay === undefined || failures >= maxAttempts) throw error;
       options.onRetry?.({ attempt: failures, delayMs: delay, error: error as BridgeError });
       await backoffSleep(delay, hooks.signal);

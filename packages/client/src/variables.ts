@@ -5,6 +5,7 @@ import {
   constraintsToPb,
   type DecodeOptions,
   ErrorType,
+  errorFromInfo,
   pb,
   type VariableConstraints,
   type VariableUpdate,
@@ -63,7 +64,6 @@ export class RemoteVariableWatcher implements VariableWatcher {
   constructor(
     private readonly call: grpc.ClientReadableStream<pb.VariableUpdate>,
     private readonly decode: DecodeOptions,
-    private readonly errorFromInfo: (info: pb.ErrorInfo) => BridgeError,
     private readonly transportError: (error: unknown) => BridgeError,
     signal: AbortSignal | undefined,
   ) {
@@ -146,7 +146,7 @@ export class RemoteVariableWatcher implements VariableWatcher {
   private convert(message: pb.VariableUpdate): VariableUpdate | undefined {
     if (message.error !== undefined) {
       this.finished = true;
-      throw this.errorFromInfo(message.error);
+      throw errorFromInfo(message.error);
     }
     const update = variableUpdateFromPb(message, this.decode);
     if (update?.kind === "session_ended") this.finished = true;

@@ -6,30 +6,15 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
-import {
-  BridgeError,
-  ErrorType,
-  type NativeValue,
-  orderedKeys,
-  Tensor,
-  ToolBridgeClient,
-} from "@toolbridge/client";
+import { ErrorType, type NativeValue, orderedKeys, Tensor, ToolBridgeClient } from "@toolbridge/client";
 import { pb } from "@toolbridge/core";
 import {
   type HealthCheckResponse,
   HealthCheckResponse_ServingStatus,
   HealthClient,
 } from "../../server/src/gen/grpc/health/v1/health.js";
+import { fails } from "../../server/test/support/assertions.js";
 import { type HostProcess, startHost } from "../../server/test/support/host-process.js";
-
-function isBridgeError(type: string, check: (e: BridgeError) => boolean = () => true) {
-  return (error: unknown) => {
-    assert.ok(error instanceof BridgeError, `expected BridgeError, got ${String(error)}`);
-    assert.equal(error.type, type, error.message);
-    assert.ok(check(error), `unexpected error: ${error.message} ${JSON.stringify(error.details)}`);
-    return true;
-  };
-}
 
 async function connect(host: HostProcess, sessionId = ""): Promise<ToolBridgeClient> {
   const client = new ToolBridgeClient(host.target);
@@ -168,7 +153,7 @@ describe("the client against the real host", () => {
     await doomed.cleanup();
     await assert.rejects(
       gone.executeTool("add", { a: 1, b: 2 }),
-      isBridgeError(ErrorType.SessionNotFound, (e) => e.message.includes("InitializeSession")),
+      fails(ErrorType.SessionNotFound, (e) => e.message.includes("InitializeSession")),
     );
     doomed.close();
     gone.close();
@@ -177,50 +162,50 @@ describe("the client against the real host", () => {
   it("reports an unknown tool with the tools that exist", async () => {
     await assert.rejects(
       client.executeTool("nope"),
-      isBridgeError(ErrorType.ToolNotFound, (e) => e.message.includes("available: echo, add")),
+      fails(ErrorType.ToolNotFound, (e) => e.message.includes("available: echo, add")),
     );
   });
 
   it("rejects arguments failing the schema, naming the field, without running the tool", async () => {
     await assert.rejects(
       client.executeTool("add", { a: 1, b: "two" }),
-      isBridgeError(
+      fails(
         ErrorType.ValidationError,
         (e) => e.details.field === "b" && e.message.includes("expected number"),
       ),
     );
     await assert.rejects(
       client.executeTool("add", { a: 1, b: 2, c: 3 }),
-      isBridgeError(ErrorType.ValidationError, (e) => e.details.field === "c"),
+      fails(ErrorType.ValidationError, (e) => e.details.field === "c"),
     );
     await assert.rejects(
       client.executeTool("add", { a: 1 }, { args: [1] }),
-      isBridgeError(ErrorType.ValidationError, (e) => e.message.includes("multiple values for argument 'a'")),
+      fails(ErrorType.ValidationError, (e) => e.message.includes("multiple values for argument 'a'")),
     );
     await assert.rejects(
       client.executeTool("add", {}, { args: [1, 2, 3] }),
-      isBridgeError(ErrorType.ValidationError, (e) => e.message.includes("takes 2 positional")),
+      fails(ErrorType.ValidationError, (e) => e.message.includes("takes 2 positional")),
     );
   });
 
   it("reports a tool that throws, with its message", async () => {
     await assert.rejects(
       client.executeTool("fail", { message: "disk on fire" }),
-      isBridgeError(
+      fails(
         ErrorType.ToolExecutionError,
         (e) => e.message === "disk on fire" && e.details.exception === "RangeError",
       ),
     );
     await assert.rejects(
       client.executeTool("bad_result"),
-      isBridgeError(ErrorType.ToolExecutionError, (e) => e.message.includes("cannot be sent")),
+      fails(ErrorType.ToolExecutionError, (e) => e.message.includes("cannot be sent")),
     );
   });
 
   it("times a tool out and fires its AbortSignal", async () => {
     await assert.rejects(
       client.executeTool("slow_short_timeout", { ms: 5000, tag: "ts-timeout" }),
-      isBridgeError(ErrorType.Timeout, (e) => e.details.timeout_ms === "200"),
+      fails(ErrorType.Timeout, (e) => e.details.timeout_ms === "200"),
     );
     const events = await client.executeTool("events", { tag: "ts-timeout" });
     assert.deepEqual(events, [{ tag: "ts-timeout", event: "aborted", detail: "Timeout" }]);
@@ -229,18 +214,18 @@ describe("the client against the real host", () => {
   it("applies a per-call timeout shorter than the tool's", async () => {
     await assert.rejects(
       client.executeTool("slow", { ms: 5000, tag: "ts-call-timeout" }, { timeoutMs: 150 }),
-      isBridgeError(ErrorType.Timeout, (e) => e.details.timeout_ms === "150"),
+      fails(ErrorType.Timeout, (e) => e.details.timeout_ms === "150"),
     );
   });
 
   it("aborts a tool when the client cancels the call", async () => {
     const controller = new AbortController();
     const pending = client.executeTool("slow", { ms: 5000, tag: "ts-cancel" }, { signal: controller.signal });
-    await sleep(200);
+    await started(client, "ts-cancel");
     controller.abort();
     await assert.rejects(
       pending,
-      isBridgeError(ErrorType.CommunicationError, (e) => e.details.grpc_code === "CANCELLED"),
+      fails(ErrorType.CommunicationError, (e) => e.details.grpc_code === "CANCELLED"),
     );
     await waitFor(async () => {
       const events = (await client.executeTool("events", { tag: "ts-cancel" })) as {
@@ -258,7 +243,7 @@ describe("the client against the real host", () => {
         for await (const chunk of client.streamTool("fail_stream", { after: 3, message: "midway" }))
           seen.push(chunk);
       })(),
-      isBridgeError(ErrorType.ToolExecutionError, (e) => e.message === "midway"),
+      fails(ErrorType.ToolExecutionError, (e) => e.message === "midway"),
     );
     assert.deepEqual(seen, [0, 1, 2]);
   });
@@ -293,10 +278,7 @@ describe("the client against the real host", () => {
     await big.initializeSession(client.sessionId);
     await assert.rejects(
       big.executeTool("echo", { value: new Uint8Array(11 * 1024 * 1024) }),
-      isBridgeError(
-        ErrorType.CommunicationError,
-        (e) => e.grpcCode === 8 && /larger than max/.test(e.message),
-      ),
+      fails(ErrorType.CommunicationError, (e) => e.grpcCode === 8 && /larger than max/.test(e.message)),
     );
     big.close();
     assert.equal(await client.executeTool("add", { a: 1, b: 1 }), 2);
@@ -305,7 +287,7 @@ describe("the client against the real host", () => {
   it("reports a result over the message limit in-band", async () => {
     await assert.rejects(
       client.executeTool("bytes", { size: 11 * 1024 * 1024 }),
-      isBridgeError(ErrorType.ResourceExhausted, (e) => e.message.includes("maxMessageBytes")),
+      fails(ErrorType.ResourceExhausted, (e) => e.message.includes("maxMessageBytes")),
     );
     assert.equal(((await client.executeTool("bytes", { size: 1024 })) as Uint8Array).length, 1024);
   });
@@ -322,7 +304,7 @@ describe("the client against the real host", () => {
     const temp = await connect(host);
     await temp.cleanup();
     await temp.cleanup();
-    await assert.rejects(temp.executeTool("add", { a: 1, b: 1 }), isBridgeError(ErrorType.SessionNotFound));
+    await assert.rejects(temp.executeTool("add", { a: 1, b: 1 }), fails(ErrorType.SessionNotFound));
     temp.close();
   });
 });
@@ -337,7 +319,7 @@ describe("session lifetime", () => {
         await sleep(100);
         await busy.heartbeat();
       }
-      await assert.rejects(idle.executeTool("add", { a: 1, b: 1 }), isBridgeError(ErrorType.SessionNotFound));
+      await assert.rejects(idle.executeTool("add", { a: 1, b: 1 }), fails(ErrorType.SessionNotFound));
       assert.equal(await busy.executeTool("add", { a: 1, b: 1 }), 2);
       idle.close();
       busy.close();
@@ -352,7 +334,7 @@ describe("session lifetime", () => {
       const first = await connect(host);
       const second = await connect(host);
       const third = new ToolBridgeClient(host.target);
-      await assert.rejects(third.initializeSession(), isBridgeError(ErrorType.SessionLimitExceeded));
+      await assert.rejects(third.initializeSession(), fails(ErrorType.SessionLimitExceeded));
       await first.cleanup();
       await third.initializeSession();
       for (const c of [first, second, third]) c.close();
@@ -367,12 +349,13 @@ describe("graceful shutdown", () => {
     const host = await startHost({ "shutdown-grace-ms": 5000 });
     const client = await connect(host);
     const inFlight = client.executeTool("slow", { ms: 1500, tag: "ts-shutdown" });
-    await sleep(300);
+    await started(client, "ts-shutdown");
     host.process.kill("SIGTERM");
-    await sleep(200);
+    // Shutting down: the host answers health checks with NOT_SERVING from the signal on.
+    await waitFor(async () => !(await client.healthCheck()));
     await assert.rejects(
       client.executeTool("add", { a: 1, b: 1 }),
-      isBridgeError(ErrorType.CommunicationError, (e) => e.details.grpc_code === "UNAVAILABLE"),
+      fails(ErrorType.CommunicationError, (e) => e.details.grpc_code === "UNAVAILABLE"),
     );
     assert.equal(await inFlight, "done");
     assert.equal(await host.stop(), 0);
@@ -425,7 +408,7 @@ describe("graceful shutdown", () => {
       assert.equal(await late.healthCheck(), false);
       await assert.rejects(
         late.initializeSession(),
-        isBridgeError(
+        fails(
           ErrorType.CommunicationError,
           (e) => e.details.grpc_code === "UNAVAILABLE" && /shutting down/.test(e.message),
         ),
@@ -433,7 +416,7 @@ describe("graceful shutdown", () => {
       late.close();
       await assert.rejects(
         client.executeTool("add", { a: 1, b: 1 }),
-        isBridgeError(ErrorType.CommunicationError, (e) => e.details.grpc_code === "UNAVAILABLE"),
+        fails(ErrorType.CommunicationError, (e) => e.details.grpc_code === "UNAVAILABLE"),
       );
 
       // Once the last call finishes, health watches are ended and the host exits without waiting out the grace period.
@@ -460,7 +443,7 @@ describe("graceful shutdown", () => {
     host.process.kill("SIGTERM");
     await waitFor(async () => !(await client.healthCheck()));
     host.process.kill("SIGTERM");
-    await assert.rejects(inFlight, isBridgeError(ErrorType.CommunicationError));
+    await assert.rejects(inFlight, fails(ErrorType.CommunicationError));
     assert.equal(await host.stop(), 0);
     client.close();
   });
@@ -469,15 +452,23 @@ describe("graceful shutdown", () => {
     const host = await startHost({ "shutdown-grace-ms": 300 });
     const client = await connect(host);
     const inFlight = client.executeTool("slow", { ms: 10_000, tag: "ts-grace" });
-    await sleep(200);
+    await started(client, "ts-grace");
     host.process.kill("SIGTERM");
-    await assert.rejects(inFlight, isBridgeError(ErrorType.CommunicationError));
+    await assert.rejects(inFlight, fails(ErrorType.CommunicationError));
     assert.equal(await host.stop(), 0);
     client.close();
   });
 });
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 3000): Promise<void> {
+/** Waits until the test tools recorded that the call tagged `tag` started. */
+async function started(client: ToolBridgeClient, tag: string): Promise<void> {
+  await waitFor(async () => {
+    const events = (await client.executeTool("events", { tag })) as { event: string }[];
+    return events.some((e) => e.event === "started");
+  });
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;

@@ -11,6 +11,8 @@ import {
   type SessionRecreated,
   ToolBridgeClient,
 } from "@toolbridge/client";
+import { AnswerCutter } from "../../server/test/support/answer-cutter.js";
+import { fails } from "../../server/test/support/assertions.js";
 import { type HostProcess, startHost } from "../../server/test/support/host-process.js";
 import { retryDelay } from "../src/retry.js";
 
@@ -23,42 +25,32 @@ const FAST_RECONNECT = {
 };
 const FAST_BACKOFF = { initialMs: 20, maxMs: 100 };
 
-function isBridgeError(type: string, check: (e: BridgeError) => boolean = () => true) {
-  return (error: unknown) => {
-    assert.ok(error instanceof BridgeError, `expected BridgeError, got ${String(error)}`);
-    assert.equal(error.type, type, error.message);
-    assert.ok(check(error), `unexpected error: ${error.message} ${JSON.stringify(error.details)}`);
-    return true;
-  };
-}
-
 describe("retry policy", () => {
   const policy = DEFAULT_BACKOFF;
 
-  it("retries UNAVAILABLE and DEADLINE_EXCEEDED with exponential backoff, for idempotent calls only", () => {
+  it("retries UNAVAILABLE and DEADLINE_EXCEEDED with exponential backoff", () => {
     for (const code of [grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]) {
       assert.deepEqual(
-        [0, 1, 2].map((attempt) => retryDelay(transport(code), attempt, policy, true)),
+        [0, 1, 2].map((attempt) => retryDelay(transport(code), attempt, policy)),
         [1000, 2000, 4000],
       );
-      assert.equal(retryDelay(transport(code), 0, policy, false), undefined);
     }
-    assert.equal(retryDelay(transport(grpc.status.UNAVAILABLE), 20, policy, true), policy.maxMs);
+    assert.equal(retryDelay(transport(grpc.status.UNAVAILABLE), 20, policy), policy.maxMs);
     for (const code of [grpc.status.INTERNAL, grpc.status.CANCELLED, grpc.status.RESOURCE_EXHAUSTED]) {
-      assert.equal(retryDelay(transport(code), 0, policy, true), undefined);
+      assert.equal(retryDelay(transport(code), 0, policy), undefined);
     }
   });
 
   it("retries RateLimitExceeded after the host's retry-after, else a longer backoff", () => {
     const hinted = new BridgeError(ErrorType.RateLimitExceeded, "", { details: { retry_after_ms: "1234" } });
-    assert.equal(retryDelay(hinted, 0, policy, false), 1234);
+    assert.equal(retryDelay(hinted, 0, policy), 1234);
     const bare = new BridgeError(ErrorType.RateLimitExceeded, "");
     assert.deepEqual(
-      [0, 1].map((attempt) => retryDelay(bare, attempt, policy, false)),
+      [0, 1].map((attempt) => retryDelay(bare, attempt, policy)),
       [10_000, 20_000],
     );
     const busy = new BridgeError(ErrorType.ConcurrencyLimitExceeded, "");
-    assert.equal(retryDelay(busy, 1, policy, false), 2000);
+    assert.equal(retryDelay(busy, 1, policy), 2000);
   });
 
   it("never retries tool logic and request errors", () => {
@@ -69,9 +61,9 @@ describe("retry policy", () => {
       ErrorType.Timeout,
       ErrorType.SessionNotFound,
     ]) {
-      assert.equal(retryDelay(new BridgeError(type, ""), 0, policy, true), undefined, type);
+      assert.equal(retryDelay(new BridgeError(type, ""), 0, policy), undefined, type);
     }
-    assert.equal(retryDelay(new Error("plain"), 0, policy, true), undefined);
+    assert.equal(retryDelay(new Error("plain"), 0, policy), undefined);
   });
 });
 
@@ -114,20 +106,20 @@ describe("executeWithRetry against the real host", () => {
         { key: "rl-exhaust", failures: 5, retry_after_ms: 5 },
         { maxAttempts: 2 },
       ),
-      isBridgeError(ErrorType.RateLimitExceeded, (e) => e.message.includes("call 2 refused")),
+      fails(ErrorType.RateLimitExceeded, (e) => e.message.includes("call 2 refused")),
     );
     assert.equal(await client.executeTool("call_count", { key: "rl-exhaust" }), 2);
   });
 
-  it("does not retry a tool error, even when forced", async () => {
+  it("does not retry a tool error", async () => {
     const retries: RetryEvent[] = [];
     await assert.rejects(
       client.executeWithRetry(
         "flaky",
         { key: "logic", failures: 1, mode: "error" },
-        { force: true, onRetry: (event) => retries.push(event) },
+        { onRetry: (event) => retries.push(event) },
       ),
-      isBridgeError(ErrorType.ToolExecutionError, (e) => e.message.includes("flaky failure 1")),
+      fails(ErrorType.ToolExecutionError, (e) => e.message.includes("flaky failure 1")),
     );
     assert.deepEqual(retries, []);
     assert.equal(await client.executeTool("call_count", { key: "logic" }), 1);
@@ -152,7 +144,7 @@ describe("executeWithRetry across a host restart", () => {
           { name: "x" },
           { backoff: FAST_BACKOFF, onRetry: (e) => down.push(e) },
         ),
-        isBridgeError(ErrorType.CommunicationError, (e) => e.details.grpc_code === "UNAVAILABLE"),
+        fails(ErrorType.CommunicationError, (e) => e.details.grpc_code === "UNAVAILABLE"),
       );
       assert.deepEqual(
         down.map((e) => e.attempt),
@@ -208,7 +200,7 @@ describe("executeWithRetry across a host restart", () => {
       host = await startHost({ port });
       await assert.rejects(
         cold.executeWithRetry("add", { a: 1, b: 2 }, { backoff: FAST_BACKOFF }),
-        isBridgeError(ErrorType.SessionNotFound, (e) => e.details.recreated === "true"),
+        fails(ErrorType.SessionNotFound, (e) => e.details.recreated === "true"),
       );
       // The session exists again (empty): the next call goes through.
       assert.equal(await cold.executeWithRetry("add", { a: 1, b: 2 }), 3);
@@ -231,19 +223,35 @@ describe("executeWithRetry across a host restart", () => {
     }
   });
 
-  it("retries a tool with a side effect under one request id: the host runs it once", async () => {
+  it("retries a tool with a side effect whose answer was lost: the host runs it once", async () => {
     const host = await startHost();
-    const client = new ToolBridgeClient(host.target);
+    // The client reaches the host through a proxy that loses the next answer: the call ran,
+    // the host sent its result, and the connection dropped before the client read it.
+    const proxy = await AnswerCutter.start(host.target);
+    const client = new ToolBridgeClient(proxy.target, FAST_RECONNECT);
     try {
       await client.initializeSession();
       const key = `once-${Date.now()}`;
-      const requestId = `req-${key}`;
-      const first = await client.executeWithRetry("bump", { key }, { requestId });
-      const again = await client.executeWithRetry("bump", { key }, { requestId });
-      assert.deepEqual(again, first);
+      const lost = proxy.loseNextAnswer();
+      const retries: RetryEvent[] = [];
+      const result = await client.executeWithRetry(
+        "bump",
+        { key },
+        { requestId: `req-${key}`, backoff: FAST_BACKOFF, onRetry: (event) => retries.push(event) },
+      );
+      await lost;
+      assert.ok(proxy.cuts > 0, "no connection was cut");
+      // The first attempt failed with the dropped connection; the second got the recorded answer.
+      assert.deepEqual(
+        retries.map((e) => [e.attempt, e.error.details.grpc_code]),
+        [[1, "UNAVAILABLE"]],
+      );
+      assert.deepEqual(result, { count: 1, node: "local" });
+      assert.equal(await client.executeTool("bump_starts", { key }), 1);
       assert.equal(await client.executeTool("bumps", { key }), 1);
     } finally {
       client.close();
+      await proxy.close();
       await host.stop();
     }
   });
@@ -253,8 +261,8 @@ describe("executeWithRetry across a host restart", () => {
     const workerDied = new BridgeError(ErrorType.Unavailable, "", { details: { retriable: "true" } });
     const redisDown = new BridgeError(ErrorType.Unavailable, "", { details: { store: "redis" } });
     const nodeGone = new BridgeError(ErrorType.Unavailable, "", { details: { retriable: "false" } });
-    assert.equal(retryDelay(workerDied, 1, policy, true), 2000);
-    assert.equal(retryDelay(redisDown, 0, policy, true), 1000);
-    assert.equal(retryDelay(nodeGone, 0, policy, true), undefined);
+    assert.equal(retryDelay(workerDied, 1, policy), 2000);
+    assert.equal(retryDelay(redisDown, 0, policy), 1000);
+    assert.equal(retryDelay(nodeGone, 0, policy), undefined);
   });
 });

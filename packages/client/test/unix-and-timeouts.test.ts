@@ -155,6 +155,15 @@ describe("the client and where the host is", () => {
   });
 
   it("refuses a default timeout that is not a positive number of milliseconds", () => {
-    assert.throws(() => new ToolBridgeClient("127.0.0.1:1", { defaultTimeoutMs: 0 }), RangeError);
+    for (const defaultTimeoutMs of [0, -1, Number.NaN]) {
+      assert.throws(
+        () => new ToolBridgeClient("127.0.0.1:1", { defaultTimeoutMs }),
+        (e: unknown) =>
+          e instanceof BridgeError &&
+          e.type === ErrorType.ValidationError &&
+          e.details.field === "defaultTimeoutMs" &&
+          /positive number of milliseconds/.test(e.message),
+      );
+    }
   });
 });

@@ -12,7 +12,8 @@ import { fromPbTimestamp, toPbTimestamp } from "./convert.js";
 import { BridgeError, ErrorType } from "./errors.js";
 import * as pbAgents from "./gen/toolbridge/v1/agents.js";
 import type * as pbValues from "./gen/toolbridge/v1/values.js";
-import { decodeValue, encodeValue, type NativeValue, Timestamp } from "./values.js";
+import { type NativeValue, Timestamp } from "./native-values.js";
+import { decodeValue, encodeValue } from "./values.js";
 import type { SetVariableOptions, Variable } from "./variables.js";
 
 export const AGENT_DEFINITION_PREFIX = "agent_";

@@ -18,6 +18,8 @@ export const ErrorType = {
   VariableNotFound: "VariableNotFound",
   VersionConflict: "VersionConflict",
   ConstraintViolation: "ConstraintViolation",
+  /** A request id already names another call in the session (another tool or other arguments). */
+  RequestIdReused: "RequestIdReused",
   Unavailable: "Unavailable",
   InternalError: "InternalError",
   /** Client side only: the call failed in transport; `grpcCode` says how. */

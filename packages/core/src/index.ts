@@ -27,19 +27,21 @@ export {
 export { BridgeError, type BridgeErrorOptions, ErrorType, isBridgeError, isErrorType } from "./errors.js";
 export { orderedKeys } from "./map-order.js";
 export {
-  type DecodeOptions,
   type DTypeName,
-  decodeValue,
-  encodeValue,
   Float64,
   float64,
-  MAX_BIG_INT_DIGITS,
-  MAX_VALUE_DEPTH,
   type NativeObject,
   type NativeValue,
   Tensor,
   type TensorArray,
   Timestamp,
+} from "./native-values.js";
+export {
+  type DecodeOptions,
+  decodeValue,
+  encodeValue,
+  MAX_BIG_INT_DIGITS,
+  MAX_VALUE_DEPTH,
 } from "./values.js";
 export {
   type DeclareVariableOptions,
@@ -60,8 +62,10 @@ export {
 
 // --- For library authors (the host, the client, other transports): the wire ---------------
 
+export { encodeArgs, encodeKwargs } from "./arguments.js";
 export { asBuffer, fromPbTimestamp, toPbTimestamp } from "./convert.js";
 export { type EncodingGuide, encodingGuide, listGuide } from "./encoding-guide.js";
+export { errorFromInfo } from "./error-info.js";
 export { FILE_DESCRIPTOR_SET_BASE64 } from "./gen/descriptor.js";
 export * as pbTimestamp from "./gen/google/protobuf/timestamp.js";
 export * as pbAgents from "./gen/toolbridge/v1/agents.js";

@@ -6,7 +6,7 @@
  * (invisible to Object.keys, for...in, JSON and spreads), and the encoder sends the keys in
  * that order: a map a tool receives and returns as it is keeps its order.
  */
-import type { NativeObject, NativeValue } from "./values.js";
+import type { NativeObject, NativeValue } from "./native-values.js";
 
 const KEY_ORDER = Symbol("toolbridge.keyOrder");
 

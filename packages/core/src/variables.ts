@@ -7,7 +7,8 @@ import { fromPbTimestamp } from "./convert.js";
 import { BridgeError, ErrorType } from "./errors.js";
 import * as pb from "./gen/toolbridge/v1/toolbridge.js";
 import { DType, type Value } from "./gen/toolbridge/v1/values.js";
-import { type DecodeOptions, type DTypeName, decodeValue, encodeValue, type NativeValue } from "./values.js";
+import type { DTypeName, NativeValue } from "./native-values.js";
+import { type DecodeOptions, decodeValue, encodeValue } from "./values.js";
 
 /** Types a variable can be declared with. */
 export const VARIABLE_TYPES = [

@@ -5,7 +5,8 @@
 import { configureTextEncoding, getTextEncoding } from "@bufbuild/protobuf/wire";
 import { BridgeError, ErrorType } from "./errors.js";
 import { Value } from "./gen/toolbridge/v1/values.js";
-import { type DecodeOptions, decodeValue, encodeValue, type NativeValue } from "./values.js";
+import type { NativeValue } from "./native-values.js";
+import { type DecodeOptions, decodeValue, encodeValue } from "./values.js";
 
 // The generated decoders would otherwise turn invalid UTF-8 into U+FFFD silently,
 // while Python's protobuf rejects it; strict decoding makes both sides refuse it.

@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { BridgeError, ErrorType } from "@toolbridge/core";
 import { z } from "zod";
+import { McpServersSchema } from "./mcp/mount/config.js";
 
 const ms = (max: number) => z.coerce.number().int().min(0).max(max);
 // A boolean that environment variables and flags can spell as text.
@@ -78,6 +79,12 @@ const HostConfigSchema = z.strictObject({
     .int()
     .min(1024)
     .default(32 * 1024 * 1024),
+  /** Bytes of updates all variable watchers of this host may fall behind together; 0: no such limit. */
+  maxTotalWatchBufferBytes: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(256 * 1024 * 1024),
   /**
    * Where sessions, variables and agent records live: "memory" (this process; gone when it
    * exits) or a Redis URL, redis://[user:password@]host:port/db or rediss://... for TLS,
@@ -87,7 +94,10 @@ const HostConfigSchema = z.strictObject({
     .string()
     .regex(/^(memory|rediss?:\/\/\S+)$/, "use memory, redis://host:port/db or rediss://host:port/db")
     .default("memory"),
-  /** How many of a session's latest variable changes are kept for resuming a watch. */
+  /**
+   * How many of a session's latest variable changes are kept for resuming a watch; their
+   * bytes count in maxSessionVariableBytes (and maxTotalVariableBytes), which they are dropped to fit.
+   */
   watchHistory: z.coerce.number().int().min(0).max(1_000_000).default(1000),
   /**
    * How long the outcome of a call with a client-chosen request id is kept, so that a retry
@@ -102,6 +112,12 @@ const HostConfigSchema = z.strictObject({
     .int()
     .min(256)
     .default(64 * 1024),
+  /** Bytes of call outcomes (with their request ids) one session keeps for replay; beyond it the oldest are forgotten. */
+  replayMaxSessionBytes: z.coerce
+    .number()
+    .int()
+    .min(256)
+    .default(16 * 1024 * 1024),
   /**
    * With a shared store: the host:port other nodes reach this one at (they forward calls of
    * its session tools here). Empty: the address it listens on (the host name when it
@@ -163,13 +179,17 @@ const HostConfigSchema = z.strictObject({
   maxStreamsPerSession: z.coerce.number().int().min(1).default(64),
   /** Server streams one authenticated principal may have open at once, per host; 0: no such limit. */
   maxStreamsPerPrincipal: z.coerce.number().int().min(0).default(256),
-  /** Encoded bytes of all of a session's variables. */
+  /** Encoded bytes of all of a session's variables and of the changes kept for resuming its watches. */
   maxSessionVariableBytes: z.coerce
     .number()
     .int()
     .min(64)
     .default(64 * 1024 * 1024),
-  /** Encoded bytes of all variables in the memory store (this host's memory); 0: no such limit. */
+  /**
+   * Encoded bytes the memory store keeps for all sessions (this host's memory): variables and
+   * session metadata, which are refused beyond it, and the watch history, call records and
+   * deleted names it drops oldest first to stay within it; 0: no such limit.
+   */
   maxTotalVariableBytes: z.coerce
     .number()
     .int()
@@ -190,6 +210,26 @@ const HostConfigSchema = z.strictObject({
    * authentication (or `insecure`), as the gRPC port does.
    */
   inspectorHost: z.string().min(1).default("127.0.0.1"),
+  /**
+   * Port of the MCP endpoint (Streamable HTTP) serving the host's tools to MCP clients; unset
+   * (the default) serves none, 0 picks a free port (docs/mcp.md).
+   */
+  mcpPort: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Interface of the MCP endpoint: loopback by default; another needs TLS or authentication, as `host` does. */
+  mcpHost: z.string().min(1).default("127.0.0.1"),
+  /** Path of the MCP endpoint; `<path>/sessions/<id>` works inside toolbridge session `<id>`. */
+  mcpPath: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._~/-]*[^/]$/, "a path such as /mcp")
+    .default("/mcp"),
+  /** Comma-separated host names MCP clients reach the endpoint by (Host header), beyond the interface's own. */
+  mcpAllowedHosts: z.string().default(""),
+  /** Comma-separated host names of web origins whose pages may call the MCP endpoint. */
+  mcpAllowedOrigins: z.string().default(""),
+  /** 2025-era MCP clients' HTTP sessions open at once; each idle one expires after sessionTimeoutMs. */
+  mcpMaxSessions: z.coerce.number().int().min(1).max(100_000).default(256),
+  /** MCP servers whose tools the host mounts, by name (docs/mcp.md): stdio commands or HTTP URLs. */
+  mcpServers: McpServersSchema,
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /**
    * Charge an exception or rejection escaping a tool to its call, which then fails with

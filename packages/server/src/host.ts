@@ -1,7 +1,7 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { hostname, tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { hostname } from "node:os";
+import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, FILE_DESCRIPTOR_SET_BASE64, pb } from "@toolbridge/core";
 import { type Logger, pino } from "pino";
@@ -16,8 +16,11 @@ import { type HostConfig, type HostConfigInput, parseConfig, sweepInterval } fro
 import type { InspectorGateway } from "./inspector/gateway.js";
 import { checkInspectorExposure, serveHostInspector } from "./inspector/host-inspector.js";
 import { hostView } from "./inspector/host-view.js";
+import { HostMcp, type McpStdioOptions } from "./mcp/host-mcp.js";
+import type { McpMountState } from "./mcp/mount/mounts.js";
 import { type MetricsEndpoint, serveMetrics } from "./metrics/http.js";
 import { HostMetrics } from "./metrics/metrics.js";
+import { makePrivateDir, removeStaleDirs } from "./private-dir.js";
 import { OpenCallStreams } from "./rpc/call-streams.js";
 import { shuttingDown } from "./rpc/calls.js";
 import { DescriptorIndex } from "./rpc/descriptors.js";
@@ -29,10 +32,10 @@ import { StandardHealthService } from "./rpc/standard-health.js";
 import { StreamLimits } from "./rpc/stream-limits.js";
 import { ValueCounter } from "./rpc/value-budget.js";
 import { type HostRuntime, SHUTTING_DOWN } from "./runtime.js";
+import { createSessionStore, describeSessionStore, sessionStoreKind } from "./sessions/factory.js";
 import { SessionManager } from "./sessions/manager.js";
-import { InMemorySessionStore } from "./sessions/memory-store.js";
-import { RedisSessionStore } from "./sessions/redis-store.js";
-import { isShared, type SessionEnded, type SessionStore, type SharedSessionStore } from "./sessions/store.js";
+import type { SessionEnded } from "./sessions/session-table.js";
+import type { SessionStore } from "./sessions/store.js";
 import type { Tool } from "./tools/define.js";
 import { containToolFaults } from "./tools/faults.js";
 import { Forwarder } from "./tools/forward.js";
@@ -52,8 +55,9 @@ const DESCRIPTOR_SET = Buffer.from(FILE_DESCRIPTOR_SET_BASE64, "base64");
 
 export interface HostOptions extends Omit<HostConfigInput, "store"> {
   /**
-   * Where sessions live: a SessionStore, or as in the configuration "memory" (the
-   * default) or a Redis URL (redis://host:port/db, rediss://... for TLS).
+   * Where sessions live: a SessionStore (e.g. a RedisSessionStore built with TLS options
+   * of your own, or a store of your own: docs/stores.md), or as in the configuration
+   * "memory" (the default) or a Redis URL (redis://host:port/db, rediss://... for TLS).
    */
   store?: SessionStore | string;
   /** A pino logger; by default one writing JSON lines to stderr at `logLevel`. */
@@ -118,8 +122,12 @@ export class ToolBridgeHost {
   private readonly impatience = new AbortController();
   private server: grpc.Server | undefined;
   private listening: ListeningAddress | undefined;
-  /** The Unix socket of the host's own clients when it serves TLS (see clientTarget). */
+  /**
+   * The Unix socket of the host's own clients (see clientTarget) when it serves TLS or has
+   * workers, bound once it listens, in `privateDir` (which also holds its workers' sockets).
+   */
   private internalSocket: string | undefined;
+  private privateDir: string | undefined;
   /** Stops listening for faults escaping tools (tools/faults.ts); set while the host runs. */
   private releaseFaults: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
@@ -128,11 +136,13 @@ export class ToolBridgeHost {
   private readonly auth: Authenticator;
   /** The authenticator and the TLS files, reloaded on SIGHUP. */
   private readonly credentials: HostCredentials;
-  /** The store when several nodes share it (Redis): the node directory and shared limits. */
-  private readonly shared: SharedSessionStore | undefined;
+  /** Where sessions and everything kept in them live; with a shared store, also the node and tool directories. */
+  private readonly store: SessionStore;
   private metricsEndpoint: MetricsEndpoint | undefined;
   /** The web inspector, when `inspectorPort` is set. */
   private inspector: InspectorGateway | undefined;
+  /** MCP both ways: the endpoint serving the tools (mcpPort), stdio serving, the mounted servers. */
+  private readonly mcp: HostMcp;
   /**
    * The host's Python workers (`--workers N --worker-module my_tools`): call their tools from
    * TypeScript and run agents on them. Started and stopped with the host; their tools are
@@ -148,8 +158,10 @@ export class ToolBridgeHost {
       logger ?? pino({ level: this.config.logLevel, base: { service: "toolbridge" } }, pino.destination(2));
     this.credentials = new HostCredentials(this.config, this.log);
     this.auth = this.credentials.auth;
+    this.store = typeof store === "object" ? store : createSessionStore(this.config, this.log);
+    const { sessions, variables, callRecords, rateSlots, nodes, sessionTools } = this.store;
     this.sessions = new SessionManager({
-      store: typeof store === "object" ? store : this.configuredStore(),
+      sessions,
       timeoutMs: this.config.sessionTimeoutMs,
       sweepIntervalMs: sweepInterval(this.config),
       log: this.log,
@@ -157,11 +169,11 @@ export class ToolBridgeHost {
       maxSessionMetadataBytes: this.config.maxSessionMetadataBytes,
     });
     this.sessions.onSessionEnded((event) => this.registry.dropSession(event.id));
-    const sessionStore = this.sessions.store;
-    const shared = isShared(sessionStore) ? sessionStore : undefined;
-    this.shared = shared;
-    this.metrics = new HostMetrics(() => this.sessions.count());
-    this.variableService = new VariableService(this.sessions, this.config, this.log);
+    this.metrics = new HostMetrics(
+      () => this.sessions.count(),
+      this.store.usage === undefined ? undefined : () => this.store.usage?.(),
+    );
+    this.variableService = new VariableService(this.sessions, variables, this.config, this.log);
     this.workers = new WorkerPool({
       size: this.config.workers,
       modules: this.config.workerModule.split(","),
@@ -197,27 +209,40 @@ export class ToolBridgeHost {
       streams: new StreamLimits(this.config),
       replay:
         this.config.replayWindowMs > 0
-          ? new ReplayLedger(sessionStore, {
-              node: shared?.nodeId ?? LOCAL_NODE,
+          ? new ReplayLedger(callRecords, {
+              node: nodes?.nodeId ?? LOCAL_NODE,
               maxRecordBytes: this.config.replayMaxRecordBytes,
               // With one node, a claim of another node cannot be live.
-              isGone: async (node) => shared === undefined || (await shared.nodeEntry(node)) === undefined,
+              isGone: async (node) => nodes === undefined || (await nodes.entry(node)) === undefined,
             })
           : undefined,
-      sharedRate: shared && ((tool, limit) => shared.takeRateSlot(tool, limit)),
-      forwarder: shared && new Forwarder(shared, this.config.maxMessageBytes, this.credentials.peerTransport),
+      sharedRate: rateSlots && ((tool, limit) => rateSlots.take(tool, limit)),
+      forwarder:
+        nodes &&
+        sessionTools &&
+        new Forwarder({ nodes, sessionTools }, this.config.maxMessageBytes, this.credentials.peerTransport),
       callStreams: new OpenCallStreams(),
       operations: hostView({
         metrics: this.metrics,
         recentCalls: this.config.recentCalls,
-        store: storeKind(sessionStore),
+        store: sessionStoreKind(this.store),
         tls: tlsEnabled(this.config),
-        shared,
+        nodes,
         workers: () => (this.workers.size === 0 ? undefined : this.workers.state()),
       }),
     };
-    // New TLS files: the calls forwarded from now on connect with them.
-    this.credentials.onTlsReloaded(() => this.runtime.forwarder?.reconnect());
+    this.mcp = new HostMcp(this.runtime, this.config, {
+      metricsRegistry: this.metrics.registry,
+      globalTool: (name) => this.registry.resolve("", name),
+      register: (tools) => this.registerTool(tools, { replace: true }),
+      unregister: (name) => this.registry.unregister(name),
+      setHealth: (service, serving) => this.health.set(service, serving),
+    });
+    // New TLS files: the calls forwarded from now on connect with them, and MCP clients too.
+    this.credentials.onTlsReloaded(() => {
+      this.runtime.forwarder?.reconnect();
+      this.mcp.reloadTls();
+    });
   }
 
   /**
@@ -288,14 +313,12 @@ export class ToolBridgeHost {
    * forwarded calls); undefined with a store of this process only.
    */
   get nodeId(): string | undefined {
-    return this.shared?.nodeId;
+    return this.store.nodes?.nodeId;
   }
 
   /** Where sessions live: "memory", the Redis URL (without password), or "custom" for a store passed in. */
   get storeDescription(): string {
-    const { store } = this.sessions;
-    if (store instanceof RedisSessionStore) return store.description;
-    return store instanceof InMemorySessionStore ? "memory" : "custom";
+    return describeSessionStore(this.store);
   }
 
   /** Registers global tools, visible to every session. */
@@ -316,7 +339,7 @@ export class ToolBridgeHost {
     for (const one of Array.isArray(tool) ? tool : [tool as Tool]) {
       this.registry.register(one, { sessionId, replace: options.replace ?? false });
       // Listed in the shared store, so that every node lists it and forwards its calls here.
-      await this.shared?.publishSessionTool(
+      await this.store.sessionTools?.publish(
         sessionId,
         one.name,
         pb.ToolSpec.encode(one.spec(pb.ToolScope.TOOL_SCOPE_SESSION)).finish(),
@@ -326,8 +349,8 @@ export class ToolBridgeHost {
 
   unregisterTool(name: string, sessionId?: string): boolean {
     const removed = this.registry.unregister(name, sessionId);
-    if (removed && sessionId !== undefined && this.shared !== undefined) {
-      this.shared.withdrawSessionTool(sessionId, name).catch((error: unknown) => {
+    if (removed && sessionId !== undefined && this.store.sessionTools !== undefined) {
+      this.store.sessionTools.withdraw(sessionId, name).catch((error: unknown) => {
         this.log.warn(
           { err: error, sessionId, tool: name },
           "could not withdraw a session tool from the store",
@@ -369,7 +392,7 @@ export class ToolBridgeHost {
   }
 
   async hasSession(id: string): Promise<boolean> {
-    return (await this.sessions.store.get(id, Date.now())) !== undefined;
+    return (await this.store.sessions.get(id, Date.now())) !== undefined;
   }
 
   sessionCount(): Promise<number> {
@@ -396,9 +419,10 @@ export class ToolBridgeHost {
 
   /**
    * Where the host's own clients (its workers, agents from `runPythonAgent` with
-   * `token: host.hostToken`) dial it: the listening address, or on a host serving TLS a
-   * Unix socket in a private directory, plaintext and still authenticated by token, so
-   * that they need neither the CA nor a client certificate. Undefined before start().
+   * `token: host.hostToken`) dial it: the listening address, or on a host serving TLS or
+   * having workers a Unix socket in a private directory, plaintext and still authenticated
+   * by token, so that they need neither the CA nor a client certificate (and the workers
+   * know it when they start). Undefined before start().
    */
   get clientTarget(): string | undefined {
     return this.internalSocket === undefined ? this.listening?.target : `unix:${this.internalSocket}`;
@@ -412,6 +436,29 @@ export class ToolBridgeHost {
   /** URL of the web inspector once started, when `inspectorPort` is set (docs/inspector.md). */
   get inspectorUrl(): string | undefined {
     return this.inspector?.url;
+  }
+
+  /** URL of the MCP endpoint (Streamable HTTP) once started, when `mcpPort` is set. */
+  get mcpUrl(): string | undefined {
+    return this.mcp.url;
+  }
+
+  /**
+   * The MCP servers this host mounts (`mcpServers`): each one's connection state, mounted
+   * tools and last error. Their health is also reported as the health service
+   * `toolbridge.mcp.<name>` (SERVING while connected).
+   */
+  mcpMounts(): McpMountState[] {
+    return this.mcp.mountStates();
+  }
+
+  /**
+   * Serves the host's tools to one MCP client over stdin/stdout (what `toolbridge mcp`
+   * does), as the host itself; with `sessionId`, inside that toolbridge session. `onClosed`
+   * is called when the client closes stdin. Call it after start(); keep stdout for MCP alone.
+   */
+  serveMcpStdio(options: McpStdioOptions = {}, onClosed: () => void = () => {}): { close(): Promise<void> } {
+    return this.mcp.serveStdio(options, onClosed);
   }
 
   /** The registry behind GetMetrics and /metrics, e.g. to merge into an app's own Prometheus endpoint. */
@@ -449,6 +496,7 @@ export class ToolBridgeHost {
       insecure: config.insecure,
     });
     checkInspectorExposure(config, this.auth.enabled);
+    this.mcp.checkExposure(tls, this.auth.enabled);
     const credentials = this.credentials.serverCredentials();
 
     const bindTo = bindAddress(config);
@@ -463,17 +511,26 @@ export class ToolBridgeHost {
           : undefined,
       );
     }
+    let internalSocket: string | undefined;
     try {
+      internalSocket = await this.preparePrivateDir(tls);
       await this.startWorkers();
+      await this.mcp.start(tls);
     } catch (error) {
+      await this.mcp.stop();
+      await this.workers.stop({ graceMs: 0 });
       await this.metricsEndpoint?.close();
       this.metricsEndpoint = undefined;
+      this.removePrivateDir();
       throw error;
     }
     let port: number;
     try {
       port = await listen(server, bindTo, credentials);
-      if (tls) this.internalSocket = await bindInternalSocket(server);
+      if (internalSocket !== undefined) {
+        await listen(server, `unix:${internalSocket}`, grpc.ServerCredentials.createInsecure());
+        this.internalSocket = internalSocket;
+      }
       if (config.inspectorPort !== undefined) {
         const publicTarget = isUnixAddress(config.host)
           ? config.host
@@ -487,9 +544,11 @@ export class ToolBridgeHost {
       }
     } catch (error) {
       server.forceShutdown();
+      await this.mcp.stop();
       await this.metricsEndpoint?.close();
       this.metricsEndpoint = undefined;
       await this.workers.stop({ graceMs: 0 });
+      this.removePrivateDir();
       throw error;
     }
     this.server = server;
@@ -500,13 +559,14 @@ export class ToolBridgeHost {
     this.listening = isUnixAddress(config.host)
       ? { host: config.host, port: 0, target: config.host }
       : { host: config.host, port, target: bindAddress({ host: config.host, port }) };
-    this.workers.setHostAddress(this.clientTarget);
     await this.advertise(port);
     this.log.info(
       {
         address: this.listening.target,
         tools: this.registry.globalCount,
         metrics: this.metricsUrl,
+        mcp: this.mcpUrl,
+        mcpMounts: this.mcp.mountStates().length || undefined,
         store: this.storeDescription,
         tls: tls ? (config.tlsClientCa === "" ? "on" : "on, client certificates required") : "off",
         authentication: this.auth.enabled,
@@ -548,9 +608,10 @@ export class ToolBridgeHost {
 
   /** With a shared store: lists this node's address, where other nodes forward calls of its session tools. */
   private async advertise(port: number): Promise<void> {
-    if (this.shared === undefined) return;
+    const { nodes } = this.store;
+    if (nodes === undefined) return;
     try {
-      const token = await this.shared.peerToken();
+      const token = await nodes.peerToken();
       this.auth.trustPeerToken(token);
       if (this.runtime.forwarder !== undefined) this.runtime.forwarder.peerToken = token;
     } catch (error) {
@@ -560,34 +621,11 @@ export class ToolBridgeHost {
     const wildcard = host === "0.0.0.0" || host === "::";
     const address = advertiseAddress || (wildcard ? `${hostname()}:${port}` : (this.listening?.target ?? ""));
     try {
-      await this.shared.advertise({ address, tls: tlsEnabled(this.config) });
+      await nodes.advertise({ address, tls: tlsEnabled(this.config) });
     } catch (error) {
       // It keeps trying every second; meanwhile other nodes cannot forward calls here.
       this.log.warn({ err: error, address }, "could not advertise this node in the session store yet");
     }
-  }
-
-  private configuredStore(): SessionStore {
-    const { config } = this;
-    const options = {
-      timeoutMs: config.sessionTimeoutMs,
-      maxSessions: config.maxConcurrentSessions,
-      watchHistory: config.watchHistory,
-      callRecords: { windowMs: config.replayWindowMs, maxRecords: config.replayMaxRecords },
-    };
-    if (config.store === "memory") return new InMemorySessionStore(options);
-    const store = new RedisSessionStore({ ...options, url: config.store });
-    let lastLogged = 0;
-    store.onConnectionError((error) => {
-      const now = Date.now();
-      if (now - lastLogged < STORE_ERROR_LOG_INTERVAL_MS) return;
-      lastLogged = now;
-      this.log.warn(
-        { err: error, store: store.description },
-        "session store (Redis) connection error; calls that need it fail with Unavailable until it is back",
-      );
-    });
-    return store;
   }
 
   /** Authenticates a scrape of /metrics by its Authorization header, as a gRPC call would be. */
@@ -595,6 +633,28 @@ export class ToolBridgeHost {
     const metadata = new grpc.Metadata();
     if (header !== undefined) metadata.set("authorization", header);
     await this.auth.authenticate({ metadata, getPath: () => "GET /metrics", getAuthContext: () => ({}) });
+  }
+
+  /**
+   * Removes the private directories of hosts that are gone (killed before they could), then
+   * makes this host's when it needs one: for its own clients' socket on a host serving TLS,
+   * and for its workers, whose sockets go there and who dial that socket, fixed at their start.
+   * Resolves with the socket's path (bound once the host listens), if any.
+   */
+  private async preparePrivateDir(tls: boolean): Promise<string | undefined> {
+    const removed = await removeStaleDirs();
+    if (removed.length > 0)
+      this.log.info({ removed }, "removed the private directories of hosts that are gone");
+    if (!tls && this.workers.size === 0) return undefined;
+    this.privateDir = makePrivateDir("toolbridge-host");
+    const socket = join(this.privateDir, "host.sock");
+    if (this.workers.size > 0) this.workers.attachToHost(this.privateDir, `unix:${socket}`);
+    return socket;
+  }
+
+  private removePrivateDir(): void {
+    if (this.privateDir !== undefined) rmSync(this.privateDir, { recursive: true, force: true });
+    this.privateDir = undefined;
   }
 
   /** Starts the worker pool (when configured) and registers its tools for every session. */
@@ -631,13 +691,13 @@ export class ToolBridgeHost {
       if (idle) await this.close(server, deadline);
       else await this.cancelInFlight(server);
     }
+    await this.mcp.stop();
     await this.workers.stop({ graceMs });
     await this.metricsEndpoint?.close();
-    await this.shared?.withdraw();
+    await this.store.nodes?.withdraw();
     this.runtime.forwarder?.close();
-    await this.sessions.store.close();
-    if (this.internalSocket !== undefined)
-      rmSync(dirname(this.internalSocket), { recursive: true, force: true });
+    await this.store.close();
+    this.removePrivateDir();
     this.releaseFaults?.();
     this.log.info("toolbridge host stopped");
   }
@@ -674,16 +734,6 @@ export class ToolBridgeHost {
   }
 }
 
-/**
- * Binds `server` to a plaintext Unix socket in a new directory only this user may enter;
- * resolves with the socket's path.
- */
-async function bindInternalSocket(server: grpc.Server): Promise<string> {
-  const path = join(mkdtempSync(join(tmpdir(), "toolbridge-host-")), "host.sock");
-  await listen(server, `unix:${path}`, grpc.ServerCredentials.createInsecure());
-  return path;
-}
-
 /** Binds `server` to `address`; resolves with the bound port, rejects with Unavailable naming the address. */
 function listen(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
   return new Promise<number>((resolve, reject) => {
@@ -697,12 +747,6 @@ function listen(server: grpc.Server, address: string, credentials: grpc.ServerCr
         );
     });
   });
-}
-
-/** What kind of store `store` is, as DescribeHost says: "memory", "redis" or "custom". */
-function storeKind(store: SessionStore): string {
-  if (store instanceof RedisSessionStore) return "redis";
-  return store instanceof InMemorySessionStore ? "memory" : "custom";
 }
 
 /** The node name in call claims when the store is this process's own. */
@@ -721,9 +765,6 @@ const GRACE_OVER = shuttingDown(
 
 /** How long the answers to calls cancelled at the end of the grace period may take to go out. */
 const ABORT_ANSWER_WAIT_MS = 1000;
-
-/** Logs a store's connection errors at most once per this interval (the store retries by itself). */
-const STORE_ERROR_LOG_INTERVAL_MS = 10_000;
 
 /** Health of the worker pool under WORKERS_HEALTH_SERVICE: SERVING while at least one worker is ready. */
 function reportPoolHealth(pool: WorkerPool, health: HostHealth): void {

@@ -40,7 +40,6 @@ export {
 export {
   type AgentEvent,
   type AgentTlsFiles,
-  PythonAgentError,
   type PythonAgentOptions,
   type PythonAgentResult,
   runPythonAgent,
@@ -61,9 +60,9 @@ export {
   ToolBridgeHost,
   WORKERS_HEALTH_SERVICE,
 } from "./host.js";
-export { InMemorySessionStore } from "./sessions/memory-store.js";
-export { RedisSessionStore, type RedisSessionStoreOptions } from "./sessions/redis-store.js";
-export type { SessionEnded, SessionEndReason } from "./sessions/store.js";
+export { InMemorySessionStore } from "./sessions/memory/store.js";
+export { RedisSessionStore, type RedisSessionStoreOptions } from "./sessions/redis/store.js";
+export type { SessionEnded, SessionEndReason } from "./sessions/session-table.js";
 export {
   defineTool,
   type ParametersSchema,
@@ -77,30 +76,48 @@ export { SessionVariables } from "./variables/session-variables.js";
 export type { WorkerAgentOptions } from "./workers/agents.js";
 export type { WorkerCounts } from "./workers/metrics.js";
 export type { WorkerPoolOptions } from "./workers/options.js";
-export { type PoolCallOptions, type PoolState, type WorkerInfo, WorkerPool } from "./workers/pool.js";
+export {
+  type EncodedCallOptions,
+  type PoolCallOptions,
+  type PoolState,
+  type WorkerInfo,
+  WorkerPool,
+} from "./workers/pool.js";
 
-// --- For library authors: implementing a SessionStore (e.g. one shared by several hosts) --
+// --- For library authors: a SessionStore of your own, part by part (docs/stores.md) -------
 
+export {
+  type CallClaim,
+  type CallClaimRequest,
+  type CallRecordLimits,
+  type CallRecordStore,
+  DEFAULT_CALL_RECORDS,
+} from "./sessions/call-records.js";
+export { sessionStoreOptions } from "./sessions/factory.js";
+export type { NodeDirectory, NodeEntry } from "./sessions/node-directory.js";
+export { DEFAULT_MAX_SESSION_BYTES, type SessionStoreOptions } from "./sessions/options.js";
+export type { RateSlots } from "./sessions/rate-slots.js";
 export type {
-  CallClaim,
-  CallClaimRequest,
-  CallRecordLimits,
-  ChangeHistory,
   CreateOptions,
   CreateResult,
-  Following,
+  SessionPage,
+  SessionQuery,
   SessionRecord,
-  SessionStore,
-  SessionStoreOptions,
-  SharedSessionStore,
+  SessionTable,
+} from "./sessions/session-table.js";
+export type { ListedSessionTool, SessionToolDirectory } from "./sessions/session-tools.js";
+export type { SessionStore, StoreUsage } from "./sessions/store.js";
+export type {
+  ChangeHistory,
+  Following,
   VariableChange,
   VariableFilter,
   VariableMutation,
   VariableMutationResult,
   VariableSlot,
   VariableSnapshot,
-} from "./sessions/store.js";
-export { DEFAULT_CALL_RECORDS } from "./sessions/store.js";
+  VariableStore,
+} from "./sessions/variable-store.js";
 
 // --- For library authors: Python worker tools registered on another host ------------------
 

@@ -331,10 +331,13 @@ describe("batches, limits and metrics against the real host", () => {
       assert.ok(match, `no sample ${line} in /metrics`);
       return Number(match.slice(line.length + 1));
     };
-    assert.equal(sample('toolbridge_tool_calls_total{tool="echo"}'), 5);
-    assert.equal(sample('toolbridge_tool_errors_total{tool="echo",error_type="ValidationError"}'), 1);
+    assert.equal(sample('toolbridge_tool_calls_total{tool="echo",protocol="grpc"}'), 5);
+    assert.equal(
+      sample('toolbridge_tool_errors_total{tool="echo",error_type="ValidationError",protocol="grpc"}'),
+      1,
+    );
     // Refused by validation, the failed call never ran: 4 observed durations.
-    assert.equal(sample('toolbridge_tool_duration_seconds_count{tool="echo"}'), 4);
+    assert.equal(sample('toolbridge_tool_duration_seconds_count{tool="echo",protocol="grpc"}'), 4);
     assert.equal(sample('toolbridge_stream_chunks_total{tool="count"}'), before.streamChunksTotal);
     assert.equal(sample("toolbridge_batch_size_count"), before.batchesTotal);
     assert.equal(sample("toolbridge_active_sessions"), before.activeSessions);

@@ -2,11 +2,11 @@
 // duplex call so that the test decides when frames go out and when responses are read.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { type NativeValue, ToolBridgeClient } from "@toolbridge/client";
 import { encodeValue, pb } from "@toolbridge/core";
 import { type HostProcess, startHost } from "./support/host-process.js";
+import { waitUntil } from "./support/wait.js";
 
 type Duplex = grpc.ClientDuplexStream<pb.CallFrame, pb.CallAnswer>;
 
@@ -14,7 +14,7 @@ let frames = 0;
 
 /**
  * A call frame; its request id is `request-<call id>-<n>`, unique in the file, unless given
- * ("" lets the host name the call). Reusing one would get the earlier call's answer replayed.
+ * ("" lets the host name the call). Reusing one would replay the earlier call or be refused.
  */
 function callFrame(
   sessionId: string,
@@ -127,7 +127,10 @@ describe("Calls, the multiplexed call stream", () => {
     call.write(callFrame(sessionId, 1, "slow", { ms: 20_000, tag: "ts-cancel-frame" }));
     call.write(callFrame(sessionId, 2, "add", { a: 1, b: 2 }));
     await until(1);
-    while (!(await events("ts-cancel-frame")).some((e) => e.event === "started")) await sleep(20);
+    await waitUntil(
+      async () => (await events("ts-cancel-frame")).some((e) => e.event === "started"),
+      "the slow call started",
+    );
     call.write(cancelFrame(1));
     call.write(cancelFrame(99));
     await until(2);
@@ -161,7 +164,10 @@ describe("Calls, the multiplexed call stream", () => {
       );
     }
     // The cancelled call of the second stream was stopped on the host.
-    while (!(await events("ts-twice")).some((e) => e.event === "aborted")) await sleep(20);
+    await waitUntil(
+      async () => (await events("ts-twice")).some((e) => e.event === "aborted"),
+      "the cancelled call was aborted on the host",
+    );
   });
 
   it("gives a call's request id to the tool as ExecuteTool does, and names a call that has none", async () => {
@@ -275,9 +281,8 @@ describe("Calls during a host shutdown", () => {
 
 /** Waits until the test tools recorded that the call tagged `tag` started. */
 async function started(client: ToolBridgeClient, tag: string): Promise<void> {
-  for (;;) {
+  await waitUntil(async () => {
     const seen = (await client.executeTool("events", { tag })) as { event: string }[];
-    if (seen.some((e) => e.event === "started")) return;
-    await sleep(20);
-  }
+    return seen.some((e) => e.event === "started");
+  }, `the call tagged ${tag} started`);
 }

@@ -145,4 +145,32 @@ describe("ToolInvocation", () => {
     await assert.rejects(chunks.next(), failsWith(ErrorType.Timeout, /total budget/));
     chunks.close();
   });
+
+  it("tells the tool its deadline, from when its timeout starts counting; none without a timeout", async () => {
+    const tool = defineTool({ name: "deadline", description: "", handler: (_, ctx) => ctx.deadline });
+    const before = Date.now();
+    const deadline = (await invocation(tool, 5000).run()) as number;
+    assert.ok(deadline >= before + 5000 && deadline <= Date.now() + 5000, String(deadline - before));
+    assert.equal(await invocation(tool, 0).run(), Number.POSITIVE_INFINITY);
+    const stream = defineTool({
+      name: "stream_deadline",
+      description: "",
+      streaming: true,
+      async *handler(_, ctx) {
+        yield ctx.deadline;
+      },
+    });
+    const unbounded = invocation(stream, 0, 0).stream();
+    assert.deepEqual(await unbounded.next(), { done: false, value: Number.POSITIVE_INFINITY });
+    unbounded.close();
+  });
+
+  it("runs without a timer when its timeouts are 0 (no limit)", async () => {
+    const tool = defineTool({
+      name: "slow_enough",
+      description: "",
+      handler: () => new Promise((resolve) => setTimeout(() => resolve("done"), 20)),
+    });
+    assert.equal(await invocation(tool, 0, 0).run(), "done");
+  });
 });

@@ -1,8 +1,8 @@
 // Tool faults contained, for a CLI host and for a host embedded as the README shows it:
 // a tool throwing from a timer and a tool leaking a rejected promise fail their own calls
-// with ToolExecutionError, faults after a call ended are logged, and the host keeps
-// serving. A tool that ignores its abort signal keeps its concurrency slot until it
-// really settles, and the overdue gauge shows it meanwhile.
+// with ToolExecutionError, faults after a call ended are logged saying how it had ended,
+// and the host keeps serving. A tool that ignores its abort signal keeps its concurrency
+// slot until it really settles, and the overdue gauge shows it meanwhile.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,6 +25,14 @@ async function until(check: () => boolean | Promise<boolean>, what: string): Pro
   assert.fail(`gave up waiting: ${what}`);
 }
 
+/** A log line of a fault charged to a tool call (tools/faults.ts). */
+interface FaultLine {
+  readonly msg: string;
+  readonly tool?: string;
+  readonly call?: string;
+  readonly err?: { readonly message?: string };
+}
+
 const hosts: [string, () => Promise<HostProcess>][] = [
   ["a CLI host", () => startHost({}, [FAULT_TOOLS, SHOP_TOOLS])],
   ["an embedded host", () => startEmbeddedHost(EMBEDDED)],
@@ -45,6 +53,15 @@ for (const [kind, start] of hosts) {
       assert.equal(await host.stop(), 0, host.stderr());
     });
 
+    /** The host's log lines about faults escaping `tool` (pino's JSON lines on stderr). */
+    const faultLines = (tool: string): FaultLine[] =>
+      host
+        .stderr()
+        .split("\n")
+        .filter((line) => line.startsWith("{"))
+        .map((line) => JSON.parse(line) as FaultLine)
+        .filter((line) => line.tool === tool && line.call !== undefined);
+
     const stillServing = async () => {
       assert.equal(await client.executeTool("calculate", { expression: "6 * 7" }), 42);
       assert.equal(host.process.exitCode, null, host.stderr());
@@ -59,7 +76,11 @@ for (const [kind, start] of hosts) {
         ),
       );
       await stillServing();
-      assert.match(host.stderr(), /tool 'throw_from_timer' let an exception escape/);
+      // The log line and the answer travel on different pipes: the line may come second.
+      await until(
+        () => /tool 'throw_from_timer' let an exception escape/.test(host.stderr()),
+        "the fault is logged",
+      );
     });
 
     it("fails the call of a tool that leaks a rejected promise, and keeps serving", async () => {
@@ -71,14 +92,36 @@ for (const [kind, start] of hosts) {
         ),
       );
       await stillServing();
-      assert.match(host.stderr(), /tool 'leak_rejection' let a promise rejection escape/);
+      await until(
+        () => /tool 'leak_rejection' let a promise rejection escape/.test(host.stderr()),
+        "the fault is logged",
+      );
     });
 
-    it("logs faults that come after the call ended, and keeps serving", async () => {
+    it("logs faults that come after the call completed as such, and keeps serving", async () => {
       assert.equal(await client.executeTool("throw_after_return", {}), "returned");
-      await until(() => /rejected after the call ended/.test(host.stderr()), "the late rejection is logged");
-      assert.match(host.stderr(), /thrown after the call ended/);
-      assert.match(host.stderr(), /its call had already ended/);
+      await until(() => faultLines("throw_after_return").length === 2, "both late faults are logged");
+      const lines = faultLines("throw_after_return");
+      assert.deepEqual(lines.map((line) => [line.err?.message, line.call]).sort(), [
+        ["rejected after the call ended", "after-success"],
+        ["thrown after the call ended", "after-success"],
+      ]);
+      for (const line of lines) {
+        assert.match(line.msg, /its call had already completed successfully \(this log is the only record/);
+        assert.doesNotMatch(line.msg, /fails with ToolExecutionError/);
+      }
+      await stillServing();
+    });
+
+    it("logs a fault that comes after the call failed with the call's error type", async () => {
+      await assert.rejects(
+        client.executeTool("throw_after_failing", {}),
+        fails(ErrorType.ToolExecutionError, (e) => e.message === "failed first"),
+      );
+      await until(() => faultLines("throw_after_failing").length === 1, "the late fault is logged");
+      const [line] = faultLines("throw_after_failing");
+      assert.equal(line?.call, "after-failure");
+      assert.match(line?.msg ?? "", /its call had already failed with ToolExecutionError/);
       await stillServing();
     });
   });
@@ -131,7 +174,10 @@ describe("faults without attribution (attributeToolFaults false)", () => {
     const client = new ToolBridgeClient(host.target);
     await client.initializeSession();
     await assert.rejects(client.executeTool("throw_from_timer", {}), fails(ErrorType.Timeout));
-    assert.match(host.stderr(), /an exception escaped outside any tool call; the host keeps serving/);
+    await until(
+      () => /an exception escaped outside any tool call; the host keeps serving/.test(host.stderr()),
+      "the unattributed fault is logged",
+    );
     assert.equal(await client.executeTool("calculate", { expression: "1 + 1" }), 2);
     client.close();
     assert.equal(await host.stop(), 0, host.stderr());

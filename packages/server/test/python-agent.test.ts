@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import {
   type AgentEvent,
   agentRunVariable,
-  PythonAgentError,
+  BridgeError,
   type PythonAgentOptions,
   runPythonAgent,
   SessionVariableAgentStore,
@@ -65,16 +65,17 @@ describe("runPythonAgent", () => {
     });
     assert.match(result.runId, new RegExp(`^${result.agentId}_`));
     assert.deepEqual(
-      events.map((e) => e.event),
+      events.map((e) => e.kind),
       ["run_started", ...Array(3).fill(["thought", "tool_call", "observation"]).flat()],
     );
-    const calls = events.flatMap((e) => (e.event === "tool_call" ? [[e.tool_name, e.tool_args]] : []));
+    const calls = events.flatMap((e) => (e.kind === "tool_call" ? [[e.toolName, e.toolArgs]] : []));
     assert.deepEqual(calls, [
       ["search_docs", { query: "express shipping cost", limit: 2 }],
       ["calculate", { expression: "3 * 14.50 + 12" }],
       ["finish", {}],
     ]);
-    const observations = events.flatMap((e) => (e.event === "observation" ? [e.observation] : []));
+    assert.ok(events.every((e) => e.runId === result.runId));
+    const observations = events.flatMap((e) => (e.kind === "observation" ? [e.observation] : []));
     assert.equal(observations[1], 55.5);
     assert.ok(progress.includes("[step 2] -> 55.5"), progress.join("\n"));
 
@@ -164,7 +165,7 @@ describe("runPythonAgent", () => {
       ]),
       signal: controller.signal,
       onEvent: (event) => {
-        if (event.event === "tool_call") controller.abort();
+        if (event.kind === "tool_call") controller.abort();
       },
     });
     assert.equal(result.status, "failed");
@@ -194,9 +195,9 @@ describe("runPythonAgent", () => {
     assert.equal(result.status, "succeeded", result.error);
     assert.deepEqual(result.outputs, { answer: "42" });
     assert.deepEqual(events[0], {
-      event: "run_started",
-      run_id: result.runId,
-      agent_id: result.agentId,
+      kind: "run_started",
+      runId: result.runId,
+      agentId: result.agentId,
       lm: "team/scripted-calculator",
     });
     const run = await new SessionVariableAgentStore(host.variables(sessionId)).loadRun(result.runId);
@@ -204,8 +205,9 @@ describe("runPythonAgent", () => {
     await assert.rejects(
       runPythonAgent({ ...base, inputs: { question: "?" }, lmFactory: "no_such_module:make" }),
       (error: unknown) =>
-        error instanceof PythonAgentError &&
-        error.exitCode === 2 &&
+        error instanceof BridgeError &&
+        error.type === "ValidationError" &&
+        error.details.exit_code === "2" &&
         /cannot import 'no_such_module' for the LM factory no_such_module:make/.test(error.message),
     );
   });
@@ -214,22 +216,27 @@ describe("runPythonAgent", () => {
     await assert.rejects(
       runPythonAgent({ ...base, tools: ["calculate", "nope"], inputs: { question: "?" }, script: "shop" }),
       (error: unknown) =>
-        error instanceof PythonAgentError &&
-        error.exitCode === 2 &&
+        error instanceof BridgeError &&
+        error.type === "ValidationError" &&
+        error.details.exit_code === "2" &&
         /the session has no tool 'nope'/.test(error.message),
     );
     await assert.rejects(
       runPythonAgent({ ...base, sessionId: "no_such_session", script: "shop" }),
       (error: unknown) =>
-        error instanceof PythonAgentError &&
-        error.exitCode === 3 &&
+        error instanceof BridgeError &&
+        error.type === "Unavailable" &&
+        error.details.reason === "agent_unreachable" &&
+        error.details.exit_code === "3" &&
         /session no_such_session does not exist/.test(error.message),
     );
     await assert.rejects(
       runPythonAgent({ ...base, python: "/nonexistent/python3" }),
       (error: unknown) =>
-        error instanceof PythonAgentError &&
-        error.exitCode === null &&
+        error instanceof BridgeError &&
+        error.type === "Unavailable" &&
+        error.details.reason === "agent_not_started" &&
+        error.details.exit_code === undefined &&
         /set TOOLBRIDGE_PYTHON/.test(error.message),
     );
   });

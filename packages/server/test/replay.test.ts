@@ -148,7 +148,8 @@ describe("replay across two nodes on one Redis", () => {
     await waitFor(async () => (await c.executeTool("bump_starts", { key })) === 1);
     doomed.process.kill("SIGKILL");
     await assert.rejects(inFlight, (error) => error instanceof BridgeError);
-    const retried = (await b.executeTool("bump", { key }, { requestId })) as unknown as Bumped;
+    // The retry is the same call (a request id answers only its own call's arguments).
+    const retried = (await b.executeTool("bump", { key, ms: 5000 }, { requestId })) as unknown as Bumped;
     assert.equal(retried.count, 1);
     assert.equal(retried.node, nodeOf(nodeB));
     assert.equal(await total(key), 1);

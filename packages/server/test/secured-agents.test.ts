@@ -5,12 +5,7 @@
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import {
-  PythonAgentError,
-  runPythonAgent,
-  SessionVariableAgentStore,
-  ToolBridgeHost,
-} from "@toolbridge/server";
+import { BridgeError, runPythonAgent, SessionVariableAgentStore, ToolBridgeHost } from "@toolbridge/server";
 import { pino } from "pino";
 import { type Certificates, makeCertificates, newToken, writeTokens } from "./support/credentials.js";
 import { REPO_ROOT } from "./support/host-process.js";
@@ -97,11 +92,20 @@ describe("Python agents of a host with TLS and tokens", () => {
       address: host.clientTarget ?? "",
       token: host.hostToken,
       sessionId,
-      tools: ["add"],
+      tools: ["whoami", "add"],
       inputs: { question: "What is 2 + 3?" },
       script: TURNS,
     });
-    assert.notEqual(result.runId, "");
+    assert.equal(result.status, "succeeded", result.error);
+    assert.deepEqual(result.outputs, { answer: "5" });
+    // It ran as the host: recorded, like the host's warm workers, by the name it gives itself.
+    const record = await host.variables(sessionId).get(`run_${result.runId}`);
+    assert.equal(record.createdBy, "python");
+    const run = await new SessionVariableAgentStore(host.variables(sessionId)).loadRun(result.runId);
+    assert.deepEqual(
+      run.steps.map((step) => step.toolName),
+      ["whoami", "add", "finish"],
+    );
   });
 
   it("refuses a spawned agent without a token", async () => {
@@ -117,9 +121,10 @@ describe("Python agents of a host with TLS and tokens", () => {
         script: TURNS,
       }),
       (error: unknown) => {
-        assert.ok(error instanceof PythonAgentError, String(error));
-        assert.equal(error.exitCode, 3);
-        assert.match(error.stderr, /UNAUTHENTICATED/);
+        assert.ok(error instanceof BridgeError, String(error));
+        assert.equal(error.type, "Unavailable");
+        assert.equal(error.details.exit_code, "3");
+        assert.match(error.details.stderr ?? "", /UNAUTHENTICATED/);
         return true;
       },
     );

@@ -3,7 +3,7 @@
 // node directory the inspector's health page reads.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { InMemorySessionStore, RedisSessionStore, type SessionStore } from "@toolbridge/server";
+import { InMemorySessionStore, RedisSessionStore, type SessionTable } from "@toolbridge/server";
 import { type RedisServer, startRedis } from "./support/redis-server.js";
 
 const OPTIONS = { timeoutMs: 60_000, maxSessions: 100 };
@@ -27,15 +27,22 @@ function redisStores(prefix: string): [RedisSessionStore, RedisSessionStore] {
   return pair;
 }
 
-const BACKENDS: { name: string; open(prefix: string): [SessionStore, SessionStore] }[] = [
+/** The session tables of two nodes of one store (the memory store's one node twice). */
+const BACKENDS: { name: string; open(prefix: string): [SessionTable, SessionTable] }[] = [
   {
     name: "memory store",
     open: () => {
       const store = new InMemorySessionStore(OPTIONS);
-      return [store, store];
+      return [store.sessions, store.sessions];
     },
   },
-  { name: "Redis store", open: redisStores },
+  {
+    name: "Redis store",
+    open: (prefix) => {
+      const [a, b] = redisStores(prefix);
+      return [a.sessions, b.sessions];
+    },
+  },
 ];
 
 for (const backend of BACKENDS) {
@@ -98,7 +105,8 @@ for (const backend of BACKENDS) {
 
 describe("the node directory of the Redis store", () => {
   it("lists every advertised node, and forgets one that withdrew", async () => {
-    const [a, b] = redisStores("directory:");
+    const [a, b] = redisStores("directory:").map((store) => store.nodes);
+    assert(a !== undefined && b !== undefined);
     await a.advertise({ address: "10.0.0.1:50051", tls: false });
     await b.advertise({ address: "10.0.0.2:50051", tls: true });
     const nodes = await a.nodes();

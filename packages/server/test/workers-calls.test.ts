@@ -2,9 +2,11 @@
 // vectors, the error vocabulary, timeouts, streams and cancellation seen by the Python code.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { encodeValue } from "@toolbridge/core";
 import { BridgeError, float64, WorkerPool } from "@toolbridge/server";
 import { assertSame, native, vectors } from "../../../testdata/values/vectors.js";
-import { poolOptions } from "./support/workers.js";
+import { waitUntil } from "./support/wait.js";
+import { eventually, poolOptions } from "./support/workers.js";
 
 function isBridgeError(type: string, check: (error: BridgeError) => boolean = () => true) {
   return (error: unknown) => error instanceof BridgeError && error.type === type && check(error);
@@ -73,7 +75,7 @@ describe("WorkerPool calls", () => {
     );
   });
 
-  it("times a call out in the worker, and the function sees the cancellation", async () => {
+  it("times a call out on the host's side, and the function sees the cancellation", async () => {
     await assert.rejects(
       pool.call("sleep", { ms: 60_000, marker: "timeout" }, { timeoutMs: 200 }),
       isBridgeError("Timeout", (e) => e.details.timeout_ms === "200"),
@@ -82,16 +84,50 @@ describe("WorkerPool calls", () => {
       pool.call("sleep_sync", { ms: 60_000, marker: "timeout-sync" }, { timeoutMs: 200 }),
       isBridgeError("Timeout"),
     );
-    const seen = (await pool.call("cancellations")) as string[];
-    assert.ok(seen.includes("sleep:timeout"), String(seen));
-    assert.ok(seen.includes("sleep_sync:timeout-sync"), String(seen));
+    // The tool's own timeout_ms (300) shortens the pool's default.
+    await assert.rejects(
+      pool.call("sleep_limited", { ms: 60_000, marker: "own-timeout" }),
+      isBridgeError("Timeout", (e) => e.details.timeout_ms === "300" && e.details.backstop === undefined),
+    );
+    await eventually("the functions saw their cancellations", async () => {
+      const seen = (await pool.call("cancellations")) as string[];
+      return ["sleep:timeout", "sleep_sync:timeout-sync", "sleep_limited:own-timeout"].every((marker) =>
+        seen.includes(marker),
+      );
+    });
+  });
+
+  it("stops a call in the worker a moment after its deadline when the caller never cancels it", async () => {
+    // callEncoded has no timer of its own: the caller owns the timeout. This one never
+    // cancels, as a hung host would not, so only the worker's backstop can end the call.
+    const deadline = Date.now() + 200;
+    await assert.rejects(
+      pool.callEncoded(
+        "sleep",
+        [],
+        { ms: encodeValue(60_000), marker: encodeValue("backstop") },
+        { deadline },
+      ),
+      isBridgeError(
+        "Timeout",
+        (e) =>
+          e.details.backstop === "true" &&
+          Number(e.details.timeout_ms) <= 200 &&
+          /the worker stopped it/.test(e.message),
+      ),
+    );
+    assert.ok(((await pool.call("cancellations")) as string[]).includes("sleep:backstop"));
   });
 
   it("cancels a call when its signal aborts: asyncio cancellation for async, the event for sync", async () => {
     for (const tool of ["sleep", "sleep_sync"]) {
       const controller = new AbortController();
       const call = pool.call(tool, { ms: 60_000, marker: "abort" }, { signal: controller.signal });
-      setTimeout(() => controller.abort(), 200);
+      await waitUntil(
+        async () => ((await pool.call("started")) as string[]).includes(`${tool}:abort`),
+        `${tool} started in the worker`,
+      );
+      controller.abort();
       await assert.rejects(call, isBridgeError("Cancelled"));
     }
     let seen: string[] = [];
@@ -113,7 +149,7 @@ describe("WorkerPool calls", () => {
     assert.deepEqual(single, [2]);
   });
 
-  it("ends a stream in the worker at its idle timeout, or at its total budget while it keeps producing", async () => {
+  it("ends a stream at its idle timeout, or at its total budget while it keeps producing", async () => {
     const drain = async (
       kwargs: Record<string, unknown>,
       options: { timeoutMs?: number; idleTimeoutMs?: number },

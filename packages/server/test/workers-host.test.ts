@@ -8,7 +8,6 @@ import {
   type AgentEvent,
   BridgeError,
   defineTool,
-  PythonAgentError,
   runPythonAgent,
   SessionVariableAgentStore,
   ToolBridgeHost,
@@ -17,6 +16,7 @@ import {
 import { pino } from "pino";
 import { z } from "zod";
 import { REPO_ROOT } from "./support/host-process.js";
+import { waitUntil } from "./support/wait.js";
 import { PYTHON, WORKERS_DIR } from "./support/workers.js";
 
 const TURNS = `${WORKERS_DIR}/agent_turns.json`;
@@ -72,9 +72,11 @@ describe("a host with Python workers", () => {
     client = new ToolBridgeClient(address.target);
     sessionId = (await client.initializeSession()).sessionId;
     // Agent runs should find DSPy imported: that is what a warm worker is for.
-    while (!host.workers.state().workers.every((worker) => worker.agentsReady)) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await waitUntil(
+      () => host.workers.state().workers.every((worker) => worker.agentsReady),
+      "every warm worker has DSPy imported",
+      { tries: 1200, intervalMs: 50 },
+    );
   });
   after(async () => {
     client.close();
@@ -146,7 +148,7 @@ describe("a host with Python workers", () => {
     assert.equal(result.status, "succeeded", result.error);
     assert.deepEqual(result.outputs, { answer: "5" });
     assert.deepEqual(
-      events.filter((e) => e.event === "tool_call").map((e) => (e.event === "tool_call" ? e.tool_name : "")),
+      events.flatMap((e) => (e.kind === "tool_call" ? [e.toolName] : [])),
       ["whoami", "add", "finish"],
     );
     // The run is recorded in the session exactly as a spawned worker records it.
@@ -224,7 +226,7 @@ describe("a host with Python workers", () => {
         script: TURNS,
         workers: host.workers,
       }),
-      (e: unknown) => e instanceof PythonAgentError && /no_such_tool/.test(e.message),
+      (e: unknown) => e instanceof BridgeError && e.type === "ToolNotFound" && /no_such_tool/.test(e.message),
     );
   });
 

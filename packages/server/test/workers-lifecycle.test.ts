@@ -2,11 +2,23 @@
 // SIGSTOP of a worker, recycling. Orphans are looked for in the process table (/proc): no
 // worker, and no process a worker's tool started (its process group), may outlive its pool.
 import assert from "node:assert/strict";
+import { existsSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ToolBridgeClient } from "@toolbridge/client";
 import { BridgeError, WorkerPool } from "@toolbridge/server";
 import { startHost } from "./support/host-process.js";
 import { childrenOf, eventually, POOL_TOOLS, PYTHON, poolOptions, survivors } from "./support/workers.js";
+
+/** The private directories process `pid` made in the temporary directory (their names carry it). */
+function privateDirsOf(pid: number): string[] {
+  return readdirSync(tmpdir())
+    .filter(
+      (name) => name.startsWith(`toolbridge-host-${pid}-`) || name.startsWith(`toolbridge-workers-${pid}-`),
+    )
+    .map((name) => join(tmpdir(), name));
+}
 
 function pidsOf(pool: WorkerPool): number[] {
   return pool.state().workers.map((worker) => worker.pid);
@@ -41,7 +53,7 @@ describe("worker pool life cycle", () => {
     );
   });
 
-  it("workers exit by themselves when the host is killed with SIGKILL", async () => {
+  it("workers exit by themselves when the host is killed with SIGKILL, and remove its directory", async () => {
     const host = await startHost(
       {
         workers: 2,
@@ -54,6 +66,10 @@ describe("worker pool life cycle", () => {
     );
     const workers = childrenOf(host.process.pid as number);
     assert.equal(workers.length, 2);
+    // The host's private directory: its own socket, which its workers dial, and theirs.
+    const [directory, ...others] = privateDirsOf(host.process.pid as number);
+    assert.ok(directory !== undefined && others.length === 0, String(others));
+    assert.deepEqual(readdirSync(directory).sort(), ["host.sock", "w1.sock", "w2.sock"]);
     const client = new ToolBridgeClient(host.target);
     await client.initializeSession();
     const spawned: number[] = [];
@@ -67,17 +83,20 @@ describe("worker pool life cycle", () => {
       30_000,
       () => `${JSON.stringify(survivors([...workers, ...spawned]))}\n${host.stderr()}`,
     );
+    await eventually(`the host's directory ${directory} is removed`, () => !existsSync(directory), 10_000);
   });
 
-  it("stops its workers when the host stops gracefully (SIGTERM)", async () => {
+  it("stops its workers when the host stops gracefully (SIGTERM), and removes its directory", async () => {
     const host = await startHost(
       { workers: 2, "worker-module": POOL_TOOLS, "worker-python": PYTHON, "worker-preload-agents": "false" },
       [],
     );
     const workers = childrenOf(host.process.pid as number);
     assert.equal(workers.length, 2);
+    assert.equal(privateDirsOf(host.process.pid as number).length, 1);
     assert.equal(await host.stop("SIGTERM"), 0);
     assert.deepEqual(survivors(workers), []);
+    assert.deepEqual(privateDirsOf(host.process.pid as number), []);
   });
 
   it("replaces a worker killed with SIGKILL under load: its calls fail retriably, the pool heals", async () => {

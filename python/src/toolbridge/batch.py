@@ -47,7 +47,8 @@ async def execute_batch(
     Without ``timeout_ms`` the batch has no deadline, not even the client's default timeout:
     its items may legitimately run long (each is bounded by the tool's own timeout on the host).
     Sent again under the same ``request_id``, the items that completed are answered with
-    their recorded outcomes instead of running again (docs/replay.md).
+    their recorded outcomes instead of running again; an item with another tool or other
+    arguments than the one recorded under its id is a ``RequestIdReused`` error (docs/replay.md).
     """
     request = batch_request(
         session_id,

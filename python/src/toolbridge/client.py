@@ -171,7 +171,8 @@ class ToolBridgeClient(ClientBase):
         request_id: str | None = None,
     ) -> Any:
         """``execute_tool`` with call options: ``timeout_ms`` caps the tool's own timeout on the host
-        (``default_timeout_ms`` when not given)."""
+        (``default_timeout_ms`` when not given); ``request_id`` is the call's idempotency key
+        (docs/replay.md: the same call repeated under it is replayed, another call refused)."""
         request = self.call_request(tool_id, args, kwargs, timeout_ms, request_id)
         return await self.transport.call_tool(request)
 

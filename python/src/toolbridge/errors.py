@@ -30,6 +30,7 @@ class ErrorType(StrEnum):
     VARIABLE_NOT_FOUND = "VariableNotFound"
     VERSION_CONFLICT = "VersionConflict"
     CONSTRAINT_VIOLATION = "ConstraintViolation"
+    REQUEST_ID_REUSED = "RequestIdReused"
     UNAVAILABLE = "Unavailable"
     INTERNAL_ERROR = "InternalError"
     COMMUNICATION_ERROR = "CommunicationError"

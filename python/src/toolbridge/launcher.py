@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 _READY = re.compile(r"serving on (\S+) with")
+_MCP = re.compile(r"^toolbridge mcp on (\S+)")
+_METRICS = re.compile(r"^toolbridge metrics on (\S+)")
 
 
 class HostLaunchError(RuntimeError):
@@ -30,7 +32,11 @@ class HostLaunchError(RuntimeError):
 
 @dataclass
 class HostProcess:
-    """A running host: ``target`` is what a client dials; ``output()`` is its log so far."""
+    """A running host: ``target`` is what a client dials; ``output()`` is its log so far.
+
+    ``mcp_url`` is its MCP endpoint when started with an ``mcp-port`` flag (MCP clients' URL),
+    ``metrics_url`` its Prometheus endpoint with a ``metrics-port`` flag.
+    """
 
     target: str
     process: asyncio.subprocess.Process
@@ -38,6 +44,8 @@ class HostProcess:
     _readers: list[asyncio.Task[None]] = field(default_factory=list)
     # The temporary directory of the host's Unix socket, removed once the host has stopped.
     _socket_dir: str | None = None
+    mcp_url: str | None = None
+    metrics_url: str | None = None
 
     def output(self) -> str:
         return "".join(self._stderr)
@@ -136,8 +144,11 @@ async def start_host(
             f"the host did not start ({error or 'no ready line within ' + str(startup_timeout_s) + ' s'}); "
             f"command: {' '.join(command)}\n{''.join(stderr)}"
         ) from None
+    mcp_url = next((match.group(1) for line in stdout if (match := _MCP.match(line))), None)
+    metrics_url = next((match.group(1) for line in stdout if (match := _METRICS.match(line))), None)
     stdout_reader = asyncio.create_task(_drain(process.stdout, stdout))
-    return HostProcess(target, process, stderr, [stderr_reader, stdout_reader], socket_dir)
+    readers = [stderr_reader, stdout_reader]
+    return HostProcess(target, process, stderr, readers, socket_dir, mcp_url, metrics_url)
 
 
 @contextlib.asynccontextmanager

@@ -10,28 +10,26 @@
  */
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { BridgeError } from "@toolbridge/core";
+import { BridgeError, ErrorType } from "@toolbridge/core";
 import type { WorkerPool } from "../workers/pool.js";
 
-/** What the worker reports as the run goes (`--events`): one object per line of its stdout. */
+/**
+ * What the worker reports as the run goes (`--events`): one JSON object per line of its
+ * stdout, named by `kind`, with the run's id and the fields of the step in camelCase, as in
+ * the run's record (`AgentRunStep`).
+ */
 export type AgentEvent =
-  | { event: "run_started"; run_id: string; agent_id: string; lm: string }
-  | { event: "thought"; run_id: string; step: number; text: string }
+  | { kind: "run_started"; runId: string; agentId: string; lm: string }
+  | { kind: "thought"; runId: string; step: number; text: string }
+  | { kind: "tool_call"; runId: string; step: number; toolName: string; toolArgs: Record<string, unknown> }
   | {
-      event: "tool_call";
-      run_id: string;
+      kind: "observation";
+      runId: string;
       step: number;
-      tool_name: string;
-      tool_args: Record<string, unknown>;
-    }
-  | {
-      event: "observation";
-      run_id: string;
-      step: number;
-      tool_name: string;
+      toolName: string;
       observation: unknown;
       /** The error type when the call failed (the agent then saw the error as its observation). */
-      error_type: string | null;
+      errorType: string | null;
     };
 
 /** TLS settings for a spawned agent, as PEM file paths (the agent reads them itself). */
@@ -92,7 +90,9 @@ export interface PythonAgentOptions {
   signal?: AbortSignal;
   /**
    * Run on a warm worker of this pool (`host.workers`) instead of spawning an interpreter:
-   * DSPy is already imported there. `python`, `cwd`, `env` and `onStderr` then do not apply.
+   * DSPy is already imported there. `address`, `token`, `tls`, `python`, `cwd`, `env` and
+   * `onStderr` then do not apply: the worker attaches to the host its pool was started for,
+   * with that host's credentials, and dials no other address.
    */
   workers?: WorkerPool;
 }
@@ -105,20 +105,6 @@ export interface PythonAgentResult {
   outputs: Record<string, unknown>;
   /** Why the run failed, when it did. */
   error: string;
-}
-
-/** The worker could not run the agent at all (bad options, unreachable host, no Python): no run was recorded. */
-export class PythonAgentError extends Error {
-  override readonly name = "PythonAgentError";
-  constructor(
-    message: string,
-    /** The worker's exit code: 2 bad usage or definition, 3 host or session unreachable; null if it did not start. */
-    readonly exitCode: number | null,
-    /** The worker's stderr, for the details. */
-    readonly stderr: string,
-  ) {
-    super(message);
-  }
 }
 
 /** The command line `runPythonAgent` runs (without the interpreter). */
@@ -154,7 +140,8 @@ export function pythonAgentArgs(options: PythonAgentOptions): string[] {
 /**
  * Runs the agent in a Python worker and resolves with its result once the worker exits. A run
  * that fails (its LM call failed, ...) resolves with `status: "failed"`: it is recorded in the
- * session like a successful one. Rejects with `PythonAgentError` when no run happened.
+ * session like a successful one. When no run happened it rejects with a BridgeError
+ * (`agentNotRun` says which type; a warm worker's error comes as the pool raised it).
  */
 export function runPythonAgent(options: PythonAgentOptions): Promise<PythonAgentResult> {
   if (options.workers !== undefined) return runOnWorkers(options.workers, options);
@@ -180,67 +167,99 @@ export function runPythonAgent(options: PythonAgentOptions): Promise<PythonAgent
       options.onStderr?.(line);
     });
     createInterface({ input: child.stdout }).on("line", (line) => {
-      let parsed: { event?: string; [key: string]: unknown };
-      try {
-        parsed = JSON.parse(line);
-      } catch {
-        badLine ??= line;
-        return;
-      }
-      if (parsed.event === "run_finished") {
-        result = {
-          agentId: String(parsed.agent_id),
-          runId: String(parsed.run_id),
-          status: parsed.status === "succeeded" ? "succeeded" : "failed",
-          outputs: (parsed.outputs ?? {}) as Record<string, unknown>,
-          error: String(parsed.error ?? ""),
-        };
-      } else {
-        options.onEvent?.(parsed as AgentEvent);
-      }
+      const parsed = parseLine(line);
+      if (parsed === undefined) badLine ??= line;
+      else if (parsed.kind === "run_finished") result = runResult(parsed);
+      else options.onEvent?.(parsed as unknown as AgentEvent);
     });
 
     child.on("error", (error) => {
       options.signal?.removeEventListener("abort", onAbort);
-      reject(
-        new PythonAgentError(
-          `cannot start the Python agent worker '${python}': ${error.message}; ` +
-            "set TOOLBRIDGE_PYTHON (or the python option) to an interpreter with toolbridge[dspy] installed",
-          null,
-          "",
-        ),
-      );
+      reject(notStarted(python, error));
     });
     // 'close', not 'exit': it fires after stdout and stderr are drained, so every line is in.
     child.on("close", (code, signal) => {
       options.signal?.removeEventListener("abort", onAbort);
-      const output = stderr.join("\n");
-      if (result !== undefined) {
-        resolve(result);
-        return;
-      }
-      const why = stderr.filter((line) => line.startsWith("error:")).join("; ") || output.slice(-2000);
-      const ending = code === null ? `was killed by ${signal}` : `exited with code ${code}`;
-      const extra = badLine === undefined ? "" : ` (unexpected output: ${badLine.slice(0, 200)})`;
-      reject(new PythonAgentError(`the Python agent worker ${ending}: ${why}${extra}`, code, output));
+      if (result !== undefined) resolve(result);
+      else reject(agentNotRun({ code, signal, stderr, badLine, aborted: options.signal?.aborted === true }));
     });
   });
 }
 
-/** A warm worker's run, with the contract of a spawned one: failures to start are PythonAgentError. */
-async function runOnWorkers(pool: WorkerPool, options: PythonAgentOptions): Promise<PythonAgentResult> {
-  const { workers: _pool, python: _python, cwd: _cwd, env: _env, onStderr: _onStderr, ...rest } = options;
+/** A line of the worker's stdout as the object it holds; undefined for anything else. */
+function parseLine(line: string): Record<string, unknown> | undefined {
   try {
-    // An empty address means the host that owns the pool, as for runAgent.
-    return await pool.runAgent({ ...rest, address: rest.address === "" ? undefined : rest.address });
-  } catch (error) {
-    if (!(error instanceof BridgeError)) throw error;
-    const failure = new PythonAgentError(
-      `the agent could not run on a warm worker: ${error.message}`,
-      null,
-      "",
-    );
-    Object.defineProperty(failure, "cause", { value: error });
-    throw failure;
+    const parsed: unknown = JSON.parse(line);
+    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+      return parsed as Record<string, unknown>;
+    }
+  } catch {
+    // not JSON: reported with the failure, if the worker fails
   }
+  return undefined;
+}
+
+/** The `run_finished` line, the last a worker prints, as the run's result. */
+function runResult(line: Record<string, unknown>): PythonAgentResult {
+  return {
+    agentId: String(line.agentId),
+    runId: String(line.runId),
+    status: line.status === "succeeded" ? "succeeded" : "failed",
+    outputs: (line.outputs ?? {}) as Record<string, unknown>,
+    error: String(line.error ?? ""),
+  };
+}
+
+/** The interpreter could not be started at all. */
+function notStarted(python: string, error: Error): BridgeError {
+  return new BridgeError(
+    ErrorType.Unavailable,
+    `cannot start the Python agent worker '${python}': ${error.message}; ` +
+      "set TOOLBRIDGE_PYTHON (or the python option) to an interpreter with toolbridge[dspy] installed",
+    { details: { reason: "agent_not_started" }, cause: error },
+  );
+}
+
+/** The worker's stderr kept in an error's details: its end, where the reason is. */
+const STDERR_DETAIL_CHARS = 8192;
+
+interface WorkerEnding {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: readonly string[];
+  /** The first stdout line that was not an event, if any. */
+  badLine: string | undefined;
+  /** The caller aborted the run. */
+  aborted: boolean;
+}
+
+/**
+ * Why a spawned worker ended without a run, by its exit code: 2, bad options or an agent
+ * definition the session cannot run (ValidationError); 3, the host or the session cannot be
+ * reached (Unavailable); stopped through `signal` (Cancelled); anything else (Unavailable).
+ */
+function agentNotRun({ code, signal, stderr, badLine, aborted }: WorkerEnding): BridgeError {
+  const output = stderr.join("\n");
+  const why = stderr.filter((line) => line.startsWith("error:")).join("; ") || output.slice(-2000);
+  const ending = code === null ? `was killed by ${signal}` : `exited with code ${code}`;
+  const extra = badLine === undefined ? "" : ` (unexpected output: ${badLine.slice(0, 200)})`;
+  const [type, reason] =
+    code === 2
+      ? [ErrorType.ValidationError, "agent_invalid"]
+      : code === 3
+        ? [ErrorType.Unavailable, "agent_unreachable"]
+        : aborted
+          ? [ErrorType.Cancelled, "agent_stopped"]
+          : [ErrorType.Unavailable, "agent_exited"];
+  const details: Record<string, string> = { reason, stderr: output.slice(-STDERR_DETAIL_CHARS) };
+  if (code !== null) details.exit_code = String(code);
+  if (signal !== null) details.signal = signal;
+  return new BridgeError(type, `the Python agent worker ${ending}: ${why}${extra}`, { details });
+}
+
+/** A warm worker's run: the pool's BridgeError when none could start, as `host.workers.runAgent` gives it. */
+function runOnWorkers(pool: WorkerPool, options: PythonAgentOptions): Promise<PythonAgentResult> {
+  const { workers: _pool, address: _address, token: _token, tls: _tls, ...rest } = options;
+  const { python: _python, cwd: _cwd, env: _env, onStderr: _onStderr, ...agent } = rest;
+  return pool.runAgent(agent);
 }

@@ -4,7 +4,7 @@
  * directory. The host builds one at construction; the handlers see only this.
  */
 import type { HostMetrics } from "../metrics/metrics.js";
-import type { NodeEntry, SharedSessionStore } from "../sessions/store.js";
+import type { NodeDirectory, NodeEntry } from "../sessions/node-directory.js";
 import type { PoolState } from "../workers/pool.js";
 import { RecentCalls, ToolActivity } from "./call-log.js";
 
@@ -28,7 +28,8 @@ export interface HostViewSources {
   readonly recentCalls: number;
   readonly store: string;
   readonly tls: boolean;
-  readonly shared: SharedSessionStore | undefined;
+  /** The store's node directory; undefined with a store of this process only. */
+  readonly nodes: NodeDirectory | undefined;
   readonly workers: () => PoolState | undefined;
 }
 
@@ -41,14 +42,14 @@ export function hostView(sources: HostViewSources): HostView {
     recentCalls.record(call, now);
     toolActivity.record(call, now);
   });
-  const { shared } = sources;
+  const { nodes } = sources;
   return {
     recentCalls,
     toolActivity,
     store: sources.store,
     tls: sources.tls,
-    nodeId: shared?.nodeId,
+    nodeId: nodes?.nodeId,
     workers: sources.workers,
-    nodes: async () => (shared === undefined ? new Map() : shared.nodes()),
+    nodes: async () => (nodes === undefined ? new Map() : nodes.nodes()),
   };
 }

@@ -43,7 +43,7 @@ export async function listSessions(
       return { success: true, error: undefined, sessions: [], nextPageToken: "" };
     }
     const owner = everyOwner ? req.owner || undefined : principal.name;
-    const page = await rt.sessions.store.listSessions({ after: req.pageToken, limit, owner }, Date.now());
+    const page = await rt.sessions.list({ after: req.pageToken, limit, owner });
     const sessions = await Promise.all(page.sessions.map((record) => sessionInfo(rt, record)));
     const last = page.sessions.at(-1);
     return {
@@ -90,8 +90,7 @@ async function visibleTo(rt: HostRuntime, principal: Principal, calls: LoggedCal
   const usable = new Set<string>();
   await Promise.all(
     [...others].map(async (sessionId) => {
-      const record = await rt.sessions.store.get(sessionId, Date.now());
-      if (record?.owner === principal.name) usable.add(sessionId);
+      if (await rt.sessions.usableBy(sessionId, principal)) usable.add(sessionId);
     }),
   );
   return calls.filter((call) => call.principal === principal.name || usable.has(call.sessionId));

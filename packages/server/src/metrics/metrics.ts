@@ -4,6 +4,13 @@
  */
 import { type pb, toPbTimestamp } from "@toolbridge/core";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { StoreUsage } from "../sessions/store.js";
+
+/**
+ * The `protocol` label of calls that came over gRPC (the ToolBridge service); MCP clients'
+ * calls are labelled "mcp".
+ */
+export const GRPC_PROTOCOL = "grpc";
 
 /**
  * The `tool` label of a call whose tool could not be resolved (unknown tool or
@@ -25,6 +32,8 @@ export interface FinishedCall {
   readonly principal: string;
   /** A StreamTool call (its chunks streamed) rather than one answered with one result. */
   readonly streamed: boolean;
+  /** What the call came over: GRPC_PROTOCOL, or "mcp" for an MCP client's call. */
+  readonly protocol: string;
   /** Undefined when the tool never started (refused by validation or a limit). */
   readonly durationMs: number | undefined;
   /** The host's time on the call, tool time included. */
@@ -35,33 +44,42 @@ export interface FinishedCall {
 
 export class HostMetrics {
   readonly registry = new Registry();
-  private readonly calls: Counter<"tool">;
-  private readonly errors: Counter<"tool" | "error_type">;
-  private readonly duration: Histogram<"tool">;
+  private readonly calls: Counter<"tool" | "protocol">;
+  private readonly errors: Counter<"tool" | "error_type" | "protocol">;
+  private readonly duration: Histogram<"tool" | "protocol">;
   private readonly streamChunks: Counter<"tool">;
   private readonly batchSize: Histogram;
   private readonly overdue: Gauge<"tool">;
   private readonly replays: Counter<"outcome">;
   private readonly callListeners: ((call: FinishedCall) => void)[] = [];
 
-  constructor(private readonly countSessions: () => Promise<number>) {
+  /**
+   * `storeUsage` reports what the session store keeps in this process (the memory store);
+   * undefined, or a store that keeps nothing here, reports no store bytes.
+   */
+  constructor(
+    private readonly countSessions: () => Promise<number>,
+    storeUsage?: () => StoreUsage | undefined,
+  ) {
     const registers = [this.registry];
     this.calls = new Counter({
       name: "toolbridge_tool_calls_total",
-      help: "Tool calls received (ExecuteTool, StreamTool and each batch item), by tool",
-      labelNames: ["tool"],
+      help:
+        "Tool calls received (ExecuteTool, StreamTool, each batch item, MCP tools/call), by tool and " +
+        "the protocol they came over (grpc, mcp)",
+      labelNames: ["tool", "protocol"],
       registers,
     });
     this.errors = new Counter({
       name: "toolbridge_tool_errors_total",
-      help: "Tool calls that failed, by tool and error type (the ErrorInfo.type sent to the client)",
-      labelNames: ["tool", "error_type"],
+      help: "Tool calls that failed, by tool, error type (the ErrorInfo.type sent to the client) and protocol",
+      labelNames: ["tool", "error_type", "protocol"],
       registers,
     });
     this.duration = new Histogram({
       name: "toolbridge_tool_duration_seconds",
-      help: "Time tools ran, by tool (calls refused before the tool started are not observed)",
-      labelNames: ["tool"],
+      help: "Time tools ran, by tool and protocol (calls refused before the tool started are not observed)",
+      labelNames: ["tool", "protocol"],
       buckets: DURATION_BUCKETS,
       registers,
     });
@@ -99,15 +117,30 @@ export class HostMetrics {
         this.set(await countSessions());
       },
     });
+    if (storeUsage !== undefined) {
+      new Gauge({
+        name: "toolbridge_store_bytes",
+        help:
+          "Encoded bytes the memory store keeps, by kind: session ids and metadata, variables, watch " +
+          "history, call records, deleted names (their sum is what maxTotalVariableBytes bounds)",
+        labelNames: ["kind"],
+        registers,
+        collect() {
+          const usage = storeUsage();
+          if (usage === undefined) return;
+          for (const [kind, bytes] of Object.entries(usage)) this.set({ kind }, bytes);
+        },
+      });
+    }
     collectDefaultMetrics({ register: this.registry });
   }
 
   /** Records one finished call, and tells the call listeners (onCall) about it. */
   recordCall(call: FinishedCall): void {
-    const { tool, error, durationMs } = call;
-    this.calls.inc({ tool });
-    if (error !== undefined) this.errors.inc({ tool, error_type: error.type });
-    if (durationMs !== undefined) this.duration.observe({ tool }, durationMs / 1000);
+    const { tool, error, durationMs, protocol } = call;
+    this.calls.inc({ tool, protocol });
+    if (error !== undefined) this.errors.inc({ tool, error_type: error.type, protocol });
+    if (durationMs !== undefined) this.duration.observe({ tool, protocol }, durationMs / 1000);
     for (const listener of this.callListeners) listener(call);
   }
 

@@ -128,8 +128,10 @@ export class CallMux {
       this.fail(invalid(`call_id ${callId} is already in flight on this stream`));
       return;
     }
-    // As ExecuteTool: the client's request id (also its replay key), else one the host makes up.
-    const chosen = chosenRequestId(req.requestId, this.stream.metadata);
+    // As ExecuteTool: the client's request id (also its replay key), else one the host makes
+    // up; but only the frame's. The stream's x-request-id header (a proxy may set one) is
+    // one for all its calls, and a request id names one call.
+    const chosen = req.requestId === "" ? undefined : chosenRequestId(req.requestId, this.stream.metadata);
     const requestId = chosen ?? newId("req");
     if (this.rt.draining) {
       this.refuse(callId, requestId, shuttingDown(SHUTTING_DOWN));

@@ -1,7 +1,7 @@
 import { type pb, toPbTimestamp } from "@toolbridge/core";
 import type { Principal } from "../auth/principal.js";
 import { errorInfo, type HostRuntime } from "../runtime.js";
-import type { SessionRecord } from "../sessions/store.js";
+import type { SessionRecord } from "../sessions/session-table.js";
 
 export const CAPABILITIES = [
   "streaming",

@@ -2,18 +2,21 @@ import { randomUUID } from "node:crypto";
 import { BridgeError, ErrorType } from "@toolbridge/core";
 import type { Logger } from "pino";
 import { hasQuotas, mayUse, type Principal, seesEverySession } from "../auth/principal.js";
-import {
-  type CreateResult,
-  type SessionEnded,
-  type SessionRecord,
-  type SessionStore,
-  sessionNotFound,
-} from "./store.js";
+import { sessionNotFound } from "./errors.js";
+import type {
+  CreateResult,
+  SessionEnded,
+  SessionPage,
+  SessionQuery,
+  SessionRecord,
+  SessionTable,
+} from "./session-table.js";
 
 const SESSION_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
 
 export interface SessionManagerOptions {
-  store: SessionStore;
+  /** The sessions part of the host's store. */
+  sessions: SessionTable;
   timeoutMs: number;
   sweepIntervalMs: number;
   log: Logger;
@@ -29,15 +32,15 @@ export interface SessionManagerOptions {
  * (tool registry, variables) when a session ends so they can drop what belonged to it.
  */
 export class SessionManager {
-  readonly store: SessionStore;
+  private readonly table: SessionTable;
   readonly timeoutMs: number;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly listeners: ((event: SessionEnded) => void)[] = [];
 
   constructor(private readonly options: SessionManagerOptions) {
-    this.store = options.store;
+    this.table = options.sessions;
     this.timeoutMs = options.timeoutMs;
-    this.store.onSessionEnded((event) => {
+    this.table.onSessionEnded((event) => {
       options.log.debug({ sessionId: event.id, reason: event.reason }, "session ended");
       for (const listener of this.listeners) {
         try {
@@ -55,7 +58,7 @@ export class SessionManager {
 
   startSweeping(): void {
     this.sweepTimer ??= setInterval(() => {
-      this.store.sweep(Date.now()).catch((error: unknown) => {
+      this.table.sweep(Date.now()).catch((error: unknown) => {
         this.options.log.error({ err: error }, "session sweep failed");
       });
     }, this.options.sweepIntervalMs);
@@ -91,7 +94,7 @@ export class SessionManager {
       );
     }
     this.checkMetadata(metadata);
-    return this.store.create(sessionId, metadata, Date.now(), {
+    return this.table.create(sessionId, metadata, Date.now(), {
       owner: principal.kind === "host" ? owner : principal.name,
       anyOwner: principal.kind === "host",
       maxPerOwner: hasQuotas(principal) ? this.options.maxSessionsPerPrincipal : 0,
@@ -103,26 +106,37 @@ export class SessionManager {
    * not `principal`'s to use (the same error: the id's existence is not revealed).
    */
   async require(id: string, principal: Principal): Promise<SessionRecord> {
-    const record = await this.store.touch(id, Date.now());
+    const record = await this.table.touch(id, Date.now());
     if (record === undefined || !mayUse(principal, record.owner)) throw sessionNotFound(id);
     return record;
   }
 
   /** The live session without refreshing it; throws SessionNotFound as `require` does. */
   async peek(id: string, principal: Principal): Promise<SessionRecord> {
-    const record = await this.store.get(id, Date.now());
+    const record = await this.table.get(id, Date.now());
     if (record === undefined || !mayUse(principal, record.owner)) throw sessionNotFound(id);
     return record;
+  }
+
+  /** Whether the session is live and `principal` may use it, without refreshing it. */
+  async usableBy(id: string, principal: Principal): Promise<boolean> {
+    const record = await this.table.get(id, Date.now());
+    return record !== undefined && mayUse(principal, record.owner);
+  }
+
+  /** A page of live sessions in id order (ListSessions); the caller decides whose it may see. */
+  list(query: SessionQuery): Promise<SessionPage> {
+    return this.table.listSessions(query, Date.now());
   }
 
   /** Ends the session; throws SessionNotFound as `require` does. */
   async cleanup(id: string, principal: Principal): Promise<void> {
     const owner = seesEverySession(principal) ? undefined : principal.name;
-    if (!(await this.store.delete(id, "cleanup", owner))) throw sessionNotFound(id);
+    if (!(await this.table.delete(id, "cleanup", owner))) throw sessionNotFound(id);
   }
 
   count(): Promise<number> {
-    return this.store.count();
+    return this.table.count();
   }
 
   expiresAt(record: SessionRecord): number {

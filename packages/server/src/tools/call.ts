@@ -20,14 +20,14 @@ import { BridgeError, ErrorType, pb, type pbValues } from "@toolbridge/core";
 import type { Logger } from "pino";
 import type { Principal } from "../auth/principal.js";
 import type { HostConfig } from "../config.js";
-import { UNRESOLVED_TOOL } from "../metrics/metrics.js";
+import { GRPC_PROTOCOL, UNRESOLVED_TOOL } from "../metrics/metrics.js";
 import { errorInfo, type HostRuntime } from "../runtime.js";
 import { bindArguments } from "./args.js";
 import type { Tool } from "./define.js";
 import { ToolInvocation } from "./executor.js";
 import { ForwardedCall } from "./forward.js";
 import { admit, type Permit } from "./limits.js";
-import { checkOutput, encodeOutput } from "./output.js";
+import { checkOutput, encodeChunks, encodeOutput } from "./output.js";
 import { isClaim, isRecordable, type ReplayClaim } from "./replay.js";
 
 /** What a call asks for; the decoded ToolCallRequest, ToolStreamRequest or batch item. */
@@ -63,6 +63,8 @@ export interface CallContext {
   readonly idempotencyKey?: string;
   /** This call was forwarded by another node, which records it and must not get it back. */
   readonly forwarded?: boolean;
+  /** What the call came over, for the metrics' `protocol` label; absent: gRPC. */
+  readonly protocol?: string;
 }
 
 /** How a call ended: its encoded result or its error, with the host's timings either way. */
@@ -153,7 +155,7 @@ export async function runCall(rt: HostRuntime, req: CallRequest, ctx: CallContex
     if (ctx.sessionChecked !== true) await checkSession(rt, req.sessionId, ctx.principal);
     if (ctx.idempotencyKey !== undefined && rt.replay !== undefined) {
       const budget = timeoutOf(rt, rt.tools.resolve(req.sessionId, req.toolId), req, ctx);
-      const begun = await rt.replay.begin(req.sessionId, ctx.idempotencyKey, budget, ctx.cancellation);
+      const begun = await rt.replay.begin(req, ctx.idempotencyKey, budget, ctx.cancellation);
       if (!isClaim(begun)) return call.replayed(begun);
       claim = begun;
     }
@@ -318,6 +320,7 @@ class ToolCall {
       permit?.release();
     }
     if (running !== undefined) ctx.cancellation.detach(running);
+    if (running instanceof ToolInvocation) running.end(error?.type);
     const hostMs = performance.now() - this.startedAt;
     rt.metrics.recordCall({
       tool,
@@ -325,6 +328,7 @@ class ToolCall {
       requestId: ctx.requestId,
       principal: ctx.principal.name,
       streamed: this.streamed,
+      protocol: ctx.protocol ?? GRPC_PROTOCOL,
       durationMs,
       hostMs,
       error,
@@ -431,5 +435,5 @@ async function resultOf(invocation: ToolInvocation): Promise<pbValues.Value> {
   } finally {
     iterator.close();
   }
-  return encodeOutput(tool, chunks, tool.collectedGuide);
+  return encodeChunks(tool, chunks);
 }

@@ -17,6 +17,12 @@ export interface ToolContext {
   readonly sessionId: string;
   readonly requestId: string;
   readonly toolName: string;
+  /**
+   * When the call must end, in epoch milliseconds (`Date.now()`'s clock): its timeout counted
+   * from the tool's start (a stream's from its first chunk request). The signal fires then.
+   * Pass it on to work the tool hands elsewhere. Infinity for a call without a timeout.
+   */
+  readonly deadline: number;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: zod's own bound for "any object schema".
@@ -43,6 +49,13 @@ interface CommonToolOptions<P extends ParametersSchema> extends ToolLimitOptions
    */
   idempotent?: boolean;
   metadata?: Record<string, string>;
+  /**
+   * The result's (a stream: each chunk's) JSON Schema, for a tool whose own runtime checks its
+   * results against it, as a Python worker's pydantic does: published as `output_schema` and
+   * used to encode plain results, never checked by the host. Give `output` instead for the host
+   * to check. A result already encoded where the tool ran (a worker's) is passed on unchanged.
+   */
+  outputJsonSchema?: Record<string, unknown>;
 }
 
 export interface PlainToolOptions<P extends ParametersSchema, R> extends CommonToolOptions<P> {
@@ -120,6 +133,14 @@ export class Tool {
     const idleTimeoutMs = options.streaming === true ? options.idleTimeoutMs : undefined;
     checkTimeout(options.name, "timeoutMs", options.timeoutMs);
     checkTimeout(options.name, "idleTimeoutMs", idleTimeoutMs);
+    if (options.output !== undefined && options.outputJsonSchema !== undefined) {
+      throw new BridgeError(
+        ErrorType.ValidationError,
+        `tool '${options.name}': give output (checked by the host) or outputJsonSchema (checked where ` +
+          "the tool runs), not both",
+        { details: { field: "outputJsonSchema" } },
+      );
+    }
     const catchall = parameters.def.catchall;
     this.name = options.name;
     this.description = options.description;
@@ -129,7 +150,9 @@ export class Tool {
     this.acceptsExtraArguments = catchall !== undefined && catchall._zod.def.type !== "never";
     this.output = options.output;
     const output =
-      options.output === undefined ? undefined : z.toJSONSchema(options.output, { unrepresentable: "any" });
+      options.output === undefined
+        ? options.outputJsonSchema
+        : z.toJSONSchema(options.output, { unrepresentable: "any" });
     this.outputSchema = output === undefined ? "" : JSON.stringify(output);
     this.outputGuide = encodingGuide(output);
     this.collectedGuide = this.outputGuide && listGuide(this.outputGuide);

@@ -1,13 +1,23 @@
 import { BridgeError, ErrorType } from "@toolbridge/core";
 import type { Tool, ToolContext } from "./define.js";
-import { type FaultScope, toolScope } from "./faults.js";
+import { type FaultOutcome, type FaultScope, toolScope } from "./faults.js";
+
+/**
+ * What an invocation runs: a registered Tool, or any named function with a tool's calling
+ * convention (the worker pool's direct calls, which keep their timeouts here too).
+ */
+export interface Invocable {
+  readonly name: string;
+  readonly streaming: boolean;
+  readonly handler: (args: Record<string, unknown>, ctx: ToolContext) => unknown;
+}
 
 export interface InvocationOptions {
   sessionId: string;
   requestId: string;
-  /** The longest the call may run: a plain tool until its result, a stream until its end. */
+  /** The longest the call may run: a plain tool until its result, a stream until its end; 0: no limit. */
   timeoutMs: number;
-  /** Streaming tools: the longest wait for the next chunk (ignored for plain tools). */
+  /** Streaming tools: the longest wait for the next chunk (ignored for plain tools); 0: no limit. */
   idleTimeoutMs: number;
   exposeStackTraces: boolean;
   /**
@@ -39,9 +49,9 @@ class InvocationContext implements ToolContext {
   readonly sessionId: string;
   readonly requestId: string;
   readonly toolName: string;
-  readonly #invocation: ToolInvocation;
+  readonly #invocation: ToolInvocation<Invocable>;
 
-  constructor(invocation: ToolInvocation) {
+  constructor(invocation: ToolInvocation<Invocable>) {
     this.#invocation = invocation;
     this.sessionId = invocation.options.sessionId;
     this.requestId = invocation.options.requestId;
@@ -50,6 +60,10 @@ class InvocationContext implements ToolContext {
 
   get signal(): AbortSignal {
     return this.#invocation.signal;
+  }
+
+  get deadline(): number {
+    return this.#invocation.deadline;
   }
 }
 
@@ -66,20 +80,24 @@ class InvocationContext implements ToolContext {
  * it is charged to this call; and the invocation knows while the tool's own work is still
  * running after the call ended (a timeout the tool ignored), see `whenSettled`.
  */
-export class ToolInvocation implements FaultScope {
+export class ToolInvocation<T extends Invocable = Tool> implements FaultScope {
   readonly startedAt = performance.now();
   private controller: AbortController | undefined;
   private abortReason: BridgeError | undefined;
   /** Rejects the wait in progress (see `untilAborted`) when the call is aborted. */
   private rejectWait: ((reason: BridgeError) => void) | undefined;
   private totalTimer: NodeJS.Timeout | undefined;
+  /** Epoch ms by which the call must end, set when its timeout starts counting. */
+  private deadlineAt = Number.POSITIVE_INFINITY;
   private readonly context: ToolContext;
   /** Promises of the tool's own work not settled yet: its result, a stream step, a stream's return. */
   private outstanding = 0;
   private settledWaiters: (() => void)[] = [];
+  /** Set when the engine finished the call: with the type of the error it failed with, if any. */
+  private ending: { readonly errorType?: string } | undefined;
 
   constructor(
-    readonly tool: Tool,
+    readonly tool: T,
     private readonly args: Record<string, unknown>,
     readonly options: InvocationOptions,
   ) {
@@ -106,6 +124,11 @@ export class ToolInvocation implements FaultScope {
     return this.options.requestId;
   }
 
+  /** Epoch ms by which the call must end (its tool sees it as `ctx.deadline`); Infinity without a timeout. */
+  get deadline(): number {
+    return this.deadlineAt;
+  }
+
   /** True while the tool's own work has not settled, whether or not the call has ended. */
   get running(): boolean {
     return this.outstanding > 0;
@@ -121,11 +144,22 @@ export class ToolInvocation implements FaultScope {
   }
 
   /**
-   * An exception or rejection escaped the tool (a timer, a detached promise): the call
-   * fails with ToolExecutionError if it still runs. Returns whether it did.
+   * The engine finished the call (its answer is decided): successfully, or failed with
+   * `errorType`. A fault escaping the tool after this no longer changes the call, and its log
+   * says how the call had ended.
    */
-  fault(error: unknown): boolean {
-    if (this.abortReason !== undefined) return false;
+  end(errorType: string | undefined): void {
+    this.ending ??= errorType === undefined ? {} : { errorType };
+  }
+
+  /**
+   * An exception or rejection escaped the tool (a timer, a detached promise): the call
+   * fails with ToolExecutionError if it still runs. Says what became of the call.
+   */
+  fault(error: unknown): FaultOutcome {
+    const endedWith = this.ending === undefined ? this.abortReason?.type : this.ending.errorType;
+    if (this.ending !== undefined && endedWith === undefined) return { kind: "after-success" };
+    if (endedWith !== undefined) return { kind: "after-failure", errorType: endedWith };
     const reason = error instanceof Error ? error.message || error.name : String(error);
     const stack: Record<string, string> =
       this.options.exposeStackTraces && error instanceof Error ? { stacktrace: error.stack ?? "" } : {};
@@ -144,7 +178,7 @@ export class ToolInvocation implements FaultScope {
         },
       ),
     );
-    return true;
+    return { kind: "failed" };
   }
 
   /** Aborts the call; the tool's signal fires with `reason`. Later aborts are ignored. */
@@ -160,10 +194,12 @@ export class ToolInvocation implements FaultScope {
   async run(): Promise<unknown> {
     try {
       if (this.abortReason !== undefined) throw this.abortReason;
+      const { timeoutMs } = this.options;
+      if (timeoutMs > 0) this.deadlineAt = Date.now() + timeoutMs;
       const output = this.inScope(() => this.tool.handler(this.args, this.context));
       // A plain value needs no timer or race: nothing could have interrupted synchronous code.
       return isPromiseLike(output)
-        ? await this.untilAborted(this.track(output), this.options.timeoutMs)
+        ? await this.untilAborted(this.track(output), timeoutMs > 0 ? timeoutMs : undefined)
         : output;
     } catch (error) {
       throw this.normalize(error);
@@ -221,8 +257,9 @@ export class ToolInvocation implements FaultScope {
           const from = source;
           // The generator's body runs in the context of whoever calls next(): the call's.
           const output = this.inScope(() => from.next());
+          const { idleTimeoutMs } = this.options;
           const step = isPromiseLike(output)
-            ? await this.untilAborted(this.track(output), this.options.idleTimeoutMs)
+            ? await this.untilAborted(this.track(output), idleTimeoutMs > 0 ? idleTimeoutMs : undefined)
             : output;
           if (step.done) {
             finished = true;
@@ -299,6 +336,8 @@ export class ToolInvocation implements FaultScope {
 
   private startTotalTimer(): void {
     const { timeoutMs } = this.options;
+    if (timeoutMs <= 0) return;
+    this.deadlineAt = Date.now() + timeoutMs;
     this.totalTimer = setTimeout(() => {
       const message = `the stream of tool '${this.tool.name}' ran past its total budget of ${timeoutMs} ms`;
       this.abort(timeout(message, "total", timeoutMs));

@@ -11,13 +11,22 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Logger } from "pino";
 
+/**
+ * What a fault did to the call it is charged to: failed it while it ran, or nothing, because
+ * the call had already completed (its caller got the result) or had already failed.
+ */
+export type FaultOutcome =
+  | { readonly kind: "failed" }
+  | { readonly kind: "after-success" }
+  | { readonly kind: "after-failure"; readonly errorType: string };
+
 /** The call a fault is charged to. */
 export interface FaultScope {
   readonly toolName: string;
   readonly sessionId: string;
   readonly requestId: string;
-  /** Fails the call with the fault; false when the call had already ended. */
-  fault(error: unknown): boolean;
+  /** Fails the call with the fault if it is still running; says what became of the call. */
+  fault(error: unknown): FaultOutcome;
 }
 
 /** The tool call the running code belongs to (undefined outside tool code). */
@@ -35,13 +44,29 @@ function report(kind: FaultKind, error: unknown): void {
     log?.error({ err: error }, `${what} escaped outside any tool call; the host keeps serving`);
     return;
   }
-  const failed = scope.fault(error);
+  const outcome = scope.fault(error);
   log?.error(
-    { err: error, tool: scope.toolName, sessionId: scope.sessionId, request_id: scope.requestId },
-    `tool '${scope.toolName}' let ${what} escape (a timer or a detached promise); ` +
-      (failed ? "its call fails with ToolExecutionError" : "its call had already ended") +
-      ", the host keeps serving",
+    {
+      err: error,
+      tool: scope.toolName,
+      sessionId: scope.sessionId,
+      request_id: scope.requestId,
+      call: outcome.kind,
+    },
+    `tool '${scope.toolName}' let ${what} escape (a timer or a detached promise); ${consequence(outcome)}, ` +
+      "the host keeps serving",
   );
+}
+
+function consequence(outcome: FaultOutcome): string {
+  switch (outcome.kind) {
+    case "failed":
+      return "its call fails with ToolExecutionError";
+    case "after-success":
+      return "its call had already completed successfully (this log is the only record of the fault)";
+    case "after-failure":
+      return `its call had already failed with ${outcome.errorType}`;
+  }
 }
 
 const onException = (error: unknown) => report("exception", error);

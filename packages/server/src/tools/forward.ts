@@ -8,8 +8,9 @@
  * forwarded call in place of a ToolInvocation.
  */
 import * as grpc from "@grpc/grpc-js";
-import { BridgeError, ErrorType, pb, type pbValues } from "@toolbridge/core";
-import type { SharedSessionStore } from "../sessions/store.js";
+import { BridgeError, ErrorType, errorFromInfo, pb, type pbValues } from "@toolbridge/core";
+import type { NodeDirectory } from "../sessions/node-directory.js";
+import type { SessionToolDirectory } from "../sessions/session-tools.js";
 import type { CallRequest } from "./call.js";
 
 /** The metadata header that marks a forwarded call (its value: the forwarding node). */
@@ -47,25 +48,25 @@ export class Forwarder {
   peerToken: string | undefined;
 
   constructor(
-    private readonly store: SharedSessionStore,
+    private readonly store: { readonly nodes: NodeDirectory; readonly sessionTools: SessionToolDirectory },
     private readonly maxMessageBytes: number,
     private readonly transport: PeerTransport,
   ) {}
 
   /** The session tools other nodes serve, in name order. */
   async list(sessionId: string): Promise<RemoteTool[]> {
-    const listed = await this.store.sessionTools(sessionId);
+    const listed = await this.store.sessionTools.list(sessionId);
     const tools: RemoteTool[] = [];
     for (const [name, { node, spec }] of listed) {
-      if (node !== this.store.nodeId) tools.push({ name, node, spec: pb.ToolSpec.decode(spec) });
+      if (node !== this.store.nodes.nodeId) tools.push({ name, node, spec: pb.ToolSpec.decode(spec) });
     }
     return tools.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   /** The session tool `name` when another node serves it. */
   async find(sessionId: string, name: string): Promise<RemoteTool | undefined> {
-    const listed = (await this.store.sessionTools(sessionId)).get(name);
-    if (listed === undefined || listed.node === this.store.nodeId) return undefined;
+    const listed = (await this.store.sessionTools.list(sessionId)).get(name);
+    if (listed === undefined || listed.node === this.store.nodes.nodeId) return undefined;
     return { name, node: listed.node, spec: pb.ToolSpec.decode(listed.spec) };
   }
 
@@ -76,7 +77,7 @@ export class Forwarder {
 
   /** A client of the node serving `tool`; Unavailable naming the node when it is gone. */
   async clientFor(tool: RemoteTool, sessionId: string): Promise<PeerConnection> {
-    const entry = await this.store.nodeEntry(tool.node);
+    const entry = await this.store.nodes.entry(tool.node);
     if (entry === undefined) {
       throw new BridgeError(
         ErrorType.Unavailable,
@@ -123,7 +124,7 @@ export class Forwarder {
   }
 
   get nodeId(): string {
-    return this.store.nodeId;
+    return this.store.nodes.nodeId;
   }
 
   close(): void {
@@ -172,7 +173,7 @@ export class ForwardedCall {
       );
       this.cancel = () => call.cancel();
     });
-    if (!response.success) throw asBridgeError(response.error);
+    if (!response.success) throw errorFromInfo(response.error, WITHOUT_ERROR);
     return response.result ?? NULL;
   }
 
@@ -189,7 +190,7 @@ export class ForwardedCall {
       for await (const chunk of call as AsyncIterable<pb.ToolStreamChunk>) {
         const content = chunk.content;
         if (content?.$case === "data") yield content.value;
-        else if (content?.$case === "error") throw asBridgeError(content.value);
+        else if (content?.$case === "error") throw errorFromInfo(content.value, WITHOUT_ERROR);
         else if (content?.$case === "complete") return;
       }
     } catch (error) {
@@ -282,12 +283,4 @@ export class ForwardedCall {
 const CERTIFICATE_FAILURE = /certificate|altnames|handshake|SSL|TLS/i;
 
 const NULL: pbValues.Value = { kind: { $case: "nullValue", value: 0 } };
-
-/** The serving node's in-band error, as the same error here. */
-function asBridgeError(info: pb.ErrorInfo | undefined): BridgeError {
-  return new BridgeError(
-    (info?.type ?? "InternalError") as ErrorType,
-    info?.message ?? "the node serving the tool answered without an error",
-    { details: info?.details ?? {} },
-  );
-}
+const WITHOUT_ERROR = "the node serving the tool reported a failure without saying which";

@@ -1,10 +1,21 @@
 /**
  * The output step of a call: a result (or a stream's chunk) is checked against the tool's
  * output schema, then encoded as the schema says. Both failures are the tool's, not the
- * caller's: ToolExecutionError.
+ * caller's: ToolExecutionError. A result that arrives encoded (`EncodedOutput`, a Python
+ * worker's) was checked where it was made and is passed on as it is.
  */
 import { BridgeError, type EncodingGuide, ErrorType, encodeValue, type pbValues } from "@toolbridge/core";
 import type { Tool } from "./define.js";
+
+/**
+ * A result (or a stream's chunk) encoded where the tool ran, and checked there against the
+ * output schema the tool publishes (a Python worker checks with the pydantic model the schema
+ * came from). The host sends it unchanged: every kind in it is kept, also where no schema
+ * says what it is (a float that happens to be integral inside an untyped map).
+ */
+export class EncodedOutput {
+  constructor(readonly value: pbValues.Value) {}
+}
 
 /**
  * The value a tool produced, as its output schema parses it (unknown keys of a z.object
@@ -12,7 +23,7 @@ import type { Tool } from "./define.js";
  * stream. Throws ToolExecutionError naming the path of the first mismatches.
  */
 export function checkOutput(tool: Tool, value: unknown, chunk?: number): unknown {
-  if (tool.output === undefined) return value;
+  if (tool.output === undefined || value instanceof EncodedOutput) return value;
   const result = tool.output.safeParse(value);
   if (result.success) return result.data;
   const issues = result.error.issues;
@@ -36,6 +47,7 @@ export function checkOutput(tool: Tool, value: unknown, chunk?: number): unknown
 
 /** A tool's checked output as a Value, encoded by `guide` (from its output schema). */
 export function encodeOutput(tool: Tool, value: unknown, guide: EncodingGuide | undefined): pbValues.Value {
+  if (value instanceof EncodedOutput) return value.value;
   try {
     return encodeValue(value, guide);
   } catch (error) {
@@ -48,6 +60,13 @@ export function encodeOutput(tool: Tool, value: unknown, guide: EncodingGuide | 
     }
     throw error;
   }
+}
+
+/** All a stream's checked chunks as one list (a streaming tool called as a plain call). */
+export function encodeChunks(tool: Tool, chunks: readonly unknown[]): pbValues.Value {
+  if (!(chunks[0] instanceof EncodedOutput)) return encodeOutput(tool, chunks, tool.collectedGuide);
+  const values = chunks.map((chunk) => encodeOutput(tool, chunk, tool.outputGuide));
+  return { kind: { $case: "listValue", value: { values } } };
 }
 
 /** `$.items[2].price`, the form the value codec's error paths take. */

@@ -2,14 +2,17 @@
  * Idempotent replay. A call that carries its own request id claims that id in its session
  * before it runs, and its outcome is recorded there when it ends; a retry under the same id
  * gets the recorded outcome without the tool running again, and one that arrives while the
- * first still runs (on this node or another) waits for it. The records live in the
- * SessionStore, so with the Redis store every node sees them. docs/replay.md states the
+ * first still runs (on this node or another) waits for it. A claim and its record keep the
+ * call's fingerprint, so that the id answers only the same call: another call under it is
+ * refused with RequestIdReused, never given the first call's outcome. The records live in
+ * the session store (its CallRecordStore), so with the Redis store every node sees them. docs/replay.md states the
  * guarantee and its limits.
  */
+import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { BridgeError, ErrorType, pb } from "@toolbridge/core";
-import type { SessionStore } from "../sessions/store.js";
-import type { CallOutcome, Cancellation } from "./call.js";
+import { BridgeError, ErrorType, pb, type pbValues } from "@toolbridge/core";
+import type { CallRecordStore } from "../sessions/call-records.js";
+import type { CallOutcome, CallRequest, Cancellation } from "./call.js";
 
 export interface ReplayOptions {
   /** This node's name in claims. */
@@ -56,28 +59,70 @@ export function isRecordable(outcome: CallOutcome, ran: boolean): boolean {
   return !(type === ErrorType.Timeout && details.timeout === "deadline");
 }
 
-/** The claims this node holds and the outcomes it records, over a SessionStore. */
+/**
+ * What a call asks for, the same for every attempt of it: the SHA-256 (hex) of the call as
+ * a ToolCallItem holding only its tool id, its positional arguments and its keyword
+ * arguments in name order (a proto map has no order a client could be held to). The
+ * session is not in it: records belong to their session already.
+ */
+export function callFingerprint(req: CallRequest): string {
+  const entries = Object.entries(req.kwargs);
+  // fromEntries makes own data properties, so even a kwarg named "__proto__" stays one.
+  const sorted: Record<string, pbValues.Value> =
+    entries.length < 2 ? req.kwargs : Object.fromEntries(entries.sort(([a], [b]) => (a < b ? -1 : 1)));
+  const item = pb.ToolCallItem.encode({
+    index: undefined,
+    toolId: req.toolId,
+    args: [...req.args],
+    kwargs: sorted,
+    timeoutMs: 0,
+  }).finish();
+  return createHash("sha256").update(item).digest("hex");
+}
+
+/** The refusal of a call whose request id names another call of its session. */
+export function requestIdReused(requestId: string): BridgeError {
+  const shown = requestId.slice(0, 200);
+  return new BridgeError(
+    ErrorType.RequestIdReused,
+    `request id '${shown}' already names another call in this session (another tool or other arguments); ` +
+      "this call was refused and did not run. A request id is an idempotency key: give every call its own, " +
+      "and repeat one only to retry the same call",
+    { details: { reason: "request_id_reused", request_id: shown } },
+  );
+}
+
+/** A call running on this node under a request id: what it asks for, and its end. */
+interface Running {
+  readonly fingerprint: string;
+  readonly settled: Promise<void>;
+}
+
+/** The claims this node holds and the outcomes it records, over the store's call records. */
 export class ReplayLedger {
   /** Claims of calls running on this node, so that a duplicate here waits without polling. */
-  private readonly running = new Map<string, Promise<void>>();
+  private readonly running = new Map<string, Running>();
 
   constructor(
-    private readonly store: SessionStore,
+    private readonly store: CallRecordStore,
     private readonly options: ReplayOptions,
   ) {}
 
   /**
-   * Before a call runs: its recorded outcome when the session has one for `requestId`
-   * (after waiting for a call still running under it), else a claim the caller must settle.
-   * Throws SessionNotFound, Unavailable (the store), or the cancellation's reason.
+   * Before `req` runs: its recorded outcome when the session has one for `requestId`
+   * (after waiting for the same call still running under it), else a claim the caller must
+   * settle. Throws RequestIdReused when the id names another call (running or recorded),
+   * SessionNotFound, Unavailable (the store), or the cancellation's reason.
    */
   async begin(
-    sessionId: string,
+    req: CallRequest,
     requestId: string,
     budgetMs: number,
     cancellation: Cancellation,
   ): Promise<CallOutcome | ReplayClaim> {
+    const { sessionId } = req;
     const key = `${sessionId}\u0000${requestId}`;
+    const fingerprint = callFingerprint(req);
     const { node } = this.options;
     let takeOverFrom: string | undefined;
     let pollMs = FIRST_POLL_MS;
@@ -85,14 +130,21 @@ export class ReplayLedger {
       if (cancellation.reason !== undefined) throw cancellation.reason;
       const local = this.running.get(key);
       if (local !== undefined) {
-        await Promise.race([local, cancellation.whenCancelled()]);
+        if (local.fingerprint !== fingerprint) throw requestIdReused(requestId);
+        await Promise.race([local.settled, cancellation.whenCancelled()]);
         continue;
       }
       const now = Date.now();
       const until = now + budgetMs + CLAIM_SLACK_MS;
-      const claim = await this.store.claimCall(sessionId, requestId, { node, until, takeOverFrom }, now);
+      const claim = await this.store.claim(
+        sessionId,
+        requestId,
+        { fingerprint, node, until, takeOverFrom },
+        now,
+      );
+      if (claim.state === "reused") throw requestIdReused(requestId);
       if (claim.state === "recorded") return replayed(claim.outcome);
-      if (claim.state === "claimed") return this.hold(key, sessionId, requestId);
+      if (claim.state === "claimed") return this.hold(key, fingerprint, sessionId, requestId);
       if (claim.node === node) {
         // Held by a call here (it claimed while this one waited for the store: wait for it
         // above), or by none any more (its settle failed): then take it over.
@@ -108,19 +160,17 @@ export class ReplayLedger {
     }
   }
 
-  private hold(key: string, sessionId: string, requestId: string): ReplayClaim {
+  private hold(key: string, fingerprint: string, sessionId: string, requestId: string): ReplayClaim {
     let release: () => void = () => {};
-    this.running.set(
-      key,
-      new Promise<void>((resolve) => {
-        release = resolve;
-      }),
-    );
+    const settled = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.running.set(key, { fingerprint, settled });
     return {
       settle: async (outcome, recordable) => {
         try {
           const bytes = recordable ? this.encode(requestId, outcome) : undefined;
-          await this.store.settleCall(sessionId, requestId, this.options.node, bytes, Date.now());
+          await this.store.settle(sessionId, requestId, this.options.node, bytes, Date.now());
         } catch {
           // Unrecorded (the store is unreachable, the session gone): the claim lapses at its
           // `until` and a retry then runs the call again, as after a node that died.

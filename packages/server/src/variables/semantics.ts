@@ -1,11 +1,11 @@
 /**
  * What a variable write or delete means, as pure functions of the variable's slot: the
  * version check, creation rules, declarations, constraints and metadata. Stores call
- * these inside their atomic read-modify-write (SessionStore.mutateVariable), so the
+ * these inside their atomic read-modify-write (VariableStore.mutate), so the
  * rules are the same for every store.
  */
 import { BridgeError, ErrorType, pb, pbValues, toPbTimestamp } from "@toolbridge/core";
-import type { VariableMutationResult, VariableSlot } from "../sessions/store.js";
+import type { VariableMutationResult, VariableSlot } from "../sessions/variable-store.js";
 import { conform, type Declaration, describeDeclaration, inferType, sameDeclaration } from "./constraints.js";
 
 export interface SetCommand {
@@ -128,8 +128,9 @@ function checkSize(slot: VariableSlot, cmd: SetCommand, bytes: number): void {
       throw exhausted(
         "maxTotalVariableBytes",
         maxStoreBytes,
-        `the host holds ${slot.storeBytes} bytes of variables and this write would take it over its limit of ` +
-          `${maxStoreBytes} (maxTotalVariableBytes); retry once sessions have ended, or raise the limit`,
+        `the host holds ${slot.storeBytes} bytes of variables and session metadata, and this write would take ` +
+          `it over its limit of ${maxStoreBytes} (maxTotalVariableBytes); retry once sessions have ended, or ` +
+          "raise the limit",
         { variable: name },
       );
     }

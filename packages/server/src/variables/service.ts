@@ -7,10 +7,11 @@ import { BridgeError, decodeValue, ErrorType, type pb, pbValues } from "@toolbri
 import type { Logger } from "pino";
 import { type Principal, recordedWriter } from "../auth/principal.js";
 import type { SessionManager } from "../sessions/manager.js";
-import type { Following, SessionEnded, VariableChange } from "../sessions/store.js";
+import type { SessionEnded } from "../sessions/session-table.js";
+import type { Following, VariableChange, VariableStore } from "../sessions/variable-store.js";
 import { type Declaration, parseDeclaration } from "./constraints.js";
 import { applyDelete, applySet, REPLY_OVERHEAD_BYTES, type VariableQuotas } from "./semantics.js";
-import { VariableWatch, type WatchEvent } from "./watch.js";
+import { VariableWatch, WatchBudget, type WatchEvent } from "./watch.js";
 
 export const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 const WRITER = /^[a-z][a-z0-9_-]{0,31}$/;
@@ -24,6 +25,8 @@ export interface VariableLimits {
   readonly maxVariablesPerSession: number;
   /** How far (in bytes of updates) a watcher may fall behind before its watch is ended. */
   readonly watchBufferBytes: number;
+  /** Bytes of updates all watches may hold together; 0 or omitted: no such limit. */
+  readonly maxTotalWatchBufferBytes?: number;
   readonly maxTagsPerVariable: number;
   readonly maxTagBytes: number;
   readonly maxSessionVariableBytes: number;
@@ -78,9 +81,11 @@ export class VariableService {
   private readonly sizes = new WeakMap<pbValues.Value, number>();
 
   private readonly quotas: VariableQuotas;
+  private readonly watchBudget: WatchBudget;
 
   constructor(
     private readonly sessions: SessionManager,
+    private readonly store: VariableStore,
     readonly limits: VariableLimits,
     private readonly log: Logger,
   ) {
@@ -91,15 +96,16 @@ export class VariableService {
       maxStoreBytes: limits.maxTotalVariableBytes,
       maxVariableMessageBytes: limits.maxMessageBytes - REPLY_OVERHEAD_BYTES,
     };
-    sessions.store.onVariableChanged((change) => this.changed(change));
-    sessions.store.onFollowLost((sessionId, error) => this.followLost(sessionId, error));
+    this.watchBudget = new WatchBudget(limits.maxTotalWatchBufferBytes ?? 0);
+    store.onChanged((change) => this.changed(change));
+    store.onFollowLost((sessionId, error) => this.followLost(sessionId, error));
     sessions.onSessionEnded((event) => this.sessionEnded(event));
   }
 
   async get(sessionId: string, name: string, principal: Principal): Promise<pb.Variable> {
     checkName(name);
     await this.sessions.require(sessionId, principal);
-    const variable = await this.sessions.store.getVariable(sessionId, name, Date.now());
+    const variable = await this.store.get(sessionId, name, Date.now());
     if (variable === undefined) {
       throw new BridgeError(
         ErrorType.VariableNotFound,
@@ -137,7 +143,7 @@ export class VariableService {
       );
     }
     const now = Date.now();
-    const change = await this.sessions.store.mutateVariable(
+    const change = await this.store.mutate(
       sessionId,
       name,
       (slot) =>
@@ -171,7 +177,7 @@ export class VariableService {
   ): Promise<bigint> {
     checkName(name);
     await this.sessions.require(sessionId, principal);
-    const change = await this.sessions.store.mutateVariable(
+    const change = await this.store.mutate(
       sessionId,
       name,
       (slot) => applyDelete(slot, sessionId, name, expectedVersion),
@@ -182,13 +188,13 @@ export class VariableService {
 
   async list(sessionId: string, prefix: string, principal: Principal): Promise<readonly pb.Variable[]> {
     await this.sessions.require(sessionId, principal);
-    return (await this.sessions.store.listVariables(sessionId, { prefix }, Date.now())).variables;
+    return (await this.store.list(sessionId, { prefix }, Date.now())).variables;
   }
 
   /** Number of variables of a session; 0 when the session does not exist. */
   async count(sessionId: string): Promise<number> {
     try {
-      return await this.sessions.store.countVariables(sessionId, Date.now());
+      return await this.store.count(sessionId, Date.now());
     } catch (error) {
       if (error instanceof BridgeError && error.type === ErrorType.SessionNotFound) return 0;
       throw error;
@@ -226,6 +232,7 @@ export class VariableService {
       this.limits.watchBufferBytes,
       (closed) => this.unsubscribe(closed),
       request.includeInitialValues || resumeAfter !== undefined,
+      this.watchBudget,
     );
     let set = this.watchers.get(sessionId);
     if (set === undefined) {
@@ -273,7 +280,7 @@ export class VariableService {
   ): Promise<void> {
     const { sessionId } = watch;
     await this.sessions.require(sessionId, principal);
-    const following = await this.sessions.store.follow(sessionId, Date.now());
+    const following = await this.store.follow(sessionId, Date.now());
     if (watch.isClosed) {
       following.close();
       return;
@@ -282,12 +289,12 @@ export class VariableService {
     const sizeOf = (event: WatchEvent) => this.eventSize(event);
     try {
       if (request.resumeAfter !== undefined) {
-        const history = await this.sessions.store.changesSince(sessionId, request.resumeAfter, Date.now());
+        const history = await this.store.changesSince(sessionId, request.resumeAfter, Date.now());
         const missed = history.changes.filter((change) => watch.accepts(change.name)).map(watchEvent);
         watch.begin(missed, history.sequence, sizeOf);
       } else if (request.includeInitialValues) {
         const filter = names === undefined ? {} : { names };
-        const snapshot = await this.sessions.store.listVariables(sessionId, filter, Date.now());
+        const snapshot = await this.store.list(sessionId, filter, Date.now());
         const initial = snapshot.variables
           .filter((variable) => watch.accepts(variable.name))
           .map((variable): WatchEvent => ({ kind: "initial", variable, sequence: snapshot.sequence }));

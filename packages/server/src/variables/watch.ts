@@ -5,10 +5,11 @@
  *
  * The queue is bounded in bytes. A consumer that falls that far behind does not make
  * the host buffer without limit, and does not silently miss updates either: its watch
- * ends with a ResourceExhausted error, and it can watch again with initial values.
+ * ends with a ResourceExhausted error, and it can watch again with initial values. The
+ * queues of all the host's watches are bounded together too (WatchBudget).
  */
 import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
-import type { SessionEndReason } from "../sessions/store.js";
+import type { SessionEndReason } from "../sessions/session-table.js";
 
 export type WatchEvent =
   /**
@@ -27,6 +28,51 @@ interface Queued {
   readonly size: number;
   /** Sequence of the change; undefined for events that are not changes (always delivered). */
   readonly sequence: bigint | undefined;
+}
+
+/**
+ * The bytes all of a host's watches hold queued (maxTotalWatchBufferBytes). Each watch is
+ * bounded by watchBufferBytes, but a client may open many; past the total, the watch
+ * holding the most is ended as one that fell too far behind is, whoever pushed last.
+ */
+export class WatchBudget {
+  private total = 0;
+  private readonly holding = new Set<VariableWatch>();
+
+  /** 0: no total. */
+  constructor(readonly limitBytes: number) {}
+
+  /** Bytes queued by every watch. */
+  get bytes(): number {
+    return this.total;
+  }
+
+  /** Counts `delta` more bytes queued by `watch` (which now holds `held`). */
+  adjust(watch: VariableWatch, delta: number, held: number): void {
+    this.total += delta;
+    if (held > 0) this.holding.add(watch);
+    else this.holding.delete(watch);
+  }
+
+  /** Ends the watches holding the most until the total is within the limit again. */
+  relieve(): void {
+    while (this.limitBytes > 0 && this.total > this.limitBytes) {
+      let most: VariableWatch | undefined;
+      for (const watch of this.holding) if (most === undefined || watch.queued > most.queued) most = watch;
+      if (most === undefined) return;
+      const held = this.total;
+      most.fail(
+        new BridgeError(
+          ErrorType.ResourceExhausted,
+          `the host's variable watches held ${held} bytes of updates not yet read, over its limit of ` +
+            `${this.limitBytes} (maxTotalWatchBufferBytes); this watch of session '${most.sessionId}' held ` +
+            "the most and was ended so that no update is lost silently; read updates faster, or watch " +
+            "again with initial values to resynchronize",
+          { details: { quota: "maxTotalWatchBufferBytes", limit: String(this.limitBytes) } },
+        ),
+      );
+    }
+  }
 }
 
 export class VariableWatch {
@@ -52,8 +98,14 @@ export class VariableWatch {
     private readonly onClose: (watch: VariableWatch) => void,
     /** Events wait for begin() (initial values or resumed changes come first). */
     startsWithBegin: boolean,
+    private readonly budget: WatchBudget = new WatchBudget(0),
   ) {
     if (startsWithBegin) this.early = [];
+  }
+
+  /** Bytes of updates this watch holds that its consumer has not taken yet. */
+  get queued(): number {
+    return this.bytes;
   }
 
   /** True when this watch wants updates of `name`. */
@@ -66,10 +118,14 @@ export class VariableWatch {
     if (this.finished || this.closed) return;
     const terminal = event.kind === "session_ended" || event.kind === "error";
     const item = { event, size, sequence };
-    this.bytes += size;
+    this.account(size);
     if (this.bytes > this.limitBytes && !terminal) {
       this.overflow();
       return;
+    }
+    if (!terminal && this.budget.limitBytes > 0 && this.budget.bytes > this.budget.limitBytes) {
+      this.budget.relieve();
+      if (this.finished) return;
     }
     if (terminal) this.finished = true;
     if (this.early !== undefined) {
@@ -93,18 +149,17 @@ export class VariableWatch {
       ...first.map((event): Queued => ({ event, size: sizeOf(event), sequence: undefined })),
       ...early.filter((item) => item.sequence === undefined || item.sequence > sequence),
     ];
-    this.bytes = 0;
+    this.account(-this.bytes);
     for (const item of pending) {
-      this.bytes += item.size;
-      if (
-        this.bytes > this.limitBytes &&
-        !(item.event.kind === "session_ended" || item.event.kind === "error")
-      ) {
+      this.account(item.size);
+      const terminal = item.event.kind === "session_ended" || item.event.kind === "error";
+      if (this.bytes > this.limitBytes && !terminal) {
         this.overflow();
         return;
       }
       this.deliver(item);
     }
+    this.budget.relieve();
   }
 
   /** True once close() was called. */
@@ -121,7 +176,7 @@ export class VariableWatch {
         this.queue = this.queue.slice(this.head);
         this.head = 0;
       }
-      this.bytes -= item.size;
+      this.account(-item.size);
       return Promise.resolve(item.event);
     }
     if (this.closed || (this.finished && this.early === undefined)) return Promise.resolve(undefined);
@@ -137,6 +192,7 @@ export class VariableWatch {
     this.queue = [];
     this.head = 0;
     this.early = undefined;
+    this.account(-this.bytes);
     this.onClose(this);
     this.wake(undefined);
   }
@@ -144,27 +200,38 @@ export class VariableWatch {
   private deliver(item: Queued): void {
     if (this.waiter !== undefined && this.head === this.queue.length) {
       // Handed over at once, so it never counted against the buffer.
-      this.bytes -= item.size;
+      this.account(-item.size);
       this.wake(item.event);
       return;
     }
     this.queue.push(item);
   }
 
-  private overflow(): void {
+  /** Ends the watch with `error` in place of every update it holds (the host's total is reached). */
+  fail(error: BridgeError): void {
     this.queue = [];
     this.head = 0;
     this.early = undefined;
-    this.bytes = 0;
+    this.account(-this.bytes);
     this.finished = true;
-    const error = new BridgeError(
-      ErrorType.ResourceExhausted,
-      `the watch of session '${this.sessionId}' fell more than ${this.limitBytes} bytes of updates ` +
-        "behind (watchBufferBytes) and was ended so that no update is lost silently; read updates " +
-        "faster, or watch again with initial values to resynchronize",
-      { details: { limit: String(this.limitBytes) } },
-    );
     this.deliver({ event: { kind: "error", error }, size: 0, sequence: undefined });
+  }
+
+  private overflow(): void {
+    this.fail(
+      new BridgeError(
+        ErrorType.ResourceExhausted,
+        `the watch of session '${this.sessionId}' fell more than ${this.limitBytes} bytes of updates ` +
+          "behind (watchBufferBytes) and was ended so that no update is lost silently; read updates " +
+          "faster, or watch again with initial values to resynchronize",
+        { details: { limit: String(this.limitBytes) } },
+      ),
+    );
+  }
+
+  private account(delta: number): void {
+    this.bytes += delta;
+    this.budget.adjust(this, delta, this.bytes);
   }
 
   private wake(event: WatchEvent | undefined): void {

@@ -6,23 +6,23 @@ import {
   BridgeError,
   decodeValue,
   ErrorType,
+  encodeKwargs,
+  errorFromInfo,
   type NativeValue,
   type pbValues,
   type pbWorker,
 } from "@toolbridge/core";
 import type { AgentEvent, PythonAgentOptions, PythonAgentResult } from "../agents/python-agent.js";
-import { encodeKwargs, errorFromInfo } from "./calls.js";
 import type { PoolWorker } from "./worker.js";
 
-/** What `runAgent` takes: `runPythonAgent`'s options, less those of a spawned process. */
-export interface WorkerAgentOptions
-  extends Omit<
-    PythonAgentOptions,
-    "address" | "token" | "tls" | "python" | "cwd" | "env" | "onStderr" | "workers"
-  > {
-  /** The host the worker attaches to; default the address of the host that owns the pool. */
-  address?: string;
-}
+/**
+ * What `runAgent` takes: `runPythonAgent`'s options, less those of a spawned process. No
+ * address: a worker attaches only to the host it was started for, with that host's token.
+ */
+export type WorkerAgentOptions = Omit<
+  PythonAgentOptions,
+  "address" | "token" | "tls" | "python" | "cwd" | "env" | "onStderr" | "workers"
+>;
 
 function decodeMap(values: Record<string, pbValues.Value>): Record<string, NativeValue> {
   return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, decodeValue(value)]));
@@ -35,25 +35,25 @@ function agentEvent(message: pbWorker.AgentRunEvent): AgentEvent | undefined {
   const event = message.event;
   switch (event?.$case) {
     case "started":
-      return { event: "run_started", run_id: runId, agent_id: event.value.agentId, lm: event.value.lm };
+      return { kind: "run_started", runId, agentId: event.value.agentId, lm: event.value.lm };
     case "thought":
-      return { event: "thought", run_id: runId, step, text: event.value };
+      return { kind: "thought", runId, step, text: event.value };
     case "toolCall":
       return {
-        event: "tool_call",
-        run_id: runId,
+        kind: "tool_call",
+        runId,
         step,
-        tool_name: event.value.toolName,
-        tool_args: decodeMap(event.value.toolArgs),
+        toolName: event.value.toolName,
+        toolArgs: decodeMap(event.value.toolArgs),
       };
     case "observation":
       return {
-        event: "observation",
-        run_id: runId,
+        kind: "observation",
+        runId,
         step,
-        tool_name: event.value.toolName,
+        toolName: event.value.toolName,
         observation: event.value.observation === undefined ? null : decodeValue(event.value.observation),
-        error_type: event.value.errorType === "" ? null : event.value.errorType,
+        errorType: event.value.errorType === "" ? null : event.value.errorType,
       };
     default:
       return undefined;
@@ -63,11 +63,11 @@ function agentEvent(message: pbWorker.AgentRunEvent): AgentEvent | undefined {
 /** Runs the agent on `worker`; resolves when the run finished, rejects when none could start. */
 export async function runAgentOn(
   worker: PoolWorker,
-  hostAddress: string,
   options: WorkerAgentOptions,
 ): Promise<PythonAgentResult> {
   const request: pbWorker.RunAgentRequest = {
-    hostAddress,
+    // Empty: the host the worker was started for, the only one it dials.
+    hostAddress: "",
     sessionId: options.sessionId,
     agentId: options.agentId ?? "",
     signature: options.signature ?? "",

@@ -1,60 +1,102 @@
 /** The wire side of a call to a worker: arguments in, results and stream chunks out. */
-import {
-  BridgeError,
-  type DecodeOptions,
-  decodeValue,
-  ErrorType,
-  encodeValue,
-  isErrorType,
-  type NativeValue,
-  type pb,
-  type pbValues,
-} from "@toolbridge/core";
+import * as grpc from "@grpc/grpc-js";
+import { BridgeError, ErrorType, errorFromInfo, type pb, type pbValues } from "@toolbridge/core";
+import type { PoolWorker } from "./worker.js";
 
-export function encodeArgs(args: readonly unknown[]): pbValues.Value[] {
-  return args.map((arg, index) => withContext(`argument ${index}`, () => encodeValue(arg)));
+/** A call of `callEncoded` / `streamEncoded`: the caller owns its timeout and says when it ends. */
+export interface EncodedCallOptions {
+  /** Aborting cancels the call on the worker; the caller's timeout aborts it. */
+  signal?: AbortSignal;
+  /**
+   * Epoch ms by which the caller ends the call (Infinity or unset: no limit). The worker is told,
+   * and stops a call still running a moment after it, should the cancellation never come.
+   */
+  deadline?: number;
+  affinity?: string;
+  sessionId?: string;
+  requestId?: string;
 }
 
-export function encodeKwargs(kwargs: Readonly<Record<string, unknown>>): Record<string, pbValues.Value> {
-  const out: Record<string, pbValues.Value> = {};
-  for (const [key, value] of Object.entries(kwargs)) {
-    out[key] = withContext(`argument '${key}'`, () => encodeValue(value));
+// Calls send no metadata; one empty instance serves them all.
+const metadata = new grpc.Metadata();
+
+/** Calls tool `name` on `worker`; resolves with its result as the worker encoded it. */
+export async function callOn(
+  worker: PoolWorker,
+  name: string,
+  args: readonly pbValues.Value[],
+  kwargs: Readonly<Record<string, pbValues.Value>>,
+  options: EncodedCallOptions,
+): Promise<pbValues.Value> {
+  const request: pb.ToolCallRequest = {
+    sessionId: options.sessionId ?? "",
+    toolId: name,
+    args: [...args],
+    kwargs: { ...kwargs },
+    requestId: options.requestId ?? "",
+    timeoutMs: remainingMs(options.deadline),
+  };
+  const response = await worker.unary<pb.ToolCallResponse>(
+    name,
+    (callback) => worker.client.callTool(request, metadata, callback),
+    options.signal,
+  );
+  return resultValue(response);
+}
+
+/** Streams tool `name` on `worker`: its chunks as the worker encoded them. */
+export async function* streamOn(
+  worker: PoolWorker,
+  name: string,
+  args: readonly pbValues.Value[],
+  kwargs: Readonly<Record<string, pbValues.Value>>,
+  options: EncodedCallOptions,
+): AsyncGenerator<pbValues.Value, void, undefined> {
+  const request: pb.ToolStreamRequest = {
+    sessionId: options.sessionId ?? "",
+    toolId: name,
+    args: [...args],
+    kwargs: { ...kwargs },
+    streamId: "",
+    requestId: options.requestId ?? "",
+    // The whole stream's budget; its idle timeout stays with the caller.
+    timeoutMs: remainingMs(options.deadline),
+    idleTimeoutMs: 0,
+  };
+  for await (const chunk of worker.stream(name, () => worker.client.streamTool(request), options.signal)) {
+    const value = chunkValue(chunk);
+    if (value === undefined) return;
+    yield value;
   }
-  return out;
+  throw new BridgeError(ErrorType.Unavailable, `the stream of '${name}' ended without a complete chunk`, {
+    details: { worker: worker.name, retriable: "true" },
+  });
 }
 
-function withContext<T>(where: string, encode: () => T): T {
-  try {
-    return encode();
-  } catch (error) {
-    if (error instanceof BridgeError) {
-      throw new BridgeError(error.type, `${where}: ${error.message}`, { details: error.details });
-    }
-    throw error;
-  }
+/** `deadline` when it is a time (not Infinity or unset). */
+export function finite(deadline: number | undefined): number | undefined {
+  return deadline !== undefined && Number.isFinite(deadline) ? deadline : undefined;
 }
 
-/** The BridgeError of an in-band failure, with the worker's type, message and details. */
-export function errorFromInfo(info: pb.ErrorInfo | undefined): BridgeError {
-  if (info === undefined)
-    return new BridgeError(ErrorType.InternalError, "the worker reported a failure without an error");
-  const type = isErrorType(info.type) ? info.type : ErrorType.InternalError;
-  const details = info.stacktrace === "" ? info.details : { ...info.details, stacktrace: info.stacktrace };
-  return new BridgeError(type, info.message, { details });
+/** The time left before `deadline` as a request's `timeout_ms`: 0 for none, else at least 1. */
+function remainingMs(deadline: number | undefined): number {
+  const at = finite(deadline);
+  return at === undefined ? 0 : Math.min(Math.max(1, Math.ceil(at - Date.now())), 2 ** 32 - 1);
 }
 
-export function decodeResponse(response: pb.ToolCallResponse, options?: DecodeOptions): NativeValue {
-  if (!response.success) throw errorFromInfo(response.error);
-  return decodeValue(response.result, options);
+/** A response's encoded result; an in-band failure throws its BridgeError. */
+export function resultValue(response: pb.ToolCallResponse): pbValues.Value {
+  if (!response.success) throw errorFromInfo(response.error, WITHOUT_ERROR);
+  return response.result ?? NULL;
 }
 
-/** A data chunk's value, or `done` for the complete chunk; an error chunk throws. */
-export function decodeChunk(
-  chunk: pb.ToolStreamChunk,
-  options?: DecodeOptions,
-): { done: false; value: NativeValue } | { done: true } {
+/** A data chunk's encoded value, or undefined for the complete chunk; an error chunk throws. */
+export function chunkValue(chunk: pb.ToolStreamChunk): pbValues.Value | undefined {
   const content = chunk.content;
-  if (content?.$case === "data") return { done: false, value: decodeValue(content.value, options) };
-  if (content?.$case === "error") throw errorFromInfo(content.value);
-  return { done: true };
+  if (content?.$case === "data") return content.value;
+  if (content?.$case === "error") throw errorFromInfo(content.value, WITHOUT_ERROR);
+  return undefined;
 }
+
+const WITHOUT_ERROR = "the worker reported a failure without saying which";
+const NULL: pbValues.Value = { kind: { $case: "nullValue", value: 0 } };

@@ -3,9 +3,11 @@
  * forwards the call to a worker, so sessions (and other tools) call them like any other.
  * The JSON Schema pydantic made in the worker becomes the zod schema the host validates with.
  */
-import { pb } from "@toolbridge/core";
+import { encodeKwargs, pb, type pbValues } from "@toolbridge/core";
 import { z } from "zod";
-import { defineTool, type ParametersSchema, type Tool } from "../tools/define.js";
+import { defineTool, type ParametersSchema, type Tool, type ToolContext } from "../tools/define.js";
+import { EncodedOutput } from "../tools/output.js";
+import type { EncodedCallOptions } from "./calls.js";
 import type { WorkerPool } from "./pool.js";
 
 /** A zod object schema for a worker tool's JSON Schema (keys in schema order). */
@@ -26,7 +28,13 @@ export interface HostToolOptions {
   sessionAffinity?: boolean;
 }
 
-/** One host tool per Python tool of the pool. */
+/**
+ * One host tool per Python tool of the pool. The call engine owns each call's timeout (the
+ * tool's `timeout_ms` from its spec, the host's defaults, the caller's), as for every tool:
+ * its timer aborts the call, and the worker hears the deadline only as a backstop. Results
+ * come back as the worker encoded them, checked there against the output schema the spec
+ * publishes, and go to the caller unchanged.
+ */
 export function hostToolsFor(
   pool: WorkerPool,
   specs: readonly pb.ToolSpec[],
@@ -37,25 +45,39 @@ export function hostToolsFor(
       name: spec.name,
       description: spec.description,
       parameters: parametersFromJsonSchema(spec.parametersSchema),
+      outputJsonSchema: outputFromJsonSchema(spec.outputSchema),
       timeoutMs: spec.limits !== undefined && spec.limits.timeoutMs > 0 ? spec.limits.timeoutMs : undefined,
       cacheable: spec.cacheable,
       idempotent: spec.idempotent,
       metadata: { ...spec.metadata, worker_pool: "python" },
     };
-    const callOptions = (ctx: { signal: AbortSignal; sessionId: string; requestId: string }) => ({
+    const callOptions = (ctx: ToolContext): EncodedCallOptions => ({
       signal: ctx.signal,
+      deadline: ctx.deadline,
       sessionId: ctx.sessionId,
       requestId: ctx.requestId,
-      // The host's own timeout (and the signal) bounds the call; the pool adds none of its own.
-      timeoutMs: 0,
       affinity: options.sessionAffinity === true ? ctx.sessionId : undefined,
     });
     return spec.type === pb.ToolType.TOOL_TYPE_STREAMING
       ? defineTool({
           ...common,
           streaming: true,
-          handler: (args, ctx) => pool.streamCall(spec.name, args, callOptions(ctx)),
+          handler: (args, ctx) =>
+            encodedChunks(pool.streamEncoded(spec.name, [], encodeKwargs(args), callOptions(ctx))),
         })
-      : defineTool({ ...common, handler: (args, ctx) => pool.call(spec.name, args, callOptions(ctx)) });
+      : defineTool({
+          ...common,
+          handler: async (args, ctx) =>
+            new EncodedOutput(await pool.callEncoded(spec.name, [], encodeKwargs(args), callOptions(ctx))),
+        });
   });
+}
+
+/** The output schema pydantic made, as published; undefined for a tool without one. */
+function outputFromJsonSchema(json: string): Record<string, unknown> | undefined {
+  return json === "" ? undefined : (JSON.parse(json) as Record<string, unknown>);
+}
+
+async function* encodedChunks(values: AsyncIterable<pbValues.Value>): AsyncGenerator<EncodedOutput> {
+  for await (const value of values) yield new EncodedOutput(value);
 }

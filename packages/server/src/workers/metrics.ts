@@ -1,9 +1,10 @@
 /**
- * The pool's Prometheus metrics: workers by state (a gauge read at scrape time) and
- * replacements by reason. They live in the host's registry, next to the tool metrics.
+ * The pool's figures: what `state()` reports, and its Prometheus metrics, workers by state
+ * (a gauge read at scrape time) and replacements by reason. The metrics live in the host's
+ * registry, next to the tool metrics.
  */
 import { Counter, Gauge, type Registry } from "prom-client";
-import type { GoneReason } from "./worker.js";
+import type { GoneReason, PoolWorker } from "./worker.js";
 
 export interface WorkerCounts {
   /** Ready workers with at least one call or agent run in flight. */
@@ -14,6 +15,41 @@ export interface WorkerCounts {
   readonly starting: number;
   /** Workers finishing their calls before they stop (recycling, shutdown). */
   readonly draining: number;
+}
+
+/** One worker as `state()` reports it. */
+export interface WorkerInfo {
+  readonly name: string;
+  readonly pid: number;
+  readonly state: "ready" | "draining";
+  /** Calls and agent runs in flight. */
+  readonly load: number;
+  /** Calls and agent runs sent to it so far. */
+  readonly requests: number;
+  readonly startedAt: Date;
+  readonly rssBytes: number;
+  readonly agentsReady: boolean;
+}
+
+export interface PoolState extends WorkerCounts {
+  readonly size: number;
+  /** Workers replaced since the pool started (died, stopped answering or recycled). */
+  readonly restarts: number;
+  readonly workers: readonly WorkerInfo[];
+}
+
+/** A live worker as `state()` reports it. */
+export function workerInfo(worker: PoolWorker): WorkerInfo {
+  return {
+    name: worker.name,
+    pid: worker.pid,
+    state: worker.state === "draining" ? "draining" : "ready",
+    load: worker.load,
+    requests: worker.requests,
+    startedAt: new Date(worker.startedAt),
+    rssBytes: Number(worker.status?.rssBytes ?? 0n),
+    agentsReady: worker.agentsReady,
+  };
 }
 
 export class PoolMetrics {

@@ -32,7 +32,10 @@ export interface WorkerPoolOptions {
   maxAgeMs?: number;
   /** Recycle a worker whose resident memory exceeds this; 0 (the default) never. */
   maxMemoryBytes?: number;
-  /** Longest a call may take when it names no timeout; default 30 s. */
+  /**
+   * Longest a call may take when it names no timeout (a stream: its whole run); default 30 s,
+   * 0 none. A tool's own `timeout_ms` shortens it.
+   */
   callTimeoutMs?: number;
   /** On stop (and recycling), calls in flight get this long before the worker is killed; default 5 s. */
   stopGraceMs?: number;
@@ -42,11 +45,18 @@ export interface WorkerPoolOptions {
   maxMessageBytes?: number;
   /** Where the pool logs worker starts, exits and replacements; silent by default. */
   logger?: Logger;
+  /**
+   * The host whose sessions agent runs (`runAgent`) use, e.g. `127.0.0.1:50051`: each worker
+   * is started with it and never dials another address. Without it the workers run no agents.
+   * A host's own pool (`host.workers`) needs none: it attaches to that host.
+   */
+  hostAddress?: string;
 }
 
-export type ResolvedPoolOptions = Required<Omit<WorkerPoolOptions, "logger" | "env">> & {
+export type ResolvedPoolOptions = Required<Omit<WorkerPoolOptions, "logger" | "env" | "hostAddress">> & {
   env: NodeJS.ProcessEnv;
   logger: Logger | undefined;
+  hostAddress: string | undefined;
 };
 
 function positive(name: string, value: number, min: number): number {
@@ -107,5 +117,6 @@ export function resolvePoolOptions(options: WorkerPoolOptions): ResolvedPoolOpti
     preloadAgents: options.preloadAgents ?? true,
     maxMessageBytes: positive("maxMessageBytes", options.maxMessageBytes ?? 10 * 1024 * 1024, 1024),
     logger: options.logger,
+    hostAddress: options.hostAddress || undefined,
   };
 }

@@ -9,69 +9,32 @@
  *   for await (const chunk of pool.streamCall("count", { n: 3 })) console.log(chunk);
  *   await pool.stop();
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
-import * as grpc from "@grpc/grpc-js";
 import {
   BridgeError,
-  type DecodeOptions,
   ErrorType,
+  encodeArgs,
+  encodeKwargs,
   type NativeValue,
   type pb,
+  type pbValues,
   type pbWorker,
 } from "@toolbridge/core";
 import { Registry } from "prom-client";
 import type { PythonAgentResult } from "../agents/python-agent.js";
+import { makePrivateDir, removeStaleDirs } from "../private-dir.js";
 import { runAgentOn, type WorkerAgentOptions } from "./agents.js";
-import { decodeChunk, decodeResponse, encodeArgs, encodeKwargs } from "./calls.js";
-import { PoolMetrics, type WorkerCounts } from "./metrics.js";
+import { callOn, type EncodedCallOptions, finite, streamOn } from "./calls.js";
+import { invokeCall, invokeStream, type PoolCallOptions } from "./direct-calls.js";
+import { PoolMetrics, type PoolState, type WorkerCounts, type WorkerInfo, workerInfo } from "./metrics.js";
 import { type ResolvedPoolOptions, resolvePoolOptions, type WorkerPoolOptions } from "./options.js";
 import { describeExit, type ExitInfo, spawnWorker } from "./process.js";
 import { type GoneReason, PoolWorker } from "./worker.js";
 
-/** Options of one call through the pool. */
-export interface PoolCallOptions {
-  /** Positional arguments, bound to the tool's parameters in order. */
-  args?: readonly unknown[];
-  /** Longest the call may take (a stream: its whole run, its total budget); 0 none; default the pool's. */
-  timeoutMs?: number;
-  /** A stream's longest wait for its next chunk (its idle timeout); 0 or unset: none. */
-  idleTimeoutMs?: number;
-  /** Aborting cancels the call; the Python function sees the cancellation. */
-  signal?: AbortSignal;
-  /** Calls with the same key go to the same worker while it lives, e.g. a session id. */
-  affinity?: string;
-  /** The session the call is made for, as the Python tool's context reports it. */
-  sessionId?: string;
-  requestId?: string;
-  /** How results are decoded, e.g. `{ maps: "map" }` to keep the order of integer-like keys. */
-  decode?: DecodeOptions;
-}
-
-/** One worker as `state()` reports it. */
-export interface WorkerInfo {
-  readonly name: string;
-  readonly pid: number;
-  readonly state: "ready" | "draining";
-  /** Calls and agent runs in flight. */
-  readonly load: number;
-  /** Calls and agent runs sent to it so far. */
-  readonly requests: number;
-  readonly startedAt: Date;
-  readonly rssBytes: number;
-  readonly agentsReady: boolean;
-}
-
-export interface PoolState extends WorkerCounts {
-  readonly size: number;
-  /** Workers replaced since the pool started (died, stopped answering or recycled). */
-  readonly restarts: number;
-  readonly workers: readonly WorkerInfo[];
-}
-
-// Calls send no metadata; one empty instance serves them all.
-const metadata = new grpc.Metadata();
+export type { EncodedCallOptions } from "./calls.js";
+export type { PoolCallOptions } from "./direct-calls.js";
+export type { PoolState, WorkerInfo } from "./metrics.js";
 
 type Lifecycle = "new" | "starting" | "running" | "stopping" | "stopped";
 
@@ -93,7 +56,11 @@ export class WorkerPool {
   private readonly startQueue: (() => void)[] = [];
   private nextId = 0;
   private socketDir: string | undefined;
+  /** Whether the pool made its socket directory (and so removes it), rather than its host. */
+  private ownsSocketDir = false;
   private specs: readonly pb.ToolSpec[] = [];
+  /** The tools' own timeouts (`timeout_ms`), which shorten the direct calls' timeouts. */
+  private readonly ownTimeouts = new Map<string, number>();
   private readonly waiters = new Set<() => void>();
   private readonly affinity = new Map<string, PoolWorker>();
   private roundRobin = 0;
@@ -107,6 +74,7 @@ export class WorkerPool {
 
   constructor(options: WorkerPoolOptions & { metricsRegistry?: Registry }) {
     this.options = resolvePoolOptions(options);
+    this.hostAddress = this.options.hostAddress;
     this.startSlots = this.options.startConcurrency;
     this.metricsRegistry = options.metricsRegistry ?? new Registry();
     this.metrics = new PoolMetrics(this.metricsRegistry, () => this.counts());
@@ -122,9 +90,20 @@ export class WorkerPool {
     return this.specs;
   }
 
-  /** The host address agent runs attach to when `runAgent` is given none; the host sets it. */
-  setHostAddress(address: string | undefined): void {
-    this.hostAddress = address;
+  /**
+   * For the host that owns the pool, before it starts: the workers' sockets go in `directory`
+   * (the host's private one, which the host removes) and their agent runs attach to
+   * `hostAddress` (the host's socket there), fixed for their whole life.
+   */
+  attachToHost(directory: string, hostAddress: string): void {
+    if (this.lifecycle !== "new") {
+      throw new BridgeError(
+        ErrorType.ValidationError,
+        "a worker pool is attached to its host before it starts",
+      );
+    }
+    this.socketDir = directory;
+    this.hostAddress = hostAddress;
   }
 
   /** Called whenever a worker starts, finishes a call, answers a heartbeat or goes away. */
@@ -148,7 +127,11 @@ export class WorkerPool {
       this.lifecycle = "running";
       return { startupMs: 0, tools: [] };
     }
-    this.socketDir = mkdtempSync(join(tmpdir(), "toolbridge-workers-"));
+    if (this.socketDir === undefined) {
+      await removeStaleDirs();
+      this.socketDir = makePrivateDir("toolbridge-workers");
+      this.ownsSocketDir = true;
+    }
     process.on("exit", this.killAllOnExit);
     const spawned = await Promise.allSettled(
       Array.from({ length: this.options.size }, () => this.spawnOne()),
@@ -165,6 +148,7 @@ export class WorkerPool {
       undefined,
     );
     this.specs = described.tools;
+    for (const spec of this.specs) this.ownTimeouts.set(spec.name, spec.limits?.timeoutMs ?? 0);
     this.lifecycle = "running";
     this.changed();
     const startupMs = performance.now() - started;
@@ -188,36 +172,27 @@ export class WorkerPool {
     while (this.starting > 0) await new Promise((resolve) => setTimeout(resolve, 20));
     await Promise.all([...this.workers.values()].map((worker) => worker.close(graceMs)));
     process.off("exit", this.killAllOnExit);
-    if (this.socketDir !== undefined) rmSync(this.socketDir, { recursive: true, force: true });
+    if (this.ownsSocketDir && this.socketDir !== undefined) {
+      rmSync(this.socketDir, { recursive: true, force: true });
+    }
     this.lifecycle = "stopped";
     this.changed();
   }
 
-  /** Calls a Python tool on a free worker and resolves with its decoded result. */
+  /**
+   * Calls a Python tool on a free worker and resolves with its decoded result. Its timeout
+   * (`timeoutMs`, the tool's own) is kept by the call engine's invocation, as through the host.
+   */
   async call(
     name: string,
     kwargs: Readonly<Record<string, unknown>> = {},
     options: PoolCallOptions = {},
   ): Promise<NativeValue> {
-    const timeoutMs = options.timeoutMs ?? this.options.callTimeoutMs;
-    const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : undefined;
-    const request: pb.ToolCallRequest = {
-      sessionId: options.sessionId ?? "",
-      toolId: name,
-      args: encodeArgs(options.args ?? []),
-      kwargs: encodeKwargs(kwargs),
-      requestId: options.requestId ?? "",
-      // Enforced on this side (see PoolWorker.unary); the worker sees a timeout as a cancellation.
-      timeoutMs: 0,
-    };
-    const worker = await this.acquire(options, deadline);
-    const response = await worker.unary<pb.ToolCallResponse>(
-      name,
-      (callback) => worker.client.callTool(request, metadata, callback),
-      options.signal,
-      timeoutMs,
+    const args = encodeArgs(options.args ?? []);
+    const encoded = encodeKwargs(kwargs);
+    return invokeCall(name, this.timeoutOf(name, options), options, (call) =>
+      this.callEncoded(name, args, encoded, call),
     );
-    return decodeResponse(response, options.decode);
   }
 
   /**
@@ -229,28 +204,36 @@ export class WorkerPool {
     kwargs: Readonly<Record<string, unknown>> = {},
     options: PoolCallOptions = {},
   ): AsyncGenerator<NativeValue, void, undefined> {
-    const timeoutMs = options.timeoutMs ?? this.options.callTimeoutMs;
-    const request: pb.ToolStreamRequest = {
-      sessionId: options.sessionId ?? "",
-      toolId: name,
-      args: encodeArgs(options.args ?? []),
-      kwargs: encodeKwargs(kwargs),
-      streamId: "",
-      requestId: options.requestId ?? "",
-      // Both enforced by the worker, which ends the stream with a Timeout saying which expired.
-      timeoutMs,
-      idleTimeoutMs: options.idleTimeoutMs ?? 0,
-    };
-    const worker = await this.acquire(options, timeoutMs > 0 ? Date.now() + timeoutMs : undefined);
-    const chunks = worker.stream(name, () => worker.client.streamTool(request), options.signal);
-    for await (const chunk of chunks) {
-      const decoded = decodeChunk(chunk, options.decode);
-      if (decoded.done) return;
-      yield decoded.value;
-    }
-    throw new BridgeError(ErrorType.Unavailable, `the stream of '${name}' ended without a complete chunk`, {
-      details: { worker: worker.name, retriable: "true" },
-    });
+    const args = encodeArgs(options.args ?? []);
+    const encoded = encodeKwargs(kwargs);
+    yield* invokeStream(name, this.timeoutOf(name, options), options, (call) =>
+      this.streamEncoded(name, args, encoded, call),
+    );
+  }
+
+  /**
+   * Calls a Python tool with encoded arguments and resolves with its result exactly as the
+   * worker encoded it (the host's tools pass it on unchanged). No timer of its own: the caller
+   * ends the call by aborting `signal`, and the worker hears its `deadline` as a backstop.
+   */
+  async callEncoded(
+    name: string,
+    args: readonly pbValues.Value[],
+    kwargs: Readonly<Record<string, pbValues.Value>>,
+    options: EncodedCallOptions = {},
+  ): Promise<pbValues.Value> {
+    return callOn(await this.acquire(options, finite(options.deadline)), name, args, kwargs, options);
+  }
+
+  /** `callEncoded` for a stream: the tool's chunks as the worker encoded them. */
+  async *streamEncoded(
+    name: string,
+    args: readonly pbValues.Value[],
+    kwargs: Readonly<Record<string, pbValues.Value>>,
+    options: EncodedCallOptions = {},
+  ): AsyncGenerator<pbValues.Value, void, undefined> {
+    const worker = await this.acquire(options, finite(options.deadline));
+    yield* streamOn(worker, name, args, kwargs, options);
   }
 
   /**
@@ -260,16 +243,16 @@ export class WorkerPool {
    * run failed (`status: "failed"`); rejects with a BridgeError when no run happened.
    */
   async runAgent(options: WorkerAgentOptions): Promise<PythonAgentResult> {
-    const address = options.address ?? this.hostAddress;
-    if (address === undefined) {
+    if (this.hostAddress === undefined) {
       throw new BridgeError(
         ErrorType.ValidationError,
-        "runAgent needs the host's address: start the host that owns the pool first, or pass address",
-        { details: { field: "address" } },
+        "this pool's workers run no agents: they attach agent runs only to the host they were started " +
+          "for, and this pool has none; use a host's pool (host.workers) or create it with hostAddress",
+        { details: { field: "hostAddress" } },
       );
     }
     const worker = await this.acquire({ signal: options.signal }, undefined, true);
-    return runAgentOn(worker, address, options);
+    return runAgentOn(worker, options);
   }
 
   /** Workers taking calls now. */
@@ -282,19 +265,7 @@ export class WorkerPool {
   /** How many workers are in each state, and each worker's figures. */
   state(): PoolState {
     const workers: WorkerInfo[] = [];
-    for (const worker of this.workers.values()) {
-      if (worker.state === "gone") continue;
-      workers.push({
-        name: worker.name,
-        pid: worker.pid,
-        state: worker.state,
-        load: worker.load,
-        requests: worker.requests,
-        startedAt: new Date(worker.startedAt),
-        rssBytes: Number(worker.status?.rssBytes ?? 0n),
-        agentsReady: worker.agentsReady,
-      });
-    }
+    for (const worker of this.workers.values()) if (worker.state !== "gone") workers.push(workerInfo(worker));
     return { size: this.options.size, restarts: this.restarts, workers, ...this.counts() };
   }
 
@@ -402,7 +373,8 @@ export class WorkerPool {
     await this.startSlot();
     try {
       if (this.lifecycle === "stopping" || this.lifecycle === "stopped") throw this.notRunning();
-      const process = await spawnWorker(this.options, name, join(this.socketDir as string, `${name}.sock`));
+      const socket = join(this.socketDir as string, `${name}.sock`);
+      const process = await spawnWorker(this.options, name, socket, this.hostAddress);
       const worker = new PoolWorker(name, process, this.options, {
         gone: (gone, reason, exit) => this.gone(gone, reason, exit),
         changed: (changed) => this.workerChanged(changed),
@@ -501,6 +473,13 @@ export class WorkerPool {
     this.readyCache = undefined;
     for (const wake of [...this.waiters]) wake();
     for (const listener of this.listeners) listener();
+  }
+
+  /** A direct call's timeout: the one asked for (or the pool's), shortened by the tool's own. */
+  private timeoutOf(name: string, options: PoolCallOptions): number {
+    const requested = options.timeoutMs ?? this.options.callTimeoutMs;
+    const own = this.ownTimeouts.get(name) ?? 0;
+    return own === 0 ? requested : requested === 0 ? own : Math.min(requested, own);
   }
 
   /** Last resort when the host process exits without stopping the pool: kill every worker's group. */

@@ -36,11 +36,16 @@ export function describeExit(exit: ExitInfo): string {
   return exit.code === null ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
 }
 
-/** Spawns a worker listening on `socketPath` and resolves once it reports ready. */
+/**
+ * Spawns a worker listening on `socketPath` (in a private directory of this process, which the
+ * worker removes if this process dies without doing so) and resolves once it reports ready.
+ * Its agent runs attach to `hostAddress` and nowhere else; without one it runs none.
+ */
 export function spawnWorker(
   options: ResolvedPoolOptions,
   name: string,
   socketPath: string,
+  hostAddress: string | undefined,
 ): Promise<WorkerProcess> {
   const args = [
     "-m",
@@ -51,11 +56,13 @@ export function spawnWorker(
     String(options.heartbeatTimeoutMs),
     "--parent-pid",
     String(process.pid),
+    "--remove-socket-dir",
     "--max-message-bytes",
     String(options.maxMessageBytes),
     ...options.modules.flatMap((module) => ["--module", module]),
   ];
   if (options.preloadAgents) args.push("--preload-agents");
+  if (hostAddress !== undefined) args.push("--host-address", hostAddress);
   // detached: the worker leads a new process group, so one signal reaches everything it started.
   const child = spawn(options.python, args, {
     cwd: options.cwd,

@@ -76,24 +76,20 @@ export class PoolWorker {
   }
 
   /**
-   * A unary call on the worker, failed with Unavailable if the worker goes away meanwhile and
-   * with Timeout after `timeoutMs` (0: never). The timeout is a timer here that cancels the
-   * call, which the worker sees as a cancellation: cheaper than a gRPC deadline, which costs
-   * grpcio a timer of its own per call.
+   * A unary call on the worker, failed with Unavailable if the worker goes away meanwhile.
+   * Aborting `signal` cancels it, which the worker sees as a cancellation; the call's timeout
+   * is its caller's (the call engine's timer aborts the signal), not this layer's.
    */
   unary<Res>(
     what: string,
     start: (callback: (error: grpc.ServiceError | null, response: Res) => void) => grpc.ClientUnaryCall,
     signal: AbortSignal | undefined,
-    timeoutMs = 0,
   ): Promise<Res> {
     this.requests++;
     return new Promise<Res>((resolve, reject) => {
       let settled = false;
-      let timer: NodeJS.Timeout | undefined;
       const finish = () => {
         settled = true;
-        clearTimeout(timer);
         this.inFlight.delete(entry);
         signal?.removeEventListener("abort", onAbort);
         this.events.changed(this);
@@ -115,17 +111,6 @@ export class PoolWorker {
       });
       this.inFlight.add(entry);
       this.events.changed(this);
-      if (timeoutMs > 0) {
-        timer = setTimeout(
-          () =>
-            entry.fail(
-              new BridgeError(ErrorType.Timeout, `tool '${what}' did not finish within ${timeoutMs} ms`, {
-                details: { worker: this.name, timeout: "total", timeout_ms: String(timeoutMs) },
-              }),
-            ),
-          timeoutMs,
-        );
-      }
       if (signal?.aborted) onAbort();
       else signal?.addEventListener("abort", onAbort, { once: true });
     });

@@ -11,6 +11,8 @@ The LM is the one ``--lm-factory module:function`` builds (your own ``dspy.BaseL
 the provider's API key comes from its usual environment variable), else the scripted
 DummyLM named by ``--script``. Progress goes to stderr; stdout gets one
 JSON line with the result, or with ``--events`` one JSON line per step and then the result.
+Each line is an object named by ``kind`` with the run's ``runId`` and its other fields in
+camelCase, as in the run's record (``toolName``, ``toolArgs``, ``errorType``).
 
 Exit status: 0 the run succeeded, 1 it failed (recorded as failed), 2 bad usage or agent
 definition, 3 the host or session is unreachable.
@@ -179,26 +181,26 @@ def print_json(event: ProgressEvent, events: TextIO) -> None:
     """One JSON line per event; ``run_finished`` is left to the result line that closes the run."""
     if event.kind == "run_finished":
         return
-    record: dict[str, Any] = {"event": event.kind, "run_id": event.run_id}
+    record: dict[str, Any] = {"kind": event.kind, "runId": event.run_id}
     if event.kind == "run_started" and event.run is not None:
-        record.update(agent_id=event.run.agent_id, lm=event.run.lm)
+        record.update(agentId=event.run.agent_id, lm=event.run.lm)
     else:
         record["step"] = event.step
     if event.kind == "thought":
         record["text"] = event.text
     elif event.kind == "tool_call":
-        record.update(tool_name=event.tool_name, tool_args=dict(event.tool_args))
+        record.update(toolName=event.tool_name, toolArgs=dict(event.tool_args))
     elif event.kind == "observation":
-        record.update(tool_name=event.tool_name, observation=event.observation, error_type=event.error_type)
+        record.update(toolName=event.tool_name, observation=event.observation, errorType=event.error_type)
     print(to_json(record), file=events, flush=True)
 
 
 def print_result(run: AgentRun) -> None:
     """The last stdout line: how the run ended."""
     result = {
-        "event": "run_finished",
-        "agent_id": run.agent_id,
-        "run_id": run.run_id,
+        "kind": "run_finished",
+        "runId": run.run_id,
+        "agentId": run.agent_id,
         "status": run.status,
         "outputs": dict(run.outputs),
         "error": run.error,
@@ -258,7 +260,7 @@ async def run(args: argparse.Namespace) -> int:
             # Stored before it runs, so its runs can be repeated by id from any worker (--agent).
             await agents.store.save_definition(definition)
             if args.create_only:
-                print(to_json({"event": "agent_created", "agent_id": definition.agent_id}), flush=True)
+                print(to_json({"kind": "agent_created", "agentId": definition.agent_id}), flush=True)
                 return EXIT_OK
         try:
             result = await agents.run_definition(definition, inputs, lm=lm, on_progress=show)

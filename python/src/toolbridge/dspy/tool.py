@@ -12,7 +12,7 @@ becomes an observation the agent can read; a lost session or host ends the agent
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -127,13 +127,23 @@ class ArgumentParser:
 
     Same rules and messages as DSPy's own (each argument against its JSON Schema, then parsed
     into its Python type), but DSPy rebuilds a schema validator and a pydantic model for every
-    argument of every call, which cost more than the gRPC call itself. Any failure, a schema
-    that is not valid JSON Schema included, is a ``ValueError``.
+    argument of every call, which cost more than the gRPC call itself. One check more than
+    DSPy's: every argument in ``required`` must be there. Any failure, a schema that is not
+    valid JSON Schema included, is a ``ValueError``.
     """
 
-    def __init__(self, args: Mapping[str, Any], arg_types: Mapping[str, Any], has_kwargs: bool) -> None:
+    def __init__(
+        self,
+        args: Mapping[str, Any],
+        arg_types: Mapping[str, Any],
+        has_kwargs: bool,
+        required: Sequence[str] = (),
+    ) -> None:
         self.has_kwargs = has_kwargs
         self.known = frozenset(args)
+        # DSPy itself does not check for missing arguments (the call then fails wherever the
+        # tool runs); a host tool's required ones are known, so a missing one never goes out.
+        self.required = tuple(name for name in required if name in self.known)
         self.validators: dict[str, Any] = {}
         # Arguments whose schema is one plain type: a value of that type needs no validator
         # run (a third of a call's own cost); any other value still goes through it.
@@ -163,6 +173,12 @@ class ArgumentParser:
 
     def parse(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """The arguments parsed into their types; ``ValueError`` says what is wrong."""
+        missing = [name for name in self.required if name not in kwargs]
+        if missing:
+            names = ", ".join(missing)
+            raise ValueError(
+                f"Arg{'s' if len(missing) > 1 else ''} {names} required by the tool but missing."
+            )
         for name, value in kwargs.items():
             if name not in self.known:
                 if self.has_kwargs:
@@ -213,8 +229,9 @@ class BridgeTool(dspy.Tool):  # type: ignore[misc]  # dspy is untyped
     Name, description and arguments (names, JSON Schemas with references resolved, Python
     types, descriptions, which are required) come from the host's spec. ``ToolCallError``
     (the host answered: bad arguments, the tool raised, timeout, rate limit, ...) and
-    arguments that do not fit the schema are returned as a ``ToolErrorObservation``, so an
-    agent reads the failure and carries on. A lost session or an unreachable host raises
+    arguments that do not fit the schema (checked before the call goes out, a missing required
+    one included) are returned as a ``ToolErrorObservation``, so an agent reads the failure
+    and carries on. A lost session or an unreachable host raises
     ``BridgeLost``, which ends the agent's run. A streaming tool returns the list of its
     chunks. Where the tool's output schema says ``number``, integers come back as floats.
 
@@ -242,7 +259,7 @@ class BridgeTool(dspy.Tool):  # type: ignore[misc]  # dspy is untyped
         self._binding = Binding(
             bridge,
             spec,
-            ArgumentParser(self.args, self.arg_types, self.has_kwargs),
+            ArgumentParser(self.args, self.arg_types, self.has_kwargs, arguments.required),
             arguments.required,
             ResultShape(spec.output_schema),
         )
@@ -354,7 +371,7 @@ def _parse_or_observe(bound: Binding, kwargs: dict[str, Any]) -> dict[str, Any] 
     try:
         return bound.arguments.parse(kwargs)
     except (ValueError, TypeError) as error:
-        # Unknown argument, wrong JSON type, constraint not met: the LM can fix this next step.
+        # A missing or unknown argument, a wrong JSON type, a constraint not met: the LM can fix it.
         return ToolErrorObservation(bound.spec.name, INVALID_ARGUMENTS, f"invalid arguments: {error}")
 
 

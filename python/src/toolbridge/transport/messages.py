@@ -89,9 +89,10 @@ def tool_call_request(
     timeout_ms: int | None = None,
     request_id: str | None = None,
 ) -> pb.ToolCallRequest:
-    """An ExecuteTool request. ``request_id`` is the call's idempotency key: the host answers a call
-    repeated under it with the first one's outcome (docs/replay.md). Without one the host names the
-    call and records nothing.
+    """An ExecuteTool request. ``request_id`` is the call's idempotency key, not a correlation id: the
+    host answers the same call repeated under it with the first one's outcome, and refuses another
+    call under it with ``RequestIdReused`` (docs/replay.md). Without one the host names the call and
+    records nothing.
     """
     return pb.ToolCallRequest(
         session_id=session_id,

@@ -6,9 +6,17 @@ the host that started it, on a Unix domain socket the host chose. The host calls
 worker's tools (TypeScript calling Python), runs DSPy agents on it, and both sides watch
 each other through one heartbeat stream.
 
-A worker serves exactly one host: it exits when that host stops answering (see Heartbeat).
+A worker serves exactly one host: it exits when that host stops answering (see Heartbeat),
+and the only host it ever dials is the one it was started for (see RunAgent).
 Tool calls reuse the messages of toolbridge.proto; failures travel in-band as ErrorInfo
 with a type from docs/errors.md, exactly as on the host.
+
+Timeouts belong to the host: it ends a call when the call's timeout passes (the tool's own
+`timeout_ms` from its spec included) by cancelling the RPC, which stops the tool. The
+request's `timeout_ms` tells the worker that deadline (for StreamTool: the whole stream's
+budget); the worker stops a call still running a grace period (1 s) after it, as a backstop
+for a host that never cancels, with a Timeout whose `details.backstop` is "true". It
+leaves `idle_timeout_ms` to the host.
 """
 
 from collections import abc as _abc
@@ -170,7 +178,9 @@ class RunAgentRequest(_message.Message):
     SCRIPT_FIELD_NUMBER: _builtins.int
     LM_FACTORY_FIELD_NUMBER: _builtins.int
     host_address: _builtins.str
-    """The host the worker attaches to as a client, e.g. "127.0.0.1:50051"."""
+    """Empty, or the address the worker was started with (`--host-address`): a worker only ever
+    dials the host it was started for, so any other address is refused, never dialed.
+    """
     session_id: _builtins.str
     """An existing session of that host; the run is recorded there."""
     agent_id: _builtins.str

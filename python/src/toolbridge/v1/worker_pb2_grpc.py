@@ -74,7 +74,10 @@ class ToolBridgeWorkerServicer:
 
     def CallTool(self, request, context):
         """Calls a plain tool. Cancelling the RPC cancels the tool: an async tool sees
-        asyncio cancellation, a sync tool its context's `cancelled` event.
+        asyncio cancellation, a sync tool its context's `cancelled` event. The result is checked
+        against the function's return annotation (the spec's `output_schema`) and sent with the
+        kinds it says: a result that does not fit fails with ToolExecutionError
+        (`details.reason` "output_schema", `details.path`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -82,7 +85,8 @@ class ToolBridgeWorkerServicer:
 
     def StreamTool(self, request, context):
         """Calls a streaming tool (a generator); a plain tool streams its result as one chunk.
-        Cancelling the RPC closes the generator.
+        Cancelling the RPC closes the generator. Each chunk is checked as CallTool's result is
+        (`details.chunk` names the one that did not fit).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -99,8 +103,11 @@ class ToolBridgeWorkerServicer:
 
     def RunAgent(self, request, context):
         """Runs a DSPy ReAct agent over the tools of a host session. The worker attaches to the
-        session as an ordinary client of `host_address` and records the run there; the stream
-        carries the run's progress and ends with `finished`. Cancelling the RPC fails the run.
+        session as an ordinary client of the host it was started for (`--host-address`, with the
+        host's token) and records the run there; the stream carries the run's progress and ends
+        with `finished`. Cancelling the RPC fails the run. A request naming another host, or one
+        to a worker started without a host address, ends at once with `finished.error` of type
+        ValidationError (`details.field` "host_address"), and nothing is dialed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -6,9 +6,17 @@ the host that started it, on a Unix domain socket the host chose. The host calls
 worker's tools (TypeScript calling Python), runs DSPy agents on it, and both sides watch
 each other through one heartbeat stream.
 
-A worker serves exactly one host: it exits when that host stops answering (see Heartbeat).
+A worker serves exactly one host: it exits when that host stops answering (see Heartbeat),
+and the only host it ever dials is the one it was started for (see RunAgent).
 Tool calls reuse the messages of toolbridge.proto; failures travel in-band as ErrorInfo
 with a type from docs/errors.md, exactly as on the host.
+
+Timeouts belong to the host: it ends a call when the call's timeout passes (the tool's own
+`timeout_ms` from its spec included) by cancelling the RPC, which stops the tool. The
+request's `timeout_ms` tells the worker that deadline (for StreamTool: the whole stream's
+budget); the worker stops a call still running a grace period (1 s) after it, as a backstop
+for a host that never cancels, with a Timeout whose `details.backstop` is "true". It
+leaves `idle_timeout_ms` to the host.
 """
 
 from collections import abc as _abc
@@ -44,11 +52,15 @@ class ToolBridgeWorkerStub:
     """The tools the worker's modules define (`@toolbridge.tool`), with their JSON Schemas."""
     CallTool: _grpc.UnaryUnaryMultiCallable[_toolbridge_pb2.ToolCallRequest, _toolbridge_pb2.ToolCallResponse]
     """Calls a plain tool. Cancelling the RPC cancels the tool: an async tool sees
-    asyncio cancellation, a sync tool its context's `cancelled` event.
+    asyncio cancellation, a sync tool its context's `cancelled` event. The result is checked
+    against the function's return annotation (the spec's `output_schema`) and sent with the
+    kinds it says: a result that does not fit fails with ToolExecutionError
+    (`details.reason` "output_schema", `details.path`).
     """
     StreamTool: _grpc.UnaryStreamMultiCallable[_toolbridge_pb2.ToolStreamRequest, _toolbridge_pb2.ToolStreamChunk]
     """Calls a streaming tool (a generator); a plain tool streams its result as one chunk.
-    Cancelling the RPC closes the generator.
+    Cancelling the RPC closes the generator. Each chunk is checked as CallTool's result is
+    (`details.chunk` names the one that did not fit).
     """
     Heartbeat: _grpc.StreamStreamMultiCallable[_worker_pb2.WorkerPing, _worker_pb2.WorkerStatus]
     """Both sides' liveness in one stream: the host sends a ping every interval, the worker
@@ -57,8 +69,11 @@ class ToolBridgeWorkerStub:
     """
     RunAgent: _grpc.UnaryStreamMultiCallable[_worker_pb2.RunAgentRequest, _worker_pb2.AgentRunEvent]
     """Runs a DSPy ReAct agent over the tools of a host session. The worker attaches to the
-    session as an ordinary client of `host_address` and records the run there; the stream
-    carries the run's progress and ends with `finished`. Cancelling the RPC fails the run.
+    session as an ordinary client of the host it was started for (`--host-address`, with the
+    host's token) and records the run there; the stream carries the run's progress and ends
+    with `finished`. Cancelling the RPC fails the run. A request naming another host, or one
+    to a worker started without a host address, ends at once with `finished.error` of type
+    ValidationError (`details.field` "host_address"), and nothing is dialed.
     """
 
 @_typing.type_check_only
@@ -68,11 +83,15 @@ class ToolBridgeWorkerAsyncStub(ToolBridgeWorkerStub):
     """The tools the worker's modules define (`@toolbridge.tool`), with their JSON Schemas."""
     CallTool: _aio.UnaryUnaryMultiCallable[_toolbridge_pb2.ToolCallRequest, _toolbridge_pb2.ToolCallResponse]  # type: ignore[assignment]
     """Calls a plain tool. Cancelling the RPC cancels the tool: an async tool sees
-    asyncio cancellation, a sync tool its context's `cancelled` event.
+    asyncio cancellation, a sync tool its context's `cancelled` event. The result is checked
+    against the function's return annotation (the spec's `output_schema`) and sent with the
+    kinds it says: a result that does not fit fails with ToolExecutionError
+    (`details.reason` "output_schema", `details.path`).
     """
     StreamTool: _aio.UnaryStreamMultiCallable[_toolbridge_pb2.ToolStreamRequest, _toolbridge_pb2.ToolStreamChunk]  # type: ignore[assignment]
     """Calls a streaming tool (a generator); a plain tool streams its result as one chunk.
-    Cancelling the RPC closes the generator.
+    Cancelling the RPC closes the generator. Each chunk is checked as CallTool's result is
+    (`details.chunk` names the one that did not fit).
     """
     Heartbeat: _aio.StreamStreamMultiCallable[_worker_pb2.WorkerPing, _worker_pb2.WorkerStatus]  # type: ignore[assignment]
     """Both sides' liveness in one stream: the host sends a ping every interval, the worker
@@ -81,8 +100,11 @@ class ToolBridgeWorkerAsyncStub(ToolBridgeWorkerStub):
     """
     RunAgent: _aio.UnaryStreamMultiCallable[_worker_pb2.RunAgentRequest, _worker_pb2.AgentRunEvent]  # type: ignore[assignment]
     """Runs a DSPy ReAct agent over the tools of a host session. The worker attaches to the
-    session as an ordinary client of `host_address` and records the run there; the stream
-    carries the run's progress and ends with `finished`. Cancelling the RPC fails the run.
+    session as an ordinary client of the host it was started for (`--host-address`, with the
+    host's token) and records the run there; the stream carries the run's progress and ends
+    with `finished`. Cancelling the RPC fails the run. A request naming another host, or one
+    to a worker started without a host address, ends at once with `finished.error` of type
+    ValidationError (`details.field` "host_address"), and nothing is dialed.
     """
 
 class ToolBridgeWorkerServicer(metaclass=_abc_1.ABCMeta):
@@ -101,7 +123,10 @@ class ToolBridgeWorkerServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_toolbridge_pb2.ToolCallResponse, _abc.Awaitable[_toolbridge_pb2.ToolCallResponse]]:
         """Calls a plain tool. Cancelling the RPC cancels the tool: an async tool sees
-        asyncio cancellation, a sync tool its context's `cancelled` event.
+        asyncio cancellation, a sync tool its context's `cancelled` event. The result is checked
+        against the function's return annotation (the spec's `output_schema`) and sent with the
+        kinds it says: a result that does not fit fails with ToolExecutionError
+        (`details.reason` "output_schema", `details.path`).
         """
 
     @_abc_1.abstractmethod
@@ -111,7 +136,8 @@ class ToolBridgeWorkerServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_toolbridge_pb2.ToolStreamChunk], _abc.AsyncIterator[_toolbridge_pb2.ToolStreamChunk]]:
         """Calls a streaming tool (a generator); a plain tool streams its result as one chunk.
-        Cancelling the RPC closes the generator.
+        Cancelling the RPC closes the generator. Each chunk is checked as CallTool's result is
+        (`details.chunk` names the one that did not fit).
         """
 
     @_abc_1.abstractmethod
@@ -132,8 +158,11 @@ class ToolBridgeWorkerServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_worker_pb2.AgentRunEvent], _abc.AsyncIterator[_worker_pb2.AgentRunEvent]]:
         """Runs a DSPy ReAct agent over the tools of a host session. The worker attaches to the
-        session as an ordinary client of `host_address` and records the run there; the stream
-        carries the run's progress and ends with `finished`. Cancelling the RPC fails the run.
+        session as an ordinary client of the host it was started for (`--host-address`, with the
+        host's token) and records the run there; the stream carries the run's progress and ends
+        with `finished`. Cancelling the RPC fails the run. A request naming another host, or one
+        to a worker started without a host address, ends at once with `finished.error` of type
+        ValidationError (`details.field` "host_address"), and nothing is dialed.
         """
 
 def add_ToolBridgeWorkerServicer_to_server(servicer: ToolBridgeWorkerServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

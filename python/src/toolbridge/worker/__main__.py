@@ -7,8 +7,9 @@ port), and prints one line on stdout once it accepts calls:
 
     toolbridge worker ready unix:/tmp/toolbridge-workers-x/w1.sock pid=4242 tools=summarize,count
 
-Exit status: 0 stopped by SIGTERM/SIGINT, 2 bad usage or a module that cannot be loaded,
-3 the host is gone (see ``--heartbeat-timeout-ms``).
+Agent runs attach to ``--host-address``, the host the worker was started for, and to no
+other address. Exit status: 0 stopped by SIGTERM/SIGINT, 2 bad usage or a module that cannot
+be loaded, 3 the host is gone (see ``--heartbeat-timeout-ms``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import importlib
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -30,7 +31,7 @@ from toolbridge.v1 import worker_pb2_grpc
 from toolbridge.worker.agents import AgentRuntime
 from toolbridge.worker.service import WorkerService
 from toolbridge.worker.tools import WorkerTool, tools_of
-from toolbridge.worker.watchdog import Watchdog
+from toolbridge.worker.watchdog import Watchdog, exit_with_group, remove_socket_dir
 
 EXIT_OK, EXIT_USAGE, EXIT_HOST_GONE = 0, 2, 3
 READY = "toolbridge worker ready"
@@ -62,12 +63,26 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--parent-pid", type=int, help="exit when this process (the host) exits")
     parser.add_argument(
+        "--host-address",
+        help="the host agent runs attach to (its token comes in TOOLBRIDGE_TOKEN); no other address "
+        "is ever dialed, and without it the worker runs no agents",
+    )
+    parser.add_argument(
+        "--remove-socket-dir",
+        action="store_true",
+        help="when the --parent-pid process has exited, remove the sockets in --socket's directory "
+        "and the directory (the host's private one)",
+    )
+    parser.add_argument(
         "--preload-agents", action="store_true", help="import DSPy once started, so agent runs start at once"
     )
     parser.add_argument("--threads", type=int, default=64, help="threads for sync tools (default 64)")
     parser.add_argument("--max-message-bytes", type=int, default=10 * 1024 * 1024)
     parser.add_argument("--expose-stack-traces", action="store_true", help="send tracebacks to callers")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.remove_socket_dir and (args.socket is None or args.parent_pid is None):
+        parser.error("--remove-socket-dir needs --socket and --parent-pid")
+    return args
 
 
 def load_tools(module_names: Sequence[str]) -> tuple[list[str], dict[str, WorkerTool]]:
@@ -111,8 +126,8 @@ async def serve(args: argparse.Namespace) -> int:
     modules, tools = load_tools(args.module)
     loop = asyncio.get_running_loop()
     loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(args.threads, "toolbridge-tool"))
-    watchdog = Watchdog(args.heartbeat_timeout_ms or 2**31, args.parent_pid)
-    agents = AgentRuntime()
+    watchdog = Watchdog(args.heartbeat_timeout_ms or 2**31, args.parent_pid, _on_host_lost(args))
+    agents = AgentRuntime(args.host_address)
     service = WorkerService(tools, modules, watchdog, agents, expose_stacktraces=args.expose_stack_traces)
     server = grpc.aio.server(
         options=[
@@ -132,15 +147,23 @@ async def serve(args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    watching = asyncio.create_task(watchdog.run()) if args.heartbeat_timeout_ms > 0 else None
+    watching = asyncio.create_task(watchdog.run())
     print(f"{READY} {address} pid={os.getpid()} tools={','.join(tools)}", flush=True)
     if args.preload_agents:
         agents.preload()
     await stop.wait()
-    if watching is not None:
-        watching.cancel()
+    watching.cancel()
     await server.stop(grace=2)
     return EXIT_OK
+
+
+def _on_host_lost(args: argparse.Namespace) -> Callable[[str, bool], None]:
+    def lost(reason: str, host_exited: bool) -> None:
+        if host_exited and args.remove_socket_dir:
+            remove_socket_dir(args.socket)
+        exit_with_group(reason)
+
+    return lost
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,10 @@ through its ``AgentRunner`` protocol.
 A run is what ``python -m toolbridge.agent`` does in a fresh interpreter, minus the start-up:
 the worker connects to the host as an ordinary client, loads or defines the agent, runs it
 and records the run in the session; its progress streams back as ``AgentRunEvent`` messages.
+
+The worker only ever connects to the host it was started for (``--host-address``), whatever a
+request names: anyone who reaches the worker's socket could otherwise have it present the
+host's token to an address of their choosing.
 """
 
 from __future__ import annotations
@@ -42,9 +46,11 @@ def _import_agent_modules() -> None:
 
 
 class AgentRuntime:
-    """Imports the agent modules (in the background when preloaded) and runs agents."""
+    """Imports the agent modules (in the background when preloaded) and runs agents on the
+    sessions of ``host_address``, the host the worker was started for (None: no agents)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host_address: str | None = None) -> None:
+        self.host_address = host_address
         self._loading: asyncio.Future[None] | None = None
 
     @property
@@ -63,6 +69,10 @@ class AgentRuntime:
 
     async def run(self, request: worker_pb2.RunAgentRequest) -> AsyncIterator[worker_pb2.AgentRunEvent]:
         """The run's progress events, ending with ``finished`` (its status, or why it never started)."""
+        host = self.host_address
+        if host is None or request.host_address not in ("", host):
+            yield _not_run(_refusal(host))
+            return
         try:
             await self._loaded()
         except Exception as error:
@@ -70,7 +80,7 @@ class AgentRuntime:
             yield _not_run(failure)
             return
         events: asyncio.Queue[worker_pb2.AgentRunEvent | None] = asyncio.Queue()
-        task = asyncio.create_task(_run(request, events.put_nowait))
+        task = asyncio.create_task(_run(request, host, events.put_nowait))
         task.add_done_callback(lambda _: events.put_nowait(None))
         try:
             while (event := await events.get()) is not None:
@@ -82,13 +92,30 @@ class AgentRuntime:
                     await task
 
 
-async def _run(request: worker_pb2.RunAgentRequest, emit: Any) -> None:
+def _refusal(host: str | None) -> CallFailure:
+    """Why a run does not start: the worker has no host, or the request named another one."""
+    if host is None:
+        return CallFailure(
+            ErrorType.VALIDATION_ERROR,
+            "this worker was started without --host-address, so it runs no agents: start it with "
+            "the address of the host whose sessions the runs use",
+            {"field": "host_address"},
+        )
+    return CallFailure(
+        ErrorType.VALIDATION_ERROR,
+        "this worker attaches agent runs only to the host it was started for; the request named "
+        "another address, which the worker does not dial: leave host_address empty",
+        {"field": "host_address"},
+    )
+
+
+async def _run(request: worker_pb2.RunAgentRequest, host_address: str, emit: Any) -> None:
     from toolbridge.agent import AgentRunError, SessionAgents
     from toolbridge.dspy import GRPCToolBridge
 
     # The host hands its workers its own token (and TLS settings) in the environment.
     tls, token = credentials_from_env()
-    bridge = GRPCToolBridge(request.host_address, tls=tls, token=token)
+    bridge = GRPCToolBridge(host_address, tls=tls, token=token)
     agents = SessionAgents(bridge)
     try:
         try:
@@ -98,7 +125,7 @@ async def _run(request: worker_pb2.RunAgentRequest, emit: Any) -> None:
                 await bridge.cleanup()
                 raise CallFailure(
                     ErrorType.SESSION_NOT_FOUND,
-                    f"session {request.session_id} does not exist on {request.host_address}; create it first",
+                    f"session {request.session_id} does not exist on {host_address}; create it first",
                 )
             definition = await _definition(agents, request)
             inputs = {name: decode_value(value) for name, value in request.inputs.items()}

@@ -7,6 +7,8 @@ vocabulary as the host (docs/errors.md).
 
 from __future__ import annotations
 
+import json
+import re
 import traceback
 from typing import Any
 
@@ -37,6 +39,39 @@ def validation_failure(tool: str, error: pydantic.ValidationError) -> CallFailur
     where = ".".join(location) or "(arguments)"
     message = f"tool '{tool}': argument {where}: {first.get('msg', 'invalid')}"
     return CallFailure(ErrorType.VALIDATION_ERROR, message, {"field": field})
+
+
+def output_failure(tool: str, error: pydantic.ValidationError, chunk: int | None = None) -> CallFailure:
+    """A result (or a stream's chunk) its output schema refuses: the tool's failure, named as the
+    host names it for a TypeScript tool (``details.reason = "output_schema"``, ``details.path``)."""
+    problems = error.errors(include_url=False)
+    paths = [_json_path(problem.get("loc", ())) for problem in problems]
+    listed = "; ".join(
+        f"{path}: {problem.get('msg', 'invalid')}"
+        for path, problem in zip(paths[:3], problems[:3], strict=True)
+    )
+    what = "a result" if chunk is None else f"chunk {chunk}"
+    details = {"reason": "output_schema", "path": paths[0] if paths else "$"}
+    if chunk is not None:
+        details["chunk"] = str(chunk)
+    message = f"tool '{tool}' returned {what} that does not match its output schema: {listed}"
+    return CallFailure(ErrorType.TOOL_EXECUTION_ERROR, message, details)
+
+
+_NAME = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+
+
+def _json_path(location: Any) -> str:
+    """``$.items[2].price``, the form of the host's paths."""
+    path = "$"
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif isinstance(part, str) and _NAME.fullmatch(part):
+            path += f".{part}"
+        else:
+            path += f"[{json.dumps(str(part))}]"
+    return path
 
 
 def failure_from(tool: str, error: BaseException) -> CallFailure:

@@ -1,9 +1,9 @@
-"""A Python function's parameters as a pydantic model and a JSON Schema.
+"""A Python function's parameters and result as pydantic models and JSON Schemas.
 
 Types come from the function's annotations (``typing.Annotated`` and ``pydantic.Field``
 included), descriptions from its docstring (Google ``Args:``, NumPy ``Parameters`` or Sphinx
-``:param x:`` style). pydantic generates the schema and later validates the arguments, so the
-schema the host publishes and the checks the worker makes cannot disagree.
+``:param x:`` style). pydantic generates the schemas and later validates the arguments and the
+results, so the schemas the host publishes and the checks the worker makes cannot disagree.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from pydantic import BaseModel, ConfigDict, Field, PydanticSchemaGenerationError, TypeAdapter, create_model
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import PydanticOmit, core_schema
 
@@ -181,8 +181,17 @@ _STREAM_ORIGINS = (
 )
 
 
-def output_schema(fn: Callable[..., Any], streaming: bool) -> dict[str, Any] | None:
-    """The JSON Schema of the result (of each chunk, for a generator); None when not annotated."""
+@dataclass(frozen=True)
+class Output:
+    """What a tool returns (each chunk, for a generator): the JSON Schema the host publishes as
+    its ``output_schema`` and the pydantic adapter that checks each result against it."""
+
+    schema: dict[str, Any]
+    adapter: TypeAdapter[Any]
+
+
+def describe_output(fn: Callable[..., Any], streaming: bool) -> Output | None:
+    """The result's type (each chunk's, for a generator); None when it is not annotated."""
     annotation = typing.get_type_hints(fn, include_extras=True).get("return", Any)
     if streaming and get_origin(annotation) in _STREAM_ORIGINS:
         args = get_args(annotation)
@@ -190,9 +199,17 @@ def output_schema(fn: Callable[..., Any], streaming: bool) -> dict[str, Any] | N
     if annotation is Any or annotation is None or annotation is type(None):
         return None
     try:
-        schema = TypeAdapter(annotation, config=ConfigDict(arbitrary_types_allowed=True)).json_schema(
-            schema_generator=LenientJsonSchema
-        )
-    except Exception:  # an output type pydantic cannot describe only loses its documentation
+        adapter = _adapter(annotation)
+        schema = adapter.json_schema(schema_generator=LenientJsonSchema)
+    except Exception:  # an output type pydantic cannot describe is neither published nor checked
         return None
-    return schema or None
+    return Output(schema, adapter) if schema else None
+
+
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    # A model or dataclass brings its own config (pydantic refuses another); other types get
+    # arbitrary_types_allowed, so that numpy.ndarray is checked with isinstance.
+    try:
+        return TypeAdapter(annotation)
+    except PydanticSchemaGenerationError:
+        return TypeAdapter(annotation, config=ConfigDict(arbitrary_types_allowed=True))

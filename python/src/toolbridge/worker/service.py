@@ -7,8 +7,8 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Mapping
-from typing import Any, Protocol, TypeVar
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Protocol
 
 import grpc
 
@@ -16,12 +16,11 @@ from toolbridge.errors import ErrorType
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1 import worker_pb2, worker_pb2_grpc
 from toolbridge.values import decode_value, encode_value
+from toolbridge.worker.backstop import Backstops
 from toolbridge.worker.context import ToolContext
 from toolbridge.worker.failures import CallFailure, failure_from, stacktrace_of
 from toolbridge.worker.tools import WorkerTool
 from toolbridge.worker.watchdog import Watchdog, rss_bytes
-
-T = TypeVar("T")
 
 
 class AgentRunner(Protocol):
@@ -52,6 +51,7 @@ class WorkerService(worker_pb2_grpc.ToolBridgeWorkerServicer):
         self.expose_stacktraces = expose_stacktraces
         self.in_flight = 0
         self.requests_total = 0
+        self.backstops = Backstops()
 
     # -- tools
 
@@ -71,8 +71,8 @@ class WorkerService(worker_pb2_grpc.ToolBridgeWorkerServicer):
         try:
             tool = self._tool(request.tool_id)
             arguments = tool.bind(_decode_args(request.args), _decode_kwargs(request.kwargs))
-            timeout_ms = _timeout(request.timeout_ms, tool.timeout_ms, context)
-            result = await _bounded(tool.call(arguments, call), timeout_ms, tool, call)
+            backstop = self.backstops.backstop(tool.name, request.timeout_ms, call)
+            result = await backstop.wait(tool.call(arguments, call))
             encoded = encode_value(result)
             return pb.ToolCallResponse(
                 success=True, result=encoded, request_id=request.request_id, metrics=_metrics(started)
@@ -102,15 +102,16 @@ class WorkerService(worker_pb2_grpc.ToolBridgeWorkerServicer):
         try:
             tool = self._tool(request.tool_id)
             arguments = tool.bind(_decode_args(request.args), _decode_kwargs(request.kwargs))
-            # timeout_ms is the whole stream's budget (slow reads included), idle_timeout_ms
-            # the longest wait for one chunk: each wait is bounded by the nearer of the two.
-            budget = _StreamBudget(
-                _timeout(request.timeout_ms, tool.timeout_ms, None), request.idle_timeout_ms
-            )
+            # timeout_ms is the host's budget for the whole stream; the host also keeps its idle
+            # timeout (idle_timeout_ms), which the worker leaves to it.
+            backstop = self.backstops.backstop(tool.name, request.timeout_ms, call)
             chunks = tool.stream(arguments, call)
             while True:
+                if backstop.passed():  # while the last chunk was being sent
+                    call.cancelled.set()
+                    raise backstop.failure()
                 try:
-                    chunk = await budget.next_chunk(anext(chunks), tool, call)
+                    chunk = await backstop.wait(anext(chunks))
                 except StopAsyncIteration:
                     break
                 yield pb.ToolStreamChunk(stream_id=stream_id, sequence=sequence, data=encode_value(chunk))
@@ -193,63 +194,6 @@ def _decode_args(values: Any) -> list[Any]:
 
 def _decode_kwargs(values: Mapping[str, Any]) -> dict[str, Any]:
     return {key: decode_value(value) for key, value in values.items()}
-
-
-def _timeout(requested_ms: int, own_ms: int, context: grpc.aio.ServicerContext[Any, Any] | None) -> int:
-    """The shorter of the caller's and the tool's own timeout; 0 when neither is set.
-
-    A caller's timeout that came with a gRPC deadline is left to the deadline (its expiry
-    cancels the call here too): one timer per call instead of two.
-    """
-    if requested_ms > 0 and context is not None and context.time_remaining() is not None:
-        requested_ms = 0
-    if requested_ms > 0 and own_ms > 0:
-        return min(requested_ms, own_ms)
-    return requested_ms or own_ms
-
-
-async def _bounded(pending: Awaitable[T], timeout_ms: int, tool: WorkerTool, call: ToolContext) -> T:
-    if timeout_ms <= 0:
-        return await pending
-    try:
-        async with asyncio.timeout(timeout_ms / 1000):
-            return await pending
-    except TimeoutError:
-        call.cancelled.set()
-        raise _timeout_failure(
-            f"tool '{tool.name}' did not finish within {timeout_ms} ms", "total", timeout_ms
-        ) from None
-
-
-class _StreamBudget:
-    """A stream's total budget (``total_ms``) and idle timeout (``idle_ms``); 0 is none."""
-
-    def __init__(self, total_ms: int, idle_ms: int) -> None:
-        self.total_ms = total_ms
-        self.idle_ms = idle_ms
-        self.deadline = time.monotonic() + total_ms / 1000 if total_ms > 0 else None
-
-    async def next_chunk(self, pending: Awaitable[T], tool: WorkerTool, call: ToolContext) -> T:
-        left_s = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
-        idle_s = self.idle_ms / 1000 if self.idle_ms > 0 else None
-        wait_s = left_s if idle_s is None or (left_s is not None and left_s <= idle_s) else idle_s
-        if wait_s is None:
-            return await pending
-        try:
-            async with asyncio.timeout(wait_s):
-                return await pending
-        except TimeoutError:
-            call.cancelled.set()
-            if wait_s == left_s:
-                message = f"the stream of tool '{tool.name}' ran past its total budget of {self.total_ms} ms"
-                raise _timeout_failure(message, "total", self.total_ms) from None
-            message = f"tool '{tool.name}' produced no chunk within {self.idle_ms} ms (its idle timeout)"
-            raise _timeout_failure(message, "idle", self.idle_ms) from None
-
-
-def _timeout_failure(message: str, which: str, timeout_ms: int) -> CallFailure:
-    """A Timeout whose details say which timeout expired ("total" or "idle") and its length."""
-    return CallFailure(ErrorType.TIMEOUT, message, {"timeout": which, "timeout_ms": str(timeout_ms)})
 
 
 def _metrics(started: float) -> pb.ExecutionMetrics:

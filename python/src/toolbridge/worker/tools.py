@@ -36,8 +36,8 @@ from toolbridge.errors import ErrorType
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.values import Tensor, Timestamp, encode_value
 from toolbridge.worker.context import ToolContext, enter, leave
-from toolbridge.worker.failures import CallFailure, validation_failure
-from toolbridge.worker.schema import Parameters, describe_parameters, output_schema
+from toolbridge.worker.failures import CallFailure, output_failure, validation_failure
+from toolbridge.worker.schema import Output, Parameters, describe_output, describe_parameters
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,7 +70,8 @@ class WorkerTool:
         self.parameters: Parameters = describe_parameters(fn, self.name, ToolContext)
         self.description = description or self.parameters.description or f"Python function {self.name}"
         self.timeout_ms = timeout_ms
-        self.output_schema = output_schema(fn, self.streaming)
+        self.output: Output | None = describe_output(fn, self.streaming)
+        self.output_schema = self.output.schema if self.output is not None else None
         self.spec = self._build_spec(cacheable, idempotent, dict(metadata or {}))
 
     def _build_spec(self, cacheable: bool, idempotent: bool, metadata: dict[str, str]) -> pb.ToolSpec:
@@ -144,6 +145,20 @@ class WorkerTool:
             keywords[self.parameters.context_param] = context
         return keywords
 
+    def check_output(self, value: Any, chunk: int | None = None) -> Any:
+        """A result (a generator's chunk ``chunk``) as its return annotation makes it, in wire form.
+
+        pydantic converts what the annotation allows (an int returned for ``-> float`` is sent as a
+        float) and refuses the rest: ToolExecutionError naming the path, as on the host.
+        """
+        if self.output is None:
+            return wire_form(value)
+        try:
+            checked = self.output.adapter.validate_python(value)
+        except pydantic.ValidationError as error:
+            raise output_failure(self.name, error, chunk) from None
+        return wire_form(checked)
+
     # -- running
 
     async def call(self, arguments: Mapping[str, Any], context: ToolContext) -> Any:
@@ -155,10 +170,10 @@ class WorkerTool:
         if self.kind == "async":
             token = enter(context)
             try:
-                return wire_form(await self.fn(*positional, **keywords))
+                return self.check_output(await self.fn(*positional, **keywords))
             finally:
                 leave(token)
-        return wire_form(await _in_thread(context, self.fn, *positional, **keywords))
+        return self.check_output(await _in_thread(context, self.fn, *positional, **keywords))
 
     async def stream(self, arguments: Mapping[str, Any], context: ToolContext) -> AsyncIterator[Any]:
         """The tool's chunks; a plain tool gives its result as the only chunk."""
@@ -178,8 +193,10 @@ class WorkerTool:
             try:
                 agen = self.fn(*positional, **keywords)
                 try:
+                    index = 0
                     async for chunk in agen:
-                        yield wire_form(chunk)
+                        yield self.check_output(chunk, index)
+                        index += 1
                 finally:
                     await agen.aclose()
             finally:
@@ -199,11 +216,13 @@ class WorkerTool:
                 gen.close()
 
         try:
+            index = 0
             while True:
                 done, chunk = await _in_thread(context, step)
                 if done:
                     break
-                yield wire_form(chunk)
+                yield self.check_output(chunk, index)
+                index += 1
         except BaseException:
             # Cancelled or abandoned: GeneratorExit reaches the generator once its current step
             # ends; waiting for that here would hold the caller up for as long as the step runs.
@@ -294,7 +313,9 @@ def tool(
 
     ``name`` defaults to the function's name, ``description`` to its docstring's summary;
     ``timeout_ms`` bounds each call, for a generator its whole stream (0: the caller's timeout
-    only); ``cacheable`` and ``idempotent`` are published in the spec as on TypeScript tools.
+    only): it is published in the spec, and the host, which owns every call's timeout, keeps it;
+    ``cacheable`` and ``idempotent`` are published in the spec as on TypeScript tools. The
+    return annotation is the output schema every result (every chunk) is checked against.
     The schema is built now, so a signature that cannot be described fails at import, not at
     the first call.
     """

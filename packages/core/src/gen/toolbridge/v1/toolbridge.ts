@@ -237,7 +237,18 @@ export interface ToolCallRequest {
   /** Positional arguments, bound to the tool's parameters in schema order. */
   args: Value[];
   kwargs: { [key: string]: Value };
-  /** Echoed in the response and in the host's log lines for this call. */
+  /**
+   * The call's idempotency key: it names this one call in its session, so that the call
+   * can be repeated safely (a retry). It is not a correlation id: give every call its own
+   * (on the Calls stream, call_id matches answers with calls). Repeated within the host's
+   * replay window with the same tool_id, args and kwargs (in any order), the call is
+   * answered with the first call's recorded outcome and the tool does not run again; under
+   * an id that already names another call of the session (another tool or other
+   * arguments), running or recorded, it is refused with RequestIdReused and does not run
+   * (docs/replay.md). Empty: the host names the call and records nothing; the
+   * `x-request-id` header, when set, counts as the field (not on the Calls stream, where
+   * it is the stream's). Echoed in the response and in the host's log lines for this call.
+   */
   requestId: string;
   /**
    * Per-call timeout: the longest the call may run; 0 uses the tool's. The
@@ -256,7 +267,10 @@ export interface ToolCallRequest_KwargsEntry {
 export interface ToolCallResponse {
   success: boolean;
   result: Value | undefined;
-  error: ErrorInfo | undefined;
+  error:
+    | ErrorInfo
+    | undefined;
+  /** The call's request id: the request's, else the one the host named the call by. */
   requestId: string;
   metrics: ExecutionMetrics | undefined;
 }
@@ -267,10 +281,12 @@ export interface ToolCallResponse {
  *
  * call_id names a call on its stream only: the client picks it (not 0, unique among the
  * stream's calls in flight), the answer carries it, a cancel frame names it. The call's
- * request_id keeps its ExecuteTool meaning (echoed, logged, and the key under which a
- * repeated call is replayed; empty: the host names the call and records nothing). The
- * host answers every call exactly once, a cancelled one included (with a Cancelled error),
- * so the client may count a call in flight until its answer. A call with call_id 0, or
+ * request_id keeps its ExecuteTool meaning, the call's idempotency key (echoed, logged, a
+ * repeated call replayed, another call under it refused; empty: the host names the call
+ * and records nothing), and is no substitute for call_id; the stream's `x-request-id`
+ * header names no call. The host answers every call exactly once, a cancelled one
+ * included (with a Cancelled error), so the client may count a call in flight until its
+ * answer. A call with call_id 0, or
  * with the call_id of a call still in flight, ends the stream with the status
  * INVALID_ARGUMENT, as does a frame that cannot be decoded.
  *
@@ -308,6 +324,11 @@ export interface ToolStreamRequest {
   kwargs: { [key: string]: Value };
   /** Echoed in every chunk; the host picks one when empty. */
   streamId: string;
+  /**
+   * Names the call in the host's log lines and to the tool (its context's request id);
+   * when empty the `x-request-id` header does, else the stream_id. Streams are never
+   * recorded or replayed, so here it is no idempotency key (docs/replay.md).
+   */
   requestId: string;
   /**
    * The total budget: the longest the whole stream may run, from the tool's start
@@ -382,7 +403,16 @@ export interface BatchToolCallRequest {
   sessionId: string;
   batchId: string;
   items: ToolCallItem[];
-  config: BatchConfig | undefined;
+  config:
+    | BatchConfig
+    | undefined;
+  /**
+   * The batch's idempotency key, not a correlation id (batch_id names the batch): item i
+   * is the call `<request_id>/<index>` of ToolCallRequest.request_id, so sent again under
+   * it, each item that completed is answered with its recorded outcome, and an item whose
+   * tool or arguments differ from those recorded under its id is refused with
+   * RequestIdReused. Empty: nothing is recorded.
+   */
   requestId: string;
 }
 

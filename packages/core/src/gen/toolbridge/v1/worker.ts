@@ -67,7 +67,10 @@ export interface WorkerStatus {
 }
 
 export interface RunAgentRequest {
-  /** The host the worker attaches to as a client, e.g. "127.0.0.1:50051". */
+  /**
+   * Empty, or the address the worker was started with (`--host-address`): a worker only ever
+   * dials the host it was started for, so any other address is refused, never dialed.
+   */
   hostAddress: string;
   /** An existing session of that host; the run is recorded there. */
   sessionId: string;
@@ -1384,7 +1387,10 @@ export const ToolBridgeWorkerService = {
   },
   /**
    * Calls a plain tool. Cancelling the RPC cancels the tool: an async tool sees
-   * asyncio cancellation, a sync tool its context's `cancelled` event.
+   * asyncio cancellation, a sync tool its context's `cancelled` event. The result is checked
+   * against the function's return annotation (the spec's `output_schema`) and sent with the
+   * kinds it says: a result that does not fit fails with ToolExecutionError
+   * (`details.reason` "output_schema", `details.path`).
    */
   callTool: {
     path: "/toolbridge.v1.ToolBridgeWorker/CallTool" as const,
@@ -1397,7 +1403,8 @@ export const ToolBridgeWorkerService = {
   },
   /**
    * Calls a streaming tool (a generator); a plain tool streams its result as one chunk.
-   * Cancelling the RPC closes the generator.
+   * Cancelling the RPC closes the generator. Each chunk is checked as CallTool's result is
+   * (`details.chunk` names the one that did not fit).
    */
   streamTool: {
     path: "/toolbridge.v1.ToolBridgeWorker/StreamTool" as const,
@@ -1424,8 +1431,11 @@ export const ToolBridgeWorkerService = {
   },
   /**
    * Runs a DSPy ReAct agent over the tools of a host session. The worker attaches to the
-   * session as an ordinary client of `host_address` and records the run there; the stream
-   * carries the run's progress and ends with `finished`. Cancelling the RPC fails the run.
+   * session as an ordinary client of the host it was started for (`--host-address`, with the
+   * host's token) and records the run there; the stream carries the run's progress and ends
+   * with `finished`. Cancelling the RPC fails the run. A request naming another host, or one
+   * to a worker started without a host address, ends at once with `finished.error` of type
+   * ValidationError (`details.field` "host_address"), and nothing is dialed.
    */
   runAgent: {
     path: "/toolbridge.v1.ToolBridgeWorker/RunAgent" as const,
@@ -1443,12 +1453,16 @@ export interface ToolBridgeWorkerServer extends UntypedServiceImplementation {
   describeTools: handleUnaryCall<DescribeToolsRequest, DescribeToolsResponse>;
   /**
    * Calls a plain tool. Cancelling the RPC cancels the tool: an async tool sees
-   * asyncio cancellation, a sync tool its context's `cancelled` event.
+   * asyncio cancellation, a sync tool its context's `cancelled` event. The result is checked
+   * against the function's return annotation (the spec's `output_schema`) and sent with the
+   * kinds it says: a result that does not fit fails with ToolExecutionError
+   * (`details.reason` "output_schema", `details.path`).
    */
   callTool: handleUnaryCall<ToolCallRequest, ToolCallResponse>;
   /**
    * Calls a streaming tool (a generator); a plain tool streams its result as one chunk.
-   * Cancelling the RPC closes the generator.
+   * Cancelling the RPC closes the generator. Each chunk is checked as CallTool's result is
+   * (`details.chunk` names the one that did not fit).
    */
   streamTool: handleServerStreamingCall<ToolStreamRequest, ToolStreamChunk>;
   /**
@@ -1459,8 +1473,11 @@ export interface ToolBridgeWorkerServer extends UntypedServiceImplementation {
   heartbeat: handleBidiStreamingCall<WorkerPing, WorkerStatus>;
   /**
    * Runs a DSPy ReAct agent over the tools of a host session. The worker attaches to the
-   * session as an ordinary client of `host_address` and records the run there; the stream
-   * carries the run's progress and ends with `finished`. Cancelling the RPC fails the run.
+   * session as an ordinary client of the host it was started for (`--host-address`, with the
+   * host's token) and records the run there; the stream carries the run's progress and ends
+   * with `finished`. Cancelling the RPC fails the run. A request naming another host, or one
+   * to a worker started without a host address, ends at once with `finished.error` of type
+   * ValidationError (`details.field` "host_address"), and nothing is dialed.
    */
   runAgent: handleServerStreamingCall<RunAgentRequest, AgentRunEvent>;
 }
@@ -1484,7 +1501,10 @@ export interface ToolBridgeWorkerClient extends Client {
   ): ClientUnaryCall;
   /**
    * Calls a plain tool. Cancelling the RPC cancels the tool: an async tool sees
-   * asyncio cancellation, a sync tool its context's `cancelled` event.
+   * asyncio cancellation, a sync tool its context's `cancelled` event. The result is checked
+   * against the function's return annotation (the spec's `output_schema`) and sent with the
+   * kinds it says: a result that does not fit fails with ToolExecutionError
+   * (`details.reason` "output_schema", `details.path`).
    */
   callTool(
     request: ToolCallRequest,
@@ -1503,7 +1523,8 @@ export interface ToolBridgeWorkerClient extends Client {
   ): ClientUnaryCall;
   /**
    * Calls a streaming tool (a generator); a plain tool streams its result as one chunk.
-   * Cancelling the RPC closes the generator.
+   * Cancelling the RPC closes the generator. Each chunk is checked as CallTool's result is
+   * (`details.chunk` names the one that did not fit).
    */
   streamTool(request: ToolStreamRequest, options?: Partial<CallOptions>): ClientReadableStream<ToolStreamChunk>;
   streamTool(
@@ -1521,8 +1542,11 @@ export interface ToolBridgeWorkerClient extends Client {
   heartbeat(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<WorkerPing, WorkerStatus>;
   /**
    * Runs a DSPy ReAct agent over the tools of a host session. The worker attaches to the
-   * session as an ordinary client of `host_address` and records the run there; the stream
-   * carries the run's progress and ends with `finished`. Cancelling the RPC fails the run.
+   * session as an ordinary client of the host it was started for (`--host-address`, with the
+   * host's token) and records the run there; the stream carries the run's progress and ends
+   * with `finished`. Cancelling the RPC fails the run. A request naming another host, or one
+   * to a worker started without a host address, ends at once with `finished.error` of type
+   * ValidationError (`details.field` "host_address"), and nothing is dialed.
    */
   runAgent(request: RunAgentRequest, options?: Partial<CallOptions>): ClientReadableStream<AgentRunEvent>;
   runAgent(

@@ -583,7 +583,16 @@ export type ToolCallRequest = Message<"toolbridge.v1.ToolCallRequest"> & {
   kwargs: { [key: string]: Value };
 
   /**
-   * Echoed in the response and in the host's log lines for this call.
+   * The call's idempotency key: it names this one call in its session, so that the call
+   * can be repeated safely (a retry). It is not a correlation id: give every call its own
+   * (on the Calls stream, call_id matches answers with calls). Repeated within the host's
+   * replay window with the same tool_id, args and kwargs (in any order), the call is
+   * answered with the first call's recorded outcome and the tool does not run again; under
+   * an id that already names another call of the session (another tool or other
+   * arguments), running or recorded, it is refused with RequestIdReused and does not run
+   * (docs/replay.md). Empty: the host names the call and records nothing; the
+   * `x-request-id` header, when set, counts as the field (not on the Calls stream, where
+   * it is the stream's). Echoed in the response and in the host's log lines for this call.
    *
    * @generated from field: string request_id = 5;
    */
@@ -627,6 +636,8 @@ export type ToolCallResponse = Message<"toolbridge.v1.ToolCallResponse"> & {
   error?: ErrorInfo | undefined;
 
   /**
+   * The call's request id: the request's, else the one the host named the call by.
+   *
    * @generated from field: string request_id = 4;
    */
   requestId: string;
@@ -650,10 +661,12 @@ export const ToolCallResponseSchema: GenMessage<ToolCallResponse> = /*@__PURE__*
  *
  * call_id names a call on its stream only: the client picks it (not 0, unique among the
  * stream's calls in flight), the answer carries it, a cancel frame names it. The call's
- * request_id keeps its ExecuteTool meaning (echoed, logged, and the key under which a
- * repeated call is replayed; empty: the host names the call and records nothing). The
- * host answers every call exactly once, a cancelled one included (with a Cancelled error),
- * so the client may count a call in flight until its answer. A call with call_id 0, or
+ * request_id keeps its ExecuteTool meaning, the call's idempotency key (echoed, logged, a
+ * repeated call replayed, another call under it refused; empty: the host names the call
+ * and records nothing), and is no substitute for call_id; the stream's `x-request-id`
+ * header names no call. The host answers every call exactly once, a cancelled one
+ * included (with a Cancelled error), so the client may count a call in flight until its
+ * answer. A call with call_id 0, or
  * with the call_id of a call still in flight, ends the stream with the status
  * INVALID_ARGUMENT, as does a frame that cannot be decoded.
  *
@@ -771,6 +784,10 @@ export type ToolStreamRequest = Message<"toolbridge.v1.ToolStreamRequest"> & {
   streamId: string;
 
   /**
+   * Names the call in the host's log lines and to the tool (its context's request id);
+   * when empty the `x-request-id` header does, else the stream_id. Streams are never
+   * recorded or replayed, so here it is no idempotency key (docs/replay.md).
+   *
    * @generated from field: string request_id = 6;
    */
   requestId: string;
@@ -973,6 +990,12 @@ export type BatchToolCallRequest = Message<"toolbridge.v1.BatchToolCallRequest">
   config?: BatchConfig | undefined;
 
   /**
+   * The batch's idempotency key, not a correlation id (batch_id names the batch): item i
+   * is the call `<request_id>/<index>` of ToolCallRequest.request_id, so sent again under
+   * it, each item that completed is answered with its recorded outcome, and an item whose
+   * tool or arguments differ from those recorded under its id is refused with
+   * RequestIdReused. Empty: nothing is recorded.
+   *
    * @generated from field: string request_id = 5;
    */
   requestId: string;

@@ -4,7 +4,7 @@
  * guess: the commit checks it against Redis (version and session incarnation). Bounded
  * by the encoded size of the variables it holds; the least recently used sessions go first.
  */
-import type { VariableSlot } from "./store.js";
+import type { VariableSlot } from "../variable-store.js";
 
 export interface CachedSlot {
   readonly slot: VariableSlot;

@@ -1,0 +1,146 @@
+/**
+ * The two session stores the store-contract suites run every part against: the memory store
+ * and the Redis store on a real redis-server. "Two nodes" are two store objects sharing one
+ * Redis (the memory store plays both nodes itself), so every cross-node guarantee the host
+ * relies on is checked: commits, versions, limits, expiry, change delivery, claims.
+ */
+import assert from "node:assert/strict";
+import { after, before } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { encodeVariableValue } from "@toolbridge/core";
+import {
+  InMemorySessionStore,
+  RedisSessionStore,
+  type SessionStore,
+  type SessionStoreOptions,
+  type VariableChange,
+} from "@toolbridge/server";
+import { applyDelete, applySet } from "../../src/variables/semantics.js";
+import { type RedisServer, startRedis } from "./redis-server.js";
+
+export interface Nodes {
+  readonly a: SessionStore;
+  readonly b: SessionStore;
+}
+
+export interface Backend {
+  readonly name: string;
+  open(options?: Partial<SessionStoreOptions>): Promise<Nodes>;
+}
+
+export interface RedisNodes {
+  readonly a: RedisSessionStore;
+  readonly b: RedisSessionStore;
+}
+
+const DEFAULTS: SessionStoreOptions = { timeoutMs: 60_000, maxSessions: 100, watchHistory: 100 };
+
+/**
+ * Both stores, as nodes; the Redis one also as RedisNodes for the parts only a shared store
+ * has. Starts a redis-server before the file's tests and stops it (and every store opened)
+ * after them.
+ */
+export function storeBackends(): { backends: Backend[]; openRedis: () => Promise<RedisNodes> } {
+  let redis: RedisServer | undefined;
+  let prefixes = 0;
+  const opened: SessionStore[] = [];
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await Promise.all(opened.map((store) => store.close()));
+    await redis?.stop();
+  });
+  const openRedis = async (options: Partial<SessionStoreOptions> = {}): Promise<RedisNodes> => {
+    if (redis === undefined) throw new Error("redis-server is not running");
+    const keyPrefix = `contract${++prefixes}:`;
+    const [a, b] = [0, 1].map(
+      () => new RedisSessionStore({ ...DEFAULTS, ...options, url: redis?.url ?? "", keyPrefix }),
+    ) as [RedisSessionStore, RedisSessionStore];
+    opened.push(a, b);
+    return { a, b };
+  };
+  const backends: Backend[] = [
+    {
+      name: "memory store",
+      async open(options = {}) {
+        const store = new InMemorySessionStore({ ...DEFAULTS, ...options });
+        return { a: store, b: store };
+      },
+    },
+    { name: "Redis store", open: openRedis },
+  ];
+  return { backends, openRedis };
+}
+
+/** Two call fingerprints (tools/replay.ts callFingerprint): one call, and another. */
+export const SAME_CALL = "a1".repeat(32);
+export const OTHER_CALL = "b2".repeat(32);
+
+/** The owner of the sessions the tests create. */
+export const ALICE = { owner: "alice" };
+
+let ids = 0;
+export const newId = () => `contract-${process.pid}-${++ids}`;
+
+export interface WriteOptions {
+  expectedVersion?: bigint;
+  writer?: string;
+  createIfMissing?: boolean;
+  maxSessionBytes?: number;
+}
+
+/** Sets a variable through `store` with the host's semantics (at most 3 variables per session). */
+export function write(
+  store: SessionStore,
+  sessionId: string,
+  name: string,
+  value: unknown,
+  options: WriteOptions = {},
+) {
+  const now = Date.now();
+  return store.variables.mutate(
+    sessionId,
+    name,
+    (slot) =>
+      applySet(slot, {
+        sessionId,
+        name,
+        value: encodeVariableValue(name, value),
+        declaration: undefined,
+        writer: options.writer ?? "typescript",
+        writerLabel: options.writer ?? "typescript",
+        tags: {},
+        createIfMissing: options.createIfMissing ?? true,
+        expectedVersion: options.expectedVersion,
+        now,
+        maxVariables: 3,
+        ...(options.maxSessionBytes === undefined
+          ? {}
+          : { quotas: { maxSessionBytes: options.maxSessionBytes } }),
+      }),
+    now,
+  );
+}
+
+export function remove(store: SessionStore, sessionId: string, name: string, expectedVersion?: bigint) {
+  return store.variables.mutate(
+    sessionId,
+    name,
+    (slot) => applyDelete(slot, sessionId, name, expectedVersion),
+    Date.now(),
+  );
+}
+
+export function versionOf(change: VariableChange): bigint {
+  return change.result.kind === "set" ? change.result.variable.version : change.result.version;
+}
+
+/** Polls `check` (at most 400 times, 25 ms apart) until it holds. */
+export async function until(check: () => Promise<boolean> | boolean, what: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (await check()) return;
+    await sleep(25);
+  }
+  assert.fail(`gave up waiting: ${what}`);
+}
