@@ -318,6 +318,7 @@ describe("the inspector in headless Chromium", () => {
       .getByRole("cell", { name: "scale", exact: true })
       .first()
       .waitFor();
+    await page.getByTestId("recent-calls").getByRole("cell", { name: "gRPC", exact: true }).first().waitFor();
     await page.getByTestId("workers").getByText("ready").waitFor();
     await page.getByTestId("health").getByText("host: serving").waitFor();
     await page.getByTestId("tool-stats").getByRole("cell", { name: "count", exact: true }).waitFor();

@@ -1,13 +1,15 @@
 // The operations RPCs (ListSessions, ListRecentCalls, GetToolStats, DescribeHost) and the
 // operator role, over gRPC against the real host CLI with a tokens file: each principal
 // sees its own sessions and calls, an operator sees every session (and may use it), paging
-// holds, and a role taken away in the tokens file ends the streams it had opened.
+// holds, each call is listed with what it came over (gRPC or MCP), and a role taken away in
+// the tokens file ends the streams it had opened.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { ErrorType, ToolBridgeClient } from "@toolbridge/client";
 import { decodeValue, encodeValue, pb } from "@toolbridge/core";
 import { parseTokens } from "../src/auth/tokens.js";
@@ -67,7 +69,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), "toolbridge-operations-"));
   tokensFile = join(dir, "tokens");
   writeTokensFile(["ops"]);
-  host = await startHost({ "auth-tokens-file": tokensFile });
+  host = await startHost({ "auth-tokens-file": tokensFile, "mcp-port": 0 });
   stub = new pb.ToolBridgeClient(host.target, grpc.credentials.createInsecure());
 });
 
@@ -212,6 +214,33 @@ describe("operations RPCs over gRPC", () => {
       "host-wide: bob sees add's count",
     );
     assert.equal(stats.intervalMs, 1000);
+  });
+
+  it("lists each call with what it came over: gRPC, or MCP for an MCP client's call", async () => {
+    const alice = await open("alice", "ops-protocols");
+    await alice.executeTool("add", { a: 2, b: 3 });
+    const url = /toolbridge mcp on (\S+)/.exec(host.stdout())?.[1];
+    assert.ok(url, `no MCP URL in the host's output:\n${host.stdout()}`);
+    const mcp = new Client({ name: "operations-test", version: "1.0.0" });
+    await mcp.connect(
+      new StreamableHTTPClientTransport(new URL(url), { authProvider: { token: async () => TOKENS.alice } }),
+    );
+    try {
+      const sum = await mcp.callTool({ name: "add", arguments: { a: 20, b: 22 } });
+      assert.notEqual(sum.isError, true, JSON.stringify(sum));
+    } finally {
+      await mcp.close();
+    }
+    const calls = (
+      await rpc<pb.ListRecentCallsResponse>("alice", (metadata, callback) =>
+        stub.listRecentCalls({ afterSequence: 0n, sessionId: "", limit: 0 }, metadata, callback),
+      )
+    ).calls.filter((call) => call.tool === "add");
+    const overGrpc = calls.find((call) => call.sessionId === "ops-protocols");
+    const overMcp = calls.find((call) => call.protocol === "mcp");
+    assert.equal(overGrpc?.protocol, "grpc");
+    assert.equal(overMcp?.principal, "alice");
+    assert.equal(overMcp?.errorType, "");
   });
 
   it("describes the host and who is asking", async () => {

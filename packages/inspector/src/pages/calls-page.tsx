@@ -211,6 +211,7 @@ function RecentCalls() {
             <Table.Th>tool</Table.Th>
             <Table.Th>session</Table.Th>
             <Table.Th>by</Table.Th>
+            <Table.Th>over</Table.Th>
             <Table.Th>tool time</Table.Th>
             <Table.Th>host time</Table.Th>
             <Table.Th>outcome</Table.Th>
@@ -230,6 +231,8 @@ function RecentCalls() {
                 </Anchor>
               </Table.Td>
               <Table.Td>{call.principal}</Table.Td>
+              {/* Hosts older than the field recorded only gRPC calls. */}
+              <Table.Td>{call.protocol === "mcp" ? "MCP" : "gRPC"}</Table.Td>
               <Table.Td>{duration(call.durationMs)}</Table.Td>
               <Table.Td>{duration(call.hostMs)}</Table.Td>
               <Table.Td title={call.errorMessage}>

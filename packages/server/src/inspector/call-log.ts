@@ -61,6 +61,7 @@ export function callRecord(call: LoggedCall): pb.CallRecord {
     requestId: call.requestId,
     principal: call.principal,
     streamed: call.streamed,
+    protocol: call.protocol,
     finishedAt: toPbTimestamp(call.finishedAt),
     durationMs: call.durationMs ?? 0,
     hostMs: call.hostMs,

@@ -2030,6 +2030,7 @@ class CallRecord(_message.Message):
     HOST_MS_FIELD_NUMBER: _builtins.int
     ERROR_TYPE_FIELD_NUMBER: _builtins.int
     ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
+    PROTOCOL_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """Grows by one with every call this node records; restarts from 1 with the process."""
     tool: _builtins.str
@@ -2050,6 +2051,11 @@ class CallRecord(_message.Message):
     """Empty when the call succeeded; else the type of its error (docs/errors.md)."""
     error_message: _builtins.str
     """The first 300 characters of the error's message."""
+    protocol: _builtins.str
+    """What the call came over, as the metrics' `protocol` label: "grpc" (the ToolBridge
+    service, and the host's own calls) or "mcp" (an MCP client's tools/call). Empty from
+    hosts that predate the field, which recorded gRPC calls only.
+    """
     @_builtins.property
     def finished_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -2066,10 +2072,11 @@ class CallRecord(_message.Message):
         host_ms: _builtins.float = ...,
         error_type: _builtins.str = ...,
         error_message: _builtins.str = ...,
+        protocol: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["duration_ms", b"duration_ms", "error_message", b"error_message", "error_type", b"error_type", "finished_at", b"finished_at", "host_ms", b"host_ms", "principal", b"principal", "request_id", b"request_id", "sequence", b"sequence", "session_id", b"session_id", "streamed", b"streamed", "tool", b"tool"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duration_ms", b"duration_ms", "error_message", b"error_message", "error_type", b"error_type", "finished_at", b"finished_at", "host_ms", b"host_ms", "principal", b"principal", "protocol", b"protocol", "request_id", b"request_id", "sequence", b"sequence", "session_id", b"session_id", "streamed", b"streamed", "tool", b"tool"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -722,6 +722,12 @@ export interface CallRecord {
   errorType: string;
   /** The first 300 characters of the error's message. */
   errorMessage: string;
+  /**
+   * What the call came over, as the metrics' `protocol` label: "grpc" (the ToolBridge
+   * service, and the host's own calls) or "mcp" (an MCP client's tools/call). Empty from
+   * hosts that predate the field, which recorded gRPC calls only.
+   */
+  protocol: string;
 }
 
 export interface ListRecentCallsResponse {
@@ -6295,6 +6301,7 @@ function createBaseCallRecord(): CallRecord {
     hostMs: 0,
     errorType: "",
     errorMessage: "",
+    protocol: "",
   };
 }
 
@@ -6335,6 +6342,9 @@ export const CallRecord: MessageFns<CallRecord> = {
     }
     if (message.errorMessage !== "") {
       writer.uint32(90).string(message.errorMessage);
+    }
+    if (message.protocol !== "") {
+      writer.uint32(98).string(message.protocol);
     }
     return writer;
   },
@@ -6440,6 +6450,14 @@ export const CallRecord: MessageFns<CallRecord> = {
             message.errorMessage = reader.string();
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.protocol = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6470,6 +6488,7 @@ export const CallRecord: MessageFns<CallRecord> = {
     message.hostMs = object.hostMs ?? 0;
     message.errorType = object.errorType ?? "";
     message.errorMessage = object.errorMessage ?? "";
+    message.protocol = object.protocol ?? "";
     return message;
   },
 };
