@@ -14,11 +14,11 @@ TOOLS_BIN := .tools/bin
 # must not land in the workspace's node_modules/.bin, where npm scripts and npx would run it.
 CONFORMANCE := testdata/mcp/conformance
 
-.PHONY: setup build demo demo-client demo-optimize demo-deploy demo-variables demo-workers demo-cluster demo-mcp bench test lint typecheck check-generated test-ts test-py gen clean redis-server grpcurl
+.PHONY: setup build inspector-ui chromium inspector-images bench-inspector demo demo-client demo-optimize demo-deploy demo-variables demo-workers demo-cluster demo-mcp bench test lint typecheck check-generated test-ts test-py gen clean redis-server grpcurl
 
 setup: $(STAMPS)/npm $(STAMPS)/venv
 
-$(STAMPS)/npm: package.json package-lock.json packages/core/package.json packages/server/package.json packages/client/package.json
+$(STAMPS)/npm: package.json package-lock.json packages/core/package.json packages/server/package.json packages/client/package.json packages/inspector/package.json
 	@echo "==> installing npm packages (npm ci)"
 	npm ci --no-audit --no-fund --loglevel=error
 	@mkdir -p $(STAMPS) && touch $@
@@ -43,9 +43,21 @@ $(STAMPS)/grpcurl-$(GRPCURL_VERSION):
 	@mkdir -p $(STAMPS) && touch $@
 
 # Compiling needs only the npm packages (a fresh checkout can `make build` and `npx toolbridge`).
-build: $(STAMPS)/npm
+build: $(STAMPS)/npm inspector-ui
 	@echo "==> compiling TypeScript"
 	$(BIN)/tsc -b packages/core packages/server packages/client
+
+# The inspector's page (packages/inspector, React + Mantine, bundled by Vite) goes into
+# @toolbridge/server's dist/inspector-ui, which the host and `toolbridge inspect` serve;
+# rebuilt only when its sources change.
+INSPECTOR_UI := packages/server/dist/inspector-ui/index.html
+INSPECTOR_SOURCES := $(shell find packages/inspector/src -type f) packages/inspector/index.html packages/inspector/vite.config.ts
+
+inspector-ui: $(INSPECTOR_UI)
+
+$(INSPECTOR_UI): $(STAMPS)/npm $(INSPECTOR_SOURCES)
+	@echo "==> building the inspector's page (vite)"
+	$(BIN)/vite build packages/inspector --logLevel warn
 
 demo: build $(STAMPS)/venv
 	@echo "==> demo: a DSPy ReAct agent in Python using the tools of a TypeScript host"
@@ -58,11 +70,12 @@ demo-client: build $(STAMPS)/venv
 lint: setup
 	@echo "==> lint (biome, ruff)"
 	scripts/biome-check.sh
-	cd python && ../$(VENV)/bin/ruff check . ../bench ../testdata/workers ../testdata/mcp ../examples/workers ../examples/python ../examples/deploy ../examples/cluster ../examples/mcp && ../$(VENV)/bin/ruff format --check . ../bench ../testdata/workers ../testdata/mcp ../examples/workers ../examples/python ../examples/deploy ../examples/cluster ../examples/mcp
+	cd python && ../$(VENV)/bin/ruff check . ../bench ../testdata/workers ../testdata/inspector ../testdata/mcp ../examples/workers ../examples/python ../examples/deploy ../examples/cluster ../examples/mcp && ../$(VENV)/bin/ruff format --check . ../bench ../testdata/workers ../testdata/inspector ../testdata/mcp ../examples/workers ../examples/python ../examples/deploy ../examples/cluster ../examples/mcp
 
 typecheck: build $(STAMPS)/venv
 	@echo "==> type checks (tsc on tests and examples, mypy --strict)"
 	$(BIN)/tsc -p tsconfig.tests.json
+	$(BIN)/tsc -p packages/inspector
 	cd python && ../$(VENV)/bin/mypy
 
 check-generated: setup
@@ -95,10 +108,16 @@ demo-mcp: build $(STAMPS)/venv
 	$(PY) examples/mcp/demo.py
 
 # Not part of `make test` (the tests run the harness once with tiny counts); several minutes.
-bench: build redis-server $(STAMPS)/venv
+bench: build redis-server $(STAMPS)/venv bench-inspector
 	@echo "==> benchmarks: toolbridge against bare grpc-js and MCP (stdio, HTTP), results in bench/results/"
 	$(PY) bench/run.py $(BENCH_ARGS)
 	TOOLBRIDGE_PYTHON="$(PY)" node --import tsx bench/workers.ts $(BENCH_WORKERS_ARGS)
+
+# The inspector in headless Chromium: pages opened over 1,000 sessions and a session of 5,000
+# variables, and how long a variable write takes to reach the page.
+bench-inspector: build chromium
+	@echo "==> benchmark: the inspector's pages and live variables, results in bench/results/"
+	node --import tsx bench/inspector.ts $(BENCH_INSPECTOR_ARGS)
 
 # The Redis store's tests start their own redis-server (Debian's package) on a free
 # loopback port; this installs it when it is missing (CI runs as root on Debian).
@@ -110,13 +129,32 @@ redis-server:
 		echo "==> installed $$(redis-server --version)"; \
 	fi
 
+# The inspector's tests drive Debian's chromium with playwright-core (which downloads no
+# browser); this installs it when it is missing, as redis-server above.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "==> chromium is missing: installing Debian's chromium package (apt-get install -y chromium)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+		echo "==> installed $$(/usr/bin/chromium --version 2>/dev/null)"; \
+	fi
+
+# The README's pictures of the inspector: its browser test saves a screenshot of each page
+# in test-artifacts/inspector; these are copied to docs/images.
+INSPECTOR_IMAGES := tools tool-call variables agent-run sessions calls
+inspector-images: build chromium $(STAMPS)/venv
+	node --import tsx --test --test-timeout=$(TS_TEST_TIMEOUT_MS) packages/server/test/inspector.test.ts
+	@mkdir -p docs/images
+	@for name in $(INSPECTOR_IMAGES); do cp test-artifacts/inspector/$$name.png docs/images/inspector-$$name.png; done
+	@echo "==> docs/images/inspector-*.png updated"
+
 # A test that stops making progress fails instead of holding CI up: Node 20's runner applies
 # --test-timeout to each test file as a whole (later Nodes to each test), and the tests' own
 # waits are bounded. The bound is far above the slowest file (packing and installing the
 # packages, cloning and building a checkout: about a minute each).
 TS_TEST_TIMEOUT_MS := 600000
 
-test-ts: build redis-server grpcurl $(STAMPS)/venv $(STAMPS)/conformance
+test-ts: build redis-server grpcurl chromium $(STAMPS)/venv $(STAMPS)/conformance
 	@echo "==> TypeScript tests"
 	node --import tsx --test --test-timeout=$(TS_TEST_TIMEOUT_MS) $(TS_TESTS)
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates every file derived from proto/: TypeScript (ts-proto) into
-# packages/core/src/gen, Python (+ mypy stubs) into python/src/toolbridge/v1, and the
-# host's codecs of the standard health and reflection services into packages/server/src/gen.
+# packages/core/src/gen, Python (+ mypy stubs) into python/src/toolbridge/v1, the
+# host's codecs of the standard health and reflection services into packages/server/src/gen,
+# and the browser's messages and service descriptors (protobuf-es, for Connect) into
+# packages/inspector/src/gen.
 #   scripts/gen.sh          write the generated code in place
 #   scripts/gen.sh --check  regenerate into a temp dir and fail if the checked-in code differs
 # One protoc (the one pinned by grpcio-tools in the venv) serves both languages so that
@@ -22,9 +24,10 @@ fi
 
 ts_out="$out/packages/core/src/gen"
 host_out="$out/packages/server/src/gen"
+web_out="$out/packages/inspector/src/gen"
 py_out="$out/python/src"
-rm -rf "$ts_out" "$host_out" "$py_out/toolbridge/v1"/*_pb2*
-mkdir -p "$ts_out" "$host_out" "$py_out/toolbridge/v1"
+rm -rf "$ts_out" "$host_out" "$web_out" "$py_out/toolbridge/v1"/*_pb2*
+mkdir -p "$ts_out" "$host_out" "$web_out" "$py_out/toolbridge/v1"
 
 wkt="$("$py" -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')"
 protos=(toolbridge/v1/values.proto toolbridge/v1/toolbridge.proto toolbridge/v1/agents.proto toolbridge/v1/worker.proto)
@@ -48,6 +51,12 @@ cd "$root/proto"
   --mypy_out="$py_out" --mypy_grpc_out="$py_out" \
   "${protos[@]}"
 
+# The inspector runs in a browser: protobuf-es messages (no Node Buffer) for @connectrpc/connect-web.
+"$py" -m grpc_tools.protoc -I . -I "$wkt" \
+  --plugin=protoc-gen-es="$root/node_modules/.bin/protoc-gen-es" \
+  --es_out="$web_out" --es_opt=target=ts,import_extension=none \
+  toolbridge/v1/values.proto toolbridge/v1/toolbridge.proto toolbridge/v1/agents.proto
+
 "$py" -m grpc_tools.protoc -I "$std" \
   --plugin=protoc-gen-ts_proto="$root/node_modules/.bin/protoc-gen-ts_proto" \
   --ts_proto_out="$host_out" --ts_proto_opt="$ts_opts" \
@@ -70,6 +79,7 @@ if [ "$mode" = "--check" ]; then
   status=0
   diff -r "$ts_out" "$root/packages/core/src/gen" || status=1
   diff -r "$host_out" "$root/packages/server/src/gen" || status=1
+  diff -r "$web_out" "$root/packages/inspector/src/gen" || status=1
   for f in "$py_out"/toolbridge/v1/*_pb2*; do
     diff "$f" "$root/python/src/toolbridge/v1/$(basename "$f")" || status=1
   done

@@ -8,6 +8,7 @@
  * TOOLBRIDGE_LM=openai/gpt-4o-mini with OPENAI_API_KEY set. TOOLBRIDGE_PYTHON overrides the
  * interpreter (default: the repository's .venv).
  */
+import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
@@ -69,6 +70,9 @@ async function main(): Promise<number> {
 
   console.log(bold("toolbridge demo: a DSPy ReAct agent in Python using tools hosted by TypeScript\n"));
   console.log(`host      ${target} serving ${host.toolNames().join(", ")}`);
+  console.log(
+    `inspect   npx toolbridge inspect ${target}   (in another terminal: the web inspector of this host)`,
+  );
   console.log(`session   ${session.id}`);
   console.log(
     `LM        ${lm ?? "scripted DummyLM (no network; set TOOLBRIDGE_LM=openai/gpt-4o-mini for a real one)"}`,
@@ -126,8 +130,20 @@ async function main(): Promise<number> {
     }
     throw error;
   } finally {
+    await keepServingWhileInspected(target);
     await host.stop();
   }
+}
+
+/** At a terminal, the host serves until Enter, so that the inspector can look at the run. */
+async function keepServingWhileInspected(target: string): Promise<void> {
+  if (!process.stdin.isTTY || !process.stdout.isTTY) return;
+  console.log(
+    `\n${dim(`the host keeps serving for the inspector (npx toolbridge inspect ${target}); press Enter to stop it`)}`,
+  );
+  process.stdin.resume();
+  await once(process.stdin, "data");
+  process.stdin.pause();
 }
 
 process.exitCode = await main();

@@ -53,7 +53,15 @@ def expected_runs() -> list[AgentRun]:
             status=data["status"],
             inputs=data["inputs"],
             steps=tuple(
-                AgentRunStep(s["thought"], s["tool_name"], s["tool_args"], s["observation"], s["error_type"])
+                AgentRunStep(
+                    s["thought"],
+                    s["tool_name"],
+                    s["tool_args"],
+                    s["observation"],
+                    s["error_type"],
+                    _time(s.get("started_at")),
+                    _time(s.get("finished_at")),
+                )
                 for s in data["steps"]
             ),
             outputs=data["outputs"],

@@ -57,6 +57,12 @@ export interface AgentRunStep {
   readonly observation: NativeValue;
   /** The error type when the call failed (the agent then saw the error as its observation), else null. */
   readonly errorType: string | null;
+  /**
+   * When the step began (the LM was asked for its thought) and when its tool call ended;
+   * undefined in records written before steps were timed.
+   */
+  readonly startedAt?: Date | undefined;
+  readonly finishedAt?: Date | undefined;
 }
 
 /** A run of an agent (toolbridge.v1.AgentRun); Python's toolbridge.agent.AgentRun has the same fields. */
@@ -139,6 +145,10 @@ export function decodeAgentDefinition(data: NativeValue): AgentDefinition {
   return { ...message, createdAt: fromPbTimestamp(message.createdAt) };
 }
 
+function optionalTimestamp(date: Date | undefined) {
+  return date === undefined ? undefined : toPbTimestamp(Timestamp.fromDate(date));
+}
+
 /** The stored form of a run: the serialized toolbridge.v1.AgentRun. */
 export function encodeAgentRun(run: AgentRun): Uint8Array {
   return pbAgents.AgentRun.encode({
@@ -151,10 +161,12 @@ export function encodeAgentRun(run: AgentRun): Uint8Array {
       toolArgs: mapToPb(step.toolArgs),
       observation: encodeValue(step.observation),
       errorType: step.errorType ?? "",
+      startedAt: optionalTimestamp(step.startedAt),
+      finishedAt: optionalTimestamp(step.finishedAt),
     })),
     outputs: mapToPb(run.outputs),
     startedAt: toPbTimestamp(Timestamp.fromDate(run.startedAt)),
-    finishedAt: run.finishedAt === undefined ? undefined : toPbTimestamp(Timestamp.fromDate(run.finishedAt)),
+    finishedAt: optionalTimestamp(run.finishedAt),
   }).finish();
 }
 
@@ -175,6 +187,8 @@ export function decodeAgentRun(data: NativeValue): AgentRun {
       toolArgs: mapFromPb(step.toolArgs),
       observation: decodeValue(step.observation),
       errorType: step.errorType === "" ? null : step.errorType,
+      startedAt: step.startedAt === undefined ? undefined : fromPbTimestamp(step.startedAt),
+      finishedAt: step.finishedAt === undefined ? undefined : fromPbTimestamp(step.finishedAt),
     })),
     outputs: mapFromPb(message.outputs),
     startedAt: fromPbTimestamp(message.startedAt),

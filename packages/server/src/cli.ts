@@ -2,9 +2,11 @@
 /**
  * toolbridge serve --tools ./my-tools.ts [--port 50051] [--config file.json] [...]
  * toolbridge mcp --tools ./my-tools.ts [--session <id>] [...]
+ * toolbridge inspect <address> [--token ...] [...]
  *
  * Loads modules that register tools, then serves them until SIGTERM/SIGINT (serve), or to
- * the MCP client on stdin/stdout until it closes stdin (mcp).
+ * the MCP client on stdin/stdout until it closes stdin (mcp); or serves the web inspector
+ * of a running host (inspect).
  */
 import { mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { createRequire, register } from "node:module";
@@ -15,6 +17,7 @@ import { parseArgs } from "node:util";
 import { BridgeError } from "@toolbridge/core";
 import { CONFIG_KEYS, envName, flagName, type HostConfigInput, resolveConfig } from "./config.js";
 import { ToolBridgeHost } from "./host.js";
+import { INSPECT_USAGE, inspectCommand } from "./inspector/inspect-command.js";
 import { Tool } from "./tools/define.js";
 import type { ToolsModuleHooksData } from "./tools-module-hooks.js";
 
@@ -41,7 +44,24 @@ A .ts module is loaded as an ES module whatever the nearest package.json says.
 Options (each also settable in a JSON config file or an environment variable):
   --config <file>              JSON file with any of the keys below (env TOOLBRIDGE_CONFIG)
 ${flags}
-  --help, --version`;
+  --help, --version
+
+${INSPECT_USAGE}`;
+}
+
+/** `toolbridge inspect <address>`: serves the inspector until SIGINT/SIGTERM. */
+async function inspect(argv: string[]): Promise<number> {
+  const gateway = await inspectCommand(argv, process.env);
+  const stop = () => {
+    void gateway.close().then(() => process.exit(0));
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  process.stdout.write(
+    `toolbridge inspector for ${argv.find((arg) => !arg.startsWith("-")) ?? ""} on ${gateway.url}\n`,
+  );
+  process.stdout.write("open that URL in a browser; Ctrl-C stops the inspector\n");
+  return -1;
 }
 
 class UsageError extends Error {}
@@ -131,6 +151,7 @@ async function loadToolsModule(host: ToolBridgeHost, path: string): Promise<void
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "inspect") return inspect(argv.slice(1));
   const options: Record<string, { type: "string"; multiple?: boolean }> = {
     tools: { type: "string", multiple: true },
     config: { type: "string" },
@@ -158,7 +179,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = positionals[0];
   if ((command !== "serve" && command !== "mcp") || positionals.length > 1) {
-    throw new UsageError(`expected the command 'serve' or 'mcp', got '${positionals.join(" ")}'`);
+    throw new UsageError(`expected the command 'serve', 'mcp' or 'inspect', got '${positionals.join(" ")}'`);
   }
   if (command === "serve" && values.session !== undefined) {
     throw new UsageError(
@@ -193,7 +214,9 @@ async function main(argv: string[]): Promise<number> {
   host.handleSignals();
   const address = await host.start();
   // Printed before the "serving" line, which scripts and tests wait for.
-  for (const line of startupLines(host)) process.stdout.write(`${line}\n`);
+  for (const line of startupLines(host))
+    process.stdout.write(`${line}
+`);
   process.stdout.write(
     `toolbridge serving on ${address.target} with ${host.toolNames().length} tools: ${host.toolNames().join(", ")}\n`,
   );
@@ -205,6 +228,7 @@ function startupLines(host: ToolBridgeHost): string[] {
   const lines: string[] = [];
   if (host.metricsUrl !== undefined) lines.push(`toolbridge metrics on ${host.metricsUrl}`);
   if (host.mcpUrl !== undefined) lines.push(`toolbridge mcp on ${host.mcpUrl}`);
+  if (host.inspectorUrl !== undefined) lines.push(`toolbridge inspector on ${host.inspectorUrl}`);
   for (const mount of host.mcpMounts()) {
     lines.push(
       mount.state === "connected"

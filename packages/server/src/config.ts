@@ -197,6 +197,19 @@ const HostConfigSchema = z.strictObject({
     .default(1024 * 1024 * 1024),
   /** Most Value nodes (each scalar, list, map, tensor, ...) one request may carry; checked before decoding. */
   maxValueNodes: z.coerce.number().int().min(1).default(10_000),
+  /** Finished calls this host keeps in memory for ListRecentCalls (the inspector's calls page); 0 keeps none. */
+  recentCalls: z.coerce.number().int().min(0).max(100_000).default(500),
+  /**
+   * Port the host serves its web inspector on (docs/inspector.md); unset (the default) serves
+   * none, 0 picks a free port. Reached through the host's own gRPC port with the browser's
+   * token, so it sees what that token may see.
+   */
+  inspectorPort: z.coerce.number().int().min(0).max(65535).optional(),
+  /**
+   * Interface of the inspector: loopback by default. Another interface needs TLS or
+   * authentication (or `insecure`), as the gRPC port does.
+   */
+  inspectorHost: z.string().min(1).default("127.0.0.1"),
   /**
    * Port of the MCP endpoint (Streamable HTTP) serving the host's tools to MCP clients; unset
    * (the default) serves none, 0 picks a free port (docs/mcp.md).

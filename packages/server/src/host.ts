@@ -13,6 +13,9 @@ import { requireAuthentication } from "./auth/guard.js";
 import { ANONYMOUS, HOST } from "./auth/principal.js";
 import { checkExposure, isUnixAddress } from "./auth/transport.js";
 import { type HostConfig, type HostConfigInput, parseConfig, sweepInterval } from "./config.js";
+import type { InspectorGateway } from "./inspector/gateway.js";
+import { checkInspectorExposure, serveHostInspector } from "./inspector/host-inspector.js";
+import { hostView } from "./inspector/host-view.js";
 import { HostMcp, type McpStdioOptions } from "./mcp/host-mcp.js";
 import type { McpMountState } from "./mcp/mount/mounts.js";
 import { type MetricsEndpoint, serveMetrics } from "./metrics/http.js";
@@ -29,7 +32,7 @@ import { StandardHealthService } from "./rpc/standard-health.js";
 import { StreamLimits } from "./rpc/stream-limits.js";
 import { ValueCounter } from "./rpc/value-budget.js";
 import { type HostRuntime, SHUTTING_DOWN } from "./runtime.js";
-import { createSessionStore, describeSessionStore } from "./sessions/factory.js";
+import { createSessionStore, describeSessionStore, sessionStoreKind } from "./sessions/factory.js";
 import { SessionManager } from "./sessions/manager.js";
 import type { SessionEnded } from "./sessions/session-table.js";
 import type { SessionStore } from "./sessions/store.js";
@@ -136,6 +139,8 @@ export class ToolBridgeHost {
   /** Where sessions and everything kept in them live; with a shared store, also the node and tool directories. */
   private readonly store: SessionStore;
   private metricsEndpoint: MetricsEndpoint | undefined;
+  /** The web inspector, when `inspectorPort` is set. */
+  private inspector: InspectorGateway | undefined;
   /** MCP both ways: the endpoint serving the tools (mcpPort), stdio serving, the mounted servers. */
   private readonly mcp: HostMcp;
   /**
@@ -217,6 +222,14 @@ export class ToolBridgeHost {
         sessionTools &&
         new Forwarder({ nodes, sessionTools }, this.config.maxMessageBytes, this.credentials.peerTransport),
       callStreams: new OpenCallStreams(),
+      operations: hostView({
+        metrics: this.metrics,
+        recentCalls: this.config.recentCalls,
+        store: sessionStoreKind(this.store),
+        tls: tlsEnabled(this.config),
+        nodes,
+        workers: () => (this.workers.size === 0 ? undefined : this.workers.state()),
+      }),
     };
     this.mcp = new HostMcp(this.runtime, this.config, {
       metricsRegistry: this.metrics.registry,
@@ -235,8 +248,9 @@ export class ToolBridgeHost {
   /**
    * Plugs in the application's own authentication, e.g. a JWT or OIDC check with a
    * well-kept library: `fn` gets each call's metadata (and bearer token, client
-   * certificate, method) and returns the caller's principal name, or undefined to leave
-   * the call to the client certificate (else it is refused with UNAUTHENTICATED);
+   * certificate, method) and returns the caller's principal name, or `{ name, operator:
+   * true }` for a caller with the operator role (it sees every session), or undefined to
+   * leave the call to the client certificate (else it is refused with UNAUTHENTICATED);
    * throwing refuses it with the error's message. Tokens of the tokens file are checked
    * first. Setting a hook turns authentication on; call it before start().
    */
@@ -419,6 +433,11 @@ export class ToolBridgeHost {
     return this.metricsEndpoint?.url;
   }
 
+  /** URL of the web inspector once started, when `inspectorPort` is set (docs/inspector.md). */
+  get inspectorUrl(): string | undefined {
+    return this.inspector?.url;
+  }
+
   /** URL of the MCP endpoint (Streamable HTTP) once started, when `mcpPort` is set. */
   get mcpUrl(): string | undefined {
     return this.mcp.url;
@@ -476,6 +495,7 @@ export class ToolBridgeHost {
       authentication: this.auth.enabled,
       insecure: config.insecure,
     });
+    checkInspectorExposure(config, this.auth.enabled);
     this.mcp.checkExposure(tls, this.auth.enabled);
     const credentials = this.credentials.serverCredentials();
 
@@ -510,6 +530,17 @@ export class ToolBridgeHost {
       if (internalSocket !== undefined) {
         await listen(server, `unix:${internalSocket}`, grpc.ServerCredentials.createInsecure());
         this.internalSocket = internalSocket;
+      }
+      if (config.inspectorPort !== undefined) {
+        const publicTarget = isUnixAddress(config.host)
+          ? config.host
+          : bindAddress({ host: config.host, port });
+        this.inspector = await serveHostInspector({
+          config,
+          clientTarget: this.internalSocket === undefined ? publicTarget : `unix:${this.internalSocket}`,
+          publicTarget,
+          log: this.log,
+        });
       }
     } catch (error) {
       server.forceShutdown();
@@ -651,6 +682,8 @@ export class ToolBridgeHost {
     // from holding up the grace period.
     this.variableService.drain(SHUTTING_DOWN);
     this.runtime.callStreams.drain();
+    // The inspector's calls are the host's own calls from a browser: they end with it.
+    await this.inspector?.close();
     const server = this.server;
     if (server !== undefined) {
       // The server keeps listening meanwhile, so that health checks see NOT_SERVING.

@@ -44,7 +44,7 @@ export {
   type PythonAgentResult,
   runPythonAgent,
 } from "./agents/python-agent.js";
-export type { AuthenticateHook, AuthenticationRequest } from "./auth/authenticator.js";
+export type { AuthenticateHook, AuthenticationRequest, HookPrincipal } from "./auth/authenticator.js";
 export {
   type ConfigSources,
   DEFAULT_CONFIG,
@@ -97,7 +97,14 @@ export { sessionStoreOptions } from "./sessions/factory.js";
 export type { NodeDirectory, NodeEntry } from "./sessions/node-directory.js";
 export { DEFAULT_MAX_SESSION_BYTES, type SessionStoreOptions } from "./sessions/options.js";
 export type { RateSlots } from "./sessions/rate-slots.js";
-export type { CreateOptions, CreateResult, SessionRecord, SessionTable } from "./sessions/session-table.js";
+export type {
+  CreateOptions,
+  CreateResult,
+  SessionPage,
+  SessionQuery,
+  SessionRecord,
+  SessionTable,
+} from "./sessions/session-table.js";
 export type { ListedSessionTool, SessionToolDirectory } from "./sessions/session-tools.js";
 export type { SessionStore, StoreUsage } from "./sessions/store.js";
 export type {

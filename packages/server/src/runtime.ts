@@ -2,6 +2,7 @@ import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
 import type { Logger } from "pino";
 import type { Authenticator } from "./auth/authenticator.js";
 import type { HostConfig } from "./config.js";
+import type { HostView } from "./inspector/host-view.js";
 import type { HostMetrics } from "./metrics/metrics.js";
 import type { OpenCallStreams } from "./rpc/call-streams.js";
 import type { HostHealth } from "./rpc/health.js";
@@ -42,6 +43,8 @@ export interface HostRuntime {
   readonly forwarder: Forwarder | undefined;
   /** The open Calls streams, which a shutdown drains. */
   readonly callStreams: OpenCallStreams;
+  /** What the operations RPCs (ListRecentCalls, DescribeHost, ...) read: the call log, workers, nodes. */
+  readonly operations: HostView;
 }
 
 let counter = 0;

@@ -35,6 +35,8 @@ interface FixtureStep {
   tool_args: Record<string, NativeValue>;
   observation: NativeValue;
   error_type: string | null;
+  started_at?: string | null;
+  finished_at?: string | null;
 }
 interface FixtureRun {
   run_id: string;
@@ -77,6 +79,10 @@ const definition: AgentDefinition = {
   createdBy: fixture.definition.created_by,
 };
 
+function optionalDate(text: string | null | undefined): Date | undefined {
+  return text === null || text === undefined ? undefined : new Date(text);
+}
+
 const runs: AgentRun[] = fixture.runs.map((run) => ({
   runId: run.run_id,
   agentId: run.agent_id,
@@ -88,6 +94,8 @@ const runs: AgentRun[] = fixture.runs.map((run) => ({
     toolArgs: step.tool_args,
     observation: step.observation,
     errorType: step.error_type,
+    startedAt: optionalDate(step.started_at),
+    finishedAt: optionalDate(step.finished_at),
   })),
   outputs: run.outputs,
   reasoning: run.reasoning,

@@ -26,14 +26,24 @@ export interface AuthenticationRequest {
 }
 
 /**
+ * What an authentication hook may return for a caller it recognises: its principal name
+ * and, when the caller is to see every session (ListSessions, the inspector), the operator
+ * role. An `operator <principal>` line of the tokens file grants the role by name as well.
+ */
+export interface HookPrincipal {
+  readonly name: string;
+  readonly operator?: boolean;
+}
+
+/**
  * The embedding application's check, e.g. a JWT or OIDC verification with a well-kept
- * library: returns the caller's principal name, or undefined when these credentials are
- * not for it (the host then tries the client certificate). Throwing refuses the call with
- * UNAUTHENTICATED and the error's message.
+ * library: returns the caller's principal name (or a HookPrincipal, to grant the operator
+ * role), or undefined when these credentials are not for it (the host then tries the
+ * client certificate). Throwing refuses the call with UNAUTHENTICATED and the error's message.
  */
 export type AuthenticateHook = (
   request: AuthenticationRequest,
-) => string | undefined | Promise<string | undefined>;
+) => string | HookPrincipal | undefined | Promise<string | HookPrincipal | undefined>;
 
 /** What the authenticator reads of a call: grpc-js server calls of every kind have these. */
 export interface AuthenticatedCall {
@@ -172,7 +182,7 @@ export class Authenticator {
       const named = this.tokens.principalOf(token);
       // No file token can name "@host" (names starting with "@" are refused when loading).
       if (named === HOST.name) return HOST;
-      if (named !== undefined) return { name: named, kind: "token" };
+      if (named !== undefined) return this.principal(named, "token", false);
     }
     const certificate = this.options.clientCertificates ? peerCertificate(call) : undefined;
     if (this.hook !== undefined) {
@@ -182,7 +192,7 @@ export class Authenticator {
         token,
         certificate,
       });
-      if (named !== undefined) return { name: named, kind: "hook" };
+      if (named !== undefined) return this.principal(named.name, "hook", named.operator === true);
     }
     if (token !== undefined) {
       throw unauthenticated("the bearer token is not valid on this host; check the token you were given");
@@ -191,12 +201,17 @@ export class Authenticator {
       const name = subjectName(certificate);
       const problem = principalNameProblem(name);
       if (problem !== undefined) throw unauthenticated(`the client certificate's subject: ${problem}`);
-      return { name, kind: "certificate" };
+      return this.principal(name, "certificate", false);
     }
     throw unauthenticated(
       "this host requires authentication: send the metadata 'authorization: Bearer <token>'" +
         (this.options.clientCertificates ? " or present a client certificate" : ""),
     );
+  }
+
+  /** A principal, with the operator role when `granted` or when the tokens file grants it to `name`. */
+  private principal(name: string, kind: "token" | "hook" | "certificate", granted: boolean): Principal {
+    return granted || this.tokens.operators.has(name) ? { name, kind, operator: true } : { name, kind };
   }
 
   private withHostToken(file: TokenTable | undefined): TokenTable {
@@ -205,17 +220,24 @@ export class Authenticator {
     return this.peerToken === undefined ? table : table.with(this.peerToken, HOST.name);
   }
 
-  private async askHook(request: AuthenticationRequest): Promise<string | undefined> {
-    let named: string | undefined;
+  private async askHook(request: AuthenticationRequest): Promise<HookPrincipal | undefined> {
+    let answer: string | HookPrincipal | undefined;
     try {
-      named = await this.hook?.(request);
+      answer = await this.hook?.(request);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       throw unauthenticated(`authentication failed: ${reason.slice(0, 500)}`);
     }
-    if (named === undefined) return undefined;
-    const problem = typeof named === "string" ? principalNameProblem(named) : "it is not a string";
-    if (problem !== undefined) {
+    if (answer === undefined) return undefined;
+    const named: HookPrincipal | undefined =
+      typeof answer === "string"
+        ? { name: answer }
+        : typeof answer === "object" && answer !== null
+          ? answer
+          : undefined;
+    const problem =
+      typeof named?.name === "string" ? principalNameProblem(named.name) : "it is not a string or { name }";
+    if (named === undefined || problem !== undefined) {
       this.options.log.error(
         { method: request.method, problem },
         "the authentication hook returned a bad principal",

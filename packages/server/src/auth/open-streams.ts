@@ -92,8 +92,9 @@ export class OpenStreams<C extends CheckedCall> {
   }
 
   /**
-   * Checks every open stream's credentials again; those no longer accepted, or naming
-   * another principal than the one that opened the stream, are revoked (`reason` says what
+   * Checks every open stream's credentials again; those no longer accepted, naming
+   * another principal than the one that opened the stream, or no longer carrying the
+   * operator role it was opened with, are revoked (`reason` says what
    * prompted the check). Resolves with how many streams were revoked.
    */
   async revalidate(reason: string): Promise<number> {
@@ -114,6 +115,9 @@ export class OpenStreams<C extends CheckedCall> {
     try {
       const now = await this.check(call);
       if (now.name !== opener) problem = `they now name another principal than '${opener}', who opened it`;
+      // A stream opened as an operator may be on another principal's session.
+      else if (credentials.principal.operator === true && now.operator !== true)
+        problem = `'${opener}' no longer has the operator role`;
     } catch (error) {
       if (error instanceof RpcStatusError) {
         problem = error.message;

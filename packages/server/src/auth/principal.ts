@@ -12,6 +12,12 @@ export interface Principal {
   /** The name sessions are owned by (and, when authenticated, writes are recorded as). */
   readonly name: string;
   readonly kind: PrincipalKind;
+  /**
+   * The operator role: the principal may use every session, whoever owns it (to look at a
+   * live host: ListSessions, the inspector). Granted by an `operator <principal>` line of the
+   * tokens file or by the authentication hook; never to the anonymous principal.
+   */
+  readonly operator?: boolean;
 }
 
 /** Every caller of a host without authentication; owns the sessions created then. */
@@ -38,9 +44,14 @@ export function principalNameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/** True when `principal` may use every session: the host itself, or a principal with the operator role. */
+export function seesEverySession(principal: Principal): boolean {
+  return principal.kind === "host" || principal.operator === true;
+}
+
 /** True when `principal` may use a session owned by `owner`. */
 export function mayUse(principal: Principal, owner: string): boolean {
-  return principal.kind === "host" || principal.name === owner;
+  return seesEverySession(principal) || principal.name === owner;
 }
 
 /**

@@ -1,8 +1,8 @@
 /**
- * Bearer tokens: the tokens file (`--auth-tokens-file`) maps each token to a principal.
- * Tokens are kept as SHA-256 digests and every check compares the presented token's
- * digest with all of them in constant time, so neither the answer's timing nor a dump of
- * the host's memory gives a token away.
+ * Bearer tokens: the tokens file (`--auth-tokens-file`) maps each token to a principal,
+ * and grants the operator role to principals by name. Tokens are kept as SHA-256 digests
+ * and every check compares the presented token's digest with all of them in constant time,
+ * so neither the answer's timing nor a dump of the host's memory gives a token away.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -21,16 +21,26 @@ function digestOf(token: string): Buffer {
   return createHash("sha256").update(token, "utf8").digest();
 }
 
-/** An immutable set of tokens, each naming its principal. */
+/** An immutable set of tokens, each naming its principal, and the principals with the operator role. */
 export class TokenTable {
   private readonly entries: readonly Entry[];
+  /** Principal names with the operator role (`operator <principal>` lines). */
+  readonly operators: ReadonlySet<string>;
 
-  private constructor(entries: readonly Entry[]) {
+  private constructor(entries: readonly Entry[], operators: ReadonlySet<string>) {
     this.entries = entries;
+    this.operators = operators;
   }
 
-  /** A table from `[token, principal]` pairs; throws ValidationError for a weak token or bad name. */
-  static of(pairs: Iterable<readonly [string, string]>, source = "tokens"): TokenTable {
+  /**
+   * A table from `[token, principal]` pairs and the names of `operators`; throws
+   * ValidationError for a weak token or a bad name.
+   */
+  static of(
+    pairs: Iterable<readonly [string, string]>,
+    source = "tokens",
+    operators: Iterable<string> = [],
+  ): TokenTable {
     const entries: Entry[] = [];
     const seen = new Set<string>();
     for (const [token, principal] of pairs) {
@@ -42,7 +52,13 @@ export class TokenTable {
       seen.add(key);
       entries.push({ digest, principal });
     }
-    return new TokenTable(entries);
+    const roles = new Set<string>();
+    for (const name of operators) {
+      const problem = principalNameProblem(name);
+      if (problem !== undefined) throw invalidTokens(source, `an operator line: ${problem}`);
+      roles.add(name);
+    }
+    return new TokenTable(entries, roles);
   }
 
   get size(): number {
@@ -62,7 +78,7 @@ export class TokenTable {
 
   /** This table with `token` added for `principal` (the host's own token for its workers). */
   with(token: string, principal: string): TokenTable {
-    return new TokenTable([...this.entries, { digest: digestOf(token), principal }]);
+    return new TokenTable([...this.entries, { digest: digestOf(token), principal }], this.operators);
   }
 }
 
@@ -79,21 +95,33 @@ function invalidTokens(source: string, problem: string): BridgeError {
 }
 
 /**
+ * The first word of a line granting the operator role. Tokens have at least
+ * MIN_TOKEN_LENGTH characters, so no line of a file written before roles existed starts
+ * with it: such files read as they always did.
+ */
+const OPERATOR_KEYWORD = "operator";
+
+/**
  * Parses a tokens file: one `<token> <principal>` per line (the principal may contain
- * spaces); blank lines and lines starting with `#` are ignored.
+ * spaces), and `operator <principal>` lines granting that principal, however it
+ * authenticates (token, client certificate, hook), the operator role; blank lines and
+ * lines starting with `#` are ignored.
  */
 export function parseTokens(text: string, source: string): TokenTable {
   const pairs: [string, string][] = [];
+  const operators: string[] = [];
   for (const [index, raw] of text.split(/\r?\n/).entries()) {
     const line = raw.trim();
     if (line === "" || line.startsWith("#")) continue;
     const match = /^(\S+)\s+(.+)$/.exec(line);
     if (match === null) {
-      throw invalidTokens(source, `line ${index + 1} is not '<token> <principal>'`);
+      throw invalidTokens(source, `line ${index + 1} is not '<token> <principal>' or 'operator <principal>'`);
     }
-    pairs.push([match[1] as string, (match[2] as string).trim()]);
+    const [first, rest] = [match[1] as string, (match[2] as string).trim()];
+    if (first === OPERATOR_KEYWORD) operators.push(rest);
+    else pairs.push([first, rest]);
   }
-  return TokenTable.of(pairs, source);
+  return TokenTable.of(pairs, source, operators);
 }
 
 /** Reads and parses the tokens file at `path`; throws ValidationError saying what is wrong. */

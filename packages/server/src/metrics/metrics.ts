@@ -22,6 +22,26 @@ export const UNRESOLVED_TOOL = "(unresolved)";
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const BATCH_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000];
 
+/** One finished tool call: what the metrics count, and what the call log (ListRecentCalls) keeps. */
+export interface FinishedCall {
+  /** The tool the call resolved to, else UNRESOLVED_TOOL. */
+  readonly tool: string;
+  readonly sessionId: string;
+  readonly requestId: string;
+  /** The name of the principal that made the call. */
+  readonly principal: string;
+  /** A StreamTool call (its chunks streamed) rather than one answered with one result. */
+  readonly streamed: boolean;
+  /** What the call came over: GRPC_PROTOCOL, or "mcp" for an MCP client's call. */
+  readonly protocol: string;
+  /** Undefined when the tool never started (refused by validation or a limit). */
+  readonly durationMs: number | undefined;
+  /** The host's time on the call, tool time included. */
+  readonly hostMs: number;
+  /** Undefined on success. */
+  readonly error: pb.ErrorInfo | undefined;
+}
+
 export class HostMetrics {
   readonly registry = new Registry();
   private readonly calls: Counter<"tool" | "protocol">;
@@ -31,6 +51,7 @@ export class HostMetrics {
   private readonly batchSize: Histogram;
   private readonly overdue: Gauge<"tool">;
   private readonly replays: Counter<"outcome">;
+  private readonly callListeners: ((call: FinishedCall) => void)[] = [];
 
   /**
    * `storeUsage` reports what the session store keeps in this process (the memory store);
@@ -114,20 +135,18 @@ export class HostMetrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
-  /**
-   * Records one finished call. `errorType` is undefined on success; `durationMs` is
-   * undefined when the tool never started (refused by validation or a limit); `protocol`
-   * names what the call came over.
-   */
-  recordCall(
-    tool: string,
-    errorType: string | undefined,
-    durationMs: number | undefined,
-    protocol: string = GRPC_PROTOCOL,
-  ): void {
+  /** Records one finished call, and tells the call listeners (onCall) about it. */
+  recordCall(call: FinishedCall): void {
+    const { tool, error, durationMs, protocol } = call;
     this.calls.inc({ tool, protocol });
-    if (errorType !== undefined) this.errors.inc({ tool, error_type: errorType, protocol });
+    if (error !== undefined) this.errors.inc({ tool, error_type: error.type, protocol });
     if (durationMs !== undefined) this.duration.observe({ tool, protocol }, durationMs / 1000);
+    for (const listener of this.callListeners) listener(call);
+  }
+
+  /** Calls `listener` with every call recordCall records (the host's call log). */
+  onCall(listener: (call: FinishedCall) => void): void {
+    this.callListeners.push(listener);
   }
 
   /** A call of `tool` ended with its tool still running (+1), or that tool settled at last (-1). */

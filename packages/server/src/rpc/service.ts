@@ -3,6 +3,7 @@ import { asBuffer, BridgeError, ErrorType, pb } from "@toolbridge/core";
 import { authenticationRefusal } from "../auth/guard.js";
 import { StreamCredentials } from "../auth/open-streams.js";
 import { ANONYMOUS, type Principal } from "../auth/principal.js";
+import { describeHost, getToolStats, listRecentCalls, listSessions } from "../inspector/operations.js";
 import { type HostRuntime, SHUTTING_DOWN } from "../runtime.js";
 import { batchExecuteTools } from "./batch.js";
 import { calls } from "./calls.js";
@@ -43,6 +44,10 @@ const RESPONSE_TYPES: Partial<Record<MethodName, MessageType<unknown>>> = {
   deleteSessionVariable: pb.StatusResponse,
   healthCheck: pb.HealthCheckResponse,
   getMetrics: pb.GetMetricsResponse,
+  listSessions: pb.ListSessionsResponse,
+  listRecentCalls: pb.ListRecentCallsResponse,
+  getToolStats: pb.GetToolStatsResponse,
+  describeHost: pb.DescribeHostResponse,
   streamTool: pb.ToolStreamChunk,
   calls: pb.CallAnswer,
   watchSessionVariables: pb.VariableUpdate,
@@ -299,5 +304,9 @@ export function serviceImplementation(rt: HostRuntime): grpc.UntypedServiceImple
     watchSessionVariables: serverStream(rt, "WatchSessionVariables", watchSessionVariables),
     streamTool: serverStream(rt, "StreamTool", streamTool),
     calls: bidiStream(rt, "Calls", calls),
+    listSessions: unary(rt, listSessions),
+    listRecentCalls: unary(rt, listRecentCalls),
+    getToolStats: unary(rt, getToolStats),
+    describeHost: unary(rt, describeHost),
   };
 }

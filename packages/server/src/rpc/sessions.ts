@@ -1,6 +1,7 @@
 import { type pb, toPbTimestamp } from "@toolbridge/core";
 import type { Principal } from "../auth/principal.js";
 import { errorInfo, type HostRuntime } from "../runtime.js";
+import type { SessionRecord } from "../sessions/session-table.js";
 
 export const CAPABILITIES = [
   "streaming",
@@ -63,23 +64,24 @@ export async function getSessionInfo(
 ): Promise<pb.SessionInfoResponse> {
   try {
     const record = await rt.sessions.peek(req.sessionId, principal);
-    return {
-      success: true,
-      error: undefined,
-      session: {
-        sessionId: record.id,
-        metadata: { ...record.metadata },
-        createdAt: toPbTimestamp(record.createdAt),
-        lastAccessedAt: toPbTimestamp(record.lastAccessedAt),
-        expiresAt: toPbTimestamp(rt.sessions.expiresAt(record)),
-        toolCount: rt.tools.count(record.id),
-        variableCount: await rt.variables.count(record.id),
-        owner: record.owner,
-      },
-    };
+    return { success: true, error: undefined, session: await sessionInfo(rt, record) };
   } catch (error) {
     return { success: false, error: errorInfo(rt, error), session: undefined };
   }
+}
+
+/** A session as GetSessionInfo and ListSessions describe it. */
+export async function sessionInfo(rt: HostRuntime, record: SessionRecord): Promise<pb.SessionInfo> {
+  return {
+    sessionId: record.id,
+    metadata: { ...record.metadata },
+    createdAt: toPbTimestamp(record.createdAt),
+    lastAccessedAt: toPbTimestamp(record.lastAccessedAt),
+    expiresAt: toPbTimestamp(rt.sessions.expiresAt(record)),
+    toolCount: rt.tools.count(record.id),
+    variableCount: await rt.variables.count(record.id),
+    owner: record.owner,
+  };
 }
 
 export async function heartbeat(

@@ -55,3 +55,9 @@ export function describeSessionStore(store: SessionStore): string {
   if (store instanceof RedisSessionStore) return store.description;
   return store instanceof InMemorySessionStore ? "memory" : "custom";
 }
+
+/** What kind of store `store` is, as DescribeHost says: "memory", "redis" or "custom". */
+export function sessionStoreKind(store: SessionStore): string {
+  if (store instanceof RedisSessionStore) return "redis";
+  return store instanceof InMemorySessionStore ? "memory" : "custom";
+}

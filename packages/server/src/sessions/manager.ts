@@ -1,9 +1,16 @@
 import { randomUUID } from "node:crypto";
 import { BridgeError, ErrorType } from "@toolbridge/core";
 import type { Logger } from "pino";
-import { hasQuotas, mayUse, type Principal } from "../auth/principal.js";
+import { hasQuotas, mayUse, type Principal, seesEverySession } from "../auth/principal.js";
 import { sessionNotFound } from "./errors.js";
-import type { CreateResult, SessionEnded, SessionRecord, SessionTable } from "./session-table.js";
+import type {
+  CreateResult,
+  SessionEnded,
+  SessionPage,
+  SessionQuery,
+  SessionRecord,
+  SessionTable,
+} from "./session-table.js";
 
 const SESSION_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
 
@@ -67,7 +74,9 @@ export class SessionManager {
   /**
    * Creates the session owned by `principal`, or attaches to it when `principal` may use
    * it; an empty id gets a fresh one. The host principal creates sessions owned by `owner`
-   * (itself by default) and attaches to any.
+   * (itself by default) and attaches to any. An operator, which may use every session,
+   * still attaches only to its own here: attaching would count another's session against
+   * its quota of sessions.
    */
   async create(
     id: string,
@@ -109,9 +118,20 @@ export class SessionManager {
     return record;
   }
 
+  /** Whether the session is live and `principal` may use it, without refreshing it. */
+  async usableBy(id: string, principal: Principal): Promise<boolean> {
+    const record = await this.table.get(id, Date.now());
+    return record !== undefined && mayUse(principal, record.owner);
+  }
+
+  /** A page of live sessions in id order (ListSessions); the caller decides whose it may see. */
+  list(query: SessionQuery): Promise<SessionPage> {
+    return this.table.listSessions(query, Date.now());
+  }
+
   /** Ends the session; throws SessionNotFound as `require` does. */
   async cleanup(id: string, principal: Principal): Promise<void> {
-    const owner = principal.kind === "host" ? undefined : principal.name;
+    const owner = seesEverySession(principal) ? undefined : principal.name;
     if (!(await this.table.delete(id, "cleanup", owner))) throw sessionNotFound(id);
   }
 

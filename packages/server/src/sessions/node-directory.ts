@@ -20,6 +20,8 @@ export interface NodeDirectory {
   withdraw(): Promise<void>;
   /** A node's entry in the directory; undefined when it is gone. */
   entry(node: string): Promise<NodeEntry | undefined>;
+  /** Every node in the directory, by node name (DescribeHost). */
+  nodes(): Promise<ReadonlyMap<string, NodeEntry>>;
   /** The token the nodes forward calls to each other with (made by the first node that asks). */
   peerToken(): Promise<string>;
 }

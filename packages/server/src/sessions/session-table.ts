@@ -47,6 +47,23 @@ export interface CreateResult {
   readonly created: boolean;
 }
 
+/** Which sessions SessionTable.listSessions returns. */
+export interface SessionQuery {
+  /** Only ids after this one (in code unit order); "" from the first. */
+  readonly after: string;
+  /** At most this many. */
+  readonly limit: number;
+  /** Only the sessions this principal owns. */
+  readonly owner?: string;
+}
+
+export interface SessionPage {
+  /** In id order (code unit order). */
+  readonly sessions: readonly SessionRecord[];
+  /** Whether more sessions follow the last one. */
+  readonly more: boolean;
+}
+
 /**
  * The sessions of a store. Every method is async, since a shared store keeps them in
  * another process, and one that cannot reach it throws BridgeError(Unavailable) naming it.
@@ -74,6 +91,12 @@ export interface SessionTable {
   delete(id: string, reason: SessionEndReason, owner?: string): Promise<boolean>;
   /** Number of live sessions. */
   count(): Promise<number>;
+  /**
+   * A page of live sessions (neither ended nor expired at `now`) in id order, for
+   * ListSessions. Its cost may grow with the number of live sessions (they are read to be
+   * sorted), not only with the page.
+   */
+  listSessions(query: SessionQuery, now: number): Promise<SessionPage>;
   /** Removes every expired session. */
   sweep(now: number): Promise<void>;
   /** Registers a listener told about every session that ends, whatever ended it. */

@@ -20,7 +20,7 @@ import { BridgeError, ErrorType, pb, type pbValues } from "@toolbridge/core";
 import type { Logger } from "pino";
 import type { Principal } from "../auth/principal.js";
 import type { HostConfig } from "../config.js";
-import { UNRESOLVED_TOOL } from "../metrics/metrics.js";
+import { GRPC_PROTOCOL, UNRESOLVED_TOOL } from "../metrics/metrics.js";
 import { errorInfo, type HostRuntime } from "../runtime.js";
 import { bindArguments } from "./args.js";
 import type { Tool } from "./define.js";
@@ -321,7 +321,18 @@ class ToolCall {
     }
     if (running !== undefined) ctx.cancellation.detach(running);
     if (running instanceof ToolInvocation) running.end(error?.type);
-    rt.metrics.recordCall(tool, error?.type, durationMs, ctx.protocol);
+    const hostMs = performance.now() - this.startedAt;
+    rt.metrics.recordCall({
+      tool,
+      sessionId: req.sessionId,
+      requestId: ctx.requestId,
+      principal: ctx.principal.name,
+      streamed: this.streamed,
+      protocol: ctx.protocol ?? GRPC_PROTOCOL,
+      durationMs,
+      hostMs,
+      error,
+    });
     if (error !== undefined) {
       ctx.log.debug(
         { sessionId: req.sessionId, tool: req.toolId, error: error.type, message: error.message },
@@ -335,7 +346,7 @@ class ToolCall {
     } else {
       ctx.log.debug({ sessionId: req.sessionId, tool: req.toolId, durationMs }, "tool call succeeded");
     }
-    return { durationMs: durationMs ?? 0, hostMs: performance.now() - this.startedAt };
+    return { durationMs: durationMs ?? 0, hostMs };
   }
 
   /** `finish` for a failure: the error as ErrorInfo, and the tool stopped if it still runs. */

@@ -270,16 +270,25 @@ class AgentRunStep:
     observation: Any
     #: The error type when the observation is a failed call (``ToolErrorObservation``), else None.
     error_type: str | None = None
+    #: When the step began (the LM was asked for its thought) and when its tool call ended;
+    #: None in records written before steps were timed.
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
     def to_pb(self) -> pb.AgentRunStep:
         """The ``toolbridge.v1.AgentRunStep`` message (values the bridge cannot carry as text)."""
-        return pb.AgentRunStep(
+        message = pb.AgentRunStep(
             thought=self.thought,
             tool_name=self.tool_name,
             tool_args=_map_to_pb(self.tool_args),
             observation=encode_value(storable(self.observation)),
             error_type=self.error_type or "",
         )
+        if self.started_at is not None:
+            message.started_at.CopyFrom(_timestamp(self.started_at))
+        if self.finished_at is not None:
+            message.finished_at.CopyFrom(_timestamp(self.finished_at))
+        return message
 
     @classmethod
     def from_pb(cls, message: pb.AgentRunStep) -> AgentRunStep:
@@ -289,6 +298,8 @@ class AgentRunStep:
             tool_args=_map_from_pb(message.tool_args),
             observation=decode_value(message.observation),
             error_type=message.error_type or None,
+            started_at=_datetime(message.started_at) if message.HasField("started_at") else None,
+            finished_at=_datetime(message.finished_at) if message.HasField("finished_at") else None,
         )
 
 

@@ -12,6 +12,8 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import dspy
@@ -79,6 +81,8 @@ class _RunRecorder(BaseCallback):  # type: ignore[misc]  # dspy is untyped
         #: Error types of steps whose tool raised instead of returning an observation.
         self.errors: dict[int, str] = {}
         self._thought = ""
+        #: When the current step began: its thought was asked of the LM.
+        self._step_started: datetime | None = None
         self._tool_name = ""
         self._tool_args: dict[str, Any] = {}
         self._react_calls: set[str] = set()
@@ -90,6 +94,7 @@ class _RunRecorder(BaseCallback):  # type: ignore[misc]  # dspy is untyped
     def on_module_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
         if instance is self.agent.react:
             self._react_calls.add(call_id)
+            self._step_started = datetime.now(UTC)
 
     def on_module_end(self, call_id: str, outputs: Any | None, exception: Exception | None = None) -> None:
         if call_id not in self._react_calls:
@@ -130,7 +135,15 @@ class _RunRecorder(BaseCallback):  # type: ignore[misc]  # dspy is untyped
             observation = f"Execution error in {self._tool_name}: {exception}"
         elif isinstance(outputs, ToolErrorObservation):
             error_type = outputs.type
-        record = AgentRunStep(self._thought, self._tool_name, self._tool_args, observation, error_type)
+        record = AgentRunStep(
+            self._thought,
+            self._tool_name,
+            self._tool_args,
+            observation,
+            error_type,
+            started_at=self._step_started,
+            finished_at=datetime.now(UTC),
+        )
         self.steps.append(record)
         self.emit(
             ProgressEvent(
@@ -211,7 +224,7 @@ async def run_definition(
             raise AgentRunError(failed, error) from error
         raise
     await _stop(writer, recorder)
-    steps = steps_from_trajectory(prediction.trajectory, recorder.errors)
+    steps = _timed(steps_from_trajectory(prediction.trajectory, recorder.errors), recorder.steps)
     if steps and len(steps) < len(recorder.steps):
         # ReAct dropped the oldest steps to fit the context window; the record keeps them.
         steps = recorder.steps[: len(recorder.steps) - len(steps)] + steps
@@ -220,6 +233,17 @@ async def run_definition(
     await save(finished)
     emit(ProgressEvent("run_finished", run.run_id, run=finished))
     return finished
+
+
+def _timed(steps: list[AgentRunStep], recorded: list[AgentRunStep]) -> list[AgentRunStep]:
+    """``steps`` (from the trajectory, which holds the latest steps) with the times the recorder saw."""
+    if len(steps) > len(recorded):
+        return steps
+    seen = recorded[len(recorded) - len(steps) :]
+    return [
+        replace(step, started_at=t.started_at, finished_at=t.finished_at)
+        for step, t in zip(steps, seen, strict=True)
+    ]
 
 
 def failure_reason(error: BaseException, steps: int) -> str:

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from toolbridge.v1 import values_pb2 as toolbridge_dot_v1_dot_values__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atoolbridge/v1/agents.proto\x12\rtoolbridge.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1atoolbridge/v1/values.proto\"\xaf\x02\n\x0f\x41gentDefinition\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x11\n\tsignature\x18\x02 \x01(\t\x12\x14\n\x0cinstructions\x18\x03 \x01(\t\x12\x12\n\ntool_names\x18\x04 \x03(\t\x12\x11\n\tmax_iters\x18\x05 \x01(\r\x12\x43\n\x0b\x66ield_descs\x18\x06 \x03(\x0b\x32..toolbridge.v1.AgentDefinition.FieldDescsEntry\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x08 \x01(\t\x1a\x31\n\x0f\x46ieldDescsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9d\x01\n\x0c\x41gentRunStep\x12\x0f\n\x07thought\x18\x01 \x01(\t\x12\x11\n\ttool_name\x18\x02 \x01(\t\x12*\n\ttool_args\x18\x03 \x01(\x0b\x32\x17.toolbridge.v1.MapValue\x12)\n\x0bobservation\x18\x04 \x01(\x0b\x32\x14.toolbridge.v1.Value\x12\x12\n\nerror_type\x18\x05 \x01(\t\"\xf9\x02\n\x08\x41gentRun\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12-\n\x06status\x18\x03 \x01(\x0e\x32\x1d.toolbridge.v1.AgentRunStatus\x12\'\n\x06inputs\x18\x04 \x01(\x0b\x32\x17.toolbridge.v1.MapValue\x12*\n\x05steps\x18\x05 \x03(\x0b\x32\x1b.toolbridge.v1.AgentRunStep\x12(\n\x07outputs\x18\x06 \x01(\x0b\x32\x17.toolbridge.v1.MapValue\x12\x11\n\treasoning\x18\x07 \x01(\t\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12.\n\nstarted_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06worker\x18\x0b \x01(\t\x12\n\n\x02lm\x18\x0c \x01(\t*\x8d\x01\n\x0e\x41gentRunStatus\x12 \n\x1c\x41GENT_RUN_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41GENT_RUN_STATUS_RUNNING\x10\x01\x12\x1e\n\x1a\x41GENT_RUN_STATUS_SUCCEEDED\x10\x02\x12\x1b\n\x17\x41GENT_RUN_STATUS_FAILED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atoolbridge/v1/agents.proto\x12\rtoolbridge.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1atoolbridge/v1/values.proto\"\xaf\x02\n\x0f\x41gentDefinition\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x11\n\tsignature\x18\x02 \x01(\t\x12\x14\n\x0cinstructions\x18\x03 \x01(\t\x12\x12\n\ntool_names\x18\x04 \x03(\t\x12\x11\n\tmax_iters\x18\x05 \x01(\r\x12\x43\n\x0b\x66ield_descs\x18\x06 \x03(\x0b\x32..toolbridge.v1.AgentDefinition.FieldDescsEntry\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x08 \x01(\t\x1a\x31\n\x0f\x46ieldDescsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xfe\x01\n\x0c\x41gentRunStep\x12\x0f\n\x07thought\x18\x01 \x01(\t\x12\x11\n\ttool_name\x18\x02 \x01(\t\x12*\n\ttool_args\x18\x03 \x01(\x0b\x32\x17.toolbridge.v1.MapValue\x12)\n\x0bobservation\x18\x04 \x01(\x0b\x32\x14.toolbridge.v1.Value\x12\x12\n\nerror_type\x18\x05 \x01(\t\x12.\n\nstarted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf9\x02\n\x08\x41gentRun\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12-\n\x06status\x18\x03 \x01(\x0e\x32\x1d.toolbridge.v1.AgentRunStatus\x12\'\n\x06inputs\x18\x04 \x01(\x0b\x32\x17.toolbridge.v1.MapValue\x12*\n\x05steps\x18\x05 \x03(\x0b\x32\x1b.toolbridge.v1.AgentRunStep\x12(\n\x07outputs\x18\x06 \x01(\x0b\x32\x17.toolbridge.v1.MapValue\x12\x11\n\treasoning\x18\x07 \x01(\t\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12.\n\nstarted_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06worker\x18\x0b \x01(\t\x12\n\n\x02lm\x18\x0c \x01(\t*\x8d\x01\n\x0e\x41gentRunStatus\x12 \n\x1c\x41GENT_RUN_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41GENT_RUN_STATUS_RUNNING\x10\x01\x12\x1e\n\x1a\x41GENT_RUN_STATUS_SUCCEEDED\x10\x02\x12\x1b\n\x17\x41GENT_RUN_STATUS_FAILED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,14 +35,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_AGENTDEFINITION_FIELDDESCSENTRY']._loaded_options = None
   _globals['_AGENTDEFINITION_FIELDDESCSENTRY']._serialized_options = b'8\001'
-  _globals['_AGENTRUNSTATUS']._serialized_start=953
-  _globals['_AGENTRUNSTATUS']._serialized_end=1094
+  _globals['_AGENTRUNSTATUS']._serialized_start=1050
+  _globals['_AGENTRUNSTATUS']._serialized_end=1191
   _globals['_AGENTDEFINITION']._serialized_start=107
   _globals['_AGENTDEFINITION']._serialized_end=410
   _globals['_AGENTDEFINITION_FIELDDESCSENTRY']._serialized_start=361
   _globals['_AGENTDEFINITION_FIELDDESCSENTRY']._serialized_end=410
   _globals['_AGENTRUNSTEP']._serialized_start=413
-  _globals['_AGENTRUNSTEP']._serialized_end=570
-  _globals['_AGENTRUN']._serialized_start=573
-  _globals['_AGENTRUN']._serialized_end=950
+  _globals['_AGENTRUNSTEP']._serialized_end=667
+  _globals['_AGENTRUN']._serialized_start=670
+  _globals['_AGENTRUN']._serialized_end=1047
 # @@protoc_insertion_point(module_scope)

@@ -130,6 +130,8 @@ class AgentRunStep(_message.Message):
     TOOL_ARGS_FIELD_NUMBER: _builtins.int
     OBSERVATION_FIELD_NUMBER: _builtins.int
     ERROR_TYPE_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    FINISHED_AT_FIELD_NUMBER: _builtins.int
     thought: _builtins.str
     tool_name: _builtins.str
     error_type: _builtins.str
@@ -144,6 +146,14 @@ class AgentRunStep(_message.Message):
     def observation(self) -> _values_pb2.Value:
         """The tool's result, or the text of its error when the call failed."""
 
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp:
+        """When the step began (the LM was asked for its thought) and when its tool call ended;
+        unset in records written before steps were timed.
+        """
+
+    @_builtins.property
+    def finished_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -152,10 +162,12 @@ class AgentRunStep(_message.Message):
         tool_args: _values_pb2.MapValue | None = ...,
         observation: _values_pb2.Value | None = ...,
         error_type: _builtins.str = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        finished_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["observation", b"observation", "tool_args", b"tool_args"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "observation", b"observation", "started_at", b"started_at", "tool_args", b"tool_args"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_type", b"error_type", "observation", b"observation", "thought", b"thought", "tool_args", b"tool_args", "tool_name", b"tool_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_type", b"error_type", "finished_at", b"finished_at", "observation", b"observation", "started_at", b"started_at", "thought", b"thought", "tool_args", b"tool_args", "tool_name", b"tool_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

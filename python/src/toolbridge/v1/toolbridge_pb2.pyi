@@ -1911,3 +1911,488 @@ class GetMetricsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetMetricsResponse: _TypeAlias = GetMetricsResponse  # noqa: Y015
+
+@_typing.final
+class ListSessionsRequest(_message.Message):
+    """---------------------------------------------------------------------------
+    Operations
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """Most sessions in one answer: 0 means 100; more than 1000 is refused (ValidationError)."""
+    page_token: _builtins.str
+    """The next_page_token of the previous answer; empty for the first page."""
+    owner: _builtins.str
+    """Only the sessions of this owner (a principal name). A principal without the operator
+    role sees only its own sessions whatever it asks here.
+    """
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        owner: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["owner", b"owner", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSessionsRequest: _TypeAlias = ListSessionsRequest  # noqa: Y015
+
+@_typing.final
+class ListSessionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUCCESS_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    SESSIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    success: _builtins.bool
+    next_page_token: _builtins.str
+    """Pass as page_token to get the page after this one; empty on the last page."""
+    @_builtins.property
+    def error(self) -> Global___ErrorInfo: ...
+    @_builtins.property
+    def sessions(self) -> _containers.RepeatedCompositeFieldContainer[Global___SessionInfo]:
+        """Live sessions the caller may use, in session id order; variable_count and tool_count
+        are this node's view, as GetSessionInfo gives them.
+        """
+
+    def __init__(
+        self,
+        *,
+        success: _builtins.bool = ...,
+        error: Global___ErrorInfo | None = ...,
+        sessions: _abc.Iterable[Global___SessionInfo] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "next_page_token", b"next_page_token", "sessions", b"sessions", "success", b"success"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSessionsResponse: _TypeAlias = ListSessionsResponse  # noqa: Y015
+
+@_typing.final
+class ListRecentCallsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    after_sequence: _builtins.int
+    """Only calls recorded after this one (the `sequence` of the newest call already seen);
+    0 for every call still kept.
+    """
+    session_id: _builtins.str
+    """Only the calls of this session; empty for every session the caller may see."""
+    limit: _builtins.int
+    """Most calls in one answer, the newest kept: 0 means 100; at most 1000."""
+    def __init__(
+        self,
+        *,
+        after_sequence: _builtins.int = ...,
+        session_id: _builtins.str = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "limit", b"limit", "session_id", b"session_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRecentCallsRequest: _TypeAlias = ListRecentCallsRequest  # noqa: Y015
+
+@_typing.final
+class CallRecord(_message.Message):
+    """One finished tool call, as the node that ran it recorded it (the node keeps its latest
+    calls, recentCalls in docs/configuration.md, in memory).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    TOOL_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_FIELD_NUMBER: _builtins.int
+    STREAMED_FIELD_NUMBER: _builtins.int
+    FINISHED_AT_FIELD_NUMBER: _builtins.int
+    DURATION_MS_FIELD_NUMBER: _builtins.int
+    HOST_MS_FIELD_NUMBER: _builtins.int
+    ERROR_TYPE_FIELD_NUMBER: _builtins.int
+    ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
+    PROTOCOL_FIELD_NUMBER: _builtins.int
+    sequence: _builtins.int
+    """Grows by one with every call this node records; restarts from 1 with the process."""
+    tool: _builtins.str
+    """The tool the call resolved to; "(unresolved)" when no tool of that name was found."""
+    session_id: _builtins.str
+    request_id: _builtins.str
+    principal: _builtins.str
+    """The principal that made the call."""
+    streamed: _builtins.bool
+    """True for a StreamTool call, false for a call answered with one result (ExecuteTool, a
+    batch item, a call on the Calls stream, a worker's call).
+    """
+    duration_ms: _builtins.float
+    """Time the tool ran; 0 when the call was refused before its tool started."""
+    host_ms: _builtins.float
+    """Time the host spent on the call, tool time included."""
+    error_type: _builtins.str
+    """Empty when the call succeeded; else the type of its error (docs/errors.md)."""
+    error_message: _builtins.str
+    """The first 300 characters of the error's message."""
+    protocol: _builtins.str
+    """What the call came over, as the metrics' `protocol` label: "grpc" (the ToolBridge
+    service, and the host's own calls) or "mcp" (an MCP client's tools/call). Empty from
+    hosts that predate the field, which recorded gRPC calls only.
+    """
+    @_builtins.property
+    def finished_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        sequence: _builtins.int = ...,
+        tool: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        principal: _builtins.str = ...,
+        streamed: _builtins.bool = ...,
+        finished_at: _timestamp_pb2.Timestamp | None = ...,
+        duration_ms: _builtins.float = ...,
+        host_ms: _builtins.float = ...,
+        error_type: _builtins.str = ...,
+        error_message: _builtins.str = ...,
+        protocol: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duration_ms", b"duration_ms", "error_message", b"error_message", "error_type", b"error_type", "finished_at", b"finished_at", "host_ms", b"host_ms", "principal", b"principal", "protocol", b"protocol", "request_id", b"request_id", "sequence", b"sequence", "session_id", b"session_id", "streamed", b"streamed", "tool", b"tool"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CallRecord: _TypeAlias = CallRecord  # noqa: Y015
+
+@_typing.final
+class ListRecentCallsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUCCESS_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    CALLS_FIELD_NUMBER: _builtins.int
+    LAST_SEQUENCE_FIELD_NUMBER: _builtins.int
+    success: _builtins.bool
+    last_sequence: _builtins.int
+    """The sequence of the newest call this node recorded, whether the caller may see it or not:
+    pass it as after_sequence to ask only for newer calls.
+    """
+    @_builtins.property
+    def error(self) -> Global___ErrorInfo: ...
+    @_builtins.property
+    def calls(self) -> _containers.RepeatedCompositeFieldContainer[Global___CallRecord]:
+        """Oldest first."""
+
+    def __init__(
+        self,
+        *,
+        success: _builtins.bool = ...,
+        error: Global___ErrorInfo | None = ...,
+        calls: _abc.Iterable[Global___CallRecord] | None = ...,
+        last_sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calls", b"calls", "error", b"error", "last_sequence", b"last_sequence", "success", b"success"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRecentCallsResponse: _TypeAlias = ListRecentCallsResponse  # noqa: Y015
+
+@_typing.final
+class GetToolStatsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetToolStatsRequest: _TypeAlias = GetToolStatsRequest  # noqa: Y015
+
+@_typing.final
+class ToolStats(_message.Message):
+    """One tool's activity over the last minutes, one entry per interval (bucket), oldest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOOL_FIELD_NUMBER: _builtins.int
+    CALLS_FIELD_NUMBER: _builtins.int
+    ERRORS_FIELD_NUMBER: _builtins.int
+    MEAN_MS_FIELD_NUMBER: _builtins.int
+    MAX_MS_FIELD_NUMBER: _builtins.int
+    tool: _builtins.str
+    @_builtins.property
+    def calls(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Calls that finished in each interval."""
+
+    @_builtins.property
+    def errors(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Of those, the calls that failed."""
+
+    @_builtins.property
+    def mean_ms(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """Mean and longest time the tool ran in each interval, in ms (0 without calls)."""
+
+    @_builtins.property
+    def max_ms(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    def __init__(
+        self,
+        *,
+        tool: _builtins.str = ...,
+        calls: _abc.Iterable[_builtins.int] | None = ...,
+        errors: _abc.Iterable[_builtins.int] | None = ...,
+        mean_ms: _abc.Iterable[_builtins.float] | None = ...,
+        max_ms: _abc.Iterable[_builtins.float] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calls", b"calls", "errors", b"errors", "max_ms", b"max_ms", "mean_ms", b"mean_ms", "tool", b"tool"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ToolStats: _TypeAlias = ToolStats  # noqa: Y015
+
+@_typing.final
+class GetToolStatsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERVAL_MS_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    TOOLS_FIELD_NUMBER: _builtins.int
+    interval_ms: _builtins.int
+    """The length of one interval."""
+    @_builtins.property
+    def end(self) -> _timestamp_pb2.Timestamp:
+        """When the newest interval ends (it is the one in progress)."""
+
+    @_builtins.property
+    def tools(self) -> _containers.RepeatedCompositeFieldContainer[Global___ToolStats]:
+        """Tools called in the covered time, by name; counted on the node that answers."""
+
+    def __init__(
+        self,
+        *,
+        interval_ms: _builtins.int = ...,
+        end: _timestamp_pb2.Timestamp | None = ...,
+        tools: _abc.Iterable[Global___ToolStats] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "interval_ms", b"interval_ms", "tools", b"tools"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetToolStatsResponse: _TypeAlias = GetToolStatsResponse  # noqa: Y015
+
+@_typing.final
+class DescribeHostRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DescribeHostRequest: _TypeAlias = DescribeHostRequest  # noqa: Y015
+
+@_typing.final
+class HostWorker(_message.Message):
+    """A Python worker process of the host (workers in docs/configuration.md)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    LOAD_FIELD_NUMBER: _builtins.int
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    RSS_BYTES_FIELD_NUMBER: _builtins.int
+    AGENTS_READY_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    pid: _builtins.int
+    state: _builtins.str
+    """"ready" or "draining" (finishing its calls before it is replaced)."""
+    load: _builtins.int
+    """Tool calls and agent runs in progress."""
+    requests: _builtins.int
+    """Tool calls and agent runs accepted since it started."""
+    rss_bytes: _builtins.int
+    agents_ready: _builtins.bool
+    """DSPy is imported: agent runs start without delay."""
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        pid: _builtins.int = ...,
+        state: _builtins.str = ...,
+        load: _builtins.int = ...,
+        requests: _builtins.int = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        rss_bytes: _builtins.int = ...,
+        agents_ready: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["started_at", b"started_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents_ready", b"agents_ready", "load", b"load", "name", b"name", "pid", b"pid", "requests", b"requests", "rss_bytes", b"rss_bytes", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HostWorker: _TypeAlias = HostWorker  # noqa: Y015
+
+@_typing.final
+class HostNode(_message.Message):
+    """A host node sharing the store (Redis), as listed in the store's node directory."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    TLS_FIELD_NUMBER: _builtins.int
+    SELF_FIELD_NUMBER: _builtins.int
+    node_id: _builtins.str
+    address: _builtins.str
+    """Where the other nodes reach it (its advertised gRPC address)."""
+    tls: _builtins.bool
+    self: _builtins.bool
+    """The node that answered."""
+    def __init__(
+        self_,  # pyright: ignore[reportSelfClsParameterName]
+        *,
+        node_id: _builtins.str = ...,
+        address: _builtins.str = ...,
+        tls: _builtins.bool = ...,
+        self: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "node_id", b"node_id", "self", b"self", "tls", b"tls"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HostNode: _TypeAlias = HostNode  # noqa: Y015
+
+@_typing.final
+class ServiceHealth(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_FIELD_NUMBER: _builtins.int
+    SERVING_FIELD_NUMBER: _builtins.int
+    service: _builtins.str
+    """"" for the whole host, else a service name (HealthCheckRequest.service)."""
+    serving: _builtins.bool
+    def __init__(
+        self,
+        *,
+        service: _builtins.str = ...,
+        serving: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["service", b"service", "serving", b"serving"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServiceHealth: _TypeAlias = ServiceHealth  # noqa: Y015
+
+@_typing.final
+class DescribeHostResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    UPTIME_MS_FIELD_NUMBER: _builtins.int
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    STORE_FIELD_NUMBER: _builtins.int
+    TLS_FIELD_NUMBER: _builtins.int
+    AUTHENTICATION_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_FIELD_NUMBER: _builtins.int
+    OPERATOR_FIELD_NUMBER: _builtins.int
+    ACTIVE_SESSIONS_FIELD_NUMBER: _builtins.int
+    HEALTH_FIELD_NUMBER: _builtins.int
+    WORKER_POOL_SIZE_FIELD_NUMBER: _builtins.int
+    WORKER_RESTARTS_FIELD_NUMBER: _builtins.int
+    WORKERS_FIELD_NUMBER: _builtins.int
+    NODES_FIELD_NUMBER: _builtins.int
+    STORE_ERROR_FIELD_NUMBER: _builtins.int
+    version: _builtins.str
+    uptime_ms: _builtins.float
+    node_id: _builtins.str
+    """This node's name among the nodes sharing its store; empty with a store of its own."""
+    store: _builtins.str
+    """"memory", "redis" or "custom" (a store the application passed in)."""
+    tls: _builtins.bool
+    authentication: _builtins.bool
+    principal: _builtins.str
+    """Who is asking, and whether that principal has the operator role."""
+    operator: _builtins.bool
+    active_sessions: _builtins.int
+    worker_pool_size: _builtins.int
+    """The worker pool: its configured size, replacements so far, and each live worker."""
+    worker_restarts: _builtins.int
+    store_error: _builtins.str
+    """Why the store could not be read for active_sessions and nodes (they are then empty);
+    empty when it could.
+    """
+    @_builtins.property
+    def health(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceHealth]: ...
+    @_builtins.property
+    def workers(self) -> _containers.RepeatedCompositeFieldContainer[Global___HostWorker]: ...
+    @_builtins.property
+    def nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___HostNode]:
+        """The nodes in the store's directory (empty with a store of this process only)."""
+
+    def __init__(
+        self,
+        *,
+        version: _builtins.str = ...,
+        uptime_ms: _builtins.float = ...,
+        node_id: _builtins.str = ...,
+        store: _builtins.str = ...,
+        tls: _builtins.bool = ...,
+        authentication: _builtins.bool = ...,
+        principal: _builtins.str = ...,
+        operator: _builtins.bool = ...,
+        active_sessions: _builtins.int = ...,
+        health: _abc.Iterable[Global___ServiceHealth] | None = ...,
+        worker_pool_size: _builtins.int = ...,
+        worker_restarts: _builtins.int = ...,
+        workers: _abc.Iterable[Global___HostWorker] | None = ...,
+        nodes: _abc.Iterable[Global___HostNode] | None = ...,
+        store_error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_sessions", b"active_sessions", "authentication", b"authentication", "health", b"health", "node_id", b"node_id", "nodes", b"nodes", "operator", b"operator", "principal", b"principal", "store", b"store", "store_error", b"store_error", "tls", b"tls", "uptime_ms", b"uptime_ms", "version", b"version", "worker_pool_size", b"worker_pool_size", "worker_restarts", b"worker_restarts", "workers", b"workers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DescribeHostResponse: _TypeAlias = DescribeHostResponse  # noqa: Y015

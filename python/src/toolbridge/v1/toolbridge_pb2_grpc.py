@@ -114,6 +114,26 @@ class ToolBridgeStub:
                 request_serializer=toolbridge_dot_v1_dot_toolbridge__pb2.GetMetricsRequest.SerializeToString,
                 response_deserializer=toolbridge_dot_v1_dot_toolbridge__pb2.GetMetricsResponse.FromString,
                 _registered_method=True)
+        self.ListSessions = channel.unary_unary(
+                '/toolbridge.v1.ToolBridge/ListSessions',
+                request_serializer=toolbridge_dot_v1_dot_toolbridge__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=toolbridge_dot_v1_dot_toolbridge__pb2.ListSessionsResponse.FromString,
+                _registered_method=True)
+        self.ListRecentCalls = channel.unary_unary(
+                '/toolbridge.v1.ToolBridge/ListRecentCalls',
+                request_serializer=toolbridge_dot_v1_dot_toolbridge__pb2.ListRecentCallsRequest.SerializeToString,
+                response_deserializer=toolbridge_dot_v1_dot_toolbridge__pb2.ListRecentCallsResponse.FromString,
+                _registered_method=True)
+        self.GetToolStats = channel.unary_unary(
+                '/toolbridge.v1.ToolBridge/GetToolStats',
+                request_serializer=toolbridge_dot_v1_dot_toolbridge__pb2.GetToolStatsRequest.SerializeToString,
+                response_deserializer=toolbridge_dot_v1_dot_toolbridge__pb2.GetToolStatsResponse.FromString,
+                _registered_method=True)
+        self.DescribeHost = channel.unary_unary(
+                '/toolbridge.v1.ToolBridge/DescribeHost',
+                request_serializer=toolbridge_dot_v1_dot_toolbridge__pb2.DescribeHostRequest.SerializeToString,
+                response_deserializer=toolbridge_dot_v1_dot_toolbridge__pb2.DescribeHostResponse.FromString,
+                _registered_method=True)
 
 
 class ToolBridgeServicer:
@@ -225,6 +245,36 @@ class ToolBridgeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSessions(self, request, context):
+        """Operations: what an operator (and the inspector, docs/inspector.md) needs to look at a
+        live host. They are authorized like every other RPC: a principal sees the sessions it
+        owns and the calls made in them; a principal with the operator role (granted in the
+        tokens file or by the application's authentication hook) sees every session. What is
+        host-wide rather than per session (tools, tool statistics, workers, nodes) is visible
+        to every principal the host accepts, as GetMetrics is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRecentCalls(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetToolStats(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeHost(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ToolBridgeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -307,6 +357,26 @@ def add_ToolBridgeServicer_to_server(servicer, server):
                     servicer.GetMetrics,
                     request_deserializer=toolbridge_dot_v1_dot_toolbridge__pb2.GetMetricsRequest.FromString,
                     response_serializer=toolbridge_dot_v1_dot_toolbridge__pb2.GetMetricsResponse.SerializeToString,
+            ),
+            'ListSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessions,
+                    request_deserializer=toolbridge_dot_v1_dot_toolbridge__pb2.ListSessionsRequest.FromString,
+                    response_serializer=toolbridge_dot_v1_dot_toolbridge__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'ListRecentCalls': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRecentCalls,
+                    request_deserializer=toolbridge_dot_v1_dot_toolbridge__pb2.ListRecentCallsRequest.FromString,
+                    response_serializer=toolbridge_dot_v1_dot_toolbridge__pb2.ListRecentCallsResponse.SerializeToString,
+            ),
+            'GetToolStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetToolStats,
+                    request_deserializer=toolbridge_dot_v1_dot_toolbridge__pb2.GetToolStatsRequest.FromString,
+                    response_serializer=toolbridge_dot_v1_dot_toolbridge__pb2.GetToolStatsResponse.SerializeToString,
+            ),
+            'DescribeHost': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeHost,
+                    request_deserializer=toolbridge_dot_v1_dot_toolbridge__pb2.DescribeHostRequest.FromString,
+                    response_serializer=toolbridge_dot_v1_dot_toolbridge__pb2.DescribeHostResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -741,6 +811,114 @@ class ToolBridge:
             '/toolbridge.v1.ToolBridge/GetMetrics',
             toolbridge_dot_v1_dot_toolbridge__pb2.GetMetricsRequest.SerializeToString,
             toolbridge_dot_v1_dot_toolbridge__pb2.GetMetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/toolbridge.v1.ToolBridge/ListSessions',
+            toolbridge_dot_v1_dot_toolbridge__pb2.ListSessionsRequest.SerializeToString,
+            toolbridge_dot_v1_dot_toolbridge__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRecentCalls(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/toolbridge.v1.ToolBridge/ListRecentCalls',
+            toolbridge_dot_v1_dot_toolbridge__pb2.ListRecentCallsRequest.SerializeToString,
+            toolbridge_dot_v1_dot_toolbridge__pb2.ListRecentCallsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetToolStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/toolbridge.v1.ToolBridge/GetToolStats',
+            toolbridge_dot_v1_dot_toolbridge__pb2.GetToolStatsRequest.SerializeToString,
+            toolbridge_dot_v1_dot_toolbridge__pb2.GetToolStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeHost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/toolbridge.v1.ToolBridge/DescribeHost',
+            toolbridge_dot_v1_dot_toolbridge__pb2.DescribeHostRequest.SerializeToString,
+            toolbridge_dot_v1_dot_toolbridge__pb2.DescribeHostResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -67,6 +67,17 @@ class ToolBridgeStub:
     served next to this one.
     """
     GetMetrics: _grpc.UnaryUnaryMultiCallable[_toolbridge_pb2.GetMetricsRequest, _toolbridge_pb2.GetMetricsResponse]
+    ListSessions: _grpc.UnaryUnaryMultiCallable[_toolbridge_pb2.ListSessionsRequest, _toolbridge_pb2.ListSessionsResponse]
+    """Operations: what an operator (and the inspector, docs/inspector.md) needs to look at a
+    live host. They are authorized like every other RPC: a principal sees the sessions it
+    owns and the calls made in them; a principal with the operator role (granted in the
+    tokens file or by the application's authentication hook) sees every session. What is
+    host-wide rather than per session (tools, tool statistics, workers, nodes) is visible
+    to every principal the host accepts, as GetMetrics is.
+    """
+    ListRecentCalls: _grpc.UnaryUnaryMultiCallable[_toolbridge_pb2.ListRecentCallsRequest, _toolbridge_pb2.ListRecentCallsResponse]
+    GetToolStats: _grpc.UnaryUnaryMultiCallable[_toolbridge_pb2.GetToolStatsRequest, _toolbridge_pb2.GetToolStatsResponse]
+    DescribeHost: _grpc.UnaryUnaryMultiCallable[_toolbridge_pb2.DescribeHostRequest, _toolbridge_pb2.DescribeHostResponse]
 
 @_typing.type_check_only
 class ToolBridgeAsyncStub(ToolBridgeStub):
@@ -99,6 +110,17 @@ class ToolBridgeAsyncStub(ToolBridgeStub):
     served next to this one.
     """
     GetMetrics: _aio.UnaryUnaryMultiCallable[_toolbridge_pb2.GetMetricsRequest, _toolbridge_pb2.GetMetricsResponse]  # type: ignore[assignment]
+    ListSessions: _aio.UnaryUnaryMultiCallable[_toolbridge_pb2.ListSessionsRequest, _toolbridge_pb2.ListSessionsResponse]  # type: ignore[assignment]
+    """Operations: what an operator (and the inspector, docs/inspector.md) needs to look at a
+    live host. They are authorized like every other RPC: a principal sees the sessions it
+    owns and the calls made in them; a principal with the operator role (granted in the
+    tokens file or by the application's authentication hook) sees every session. What is
+    host-wide rather than per session (tools, tool statistics, workers, nodes) is visible
+    to every principal the host accepts, as GetMetrics is.
+    """
+    ListRecentCalls: _aio.UnaryUnaryMultiCallable[_toolbridge_pb2.ListRecentCallsRequest, _toolbridge_pb2.ListRecentCallsResponse]  # type: ignore[assignment]
+    GetToolStats: _aio.UnaryUnaryMultiCallable[_toolbridge_pb2.GetToolStatsRequest, _toolbridge_pb2.GetToolStatsResponse]  # type: ignore[assignment]
+    DescribeHost: _aio.UnaryUnaryMultiCallable[_toolbridge_pb2.DescribeHostRequest, _toolbridge_pb2.DescribeHostResponse]  # type: ignore[assignment]
 
 class ToolBridgeServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -224,5 +246,40 @@ class ToolBridgeServicer(metaclass=_abc_1.ABCMeta):
         request: _toolbridge_pb2.GetMetricsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_toolbridge_pb2.GetMetricsResponse, _abc.Awaitable[_toolbridge_pb2.GetMetricsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListSessions(
+        self,
+        request: _toolbridge_pb2.ListSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_toolbridge_pb2.ListSessionsResponse, _abc.Awaitable[_toolbridge_pb2.ListSessionsResponse]]:
+        """Operations: what an operator (and the inspector, docs/inspector.md) needs to look at a
+        live host. They are authorized like every other RPC: a principal sees the sessions it
+        owns and the calls made in them; a principal with the operator role (granted in the
+        tokens file or by the application's authentication hook) sees every session. What is
+        host-wide rather than per session (tools, tool statistics, workers, nodes) is visible
+        to every principal the host accepts, as GetMetrics is.
+        """
+
+    @_abc_1.abstractmethod
+    def ListRecentCalls(
+        self,
+        request: _toolbridge_pb2.ListRecentCallsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_toolbridge_pb2.ListRecentCallsResponse, _abc.Awaitable[_toolbridge_pb2.ListRecentCallsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetToolStats(
+        self,
+        request: _toolbridge_pb2.GetToolStatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_toolbridge_pb2.GetToolStatsResponse, _abc.Awaitable[_toolbridge_pb2.GetToolStatsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DescribeHost(
+        self,
+        request: _toolbridge_pb2.DescribeHostRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_toolbridge_pb2.DescribeHostResponse, _abc.Awaitable[_toolbridge_pb2.DescribeHostResponse]]: ...
 
 def add_ToolBridgeServicer_to_server(servicer: ToolBridgeServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

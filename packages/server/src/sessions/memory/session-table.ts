@@ -6,6 +6,8 @@ import type {
   CreateResult,
   SessionEnded,
   SessionEndReason,
+  SessionPage,
+  SessionQuery,
   SessionRecord,
   SessionTable,
 } from "../session-table.js";
@@ -82,6 +84,19 @@ export class MemorySessionTable implements SessionTable {
 
   async count(): Promise<number> {
     return this.state.entries.size;
+  }
+
+  async listSessions(query: SessionQuery, now: number): Promise<SessionPage> {
+    const matching: SessionEntry[] = [];
+    for (const entry of this.state.entries.values()) {
+      if (entry.id <= query.after || this.state.expired(entry, now)) continue;
+      if (query.owner === undefined || entry.owner === query.owner) matching.push(entry);
+    }
+    matching.sort((a, b) => (a.id < b.id ? -1 : 1));
+    return {
+      sessions: matching.slice(0, query.limit).map(record),
+      more: matching.length > query.limit,
+    };
   }
 
   async sweep(now: number): Promise<void> {

@@ -12,6 +12,8 @@ import {
   LEGACY_OWNER,
   type SessionEnded,
   type SessionEndReason,
+  type SessionPage,
+  type SessionQuery,
   type SessionRecord,
   type SessionTable,
 } from "../session-table.js";
@@ -27,6 +29,8 @@ export interface RedisSessionTableOptions {
 
 /** Ids taken out of the index per sweep round. */
 const SWEEP_BATCH = 100;
+/** Session records read per round of listSessions (pipelined). */
+const LIST_PAGE = 200;
 
 interface Lease {
   record: SessionRecord;
@@ -137,6 +141,26 @@ export class RedisSessionTable implements SessionTable {
 
   async count(): Promise<number> {
     return this.redis.call((r) => r.zcount(this.redis.keys.index, `(${Date.now()}`, "+inf"));
+  }
+
+  /**
+   * Reads the ids of every live session from the index, sorts them, and reads the records
+   * after `query.after` in pages (pipelined) until one more than `query.limit` match.
+   */
+  async listSessions(query: SessionQuery, now: number): Promise<SessionPage> {
+    const { redis } = this;
+    const ids = (await redis.call((r) => r.zrangebyscore(redis.keys.index, `(${now}`, "+inf")))
+      .filter((id) => id > query.after)
+      .sort((a, b) => (a < b ? -1 : 1));
+    const sessions: SessionRecord[] = [];
+    for (let start = 0; start < ids.length && sessions.length <= query.limit; start += LIST_PAGE) {
+      const records = await Promise.all(ids.slice(start, start + LIST_PAGE).map((id) => this.get(id, now)));
+      for (const record of records) {
+        if (record === undefined || (query.owner !== undefined && record.owner !== query.owner)) continue;
+        sessions.push(record);
+      }
+    }
+    return { sessions: sessions.slice(0, query.limit), more: sessions.length > query.limit };
   }
 
   /**

@@ -63,6 +63,12 @@ export interface AgentRunStep {
    * LM's arguments did not fit the tool's schema); empty when it succeeded.
    */
   errorType: string;
+  /**
+   * When the step began (the LM was asked for its thought) and when its tool call ended;
+   * unset in records written before steps were timed.
+   */
+  startedAt: Timestamp | undefined;
+  finishedAt: Timestamp | undefined;
 }
 
 /** A run of an agent, rewritten as it progresses: when it starts, after each step, at the end. */
@@ -326,7 +332,15 @@ export const AgentDefinition_FieldDescsEntry: MessageFns<AgentDefinition_FieldDe
 };
 
 function createBaseAgentRunStep(): AgentRunStep {
-  return { thought: "", toolName: "", toolArgs: undefined, observation: undefined, errorType: "" };
+  return {
+    thought: "",
+    toolName: "",
+    toolArgs: undefined,
+    observation: undefined,
+    errorType: "",
+    startedAt: undefined,
+    finishedAt: undefined,
+  };
 }
 
 export const AgentRunStep: MessageFns<AgentRunStep> = {
@@ -345,6 +359,12 @@ export const AgentRunStep: MessageFns<AgentRunStep> = {
     }
     if (message.errorType !== "") {
       writer.uint32(42).string(message.errorType);
+    }
+    if (message.startedAt !== undefined) {
+      Timestamp.encode(message.startedAt, writer.uint32(50).fork()).join();
+    }
+    if (message.finishedAt !== undefined) {
+      Timestamp.encode(message.finishedAt, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -402,6 +422,22 @@ export const AgentRunStep: MessageFns<AgentRunStep> = {
             message.errorType = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.startedAt = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.finishedAt = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -428,6 +464,12 @@ export const AgentRunStep: MessageFns<AgentRunStep> = {
       ? Value.fromPartial(object.observation)
       : undefined;
     message.errorType = object.errorType ?? "";
+    message.startedAt = (object.startedAt !== undefined && object.startedAt !== null)
+      ? Timestamp.fromPartial(object.startedAt)
+      : undefined;
+    message.finishedAt = (object.finishedAt !== undefined && object.finishedAt !== null)
+      ? Timestamp.fromPartial(object.finishedAt)
+      : undefined;
     return message;
   },
 };

@@ -655,6 +655,183 @@ export interface GetMetricsResponse {
   collectedAt: Timestamp | undefined;
 }
 
+export interface ListSessionsRequest {
+  /** Most sessions in one answer: 0 means 100; more than 1000 is refused (ValidationError). */
+  pageSize: number;
+  /** The next_page_token of the previous answer; empty for the first page. */
+  pageToken: string;
+  /**
+   * Only the sessions of this owner (a principal name). A principal without the operator
+   * role sees only its own sessions whatever it asks here.
+   */
+  owner: string;
+}
+
+export interface ListSessionsResponse {
+  success: boolean;
+  error:
+    | ErrorInfo
+    | undefined;
+  /**
+   * Live sessions the caller may use, in session id order; variable_count and tool_count
+   * are this node's view, as GetSessionInfo gives them.
+   */
+  sessions: SessionInfo[];
+  /** Pass as page_token to get the page after this one; empty on the last page. */
+  nextPageToken: string;
+}
+
+export interface ListRecentCallsRequest {
+  /**
+   * Only calls recorded after this one (the `sequence` of the newest call already seen);
+   * 0 for every call still kept.
+   */
+  afterSequence: bigint;
+  /** Only the calls of this session; empty for every session the caller may see. */
+  sessionId: string;
+  /** Most calls in one answer, the newest kept: 0 means 100; at most 1000. */
+  limit: number;
+}
+
+/**
+ * One finished tool call, as the node that ran it recorded it (the node keeps its latest
+ * calls, recentCalls in docs/configuration.md, in memory).
+ */
+export interface CallRecord {
+  /** Grows by one with every call this node records; restarts from 1 with the process. */
+  sequence: bigint;
+  /** The tool the call resolved to; "(unresolved)" when no tool of that name was found. */
+  tool: string;
+  sessionId: string;
+  requestId: string;
+  /** The principal that made the call. */
+  principal: string;
+  /**
+   * True for a StreamTool call, false for a call answered with one result (ExecuteTool, a
+   * batch item, a call on the Calls stream, a worker's call).
+   */
+  streamed: boolean;
+  finishedAt:
+    | Timestamp
+    | undefined;
+  /** Time the tool ran; 0 when the call was refused before its tool started. */
+  durationMs: number;
+  /** Time the host spent on the call, tool time included. */
+  hostMs: number;
+  /** Empty when the call succeeded; else the type of its error (docs/errors.md). */
+  errorType: string;
+  /** The first 300 characters of the error's message. */
+  errorMessage: string;
+  /**
+   * What the call came over, as the metrics' `protocol` label: "grpc" (the ToolBridge
+   * service, and the host's own calls) or "mcp" (an MCP client's tools/call). Empty from
+   * hosts that predate the field, which recorded gRPC calls only.
+   */
+  protocol: string;
+}
+
+export interface ListRecentCallsResponse {
+  success: boolean;
+  error:
+    | ErrorInfo
+    | undefined;
+  /** Oldest first. */
+  calls: CallRecord[];
+  /**
+   * The sequence of the newest call this node recorded, whether the caller may see it or not:
+   * pass it as after_sequence to ask only for newer calls.
+   */
+  lastSequence: bigint;
+}
+
+export interface GetToolStatsRequest {
+}
+
+/** One tool's activity over the last minutes, one entry per interval (bucket), oldest first. */
+export interface ToolStats {
+  tool: string;
+  /** Calls that finished in each interval. */
+  calls: number[];
+  /** Of those, the calls that failed. */
+  errors: number[];
+  /** Mean and longest time the tool ran in each interval, in ms (0 without calls). */
+  meanMs: number[];
+  maxMs: number[];
+}
+
+export interface GetToolStatsResponse {
+  /** The length of one interval. */
+  intervalMs: number;
+  /** When the newest interval ends (it is the one in progress). */
+  end:
+    | Timestamp
+    | undefined;
+  /** Tools called in the covered time, by name; counted on the node that answers. */
+  tools: ToolStats[];
+}
+
+export interface DescribeHostRequest {
+}
+
+/** A Python worker process of the host (workers in docs/configuration.md). */
+export interface HostWorker {
+  name: string;
+  pid: number;
+  /** "ready" or "draining" (finishing its calls before it is replaced). */
+  state: string;
+  /** Tool calls and agent runs in progress. */
+  load: number;
+  /** Tool calls and agent runs accepted since it started. */
+  requests: bigint;
+  startedAt: Timestamp | undefined;
+  rssBytes: bigint;
+  /** DSPy is imported: agent runs start without delay. */
+  agentsReady: boolean;
+}
+
+/** A host node sharing the store (Redis), as listed in the store's node directory. */
+export interface HostNode {
+  nodeId: string;
+  /** Where the other nodes reach it (its advertised gRPC address). */
+  address: string;
+  tls: boolean;
+  /** The node that answered. */
+  self: boolean;
+}
+
+export interface ServiceHealth {
+  /** "" for the whole host, else a service name (HealthCheckRequest.service). */
+  service: string;
+  serving: boolean;
+}
+
+export interface DescribeHostResponse {
+  version: string;
+  uptimeMs: number;
+  /** This node's name among the nodes sharing its store; empty with a store of its own. */
+  nodeId: string;
+  /** "memory", "redis" or "custom" (a store the application passed in). */
+  store: string;
+  tls: boolean;
+  authentication: boolean;
+  /** Who is asking, and whether that principal has the operator role. */
+  principal: string;
+  operator: boolean;
+  activeSessions: number;
+  health: ServiceHealth[];
+  /** The worker pool: its configured size, replacements so far, and each live worker. */
+  workerPoolSize: number;
+  workerRestarts: number;
+  workers: HostWorker[];
+  /** The nodes in the store's directory (empty with a store of this process only). */
+  nodes: HostNode[];
+  /**
+   * Why the store could not be read for active_sessions and nodes (they are then empty);
+   * empty when it could.
+   */
+  storeError: string;
+}
+
 function createBaseErrorInfo(): ErrorInfo {
   return { type: "", message: "", details: {}, stacktrace: "" };
 }
@@ -5855,6 +6032,1433 @@ export const GetMetricsResponse: MessageFns<GetMetricsResponse> = {
   },
 };
 
+function createBaseListSessionsRequest(): ListSessionsRequest {
+  return { pageSize: 0, pageToken: "", owner: "" };
+}
+
+export const ListSessionsRequest: MessageFns<ListSessionsRequest> = {
+  encode(message: ListSessionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pageSize !== 0) {
+      writer.uint32(8).uint32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(18).string(message.pageToken);
+    }
+    if (message.owner !== "") {
+      writer.uint32(26).string(message.owner);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSessionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSessionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.pageSize = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.owner = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListSessionsRequest>, I>>(base?: I): ListSessionsRequest {
+    return ListSessionsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSessionsRequest>, I>>(object: I): ListSessionsRequest {
+    const message = createBaseListSessionsRequest();
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    message.owner = object.owner ?? "";
+    return message;
+  },
+};
+
+function createBaseListSessionsResponse(): ListSessionsResponse {
+  return { success: false, error: undefined, sessions: [], nextPageToken: "" };
+}
+
+export const ListSessionsResponse: MessageFns<ListSessionsResponse> = {
+  encode(message: ListSessionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.success !== false) {
+      writer.uint32(8).bool(message.success);
+    }
+    if (message.error !== undefined) {
+      ErrorInfo.encode(message.error, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.sessions) {
+      SessionInfo.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(34).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSessionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSessionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.success = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = ErrorInfo.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sessions.push(SessionInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListSessionsResponse>, I>>(base?: I): ListSessionsResponse {
+    return ListSessionsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSessionsResponse>, I>>(object: I): ListSessionsResponse {
+    const message = createBaseListSessionsResponse();
+    message.success = object.success ?? false;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? ErrorInfo.fromPartial(object.error)
+      : undefined;
+    message.sessions = object.sessions?.map((e) => SessionInfo.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListRecentCallsRequest(): ListRecentCallsRequest {
+  return { afterSequence: 0n, sessionId: "", limit: 0 };
+}
+
+export const ListRecentCallsRequest: MessageFns<ListRecentCallsRequest> = {
+  encode(message: ListRecentCallsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.afterSequence !== 0n) {
+      if (BigInt.asUintN(64, message.afterSequence) !== message.afterSequence) {
+        throw new globalThis.Error("value provided for field message.afterSequence of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.afterSequence);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(18).string(message.sessionId);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(24).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRecentCallsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRecentCallsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.afterSequence = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListRecentCallsRequest>, I>>(base?: I): ListRecentCallsRequest {
+    return ListRecentCallsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListRecentCallsRequest>, I>>(object: I): ListRecentCallsRequest {
+    const message = createBaseListRecentCallsRequest();
+    message.afterSequence = (object.afterSequence !== undefined && object.afterSequence !== null)
+      ? BigInt(object.afterSequence)
+      : 0n;
+    message.sessionId = object.sessionId ?? "";
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseCallRecord(): CallRecord {
+  return {
+    sequence: 0n,
+    tool: "",
+    sessionId: "",
+    requestId: "",
+    principal: "",
+    streamed: false,
+    finishedAt: undefined,
+    durationMs: 0,
+    hostMs: 0,
+    errorType: "",
+    errorMessage: "",
+    protocol: "",
+  };
+}
+
+export const CallRecord: MessageFns<CallRecord> = {
+  encode(message: CallRecord, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sequence !== 0n) {
+      if (BigInt.asUintN(64, message.sequence) !== message.sequence) {
+        throw new globalThis.Error("value provided for field message.sequence of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.sequence);
+    }
+    if (message.tool !== "") {
+      writer.uint32(18).string(message.tool);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(26).string(message.sessionId);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(34).string(message.requestId);
+    }
+    if (message.principal !== "") {
+      writer.uint32(42).string(message.principal);
+    }
+    if (message.streamed !== false) {
+      writer.uint32(48).bool(message.streamed);
+    }
+    if (message.finishedAt !== undefined) {
+      Timestamp.encode(message.finishedAt, writer.uint32(58).fork()).join();
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(65).double(message.durationMs);
+    }
+    if (message.hostMs !== 0) {
+      writer.uint32(73).double(message.hostMs);
+    }
+    if (message.errorType !== "") {
+      writer.uint32(82).string(message.errorType);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(90).string(message.errorMessage);
+    }
+    if (message.protocol !== "") {
+      writer.uint32(98).string(message.protocol);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallRecord {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallRecord();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sequence = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.tool = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.principal = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.streamed = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.finishedAt = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 65) {
+              break;
+            }
+
+            message.durationMs = reader.double();
+            continue;
+          }
+          case 9: {
+            if (tag !== 73) {
+              break;
+            }
+
+            message.hostMs = reader.double();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.errorType = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.protocol = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<CallRecord>, I>>(base?: I): CallRecord {
+    return CallRecord.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CallRecord>, I>>(object: I): CallRecord {
+    const message = createBaseCallRecord();
+    message.sequence = (object.sequence !== undefined && object.sequence !== null) ? BigInt(object.sequence) : 0n;
+    message.tool = object.tool ?? "";
+    message.sessionId = object.sessionId ?? "";
+    message.requestId = object.requestId ?? "";
+    message.principal = object.principal ?? "";
+    message.streamed = object.streamed ?? false;
+    message.finishedAt = (object.finishedAt !== undefined && object.finishedAt !== null)
+      ? Timestamp.fromPartial(object.finishedAt)
+      : undefined;
+    message.durationMs = object.durationMs ?? 0;
+    message.hostMs = object.hostMs ?? 0;
+    message.errorType = object.errorType ?? "";
+    message.errorMessage = object.errorMessage ?? "";
+    message.protocol = object.protocol ?? "";
+    return message;
+  },
+};
+
+function createBaseListRecentCallsResponse(): ListRecentCallsResponse {
+  return { success: false, error: undefined, calls: [], lastSequence: 0n };
+}
+
+export const ListRecentCallsResponse: MessageFns<ListRecentCallsResponse> = {
+  encode(message: ListRecentCallsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.success !== false) {
+      writer.uint32(8).bool(message.success);
+    }
+    if (message.error !== undefined) {
+      ErrorInfo.encode(message.error, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.calls) {
+      CallRecord.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.lastSequence !== 0n) {
+      if (BigInt.asUintN(64, message.lastSequence) !== message.lastSequence) {
+        throw new globalThis.Error("value provided for field message.lastSequence of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.lastSequence);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRecentCallsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRecentCallsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.success = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = ErrorInfo.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.calls.push(CallRecord.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.lastSequence = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ListRecentCallsResponse>, I>>(base?: I): ListRecentCallsResponse {
+    return ListRecentCallsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListRecentCallsResponse>, I>>(object: I): ListRecentCallsResponse {
+    const message = createBaseListRecentCallsResponse();
+    message.success = object.success ?? false;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? ErrorInfo.fromPartial(object.error)
+      : undefined;
+    message.calls = object.calls?.map((e) => CallRecord.fromPartial(e)) || [];
+    message.lastSequence = (object.lastSequence !== undefined && object.lastSequence !== null)
+      ? BigInt(object.lastSequence)
+      : 0n;
+    return message;
+  },
+};
+
+function createBaseGetToolStatsRequest(): GetToolStatsRequest {
+  return {};
+}
+
+export const GetToolStatsRequest: MessageFns<GetToolStatsRequest> = {
+  encode(_: GetToolStatsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetToolStatsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetToolStatsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<GetToolStatsRequest>, I>>(base?: I): GetToolStatsRequest {
+    return GetToolStatsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetToolStatsRequest>, I>>(_: I): GetToolStatsRequest {
+    const message = createBaseGetToolStatsRequest();
+    return message;
+  },
+};
+
+function createBaseToolStats(): ToolStats {
+  return { tool: "", calls: [], errors: [], meanMs: [], maxMs: [] };
+}
+
+export const ToolStats: MessageFns<ToolStats> = {
+  encode(message: ToolStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tool !== "") {
+      writer.uint32(10).string(message.tool);
+    }
+    if (message.calls.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.calls) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.errors.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.errors) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.meanMs.length !== 0) {
+      writer.uint32(34).fork();
+      for (const v of message.meanMs) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    if (message.maxMs.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.maxMs) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ToolStats {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseToolStats();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tool = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.calls.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.calls.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 3: {
+            if (tag === 24) {
+              message.errors.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.errors.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 4: {
+            if (tag === 33) {
+              message.meanMs.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 34) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.meanMs.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 5: {
+            if (tag === 41) {
+              message.maxMs.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.maxMs.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ToolStats>, I>>(base?: I): ToolStats {
+    return ToolStats.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ToolStats>, I>>(object: I): ToolStats {
+    const message = createBaseToolStats();
+    message.tool = object.tool ?? "";
+    message.calls = object.calls?.map((e) => e) || [];
+    message.errors = object.errors?.map((e) => e) || [];
+    message.meanMs = object.meanMs?.map((e) => e) || [];
+    message.maxMs = object.maxMs?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseGetToolStatsResponse(): GetToolStatsResponse {
+  return { intervalMs: 0, end: undefined, tools: [] };
+}
+
+export const GetToolStatsResponse: MessageFns<GetToolStatsResponse> = {
+  encode(message: GetToolStatsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.intervalMs !== 0) {
+      writer.uint32(8).uint32(message.intervalMs);
+    }
+    if (message.end !== undefined) {
+      Timestamp.encode(message.end, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.tools) {
+      ToolStats.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetToolStatsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetToolStatsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.intervalMs = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.end = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.tools.push(ToolStats.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<GetToolStatsResponse>, I>>(base?: I): GetToolStatsResponse {
+    return GetToolStatsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetToolStatsResponse>, I>>(object: I): GetToolStatsResponse {
+    const message = createBaseGetToolStatsResponse();
+    message.intervalMs = object.intervalMs ?? 0;
+    message.end = (object.end !== undefined && object.end !== null) ? Timestamp.fromPartial(object.end) : undefined;
+    message.tools = object.tools?.map((e) => ToolStats.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDescribeHostRequest(): DescribeHostRequest {
+  return {};
+}
+
+export const DescribeHostRequest: MessageFns<DescribeHostRequest> = {
+  encode(_: DescribeHostRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DescribeHostRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDescribeHostRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<DescribeHostRequest>, I>>(base?: I): DescribeHostRequest {
+    return DescribeHostRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DescribeHostRequest>, I>>(_: I): DescribeHostRequest {
+    const message = createBaseDescribeHostRequest();
+    return message;
+  },
+};
+
+function createBaseHostWorker(): HostWorker {
+  return { name: "", pid: 0, state: "", load: 0, requests: 0n, startedAt: undefined, rssBytes: 0n, agentsReady: false };
+}
+
+export const HostWorker: MessageFns<HostWorker> = {
+  encode(message: HostWorker, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.pid !== 0) {
+      writer.uint32(16).uint32(message.pid);
+    }
+    if (message.state !== "") {
+      writer.uint32(26).string(message.state);
+    }
+    if (message.load !== 0) {
+      writer.uint32(32).uint32(message.load);
+    }
+    if (message.requests !== 0n) {
+      if (BigInt.asUintN(64, message.requests) !== message.requests) {
+        throw new globalThis.Error("value provided for field message.requests of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.requests);
+    }
+    if (message.startedAt !== undefined) {
+      Timestamp.encode(message.startedAt, writer.uint32(50).fork()).join();
+    }
+    if (message.rssBytes !== 0n) {
+      if (BigInt.asUintN(64, message.rssBytes) !== message.rssBytes) {
+        throw new globalThis.Error("value provided for field message.rssBytes of type uint64 too large");
+      }
+      writer.uint32(56).uint64(message.rssBytes);
+    }
+    if (message.agentsReady !== false) {
+      writer.uint32(64).bool(message.agentsReady);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HostWorker {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHostWorker();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pid = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.load = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.requests = reader.uint64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.startedAt = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.rssBytes = reader.uint64() as bigint;
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.agentsReady = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<HostWorker>, I>>(base?: I): HostWorker {
+    return HostWorker.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HostWorker>, I>>(object: I): HostWorker {
+    const message = createBaseHostWorker();
+    message.name = object.name ?? "";
+    message.pid = object.pid ?? 0;
+    message.state = object.state ?? "";
+    message.load = object.load ?? 0;
+    message.requests = (object.requests !== undefined && object.requests !== null) ? BigInt(object.requests) : 0n;
+    message.startedAt = (object.startedAt !== undefined && object.startedAt !== null)
+      ? Timestamp.fromPartial(object.startedAt)
+      : undefined;
+    message.rssBytes = (object.rssBytes !== undefined && object.rssBytes !== null) ? BigInt(object.rssBytes) : 0n;
+    message.agentsReady = object.agentsReady ?? false;
+    return message;
+  },
+};
+
+function createBaseHostNode(): HostNode {
+  return { nodeId: "", address: "", tls: false, self: false };
+}
+
+export const HostNode: MessageFns<HostNode> = {
+  encode(message: HostNode, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.address !== "") {
+      writer.uint32(18).string(message.address);
+    }
+    if (message.tls !== false) {
+      writer.uint32(24).bool(message.tls);
+    }
+    if (message.self !== false) {
+      writer.uint32(32).bool(message.self);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HostNode {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHostNode();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.tls = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.self = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<HostNode>, I>>(base?: I): HostNode {
+    return HostNode.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HostNode>, I>>(object: I): HostNode {
+    const message = createBaseHostNode();
+    message.nodeId = object.nodeId ?? "";
+    message.address = object.address ?? "";
+    message.tls = object.tls ?? false;
+    message.self = object.self ?? false;
+    return message;
+  },
+};
+
+function createBaseServiceHealth(): ServiceHealth {
+  return { service: "", serving: false };
+}
+
+export const ServiceHealth: MessageFns<ServiceHealth> = {
+  encode(message: ServiceHealth, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.service !== "") {
+      writer.uint32(10).string(message.service);
+    }
+    if (message.serving !== false) {
+      writer.uint32(16).bool(message.serving);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ServiceHealth {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseServiceHealth();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.service = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.serving = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ServiceHealth>, I>>(base?: I): ServiceHealth {
+    return ServiceHealth.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ServiceHealth>, I>>(object: I): ServiceHealth {
+    const message = createBaseServiceHealth();
+    message.service = object.service ?? "";
+    message.serving = object.serving ?? false;
+    return message;
+  },
+};
+
+function createBaseDescribeHostResponse(): DescribeHostResponse {
+  return {
+    version: "",
+    uptimeMs: 0,
+    nodeId: "",
+    store: "",
+    tls: false,
+    authentication: false,
+    principal: "",
+    operator: false,
+    activeSessions: 0,
+    health: [],
+    workerPoolSize: 0,
+    workerRestarts: 0,
+    workers: [],
+    nodes: [],
+    storeError: "",
+  };
+}
+
+export const DescribeHostResponse: MessageFns<DescribeHostResponse> = {
+  encode(message: DescribeHostResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== "") {
+      writer.uint32(10).string(message.version);
+    }
+    if (message.uptimeMs !== 0) {
+      writer.uint32(17).double(message.uptimeMs);
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(26).string(message.nodeId);
+    }
+    if (message.store !== "") {
+      writer.uint32(34).string(message.store);
+    }
+    if (message.tls !== false) {
+      writer.uint32(40).bool(message.tls);
+    }
+    if (message.authentication !== false) {
+      writer.uint32(48).bool(message.authentication);
+    }
+    if (message.principal !== "") {
+      writer.uint32(58).string(message.principal);
+    }
+    if (message.operator !== false) {
+      writer.uint32(64).bool(message.operator);
+    }
+    if (message.activeSessions !== 0) {
+      writer.uint32(72).uint32(message.activeSessions);
+    }
+    for (const v of message.health) {
+      ServiceHealth.encode(v!, writer.uint32(82).fork()).join();
+    }
+    if (message.workerPoolSize !== 0) {
+      writer.uint32(88).uint32(message.workerPoolSize);
+    }
+    if (message.workerRestarts !== 0) {
+      writer.uint32(96).uint32(message.workerRestarts);
+    }
+    for (const v of message.workers) {
+      HostWorker.encode(v!, writer.uint32(106).fork()).join();
+    }
+    for (const v of message.nodes) {
+      HostNode.encode(v!, writer.uint32(114).fork()).join();
+    }
+    if (message.storeError !== "") {
+      writer.uint32(122).string(message.storeError);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DescribeHostResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDescribeHostResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.uptimeMs = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.store = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.tls = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.authentication = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.principal = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.operator = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.activeSessions = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.health.push(ServiceHealth.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.workerPoolSize = reader.uint32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.workerRestarts = reader.uint32();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.workers.push(HostWorker.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.nodes.push(HostNode.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.storeError = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<DescribeHostResponse>, I>>(base?: I): DescribeHostResponse {
+    return DescribeHostResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DescribeHostResponse>, I>>(object: I): DescribeHostResponse {
+    const message = createBaseDescribeHostResponse();
+    message.version = object.version ?? "";
+    message.uptimeMs = object.uptimeMs ?? 0;
+    message.nodeId = object.nodeId ?? "";
+    message.store = object.store ?? "";
+    message.tls = object.tls ?? false;
+    message.authentication = object.authentication ?? false;
+    message.principal = object.principal ?? "";
+    message.operator = object.operator ?? false;
+    message.activeSessions = object.activeSessions ?? 0;
+    message.health = object.health?.map((e) => ServiceHealth.fromPartial(e)) || [];
+    message.workerPoolSize = object.workerPoolSize ?? 0;
+    message.workerRestarts = object.workerRestarts ?? 0;
+    message.workers = object.workers?.map((e) => HostWorker.fromPartial(e)) || [];
+    message.nodes = object.nodes?.map((e) => HostNode.fromPartial(e)) || [];
+    message.storeError = object.storeError ?? "";
+    return message;
+  },
+};
+
 export type ToolBridgeService = typeof ToolBridgeService;
 export const ToolBridgeService = {
   /** Sessions. */
@@ -6023,6 +7627,55 @@ export const ToolBridgeService = {
     responseSerialize: (value: GetMetricsResponse): Buffer => Buffer.from(GetMetricsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetMetricsResponse => GetMetricsResponse.decode(value),
   },
+  /**
+   * Operations: what an operator (and the inspector, docs/inspector.md) needs to look at a
+   * live host. They are authorized like every other RPC: a principal sees the sessions it
+   * owns and the calls made in them; a principal with the operator role (granted in the
+   * tokens file or by the application's authentication hook) sees every session. What is
+   * host-wide rather than per session (tools, tool statistics, workers, nodes) is visible
+   * to every principal the host accepts, as GetMetrics is.
+   */
+  listSessions: {
+    path: "/toolbridge.v1.ToolBridge/ListSessions" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListSessionsRequest): Buffer => Buffer.from(ListSessionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSessionsRequest => ListSessionsRequest.decode(value),
+    responseSerialize: (value: ListSessionsResponse): Buffer =>
+      Buffer.from(ListSessionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSessionsResponse => ListSessionsResponse.decode(value),
+  },
+  listRecentCalls: {
+    path: "/toolbridge.v1.ToolBridge/ListRecentCalls" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListRecentCallsRequest): Buffer =>
+      Buffer.from(ListRecentCallsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListRecentCallsRequest => ListRecentCallsRequest.decode(value),
+    responseSerialize: (value: ListRecentCallsResponse): Buffer =>
+      Buffer.from(ListRecentCallsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListRecentCallsResponse => ListRecentCallsResponse.decode(value),
+  },
+  getToolStats: {
+    path: "/toolbridge.v1.ToolBridge/GetToolStats" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetToolStatsRequest): Buffer => Buffer.from(GetToolStatsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetToolStatsRequest => GetToolStatsRequest.decode(value),
+    responseSerialize: (value: GetToolStatsResponse): Buffer =>
+      Buffer.from(GetToolStatsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetToolStatsResponse => GetToolStatsResponse.decode(value),
+  },
+  describeHost: {
+    path: "/toolbridge.v1.ToolBridge/DescribeHost" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DescribeHostRequest): Buffer => Buffer.from(DescribeHostRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DescribeHostRequest => DescribeHostRequest.decode(value),
+    responseSerialize: (value: DescribeHostResponse): Buffer =>
+      Buffer.from(DescribeHostResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DescribeHostResponse => DescribeHostResponse.decode(value),
+  },
 } as const;
 
 export interface ToolBridgeServer extends UntypedServiceImplementation {
@@ -6056,6 +7709,18 @@ export interface ToolBridgeServer extends UntypedServiceImplementation {
    */
   healthCheck: handleUnaryCall<HealthCheckRequest, HealthCheckResponse>;
   getMetrics: handleUnaryCall<GetMetricsRequest, GetMetricsResponse>;
+  /**
+   * Operations: what an operator (and the inspector, docs/inspector.md) needs to look at a
+   * live host. They are authorized like every other RPC: a principal sees the sessions it
+   * owns and the calls made in them; a principal with the operator role (granted in the
+   * tokens file or by the application's authentication hook) sees every session. What is
+   * host-wide rather than per session (tools, tool statistics, workers, nodes) is visible
+   * to every principal the host accepts, as GetMetrics is.
+   */
+  listSessions: handleUnaryCall<ListSessionsRequest, ListSessionsResponse>;
+  listRecentCalls: handleUnaryCall<ListRecentCallsRequest, ListRecentCallsResponse>;
+  getToolStats: handleUnaryCall<GetToolStatsRequest, GetToolStatsResponse>;
+  describeHost: handleUnaryCall<DescribeHostRequest, DescribeHostResponse>;
 }
 
 export interface ToolBridgeClient extends Client {
@@ -6285,6 +7950,74 @@ export interface ToolBridgeClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetMetricsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Operations: what an operator (and the inspector, docs/inspector.md) needs to look at a
+   * live host. They are authorized like every other RPC: a principal sees the sessions it
+   * owns and the calls made in them; a principal with the operator role (granted in the
+   * tokens file or by the application's authentication hook) sees every session. What is
+   * host-wide rather than per session (tools, tool statistics, workers, nodes) is visible
+   * to every principal the host accepts, as GetMetrics is.
+   */
+  listSessions(
+    request: ListSessionsRequest,
+    callback: (error: ServiceError | null, response: ListSessionsResponse) => void,
+  ): ClientUnaryCall;
+  listSessions(
+    request: ListSessionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSessionsResponse) => void,
+  ): ClientUnaryCall;
+  listSessions(
+    request: ListSessionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSessionsResponse) => void,
+  ): ClientUnaryCall;
+  listRecentCalls(
+    request: ListRecentCallsRequest,
+    callback: (error: ServiceError | null, response: ListRecentCallsResponse) => void,
+  ): ClientUnaryCall;
+  listRecentCalls(
+    request: ListRecentCallsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListRecentCallsResponse) => void,
+  ): ClientUnaryCall;
+  listRecentCalls(
+    request: ListRecentCallsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListRecentCallsResponse) => void,
+  ): ClientUnaryCall;
+  getToolStats(
+    request: GetToolStatsRequest,
+    callback: (error: ServiceError | null, response: GetToolStatsResponse) => void,
+  ): ClientUnaryCall;
+  getToolStats(
+    request: GetToolStatsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetToolStatsResponse) => void,
+  ): ClientUnaryCall;
+  getToolStats(
+    request: GetToolStatsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetToolStatsResponse) => void,
+  ): ClientUnaryCall;
+  describeHost(
+    request: DescribeHostRequest,
+    callback: (error: ServiceError | null, response: DescribeHostResponse) => void,
+  ): ClientUnaryCall;
+  describeHost(
+    request: DescribeHostRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DescribeHostResponse) => void,
+  ): ClientUnaryCall;
+  describeHost(
+    request: DescribeHostRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DescribeHostResponse) => void,
   ): ClientUnaryCall;
 }
 
