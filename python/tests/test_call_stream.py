@@ -32,7 +32,7 @@ from toolbridge import (
     ToolExecutionError,
 )
 from toolbridge.config import TOOL_BRIDGE_CONFIG
-from toolbridge.transport import blocking_calls, tool_call_request
+from toolbridge.transport import tool_call_request
 from toolbridge.transport.blocking_calls import SPIN_BACKOFF, SpinWait, spin_budget
 from toolbridge.transport.h2_calls import CallStreamConnection, GoawayFilter
 from toolbridge.v1 import toolbridge_pb2 as pb
@@ -419,15 +419,10 @@ async def test_the_sync_client_inside_a_running_event_loop(host: HostProcess) ->
     assert threading.active_count() == threads_before
 
 
-async def test_the_sync_client_survives_the_host_closing_its_idle_connection(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_the_sync_client_survives_the_host_closing_its_idle_connection() -> None:
     # The host pings every 100 ms and closes a connection whose ping goes 100 ms unanswered;
-    # nobody reads an idle blocking connection, so the host closes it between the calls.
-    # The client checks a connection idle for _IDLE_CHECK_S (1 s) before a call goes on it,
-    # which any real keepalive (seconds) exceeds; with this one it would not have, so the
-    # check runs after any idle time here.
-    monkeypatch.setattr(blocking_calls, "_IDLE_CHECK_S", 0.0)
+    # nobody reads an idle blocking connection, so the host closes it between the calls, and
+    # the next call must go on a new connection, not onto the closed one.
     host = await spawn_host({"keepalive-time-ms": 100, "keepalive-timeout-ms": 100})
     try:
         with SyncToolBridgeClient(host.target) as client:
