@@ -101,16 +101,15 @@ def test_retry_delay_backs_off_and_waits_out_rate_limits() -> None:
 
     policy = DEFAULT_BACKOFF
     for code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        assert [retry_delay(transport(code), n, policy, True) for n in range(3)] == [1.0, 2.0, 4.0]
-        assert retry_delay(transport(code), 0, policy, False) is None
-    assert retry_delay(transport(grpc.StatusCode.INTERNAL), 0, policy, True) is None
+        assert [retry_delay(transport(code), n, policy) for n in range(3)] == [1.0, 2.0, 4.0]
+    assert retry_delay(transport(grpc.StatusCode.INTERNAL), 0, policy) is None
     hinted = ToolCallError("t", ErrorType.RATE_LIMIT_EXCEEDED, "", {"retry_after_ms": "1500"})
-    assert retry_delay(hinted, 0, policy, False) == 1.5
+    assert retry_delay(hinted, 0, policy) == 1.5
     bare = ToolCallError("t", ErrorType.RATE_LIMIT_EXCEEDED, "")
-    assert [retry_delay(bare, n, policy, False) for n in range(2)] == [10.0, 20.0]
-    assert retry_delay(ToolExecutionError("t", "it broke"), 0, policy, True) is None
+    assert [retry_delay(bare, n, policy) for n in range(2)] == [10.0, 20.0]
+    assert retry_delay(ToolExecutionError("t", "it broke"), 0, policy) is None
     for error_type in (ErrorType.VALIDATION_ERROR, ErrorType.TIMEOUT):
-        assert retry_delay(ToolCallError("t", error_type, ""), 0, policy, True) is None
+        assert retry_delay(ToolCallError("t", error_type, ""), 0, policy) is None
 
 
 async def test_retry_waits_the_hosts_retry_after(client: ToolBridgeClient) -> None:
@@ -140,7 +139,6 @@ async def test_no_retry_on_a_tool_error(client: ToolBridgeClient) -> None:
         await client.call_with_retry(
             "flaky",
             kwargs={"key": "py-logic", "failures": 1, "mode": "error"},
-            force=True,
             on_retry=events.append,
         )
     assert raised.value.type == ErrorType.TOOL_EXECUTION_ERROR
@@ -271,9 +269,9 @@ def test_in_band_unavailable_is_retried_unless_the_host_says_it_is_not() -> None
     worker_died = ToolCallError("t", ErrorType.UNAVAILABLE, "worker died", {"retriable": "true"})
     redis_down = ToolBridgeError("Redis is unreachable", ErrorType.UNAVAILABLE, {"store": "redis"})
     node_gone = ToolCallError("t", ErrorType.UNAVAILABLE, "node gone", {"retriable": "false"})
-    assert retry_delay(worker_died, 1, policy, True) == 2.0
-    assert retry_delay(redis_down, 0, policy, True) == 1.0
-    assert retry_delay(node_gone, 0, policy, True) is None
+    assert retry_delay(worker_died, 1, policy) == 2.0
+    assert retry_delay(redis_down, 0, policy) == 1.0
+    assert retry_delay(node_gone, 0, policy) is None
 
 
 def test_batch_results_are_placed_by_index_and_a_malformed_answer_is_named() -> None:

@@ -215,7 +215,6 @@ class ToolBridgeClient(ClientBase):
         *,
         max_retries: int = 3,
         backoff: BackoffPolicy | None = None,
-        force: bool = False,
         recover_session: bool = True,
         on_retry: Callable[[RetryEvent], None] | None = None,
         on_session_recreated: Callable[[SessionRecreated], None] | None = None,
@@ -226,13 +225,12 @@ class ToolBridgeClient(ClientBase):
 
         Every attempt sends the same request id (a fresh one unless given), so the host
         answers an attempt whose call already completed with the recorded outcome: any tool
-        is retried after a transport failure without running twice (docs/replay.md; ``force``
-        is no longer needed). With ``recover_session``, a session the host lost (a restart on
-        the memory store) is re-created under the same id; when it comes back empty the
-        caller is told: ``on_session_recreated`` is called and the call goes on, or without
-        it ``SessionRecreatedError`` is raised.
+        is retried after a transport failure without running twice (docs/replay.md). With
+        ``recover_session``, a session the host lost (a restart on the memory store) is
+        re-created under the same id; when it comes back empty the caller is told:
+        ``on_session_recreated`` is called and the call goes on, or without it
+        ``SessionRecreatedError`` is raised.
         """
-        del force  # every tool is retried: the request id makes a repeated call a replay
         arguments, keywords = tuple(args), dict(kwargs or {})
         request_id = request_id or new_request_id()
         session_id, metadata = self.require_session(), dict(self.session_metadata)

@@ -105,13 +105,15 @@ def _is_session_lost(error: ToolBridgeError) -> bool:
     return isinstance(error, SessionError) and error.type == ErrorType.SESSION_NOT_FOUND
 
 
-def retry_delay(
-    error: BaseException, attempt: int, policy: BackoffPolicy, may_repeat_call: bool
-) -> float | None:
-    """Seconds to wait after ``error`` ended attempt ``attempt`` (from 0), or None: do not retry."""
+def retry_delay(error: BaseException, attempt: int, policy: BackoffPolicy) -> float | None:
+    """Seconds to wait after ``error`` ended attempt ``attempt`` (from 0), or None: do not retry.
+
+    A transient failure is retried whatever the tool: the host replays a call that completed
+    under the same request id.
+    """
     exponential = min(policy.max_s, policy.initial_s * policy.multiplier**attempt)
     if is_transient(error):
-        return exponential if may_repeat_call else None
+        return exponential
     if not isinstance(error, ToolBridgeError):
         return None
     if error.type == ErrorType.RATE_LIMIT_EXCEEDED:
@@ -258,8 +260,7 @@ class _Attempts:
             self.needs_recovery = True
             return 0.0
         self.failures += 1
-        # A repeated call is safe: the host replays one completed under the same request id.
-        delay = retry_delay(error, self.failures - 1, self.backoff, may_repeat_call=True)
+        delay = retry_delay(error, self.failures - 1, self.backoff)
         if delay is None or self.failures >= self.max_retries:
             return None
         if self.on_retry is not None:

@@ -118,14 +118,13 @@ class AioTransport:
         *,
         timeout_s: float | None = None,
         default_deadline: bool = True,
-        tool_name: str | None = None,
         session_id: str | None = None,
     ) -> A:
         """``unary`` for responses with ``success``/``error``: an in-band error is raised as its class."""
         response = await self.unary(
             what, method, request, timeout_s=timeout_s, default_deadline=default_deadline
         )
-        return succeeded(response, tool_name=tool_name, session_id=session_id)
+        return succeeded(response, session_id=session_id)
 
     async def call_tool(self, request: pb.ToolCallRequest) -> Any:
         """Runs the call and returns the decoded result; a failed call raises its ``ToolCallError``.
