@@ -22,7 +22,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp_types import TextContent
 
 from toolbridge import SyncToolBridgeClient, ToolBridgeClient
-from toolbridge.launcher import HostProcess, launch_host
+from toolbridge.launch.host import HostProcess, launch_host
 
 REPO = Path(__file__).resolve().parents[2]
 PEERS_DIR = REPO / "bench" / "peers"

@@ -24,7 +24,7 @@ from toolbridge import (
     ToolExecutionError,
     create_grpc_channel,
 )
-from toolbridge.retry import retry_delay
+from toolbridge.features.retry import retry_delay
 
 from .answer_cutter import AnswerCutter
 from .conftest import spawn_host
@@ -276,7 +276,7 @@ def test_in_band_unavailable_is_retried_unless_the_host_says_it_is_not() -> None
 
 def test_batch_results_are_placed_by_index_and_a_malformed_answer_is_named() -> None:
     # The real host always answers well; this checks the client's guard against one that does not.
-    from toolbridge.batch import batch_results
+    from toolbridge.features.batch import batch_results
     from toolbridge.v1 import toolbridge_pb2 as pb
 
     requests: list[dict[str, Any]] = [{"tool_id": f"t{i}"} for i in range(4)]

@@ -31,14 +31,14 @@ from toolbridge import (
     ToolCommunicationError,
     ToolExecutionError,
 )
-from toolbridge.config import TOOL_BRIDGE_CONFIG
+from toolbridge.core.config import TOOL_BRIDGE_CONFIG
+from toolbridge.core.values import encode_value
 from toolbridge.transport import tool_call_request
 from toolbridge.transport.blocking_calls import SPIN_BACKOFF, SpinWait, spin_budget
 from toolbridge.transport.h2_calls import CallStreamConnection, GoawayFilter
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1 import values_pb2 as pb_values
 from toolbridge.v1.toolbridge_pb2_grpc import ToolBridgeServicer, add_ToolBridgeServicer_to_server
-from toolbridge.values import encode_value
 
 from .conftest import REPO_ROOT, spawn_host
 

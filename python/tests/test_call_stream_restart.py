@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from toolbridge import HostProcess, SyncToolBridgeClient, ToolBridgeClient
-from toolbridge.redis_server import launch_redis_server
+from toolbridge.launch.redis import launch_redis_server
 
 from .conftest import CLI, REPO_ROOT, TEST_TOOLS, spawn_host, wait_for
 from .test_call_stream import events, wait_for_event

@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from toolbridge.agent.model import AgentRun, ProgressEvent
-from toolbridge.errors import SessionError, ToolBridgeError, ToolCommunicationError
+from toolbridge.core.errors import SessionError, ToolBridgeError, ToolCommunicationError
 from toolbridge.transport.credentials import (
     TLS_CA_ENV,
     TLS_CERT_ENV,

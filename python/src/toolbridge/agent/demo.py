@@ -13,7 +13,7 @@ from typing import Any
 
 from toolbridge.agent.model import AgentError
 from toolbridge.agent.scripted import ScriptedLM, answer_turn, finish_turn, tool_turn
-from toolbridge.errors import ErrorType
+from toolbridge.core.errors import ErrorType
 
 SHOP_QUESTION = "I'm ordering 3 items at 14.50 EUR each with express shipping. What will I pay in total?"
 SHOP_TOOLS = ("search_docs", "read_doc", "calculate")

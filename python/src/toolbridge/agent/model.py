@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp as PbTimestamp
 
-from toolbridge.errors import ErrorType, ToolBridgeError
+from toolbridge.core.errors import ErrorType, ToolBridgeError
+from toolbridge.core.values import decode_value, encode_value
 from toolbridge.v1 import agents_pb2 as pb
 from toolbridge.v1 import values_pb2 as pb_values
-from toolbridge.values import decode_value, encode_value
 
 if TYPE_CHECKING:
     import dspy

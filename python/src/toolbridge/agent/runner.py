@@ -27,8 +27,8 @@ from toolbridge.agent.model import (
     ProgressEvent,
     storable,
 )
+from toolbridge.core.errors import ErrorType, ToolBridgeError
 from toolbridge.dspy import BridgeLost, ToolErrorObservation
-from toolbridge.errors import ErrorType, ToolBridgeError
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@ from toolbridge.transport.messages import (
     encode_args,
     encode_kwargs,
     new_request_id,
-    to_datetime,
     tool_call_request,
     tool_stream_request,
 )
@@ -44,7 +43,6 @@ __all__ = [
     "error_details",
     "error_from_info",
     "new_request_id",
-    "to_datetime",
     "token_interceptors",
     "tool_call_request",
     "tool_stream_request",

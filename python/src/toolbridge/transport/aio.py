@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from toolbridge.config import TOOL_BRIDGE_CONFIG
+from toolbridge.core.config import TOOL_BRIDGE_CONFIG
 from toolbridge.transport.aio_calls import AioCallStream
 from toolbridge.transport.channel import create_grpc_channel, open_call_stream
 from toolbridge.transport.credentials import TlsConfig, token_metadata

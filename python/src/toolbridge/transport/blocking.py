@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from toolbridge.config import TOOL_BRIDGE_CONFIG
+from toolbridge.core.config import TOOL_BRIDGE_CONFIG
 from toolbridge.transport.blocking_calls import BlockingCallStream
 from toolbridge.transport.channel import create_blocking_channel, open_call_stream
 from toolbridge.transport.credentials import TlsConfig, token_metadata

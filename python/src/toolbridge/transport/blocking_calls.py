@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import grpc
 
-from toolbridge.config import TOOL_BRIDGE_CONFIG
+from toolbridge.core.config import TOOL_BRIDGE_CONFIG
 from toolbridge.transport.address import SocketAddress
 from toolbridge.transport.h2_calls import CLIENT_CLOSED, CallStreamConnection, CallStreamEnded, StreamEnd
 from toolbridge.v1 import toolbridge_pb2 as pb

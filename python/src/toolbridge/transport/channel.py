@@ -7,7 +7,7 @@ from typing import Any, Protocol, TypeVar
 
 import grpc
 
-from toolbridge.config import GRPC_CONFIG
+from toolbridge.core.config import GRPC_CONFIG
 from toolbridge.transport.address import SocketAddress, parse_address
 from toolbridge.transport.credentials import TlsConfig, token_interceptors
 

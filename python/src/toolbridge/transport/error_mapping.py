@@ -6,8 +6,8 @@ from typing import Any, Protocol, TypeVar
 
 import grpc
 
-from toolbridge.config import TOOL_BRIDGE_CONFIG
-from toolbridge.errors import (
+from toolbridge.core.config import TOOL_BRIDGE_CONFIG
+from toolbridge.core.errors import (
     SESSION_ERROR_TYPES,
     ErrorType,
     SessionError,

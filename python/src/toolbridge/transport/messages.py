@@ -6,17 +6,14 @@ import itertools
 import os
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp as PbTimestamp
-
-from toolbridge.config import TOOL_BRIDGE_CONFIG
-from toolbridge.errors import InvalidValueError
+from toolbridge.core.config import TOOL_BRIDGE_CONFIG
+from toolbridge.core.errors import InvalidValueError
+from toolbridge.core.values import decode_value, encode_value
 from toolbridge.transport.error_mapping import error_from_info, succeeded
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1 import values_pb2 as pb_values
-from toolbridge.values import decode_value, encode_value
 
 _PROCESS_ID = uuid.uuid4().hex[:16]
 _counter = itertools.count(1)
@@ -141,8 +138,3 @@ def chunk_content(chunk: pb.ToolStreamChunk, request: pb.ToolStreamRequest) -> t
     if kind == "error":
         raise error_from_info(chunk.error, tool_name=request.tool_id, session_id=request.session_id)
     return kind, None
-
-
-def to_datetime(ts: PbTimestamp) -> datetime:
-    """A protobuf Timestamp as an aware UTC datetime."""
-    return ts.ToDatetime(tzinfo=UTC)

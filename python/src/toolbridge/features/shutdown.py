@@ -15,7 +15,7 @@ import signal
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from toolbridge.errors import ErrorType, ToolBridgeError
+from toolbridge.core.errors import ErrorType, ToolBridgeError
 
 T = TypeVar("T")
 

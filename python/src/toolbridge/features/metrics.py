@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from toolbridge.transport import AioTransport, to_datetime
+from toolbridge.core.specs import to_datetime
+from toolbridge.transport import AioTransport
 from toolbridge.v1 import toolbridge_pb2 as pb
 
 

@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from toolbridge.errors import InvalidValueError
-from toolbridge.proxy import AsyncGRPCProxyTool, ToolCaller
-from toolbridge.specs import ToolSpec
-from toolbridge.variables import VARIABLE_NAME_MAX, VariableInfo
+from toolbridge.client.proxy import AsyncGRPCProxyTool, ToolCaller
+from toolbridge.core.errors import InvalidValueError
+from toolbridge.core.specs import ToolSpec
+from toolbridge.core.variables import VARIABLE_NAME_MAX, VariableInfo
 
 log = logging.getLogger("toolbridge")
 

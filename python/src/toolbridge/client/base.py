@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from toolbridge.errors import ErrorType, SessionError
-from toolbridge.specs import Session
+from toolbridge.core.errors import ErrorType, SessionError
+from toolbridge.core.specs import Session
 from toolbridge.transport import (
     default_timeout,
     error_from_info,

@@ -17,15 +17,21 @@ from typing import Any
 
 import grpc
 
-from toolbridge.batch import BatchRequest, execute_batch
-from toolbridge.client_base import ClientBase
-from toolbridge.health import health_check
-from toolbridge.metrics import HostMetrics, get_metrics
-from toolbridge.pool import ChannelPool
-from toolbridge.proxy import AsyncGRPCProxyTool, build_proxy_tools
-from toolbridge.retry import DEFAULT_BACKOFF, BackoffPolicy, RetryEvent, SessionRecreated, run_with_retry
-from toolbridge.specs import Session, SessionDetails, ToolSpec
-from toolbridge.transport import AioTransport, TlsConfig, new_request_id, to_datetime
+from toolbridge.client.base import ClientBase
+from toolbridge.client.proxy import AsyncGRPCProxyTool, build_proxy_tools
+from toolbridge.core.specs import Session, SessionDetails, ToolSpec, to_datetime
+from toolbridge.features.batch import BatchRequest, execute_batch
+from toolbridge.features.health import health_check
+from toolbridge.features.metrics import HostMetrics, get_metrics
+from toolbridge.features.pool import ChannelPool
+from toolbridge.features.retry import (
+    DEFAULT_BACKOFF,
+    BackoffPolicy,
+    RetryEvent,
+    SessionRecreated,
+    run_with_retry,
+)
+from toolbridge.transport import AioTransport, TlsConfig, new_request_id
 from toolbridge.v1 import toolbridge_pb2 as pb
 
 
@@ -221,7 +227,7 @@ class ToolBridgeClient(ClientBase):
         timeout_ms: int | None = None,
         request_id: str | None = None,
     ) -> Any:
-        """``call_tool`` under the retry policy of ``toolbridge.retry`` (``max_retries`` counts attempts).
+        """``call_tool`` under the retry policy of ``features.retry`` (``max_retries`` counts attempts).
 
         Every attempt sends the same request id (a fresh one unless given), so the host
         answers an attempt whose call already completed with the recorded outcome: any tool

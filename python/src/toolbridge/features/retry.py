@@ -29,7 +29,7 @@ from typing import Literal, TypeVar
 
 import grpc
 
-from toolbridge.errors import ErrorType, SessionError, ToolBridgeError, ToolCommunicationError
+from toolbridge.core.errors import ErrorType, SessionError, ToolBridgeError, ToolCommunicationError
 
 T = TypeVar("T")
 TRANSIENT_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})

@@ -18,19 +18,19 @@ from typing import Any
 
 import grpc
 
-from toolbridge.batch import BatchRequest, batch_request, batch_results
-from toolbridge.client_base import ClientBase
-from toolbridge.health import health_check_blocking
-from toolbridge.metrics import HostMetrics, host_metrics
-from toolbridge.retry import (
+from toolbridge.client.base import ClientBase
+from toolbridge.core.specs import Session, SessionDetails, ToolSpec, to_datetime
+from toolbridge.features.batch import BatchRequest, batch_request, batch_results
+from toolbridge.features.health import health_check_blocking
+from toolbridge.features.metrics import HostMetrics, host_metrics
+from toolbridge.features.retry import (
     DEFAULT_BACKOFF,
     BackoffPolicy,
     RetryEvent,
     SessionRecreated,
     run_with_retry_blocking,
 )
-from toolbridge.specs import Session, SessionDetails, ToolSpec
-from toolbridge.transport import TlsConfig, deadline_s, new_request_id, to_datetime
+from toolbridge.transport import TlsConfig, deadline_s, new_request_id
 from toolbridge.transport.blocking import SyncTransport
 from toolbridge.v1 import toolbridge_pb2 as pb
 

@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, Iterable
 from contextlib import aclosing
 from typing import Any, Protocol
 
-from toolbridge.specs import ToolSpec
+from toolbridge.core.specs import ToolSpec
 
 
 class ToolCaller(Protocol):

@@ -14,11 +14,17 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from toolbridge.errors import ErrorType, InvalidValueError, ToolBridgeError, ToolCallError, tool_call_error
+from toolbridge.core.errors import (
+    ErrorType,
+    InvalidValueError,
+    ToolBridgeError,
+    ToolCallError,
+    tool_call_error,
+)
+from toolbridge.core.values import decode_value, encode_value_into
 from toolbridge.transport import AioTransport, deadline_s, error_details
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1 import values_pb2 as pb_values
-from toolbridge.values import decode_value, encode_value_into
 
 BatchRequest = Mapping[str, Any]
 """One item: ``{"tool_id": str, "args": [...], "kwargs": {...}, "timeout_ms": int}``; tool_id is required."""

@@ -6,7 +6,7 @@ import asyncio
 
 import grpc
 
-from toolbridge.config import TOOL_BRIDGE_CONFIG
+from toolbridge.core.config import TOOL_BRIDGE_CONFIG
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1.toolbridge_pb2_grpc import ToolBridgeStub
 

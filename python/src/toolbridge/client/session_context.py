@@ -28,27 +28,29 @@ from typing import Any, Final, Self
 
 from cachetools import TTLCache
 
-from toolbridge.client import ToolBridgeClient
-from toolbridge.config import TOOL_BRIDGE_CONFIG
-from toolbridge.errors import InvalidValueError, ToolBridgeError
-from toolbridge.proxy import AsyncGRPCProxyTool, StreamingGRPCProxyTool
-from toolbridge.specs import ToolSpec
-from toolbridge.v1 import toolbridge_pb2 as pb
-from toolbridge.values import decode_value, encode_value
-from toolbridge.variable_proxy import ContextProxyTool, VariableAwareProxyTool
-from toolbridge.variables import (
+from toolbridge.client.aio import ToolBridgeClient
+from toolbridge.client.proxy import AsyncGRPCProxyTool, StreamingGRPCProxyTool
+from toolbridge.client.variable_proxy import ContextProxyTool, VariableAwareProxyTool
+from toolbridge.core.config import TOOL_BRIDGE_CONFIG
+from toolbridge.core.errors import InvalidValueError, ToolBridgeError
+from toolbridge.core.specs import ToolSpec
+from toolbridge.core.values import decode_value, encode_value
+from toolbridge.core.variables import (
     Variable,
     VariableConstraints,
     VariableInfo,
     VariableNotFoundError,
     VariableType,
-    VariableWatch,
+)
+from toolbridge.features.variables import (
     delete_variable,
     get_variable,
     list_variables,
     set_variable,
     write_request,
 )
+from toolbridge.features.watch import VariableWatch
+from toolbridge.v1 import toolbridge_pb2 as pb
 
 log = logging.getLogger("toolbridge")
 
