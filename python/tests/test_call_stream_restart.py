@@ -166,7 +166,7 @@ async def test_a_call_the_draining_host_never_read_goes_to_the_new_host(
         old.send_signal(signal.SIGTERM)
 
         async def draining() -> bool:
-            return not await observer.health_check(timeout_s=5.0)
+            return not await observer.health_check(timeout_ms=5_000)
 
         await wait_for(draining)
         # The loop is blocked from here: the held call finishes, the draining host answers it and

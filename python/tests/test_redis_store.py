@@ -28,7 +28,7 @@ async def redis_url() -> AsyncIterator[str]:
 
 async def _serving(client: ToolBridgeClient) -> None:
     for _ in range(200):
-        if await client.health_check(timeout_s=0.5):
+        if await client.health_check(timeout_ms=500):
             return
         await asyncio.sleep(0.05)
     pytest.fail("the restarted host never answered")

@@ -160,7 +160,7 @@ async def test_tensor_is_a_typed_array_on_the_host_and_comes_back_exact(
 
 
 async def test_python_and_typescript_share_a_variable(ctx: SessionContext, client: ToolBridgeClient) -> None:
-    await ctx.set_variable("temperature", 0.7, metadata={"owner": "planner"})
+    await ctx.set_variable("temperature", 0.7, tags={"owner": "planner"})
     seen = await client.execute_tool("var_read", name="temperature")
     assert seen == {
         "value": 0.7,

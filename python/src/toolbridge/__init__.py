@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from toolbridge.client.aio import ToolBridgeClient
     from toolbridge.client.blocking import SyncToolBridgeClient
-    from toolbridge.client.proxy import AsyncGRPCProxyTool, StreamingGRPCProxyTool
+    from toolbridge.client.proxy import (
+        AsyncGRPCProxyTool,
+        StreamingGRPCProxyTool,
+        SyncGRPCProxyTool,
+        SyncStreamingGRPCProxyTool,
+    )
     from toolbridge.client.session_context import CachedSessionContext, SessionContext
     from toolbridge.client.variable_proxy import ContextProxyTool, VariableAwareProxyTool
     from toolbridge.core.config import GRPC_CONFIG, TOOL_BRIDGE_CONFIG
@@ -49,7 +54,7 @@ if TYPE_CHECKING:
     )
     from toolbridge.features.health import health_check
     from toolbridge.features.metrics import HostMetrics, ToolMetrics
-    from toolbridge.features.pool import ChannelPool
+    from toolbridge.features.pool import ChannelPool, SyncChannelPool
     from toolbridge.features.retry import (
         DEFAULT_BACKOFF,
         BackoffPolicy,
@@ -71,6 +76,8 @@ _EXPORTS: dict[str, str] = {
     "SyncToolBridgeClient": "toolbridge.client.blocking",
     "AsyncGRPCProxyTool": "toolbridge.client.proxy",
     "StreamingGRPCProxyTool": "toolbridge.client.proxy",
+    "SyncGRPCProxyTool": "toolbridge.client.proxy",
+    "SyncStreamingGRPCProxyTool": "toolbridge.client.proxy",
     "CachedSessionContext": "toolbridge.client.session_context",
     "SessionContext": "toolbridge.client.session_context",
     "ContextProxyTool": "toolbridge.client.variable_proxy",
@@ -105,6 +112,7 @@ _EXPORTS: dict[str, str] = {
     "HostMetrics": "toolbridge.features.metrics",
     "ToolMetrics": "toolbridge.features.metrics",
     "ChannelPool": "toolbridge.features.pool",
+    "SyncChannelPool": "toolbridge.features.pool",
     "BackoffPolicy": "toolbridge.features.retry",
     "DEFAULT_BACKOFF": "toolbridge.features.retry",
     "RetryEvent": "toolbridge.features.retry",
@@ -166,6 +174,9 @@ __all__ = [
     "SessionRecreatedError",
     "ShuttingDownError",
     "StreamingGRPCProxyTool",
+    "SyncChannelPool",
+    "SyncGRPCProxyTool",
+    "SyncStreamingGRPCProxyTool",
     "SyncToolBridgeClient",
     "Tensor",
     "Timestamp",

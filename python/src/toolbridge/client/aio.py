@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from toolbridge.client.base import ClientBase
+from toolbridge.client.base import ClientBase, max_attempts_of
 from toolbridge.client.proxy import AsyncGRPCProxyTool, build_proxy_tools
 from toolbridge.core.specs import Session, SessionDetails, ToolSpec, to_datetime
 from toolbridge.features.batch import BatchRequest, execute_batch
@@ -31,7 +31,7 @@ from toolbridge.features.retry import (
     SessionRecreated,
     run_with_retry,
 )
-from toolbridge.transport import AioTransport, TlsConfig, new_request_id
+from toolbridge.transport import AioTransport, TlsConfig
 from toolbridge.v1 import toolbridge_pb2 as pb
 
 
@@ -39,11 +39,12 @@ class ToolBridgeClient(ClientBase):
     """Calls the tools of a toolbridge host within one session.
 
     Tool calls share one multiplexed call stream to the host (see ``AioTransport``; with
-    ``multiplex=False`` each is an ExecuteTool RPC); a call without a timeout of its own gets
-    ``default_timeout_ms`` (``TOOL_BRIDGE_CONFIG``, 30 s), a stream gets it as its idle
-    timeout, every other RPC but a batch as its deadline (a host that stops answering fails
-    them with ``DEADLINE_EXCEEDED``). The client owns its channel unless one is passed in
-    (e.g. from a channel pool).
+    ``multiplex=False`` each is an ExecuteTool RPC), at most ``max_calls_per_stream`` of them
+    in flight (``GRPC_CONFIG["max_calls_per_stream"]``, 100; more wait for a slot); a call
+    without a timeout of its own gets ``default_timeout_ms`` (``TOOL_BRIDGE_CONFIG``, 30 s), a
+    stream gets it as its idle timeout, every other RPC but a batch as its deadline (a host
+    that stops answering fails them with ``DEADLINE_EXCEEDED``). The client owns its channel
+    unless one is passed in (e.g. from a channel pool).
     ``SyncToolBridgeClient`` is the same client for code without an event loop.
     Errors: ``SessionError`` (unknown/expired session, session limit),
     ``ToolCallError`` (the host answered and the call failed: validation, unknown
@@ -65,6 +66,7 @@ class ToolBridgeClient(ClientBase):
         token: str | None = None,
         default_timeout_ms: int | None = None,
         multiplex: bool = True,
+        max_calls_per_stream: int | None = None,
     ) -> None:
         super().__init__(server_address, default_timeout_ms)
         #: The wire under this client; features built on the client call the host through it.
@@ -76,6 +78,7 @@ class ToolBridgeClient(ClientBase):
             token=token,
             multiplex=multiplex,
             default_timeout_ms=self.default_timeout_ms,
+            max_calls_per_stream=max_calls_per_stream,
         )
 
     @classmethod
@@ -142,8 +145,9 @@ class ToolBridgeClient(ClientBase):
         response = await self.transport.unary("CleanupSession", self.transport.stub.CleanupSession, request)
         self.session_ended(response, session_id)
 
-    async def health_check(self, timeout_s: float | None = None) -> bool:
-        return await health_check(self.transport.channel, timeout_s)
+    async def health_check(self, *, timeout_ms: float | None = None) -> bool:
+        """True when the host answers SERVING within ``timeout_ms`` (5 s by default); never raises."""
+        return await health_check(self.transport.channel, timeout_ms=timeout_ms)
 
     # -- tools ------------------------------------------------------------------------------
 
@@ -194,7 +198,7 @@ class ToolBridgeClient(ClientBase):
     ) -> list[Any]:
         """Many calls in one round trip; results in request order, a ``ToolCallError`` for each failure.
 
-        See ``toolbridge.batch.execute_batch``.
+        See ``toolbridge.features.batch.execute_batch``.
         """
         return await execute_batch(
             self.transport,
@@ -208,10 +212,18 @@ class ToolBridgeClient(ClientBase):
         )
 
     async def execute_with_retry(
-        self, tool_id: str, /, *args: Any, max_retries: int = 3, **kwargs: Any
+        self,
+        tool_id: str,
+        /,
+        *args: Any,
+        max_attempts: int | None = None,
+        max_retries: int | None = None,
+        **kwargs: Any,
     ) -> Any:
         """``execute_tool`` retried on transient errors; see ``call_with_retry``."""
-        return await self.call_with_retry(tool_id, args, kwargs, max_retries=max_retries)
+        return await self.call_with_retry(
+            tool_id, args, kwargs, max_attempts=max_attempts, max_retries=max_retries
+        )
 
     async def call_with_retry(
         self,
@@ -219,7 +231,8 @@ class ToolBridgeClient(ClientBase):
         args: Iterable[Any] = (),
         kwargs: Mapping[str, Any] | None = None,
         *,
-        max_retries: int = 3,
+        max_attempts: int | None = None,
+        max_retries: int | None = None,
         backoff: BackoffPolicy | None = None,
         recover_session: bool = True,
         on_retry: Callable[[RetryEvent], None] | None = None,
@@ -227,7 +240,8 @@ class ToolBridgeClient(ClientBase):
         timeout_ms: int | None = None,
         request_id: str | None = None,
     ) -> Any:
-        """``call_tool`` under the retry policy of ``features.retry`` (``max_retries`` counts attempts).
+        """``call_tool`` under the retry policy of ``features.retry``, at most ``max_attempts``
+        attempts, the first included (3 by default; ``max_retries`` is the guide's older name).
 
         Every attempt sends the same request id (a fresh one unless given), so the host
         answers an attempt whose call already completed with the recorded outcome: any tool
@@ -238,8 +252,7 @@ class ToolBridgeClient(ClientBase):
         ``SessionRecreatedError`` is raised.
         """
         arguments, keywords = tuple(args), dict(kwargs or {})
-        request_id = request_id or new_request_id()
-        session_id, metadata = self.require_session(), dict(self.session_metadata)
+        request_id, session_id, metadata = self.retried_call(request_id)
 
         async def attempt() -> Any:
             return await self.call_tool(
@@ -252,16 +265,16 @@ class ToolBridgeClient(ClientBase):
         return await run_with_retry(
             attempt,
             recover_session=recover if recover_session else None,
-            max_retries=max_retries,
+            max_attempts=max_attempts_of(max_attempts, max_retries),
             backoff=backoff or DEFAULT_BACKOFF,
             on_retry=on_retry,
             on_session_recreated=on_session_recreated,
             session_id=session_id,
         )
 
-    async def get_metrics(self, timeout_s: float | None = None) -> HostMetrics:
+    async def get_metrics(self, *, timeout_ms: float | None = None) -> HostMetrics:
         """The host's counters: calls, errors by type and time per tool, sessions, stream chunks, batches."""
-        return await get_metrics(self.transport, timeout_s)
+        return await get_metrics(self.transport, timeout_ms=timeout_ms)
 
     def stream_tool(self, tool_id: str, /, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
         """Streams a tool's chunks. Leaving the loop early cancels the call and the host aborts the tool.

@@ -10,19 +10,21 @@ with SyncToolBridgeClient("127.0.0.1:50051") as client:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from contextlib import closing
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 import grpc
 
-from toolbridge.client.base import ClientBase
+from toolbridge.client.base import ClientBase, max_attempts_of
+from toolbridge.client.proxy import SyncGRPCProxyTool, build_sync_proxy_tools
 from toolbridge.core.specs import Session, SessionDetails, ToolSpec, to_datetime
-from toolbridge.features.batch import BatchRequest, batch_request, batch_results
+from toolbridge.features.batch import BatchRequest, execute_batch_blocking
 from toolbridge.features.health import health_check_blocking
-from toolbridge.features.metrics import HostMetrics, host_metrics
+from toolbridge.features.metrics import HostMetrics, get_metrics_blocking
+from toolbridge.features.pool import SyncChannelPool
 from toolbridge.features.retry import (
     DEFAULT_BACKOFF,
     BackoffPolicy,
@@ -30,18 +32,18 @@ from toolbridge.features.retry import (
     SessionRecreated,
     run_with_retry_blocking,
 )
-from toolbridge.transport import TlsConfig, deadline_s, new_request_id
-from toolbridge.transport.blocking import SyncTransport
+from toolbridge.transport import SyncTransport, TlsConfig
 from toolbridge.v1 import toolbridge_pb2 as pb
 
 
 class SyncToolBridgeClient(ClientBase):
-    """``ToolBridgeClient`` for blocking code: the same methods, options and errors, no ``await``.
+    """``ToolBridgeClient`` for blocking code: the same methods, parameters and errors, no ``await``.
 
     Its own blocking transport: no event loop, no thread of its own. One client may be shared
     by many threads; their tool calls go on one multiplexed call stream, each thread waiting
     for its own response. It works inside a running event loop too (it blocks that loop while
-    it waits, as any blocking call does). ``tls`` and ``token`` as ``ToolBridgeClient``'s.
+    it waits, as any blocking call does). ``tls``, ``token``, ``max_calls_per_stream`` and the
+    timeouts as ``ToolBridgeClient``'s.
     """
 
     def __init__(
@@ -54,9 +56,10 @@ class SyncToolBridgeClient(ClientBase):
         token: str | None = None,
         default_timeout_ms: int | None = None,
         multiplex: bool = True,
+        max_calls_per_stream: int | None = None,
     ) -> None:
         super().__init__(server_address, default_timeout_ms)
-        #: The wire under this client.
+        #: The wire under this client; features built on the client call the host through it.
         self.transport = SyncTransport(
             server_address,
             channel=channel,
@@ -65,7 +68,21 @@ class SyncToolBridgeClient(ClientBase):
             token=token,
             multiplex=multiplex,
             default_timeout_ms=self.default_timeout_ms,
+            max_calls_per_stream=max_calls_per_stream,
         )
+
+    @classmethod
+    @contextmanager
+    def from_pool(
+        cls, pool: SyncChannelPool, target: str | None = None, **options: Any
+    ) -> Iterator[SyncToolBridgeClient]:
+        """A client on a pooled channel (to ``target``, or the pool's next one); the channel stays open.
+
+        The pool's token goes with the client's calls unless ``options`` give another.
+        """
+        resolved, channel = pool.checkout(target)
+        with cls(resolved, channel=channel, **{"token": pool.token, **options}) as client:
+            yield client
 
     @property
     def channel(self) -> grpc.Channel:
@@ -89,10 +106,7 @@ class SyncToolBridgeClient(ClientBase):
         """Creates a session, or attaches to a live one with this id; the host picks an id when empty."""
         request = pb.InitializeSessionRequest(session_id=session_id, metadata=dict(metadata or {}))
         response = self.transport.checked(
-            "InitializeSession",
-            self.transport.stub.InitializeSession,
-            request,
-            session_id=session_id or None,
+            "InitializeSession", self.transport.stub.InitializeSession, request, session_id=session_id or None
         )
         return self.session_started(response, metadata)
 
@@ -119,12 +133,14 @@ class SyncToolBridgeClient(ClientBase):
         if session_id is None:
             return
         request = pb.CleanupSessionRequest(session_id=session_id)
-        self.session_ended(
-            self.transport.unary("CleanupSession", self.transport.stub.CleanupSession, request), session_id
-        )
+        response = self.transport.unary("CleanupSession", self.transport.stub.CleanupSession, request)
+        self.session_ended(response, session_id)
 
-    def health_check(self, timeout_s: float | None = None) -> bool:
-        return health_check_blocking(self.transport.channel, timeout_s, self.transport.metadata)
+    def health_check(self, *, timeout_ms: float | None = None) -> bool:
+        """True when the host answers SERVING within ``timeout_ms`` (5 s by default); never raises."""
+        return health_check_blocking(
+            self.transport.channel, timeout_ms=timeout_ms, metadata=self.transport.metadata
+        )
 
     # -- tools ------------------------------------------------------------------------------
 
@@ -136,6 +152,10 @@ class SyncToolBridgeClient(ClientBase):
             "ListTools", self.transport.stub.ListTools, request, session_id=session_id
         )
         return [ToolSpec.from_pb(spec) for spec in response.tools]
+
+    def proxy_tools(self) -> dict[str, SyncGRPCProxyTool]:
+        """One callable proxy per tool of the session, by name (streaming tools get the streaming proxy)."""
+        return build_sync_proxy_tools(self.list_tools(), self)
 
     def execute_tool(self, tool_id: str, /, *args: Any, **kwargs: Any) -> Any:
         """Calls a tool: positional arguments bind to its parameters in order, keywords by name.
@@ -153,8 +173,11 @@ class SyncToolBridgeClient(ClientBase):
         timeout_ms: int | None = None,
         request_id: str | None = None,
     ) -> Any:
-        """``execute_tool`` with call options, as ``ToolBridgeClient.call_tool``."""
-        return self.transport.call_tool(self.call_request(tool_id, args, kwargs, timeout_ms, request_id))
+        """``execute_tool`` with call options: ``timeout_ms`` caps the tool's own timeout on the host
+        (``default_timeout_ms`` when not given); ``request_id`` is the call's idempotency key
+        (docs/replay.md: the same call repeated under it is replayed, another call refused)."""
+        request = self.call_request(tool_id, args, kwargs, timeout_ms, request_id)
+        return self.transport.call_tool(request)
 
     def execute_batch(
         self,
@@ -166,10 +189,13 @@ class SyncToolBridgeClient(ClientBase):
         timeout_ms: int | None = None,
         request_id: str | None = None,
     ) -> list[Any]:
-        """Many calls in one round trip, as ``ToolBridgeClient.execute_batch``."""
-        session_id = self.require_session()
-        request = batch_request(
-            session_id,
+        """Many calls in one round trip; results in request order, a ``ToolCallError`` for each failure.
+
+        See ``toolbridge.features.batch.execute_batch``.
+        """
+        return execute_batch_blocking(
+            self.transport,
+            self.require_session(),
             batch_requests,
             parallel=parallel,
             stop_on_error=stop_on_error,
@@ -177,19 +203,18 @@ class SyncToolBridgeClient(ClientBase):
             timeout_ms=timeout_ms,
             request_id=request_id,
         )
-        response = self.transport.checked(
-            "BatchExecuteTools",
-            self.transport.stub.BatchExecuteTools,
-            request,
-            timeout_s=deadline_s(timeout_ms),
-            default_deadline=False,  # as ToolBridgeClient's: a batch may legitimately run long
-            session_id=session_id,
-        )
-        return batch_results(batch_requests, response)
 
-    def execute_with_retry(self, tool_id: str, /, *args: Any, max_retries: int = 3, **kwargs: Any) -> Any:
+    def execute_with_retry(
+        self,
+        tool_id: str,
+        /,
+        *args: Any,
+        max_attempts: int | None = None,
+        max_retries: int | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """``execute_tool`` retried on transient errors; see ``call_with_retry``."""
-        return self.call_with_retry(tool_id, args, kwargs, max_retries=max_retries)
+        return self.call_with_retry(tool_id, args, kwargs, max_attempts=max_attempts, max_retries=max_retries)
 
     def call_with_retry(
         self,
@@ -197,7 +222,8 @@ class SyncToolBridgeClient(ClientBase):
         args: Iterable[Any] = (),
         kwargs: Mapping[str, Any] | None = None,
         *,
-        max_retries: int = 3,
+        max_attempts: int | None = None,
+        max_retries: int | None = None,
         backoff: BackoffPolicy | None = None,
         recover_session: bool = True,
         on_retry: Callable[[RetryEvent], None] | None = None,
@@ -205,10 +231,19 @@ class SyncToolBridgeClient(ClientBase):
         timeout_ms: int | None = None,
         request_id: str | None = None,
     ) -> Any:
-        """``call_tool`` under the retry policy, as ``ToolBridgeClient.call_with_retry``."""
+        """``call_tool`` under the retry policy of ``features.retry``, at most ``max_attempts``
+        attempts, the first included (3 by default; ``max_retries`` is the guide's older name).
+
+        Every attempt sends the same request id (a fresh one unless given), so the host
+        answers an attempt whose call already completed with the recorded outcome: any tool
+        is retried after a transport failure without running twice (docs/replay.md). With
+        ``recover_session``, a session the host lost (a restart on the memory store) is
+        re-created under the same id; when it comes back empty the caller is told:
+        ``on_session_recreated`` is called and the call goes on, or without it
+        ``SessionRecreatedError`` is raised.
+        """
         arguments, keywords = tuple(args), dict(kwargs or {})
-        request_id = request_id or new_request_id()
-        session_id, metadata = self.require_session(), dict(self.session_metadata)
+        request_id, session_id, metadata = self.retried_call(request_id)
 
         def attempt() -> Any:
             return self.call_tool(tool_id, arguments, keywords, timeout_ms=timeout_ms, request_id=request_id)
@@ -219,20 +254,16 @@ class SyncToolBridgeClient(ClientBase):
         return run_with_retry_blocking(
             attempt,
             recover_session=recover if recover_session else None,
-            max_retries=max_retries,
+            max_attempts=max_attempts_of(max_attempts, max_retries),
             backoff=backoff or DEFAULT_BACKOFF,
             on_retry=on_retry,
             on_session_recreated=on_session_recreated,
             session_id=session_id,
         )
 
-    def get_metrics(self, timeout_s: float | None = None) -> HostMetrics:
+    def get_metrics(self, *, timeout_ms: float | None = None) -> HostMetrics:
         """The host's counters: calls, errors by type and time per tool, sessions, stream chunks, batches."""
-        return host_metrics(
-            self.transport.unary(
-                "GetMetrics", self.transport.stub.GetMetrics, pb.GetMetricsRequest(), timeout_s=timeout_s
-            )
-        )
+        return get_metrics_blocking(self.transport, timeout_ms=timeout_ms)
 
     def stream_tool(self, tool_id: str, /, *args: Any, **kwargs: Any) -> Generator[Any, None, None]:
         """Streams a tool's chunks. Leaving the loop early cancels the call and the host aborts the tool.
@@ -252,7 +283,15 @@ class SyncToolBridgeClient(ClientBase):
         idle_timeout_ms: int | None = None,
         request_id: str | None = None,
     ) -> Generator[Any, None, None]:
-        """``stream_tool`` with call options, as ``ToolBridgeClient.open_stream``."""
+        """``stream_tool`` with call options.
+
+        ``timeout_ms`` is the total budget (the longest the whole stream may run, and plus
+        the usual slack its gRPC deadline); ``idle_timeout_ms`` the longest wait for the next
+        chunk (``default_timeout_ms`` when not given). The host applies the shorter of each and
+        the tool's own; when one passes the stream raises ``Timeout`` with
+        ``details["timeout"]`` ``"total"`` or ``"idle"``.
+        """
         request = self.stream_request(tool_id, args, kwargs, timeout_ms, idle_timeout_ms, request_id)
+        # Nothing is sent before the first chunk is asked for; closing this generator closes the stream.
         with closing(self.transport.stream_tool(request)) as chunks:
             yield from chunks

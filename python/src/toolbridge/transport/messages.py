@@ -44,15 +44,21 @@ def default_timeout(timeout_ms: int | None) -> int:
     return chosen
 
 
-def deadline_s(timeout_ms: int | None) -> float | None:
-    """The gRPC deadline, in seconds, of a call the host stops after ``timeout_ms`` (None: no deadline).
+def deadline_ms(timeout_ms: int | None) -> int | None:
+    """The deadline of a call the host stops after ``timeout_ms`` (None: no deadline).
 
     The host enforces ``timeout_ms`` and answers with a ``Timeout`` error; the deadline comes a
-    little later, as a backstop for a host that never answers.
+    little later (``deadline_slack_ms``), as a backstop for a host that never answers.
     """
     if not timeout_ms:
         return None
-    return (timeout_ms + int(TOOL_BRIDGE_CONFIG["deadline_slack_ms"])) / 1000
+    return timeout_ms + int(TOOL_BRIDGE_CONFIG["deadline_slack_ms"])
+
+
+def deadline_s(timeout_ms: int | None) -> float | None:
+    """``deadline_ms`` in seconds, the unit of gRPC's ``timeout=`` and of the clocks that wait."""
+    deadline = deadline_ms(timeout_ms)
+    return None if deadline is None else deadline / 1000
 
 
 def encode_args(args: Iterable[Any]) -> list[pb_values.Value]:
