@@ -46,18 +46,27 @@ async def test_runs_the_scripted_shop_agent_and_reports_each_step(
     )
     assert result.code == 0, result.stderr
     events = result.lines
-    assert [e["event"] for e in events] == [
+    assert [e["kind"] for e in events] == [
         "run_started",
         *["thought", "tool_call", "observation"] * 3,
         "run_finished",
     ]
-    calls = [e for e in events if e["event"] == "tool_call"]
-    assert [(c["tool_name"], c["tool_args"]) for c in calls] == [
+    # The host reads these lines (runPythonAgent): camelCase keys and a kind, like the agent records.
+    assert {e["kind"]: sorted(e) for e in events} == {
+        "run_started": ["agentId", "kind", "lm", "runId"],
+        "thought": ["kind", "runId", "step", "text"],
+        "tool_call": ["kind", "runId", "step", "toolArgs", "toolName"],
+        "observation": ["errorType", "kind", "observation", "runId", "step", "toolName"],
+        "run_finished": ["agentId", "error", "kind", "outputs", "runId", "status"],
+    }
+    assert {e["runId"] for e in events} == {events[-1]["runId"]}
+    calls = [e for e in events if e["kind"] == "tool_call"]
+    assert [(c["toolName"], c["toolArgs"]) for c in calls] == [
         ("search_docs", {"query": "express shipping cost", "limit": 2}),
         ("calculate", {"expression": "3 * 14.50 + 12"}),
         ("finish", {}),
     ]
-    observations = [e["observation"] for e in events if e["event"] == "observation"]
+    observations = [e["observation"] for e in events if e["kind"] == "observation"]
     assert observations[0][0]["id"] == "shipping"
     assert "costs 12 EUR" in observations[0][0]["snippet"]
     assert observations[1:] == [55.5, "Completed."]
@@ -66,7 +75,7 @@ async def test_runs_the_scripted_shop_agent_and_reports_each_step(
     assert final["outputs"] == {
         "answer": "55.50 EUR: 3 x 14.50 EUR = 43.50 EUR for the items plus 12 EUR for express shipping."
     }
-    assert final["run_id"].startswith(final["agent_id"] + "_")
+    assert final["runId"].startswith(final["agentId"] + "_")
     # The readable progress goes to stderr.
     assert "[step 2] call calculate(expression='3 * 14.50 + 12')" in result.stderr
     assert "[step 2] -> 55.5" in result.stderr
@@ -102,9 +111,9 @@ async def test_a_json_script_drives_the_agent(
         "--events",
     )
     assert result.code == 0, result.stderr
-    observations = [e for e in result.lines if e["event"] == "observation"]
+    observations = [e for e in result.lines if e["kind"] == "observation"]
     # The failed call is an observation with its error type, and the run went on.
-    assert observations[0]["error_type"] == "ToolExecutionError"
+    assert observations[0]["errorType"] == "ToolExecutionError"
     assert observations[0]["observation"].startswith(
         "Tool 'read_doc' failed (ToolExecutionError): no document"
     )

@@ -49,11 +49,11 @@ async def test_an_agent_created_here_is_run_by_another_process(
     assert result.code == 0, result.stderr
     events = result.lines
     finished = events[-1]
-    assert finished["event"] == "run_finished"
-    assert finished["agent_id"] == agent_id
+    assert finished["kind"] == "run_finished"
+    assert finished["agentId"] == agent_id
 
     runs = await shop_agents.store.list_runs(agent_id)
-    assert [run.run_id for run in runs] == [finished["run_id"]]
+    assert [run.run_id for run in runs] == [finished["runId"]]
     run = runs[0]
     assert run.status == "succeeded"
     assert run.outputs == {"answer": SHOP_ANSWER}
@@ -73,8 +73,8 @@ async def test_an_agent_created_by_another_process_is_run_here(
     )  # fmt: skip
     assert result.code == 0, result.stderr
     events = result.lines
-    assert events[0]["event"] == "agent_created"
-    agent_id = str(events[0]["agent_id"])
+    assert events[0]["kind"] == "agent_created"
+    agent_id = str(events[0]["agentId"])
 
     definitions = await shop_agents.store.list_definitions()
     assert [(d.agent_id, d.tool_names, d.max_iters) for d in definitions] == [
