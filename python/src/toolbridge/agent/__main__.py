@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from toolbridge.agent.events import created_record, print_result, progress_printer, to_json
-from toolbridge.agent.model import AgentRun, ProgressEvent
+from toolbridge.agent.records import AgentRun, ProgressEvent
 from toolbridge.core.errors import SessionError, ToolBridgeError, ToolCommunicationError
 from toolbridge.transport.credentials import (
     TLS_CA_ENV,
@@ -139,7 +139,8 @@ def credentials(args: argparse.Namespace) -> tuple[TlsConfig | None, str | None]
 
 
 async def run(args: argparse.Namespace) -> int:
-    from toolbridge.agent.model import AgentDefinition, AgentRunError
+    from toolbridge.agent.model import AgentDefinition
+    from toolbridge.agent.records import AgentRunError
     from toolbridge.agent.session import SessionAgents
     from toolbridge.dspy import GRPCToolBridge
 

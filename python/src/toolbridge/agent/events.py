@@ -25,7 +25,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TextIO
 
-from toolbridge.agent.model import AgentRun, ProgressEvent
+from toolbridge.agent.records import AgentRun, ProgressEvent
 
 
 def _json_default(value: Any) -> Any:

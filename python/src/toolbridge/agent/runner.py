@@ -17,9 +17,8 @@ from typing import Any, TypeVar
 import dspy
 from dspy.utils.callback import BaseCallback
 
-from toolbridge.agent.model import (
-    AgentDefinition,
-    AgentError,
+from toolbridge.agent.model import AgentDefinition, AgentError
+from toolbridge.agent.records import (
     AgentRun,
     AgentRunError,
     AgentRunStep,

@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Final, TypeVar
 
-from toolbridge.agent.model import AgentDefinition, AgentNotFoundError, AgentRun, AgentRunStep, AgentStore
+from toolbridge.agent.model import AgentDefinition, AgentNotFoundError
+from toolbridge.agent.records import AgentRun, AgentRunStep, AgentStore
 from toolbridge.client.aio import ToolBridgeClient
 from toolbridge.client.session_context import SessionContext
 from toolbridge.core.errors import InvalidValueError

@@ -30,6 +30,13 @@ def to_datetime(ts: PbTimestamp) -> datetime:
     return ts.ToDatetime(tzinfo=UTC)
 
 
+def to_timestamp(value: datetime) -> PbTimestamp:
+    """A datetime as a protobuf Timestamp."""
+    stamp = PbTimestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
 @dataclass(frozen=True)
 class Session:
     session_id: str
