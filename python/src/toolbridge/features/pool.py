@@ -51,7 +51,7 @@ def separate_connection_blocking_channels(tls: TlsConfig | None = None) -> Block
     return factory
 
 
-class PooledChannels(Generic[C]):
+class _PooledChannels(Generic[C]):
     """Which channel a pool hands out next (no I/O, no lock: each pool holds its own)."""
 
     def __init__(self, targets: Sequence[str], max_per_target: int, factory: Callable[[str], C]) -> None:
@@ -116,7 +116,7 @@ class ChannelPool:
         token: str | None = None,
     ) -> None:
         factory = channel_factory or separate_connection_channels(tls, token)
-        self._pooled = PooledChannels(targets, max_channels_per_target, factory)
+        self._pooled = _PooledChannels(targets, max_channels_per_target, factory)
         self.max_per_target = max_channels_per_target
         self._lock = asyncio.Lock()
 
@@ -171,7 +171,7 @@ class SyncChannelPool:
         token: str | None = None,
     ) -> None:
         factory = channel_factory or separate_connection_blocking_channels(tls)
-        self._pooled = PooledChannels(targets, max_channels_per_target, factory)
+        self._pooled = _PooledChannels(targets, max_channels_per_target, factory)
         self.max_per_target = max_channels_per_target
         self.token = token
         self._lock = threading.Lock()
