@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness.cluster import cluster
 from harness.mcp import MOUNT_WORKLOAD, SERVE, mcp
+from harness.memory import memory
 from harness.peers import (  # the harness lives next to this script
     REPO,
     BenchError,
@@ -49,7 +50,7 @@ from harness.peers import (  # the harness lives next to this script
 from harness.report import render, summarize
 from harness.stall import stall
 from harness.stores import stores
-from harness.workloads import SMOKE, WORKLOADS, Bench, Counts, Record, Results, memory, warm_up
+from harness.workloads import SMOKE, WORKLOADS, Bench, Counts, Record, Results, warm_up
 
 RESULTS_DIR = REPO / "bench" / "results"
 ALL = [*WORKLOADS, "mcp", "stores", "cluster", "stall", "memory"]
@@ -89,34 +90,42 @@ async def run(counts: Counts, repeats: int, only: list[str]) -> Results:
     results = Results()
     selected = [name for name in WORKLOADS if name in only]
     if selected:
-        say(
-            "starting peers: toolbridge host, bare grpc-js server, MCP server (stdio and HTTP), "
-            "raw socket echo"
-        )
-        async with contextlib.AsyncExitStack() as stack:
-            sockets = stack.enter_context(tempfile.TemporaryDirectory(prefix="toolbridge-bench-"))
-            # Idle sessions may pile up across repeats; the session workload cleans up after itself.
-            # The launcher puts the host on a Unix socket, as it does for any user; the bare server too.
-            host = await stack.enter_async_context(toolbridge_host({"max-concurrent-sessions": 10_000}))
-            bare = await stack.enter_async_context(spawned(grpc_echo_command(f"unix:{sockets}/bare.sock")))
-            http = await stack.enter_async_context(spawned(mcp_http_command()))
-            pingpong = await stack.enter_async_context(spawned(pingpong_command(f"{sockets}/pingpong.sock")))
-            callers: dict[str, Caller] = {
-                "toolbridge": await stack.enter_async_context(grpc_caller("toolbridge", host.target)),
-                "toolbridge-sync": stack.enter_context(sync_caller("toolbridge-sync", host.target)),
-                "unary": await stack.enter_async_context(grpc_caller("unary", host.target, multiplex=False)),
-                "grpc": await stack.enter_async_context(grpc_caller("grpc", bare.target)),
-                "mcp-stdio": await stack.enter_async_context(mcp_caller("mcp-stdio", mcp_stdio_parameters())),
-                "mcp-http": await stack.enter_async_context(mcp_caller("mcp-http", http.target)),
-            }
-            bench = Bench(callers, counts, results, host.target, http.target, pingpong.target)
-            say("warming up every peer (untimed)")
-            await warm_up(bench)
-            for repeat in range(repeats):
-                bench.repeat = repeat
-                say(f"repeat {repeat + 1} of {repeats}: {', '.join(selected)}")
-                for name in selected:
-                    await WORKLOADS[name](bench)
+        await run_against_peers(counts, repeats, selected, results)
+    await run_own_processes(counts, repeats, only, results)
+    return results
+
+
+async def run_against_peers(counts: Counts, repeats: int, selected: list[str], results: Results) -> None:
+    """The workloads that drive every peer from this process, all peers started once."""
+    say("starting peers: toolbridge host, bare grpc-js server, MCP server (stdio and HTTP), raw socket echo")
+    async with contextlib.AsyncExitStack() as stack:
+        sockets = stack.enter_context(tempfile.TemporaryDirectory(prefix="toolbridge-bench-"))
+        # Idle sessions may pile up across repeats; the session workload cleans up after itself.
+        # The launcher puts the host on a Unix socket, as it does for any user; the bare server too.
+        host = await stack.enter_async_context(toolbridge_host({"max-concurrent-sessions": 10_000}))
+        bare = await stack.enter_async_context(spawned(grpc_echo_command(f"unix:{sockets}/bare.sock")))
+        http = await stack.enter_async_context(spawned(mcp_http_command()))
+        pingpong = await stack.enter_async_context(spawned(pingpong_command(f"{sockets}/pingpong.sock")))
+        callers: dict[str, Caller] = {
+            "toolbridge": await stack.enter_async_context(grpc_caller("toolbridge", host.target)),
+            "toolbridge-sync": stack.enter_context(sync_caller("toolbridge-sync", host.target)),
+            "unary": await stack.enter_async_context(grpc_caller("unary", host.target, multiplex=False)),
+            "grpc": await stack.enter_async_context(grpc_caller("grpc", bare.target)),
+            "mcp-stdio": await stack.enter_async_context(mcp_caller("mcp-stdio", mcp_stdio_parameters())),
+            "mcp-http": await stack.enter_async_context(mcp_caller("mcp-http", http.target)),
+        }
+        bench = Bench(callers, counts, results, host.target, http.target, pingpong.target)
+        say("warming up every peer (untimed)")
+        await warm_up(bench)
+        for repeat in range(repeats):
+            bench.repeat = repeat
+            say(f"repeat {repeat + 1} of {repeats}: {', '.join(selected)}")
+            for name in selected:
+                await WORKLOADS[name](bench)
+
+
+async def run_own_processes(counts: Counts, repeats: int, only: list[str], results: Results) -> None:
+    """The workloads that start processes of their own (hosts on Redis, probes, client processes)."""
     if "mcp" in only:
         say(
             "mcp: the Python MCP client on the host's MCP endpoint and on a bare MCP server (HTTP); the "
@@ -180,7 +189,6 @@ async def run(counts: Counts, repeats: int, only: list[str]) -> Results:
             print(f"      memory      {case:<22} {peer:<10} rss {figures['rss_mb']:,.1f} MB", file=sys.stderr)
 
         await memory(counts, record)
-    return results
 
 
 def recorder(results: Results, workload: str, line: Callable[[str, str, dict[str, float]], str]) -> Record:

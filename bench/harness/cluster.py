@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from toolbridge.redis_server import launch_redis_server
+from toolbridge.launch.redis import launch_redis_server
 
 from .peers import BenchError, toolbridge_host
 from .workloads import Counts, Record

@@ -22,13 +22,13 @@ from mcp.client.stdio import StdioServerParameters
 from mcp_types import TextContent
 
 from toolbridge import SyncToolBridgeClient, ToolBridgeClient
-from toolbridge.launcher import HostProcess, launch_host
+from toolbridge.launch.host import HostProcess, launch_host
 
 REPO = Path(__file__).resolve().parents[2]
 PEERS_DIR = REPO / "bench" / "peers"
 TOOLS_MODULE = PEERS_DIR / "toolbridge-tools.ts"
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-STARTUP_TIMEOUT_S = 60.0
+STARTUP_TIMEOUT_MS = 60_000
 
 
 class BenchError(RuntimeError):
@@ -86,7 +86,7 @@ async def spawn_server(command: list[str]) -> SpawnedServer:
     )
     assert process.stdout is not None
     try:
-        line = await asyncio.wait_for(process.stdout.readline(), STARTUP_TIMEOUT_S)
+        line = await asyncio.wait_for(process.stdout.readline(), STARTUP_TIMEOUT_MS / 1000)
     except TimeoutError:
         line = b""
     text = line.decode().strip()
@@ -111,7 +111,7 @@ def toolbridge_host(
         "log-level": "warn",
         **(flags or {}),
     }
-    return launch_host([TOOLS_MODULE], options, cwd=REPO, startup_timeout_s=STARTUP_TIMEOUT_S)
+    return launch_host([TOOLS_MODULE], options, cwd=REPO, startup_timeout_ms=STARTUP_TIMEOUT_MS)
 
 
 @contextlib.asynccontextmanager

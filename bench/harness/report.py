@@ -1,4 +1,4 @@
-"""Turns samples into the comparisons the issue asks for: each figure as a ratio to its peer in
+"""Turns samples into the comparisons the benchmarks report: each figure as a ratio to its peer in
 the same run (median and min-max over repeats), checked against the targets, as a table.
 """
 

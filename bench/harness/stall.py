@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 import grpc
 
 from toolbridge import ToolBridgeClient
+from toolbridge.core.values import encode_value
 from toolbridge.transport import channel_options
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1.toolbridge_pb2_grpc import ToolBridgeStub
-from toolbridge.values import encode_value
 
 from .peers import BenchError, toolbridge_host
 from .stats import percentile

@@ -14,10 +14,10 @@ import time
 
 import grpc
 
+from toolbridge.core.values import encode_value
 from toolbridge.transport import channel_options
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1.toolbridge_pb2_grpc import ToolBridgeStub
-from toolbridge.values import encode_value
 
 
 def main(target: str, seconds: float) -> None:

@@ -12,7 +12,7 @@ import sys
 import time
 
 from toolbridge import SessionContext, ToolBridgeClient
-from toolbridge.redis_server import launch_redis_server
+from toolbridge.launch.redis import launch_redis_server
 
 from .peers import MAX_MESSAGE_BYTES, BenchError, GrpcCaller, toolbridge_host
 from .workloads import Counts, Record, echo_call, timed_concurrent, timed_sequential

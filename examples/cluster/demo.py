@@ -27,7 +27,7 @@ from toolbridge import (
     ToolCommunicationError,
     start_host,
 )
-from toolbridge.redis_server import launch_redis_server
+from toolbridge.launch.redis import launch_redis_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS = REPO_ROOT / "examples" / "cluster" / "order-tools.ts"

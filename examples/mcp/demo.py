@@ -24,7 +24,7 @@ from mcp_types import TextContent
 from toolbridge import ToolBridgeClient, launch_host
 from toolbridge.agent.scripted import ScriptedLM, answer_turn, finish_turn, tool_turn
 from toolbridge.dspy import GRPCToolBridge
-from toolbridge.launcher import find_cli
+from toolbridge.launch.host import find_cli
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHOP_TOOLS = REPO_ROOT / "examples" / "tools" / "shop-tools.ts"

@@ -34,7 +34,7 @@ async def main(address: str, session_id: str) -> None:
                     say(f"raising discount_rate to 0.9 was refused: {error.message}")
                 quote = {"items": 3, "unit_price": 14.5, "discount_rate": rate, "total": total}
                 say(f"writing quote = {quote}")
-                await session.set_variable("quote", quote, metadata={"by": "pricing-worker"})
+                await session.set_variable("quote", quote, tags={"by": "pricing-worker"})
                 async for update in approvals:
                     if update.kind == "session_ended":
                         say("the session ended before an approval")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from toolbridge import HostProcess, ToolBridgeClient, start_host
+from toolbridge import HostProcess, SessionContext, ToolBridgeClient, start_host
 
 if TYPE_CHECKING:
     # Imported where used: loading DSPy is slow, and most tests do not need it.
@@ -66,6 +66,13 @@ async def client(host: HostProcess) -> AsyncIterator[ToolBridgeClient]:
         await connected.initialize_session()
         yield connected
         await connected.cleanup()
+
+
+@pytest.fixture
+async def ctx(client: ToolBridgeClient) -> AsyncIterator[SessionContext]:
+    """A SessionContext (with its variable cache) on the ``client`` fixture's session."""
+    async with SessionContext(client) as context:
+        yield context
 
 
 @dataclass

@@ -51,6 +51,15 @@ async def test_runs_the_scripted_shop_agent_and_reports_each_step(
         *["thought", "tool_call", "observation"] * 3,
         "run_finished",
     ]
+    # The host reads these lines (runPythonAgent): camelCase keys and a kind, like the agent records.
+    assert {e["kind"]: sorted(e) for e in events} == {
+        "run_started": ["agentId", "kind", "lm", "runId"],
+        "thought": ["kind", "runId", "step", "text"],
+        "tool_call": ["kind", "runId", "step", "toolArgs", "toolName"],
+        "observation": ["errorType", "kind", "observation", "runId", "step", "toolName"],
+        "run_finished": ["agentId", "error", "kind", "outputs", "runId", "status"],
+    }
+    assert {e["runId"] for e in events} == {events[-1]["runId"]}
     calls = [e for e in events if e["kind"] == "tool_call"]
     assert [(c["toolName"], c["toolArgs"]) for c in calls] == [
         ("search_docs", {"query": "express shipping cost", "limit": 2}),
@@ -67,7 +76,6 @@ async def test_runs_the_scripted_shop_agent_and_reports_each_step(
         "answer": "55.50 EUR: 3 x 14.50 EUR = 43.50 EUR for the items plus 12 EUR for express shipping."
     }
     assert final["runId"].startswith(final["agentId"] + "_")
-    assert {e["runId"] for e in events} == {final["runId"]}
     # The readable progress goes to stderr.
     assert "[step 2] call calculate(expression='3 * 14.50 + 12')" in result.stderr
     assert "[step 2] -> 55.5" in result.stderr

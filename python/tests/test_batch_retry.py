@@ -24,12 +24,12 @@ from toolbridge import (
     ToolExecutionError,
     create_grpc_channel,
 )
-from toolbridge.retry import retry_delay
+from toolbridge.features.retry import retry_delay
 
 from .answer_cutter import AnswerCutter
 from .conftest import spawn_host
 
-FAST = BackoffPolicy(initial_s=0.02, max_s=0.1)
+FAST = BackoffPolicy(initial_ms=20, max_ms=100)
 # Reconnect soon after the host comes back; gRPC's default reconnect backoff starts at 1 s.
 FAST_RECONNECT = [("grpc.initial_reconnect_backoff_ms", 50), ("grpc.max_reconnect_backoff_ms", 200)]
 
@@ -101,16 +101,15 @@ def test_retry_delay_backs_off_and_waits_out_rate_limits() -> None:
 
     policy = DEFAULT_BACKOFF
     for code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        assert [retry_delay(transport(code), n, policy, True) for n in range(3)] == [1.0, 2.0, 4.0]
-        assert retry_delay(transport(code), 0, policy, False) is None
-    assert retry_delay(transport(grpc.StatusCode.INTERNAL), 0, policy, True) is None
+        assert [retry_delay(transport(code), n, policy) for n in range(3)] == [1_000, 2_000, 4_000]
+    assert retry_delay(transport(grpc.StatusCode.INTERNAL), 0, policy) is None
     hinted = ToolCallError("t", ErrorType.RATE_LIMIT_EXCEEDED, "", {"retry_after_ms": "1500"})
-    assert retry_delay(hinted, 0, policy, False) == 1.5
+    assert retry_delay(hinted, 0, policy) == 1_500
     bare = ToolCallError("t", ErrorType.RATE_LIMIT_EXCEEDED, "")
-    assert [retry_delay(bare, n, policy, False) for n in range(2)] == [10.0, 20.0]
-    assert retry_delay(ToolExecutionError("t", "it broke"), 0, policy, True) is None
+    assert [retry_delay(bare, n, policy) for n in range(2)] == [10_000, 20_000]
+    assert retry_delay(ToolExecutionError("t", "it broke"), 0, policy) is None
     for error_type in (ErrorType.VALIDATION_ERROR, ErrorType.TIMEOUT):
-        assert retry_delay(ToolCallError("t", error_type, ""), 0, policy, True) is None
+        assert retry_delay(ToolCallError("t", error_type, ""), 0, policy) is None
 
 
 async def test_retry_waits_the_hosts_retry_after(client: ToolBridgeClient) -> None:
@@ -119,19 +118,25 @@ async def test_retry_waits_the_hosts_retry_after(client: ToolBridgeClient) -> No
         "flaky",
         kwargs={"key": "py-rl", "failures": 2, "retry_after_ms": 30},
         # Without the hint the 60 s fallback would time the test out.
-        backoff=BackoffPolicy(rate_limit_s=60),
+        backoff=BackoffPolicy(rate_limit_ms=60_000),
         on_retry=events.append,
     )
     assert result == 3
-    assert [(e.attempt, e.delay_s, e.error.type) for e in events] == [
-        (1, 0.03, ErrorType.RATE_LIMIT_EXCEEDED),
-        (2, 0.03, ErrorType.RATE_LIMIT_EXCEEDED),
+    assert [(e.attempt, e.delay_ms, e.error.type) for e in events] == [
+        (1, 30, ErrorType.RATE_LIMIT_EXCEEDED),
+        (2, 30, ErrorType.RATE_LIMIT_EXCEEDED),
     ]
-    # max_retries counts attempts.
+    # max_attempts counts attempts, the first included.
     with pytest.raises(ToolCallError) as raised:
-        await client.execute_with_retry("flaky", key="py-rl-2", failures=5, retry_after_ms=5, max_retries=2)
+        await client.execute_with_retry("flaky", key="py-rl-2", failures=5, retry_after_ms=5, max_attempts=2)
     assert raised.value.type == ErrorType.RATE_LIMIT_EXCEEDED
     assert await client.execute_tool("call_count", key="py-rl-2") == 2
+    # max_retries, the original guide's name for it, counts the same.
+    with pytest.raises(ToolCallError):
+        await client.execute_with_retry("flaky", key="py-rl-3", failures=5, retry_after_ms=5, max_retries=3)
+    assert await client.execute_tool("call_count", key="py-rl-3") == 3
+    with pytest.raises(TypeError, match="not both"):
+        await client.execute_with_retry("add", 1, 2, max_attempts=2, max_retries=2)
 
 
 async def test_no_retry_on_a_tool_error(client: ToolBridgeClient) -> None:
@@ -140,7 +145,6 @@ async def test_no_retry_on_a_tool_error(client: ToolBridgeClient) -> None:
         await client.call_with_retry(
             "flaky",
             kwargs={"key": "py-logic", "failures": 1, "mode": "error"},
-            force=True,
             on_retry=events.append,
         )
     assert raised.value.type == ErrorType.TOOL_EXECUTION_ERROR
@@ -180,7 +184,7 @@ async def test_retry_keeps_going_across_a_host_restart_on_the_same_port() -> Non
         result = await client.call_with_retry(
             "add",
             args=[20, 22],
-            max_retries=100,
+            max_attempts=100,
             backoff=FAST,
             on_retry=restart_once,
             on_session_recreated=recreated.append,
@@ -267,18 +271,18 @@ async def test_a_call_whose_answer_was_lost_is_retried_and_its_tool_runs_once(ho
 
 
 def test_in_band_unavailable_is_retried_unless_the_host_says_it_is_not() -> None:
-    policy = BackoffPolicy(initial_s=1.0)
+    policy = BackoffPolicy(initial_ms=1_000)
     worker_died = ToolCallError("t", ErrorType.UNAVAILABLE, "worker died", {"retriable": "true"})
     redis_down = ToolBridgeError("Redis is unreachable", ErrorType.UNAVAILABLE, {"store": "redis"})
     node_gone = ToolCallError("t", ErrorType.UNAVAILABLE, "node gone", {"retriable": "false"})
-    assert retry_delay(worker_died, 1, policy, True) == 2.0
-    assert retry_delay(redis_down, 0, policy, True) == 1.0
-    assert retry_delay(node_gone, 0, policy, True) is None
+    assert retry_delay(worker_died, 1, policy) == 2_000
+    assert retry_delay(redis_down, 0, policy) == 1_000
+    assert retry_delay(node_gone, 0, policy) is None
 
 
 def test_batch_results_are_placed_by_index_and_a_malformed_answer_is_named() -> None:
     # The real host always answers well; this checks the client's guard against one that does not.
-    from toolbridge.batch import batch_results
+    from toolbridge.features.batch import batch_results
     from toolbridge.v1 import toolbridge_pb2 as pb
 
     requests: list[dict[str, Any]] = [{"tool_id": f"t{i}"} for i in range(4)]

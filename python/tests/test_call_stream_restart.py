@@ -1,5 +1,6 @@
-"""The asyncio client's call stream across a host restart, when its event loop was blocked while
-the old host ended the stream: the end sits unread in the socket when the next call comes.
+"""The call stream across a host restart, when nothing read the socket while the old host ended
+the stream (the asyncio client's event loop was blocked; the blocking client had no call in
+flight): the end sits unread in the socket when the next call comes.
 
 A host restarted on the same address and the same Redis keeps the session, so the first call
 after the restart can succeed; it must not be written onto the old host's ended stream (and
@@ -11,17 +12,19 @@ ready line), so nothing the old host sends is read before the call is made.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import select
 import signal
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from toolbridge import HostProcess, ToolBridgeClient
-from toolbridge.redis_server import launch_redis_server
+from toolbridge import HostProcess, SyncToolBridgeClient, ToolBridgeClient
+from toolbridge.launch.redis import launch_redis_server
 
 from .conftest import CLI, REPO_ROOT, TEST_TOOLS, spawn_host, wait_for
 from .test_call_stream import events, wait_for_event
@@ -88,8 +91,9 @@ async def _returned(process: subprocess.Popen[bytes]) -> bool:
 
 
 @pytest.mark.parametrize("transport", ["tcp", "unix"])
-async def test_the_first_call_after_a_restart_goes_to_the_new_host_though_the_loop_missed_the_old_end(
-    redis_url: str, tmp_path: Path, transport: str
+@pytest.mark.parametrize("blocking", [False, True], ids=["asyncio", "blocking"])
+async def test_the_first_call_after_a_restart_goes_to_the_new_host_though_nothing_read_the_old_end(
+    redis_url: str, tmp_path: Path, transport: str, blocking: bool
 ) -> None:
     # A call written onto the old connection fails over TCP with the old host's "shutting down"
     # (the reported failure; the resend of a call a drained stream never read would rescue it),
@@ -103,24 +107,30 @@ async def test_the_first_call_after_a_restart_goes_to_the_new_host_though_the_lo
         where = {"host": "127.0.0.1", "port": old.target.rsplit(":", 1)[1]}
     flags: dict[str, str | int] = {"store": redis_url, **where}
     new = None
-    client = ToolBridgeClient(old.target)
+    # The blocking client's calls are made from this coroutine: they block the loop too.
+    client = SyncToolBridgeClient(old.target) if blocking else ToolBridgeClient(old.target)
     try:
-        await client.initialize_session()
-        assert await client.execute_tool("add", 1, 2) == 3
+        await result_of(client.initialize_session())
+        assert await result_of(client.execute_tool("add", 1, 2)) == 3
         calls = client.transport.calls
         assert calls is not None
         assert calls.connected
-        # From here until the call the loop does not run, so the old host's end of the stream
+        # From here until the call nothing reads the socket, so the old host's end of the stream
         # (its trailers, GOAWAY and the closed connection) waits unread in the client's socket.
         old.send_signal(signal.SIGTERM)
         exited_blocking(old)
         new = serve_blocking(flags, tmp_path / "new-host.log")
-        assert await client.execute_tool("add", 20, b=22) == 42
+        assert await result_of(client.execute_tool("add", 20, b=22)) == 42
         assert calls.connected
     finally:
-        await client.close()
+        await result_of(client.close())
         await stop(new)
         await old.stop()
+
+
+async def result_of(value: Any) -> Any:
+    """``value``, awaited when it is awaitable: the asyncio client's answer or the blocking one's."""
+    return await value if inspect.isawaitable(value) else value
 
 
 async def test_a_call_the_draining_host_never_read_goes_to_the_new_host(
@@ -156,7 +166,7 @@ async def test_a_call_the_draining_host_never_read_goes_to_the_new_host(
         old.send_signal(signal.SIGTERM)
 
         async def draining() -> bool:
-            return not await observer.health_check(timeout_s=5.0)
+            return not await observer.health_check(timeout_ms=5_000)
 
         await wait_for(draining)
         # The loop is blocked from here: the held call finishes, the draining host answers it and

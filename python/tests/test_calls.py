@@ -10,9 +10,9 @@ import grpc
 import pytest
 
 from toolbridge import ErrorType, HostProcess, ToolBridgeClient, ToolCallError, ToolExecutionError
+from toolbridge.core.values import encode_value_into
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1 import toolbridge_pb2_grpc as pb_grpc
-from toolbridge.values import encode_value_into
 
 
 def kinds(value: Any) -> Any:

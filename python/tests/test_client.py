@@ -296,7 +296,7 @@ async def test_health_heartbeat_and_session_info(host: HostProcess, client: Tool
 
 async def test_health_check_is_false_when_nothing_listens() -> None:
     channel = create_grpc_channel("127.0.0.1:1")
-    assert not await health_check(channel, timeout_s=1.0)
+    assert not await health_check(channel, timeout_ms=1_000)
     await channel.close(None)
 
 

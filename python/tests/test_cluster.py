@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from toolbridge import ChannelPool, HostProcess, SessionContext, ToolBridgeClient, ToolBridgeError
-from toolbridge.redis_server import launch_redis_server
+from toolbridge.launch.redis import launch_redis_server
 
 from .conftest import spawn_host
 

@@ -26,8 +26,8 @@ from toolbridge import (
     ToolCallError,
     ToolCommunicationError,
 )
+from toolbridge.core.values import encode_value
 from toolbridge.v1 import toolbridge_pb2 as pb
-from toolbridge.values import encode_value
 
 from .conftest import spawn_host
 from .test_call_stream import wait_for_event

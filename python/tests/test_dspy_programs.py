@@ -222,7 +222,7 @@ async def test_a_sync_bridge_serves_asyncio_run_and_threads(host: HostProcess) -
         agent_id = agents.create_react_agent_sync("question -> answer", ["add"], max_iters=3)
         with dspy.context(lm=ScriptedLM(adding_turns(5, 5))):
             run = agents.run_agent_sync(agent_id, question="5 + 5?")
-        # The calls from the issue: a fresh loop, and another thread's loop.
+        # Store reads from a fresh loop, and from another thread's loop.
         from_new_loop = [r.run_id for r in asyncio.run(agents.store.list_runs(agent_id))]
         box: list[list[str]] = []
         worker = threading.Thread(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from toolbridge.launcher import find_cli
+from toolbridge.launch.host import find_cli
 
 
 def test_find_cli_prefers_the_environment_then_the_nearest_installation(

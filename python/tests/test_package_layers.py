@@ -1,7 +1,8 @@
 """The package's import graph: no cycles, each module imports only from its own layer or below.
 
-The layers (docs/python-package.md): 1 values, errors, specs, config and the generated code;
-2 the transport; 3 the features on the wire; 4 the facades; 5 the DSPy integration; 6 agents.
+The layers (docs/python-package.md): 1 ``core`` and the generated code; 2 the transport;
+3 the features on the wire and the launchers; 4 the clients (and the package's exports); 5 the
+DSPy integration; 6 agents; the worker's process on top.
 Imports are read from the source with ``ast``, every one of them: at module level, inside
 functions (deferred imports count), and under ``TYPE_CHECKING``.
 """
@@ -9,6 +10,8 @@ functions (deferred imports count), and under ``TYPE_CHECKING``.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,31 +21,18 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "toolbridge"
 
 LAYERS: dict[str, int] = {
-    "toolbridge.errors": 1,
-    "toolbridge.values": 1,
-    "toolbridge.specs": 1,
-    "toolbridge.config": 1,
+    "toolbridge.core": 1,
     "toolbridge.v1": 1,
     "toolbridge.transport": 2,
-    "toolbridge.batch": 3,
-    "toolbridge.retry": 3,
-    "toolbridge.metrics": 3,
-    "toolbridge.variables": 3,
-    "toolbridge.pool": 3,
-    "toolbridge.health": 3,
-    "toolbridge.launcher": 3,
-    "toolbridge.redis_server": 3,
-    "toolbridge.shutdown": 3,
-    "toolbridge.proxy": 4,
+    "toolbridge.features": 3,
+    "toolbridge.launch": 3,
     "toolbridge.client": 4,
-    "toolbridge.client_base": 4,
-    "toolbridge.sync_client": 4,
-    "toolbridge.variable_proxy": 4,
-    "toolbridge.session_context": 4,
+    # The package's own module: the lazy exports of docs/python-package.md.
     "toolbridge": 4,
     "toolbridge.dspy": 5,
     "toolbridge.agent": 6,
-    # The worker: @tool and its service are facades; the process and its agent runs sit on top.
+    # The worker: @tool and its service sit on the bottom layer alone; the process and its
+    # agent runs on top of everything.
     "toolbridge.worker": 4,
     "toolbridge.worker.agents": 7,
     "toolbridge.worker.__main__": 7,
@@ -144,7 +134,7 @@ def test_the_walk_sees_every_kind_of_import() -> None:
     edges = graph()
     assert "toolbridge.transport.aio" in edges["toolbridge.transport"]
     assert "toolbridge.agent.demo" in edges["toolbridge.agent.lm"]  # imported inside a function
-    assert "toolbridge.transport" in edges["toolbridge.client"]
+    assert "toolbridge.transport" in edges["toolbridge.client.aio"]
 
 
 def test_find_cycle_finds_one() -> None:
@@ -207,3 +197,55 @@ def test_no_module_reaches_into_private_attributes_of_other_objects(module: str)
         and ast.unparse(node) not in DOCUMENTED_UNDERSCORE_NAMES
     ]
     assert reaching == []
+
+
+def modules_loaded_by(statement: str) -> list[str]:
+    """The modules a fresh interpreter has loaded after running ``statement``."""
+    code = f"import sys\n{statement}\nprint('\\n'.join(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return result.stdout.split()
+
+
+def test_importing_the_worker_loads_no_client_transport_or_grpc() -> None:
+    # A worker process serves tools over its own server: the clients, their transports and
+    # gRPC's client stack (grpc.aio comes with any `import grpc`) are not its business.
+    loaded = modules_loaded_by("import toolbridge.worker")
+    assert "toolbridge.worker.tools" in loaded
+    above_the_worker = (
+        "toolbridge.client",
+        "toolbridge.transport",
+        "toolbridge.features",
+        "toolbridge.launch",
+        "toolbridge.dspy",
+        "toolbridge.agent",
+        "grpc",
+    )
+    assert [module for module in loaded if module.startswith(above_the_worker)] == []
+
+
+def test_the_package_imports_each_export_on_first_use() -> None:
+    loaded = modules_loaded_by("import toolbridge")
+    assert [module for module in loaded if module.startswith("toolbridge.")] == []
+    loaded = modules_loaded_by("from toolbridge import ErrorType")
+    assert "toolbridge.core.errors" in loaded
+    assert [module for module in loaded if module.startswith(("toolbridge.client", "grpc"))] == []
+
+
+def test_every_export_resolves_and_is_typed() -> None:
+    import toolbridge
+
+    for name in toolbridge.__all__:
+        assert getattr(toolbridge, name) is not None, name
+    # What type checkers see (the imports under TYPE_CHECKING) is what the package exports.
+    tree = ast.parse(MODULES["toolbridge"].read_text())
+    typed = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+        for statement in node.body
+        if isinstance(statement, ast.ImportFrom)
+        for alias in statement.names
+    }
+    assert typed == set(toolbridge.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchName'"):
+        _ = toolbridge.NoSuchName

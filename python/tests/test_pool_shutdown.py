@@ -76,7 +76,7 @@ async def test_graceful_shutdown_waits_for_calls_that_finish_in_time(client: Too
     shutdown = GracefulShutdown()
     call = asyncio.create_task(shutdown.run(client.execute_tool("slow", ms=200, tag="py-gs-finish")))
     await wait_for(lambda: _true(shutdown.active_count == 1))
-    assert await shutdown.shutdown(timeout=10.0) == 0
+    assert await shutdown.shutdown(timeout_ms=10_000) == 0
     assert await call == "done"
     assert shutdown.shutting_down
 
@@ -93,7 +93,7 @@ async def test_graceful_shutdown_cancels_calls_still_running_at_the_timeout(
         return any(e["event"] == "started" for e in events)
 
     await wait_for(slow_started)
-    assert await shutdown.shutdown(timeout=0.3) == 1
+    assert await shutdown.shutdown(timeout_ms=300) == 1
     assert await fast == 3
     with pytest.raises(asyncio.CancelledError):
         await slow

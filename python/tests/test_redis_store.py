@@ -2,7 +2,7 @@
 keeps the worker's session, variables and agent records, and a watch resumes where it stopped.
 
 A real ``redis-server`` (Debian's package; ``make test`` installs it when missing) runs on a
-free loopback port with its files in a temporary directory (``toolbridge.redis_server``).
+free loopback port with its files in a temporary directory (``toolbridge.launch.redis``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from toolbridge import SessionContext, ToolBridgeClient, VariableUpdate
 from toolbridge.agent.model import AgentDefinition
 from toolbridge.agent.store import SessionVariableAgentStore
-from toolbridge.redis_server import launch_redis_server
+from toolbridge.launch.redis import launch_redis_server
 
 from .conftest import spawn_host
 
@@ -28,7 +28,7 @@ async def redis_url() -> AsyncIterator[str]:
 
 async def _serving(client: ToolBridgeClient) -> None:
     for _ in range(200):
-        if await client.health_check(timeout_s=0.5):
+        if await client.health_check(timeout_ms=500):
             return
         await asyncio.sleep(0.05)
     pytest.fail("the restarted host never answered")

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from toolbridge import HostProcess, ToolBridgeClient, ToolCallError
-from toolbridge.errors import ErrorType
-from toolbridge.redis_server import launch_redis_server
+from toolbridge.core.errors import ErrorType
+from toolbridge.launch.redis import launch_redis_server
 
 from .conftest import spawn_host
 

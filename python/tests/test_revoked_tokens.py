@@ -17,7 +17,7 @@ import grpc
 import pytest
 
 from toolbridge import HostProcess, ToolBridgeClient, ToolCommunicationError
-from toolbridge.session_context import SessionContext
+from toolbridge.client.session_context import SessionContext
 
 from .conftest import spawn_host, wait_for
 

@@ -27,7 +27,7 @@ from toolbridge import (
     VariableConstraints,
     VariableError,
 )
-from toolbridge.session_context import SessionContext
+from toolbridge.client.session_context import SessionContext
 from toolbridge.transport import credentials_from_env
 
 from .conftest import REPO_ROOT, spawn_host

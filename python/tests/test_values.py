@@ -13,9 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from toolbridge.errors import InvalidValueError
-from toolbridge.v1 import values_pb2 as pb
-from toolbridge.values import (
+from toolbridge.core.errors import InvalidValueError
+from toolbridge.core.values import (
     MAX_VALUE_DEPTH,
     Tensor,
     Timestamp,
@@ -24,6 +23,7 @@ from toolbridge.values import (
     encode_value_bytes,
     encode_value_into,
 )
+from toolbridge.v1 import values_pb2 as pb
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = json.loads((ROOT / "testdata/values/vectors.json").read_text(encoding="utf-8"))

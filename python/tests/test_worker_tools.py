@@ -24,10 +24,10 @@ from pydantic import BaseModel, Field
 
 import toolbridge
 from toolbridge import ToolBridgeClient, ToolExecutionError, start_host
-from toolbridge.errors import ErrorType, ToolCallError
+from toolbridge.core.errors import ErrorType, ToolCallError
+from toolbridge.core.values import decode_value, encode_value
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1 import worker_pb2, worker_pb2_grpc
-from toolbridge.values import decode_value, encode_value
 from toolbridge.worker import ToolContext, WorkerTool, current_context, tool, tools_of
 from toolbridge.worker.failures import CallFailure
 from toolbridge.worker.schema import parse_docstring

@@ -4,11 +4,8 @@
 """
 
 from toolbridge.agent.lm import LMChoiceError, lm_from_factory
-from toolbridge.agent.model import (
-    AgentDefinition,
-    AgentDefinitionError,
-    AgentError,
-    AgentNotFoundError,
+from toolbridge.agent.model import AgentDefinition, AgentDefinitionError, AgentError, AgentNotFoundError
+from toolbridge.agent.records import (
     AgentRun,
     AgentRunError,
     AgentRunStatus,

@@ -10,9 +10,8 @@ The LM is the one ``--lm-factory module:function`` builds (your own ``dspy.BaseL
 ``--lm`` or ``$TOOLBRIDGE_LM`` (any model string DSPy accepts, e.g. ``openai/gpt-4o-mini``;
 the provider's API key comes from its usual environment variable), else the scripted
 DummyLM named by ``--script``. Progress goes to stderr; stdout gets one
-JSON line with the result, or with ``--events`` one JSON line per step and then the result.
-Each line is an object named by ``kind`` with the run's ``runId`` and its other fields in
-camelCase, as in the run's record (``toolName``, ``toolArgs``, ``errorType``).
+JSON line with the result, or with ``--events`` one JSON line per step and then the result
+(``toolbridge.agent.events`` describes them).
 
 Exit status: 0 the run succeeded, 1 it failed (recorded as failed), 2 bad usage or agent
 definition, 3 the host or session is unreachable.
@@ -22,17 +21,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import Any, TextIO
+from collections.abc import Sequence
+from typing import Any
 
-from toolbridge.agent.model import AgentRun, ProgressEvent
-from toolbridge.errors import SessionError, ToolBridgeError, ToolCommunicationError
+from toolbridge.agent.events import created_record, print_result, progress_printer, to_json
+from toolbridge.agent.records import AgentRun, ProgressEvent
+from toolbridge.core.errors import SessionError, ToolBridgeError, ToolCommunicationError
 from toolbridge.transport.credentials import (
     TLS_CA_ENV,
     TLS_CERT_ENV,
@@ -127,87 +125,6 @@ def choose_lm(args: argparse.Namespace) -> Any:
     return choose(model=args.lm or os.environ.get(LM_ENV), factory=args.lm_factory, script=args.script)
 
 
-# -- output ---------------------------------------------------------------------------------------------
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode()
-    tolist = getattr(value, "tolist", None)
-    return tolist() if callable(tolist) else str(value)
-
-
-def to_json(value: Any) -> str:
-    return json.dumps(value, default=_json_default, ensure_ascii=False)
-
-
-def _short(value: Any, limit: int = 240) -> str:
-    text = value if isinstance(value, str) else to_json(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def progress_printer(stream: TextIO | None, events: TextIO | None) -> Callable[[ProgressEvent], None]:
-    """Prints ProgressEvents: readable lines on ``stream``, JSON lines on ``events``."""
-
-    def show(event: ProgressEvent) -> None:
-        if stream is not None:
-            print_readable(event, stream)
-        if events is not None:
-            print_json(event, events)
-
-    return show
-
-
-def print_readable(event: ProgressEvent, stream: TextIO) -> None:
-    step = f"[step {event.step + 1}]"
-    if event.kind == "run_started" and event.run is not None:
-        print(f"[agent] run {event.run_id} of agent {event.run.agent_id}, LM {event.run.lm}", file=stream)
-    elif event.kind == "thought":
-        print(f"{step} thought: {event.text}", file=stream)
-    elif event.kind == "tool_call":
-        args = ", ".join(f"{k}={v!r}" for k, v in event.tool_args.items())
-        print(f"{step} call {event.tool_name}({args})", file=stream)
-    elif event.kind == "observation":
-        marker = f"error {event.error_type}: " if event.error_type else ""
-        print(f"{step} -> {marker}{_short(event.observation)}", file=stream)
-    elif event.kind == "run_finished" and event.run is not None:
-        print(f"[agent] {event.run.status} after {len(event.run.steps)} steps", file=stream)
-    stream.flush()
-
-
-def print_json(event: ProgressEvent, events: TextIO) -> None:
-    """One JSON line per event; ``run_finished`` is left to the result line that closes the run."""
-    if event.kind == "run_finished":
-        return
-    record: dict[str, Any] = {"kind": event.kind, "runId": event.run_id}
-    if event.kind == "run_started" and event.run is not None:
-        record.update(agentId=event.run.agent_id, lm=event.run.lm)
-    else:
-        record["step"] = event.step
-    if event.kind == "thought":
-        record["text"] = event.text
-    elif event.kind == "tool_call":
-        record.update(toolName=event.tool_name, toolArgs=dict(event.tool_args))
-    elif event.kind == "observation":
-        record.update(toolName=event.tool_name, observation=event.observation, errorType=event.error_type)
-    print(to_json(record), file=events, flush=True)
-
-
-def print_result(run: AgentRun) -> None:
-    """The last stdout line: how the run ended."""
-    result = {
-        "kind": "run_finished",
-        "runId": run.run_id,
-        "agentId": run.agent_id,
-        "status": run.status,
-        "outputs": dict(run.outputs),
-        "error": run.error,
-    }
-    print(to_json(result), flush=True)
-
-
 # -- main ----------------------------------------------------------------------------------------------
 
 
@@ -222,7 +139,8 @@ def credentials(args: argparse.Namespace) -> tuple[TlsConfig | None, str | None]
 
 
 async def run(args: argparse.Namespace) -> int:
-    from toolbridge.agent.model import AgentDefinition, AgentRunError
+    from toolbridge.agent.model import AgentDefinition
+    from toolbridge.agent.records import AgentRunError
     from toolbridge.agent.session import SessionAgents
     from toolbridge.dspy import GRPCToolBridge
 
@@ -260,7 +178,7 @@ async def run(args: argparse.Namespace) -> int:
             # Stored before it runs, so its runs can be repeated by id from any worker (--agent).
             await agents.store.save_definition(definition)
             if args.create_only:
-                print(to_json({"kind": "agent_created", "agentId": definition.agent_id}), flush=True)
+                print(to_json(created_record(definition.agent_id)), flush=True)
                 return EXIT_OK
         try:
             result = await agents.run_definition(definition, inputs, lm=lm, on_progress=show)

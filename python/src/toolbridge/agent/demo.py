@@ -13,10 +13,9 @@ from typing import Any
 
 from toolbridge.agent.model import AgentError
 from toolbridge.agent.scripted import ScriptedLM, answer_turn, finish_turn, tool_turn
-from toolbridge.errors import ErrorType
+from toolbridge.core.errors import ErrorType
 
 SHOP_QUESTION = "I'm ordering 3 items at 14.50 EUR each with express shipping. What will I pay in total?"
-SHOP_SIGNATURE = "question -> answer"
 SHOP_TOOLS = ("search_docs", "read_doc", "calculate")
 
 _EUR_AMOUNT = re.compile(r"(\d+(?:\.\d+)?)\s*EUR")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolbridge.agent.model import AgentError
-from toolbridge.errors import ErrorType
+from toolbridge.core.errors import ErrorType
 
 if TYPE_CHECKING:
     import dspy

@@ -19,9 +19,8 @@ from typing import Any, TypeVar
 import dspy
 from dspy.utils.callback import BaseCallback
 
-from toolbridge.agent.model import (
-    AgentDefinition,
-    AgentError,
+from toolbridge.agent.model import AgentDefinition, AgentError
+from toolbridge.agent.records import (
     AgentRun,
     AgentRunError,
     AgentRunStep,
@@ -29,8 +28,8 @@ from toolbridge.agent.model import (
     ProgressEvent,
     storable,
 )
+from toolbridge.core.errors import ErrorType, ToolBridgeError
 from toolbridge.dspy import BridgeLost, ToolErrorObservation
-from toolbridge.errors import ErrorType, ToolBridgeError
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from dspy.utils import DummyLM
 from dspy.utils.callback import BaseCallback
 
 from toolbridge.agent.model import AgentError
-from toolbridge.errors import ErrorType
+from toolbridge.core.errors import ErrorType
 
 Turn = Mapping[str, Any] | Callable[[list[Any]], Mapping[str, Any]]
 

@@ -19,7 +19,8 @@ from typing import Any
 
 import dspy
 
-from toolbridge.agent.model import AgentDefinition, AgentDefinitionError, AgentRun, AgentStore, ProgressEvent
+from toolbridge.agent.model import AgentDefinition, AgentDefinitionError
+from toolbridge.agent.records import AgentRun, AgentStore, ProgressEvent
 from toolbridge.agent.runner import run_definition
 from toolbridge.agent.store import BridgeAgentStore
 from toolbridge.dspy import GRPCToolBridge

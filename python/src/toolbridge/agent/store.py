@@ -18,13 +18,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Final, TypeVar
 
-from toolbridge.agent.model import AgentDefinition, AgentNotFoundError, AgentRun, AgentRunStep, AgentStore
-from toolbridge.client import ToolBridgeClient
+from toolbridge.agent.model import AgentDefinition, AgentNotFoundError
+from toolbridge.agent.records import AgentRun, AgentRunStep, AgentStore
+from toolbridge.client.aio import ToolBridgeClient
+from toolbridge.client.session_context import SessionContext
+from toolbridge.core.errors import InvalidValueError
+from toolbridge.core.variables import VariableNotFoundError
 from toolbridge.dspy import GRPCToolBridge
-from toolbridge.errors import InvalidValueError
-from toolbridge.session_context import SessionContext
 from toolbridge.v1 import agents_pb2 as pb
-from toolbridge.variables import VariableNotFoundError
 
 log = logging.getLogger("toolbridge")
 

@@ -18,12 +18,12 @@ from typing import Any, TypeVar
 
 import dspy
 
-from toolbridge.client import ToolBridgeClient
+from toolbridge.client.aio import ToolBridgeClient
+from toolbridge.client.proxy import AsyncGRPCProxyTool, StreamingGRPCProxyTool, build_proxy_tools
+from toolbridge.core.errors import ErrorType, SessionError, ToolBridgeError, ToolCallError
+from toolbridge.core.specs import Session, ToolSpec
 from toolbridge.dspy.clients import BridgeClients, ClientWork
 from toolbridge.dspy.tool import BridgeTool
-from toolbridge.errors import ErrorType, SessionError, ToolBridgeError, ToolCallError
-from toolbridge.proxy import AsyncGRPCProxyTool, StreamingGRPCProxyTool, build_proxy_tools
-from toolbridge.specs import Session, ToolSpec
 from toolbridge.transport import TlsConfig
 
 T = TypeVar("T")

@@ -26,10 +26,10 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
-from toolbridge.client import ToolBridgeClient
-from toolbridge.errors import ErrorType, SessionError, ToolBridgeError
-from toolbridge.specs import Session
-from toolbridge.sync_client import SyncToolBridgeClient
+from toolbridge.client.aio import ToolBridgeClient
+from toolbridge.client.blocking import SyncToolBridgeClient
+from toolbridge.core.errors import ErrorType, SessionError, ToolBridgeError
+from toolbridge.core.specs import Session
 from toolbridge.transport import TlsConfig
 
 T = TypeVar("T")

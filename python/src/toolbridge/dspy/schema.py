@@ -23,7 +23,7 @@ from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
-from toolbridge.specs import ToolSpec
+from toolbridge.core.specs import ToolSpec
 
 logger = logging.getLogger("toolbridge")
 

@@ -21,10 +21,16 @@ import jsonschema
 from dspy.utils import callback as dspy_callback
 from pydantic import PrivateAttr, TypeAdapter
 
+from toolbridge.client.proxy import tool_signature
+from toolbridge.core.errors import (
+    ErrorType,
+    SessionError,
+    ToolBridgeError,
+    ToolCallError,
+    ToolCommunicationError,
+)
+from toolbridge.core.specs import ToolSpec
 from toolbridge.dspy.schema import ResultShape, ToolArguments, dspy_tool_args, function_parameters
-from toolbridge.errors import ErrorType, SessionError, ToolBridgeError, ToolCallError, ToolCommunicationError
-from toolbridge.proxy import tool_signature
-from toolbridge.specs import ToolSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 

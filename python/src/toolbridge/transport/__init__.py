@@ -2,12 +2,13 @@
 
 Everything above it (batches, retries, variables, metrics; the facades) reaches the host
 through this package. ``messages`` and ``error_mapping`` build requests and read answers
-without doing I/O, so that any transport shares them; ``aio`` carries them over a
-``grpc.aio`` channel. A transport of another kind (a blocking channel, one stream
-carrying many calls) sits next to ``aio`` with the same methods.
+without doing I/O, so that any transport shares them; ``aio`` (``AioTransport``) carries
+them over ``grpc.aio`` and an asyncio call stream, ``blocking`` (``SyncTransport``) over a
+blocking channel and a call stream on a blocking socket, with the same methods.
 """
 
 from toolbridge.transport.aio import AioTransport
+from toolbridge.transport.blocking import SyncTransport
 from toolbridge.transport.channel import channel_options, create_grpc_channel
 from toolbridge.transport.credentials import TlsConfig, credentials_from_env, token_interceptors
 from toolbridge.transport.error_mapping import (
@@ -18,12 +19,12 @@ from toolbridge.transport.error_mapping import (
 )
 from toolbridge.transport.messages import (
     chunk_content,
+    deadline_ms,
     deadline_s,
     default_timeout,
     encode_args,
     encode_kwargs,
     new_request_id,
-    to_datetime,
     tool_call_request,
     tool_stream_request,
 )
@@ -31,12 +32,14 @@ from toolbridge.transport.messages import (
 __all__ = [
     "AioTransport",
     "RpcFailure",
+    "SyncTransport",
     "TlsConfig",
     "channel_options",
     "chunk_content",
     "communication_error",
     "create_grpc_channel",
     "credentials_from_env",
+    "deadline_ms",
     "deadline_s",
     "default_timeout",
     "encode_args",
@@ -44,7 +47,6 @@ __all__ = [
     "error_details",
     "error_from_info",
     "new_request_id",
-    "to_datetime",
     "token_interceptors",
     "tool_call_request",
     "tool_stream_request",

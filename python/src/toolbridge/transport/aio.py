@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from toolbridge.config import TOOL_BRIDGE_CONFIG
+from toolbridge.core.config import TOOL_BRIDGE_CONFIG
 from toolbridge.transport.aio_calls import AioCallStream
 from toolbridge.transport.channel import create_grpc_channel, open_call_stream
 from toolbridge.transport.credentials import TlsConfig, token_metadata
@@ -23,7 +23,13 @@ from toolbridge.transport.error_mapping import (
     timeout_error,
 )
 from toolbridge.transport.h2_calls import CallStreamEnded
-from toolbridge.transport.messages import chunk_content, deadline_s, default_timeout, tool_result
+from toolbridge.transport.messages import (
+    chunk_content,
+    deadline_ms,
+    deadline_s,
+    default_timeout,
+    tool_result,
+)
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1.toolbridge_pb2_grpc import ToolBridgeStub
 
@@ -58,10 +64,11 @@ class AioTransport:
         token: str | None = None,
         multiplex: bool = True,
         default_timeout_ms: int | None = None,
+        max_calls_per_stream: int | None = None,
     ) -> None:
         self.address = address
-        #: The deadline, in seconds, of a unary RPC that sets none (``default_timeout_ms``).
-        self.default_timeout_s = default_timeout(default_timeout_ms) / 1000
+        #: The deadline of a unary RPC that sets none.
+        self.default_timeout_ms = default_timeout(default_timeout_ms)
         self.owns_channel = channel is None
         self.channel = channel or create_grpc_channel(
             address, max_message_bytes=max_message_bytes, tls=tls, token=token
@@ -75,6 +82,7 @@ class AioTransport:
             channel_given=channel is not None,
             tls=tls,
             max_message_bytes=max_message_bytes,
+            max_calls_per_stream=max_calls_per_stream,
             metadata=token_metadata(token),
         )
         self._multiplex_max_bytes = int(TOOL_BRIDGE_CONFIG["multiplex_max_request_bytes"])
@@ -92,23 +100,23 @@ class AioTransport:
         method: grpc.aio.UnaryUnaryMultiCallable[Q, R],
         request: Q,
         *,
-        timeout_s: float | None = None,
+        timeout_ms: float | None = None,
         default_deadline: bool = True,
     ) -> R:
         """Calls a unary RPC; a transport failure raises ``ToolCommunicationError`` naming ``what``.
 
-        Its deadline is ``timeout_s`` seconds; without one, ``default_timeout_s`` unless
+        Its deadline is ``timeout_ms``; without one, ``default_timeout_ms`` unless
         ``default_deadline`` is false (a call that may legitimately run long, e.g. a batch
         with no timeout). A call past its deadline fails with ``DEADLINE_EXCEEDED``: a host that
         stops answering (or cannot be reached at all) does not hang its caller.
         """
-        default_timeout_s = self.default_timeout_s if timeout_s is None and default_deadline else None
+        default_timeout_ms = self.default_timeout_ms if timeout_ms is None and default_deadline else None
+        limit_ms = timeout_ms if default_timeout_ms is None else default_timeout_ms
+        timeout_s = None if limit_ms is None else limit_ms / 1000
         try:
-            return await method(
-                request, timeout=timeout_s if default_timeout_s is None else default_timeout_s
-            )
+            return await method(request, timeout=timeout_s)
         except grpc.aio.AioRpcError as error:
-            raise communication_error(what, error, default_timeout_s=default_timeout_s) from error
+            raise communication_error(what, error, default_timeout_ms=default_timeout_ms) from error
 
     async def checked(
         self,
@@ -116,16 +124,15 @@ class AioTransport:
         method: grpc.aio.UnaryUnaryMultiCallable[Q, A],
         request: Q,
         *,
-        timeout_s: float | None = None,
+        timeout_ms: float | None = None,
         default_deadline: bool = True,
-        tool_name: str | None = None,
         session_id: str | None = None,
     ) -> A:
         """``unary`` for responses with ``success``/``error``: an in-band error is raised as its class."""
         response = await self.unary(
-            what, method, request, timeout_s=timeout_s, default_deadline=default_deadline
+            what, method, request, timeout_ms=timeout_ms, default_deadline=default_deadline
         )
-        return succeeded(response, tool_name=tool_name, session_id=session_id)
+        return succeeded(response, session_id=session_id)
 
     async def call_tool(self, request: pb.ToolCallRequest) -> Any:
         """Runs the call and returns the decoded result; a failed call raises its ``ToolCallError``.
@@ -152,7 +159,11 @@ class AioTransport:
                 await calls.close()
         # Its deadline comes from its own timeout_ms, as on the call stream (the clients always set one).
         return await self.unary(
-            request.tool_id, self.stub.ExecuteTool, request, timeout_s=timeout_s, default_deadline=False
+            request.tool_id,
+            self.stub.ExecuteTool,
+            request,
+            timeout_ms=deadline_ms(request.timeout_ms),
+            default_deadline=False,
         )
 
     async def stream_tool(self, request: pb.ToolStreamRequest) -> AsyncGenerator[Any, None]:

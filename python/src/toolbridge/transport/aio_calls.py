@@ -44,6 +44,7 @@ class AioCallStream:
         self.address = address
         self.max_message_bytes = max_message_bytes
         self.metadata = tuple(metadata)
+        self.max_in_flight = max_in_flight
         self._slots = asyncio.Semaphore(max_in_flight)
         self._connection: _Connection | None = None
         self._connecting: asyncio.Lock | None = None

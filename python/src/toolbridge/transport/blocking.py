@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from toolbridge.config import TOOL_BRIDGE_CONFIG
+from toolbridge.core.config import TOOL_BRIDGE_CONFIG
 from toolbridge.transport.blocking_calls import BlockingCallStream
 from toolbridge.transport.channel import create_blocking_channel, open_call_stream
 from toolbridge.transport.credentials import TlsConfig, token_metadata
@@ -25,7 +25,13 @@ from toolbridge.transport.error_mapping import (
     timeout_error,
 )
 from toolbridge.transport.h2_calls import CallStreamEnded
-from toolbridge.transport.messages import chunk_content, deadline_s, default_timeout, tool_result
+from toolbridge.transport.messages import (
+    chunk_content,
+    deadline_ms,
+    deadline_s,
+    default_timeout,
+    tool_result,
+)
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1.toolbridge_pb2_grpc import ToolBridgeStub
 
@@ -57,10 +63,11 @@ class SyncTransport:
         token: str | None = None,
         multiplex: bool = True,
         default_timeout_ms: int | None = None,
+        max_calls_per_stream: int | None = None,
     ) -> None:
         self.address = address
-        #: The deadline, in seconds, of a unary RPC that sets none (``default_timeout_ms``).
-        self.default_timeout_s = default_timeout(default_timeout_ms) / 1000
+        #: The deadline of a unary RPC that sets none.
+        self.default_timeout_ms = default_timeout(default_timeout_ms)
         self.owns_channel = channel is None
         self.channel = channel or create_blocking_channel(
             address, max_message_bytes=max_message_bytes, tls=tls
@@ -76,6 +83,7 @@ class SyncTransport:
             channel_given=channel is not None,
             tls=tls,
             max_message_bytes=max_message_bytes,
+            max_calls_per_stream=max_calls_per_stream,
             metadata=self.metadata,
         )
         self._multiplex_max_bytes = int(TOOL_BRIDGE_CONFIG["multiplex_max_request_bytes"])
@@ -93,23 +101,25 @@ class SyncTransport:
         method: Callable[..., R],
         request: Any,
         *,
-        timeout_s: float | None = None,
+        timeout_ms: float | None = None,
         default_deadline: bool = True,
     ) -> R:
         """Calls a unary RPC; a transport failure raises ``ToolCommunicationError`` naming ``what``.
 
-        Its deadline is ``timeout_s`` seconds; without one, ``default_timeout_s`` unless
+        Its deadline is ``timeout_ms``; without one, ``default_timeout_ms`` unless
         ``default_deadline`` is false, as ``AioTransport.unary``.
         """
-        default_timeout_s = self.default_timeout_s if timeout_s is None and default_deadline else None
+        default_timeout_ms = self.default_timeout_ms if timeout_ms is None and default_deadline else None
+        limit_ms = timeout_ms if default_timeout_ms is None else default_timeout_ms
+        timeout_s = None if limit_ms is None else limit_ms / 1000
         try:
             return method(
                 request,
-                timeout=timeout_s if default_timeout_s is None else default_timeout_s,
+                timeout=timeout_s,
                 metadata=self.metadata,
             )
         except grpc.RpcError as error:
-            raise communication_error(what, error, default_timeout_s=default_timeout_s) from error
+            raise communication_error(what, error, default_timeout_ms=default_timeout_ms) from error
 
     def checked(
         self,
@@ -117,14 +127,13 @@ class SyncTransport:
         method: Callable[..., A],
         request: Any,
         *,
-        timeout_s: float | None = None,
+        timeout_ms: float | None = None,
         default_deadline: bool = True,
-        tool_name: str | None = None,
         session_id: str | None = None,
     ) -> A:
         """``unary`` for responses with ``success``/``error``: an in-band error is raised as its class."""
-        response = self.unary(what, method, request, timeout_s=timeout_s, default_deadline=default_deadline)
-        return succeeded(response, tool_name=tool_name, session_id=session_id)
+        response = self.unary(what, method, request, timeout_ms=timeout_ms, default_deadline=default_deadline)
+        return succeeded(response, session_id=session_id)
 
     def call_tool(self, request: pb.ToolCallRequest) -> Any:
         """Runs the call and returns the decoded result; a failed call raises its ``ToolCallError``.
@@ -151,7 +160,11 @@ class SyncTransport:
                 calls.close()
         # Its deadline comes from its own timeout_ms, as on the call stream (the clients always set one).
         return self.unary(
-            request.tool_id, self.stub.ExecuteTool, request, timeout_s=timeout_s, default_deadline=False
+            request.tool_id,
+            self.stub.ExecuteTool,
+            request,
+            timeout_ms=deadline_ms(request.timeout_ms),
+            default_deadline=False,
         )
 
     def stream_tool(self, request: pb.ToolStreamRequest) -> Generator[Any, None, None]:

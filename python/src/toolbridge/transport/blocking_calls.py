@@ -13,14 +13,14 @@ from collections.abc import Sequence
 
 import grpc
 
-from toolbridge.config import TOOL_BRIDGE_CONFIG
+from toolbridge.core.config import TOOL_BRIDGE_CONFIG
 from toolbridge.transport.address import SocketAddress
 from toolbridge.transport.h2_calls import CLIENT_CLOSED, CallStreamConnection, CallStreamEnded, StreamEnd
 from toolbridge.v1 import toolbridge_pb2 as pb
 
 _READ_BYTES = 256 * 1024
-#: A connection nobody read for this long is checked before the next call goes on it.
-_IDLE_CHECK_S = 1.0
+#: Most reads taking in what a connection holds before a call is written on it (4 MiB).
+_CATCH_UP_READS = 16
 #: After a spin that ended without data (a tool slower than the spin), this many waits block
 #: at once, so that the calls of a slow tool do not each burn a spin.
 SPIN_BACKOFF = 16
@@ -88,6 +88,11 @@ class BlockingCallStream:
     moment (``SpinWait``) before it sleeps until the answer comes. The connection opens on
     first use and again after the stream ended. At most ``max_in_flight`` calls are in flight;
     more wait for a slot, which counts against their timeout.
+
+    A call is never written onto a connection whose end has already arrived, as on the asyncio
+    stream: nobody reads a connection with no call in flight, so what the host sent meanwhile
+    (the end of a stream it closed: a restart, an idle connection it dropped) is taken in
+    first, and the call goes on a new connection.
     """
 
     def __init__(
@@ -106,13 +111,17 @@ class BlockingCallStream:
         self._lock = threading.Condition()
         self._socket: socket.socket | None = None
         self._poll = select.poll()
+        # The same socket for the check before a write, made under the lock while a reader may
+        # be waiting in _poll (one poll object cannot be waited on by two threads at once).
+        self._unread = select.poll()
         self._state: CallStreamConnection | None = None
         #: The calls waiting for their answers, by call id.
         self._waiters: dict[int, _Waiter] = {}
         self._call_ids = itertools.count(1)
         self._reading = False
+        #: Reads delivered so far: what a caller waits on for another caller's read to finish.
+        self._reads = 0
         self._closed = False
-        self._last_read = time.monotonic()
         self._spin = SpinWait(spin_budget())
 
     @property
@@ -136,15 +145,11 @@ class BlockingCallStream:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         waiter = _Waiter()
         with self._lock:
-            # A call holds its slot (its entry in _waiters) until the host answers it.
-            while len(self._waiters) >= self.max_in_flight:
-                if not self._lock.wait(_remaining(deadline)):
-                    raise TimeoutError()
-            state = self._open()
+            state = self._ready_connection(deadline)
             call_id = next(self._call_ids)
             self._waiters[call_id] = waiter
             state.send_call(call_id, request)
-            self._send(state)
+            self._write(state)
         try:
             return self._wait(waiter, call_id, deadline)
         except BaseException:
@@ -154,7 +159,7 @@ class BlockingCallStream:
                 current = self._state
                 if call_id in self._waiters and current is not None and current.ended is None:
                     current.send_cancel(call_id)
-                    self._send(current)
+                    self._write(current)
             raise
 
     def close(self) -> None:
@@ -165,12 +170,32 @@ class BlockingCallStream:
 
     # -- internals (under the lock unless said otherwise) -----------------------------------
 
-    def _open(self) -> CallStreamConnection:
-        state = self._state
-        if state is not None and state.ended is None and not self._waiters and not self._reading:
-            self._catch_up(state)
-        if state is not None and state.ended is None:
-            return state
+    def _ready_connection(self, deadline: float | None) -> CallStreamConnection:
+        """A free slot (a call holds its entry in ``_waiters`` until the host answers it) and a
+        connection whose end has not arrived: what the socket holds is taken in first.
+
+        Bytes there are read here, or, while another caller is reading, by that caller's read,
+        which this waits for once (the lock is released meanwhile, so everything is checked
+        again). One poll that does not wait (a few µs) when nothing is there.
+        """
+        waited = False
+        while True:
+            while len(self._waiters) >= self.max_in_flight:
+                if not self._lock.wait(_remaining(deadline)):
+                    raise TimeoutError()
+            state = self._state
+            if state is not None and state.ended is None and self._unread.poll(0):
+                if not self._reading:
+                    self._catch_up(state)
+                elif not waited:
+                    waited = True
+                    self._wait_for_read(deadline)
+                    continue
+            if state is not None and state.ended is None:
+                return state
+            return self._connect()
+
+    def _connect(self) -> CallStreamConnection:
         if self._closed:
             raise CallStreamEnded(CLIENT_CLOSED)
         address = self.address
@@ -188,12 +213,13 @@ class BlockingCallStream:
             address.authority, max_message_bytes=self.max_message_bytes, metadata=self.metadata
         )
         # A blocking socket, waited on with poll: a socket timeout would cost a system call per read.
-        self._poll = select.poll()
+        self._poll, self._unread = select.poll(), select.poll()
         self._poll.register(sock, select.POLLIN)
+        self._unread.register(sock, select.POLLIN)
         self._socket, self._state = sock, state
         return state
 
-    def _send(self, state: CallStreamConnection) -> None:
+    def _write(self, state: CallStreamConnection) -> None:
         data = state.data_to_send()
         sock = self._socket
         if not data or sock is None:
@@ -228,29 +254,36 @@ class BlockingCallStream:
             finally:
                 with lock:
                     self._reading = False
+                    self._reads += 1
                     if data is not None and self._state is state:
                         self._deliver(state, data)
                     lock.notify_all()
 
     def _catch_up(self, state: CallStreamConnection) -> None:
-        """Reads what came in while no call was in flight, if that was a while ago.
+        """Reads what the socket holds, while no caller is reading it.
 
-        Nobody reads an idle connection, so the host's keepalive pings go unanswered and it
-        may close the connection; this finds out before a call is written to a dead socket
-        (and answers the pings), so the call goes on a new connection instead of failing.
+        Nobody reads a connection with no call in flight, so the end of a stream the host
+        closed meanwhile (a restart, an idle connection it dropped) waits here unread, often
+        behind frames sent before it (GOAWAY, pings); reading up to it ends the stream, and
+        also answers the host's keepalive pings.
         """
-        if time.monotonic() - self._last_read < _IDLE_CHECK_S:
-            return
         sock = self._socket
-        if sock is None:
-            return
-        while self._poll.poll(0) and state.ended is None:
+        for _ in range(_CATCH_UP_READS):
+            if sock is None or state.ended is not None or not self._unread.poll(0):
+                break
             try:
                 data = sock.recv(_READ_BYTES)
             except OSError:
-                data = b""
+                data = b""  # as a closed connection: the stream ends
             self._deliver(state, data)
-        self._last_read = time.monotonic()
+        self._lock.notify_all()  # callers whose answers came in
+
+    def _wait_for_read(self, deadline: float | None) -> None:
+        """Waits until the caller reading the socket has delivered what it read."""
+        reads = self._reads
+        while self._reading and self._reads == reads:
+            if not self._lock.wait(_remaining(deadline)):
+                raise TimeoutError()
 
     def _read(self, sock: socket.socket, poll: select.poll, deadline: float | None) -> bytes:
         """One read from the socket (not under the lock); ``TimeoutError`` when the deadline passes first."""
@@ -262,7 +295,6 @@ class BlockingCallStream:
             data = sock.recv(_READ_BYTES)
         except OSError:
             data = b""  # as a closed connection: the stream ends
-        self._last_read = time.monotonic()
         return data
 
     def _deliver(self, state: CallStreamConnection, data: bytes) -> None:
@@ -272,7 +304,7 @@ class BlockingCallStream:
                 continue
             if not waiter.abandoned:
                 waiter.response = answer.response
-        self._send(state)
+        self._write(state)
         if state.ended is not None:
             self._end(state.ended)
 

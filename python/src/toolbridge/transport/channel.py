@@ -7,7 +7,7 @@ from typing import Any, Protocol, TypeVar
 
 import grpc
 
-from toolbridge.config import GRPC_CONFIG
+from toolbridge.core import config
 from toolbridge.transport.address import SocketAddress, parse_address
 from toolbridge.transport.credentials import TlsConfig, token_interceptors
 
@@ -16,7 +16,7 @@ S = TypeVar("S", covariant=True)
 
 def message_limit(max_message_bytes: int | None = None) -> int:
     """The largest message sent or received: ``max_message_bytes``, else ``GRPC_CONFIG``'s."""
-    return max_message_bytes if max_message_bytes is not None else GRPC_CONFIG["max_message_length"]
+    return max_message_bytes if max_message_bytes is not None else config.max_message_bytes()
 
 
 def channel_options(
@@ -27,8 +27,8 @@ def channel_options(
     return [
         ("grpc.max_receive_message_length", size),
         ("grpc.max_send_message_length", size),
-        ("grpc.keepalive_time_ms", GRPC_CONFIG["keepalive_time_ms"]),
-        ("grpc.keepalive_timeout_ms", GRPC_CONFIG["keepalive_timeout_ms"]),
+        ("grpc.keepalive_time_ms", config.GRPC_CONFIG["keepalive_time_ms"]),
+        ("grpc.keepalive_timeout_ms", config.GRPC_CONFIG["keepalive_timeout_ms"]),
         *extra,
     ]
 
@@ -96,17 +96,19 @@ def open_call_stream(
     channel_given: bool,
     tls: TlsConfig | None,
     max_message_bytes: int | None,
+    max_calls_per_stream: int | None,
     metadata: Sequence[tuple[str, str]],
 ) -> S | None:
     """A transport's Calls stream to ``address`` (not yet connected), or None when its tool calls
     use ExecuteTool: ``multiplex`` off, a channel given (its owner decides how to connect), ``tls``
-    (the stream is plaintext only), or an address the stream cannot dial."""
+    (the stream is plaintext only), or an address the stream cannot dial. At most
+    ``max_calls_per_stream`` calls are in flight on it (``GRPC_CONFIG``'s when None)."""
     socket_address = parse_address(address) if multiplex and not channel_given and tls is None else None
     if socket_address is None:
         return None
     return stream_class(
         socket_address,
         max_message_bytes=message_limit(max_message_bytes),
-        max_in_flight=GRPC_CONFIG["max_concurrent_rpcs"],
+        max_in_flight=config.max_calls_per_stream() if max_calls_per_stream is None else max_calls_per_stream,
         metadata=metadata,
     )

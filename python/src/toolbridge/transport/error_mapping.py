@@ -6,8 +6,8 @@ from typing import Any, Protocol, TypeVar
 
 import grpc
 
-from toolbridge.config import TOOL_BRIDGE_CONFIG
-from toolbridge.errors import (
+from toolbridge.core.config import TOOL_BRIDGE_CONFIG
+from toolbridge.core.errors import (
     SESSION_ERROR_TYPES,
     ErrorType,
     SessionError,
@@ -48,20 +48,20 @@ def succeeded(response: A, *, tool_name: str | None = None, session_id: str | No
 
 
 def communication_error(
-    what: str, error: RpcFailure, *, default_timeout_s: float | None = None
+    what: str, error: RpcFailure, *, default_timeout_ms: float | None = None
 ) -> ToolCommunicationError:
     """A failed RPC as the client's transport error; ``what`` names the tool or RPC.
 
-    ``default_timeout_s``: the call ran under the client's default deadline, which the error
+    ``default_timeout_ms``: the call ran under the client's default deadline, which the error
     then names when it passed (gRPC's own wording, "Deadline Exceeded", says nothing of it).
     """
     code = error.code()
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED and default_timeout_s is not None:
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED and default_timeout_ms is not None:
         return ToolCommunicationError(
             what,
             code,
-            f"no answer from the host within {default_timeout_s:g} s (the client's default_timeout_ms); "
-            "the call was cancelled",
+            f"no answer from the host within {default_timeout_ms / 1000:g} s "
+            "(the client's default_timeout_ms); the call was cancelled",
         )
     return ToolCommunicationError(what, code, error.details() or "")
 

@@ -124,13 +124,6 @@ class CallStreamConnection:
         """Queues the cancellation of call ``call_id``."""
         self._queue(pb.CallFrame(call_id=call_id, cancel=pb.CancelCall()).SerializeToString())
 
-    def close_sending(self) -> None:
-        """Half-closes the stream: the host answers the calls in flight, then ends it."""
-        if self.ended is None:
-            self._flush()
-            if not self._outgoing:
-                self._h2.end_stream(self._stream_id)
-
     def data_to_send(self) -> bytes:
         """The bytes to write to the socket now (possibly none)."""
         self._flush()

@@ -6,17 +6,14 @@ import itertools
 import os
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp as PbTimestamp
-
-from toolbridge.config import TOOL_BRIDGE_CONFIG
-from toolbridge.errors import InvalidValueError
+from toolbridge.core.config import TOOL_BRIDGE_CONFIG
+from toolbridge.core.errors import InvalidValueError
+from toolbridge.core.values import decode_value, encode_value
 from toolbridge.transport.error_mapping import error_from_info, succeeded
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1 import values_pb2 as pb_values
-from toolbridge.values import decode_value, encode_value
 
 _PROCESS_ID = uuid.uuid4().hex[:16]
 _counter = itertools.count(1)
@@ -47,15 +44,21 @@ def default_timeout(timeout_ms: int | None) -> int:
     return chosen
 
 
-def deadline_s(timeout_ms: int | None) -> float | None:
-    """The gRPC deadline, in seconds, of a call the host stops after ``timeout_ms`` (None: no deadline).
+def deadline_ms(timeout_ms: int | None) -> int | None:
+    """The deadline of a call the host stops after ``timeout_ms`` (None: no deadline).
 
     The host enforces ``timeout_ms`` and answers with a ``Timeout`` error; the deadline comes a
-    little later, as a backstop for a host that never answers.
+    little later (``deadline_slack_ms``), as a backstop for a host that never answers.
     """
     if not timeout_ms:
         return None
-    return (timeout_ms + int(TOOL_BRIDGE_CONFIG["deadline_slack_ms"])) / 1000
+    return timeout_ms + int(TOOL_BRIDGE_CONFIG["deadline_slack_ms"])
+
+
+def deadline_s(timeout_ms: int | None) -> float | None:
+    """``deadline_ms`` in seconds, the unit of gRPC's ``timeout=`` and of the clocks that wait."""
+    deadline = deadline_ms(timeout_ms)
+    return None if deadline is None else deadline / 1000
 
 
 def encode_args(args: Iterable[Any]) -> list[pb_values.Value]:
@@ -141,8 +144,3 @@ def chunk_content(chunk: pb.ToolStreamChunk, request: pb.ToolStreamRequest) -> t
     if kind == "error":
         raise error_from_info(chunk.error, tool_name=request.tool_id, session_id=request.session_id)
     return kind, None
-
-
-def to_datetime(ts: PbTimestamp) -> datetime:
-    """A protobuf Timestamp as an aware UTC datetime."""
-    return ts.ToDatetime(tzinfo=UTC)

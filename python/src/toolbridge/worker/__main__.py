@@ -33,7 +33,7 @@ from toolbridge.worker.service import WorkerService
 from toolbridge.worker.tools import WorkerTool, tools_of
 from toolbridge.worker.watchdog import Watchdog, exit_with_group, remove_socket_dir
 
-EXIT_OK, EXIT_USAGE, EXIT_HOST_GONE = 0, 2, 3
+EXIT_OK, EXIT_USAGE = 0, 2
 READY = "toolbridge worker ready"
 
 

@@ -21,10 +21,10 @@ import os
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from toolbridge.errors import ErrorType
+from toolbridge.core.errors import ErrorType
+from toolbridge.core.values import decode_value, encode_value
 from toolbridge.transport.credentials import credentials_from_env
 from toolbridge.v1 import worker_pb2
-from toolbridge.values import decode_value, encode_value
 from toolbridge.worker.failures import CallFailure, failure_from
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from toolbridge.errors import ErrorType
+from toolbridge.core.errors import ErrorType
 from toolbridge.worker.context import ToolContext
 from toolbridge.worker.failures import CallFailure
 

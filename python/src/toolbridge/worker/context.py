@@ -32,10 +32,6 @@ class ToolContext:
             self._cancelled = threading.Event()
         return self._cancelled
 
-    @property
-    def is_cancelled(self) -> bool:
-        return self._cancelled is not None and self._cancelled.is_set()
-
     def __repr__(self) -> str:
         return f"ToolContext(tool_name={self.tool_name!r}, session_id={self.session_id!r})"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pydantic
 
-from toolbridge.errors import ErrorType, ToolBridgeError
+from toolbridge.core.errors import ErrorType, ToolBridgeError
 from toolbridge.v1 import toolbridge_pb2 as pb
 
 

@@ -12,10 +12,10 @@ from typing import Any, Protocol
 
 import grpc
 
-from toolbridge.errors import ErrorType
+from toolbridge.core.errors import ErrorType
+from toolbridge.core.values import decode_value, encode_value
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1 import worker_pb2, worker_pb2_grpc
-from toolbridge.values import decode_value, encode_value
 from toolbridge.worker.backstop import Backstops
 from toolbridge.worker.context import ToolContext
 from toolbridge.worker.failures import CallFailure, failure_from, stacktrace_of

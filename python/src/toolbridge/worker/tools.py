@@ -32,9 +32,9 @@ from typing import Any, Literal, TypeVar, overload
 
 import pydantic
 
-from toolbridge.errors import ErrorType
+from toolbridge.core.errors import ErrorType
+from toolbridge.core.values import Tensor, Timestamp, encode_value
 from toolbridge.v1 import toolbridge_pb2 as pb
-from toolbridge.values import Tensor, Timestamp, encode_value
 from toolbridge.worker.context import ToolContext, enter, leave
 from toolbridge.worker.failures import CallFailure, output_failure, validation_failure
 from toolbridge.worker.schema import Output, Parameters, describe_output, describe_parameters

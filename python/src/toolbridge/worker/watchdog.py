@@ -27,6 +27,8 @@ CHECK_INTERVAL_S = 0.1
 #: After the heartbeat stream closes, how long the worker waits to see whether the host process
 #: exited (its socket closes a moment before the worker is handed to a new parent).
 CLOSED_STREAM_GRACE_S = 0.3
+#: The exit status of a worker whose host is gone.
+EXIT_HOST_GONE = 3
 
 
 def rss_bytes() -> int:
@@ -119,4 +121,4 @@ def exit_with_group(reason: str) -> None:
     if os.getpgrp() == os.getpid():
         # The host made the worker a group leader: the group is the worker and what its tools started.
         os.killpg(os.getpid(), signal.SIGKILL)
-    os._exit(3)
+    os._exit(EXIT_HOST_GONE)

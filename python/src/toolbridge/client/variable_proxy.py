@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from toolbridge.errors import InvalidValueError
-from toolbridge.proxy import AsyncGRPCProxyTool, ToolCaller
-from toolbridge.specs import ToolSpec
-from toolbridge.variables import VARIABLE_NAME_MAX, VariableInfo
+from toolbridge.client.proxy import AsyncGRPCProxyTool, ToolCaller
+from toolbridge.core.errors import InvalidValueError
+from toolbridge.core.specs import ToolSpec
+from toolbridge.core.variables import VARIABLE_NAME_MAX, VariableInfo
 
 log = logging.getLogger("toolbridge")
 
@@ -39,7 +39,7 @@ class VariableContext(Protocol):
         self,
         name: str,
         value: Any,
-        metadata: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
         *,
         expected_version: int | None = None,
         create_if_missing: bool = True,
@@ -98,7 +98,7 @@ class VariableAwareProxyTool(ContextProxyTool):
             await self.session_context.set_variable(
                 self.result_variable,
                 result,
-                metadata={"tool": self.name, "timestamp": datetime.now(UTC).isoformat()},
+                tags={"tool": self.name, "timestamp": datetime.now(UTC).isoformat()},
             )
         except InvalidValueError as error:
             log.warning("not storing the result of %s in %s: %s", self.name, self.result_variable, error)

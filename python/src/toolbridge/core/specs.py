@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Final, Literal
 
+from google.protobuf.timestamp_pb2 import Timestamp as PbTimestamp
+
+from toolbridge.core.values import decode_value
 from toolbridge.v1 import toolbridge_pb2 as pb
-from toolbridge.values import decode_value
 
 
 class _NoDefault(Enum):
@@ -21,6 +23,18 @@ class _NoDefault(Enum):
 
 #: The ``default`` of a parameter the host does not fill in when it is omitted.
 NO_DEFAULT: Final = _NoDefault.NO_DEFAULT
+
+
+def to_datetime(ts: PbTimestamp) -> datetime:
+    """A protobuf Timestamp as an aware UTC datetime."""
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def to_timestamp(value: datetime) -> PbTimestamp:
+    """A datetime as a protobuf Timestamp."""
+    stamp = PbTimestamp()
+    stamp.FromDatetime(value)
+    return stamp
 
 
 @dataclass(frozen=True)
@@ -58,9 +72,9 @@ class SessionDetails:
         return cls(
             session_id=info.session_id,
             metadata=dict(info.metadata),
-            created_at=info.created_at.ToDatetime(tzinfo=UTC),
-            last_accessed_at=info.last_accessed_at.ToDatetime(tzinfo=UTC),
-            expires_at=info.expires_at.ToDatetime(tzinfo=UTC),
+            created_at=to_datetime(info.created_at),
+            last_accessed_at=to_datetime(info.last_accessed_at),
+            expires_at=to_datetime(info.expires_at),
             tool_count=info.tool_count,
             variable_count=info.variable_count,
             owner=info.owner,

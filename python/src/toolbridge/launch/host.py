@@ -57,11 +57,12 @@ class HostProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.process.pid, sig)
 
-    async def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 20.0) -> int:
-        """Signals the host (SIGTERM: graceful shutdown); returns its exit code, killing it after a wait."""
+    async def stop(self, sig: int = signal.SIGTERM, *, timeout_ms: float = 20_000) -> int:
+        """Signals the host (SIGTERM: graceful shutdown); returns its exit code, killing it after
+        ``timeout_ms``."""
         self.send_signal(sig)
         try:
-            code = await asyncio.wait_for(self.process.wait(), timeout_s)
+            code = await asyncio.wait_for(self.process.wait(), timeout_ms / 1000)
         except TimeoutError:
             self.send_signal(signal.SIGKILL)
             code = await self.process.wait()
@@ -98,7 +99,7 @@ async def start_host(
     *,
     cli: Sequence[str] | None = None,
     cwd: str | Path | None = None,
-    startup_timeout_s: float = 30.0,
+    startup_timeout_ms: float = 30_000,
 ) -> HostProcess:
     """Runs ``toolbridge serve --tools ...`` on a Unix domain socket of its own.
 
@@ -132,7 +133,7 @@ async def start_host(
     stderr_reader = asyncio.create_task(_drain(process.stderr, stderr))
     stdout: list[str] = []
     try:
-        target = await asyncio.wait_for(_ready(process.stdout, stdout), startup_timeout_s)
+        target = await asyncio.wait_for(_ready(process.stdout, stdout), startup_timeout_ms / 1000)
     except (TimeoutError, HostLaunchError) as error:
         if process.returncode is None:
             process.kill()
@@ -141,7 +142,7 @@ async def start_host(
         if socket_dir is not None:
             shutil.rmtree(socket_dir, ignore_errors=True)
         raise HostLaunchError(
-            f"the host did not start ({error or 'no ready line within ' + str(startup_timeout_s) + ' s'}); "
+            f"the host did not start ({error or f'no ready line within {startup_timeout_ms:g} ms'}); "
             f"command: {' '.join(command)}\n{''.join(stderr)}"
         ) from None
     mcp_url = next((match.group(1) for line in stdout if (match := _MCP.match(line))), None)
@@ -158,10 +159,10 @@ async def launch_host(
     *,
     cli: Sequence[str] | None = None,
     cwd: str | Path | None = None,
-    startup_timeout_s: float = 30.0,
+    startup_timeout_ms: float = 30_000,
 ) -> AsyncIterator[HostProcess]:
     """``start_host`` as a context manager that stops the host on exit."""
-    host = await start_host(tools, flags, cli=cli, cwd=cwd, startup_timeout_s=startup_timeout_s)
+    host = await start_host(tools, flags, cli=cli, cwd=cwd, startup_timeout_ms=startup_timeout_ms)
     try:
         yield host
     finally:

@@ -6,15 +6,28 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from toolbridge.errors import ErrorType, SessionError
-from toolbridge.specs import Session
+from toolbridge.core.errors import ErrorType, SessionError
+from toolbridge.core.specs import Session
 from toolbridge.transport import (
     default_timeout,
     error_from_info,
+    new_request_id,
     tool_call_request,
     tool_stream_request,
 )
 from toolbridge.v1 import toolbridge_pb2 as pb
+
+#: Attempts of a retried call, the first included, when the caller says nothing.
+DEFAULT_MAX_ATTEMPTS = 3
+
+
+def max_attempts_of(max_attempts: int | None, max_retries: int | None) -> int:
+    """The attempts a retried call makes: ``max_attempts``, or ``max_retries`` (the original
+    guide's name for the same count, still accepted), else ``DEFAULT_MAX_ATTEMPTS``."""
+    if max_attempts is not None and max_retries is not None:
+        raise TypeError("pass max_attempts or its older name max_retries, not both")
+    chosen = max_attempts if max_attempts is not None else max_retries
+    return DEFAULT_MAX_ATTEMPTS if chosen is None else chosen
 
 
 class ClientBase:
@@ -49,6 +62,11 @@ class ClientBase:
         if not response.success and response.error.type != ErrorType.SESSION_NOT_FOUND:
             raise error_from_info(response.error, session_id=session_id)
         self.session_id = None
+
+    def retried_call(self, request_id: str | None) -> tuple[str, str, dict[str, str]]:
+        """What every attempt of a retried call shares: its request id (a fresh one unless
+        given), and the session and metadata to re-create should the host have lost it."""
+        return request_id or new_request_id(), self.require_session(), dict(self.session_metadata)
 
     def call_request(
         self,

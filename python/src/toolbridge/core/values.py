@@ -30,7 +30,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from toolbridge.errors import InvalidValueError
+from toolbridge.core.errors import InvalidValueError
 from toolbridge.v1 import values_pb2 as pb
 
 try:

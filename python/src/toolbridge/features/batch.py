@@ -14,11 +14,18 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from toolbridge.errors import ErrorType, InvalidValueError, ToolBridgeError, ToolCallError, tool_call_error
-from toolbridge.transport import AioTransport, deadline_s, error_details
+from toolbridge.core.errors import (
+    ErrorType,
+    InvalidValueError,
+    ToolBridgeError,
+    ToolCallError,
+    tool_call_error,
+)
+from toolbridge.core.values import decode_value, encode_value_into
+from toolbridge.transport import AioTransport, deadline_ms, error_details
+from toolbridge.transport.blocking import SyncTransport
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1 import values_pb2 as pb_values
-from toolbridge.values import decode_value, encode_value_into
 
 BatchRequest = Mapping[str, Any]
 """One item: ``{"tool_id": str, "args": [...], "kwargs": {...}, "timeout_ms": int}``; tool_id is required."""
@@ -63,7 +70,39 @@ async def execute_batch(
         "BatchExecuteTools",
         transport.stub.BatchExecuteTools,
         request,
-        timeout_s=deadline_s(timeout_ms),
+        timeout_ms=deadline_ms(timeout_ms),
+        default_deadline=False,
+        session_id=session_id,
+    )
+    return batch_results(batch_requests, response)
+
+
+def execute_batch_blocking(
+    transport: SyncTransport,
+    session_id: str,
+    batch_requests: Sequence[BatchRequest],
+    *,
+    parallel: bool = True,
+    stop_on_error: bool = False,
+    max_parallel: int = 0,
+    timeout_ms: int | None = None,
+    request_id: str | None = None,
+) -> list[Any]:
+    """``execute_batch`` over the blocking transport."""
+    request = batch_request(
+        session_id,
+        batch_requests,
+        parallel=parallel,
+        stop_on_error=stop_on_error,
+        max_parallel=max_parallel,
+        timeout_ms=timeout_ms,
+        request_id=request_id,
+    )
+    response = transport.checked(
+        "BatchExecuteTools",
+        transport.stub.BatchExecuteTools,
+        request,
+        timeout_ms=deadline_ms(timeout_ms),
         default_deadline=False,
         session_id=session_id,
     )
@@ -80,7 +119,7 @@ def batch_request(
     timeout_ms: int | None = None,
     request_id: str | None = None,
 ) -> pb.BatchToolCallRequest:
-    """The BatchExecuteTools request of ``execute_batch`` (no I/O; the blocking client sends it too)."""
+    """The BatchExecuteTools request of ``execute_batch`` (no I/O)."""
     request = pb.BatchToolCallRequest(
         session_id=session_id,
         batch_id=f"batch_{uuid.uuid4().hex[:8]}",

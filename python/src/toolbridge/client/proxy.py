@@ -1,17 +1,19 @@
-"""Proxy tools: a host tool as a local async callable with its name, description and schema.
+"""Proxy tools: a host tool as a local callable with its name, description and schema.
 
-DSPy (and anything that introspects callables) sees the host's parameters through
-``__signature__``; the JSON Schema is on ``parameters_schema``.
+``AsyncGRPCProxyTool`` calls through a ``ToolBridgeClient`` (``await tool(...)``), its twin
+``SyncGRPCProxyTool`` through a ``SyncToolBridgeClient`` (``tool(...)``). DSPy (and anything
+that introspects callables) sees the host's parameters through ``__signature__``; the JSON
+Schema is on ``parameters_schema``.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncGenerator, Iterable
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Generator, Iterable
+from contextlib import aclosing, closing
 from typing import Any, Protocol
 
-from toolbridge.specs import ToolSpec
+from toolbridge.core.specs import ToolSpec
 
 
 class ToolCaller(Protocol):
@@ -20,6 +22,14 @@ class ToolCaller(Protocol):
     async def execute_tool(self, tool_id: str, /, *args: Any, **kwargs: Any) -> Any: ...
 
     def stream_tool(self, tool_id: str, /, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]: ...
+
+
+class SyncToolCaller(Protocol):
+    """What a blocking proxy calls through: a ``SyncToolBridgeClient``."""
+
+    def execute_tool(self, tool_id: str, /, *args: Any, **kwargs: Any) -> Any: ...
+
+    def stream_tool(self, tool_id: str, /, *args: Any, **kwargs: Any) -> Generator[Any, None, None]: ...
 
 
 #: Python annotations for the JSON Schema types the host reports.
@@ -34,12 +44,11 @@ JSON_TYPES: dict[str, Any] = {
 }
 
 
-class AsyncGRPCProxyTool:
-    """Calls one host tool: ``await tool(*args, **kwargs)`` returns its result."""
+class ProxyTool:
+    """What every proxy shows of its host tool: name, description, JSON Schema and signature."""
 
-    def __init__(self, spec: ToolSpec, client: ToolCaller) -> None:
+    def __init__(self, spec: ToolSpec) -> None:
         self.spec = spec
-        self.client = client
         self.name = spec.name
         self.__name__ = spec.name
         self.description = spec.description
@@ -47,11 +56,19 @@ class AsyncGRPCProxyTool:
         self.parameters_schema = spec.parameters_schema
         self.__signature__ = tool_signature(spec)
 
-    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return await self.client.execute_tool(self.name, *args, **kwargs)
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name}{self.__signature__})"
+
+
+class AsyncGRPCProxyTool(ProxyTool):
+    """Calls one host tool: ``await tool(*args, **kwargs)`` returns its result."""
+
+    def __init__(self, spec: ToolSpec, client: ToolCaller) -> None:
+        super().__init__(spec)
+        self.client = client
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return await self.client.execute_tool(self.name, *args, **kwargs)
 
 
 class StreamingGRPCProxyTool(AsyncGRPCProxyTool):
@@ -68,10 +85,44 @@ class StreamingGRPCProxyTool(AsyncGRPCProxyTool):
         return await self.collect(*args, **kwargs)
 
 
+class SyncGRPCProxyTool(ProxyTool):
+    """``AsyncGRPCProxyTool`` for blocking code: ``tool(*args, **kwargs)`` returns the result."""
+
+    def __init__(self, spec: ToolSpec, client: SyncToolCaller) -> None:
+        super().__init__(spec)
+        self.client = client
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.client.execute_tool(self.name, *args, **kwargs)
+
+
+class SyncStreamingGRPCProxyTool(SyncGRPCProxyTool):
+    """``StreamingGRPCProxyTool`` for blocking code: ``stream(...)`` yields chunks; calling it
+    returns them all as a list."""
+
+    def stream(self, *args: Any, **kwargs: Any) -> Generator[Any, None, None]:
+        return self.client.stream_tool(self.name, *args, **kwargs)
+
+    def collect(self, *args: Any, **kwargs: Any) -> list[Any]:
+        with closing(self.stream(*args, **kwargs)) as chunks:
+            return list(chunks)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> list[Any]:
+        return self.collect(*args, **kwargs)
+
+
 def build_proxy_tools(specs: Iterable[ToolSpec], client: ToolCaller) -> dict[str, AsyncGRPCProxyTool]:
     """One proxy per spec, by tool name."""
     return {
         spec.name: (StreamingGRPCProxyTool if spec.streaming else AsyncGRPCProxyTool)(spec, client)
+        for spec in specs
+    }
+
+
+def build_sync_proxy_tools(specs: Iterable[ToolSpec], client: SyncToolCaller) -> dict[str, SyncGRPCProxyTool]:
+    """One blocking proxy per spec, by tool name."""
+    return {
+        spec.name: (SyncStreamingGRPCProxyTool if spec.streaming else SyncGRPCProxyTool)(spec, client)
         for spec in specs
     }
 

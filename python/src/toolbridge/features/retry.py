@@ -29,7 +29,7 @@ from typing import Literal, TypeVar
 
 import grpc
 
-from toolbridge.errors import ErrorType, SessionError, ToolBridgeError, ToolCommunicationError
+from toolbridge.core.errors import ErrorType, SessionError, ToolBridgeError, ToolCommunicationError
 
 T = TypeVar("T")
 TRANSIENT_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
@@ -37,15 +37,16 @@ TRANSIENT_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLI
 
 @dataclass(frozen=True)
 class BackoffPolicy:
-    """Waits between attempts, in seconds: 1 s doubling up to 30 s; 10 s, 20 s, ... for rate limits."""
+    """Waits between attempts, in milliseconds: 1 s doubling up to 30 s; 10 s, 20 s, ... for rate
+    limits (the TypeScript client's ``BackoffPolicy``, field for field)."""
 
-    initial_s: float = 1.0
+    initial_ms: float = 1_000
     multiplier: float = 2.0
-    max_s: float = 30.0
-    rate_limit_s: float = 10.0
+    max_ms: float = 30_000
+    rate_limit_ms: float = 10_000
 
     def __post_init__(self) -> None:
-        for name in ("initial_s", "multiplier", "max_s", "rate_limit_s"):
+        for name in ("initial_ms", "multiplier", "max_ms", "rate_limit_ms"):
             value = getattr(self, name)
             if not (value >= 0 and value != float("inf")):
                 raise ValueError(f"BackoffPolicy.{name} must be a finite number >= 0, got {value!r}")
@@ -60,7 +61,8 @@ class RetryEvent:
 
     attempt: int
     """The attempt that failed, from 1."""
-    delay_s: float
+    delay_ms: float
+    """How long the next attempt waits."""
     error: ToolBridgeError
 
 
@@ -105,13 +107,15 @@ def _is_session_lost(error: ToolBridgeError) -> bool:
     return isinstance(error, SessionError) and error.type == ErrorType.SESSION_NOT_FOUND
 
 
-def retry_delay(
-    error: BaseException, attempt: int, policy: BackoffPolicy, may_repeat_call: bool
-) -> float | None:
-    """Seconds to wait after ``error`` ended attempt ``attempt`` (from 0), or None: do not retry."""
-    exponential = min(policy.max_s, policy.initial_s * policy.multiplier**attempt)
+def retry_delay(error: BaseException, attempt: int, policy: BackoffPolicy) -> float | None:
+    """Milliseconds to wait after ``error`` ended attempt ``attempt`` (from 0), or None: do not retry.
+
+    A transient failure is retried whatever the tool: the host replays a call that completed
+    under the same request id.
+    """
+    exponential = min(policy.max_ms, policy.initial_ms * policy.multiplier**attempt)
     if is_transient(error):
-        return exponential if may_repeat_call else None
+        return exponential
     if not isinstance(error, ToolBridgeError):
         return None
     if error.type == ErrorType.RATE_LIMIT_EXCEEDED:
@@ -120,8 +124,8 @@ def retry_delay(
         except ValueError:
             hinted = 0.0
         if hinted > 0 and hinted != float("inf"):
-            return hinted / 1000
-        return min(policy.max_s, policy.rate_limit_s * (attempt + 1))
+            return hinted
+        return min(policy.max_ms, policy.rate_limit_ms * (attempt + 1))
     if error.type == ErrorType.CONCURRENCY_LIMIT_EXCEEDED:
         return exponential
     return None
@@ -131,13 +135,13 @@ async def run_with_retry(
     attempt: Callable[[], Awaitable[T]],
     *,
     recover_session: Callable[[], Awaitable[bool]] | None = None,
-    max_retries: int = 3,
+    max_attempts: int = 3,
     backoff: BackoffPolicy = DEFAULT_BACKOFF,
     on_retry: Callable[[RetryEvent], None] | None = None,
     on_session_recreated: Callable[[SessionRecreated], None] | None = None,
     session_id: str = "",
 ) -> T:
-    """Runs ``attempt`` under the retry policy; ``max_retries`` counts attempts, the first included.
+    """Runs ``attempt`` under the retry policy; ``max_attempts`` counts attempts, the first included.
 
     A call may run again after a transport failure: the host replays a call completed under the
     same request id. ``recover_session`` re-creates the session after a
@@ -148,7 +152,7 @@ async def run_with_retry(
     """
     attempts = _Attempts(
         recover_session is not None,
-        max_retries,
+        max_attempts,
         backoff,
         on_retry,
         on_session_recreated,
@@ -169,14 +173,14 @@ async def run_with_retry(
             if delay is None:
                 raise
             if delay > 0:
-                await asyncio.sleep(delay)
+                await asyncio.sleep(delay / 1000)
 
 
 def run_with_retry_blocking(
     attempt: Callable[[], T],
     *,
     recover_session: Callable[[], bool] | None = None,
-    max_retries: int = 3,
+    max_attempts: int = 3,
     backoff: BackoffPolicy = DEFAULT_BACKOFF,
     on_retry: Callable[[RetryEvent], None] | None = None,
     on_session_recreated: Callable[[SessionRecreated], None] | None = None,
@@ -185,7 +189,7 @@ def run_with_retry_blocking(
     """``run_with_retry`` for blocking code: the same policy, waiting with ``time.sleep``."""
     attempts = _Attempts(
         recover_session is not None,
-        max_retries,
+        max_attempts,
         backoff,
         on_retry,
         on_session_recreated,
@@ -206,7 +210,7 @@ def run_with_retry_blocking(
             if delay is None:
                 raise
             if delay > 0:
-                time.sleep(delay)
+                time.sleep(delay / 1000)
 
 
 Step = Literal["recover", "call"]
@@ -219,16 +223,16 @@ class _Attempts:
     def __init__(
         self,
         can_recover: bool,
-        max_retries: int,
+        max_attempts: int,
         backoff: BackoffPolicy,
         on_retry: Callable[[RetryEvent], None] | None,
         on_session_recreated: Callable[[SessionRecreated], None] | None,
         session_id: str,
     ) -> None:
-        if max_retries < 1:
-            raise ValueError("max_retries must be >= 1 (it counts attempts, the first included)")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1 (it counts attempts, the first included)")
         self.can_recover = can_recover
-        self.max_retries = max_retries
+        self.max_attempts = max_attempts
         self.backoff = backoff
         self.on_retry = on_retry
         self.on_session_recreated = on_session_recreated
@@ -251,17 +255,16 @@ class _Attempts:
             self.on_session_recreated(SessionRecreated(self.session_id))
 
     def failed(self, error: ToolBridgeError, step: Step) -> float | None:
-        """Seconds to wait before the next step, or None: give up (raise ``error``)."""
+        """Milliseconds to wait before the next step, or None: give up (raise ``error``)."""
         lost = _is_session_lost(error) and step != "recover"
         if self.can_recover and lost and not self.recovered:
             self.recovered = True
             self.needs_recovery = True
             return 0.0
         self.failures += 1
-        # A repeated call is safe: the host replays one completed under the same request id.
-        delay = retry_delay(error, self.failures - 1, self.backoff, may_repeat_call=True)
-        if delay is None or self.failures >= self.max_retries:
+        delay = retry_delay(error, self.failures - 1, self.backoff)
+        if delay is None or self.failures >= self.max_attempts:
             return None
         if self.on_retry is not None:
-            self.on_retry(RetryEvent(attempt=self.failures, delay_s=delay, error=error))
+            self.on_retry(RetryEvent(attempt=self.failures, delay_ms=delay, error=error))
         return delay

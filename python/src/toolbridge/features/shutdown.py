@@ -3,7 +3,7 @@
 shutdown = GracefulShutdown()
 result = await shutdown.run(client.execute_tool("index", path))   # tracked
 ...
-cancelled = await shutdown.shutdown(timeout=30.0)                  # e.g. on SIGTERM
+cancelled = await shutdown.shutdown(timeout_ms=30_000)             # e.g. on SIGTERM
 
 Cancelling a tracked call cancels its RPC, and the host then aborts the tool.
 """
@@ -15,7 +15,7 @@ import signal
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from toolbridge.errors import ErrorType, ToolBridgeError
+from toolbridge.core.errors import ErrorType, ToolBridgeError
 
 T = TypeVar("T")
 
@@ -58,15 +58,15 @@ class GracefulShutdown:
         finally:
             self._active_calls.discard(task)
 
-    #: Another name for ``run``.
+    #: The original guide's name for ``run``, still accepted.
     execute_with_tracking = run
 
-    # A timeout parameter on purpose: ASYNC109 would have callers wrap it in asyncio.timeout,
-    # which cancels everything at once instead of letting finished calls count.
-    async def shutdown(self, timeout: float = 30.0) -> int:  # noqa: ASYNC109
-        """Refuses new calls, waits up to ``timeout`` seconds for the tracked ones, cancels the rest.
+    async def shutdown(self, *, timeout_ms: float = 30_000) -> int:
+        """Refuses new calls, waits up to ``timeout_ms`` for the tracked ones, cancels the rest.
 
-        Returns how many calls were cancelled. Safe to call more than once.
+        Returns how many calls were cancelled. Safe to call more than once. (A timeout of its
+        own, not the caller's ``asyncio.timeout``: that would cancel everything at once instead
+        of letting the calls that finish in time count.)
         """
         self._shutdown_event.set()
         pending = set(self._active_calls)
@@ -74,7 +74,7 @@ class GracefulShutdown:
             return 0
         # asyncio.wait, not wait_for(gather): the latter would cancel everything on timeout
         # before we decide to, and would hide which calls finished in time.
-        _, still_running = await asyncio.wait(pending, timeout=timeout)
+        _, still_running = await asyncio.wait(pending, timeout=timeout_ms / 1000)
         for task in still_running:
             task.cancel()
         if still_running:
@@ -82,15 +82,15 @@ class GracefulShutdown:
         return len(still_running)
 
     def install_signal_handlers(
-        self, timeout: float = 30.0, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)
+        self, *, timeout_ms: float = 30_000, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)
     ) -> None:
-        """Starts ``shutdown(timeout)`` when one of ``signals`` arrives (Unix event loops only)."""
+        """Starts ``shutdown(timeout_ms=...)`` when one of ``signals`` arrives (Unix event loops only)."""
         loop = asyncio.get_running_loop()
         holder: list[asyncio.Task[int]] = []
 
         def on_signal() -> None:
             if not holder:
-                holder.append(loop.create_task(self.shutdown(timeout)))
+                holder.append(loop.create_task(self.shutdown(timeout_ms=timeout_ms)))
 
         for sig in signals:
             loop.add_signal_handler(sig, on_signal)

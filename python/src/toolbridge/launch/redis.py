@@ -28,7 +28,7 @@ def _free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def launch_redis_server(startup_timeout_s: float = 10.0) -> AsyncIterator[str]:
+async def launch_redis_server(*, startup_timeout_ms: float = 10_000) -> AsyncIterator[str]:
     """Runs redis-server until the block ends; yields its URL."""
     if shutil.which("redis-server") is None:
         raise RedisLaunchError(
@@ -45,7 +45,7 @@ async def launch_redis_server(startup_timeout_s: float = 10.0) -> AsyncIterator[
     )
     try:
         try:
-            await asyncio.wait_for(_accepting(port), startup_timeout_s)
+            await asyncio.wait_for(_accepting(port), startup_timeout_ms / 1000)
         except TimeoutError:
             raise RedisLaunchError(f"redis-server did not accept connections on port {port}") from None
         yield f"redis://127.0.0.1:{port}/0"

@@ -1,4 +1,4 @@
-"""The error classes of the Python client.
+"""The error classes of the Python package.
 
 Every error carries ``type``, one of the documented vocabulary in ``ErrorType``
 (docs/errors.md), the same values as ``BridgeError.type`` in TypeScript, so callers
@@ -8,9 +8,11 @@ can branch on it the same way in both languages.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
+if TYPE_CHECKING:
+    # Only named in annotations: a worker process that imports the errors loads no gRPC.
+    import grpc
 
 
 class ErrorType(StrEnum):

@@ -28,27 +28,29 @@ from typing import Any, Final, Self
 
 from cachetools import TTLCache
 
-from toolbridge.client import ToolBridgeClient
-from toolbridge.config import TOOL_BRIDGE_CONFIG
-from toolbridge.errors import InvalidValueError, ToolBridgeError
-from toolbridge.proxy import AsyncGRPCProxyTool, StreamingGRPCProxyTool
-from toolbridge.specs import ToolSpec
-from toolbridge.v1 import toolbridge_pb2 as pb
-from toolbridge.values import decode_value, encode_value
-from toolbridge.variable_proxy import ContextProxyTool, VariableAwareProxyTool
-from toolbridge.variables import (
+from toolbridge.client.aio import ToolBridgeClient
+from toolbridge.client.proxy import AsyncGRPCProxyTool, StreamingGRPCProxyTool
+from toolbridge.client.variable_proxy import ContextProxyTool, VariableAwareProxyTool
+from toolbridge.core import config
+from toolbridge.core.errors import InvalidValueError, ToolBridgeError
+from toolbridge.core.specs import ToolSpec
+from toolbridge.core.values import decode_value, encode_value
+from toolbridge.core.variables import (
     Variable,
     VariableConstraints,
     VariableInfo,
     VariableNotFoundError,
     VariableType,
-    VariableWatch,
+)
+from toolbridge.features.variables import (
     delete_variable,
     get_variable,
     list_variables,
     set_variable,
     write_request,
 )
+from toolbridge.features.watch import VariableWatch
+from toolbridge.v1 import toolbridge_pb2 as pb
 
 log = logging.getLogger("toolbridge")
 
@@ -71,7 +73,7 @@ class SessionContext:
     def __init__(self, client: ToolBridgeClient, *, cache: bool | None = None) -> None:
         self.client = client
         client.require_session()
-        self._cache_enabled = bool(TOOL_BRIDGE_CONFIG["enable_caching"]) if cache is None else cache
+        self._cache_enabled = bool(config.TOOL_BRIDGE_CONFIG["enable_caching"]) if cache is None else cache
         self._cache: dict[str, Variable] = {}
         # Per name: cache fills from reads must be newer than this (the last deletion seen).
         self._floor: dict[str, int] = {}
@@ -136,23 +138,27 @@ class SessionContext:
         self,
         name: str,
         value: Any,
-        metadata: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
         *,
         expected_version: int | None = None,
         create_if_missing: bool = True,
+        metadata: Mapping[str, str] | None = None,
     ) -> VariableInfo:
         """Writes a variable (undeclared: any value; declared: checked against its constraints).
 
-        ``metadata``: string tags merged into the variable's tags (``VariableInfo.tags``).
+        ``tags``: string labels merged into the variable's tags (``VariableInfo.tags``;
+        ``metadata`` is the original guide's name for them, still accepted).
         ``expected_version``: write only at that version (0: only if it does not exist),
         else ``VersionConflictError``. ``create_if_missing=False``: only overwrite, else
         ``VariableNotFoundError``.
         """
+        if tags is not None and metadata is not None:
+            raise TypeError("pass tags or its older name metadata, not both")
         request = write_request(
             self.session_id,
             name,
             value,
-            tags=metadata,
+            tags=tags if tags is not None else metadata,
             expected_version=expected_version,
             create_if_missing=create_if_missing,
         )
@@ -165,7 +171,7 @@ class SessionContext:
         value: Any,
         constraints: VariableConstraints | None = None,
         *,
-        metadata: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
         expected_version: int | None = None,
     ) -> VariableInfo:
         """Creates a variable with a declared type and constraints, holding ``value``.
@@ -177,7 +183,7 @@ class SessionContext:
             self.session_id,
             name,
             value,
-            tags=metadata,
+            tags=tags,
             expected_version=expected_version,
             type=type,
             constraints=constraints or VariableConstraints(),
@@ -314,8 +320,8 @@ class CachedSessionContext(SessionContext):
 
     Only tools whose spec says ``cacheable`` (pure: same arguments, same result) are
     cached, keyed by tool name and the encoded arguments, in a ``cachetools.TTLCache``
-    (``maxsize`` entries, each kept ``ttl_s`` seconds; by default
-    ``TOOL_BRIDGE_CONFIG["cache_ttl_seconds"]``, 300). Other tools always run.
+    (``maxsize`` entries, each kept ``ttl_ms``; by default ``TOOL_BRIDGE_CONFIG["cache_ttl_ms"]``,
+    5 minutes). Other tools always run.
     """
 
     def __init__(
@@ -324,11 +330,11 @@ class CachedSessionContext(SessionContext):
         *,
         cache: bool | None = None,
         maxsize: int = 1000,
-        ttl_s: float | None = None,
+        ttl_ms: float | None = None,
     ) -> None:
         super().__init__(client, cache=cache)
-        ttl = float(TOOL_BRIDGE_CONFIG["cache_ttl_seconds"]) if ttl_s is None else ttl_s
-        self.results: TTLCache[tuple[str, bytes], Any] = TTLCache(maxsize=maxsize, ttl=ttl)
+        ttl = config.cache_ttl_ms() if ttl_ms is None else ttl_ms
+        self.results: TTLCache[tuple[str, bytes], Any] = TTLCache(maxsize=maxsize, ttl=ttl / 1000)
         self.hits = 0
         self.misses = 0
         self._specs: dict[str, ToolSpec] | None = None

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from toolbridge.transport import AioTransport, to_datetime
+from toolbridge.core.specs import to_datetime
+from toolbridge.transport import AioTransport
+from toolbridge.transport.blocking import SyncTransport
 from toolbridge.v1 import toolbridge_pb2 as pb
 
 
@@ -28,16 +30,24 @@ class HostMetrics:
     collected_at: datetime
 
 
-async def get_metrics(transport: AioTransport, timeout_s: float | None = None) -> HostMetrics:
-    """The host's counters now (GetMetrics), within ``timeout_s`` (the transport's default when None)."""
+async def get_metrics(transport: AioTransport, *, timeout_ms: float | None = None) -> HostMetrics:
+    """The host's counters now (GetMetrics), within ``timeout_ms`` (the transport's default when None)."""
     response = await transport.unary(
-        "GetMetrics", transport.stub.GetMetrics, pb.GetMetricsRequest(), timeout_s=timeout_s
+        "GetMetrics", transport.stub.GetMetrics, pb.GetMetricsRequest(), timeout_ms=timeout_ms
+    )
+    return host_metrics(response)
+
+
+def get_metrics_blocking(transport: SyncTransport, *, timeout_ms: float | None = None) -> HostMetrics:
+    """``get_metrics`` over the blocking transport."""
+    response = transport.unary(
+        "GetMetrics", transport.stub.GetMetrics, pb.GetMetricsRequest(), timeout_ms=timeout_ms
     )
     return host_metrics(response)
 
 
 def host_metrics(response: pb.GetMetricsResponse) -> HostMetrics:
-    """A GetMetrics response as ``HostMetrics`` (the blocking client reads it too)."""
+    """A GetMetrics response as ``HostMetrics``."""
     return HostMetrics(
         tools={
             t.tool: ToolMetrics(
