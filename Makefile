@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BIN := node_modules/.bin
 STAMPS := .stamps
 TS_TESTS = $(sort $(wildcard packages/*/test/*.test.ts))
-# grpcurl, for the test that runs the README's grpcurl commands: built from source with the
+# grpcurl, for the test that runs the grpcurl commands of docs/hosting.md: built from source with the
 # Go toolchain (it is not packaged in Debian) into the project-local .tools/bin.
 GRPCURL_VERSION := v1.9.3
 TOOLS_BIN := .tools/bin
@@ -139,7 +139,7 @@ chromium:
 		echo "==> installed $$(/usr/bin/chromium --version 2>/dev/null)"; \
 	fi
 
-# The README's pictures of the inspector: its browser test saves a screenshot of each page
+# The inspector's pictures in docs/images: its browser test saves a screenshot of each page
 # in test-artifacts/inspector; these are copied to docs/images.
 INSPECTOR_IMAGES := tools tool-call variables agent-run sessions calls
 inspector-images: build chromium $(STAMPS)/venv

@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="JSON file to write (default bench/results/<time>.json)")
     parser.add_argument("--report", type=Path, help="print the tables of a saved JSON run instead of running")
     parser.add_argument(
-        "--markdown", action="store_true", help="print the tables as Markdown (for the README)"
+        "--markdown", action="store_true", help="print the tables as Markdown (for docs/benchmarks.md)"
     )
     args = parser.parse_args(argv)
 

@@ -275,8 +275,8 @@ async def warm_up(bench: Bench) -> None:
 
 
 #: "toolbridge" and "toolbridge-sync" are the clients as a user gets them (the call stream on a
-#: Unix socket); "unary" is the asyncio client with every call a unary ExecuteTool, as before
-#: the call stream; "grpc" the same default client against the bare server.
+#: Unix socket); "unary" is the asyncio client with every call a unary ExecuteTool instead of
+#: a message on the call stream; "grpc" the same default client against the bare server.
 ALL_PEERS = ("toolbridge", "toolbridge-sync", "unary", "grpc", "mcp-stdio", "mcp-http")
 GRPC_PEERS = ("toolbridge", "grpc")
 PINGPONG = "pingpong"

@@ -1,4 +1,4 @@
-"""A host with TLS and bearer tokens, and Python clients using them (the README's "Deploying").
+"""A host with TLS and bearer tokens, and Python clients using them (docs/deploying.md).
 
     make demo-deploy          # or: .venv/bin/python examples/deploy/secure_host.py
 

@@ -115,7 +115,7 @@ async def test_a_node_killed_under_load_loses_no_acknowledged_write(cluster: lis
 
 
 async def test_the_cluster_example_runs_on_after_a_node_is_killed() -> None:
-    """``make demo-cluster``: the README's multi-node example."""
+    """``make demo-cluster``: the multi-node demo of docs/demos.md."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, str(DEMO), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )

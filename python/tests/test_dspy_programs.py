@@ -153,7 +153,7 @@ async def test_a_saved_program_loads_with_its_tools_attached_to_a_live_bridge(
 
 
 async def test_the_optimizing_example_runs_without_a_warning(shop_host: HostProcess) -> None:
-    # The README's program, in a process of its own: what its user sees on stderr is the test.
+    # The program of docs/dspy.md, in a process of its own: what its user sees on stderr is the test.
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(OPTIMIZE_EXAMPLE),

@@ -239,7 +239,7 @@ async def test_patterns_that_need_backtracking_are_refused_by_the_host(
 
 
 def test_the_deploying_example_runs() -> None:
-    """examples/deploy/secure_host.py, the README's runnable example, as a user runs it."""
+    """examples/deploy/secure_host.py, the runnable example of docs/deploying.md, as a user runs it."""
     example = REPO_ROOT / "examples" / "deploy" / "secure_host.py"
     done = subprocess.run(
         [sys.executable, str(example)],

@@ -412,7 +412,7 @@ async def test_cached_context_caches_only_cacheable_tools(client: ToolBridgeClie
 
 
 async def test_shared_state_example_runs() -> None:
-    """The README's example: the TypeScript application and a Python worker share variables."""
+    """`make demo-variables` (docs/demos.md): TypeScript and a Python worker share variables."""
     process = await asyncio.create_subprocess_exec(
         "node",
         "--import",

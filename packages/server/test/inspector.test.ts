@@ -3,7 +3,7 @@
 // forms, a streaming call cancelled from the page, variables written from Python arriving
 // live, a ReAct run from Python followed step by step, what each principal may see, and
 // `toolbridge inspect` against the same host. Each page's screenshot is kept in
-// test-artifacts/inspector (the README's pictures come from there).
+// test-artifacts/inspector (the pictures in docs/images come from there).
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";

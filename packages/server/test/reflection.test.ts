@@ -1,5 +1,5 @@
 // Server reflection against the real host CLI: the descriptors it serves are protoc's, byte
-// for byte and file by file, and the README's grpcurl commands work as written (the
+// for byte and file by file, and the grpcurl commands of docs/hosting.md work as written (the
 // address aside) with real grpcurl (`make grpcurl` builds it into .tools/bin).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -18,7 +18,8 @@ import {
 import { type HostProcess, REPO_ROOT, startHost } from "./support/host-process.js";
 
 const GRPCURL = `${REPO_ROOT}.tools/bin/grpcurl`;
-const README_ADDRESS = "localhost:50051";
+const DOC = "docs/hosting.md";
+const DOC_ADDRESS = "localhost:50051";
 
 /** The FileDescriptorProtos gen.sh compiled, as protoc serialized them, by file name. */
 function compiledFiles(): Map<string, Buffer> {
@@ -32,29 +33,29 @@ function compiledFiles(): Map<string, Buffer> {
   return files;
 }
 
-/** The commands of the README's grpcurl block, continuation lines joined. */
-function readmeCommands(): string[] {
-  const readme = readFileSync(`${REPO_ROOT}README.md`, "utf8");
-  const blocks = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)]
+/** The commands of the doc's grpcurl block, continuation lines joined. */
+function docCommands(): string[] {
+  const doc = readFileSync(`${REPO_ROOT}${DOC}`, "utf8");
+  const blocks = [...doc.matchAll(/```sh\n([\s\S]*?)```/g)]
     .map((match) => match[1] ?? "")
     .filter((block) => block.includes("grpcurl "));
-  assert.equal(blocks.length, 1, "one grpcurl block in the README");
+  assert.equal(blocks.length, 1, `one grpcurl block in ${DOC}`);
   return (blocks[0] ?? "")
     .replace(/\\\n\s*/g, "")
     .split("\n")
     .filter((line) => line.startsWith("grpcurl "));
 }
 
-/** The output the README shows for `describe`, from its heading line to the closing brace. */
-function readmeDescribeOutput(): string {
-  const readme = readFileSync(`${REPO_ROOT}README.md`, "utf8");
-  const match = /^toolbridge\.v1\.ToolCallRequest is a message:\n[\s\S]*?\n}\n/m.exec(readme);
-  assert.ok(match, "the README shows describe's output");
+/** The output the doc shows for `describe`, from its heading line to the closing brace. */
+function docDescribeOutput(): string {
+  const doc = readFileSync(`${REPO_ROOT}${DOC}`, "utf8");
+  const match = /^toolbridge\.v1\.ToolCallRequest is a message:\n[\s\S]*?\n}\n/m.exec(doc);
+  assert.ok(match, `${DOC} shows describe's output`);
   return match[0];
 }
 
 function grpcurl(command: string, target: string): { stdout: string; stderr: string } {
-  const run = spawnSync("bash", ["-c", command.replaceAll(README_ADDRESS, target)], {
+  const run = spawnSync("bash", ["-c", command.replaceAll(DOC_ADDRESS, target)], {
     encoding: "utf8",
     env: { ...process.env, PATH: `${REPO_ROOT}.tools/bin:${process.env.PATH ?? ""}` },
     timeout: 30_000,
@@ -155,13 +156,13 @@ describe("server reflection", () => {
     }
   });
 
-  it("makes the README's grpcurl commands true: list, describe, a health check and a tool call", () => {
+  it("makes the grpcurl commands of docs/hosting.md true: list, describe, a health check and a tool call", () => {
     assert.ok(existsSync(GRPCURL), `${GRPCURL} is missing: run make grpcurl`);
-    const outputs = readmeCommands().map((command) => ({ command, ...grpcurl(command, host.target) }));
+    const outputs = docCommands().map((command) => ({ command, ...grpcurl(command, host.target) }));
     assert.equal(outputs.length, 5);
     const [list, describeCall, health, init, execute] = outputs.map((o) => o.stdout);
     assert.deepEqual(list?.trim().split("\n").sort(), ["grpc.health.v1.Health", "toolbridge.v1.ToolBridge"]);
-    assert.equal(describeCall, readmeDescribeOutput());
+    assert.equal(describeCall, docDescribeOutput());
     assert.deepEqual(JSON.parse(health ?? ""), { status: "SERVING" });
     assert.equal(JSON.parse(init ?? "").success, true);
     const result = JSON.parse(execute ?? "") as { success: boolean; result: unknown };
@@ -170,7 +171,7 @@ describe("server reflection", () => {
 
   it("describes maps and optional fields as declared", () => {
     const describe = (symbol: string) =>
-      grpcurl(`grpcurl -plaintext ${README_ADDRESS} describe ${symbol}`, host.target).stdout;
+      grpcurl(`grpcurl -plaintext ${DOC_ADDRESS} describe ${symbol}`, host.target).stdout;
     assert.match(describe("toolbridge.v1.VariableConstraints"), /\n {2}optional double min = 1;\n/);
     assert.match(
       describe("toolbridge.v1.ToolCallRequest"),

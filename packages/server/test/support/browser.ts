@@ -7,7 +7,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from "playwrig
 import { REPO_ROOT } from "./host-process.js";
 
 export const CHROMIUM = process.env.TOOLBRIDGE_CHROMIUM ?? "/usr/bin/chromium";
-/** Screenshots the tests keep (gitignored); `make inspector-images` copies the README's from here. */
+/** Screenshots the tests keep (gitignored); `make inspector-images` copies those of docs/images from here. */
 export const ARTIFACTS = `${REPO_ROOT}test-artifacts/inspector`;
 
 /** Chromium as root on a machine with no network beyond loopback: no sandbox, no background traffic. */
