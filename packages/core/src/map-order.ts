@@ -6,8 +6,6 @@
  * (invisible to Object.keys, for...in, JSON and spreads), and the encoder sends the keys in
  * that order: a map a tool receives and returns as it is keeps its order.
  */
-import type { NativeObject, NativeValue } from "./values.js";
-
 const KEY_ORDER = Symbol("toolbridge.keyOrder");
 
 interface Ordered {
@@ -25,10 +23,13 @@ function isIndexLike(key: string): boolean {
   return Number(key) < 4294967295;
 }
 
-/** A plain object with the entries of `map`, remembering their order when JavaScript's differs. */
-export function objectFromEntries(map: ReadonlyMap<string, NativeValue>): NativeObject {
+/**
+ * A plain object with the entries of `map`, remembering their order when JavaScript's
+ * differs. Generic in the entries' type, so that this module needs nothing of the codec's.
+ */
+export function objectFromEntries<V>(map: ReadonlyMap<string, V>): { [key: string]: V } {
   // fromEntries defines own properties, so a key like "__proto__" stays data.
-  const object: NativeObject = Object.fromEntries(map);
+  const object: { [key: string]: V } = Object.fromEntries(map);
   for (const key of map.keys()) {
     if (isIndexLike(key)) {
       Object.defineProperty(object, KEY_ORDER, { value: [...map.keys()] });
