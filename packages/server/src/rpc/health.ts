@@ -1,7 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { pb } from "@toolbridge/core";
+import { RpcStatusError } from "../grpc/status.js";
 import type { HostRuntime } from "../runtime.js";
-import { RpcStatusError } from "./status.js";
 
 /** The service name health requests may ask about besides "" (the whole host). */
 export const SERVICE_NAME = "toolbridge.v1.ToolBridge";

@@ -3,6 +3,7 @@ import { asBuffer, BridgeError, ErrorType, pb } from "@toolbridge/core";
 import { authenticationRefusal } from "../auth/guard.js";
 import { StreamCredentials } from "../auth/open-streams.js";
 import { ANONYMOUS, type Principal } from "../auth/principal.js";
+import { RpcStatusError } from "../grpc/status.js";
 import { type HostRuntime, SHUTTING_DOWN } from "../runtime.js";
 import { batchExecuteTools } from "./batch.js";
 import { calls } from "./calls.js";
@@ -11,7 +12,6 @@ import { healthCheck } from "./health.js";
 import { guardRequests, type RequestCheck, refusalOf } from "./malformed.js";
 import { getMetrics } from "./metrics.js";
 import { cleanupSession, getSessionInfo, heartbeat, initializeSession } from "./sessions.js";
-import { RpcStatusError } from "./status.js";
 import { streamTool } from "./stream.js";
 import { listTools } from "./tools.js";
 import {
