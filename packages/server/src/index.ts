@@ -38,11 +38,9 @@ export {
   type WatchVariablesOptions,
 } from "@toolbridge/core";
 export {
-  type AgentEvent,
   type AgentTlsFiles,
   PythonAgentError,
   type PythonAgentOptions,
-  type PythonAgentResult,
   runPythonAgent,
 } from "./agents/python-agent.js";
 export type { AuthenticateHook, AuthenticationRequest } from "./auth/authenticator.js";
@@ -74,7 +72,7 @@ export {
 } from "./tools/define.js";
 export type { ToolLimitOptions, ToolLimits } from "./tools/limits.js";
 export { SessionVariables } from "./variables/session-variables.js";
-export type { WorkerAgentOptions } from "./workers/agents.js";
+export type { AgentEvent, PythonAgentResult, WorkerAgentOptions } from "./workers/agent-run.js";
 export type { WorkerCounts } from "./workers/metrics.js";
 export type { WorkerPoolOptions } from "./workers/options.js";
 export {
