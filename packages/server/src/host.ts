@@ -15,25 +15,26 @@ import { checkExposure, isUnixAddress } from "./auth/transport.js";
 import { type HostConfig, type HostConfigInput, parseConfig, sweepInterval } from "./config.js";
 import { type MetricsEndpoint, serveMetrics } from "./metrics/http.js";
 import { HostMetrics } from "./metrics/metrics.js";
+import { Forwarder } from "./peers/forwarder.js";
 import { makePrivateDir, removeStaleDirs } from "./private-dir.js";
 import { OpenCallStreams } from "./rpc/call-streams.js";
-import { shuttingDown } from "./rpc/calls.js";
 import { DescriptorIndex } from "./rpc/descriptors.js";
-import { HostHealth, SERVICE_NAME } from "./rpc/health.js";
+import { SHUTTING_DOWN, shuttingDown } from "./rpc/draining.js";
+import { HostHealth, SERVICE_NAME } from "./rpc/health-status.js";
 import { InFlightCalls } from "./rpc/in-flight.js";
 import { ReflectionService } from "./rpc/reflection.js";
+import type { RpcHost } from "./rpc/rpc-host.js";
 import { serviceDefinition, serviceImplementation } from "./rpc/service.js";
 import { StandardHealthService } from "./rpc/standard-health.js";
 import { StreamLimits } from "./rpc/stream-limits.js";
 import { ValueCounter } from "./rpc/value-budget.js";
-import { type HostRuntime, SHUTTING_DOWN } from "./runtime.js";
 import { SessionManager } from "./sessions/manager.js";
 import { InMemorySessionStore } from "./sessions/memory-store.js";
 import { RedisSessionStore } from "./sessions/redis-store.js";
 import { isShared, type SessionEnded, type SessionStore, type SharedSessionStore } from "./sessions/store.js";
 import type { Tool } from "./tools/define.js";
+import { CallEngine } from "./tools/engine.js";
 import { containToolFaults } from "./tools/faults.js";
-import { Forwarder } from "./tools/forward.js";
 import { ToolRegistry } from "./tools/registry.js";
 import { ReplayLedger } from "./tools/replay.js";
 import { VariableService } from "./variables/service.js";
@@ -105,7 +106,9 @@ export class ToolBridgeHost {
   readonly log: Logger;
   private readonly registry = new ToolRegistry();
   private readonly sessions: SessionManager;
-  private readonly runtime: HostRuntime;
+  private readonly runtime: RpcHost;
+  /** With a shared store: finds and calls the session tools other nodes serve. */
+  private readonly forwarder: Forwarder | undefined;
   private readonly health = new HostHealth();
   private readonly standardHealth = new StandardHealthService(this.health);
   private readonly reflection = new ReflectionService(new DescriptorIndex(DESCRIPTOR_SET), [
@@ -184,20 +187,14 @@ export class ToolBridgeHost {
       env: { ...(workerPool?.env ?? process.env), TOOLBRIDGE_TOKEN: this.auth.hostToken },
       metricsRegistry: this.metrics.registry,
     });
-    this.runtime = {
+    this.forwarder =
+      shared && new Forwarder(shared, this.config.maxMessageBytes, this.credentials.peerTransport);
+    const engine = new CallEngine({
       config: this.config,
       sessions: this.sessions,
       tools: this.registry,
-      variables: this.variableService,
-      log: this.log,
       metrics: this.metrics,
-      startedAt: Date.now(),
-      version: VERSION,
-      draining: false,
-      health: this.health,
-      calls: new InFlightCalls(),
-      auth: this.auth,
-      streams: new StreamLimits(this.config),
+      log: this.log,
       replay:
         this.config.replayWindowMs > 0
           ? new ReplayLedger(sessionStore, {
@@ -208,11 +205,26 @@ export class ToolBridgeHost {
             })
           : undefined,
       sharedRate: shared && ((tool, limit) => shared.takeRateSlot(tool, limit)),
-      forwarder: shared && new Forwarder(shared, this.config.maxMessageBytes, this.credentials.peerTransport),
+      remote: this.forwarder,
+    });
+    this.runtime = {
+      engine,
+      config: this.config,
+      sessions: this.sessions,
+      variables: this.variableService,
+      log: this.log,
+      metrics: this.metrics,
+      startedAt: Date.now(),
+      version: VERSION,
+      draining: false,
+      health: this.health,
+      calls: new InFlightCalls(),
+      auth: this.auth,
+      streams: new StreamLimits(this.config),
       callStreams: new OpenCallStreams(),
     };
     // New TLS files: the calls forwarded from now on connect with them.
-    this.credentials.onTlsReloaded(() => this.runtime.forwarder?.reconnect());
+    this.credentials.onTlsReloaded(() => this.forwarder?.reconnect());
   }
 
   /**
@@ -536,7 +548,7 @@ export class ToolBridgeHost {
     try {
       const token = await this.shared.peerToken();
       this.auth.trustPeerToken(token);
-      if (this.runtime.forwarder !== undefined) this.runtime.forwarder.peerToken = token;
+      if (this.forwarder !== undefined) this.forwarder.peerToken = token;
     } catch (error) {
       this.log.warn({ err: error }, "could not read the peer token from the session store; no forwarding");
     }
@@ -644,7 +656,7 @@ export class ToolBridgeHost {
     await this.workers.stop({ graceMs });
     await this.metricsEndpoint?.close();
     await this.shared?.withdraw();
-    this.runtime.forwarder?.close();
+    this.forwarder?.close();
     await this.sessions.store.close();
     this.removePrivateDir();
     this.releaseFaults?.();

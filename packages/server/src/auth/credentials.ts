@@ -6,7 +6,7 @@
 import type * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { HostConfig } from "../config.js";
-import type { PeerTransport } from "../tools/forward.js";
+import type { PeerTransport } from "../peers/forwarder.js";
 import { Authenticator } from "./authenticator.js";
 import { TlsFiles, tlsEnabled } from "./certificates.js";
 
