@@ -56,9 +56,9 @@ export {
   type HostOptions,
   type ListeningAddress,
   type SessionInfo,
-  ToolBridgeHost,
   WORKERS_HEALTH_SERVICE,
-} from "./host.js";
+} from "./host/options.js";
+export { ToolBridgeHost } from "./host.js";
 export { InMemorySessionStore } from "./sessions/memory-store.js";
 export { RedisSessionStore, type RedisSessionStoreOptions } from "./sessions/redis-store.js";
 export type { SessionEnded, SessionEndReason } from "./sessions/store.js";

@@ -1,7 +1,7 @@
 /**
  * What the ToolBridge service's handlers serve from: the call engine, the sessions and
  * variables, and the wire's own state (health, calls in flight, stream quotas, the open
- * Calls streams, whether the host drains). The composition root (host.ts) makes it.
+ * Calls streams, whether the host drains). The composition root (host/compose.ts) makes it.
  */
 import type { Logger } from "pino";
 import type { Authenticator } from "../auth/authenticator.js";

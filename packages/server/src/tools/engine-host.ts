@@ -1,6 +1,6 @@
 /**
  * Everything the call engine needs of the host, and nothing more: the composition root
- * (host.ts) provides it, and no part of it belongs to a wire protocol.
+ * (host/compose.ts) provides it, and no part of it belongs to a wire protocol.
  */
 import type { Logger } from "pino";
 import type { Principal } from "../auth/principal.js";
