@@ -16,7 +16,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ToolBridgeClient } from "@toolbridge/client";
 import { encodeValue } from "@toolbridge/core";
-import type { CallRequest } from "../packages/server/src/tools/call.js";
+import type { CallRequest } from "../packages/server/src/tools/engine.js";
 import { callFingerprint } from "../packages/server/src/tools/replay.js";
 import { startHost } from "../packages/server/test/support/host-process.js";
 

@@ -38,10 +38,8 @@ export {
   type WatchVariablesOptions,
 } from "@toolbridge/core";
 export {
-  type AgentEvent,
   type AgentTlsFiles,
   type PythonAgentOptions,
-  type PythonAgentResult,
   runPythonAgent,
 } from "./agents/python-agent.js";
 export type { AuthenticateHook, AuthenticationRequest, HookPrincipal } from "./auth/authenticator.js";
@@ -57,9 +55,9 @@ export {
   type HostOptions,
   type ListeningAddress,
   type SessionInfo,
-  ToolBridgeHost,
   WORKERS_HEALTH_SERVICE,
-} from "./host.js";
+} from "./host/options.js";
+export { ToolBridgeHost } from "./host.js";
 export { InMemorySessionStore } from "./sessions/memory/store.js";
 export { RedisSessionStore, type RedisSessionStoreOptions } from "./sessions/redis/store.js";
 export type { SessionEnded, SessionEndReason } from "./sessions/session-table.js";
@@ -73,7 +71,7 @@ export {
 } from "./tools/define.js";
 export type { ToolLimitOptions, ToolLimits } from "./tools/limits.js";
 export { SessionVariables } from "./variables/session-variables.js";
-export type { WorkerAgentOptions } from "./workers/agents.js";
+export type { AgentEvent, PythonAgentResult, WorkerAgentOptions } from "./workers/agent-run.js";
 export type { WorkerCounts } from "./workers/metrics.js";
 export type { WorkerPoolOptions } from "./workers/options.js";
 export {

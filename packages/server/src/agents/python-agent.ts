@@ -11,26 +11,8 @@
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { BridgeError, ErrorType } from "@toolbridge/core";
+import type { AgentEvent, PythonAgentResult, WorkerAgentOptions } from "../workers/agent-run.js";
 import type { WorkerPool } from "../workers/pool.js";
-
-/**
- * What the worker reports as the run goes (`--events`): one JSON object per line of its
- * stdout, named by `kind`, with the run's id and the fields of the step in camelCase, as in
- * the run's record (`AgentRunStep`).
- */
-export type AgentEvent =
-  | { kind: "run_started"; runId: string; agentId: string; lm: string }
-  | { kind: "thought"; runId: string; step: number; text: string }
-  | { kind: "tool_call"; runId: string; step: number; toolName: string; toolArgs: Record<string, unknown> }
-  | {
-      kind: "observation";
-      runId: string;
-      step: number;
-      toolName: string;
-      observation: unknown;
-      /** The error type when the call failed (the agent then saw the error as its observation). */
-      errorType: string | null;
-    };
 
 /** TLS settings for a spawned agent, as PEM file paths (the agent reads them itself). */
 export interface AgentTlsFiles {
@@ -43,7 +25,8 @@ export interface AgentTlsFiles {
   serverName?: string;
 }
 
-export interface PythonAgentOptions {
+/** `runPythonAgent`'s options: the run's (`WorkerAgentOptions`), and how to reach the host from a new process. */
+export interface PythonAgentOptions extends WorkerAgentOptions {
   /**
    * The host address the worker dials, e.g. `127.0.0.1:50051`; for the host this process
    * runs, `host.clientTarget` (with `token: host.hostToken`).
@@ -56,38 +39,13 @@ export interface PythonAgentOptions {
   token?: string;
   /** TLS to a host serving it: PEM files, passed as `--tls-*` flags. */
   tls?: AgentTlsFiles;
-  /** An existing session; the worker attaches to it and uses its tools. */
-  sessionId: string;
-  /** Run this stored agent (created with `create_react_agent` in Python)... */
-  agentId?: string;
-  /** ...or define a new one: a DSPy signature (default `question -> answer`), */
-  signature?: string;
-  /** the tools it may call (default: all of the session's), */
-  tools?: readonly string[];
-  /** the most ReAct steps (default 5), and optional instructions. */
-  maxIters?: number;
-  instructions?: string;
-  /** The signature's inputs, e.g. `{ question: "..." }`. */
-  inputs?: Record<string, unknown>;
-  /** A DSPy model string (`openai/gpt-4o-mini`); default: the worker's `TOOLBRIDGE_LM` environment variable. */
-  lm?: string;
-  /**
-   * Your own LM instead: `module:function`, a Python function the worker imports (from `cwd` or
-   * `PYTHONPATH`) and calls with no arguments, returning a `dspy.BaseLM`. Takes precedence over `lm`.
-   */
-  lmFactory?: string;
-  /** The scripted DummyLM the worker uses when no LM is named: a built-in name (`shop`) or a JSON file. */
-  script?: string;
   /** The Python interpreter with `toolbridge[dspy]` installed; default `$TOOLBRIDGE_PYTHON`, else `python3`. */
   python?: string;
   cwd?: string;
   /** The worker's environment (default: this process's). The LM's API key is read from it. */
   env?: NodeJS.ProcessEnv;
-  onEvent?: (event: AgentEvent) => void;
   /** Each line the worker writes to stderr: its readable progress, warnings, errors. */
   onStderr?: (line: string) => void;
-  /** Aborting sends the worker SIGTERM (a warm worker: cancels the run); the run is recorded as failed. */
-  signal?: AbortSignal;
   /**
    * Run on a warm worker of this pool (`host.workers`) instead of spawning an interpreter:
    * DSPy is already imported there. `address`, `token`, `tls`, `python`, `cwd`, `env` and
@@ -95,16 +53,6 @@ export interface PythonAgentOptions {
    * with that host's credentials, and dials no other address.
    */
   workers?: WorkerPool;
-}
-
-export interface PythonAgentResult {
-  agentId: string;
-  runId: string;
-  status: "succeeded" | "failed";
-  /** The signature's output fields, e.g. `{ answer: "..." }` (empty when the run failed). */
-  outputs: Record<string, unknown>;
-  /** Why the run failed, when it did. */
-  error: string;
 }
 
 /** The command line `runPythonAgent` runs (without the interpreter). */

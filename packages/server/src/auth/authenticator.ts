@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import type { PeerCertificate } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { RpcStatusError } from "../rpc/status.js";
+import { RpcStatusError } from "../grpc/status.js";
 import { OpenStreams, StreamCredentials } from "./open-streams.js";
 import { ANONYMOUS, HOST, type Principal, principalNameProblem } from "./principal.js";
 import { loadTokensFile, TokenTable } from "./tokens.js";

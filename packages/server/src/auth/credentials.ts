@@ -1,12 +1,13 @@
 /**
  * The host's credentials as one whole: the authenticator (tokens file, the application's
- * hook, client certificates) and the TLS files, read again together on SIGHUP, after which
- * every open stream's credentials are checked against what is in force.
+ * hook, client certificates) and the TLS files, read again together on SIGHUP
+ * (host/signals.ts), after which every open stream's credentials are checked against what
+ * is in force.
  */
 import type * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { HostConfig } from "../config.js";
-import type { PeerTransport } from "../tools/forward.js";
+import type { PeerTransport } from "../peers/forwarder.js";
 import { Authenticator } from "./authenticator.js";
 import { TlsFiles, tlsEnabled } from "./certificates.js";
 
@@ -15,7 +16,6 @@ export class HostCredentials {
   /** Read when the host starts listening; undefined before. */
   private files: TlsFiles | undefined;
   private readonly tlsListeners: (() => void)[] = [];
-  private readonly onHangup = () => this.reload();
 
   constructor(
     private readonly config: HostConfig,
@@ -50,14 +50,10 @@ export class HostCredentials {
     this.files?.onChange(listener);
   }
 
-  /** Reloads on SIGHUP while the host runs, when it has files to read again (a tokens file, TLS files). */
-  listenForHangup(): void {
+  /** Whether there are files to read again on SIGHUP (a tokens file, TLS files). */
+  get reloadable(): boolean {
     const { authTokensFile, tlsCert, peerTlsCa } = this.config;
-    if (authTokensFile !== "" || tlsCert !== "" || peerTlsCa !== "") process.on("SIGHUP", this.onHangup);
-  }
-
-  stopListening(): void {
-    process.removeListener("SIGHUP", this.onHangup);
+    return authTokensFile !== "" || tlsCert !== "" || peerTlsCa !== "";
   }
 
   /** See ToolBridgeHost.reloadAuthTokens. */
@@ -85,10 +81,10 @@ export class HostCredentials {
   }
 
   /**
-   * SIGHUP: reads the tokens file and the TLS files again (those configured), then checks
-   * every open stream's credentials against what is now in force.
+   * What SIGHUP does: reads the tokens file and the TLS files again (those configured), then
+   * checks every open stream's credentials against what is now in force.
    */
-  private reload(): void {
+  reload(): void {
     if (this.config.authTokensFile !== "") this.auth.reload();
     if (this.config.tlsCert !== "" || this.config.peerTlsCa !== "") this.reloadTlsCertificates();
     void this.auth.revalidate("re-checked after SIGHUP reloaded the host's credentials");

@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { RpcStatusError } from "../rpc/status.js";
+import { RpcStatusError } from "../grpc/status.js";
 import type { AuthenticatedCall, Authenticator } from "./authenticator.js";
 import type { StreamCredentials } from "./open-streams.js";
 

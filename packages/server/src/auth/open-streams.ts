@@ -6,7 +6,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { RpcStatusError } from "../rpc/status.js";
+import { RpcStatusError } from "../grpc/status.js";
 import type { Principal } from "./principal.js";
 
 /** How a stream whose credentials were revoked ends: its status. */

@@ -1,7 +1,7 @@
 /**
  * What the operations RPCs (ListRecentCalls, GetToolStats, DescribeHost) read of the host
- * beyond the runtime every RPC has: its call log, its workers and the store's node
- * directory. The host builds one at construction; the handlers see only this.
+ * beyond the RpcHost every handler has: its call log, its workers and the store's node
+ * directory. The composition root (host/compose.ts) builds one; the handlers see only this.
  */
 import type { HostMetrics } from "../metrics/metrics.js";
 import type { NodeDirectory, NodeEntry } from "../sessions/node-directory.js";

@@ -7,8 +7,9 @@
  */
 import { BridgeError, ErrorType, type pb, toPbTimestamp } from "@toolbridge/core";
 import { type Principal, seesEverySession } from "../auth/principal.js";
+import type { RpcHost } from "../rpc/rpc-host.js";
 import { sessionInfo } from "../rpc/sessions.js";
-import { errorInfo, type HostRuntime } from "../runtime.js";
+import { errorInfo } from "../tools/engine.js";
 import { callRecord, type LoggedCall } from "./call-log.js";
 
 /** Page size of ListSessions and ListRecentCalls when the request gives none, and the most allowed. */
@@ -30,7 +31,7 @@ function pageSize(requested: number, field: string): number {
 }
 
 export async function listSessions(
-  rt: HostRuntime,
+  host: RpcHost,
   req: pb.ListSessionsRequest,
   _call: unknown,
   principal: Principal,
@@ -43,8 +44,8 @@ export async function listSessions(
       return { success: true, error: undefined, sessions: [], nextPageToken: "" };
     }
     const owner = everyOwner ? req.owner || undefined : principal.name;
-    const page = await rt.sessions.list({ after: req.pageToken, limit, owner });
-    const sessions = await Promise.all(page.sessions.map((record) => sessionInfo(rt, record)));
+    const page = await host.sessions.list({ after: req.pageToken, limit, owner });
+    const sessions = await Promise.all(page.sessions.map((record) => sessionInfo(host, record)));
     const last = page.sessions.at(-1);
     return {
       success: true,
@@ -53,23 +54,23 @@ export async function listSessions(
       nextPageToken: page.more && last !== undefined ? last.id : "",
     };
   } catch (error) {
-    return { success: false, error: errorInfo(rt, error), sessions: [], nextPageToken: "" };
+    return { success: false, error: errorInfo(host, error), sessions: [], nextPageToken: "" };
   }
 }
 
 export async function listRecentCalls(
-  rt: HostRuntime,
+  host: RpcHost,
   req: pb.ListRecentCallsRequest,
   _call: unknown,
   principal: Principal,
 ): Promise<pb.ListRecentCallsResponse> {
-  const { recentCalls } = rt.operations;
+  const { recentCalls } = host.operations;
   try {
     const limit = pageSize(req.limit, "limit");
     const after = Number(req.afterSequence > BigInt(recentCalls.last) ? 0n : req.afterSequence);
     let calls = recentCalls.after(after);
     if (req.sessionId !== "") calls = calls.filter((call) => call.sessionId === req.sessionId);
-    if (!seesEverySession(principal)) calls = await visibleTo(rt, principal, calls);
+    if (!seesEverySession(principal)) calls = await visibleTo(host, principal, calls);
     return {
       success: true,
       error: undefined,
@@ -77,7 +78,7 @@ export async function listRecentCalls(
       lastSequence: BigInt(recentCalls.last),
     };
   } catch (error) {
-    return { success: false, error: errorInfo(rt, error), calls: [], lastSequence: 0n };
+    return { success: false, error: errorInfo(host, error), calls: [], lastSequence: 0n };
   }
 }
 
@@ -85,51 +86,51 @@ export async function listRecentCalls(
  * The calls `principal` may see: those it made, and those made in a live session it may
  * use (a host's own agents call tools in their users' sessions).
  */
-async function visibleTo(rt: HostRuntime, principal: Principal, calls: LoggedCall[]): Promise<LoggedCall[]> {
+async function visibleTo(host: RpcHost, principal: Principal, calls: LoggedCall[]): Promise<LoggedCall[]> {
   const others = new Set(calls.filter((call) => call.principal !== principal.name).map((c) => c.sessionId));
   const usable = new Set<string>();
   await Promise.all(
     [...others].map(async (sessionId) => {
-      if (await rt.sessions.usableBy(sessionId, principal)) usable.add(sessionId);
+      if (await host.sessions.usableBy(sessionId, principal)) usable.add(sessionId);
     }),
   );
   return calls.filter((call) => call.principal === principal.name || usable.has(call.sessionId));
 }
 
 export async function getToolStats(
-  rt: HostRuntime,
+  host: RpcHost,
   _req: pb.GetToolStatsRequest,
 ): Promise<pb.GetToolStatsResponse> {
-  return rt.operations.toolActivity.snapshot();
+  return host.operations.toolActivity.snapshot();
 }
 
 export async function describeHost(
-  rt: HostRuntime,
+  host: RpcHost,
   _req: pb.DescribeHostRequest,
   _call: unknown,
   principal: Principal,
 ): Promise<pb.DescribeHostResponse> {
-  const view = rt.operations;
+  const view = host.operations;
   const pool = view.workers();
   let storeError = "";
   const [activeSessions, nodes] = await Promise.all([
-    rt.sessions.count(),
+    host.sessions.count(),
     view.nodes().then((entries) => [...entries]),
   ]).catch((error: unknown): [number, []] => {
     storeError = error instanceof Error ? error.message : String(error);
     return [0, []];
   });
   return {
-    version: rt.version,
-    uptimeMs: Date.now() - rt.startedAt,
+    version: host.version,
+    uptimeMs: Date.now() - host.startedAt,
     nodeId: view.nodeId ?? "",
     store: view.store,
     tls: view.tls,
-    authentication: rt.auth.enabled,
+    authentication: host.auth.enabled,
     principal: principal.name,
     operator: seesEverySession(principal),
     activeSessions,
-    health: rt.health.services.map((service) => ({ service, serving: rt.health.serving(service) })),
+    health: host.health.services.map((service) => ({ service, serving: host.health.serving(service) })),
     workerPoolSize: pool?.size ?? 0,
     workerRestarts: pool?.restarts ?? 0,
     workers: (pool?.workers ?? []).map((worker) => ({

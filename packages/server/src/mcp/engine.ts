@@ -2,8 +2,8 @@
  * What the MCP adapters need of the host, in one narrow interface: the call engine with a
  * CallContext (principal, cancellation, deadline), the tool specs a session sees, the
  * session check, the authenticator, the variables (served as resources) and the limits.
- * `mcpEngine` builds it from the host's runtime; it is the only MCP module that knows the
- * runtime's shape.
+ * `mcpEngine` builds it from the call engine and the RPC host; it is the only MCP module that
+ * knows their shape.
  */
 import type { PeerCertificate } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
@@ -11,17 +11,15 @@ import { pb } from "@toolbridge/core";
 import type { Logger } from "pino";
 import type { Principal } from "../auth/principal.js";
 import type { HostConfig } from "../config.js";
-import { errorInfo, type HostRuntime, newId } from "../runtime.js";
+import type { RpcHost } from "../rpc/rpc-host.js";
 import {
   type CallContext,
   type CallOutcome,
   type CallRequest,
   type ChunkSink,
-  checkSession,
-  runCall,
-  runStream,
+  newId,
   type StreamOutcome,
-} from "../tools/call.js";
+} from "../tools/engine.js";
 import type { VariableService } from "../variables/service.js";
 
 /** The metrics label of calls made by MCP clients. */
@@ -69,8 +67,9 @@ export interface McpEngine {
   openStream(sessionId: string, principal: Principal): () => void;
 }
 
-/** The MCP adapters' view of a host runtime. */
-export function mcpEngine(rt: HostRuntime): McpEngine {
+/** The MCP adapters' view of the host: its call engine and what the RPC services serve from. */
+export function mcpEngine(rt: RpcHost): McpEngine {
+  const { engine } = rt;
   return {
     config: rt.config,
     log: rt.log,
@@ -92,35 +91,35 @@ export function mcpEngine(rt: HostRuntime): McpEngine {
       });
     },
     checkSession: async (sessionId, principal) => {
-      await checkSession(rt, sessionId, principal);
+      await engine.checkSession(sessionId, principal);
     },
     toolSpecs: async (sessionId) => {
-      const specs = rt.tools
+      const specs = engine.tools
         .list(sessionId)
         .map(({ tool, sessionScoped }) =>
           tool.spec(sessionScoped ? pb.ToolScope.TOOL_SCOPE_SESSION : pb.ToolScope.TOOL_SCOPE_GLOBAL),
         );
-      if (rt.forwarder !== undefined && sessionId !== "") {
+      if (engine.remote !== undefined && sessionId !== "") {
         const own = new Set(specs.map((spec) => spec.name));
-        for (const remote of await rt.forwarder.list(sessionId)) {
+        for (const remote of await engine.remote.list(sessionId)) {
           if (!own.has(remote.name)) specs.push(remote.spec);
         }
       }
       return specs;
     },
     toolSpec: async (sessionId, name) => {
-      const tool = rt.tools.resolve(sessionId, name);
+      const tool = engine.tools.resolve(sessionId, name);
       if (tool !== undefined) {
-        const global = rt.tools.isGlobal(tool);
+        const global = engine.tools.isGlobal(tool);
         return tool.spec(global ? pb.ToolScope.TOOL_SCOPE_GLOBAL : pb.ToolScope.TOOL_SCOPE_SESSION);
       }
-      if (rt.forwarder === undefined || sessionId === "") return undefined;
-      return (await rt.forwarder.find(sessionId, name))?.spec;
+      if (engine.remote === undefined || sessionId === "") return undefined;
+      return (await engine.remote.find(sessionId, name))?.spec;
     },
     newRequestId: () => newId("mcp"),
-    runCall: (req, ctx) => runCall(rt, req, ctx),
-    runStream: (req, ctx, sink) => runStream(rt, req, ctx, sink),
-    errorInfo: (error) => errorInfo(rt, error),
+    runCall: (req, ctx) => engine.call(req, ctx),
+    runStream: (req, ctx, sink) => engine.stream(req, ctx, sink),
+    errorInfo: (error) => engine.errorInfo(error),
     track: (work) => rt.calls.track(work),
     openStream: (sessionId, principal) => rt.streams.open(sessionId, principal),
   };

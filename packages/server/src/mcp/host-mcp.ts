@@ -7,7 +7,7 @@ import type { Registry } from "prom-client";
 import { HOST } from "../auth/principal.js";
 import { checkExposure } from "../auth/transport.js";
 import type { HostConfig } from "../config.js";
-import type { HostRuntime } from "../runtime.js";
+import type { RpcHost } from "../rpc/rpc-host.js";
 import type { Tool } from "../tools/define.js";
 import { type McpEngine, mcpEngine } from "./engine.js";
 import { type McpMountState, McpMounts } from "./mount/mounts.js";
@@ -15,7 +15,7 @@ import { McpHttpEndpoint } from "./serve/http.js";
 import { LegacyInstances } from "./serve/server.js";
 import { type StdioOptions, serveOverStdio } from "./serve/stdio.js";
 
-/** What the host gives its MCP side besides the runtime: its registry and health. */
+/** What the host gives its MCP side besides its RPC state (RpcHost): its registry and health. */
 export interface HostMcpHooks {
   readonly metricsRegistry: Registry;
   globalTool(name: string): Tool | undefined;
@@ -36,14 +36,14 @@ export class HostMcp {
   private readonly stdioInstances = new LegacyInstances();
 
   constructor(
-    runtime: HostRuntime,
+    rpc: RpcHost,
     private readonly config: HostConfig,
     hooks: HostMcpHooks,
   ) {
-    this.engine = mcpEngine(runtime);
+    this.engine = mcpEngine(rpc);
     this.mounts = new McpMounts(config.mcpServers, {
-      log: runtime.log,
-      version: runtime.version,
+      log: rpc.log,
+      version: rpc.version,
       metricsRegistry: hooks.metricsRegistry,
       globalTool: hooks.globalTool,
       register: hooks.register,

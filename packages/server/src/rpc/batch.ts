@@ -2,14 +2,14 @@
 import type * as grpc from "@grpc/grpc-js";
 import type { pb } from "@toolbridge/core";
 import type { Principal } from "../auth/principal.js";
-import { type HostRuntime, newId } from "../runtime.js";
-import { runBatch } from "../tools/batch.js";
+import { newId } from "../tools/engine.js";
 import { chosenRequestId, contextOf } from "./call-context.js";
+import type { RpcHost } from "./rpc-host.js";
 
 type BatchCall = grpc.ServerUnaryCall<pb.BatchToolCallRequest, pb.BatchToolCallResponse>;
 
 export async function batchExecuteTools(
-  rt: HostRuntime,
+  host: RpcHost,
   req: pb.BatchToolCallRequest,
   call: BatchCall,
   principal: Principal,
@@ -18,9 +18,16 @@ export async function batchExecuteTools(
   const batchId = req.batchId || newId("batch");
   const chosen = chosenRequestId(req.requestId, call.metadata);
   const requestId = chosen ?? newId("batch");
-  const ctx = contextOf(rt, call, requestId, { request_id: requestId, batch_id: batchId }, principal, chosen);
+  const ctx = contextOf(
+    host,
+    call,
+    requestId,
+    { request_id: requestId, batch_id: batchId },
+    principal,
+    chosen,
+  );
   try {
-    const outcome = await runBatch(rt, req, ctx);
+    const outcome = await host.engine.batch(req, ctx);
     const hostMs = performance.now() - started;
     return outcome.success
       ? {

@@ -5,9 +5,9 @@
 import type * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType } from "@toolbridge/core";
 import type { Principal } from "../auth/principal.js";
-import type { HostRuntime } from "../runtime.js";
-import { type CallContext, Cancellation, callLogger } from "../tools/call.js";
-import { FORWARDED_HEADER } from "../tools/forward.js";
+import { FORWARDED_HEADER } from "../peers/forwarder.js";
+import { type CallContext, Cancellation, callLogger } from "../tools/engine.js";
+import type { RpcHost } from "./rpc-host.js";
 
 const MAX_REQUEST_ID = 128;
 
@@ -55,7 +55,7 @@ export interface WireContext extends CallContext {
  * forwarded the call (that node records it); a call not recorded passes none.
  */
 export function contextOf(
-  rt: HostRuntime,
+  host: RpcHost,
   call: {
     once(event: "cancelled", listener: () => void): unknown;
     removeListener(event: "cancelled", listener: () => void): unknown;
@@ -75,7 +75,7 @@ export function contextOf(
     requestId,
     deadline: deadlineOf(call),
     cancellation,
-    log: callLogger(rt.log, bindings),
+    log: callLogger(host.log, bindings),
     principal,
     idempotencyKey: forwarded ? undefined : chosen,
     forwarded,

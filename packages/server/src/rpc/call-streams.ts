@@ -1,5 +1,14 @@
 import type { BridgeError } from "@toolbridge/core";
-import type { CallMux } from "./calls.js";
+
+/** One open Calls stream (calls.ts's CallMux), as a shutdown sees it. */
+export interface OpenCallStream {
+  /** Settles once the stream is over and none of its calls runs. */
+  readonly finished: Promise<void>;
+  /** Shutdown began: refuse new calls and end once the calls running are done. */
+  drain(): void;
+  /** Fail every running call with `reason`. */
+  abort(reason: BridgeError): void;
+}
 
 /**
  * The open Calls streams, so that a shutdown can end the idle ones at once (an idle
@@ -7,14 +16,14 @@ import type { CallMux } from "./calls.js";
  * calls still running when the grace period is over, each with an error of its own.
  */
 export class OpenCallStreams {
-  private readonly open = new Set<CallMux>();
+  private readonly open = new Set<OpenCallStream>();
 
   get size(): number {
     return this.open.size;
   }
 
   /** Keeps `stream` until it is finished. */
-  add(stream: CallMux): void {
+  add(stream: OpenCallStream): void {
     this.open.add(stream);
     void stream.finished.then(() => this.open.delete(stream));
   }

@@ -13,12 +13,14 @@ import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
 import type { StreamCredentials } from "../auth/open-streams.js";
 import type { Principal } from "../auth/principal.js";
-import { errorInfo, type HostRuntime, newId, SHUTTING_DOWN } from "../runtime.js";
-import { type CallContext, Cancellation, callLogger, runCall } from "../tools/call.js";
-import { FORWARDED_HEADER } from "../tools/forward.js";
+import { FORWARDED_HEADER } from "../peers/forwarder.js";
+import { type CallContext, Cancellation, callLogger, errorInfo, newId } from "../tools/engine.js";
 import { cancellationReason, chosenRequestId, deadlineOf } from "./call-context.js";
+import type { OpenCallStream } from "./call-streams.js";
+import { SHUTTING_DOWN, shuttingDown } from "./draining.js";
 import { responseOf } from "./execute.js";
 import { type MalformedRequest, refusalOf } from "./malformed.js";
+import type { RpcHost } from "./rpc-host.js";
 import { writable } from "./writable.js";
 
 /** The grpc-js side of a Calls stream; frames that cannot be decoded arrive as MalformedRequest. */
@@ -28,19 +30,19 @@ type Status = { readonly code: grpc.status; readonly details: string };
 
 /**
  * The Calls handler: runs the stream's calls, each as the principal the stream was opened
- * by, until it is over; a shutdown drains it through `rt.callStreams`. When the stream's
+ * by, until it is over; a shutdown drains it through `host.callStreams`. When the stream's
  * credentials are revoked it ends with their status (UNAUTHENTICATED), and its calls still
  * running are cancelled, their tools aborted with a Cancelled error saying why.
  */
-export function calls(rt: HostRuntime, stream: CallStream, credentials: StreamCredentials): Promise<void> {
-  const mux = new CallMux(rt, stream, credentials.principal);
+export function calls(host: RpcHost, stream: CallStream, credentials: StreamCredentials): Promise<void> {
+  const mux = new CallMux(host, stream, credentials.principal);
   credentials.onRevoked((revocation) => mux.revoke(revocation));
-  rt.callStreams.add(mux);
+  host.callStreams.add(mux);
   return mux.finished;
 }
 
 /** Runs the calls of one Calls stream; `finished` settles once the stream is over and no call runs. */
-export class CallMux {
+export class CallMux implements OpenCallStream {
   /** The calls running, by call id. */
   private readonly running = new Map<bigint, Cancellation>();
   private readonly max: number;
@@ -56,11 +58,11 @@ export class CallMux {
   });
 
   constructor(
-    private readonly rt: HostRuntime,
+    private readonly host: RpcHost,
     private readonly stream: CallStream,
     private readonly principal: Principal,
   ) {
-    this.max = rt.config.maxCallsPerStream;
+    this.max = host.config.maxCallsPerStream;
     this.deadline = deadlineOf(stream);
     this.forwarded = stream.metadata.get(FORWARDED_HEADER).length > 0;
     stream.on("data", (frame: pb.CallFrame | MalformedRequest) => this.onFrame(frame));
@@ -133,7 +135,7 @@ export class CallMux {
     // one for all its calls, and a request id names one call.
     const chosen = req.requestId === "" ? undefined : chosenRequestId(req.requestId, this.stream.metadata);
     const requestId = chosen ?? newId("req");
-    if (this.rt.draining) {
+    if (this.host.draining) {
       this.refuse(callId, requestId, shuttingDown(SHUTTING_DOWN));
       return;
     }
@@ -144,12 +146,12 @@ export class CallMux {
       requestId,
       deadline: this.deadline,
       cancellation,
-      log: callLogger(this.rt.log, { request_id: requestId }),
+      log: callLogger(this.host.log, { request_id: requestId }),
       principal: this.principal,
       idempotencyKey: this.forwarded ? undefined : chosen,
       forwarded: this.forwarded,
     };
-    void runCall(this.rt, req, ctx).then((outcome) => {
+    void this.host.engine.call(req, ctx).then((outcome) => {
       this.running.delete(callId);
       this.answer({ callId, response: responseOf(outcome, requestId) });
     });
@@ -157,7 +159,7 @@ export class CallMux {
 
   /** Answers a call that is not run with its error. */
   private refuse(callId: bigint, requestId: string, error: BridgeError): void {
-    const info = errorInfo(this.rt, error);
+    const info = errorInfo(this.host, error);
     this.answer({
       callId,
       response: { success: false, result: undefined, error: info, requestId, metrics: undefined },
@@ -190,7 +192,7 @@ export class CallMux {
       this.ended = true;
       this.stream.end();
       this.resolveFinished();
-    } else if (this.rt.draining) {
+    } else if (this.host.draining) {
       // Every call read from the stream has been answered by now, and the frames not read yet
       // never will be: clients send a call left without an answer at this status again, on a
       // new stream (docs/errors.md). So no end that leaves a call it read unanswered may carry
@@ -214,15 +216,6 @@ export class CallMux {
     this.stream.emit("error", status);
     this.settle();
   }
-}
-
-/**
- * The Unavailable error of a call refused (or, at the end of the grace period, stopped)
- * because the host shuts down; `details.reason` tells clients to treat it as the status
- * UNAVAILABLE that ExecuteTool gets then.
- */
-export function shuttingDown(message: string): BridgeError {
-  return new BridgeError(ErrorType.Unavailable, message, { details: { reason: "shutting_down" } });
 }
 
 function invalid(details: string): Status {

@@ -5,21 +5,21 @@
 import type * as grpc from "@grpc/grpc-js";
 import type { pb } from "@toolbridge/core";
 import type { Principal } from "../auth/principal.js";
-import { type HostRuntime, newId } from "../runtime.js";
-import { type CallOutcome, runCall } from "../tools/call.js";
+import { type CallOutcome, newId } from "../tools/engine.js";
 import { chosenRequestId, contextOf } from "./call-context.js";
+import type { RpcHost } from "./rpc-host.js";
 
 export async function executeTool(
-  rt: HostRuntime,
+  host: RpcHost,
   req: pb.ToolCallRequest,
   call: grpc.ServerUnaryCall<pb.ToolCallRequest, pb.ToolCallResponse>,
   principal: Principal,
 ): Promise<pb.ToolCallResponse> {
   const chosen = chosenRequestId(req.requestId, call.metadata);
   const requestId = chosen ?? newId("req");
-  const ctx = contextOf(rt, call, requestId, { request_id: requestId }, principal, chosen);
+  const ctx = contextOf(host, call, requestId, { request_id: requestId }, principal, chosen);
   try {
-    return responseOf(await runCall(rt, req, ctx), requestId);
+    return responseOf(await host.engine.call(req, ctx), requestId);
   } finally {
     ctx.release();
   }

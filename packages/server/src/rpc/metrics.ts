@@ -1,6 +1,6 @@
 import type { pb } from "@toolbridge/core";
-import type { HostRuntime } from "../runtime.js";
+import type { RpcHost } from "./rpc-host.js";
 
-export function getMetrics(rt: HostRuntime, _req: pb.GetMetricsRequest): Promise<pb.GetMetricsResponse> {
-  return rt.metrics.snapshot();
+export function getMetrics(host: RpcHost, _req: pb.GetMetricsRequest): Promise<pb.GetMetricsResponse> {
+  return host.metrics.snapshot();
 }

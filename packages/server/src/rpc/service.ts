@@ -3,16 +3,17 @@ import { asBuffer, BridgeError, ErrorType, pb } from "@toolbridge/core";
 import { authenticationRefusal } from "../auth/guard.js";
 import { StreamCredentials } from "../auth/open-streams.js";
 import { ANONYMOUS, type Principal } from "../auth/principal.js";
+import { RpcStatusError } from "../grpc/status.js";
 import { describeHost, getToolStats, listRecentCalls, listSessions } from "../inspector/operations.js";
-import { type HostRuntime, SHUTTING_DOWN } from "../runtime.js";
 import { batchExecuteTools } from "./batch.js";
 import { calls } from "./calls.js";
+import { SHUTTING_DOWN } from "./draining.js";
 import { executeTool } from "./execute.js";
 import { healthCheck } from "./health.js";
 import { guardRequests, type RequestCheck, refusalOf } from "./malformed.js";
 import { getMetrics } from "./metrics.js";
+import type { RpcHost } from "./rpc-host.js";
 import { cleanupSession, getSessionInfo, heartbeat, initializeSession } from "./sessions.js";
-import { RpcStatusError } from "./status.js";
 import { streamTool } from "./stream.js";
 import { listTools } from "./tools.js";
 import {
@@ -129,29 +130,29 @@ interface RpcOptions {
  * do not authenticate is answered by `refuse` with UNAUTHENTICATED and goes no further.
  */
 function withPrincipal(
-  rt: HostRuntime,
+  host: RpcHost,
   call: grpc.ServerUnaryCall<unknown, unknown>,
   options: RpcOptions,
   serve: (principal: Principal) => void,
   refuse: (status: grpc.StatusObject | Status) => void,
 ): void {
-  if (!rt.auth.enabled || (options.health === true && !rt.config.healthRequiresAuth)) {
+  if (!host.auth.enabled || (options.health === true && !host.config.healthRequiresAuth)) {
     serve(ANONYMOUS);
     return;
   }
-  rt.auth.authenticate(call).then(serve, (error: unknown) => refuse(refusalOfCall(rt, call, error)));
+  host.auth.authenticate(call).then(serve, (error: unknown) => refuse(refusalOfCall(host, call, error)));
 }
 
 /** The status refusing a call whose authentication failed; a refused caller is logged at debug level. */
 function refusalOfCall(
-  rt: HostRuntime,
+  host: RpcHost,
   call: { getPath(): string },
   error: unknown,
 ): grpc.StatusObject | Status {
   if (error instanceof RpcStatusError) {
-    rt.log.debug({ method: call.getPath(), reason: error.message }, "refused an unauthenticated call");
+    host.log.debug({ method: call.getPath(), reason: error.message }, "refused an unauthenticated call");
   }
-  return authenticationRefusal(error, rt.log);
+  return authenticationRefusal(error, host.log);
 }
 
 /**
@@ -161,9 +162,9 @@ function refusalOfCall(
  * flight until answered. The handler gets the caller's principal.
  */
 function unary<Req, Res>(
-  rt: HostRuntime,
+  host: RpcHost,
   handler: (
-    rt: HostRuntime,
+    host: RpcHost,
     req: Req,
     call: grpc.ServerUnaryCall<Req, Res>,
     principal: Principal,
@@ -171,7 +172,7 @@ function unary<Req, Res>(
   options: RpcOptions = {},
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    if (rt.draining && options.whileDraining !== true) {
+    if (host.draining && options.whileDraining !== true) {
       callback(REFUSED_WHILE_DRAINING);
       return;
     }
@@ -181,8 +182,8 @@ function unary<Req, Res>(
         callback(refusal);
         return;
       }
-      void rt.calls.track(
-        handler(rt, call.request, call, principal).then(
+      void host.calls.track(
+        handler(host, call.request, call, principal).then(
           (response) => callback(null, response),
           (error: unknown) => {
             if (error instanceof RpcStatusError) {
@@ -194,30 +195,30 @@ function unary<Req, Res>(
               callback({ code: grpc.status.UNAVAILABLE, details: error.message });
               return;
             }
-            rt.log.error({ err: error }, "unhandled error in a unary handler");
+            host.log.error({ err: error }, "unhandled error in a unary handler");
             callback({ code: grpc.status.INTERNAL, details: `internal host error: ${String(error)}` });
           },
         ),
       );
     };
-    withPrincipal(rt, call, options, serve, callback);
+    withPrincipal(host, call, options, serve, callback);
   };
 }
 
 /** A server-streaming RPC, refused, authenticated and counted like a unary one. */
 function serverStream<Req>(
-  rt: HostRuntime,
+  host: RpcHost,
   name: string,
   handler: (
-    rt: HostRuntime,
+    host: RpcHost,
     call: grpc.ServerWritableStream<Req, Buffer>,
     credentials: StreamCredentials,
   ) => Promise<void>,
 ): grpc.handleServerStreamingCall<Req, Buffer> {
   return (call) =>
-    openStream(rt, name, call, (credentials) => {
+    openStream(host, name, call, (credentials) => {
       const refusal = refusalOf(call.request);
-      if (refusal === undefined) return handler(rt, call, credentials);
+      if (refusal === undefined) return handler(host, call, credentials);
       call.emit("error", refusal);
       return undefined;
     });
@@ -230,17 +231,17 @@ function serverStream<Req>(
  * (`refusalOf` on each).
  */
 function bidiStream<Req, Res>(
-  rt: HostRuntime,
+  host: RpcHost,
   name: string,
   handler: (
-    rt: HostRuntime,
+    host: RpcHost,
     call: grpc.ServerDuplexStream<Req, Res>,
     credentials: StreamCredentials,
   ) => Promise<void>,
 ): grpc.handleBidiStreamingCall<Req, Res> {
   return (call) =>
-    openStream(rt, name, call as grpc.ServerDuplexStream<unknown, unknown>, (credentials) =>
-      handler(rt, call, credentials),
+    openStream(host, name, call as grpc.ServerDuplexStream<unknown, unknown>, (credentials) =>
+      handler(host, call, credentials),
     );
 }
 
@@ -252,12 +253,12 @@ function bidiStream<Req, Res>(
  * stream with INTERNAL. The credentials are released once the work is over.
  */
 function openStream(
-  rt: HostRuntime,
+  host: RpcHost,
   name: string,
   call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
   run: (credentials: StreamCredentials) => Promise<void> | undefined,
 ): void {
-  if (rt.draining) {
+  if (host.draining) {
     call.emit("error", REFUSED_WHILE_DRAINING);
     return;
   }
@@ -267,46 +268,46 @@ function openStream(
       credentials.release();
       return;
     }
-    void rt.calls.track(
+    void host.calls.track(
       work
         .catch((error: unknown) => {
-          rt.log.error({ err: error }, `unhandled error in ${name}`);
+          host.log.error({ err: error }, `unhandled error in ${name}`);
           if (!call.cancelled) call.emit("error", { code: grpc.status.INTERNAL, details: String(error) });
         })
         .finally(() => credentials.release()),
     );
   };
-  if (!rt.auth.enabled) {
+  if (!host.auth.enabled) {
     serve(new StreamCredentials(ANONYMOUS));
     return;
   }
-  rt.auth
+  host.auth
     .authenticateStream(call)
-    .then(serve, (error: unknown) => call.emit("error", refusalOfCall(rt, call, error)));
+    .then(serve, (error: unknown) => call.emit("error", refusalOfCall(host, call, error)));
 }
 
 /** The ToolBridge service: one handler per RPC of toolbridge.proto. */
-export function serviceImplementation(rt: HostRuntime): grpc.UntypedServiceImplementation {
+export function serviceImplementation(host: RpcHost): grpc.UntypedServiceImplementation {
   return {
-    initializeSession: unary(rt, initializeSession),
-    cleanupSession: unary(rt, cleanupSession),
-    getSessionInfo: unary(rt, getSessionInfo),
-    heartbeat: unary(rt, heartbeat),
-    listTools: unary(rt, listTools),
-    executeTool: unary(rt, executeTool),
-    batchExecuteTools: unary(rt, batchExecuteTools),
-    getMetrics: unary(rt, getMetrics),
-    healthCheck: unary(rt, healthCheck, { whileDraining: true, health: true }),
-    getSessionVariable: unary(rt, getSessionVariable),
-    setSessionVariable: unary(rt, setSessionVariable),
-    listSessionVariables: unary(rt, listSessionVariables),
-    deleteSessionVariable: unary(rt, deleteSessionVariable),
-    watchSessionVariables: serverStream(rt, "WatchSessionVariables", watchSessionVariables),
-    streamTool: serverStream(rt, "StreamTool", streamTool),
-    calls: bidiStream(rt, "Calls", calls),
-    listSessions: unary(rt, listSessions),
-    listRecentCalls: unary(rt, listRecentCalls),
-    getToolStats: unary(rt, getToolStats),
-    describeHost: unary(rt, describeHost),
+    initializeSession: unary(host, initializeSession),
+    cleanupSession: unary(host, cleanupSession),
+    getSessionInfo: unary(host, getSessionInfo),
+    heartbeat: unary(host, heartbeat),
+    listTools: unary(host, listTools),
+    executeTool: unary(host, executeTool),
+    batchExecuteTools: unary(host, batchExecuteTools),
+    getMetrics: unary(host, getMetrics),
+    healthCheck: unary(host, healthCheck, { whileDraining: true, health: true }),
+    getSessionVariable: unary(host, getSessionVariable),
+    setSessionVariable: unary(host, setSessionVariable),
+    listSessionVariables: unary(host, listSessionVariables),
+    deleteSessionVariable: unary(host, deleteSessionVariable),
+    watchSessionVariables: serverStream(host, "WatchSessionVariables", watchSessionVariables),
+    streamTool: serverStream(host, "StreamTool", streamTool),
+    calls: bidiStream(host, "Calls", calls),
+    listSessions: unary(host, listSessions),
+    listRecentCalls: unary(host, listRecentCalls),
+    getToolStats: unary(host, getToolStats),
+    describeHost: unary(host, describeHost),
   };
 }

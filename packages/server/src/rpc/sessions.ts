@@ -1,7 +1,8 @@
 import { type pb, toPbTimestamp } from "@toolbridge/core";
 import type { Principal } from "../auth/principal.js";
-import { errorInfo, type HostRuntime } from "../runtime.js";
 import type { SessionRecord } from "../sessions/session-table.js";
+import { errorInfo } from "../tools/engine.js";
+import type { RpcHost } from "./rpc-host.js";
 
 export const CAPABILITIES = [
   "streaming",
@@ -14,26 +15,26 @@ export const CAPABILITIES = [
 ];
 
 export async function initializeSession(
-  rt: HostRuntime,
+  host: RpcHost,
   req: pb.InitializeSessionRequest,
   _call: unknown,
   principal: Principal,
 ): Promise<pb.InitializeSessionResponse> {
   try {
-    const { record, created } = await rt.sessions.create(req.sessionId, req.metadata, principal);
-    if (created) rt.log.debug({ sessionId: record.id }, "session created");
+    const { record, created } = await host.sessions.create(req.sessionId, req.metadata, principal);
+    if (created) host.log.debug({ sessionId: record.id }, "session created");
     return {
       success: true,
       error: undefined,
       sessionId: record.id,
-      toolCount: rt.tools.count(record.id),
+      toolCount: host.engine.tools.count(record.id),
       capabilities: CAPABILITIES,
       created,
     };
   } catch (error) {
     return {
       success: false,
-      error: errorInfo(rt, error),
+      error: errorInfo(host, error),
       sessionId: req.sessionId,
       toolCount: 0,
       capabilities: [],
@@ -43,62 +44,62 @@ export async function initializeSession(
 }
 
 export async function cleanupSession(
-  rt: HostRuntime,
+  host: RpcHost,
   req: pb.CleanupSessionRequest,
   _call: unknown,
   principal: Principal,
 ): Promise<pb.StatusResponse> {
   try {
-    await rt.sessions.cleanup(req.sessionId, principal);
+    await host.sessions.cleanup(req.sessionId, principal);
     return { success: true, error: undefined };
   } catch (error) {
-    return { success: false, error: errorInfo(rt, error) };
+    return { success: false, error: errorInfo(host, error) };
   }
 }
 
 export async function getSessionInfo(
-  rt: HostRuntime,
+  host: RpcHost,
   req: pb.GetSessionInfoRequest,
   _call: unknown,
   principal: Principal,
 ): Promise<pb.SessionInfoResponse> {
   try {
-    const record = await rt.sessions.peek(req.sessionId, principal);
-    return { success: true, error: undefined, session: await sessionInfo(rt, record) };
+    const record = await host.sessions.peek(req.sessionId, principal);
+    return { success: true, error: undefined, session: await sessionInfo(host, record) };
   } catch (error) {
-    return { success: false, error: errorInfo(rt, error), session: undefined };
+    return { success: false, error: errorInfo(host, error), session: undefined };
   }
 }
 
 /** A session as GetSessionInfo and ListSessions describe it. */
-export async function sessionInfo(rt: HostRuntime, record: SessionRecord): Promise<pb.SessionInfo> {
+export async function sessionInfo(host: RpcHost, record: SessionRecord): Promise<pb.SessionInfo> {
   return {
     sessionId: record.id,
     metadata: { ...record.metadata },
     createdAt: toPbTimestamp(record.createdAt),
     lastAccessedAt: toPbTimestamp(record.lastAccessedAt),
-    expiresAt: toPbTimestamp(rt.sessions.expiresAt(record)),
-    toolCount: rt.tools.count(record.id),
-    variableCount: await rt.variables.count(record.id),
+    expiresAt: toPbTimestamp(host.sessions.expiresAt(record)),
+    toolCount: host.engine.tools.count(record.id),
+    variableCount: await host.variables.count(record.id),
     owner: record.owner,
   };
 }
 
 export async function heartbeat(
-  rt: HostRuntime,
+  host: RpcHost,
   req: pb.HeartbeatRequest,
   _call: unknown,
   principal: Principal,
 ): Promise<pb.HeartbeatResponse> {
   try {
-    const record = await rt.sessions.require(req.sessionId, principal);
+    const record = await host.sessions.require(req.sessionId, principal);
     return {
       success: true,
       error: undefined,
-      expiresAt: toPbTimestamp(rt.sessions.expiresAt(record)),
+      expiresAt: toPbTimestamp(host.sessions.expiresAt(record)),
       serverTime: toPbTimestamp(Date.now()),
     };
   } catch (error) {
-    return { success: false, error: errorInfo(rt, error), expiresAt: undefined, serverTime: undefined };
+    return { success: false, error: errorInfo(host, error), expiresAt: undefined, serverTime: undefined };
   }
 }

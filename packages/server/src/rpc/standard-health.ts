@@ -11,7 +11,7 @@ import {
   HealthService,
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../gen/grpc/health/v1/health.js";
-import { type HostHealth, unknownService } from "./health.js";
+import { type HostHealth, unknownService } from "./health-status.js";
 import { guardRequests, refusalOf, type ServiceGuard } from "./malformed.js";
 
 type WatchStream = grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>;

@@ -6,9 +6,9 @@
 import type * as grpc from "@grpc/grpc-js";
 import { asBuffer, BridgeError, ErrorType, pb, type pbValues } from "@toolbridge/core";
 import type { StreamCredentials } from "../auth/open-streams.js";
-import { errorInfo, type HostRuntime, newId } from "../runtime.js";
-import { type ChunkSink, runStream } from "../tools/call.js";
+import { type ChunkSink, errorInfo, newId } from "../tools/engine.js";
 import { chosenRequestId, contextOf } from "./call-context.js";
+import type { RpcHost } from "./rpc-host.js";
 import { writable } from "./writable.js";
 
 type ChunkStream = grpc.ServerWritableStream<pb.ToolStreamRequest, Buffer>;
@@ -22,7 +22,7 @@ function encodeChunk(chunk: pb.ToolStreamChunk): Buffer {
  * their status (UNAUTHENTICATED), and its tool is aborted with a Cancelled error saying why.
  */
 export async function streamTool(
-  rt: HostRuntime,
+  host: RpcHost,
   call: ChunkStream,
   credentials: StreamCredentials,
 ): Promise<void> {
@@ -31,8 +31,8 @@ export async function streamTool(
   const streamId = req.streamId || newId("stream");
   // Without one from the client, the stream id doubles as the request id.
   const requestId = chosenRequestId(req.requestId, call.metadata) ?? streamId;
-  const ctx = contextOf(rt, call, requestId, { request_id: requestId, stream_id: streamId }, principal);
-  const limit = rt.config.maxMessageBytes;
+  const ctx = contextOf(host, call, requestId, { request_id: requestId, stream_id: streamId }, principal);
+  const limit = host.config.maxMessageBytes;
   // Chunks are encoded here, where their size on the wire is known; write() returning
   // false asks the engine to wait until the client has read.
   const sink: ChunkSink = (data: pbValues.Value, sequence: number) => {
@@ -58,15 +58,15 @@ export async function streamTool(
   });
   try {
     try {
-      closeStream = rt.streams.open(req.sessionId, principal);
+      closeStream = host.streams.open(req.sessionId, principal);
     } catch (error) {
       // Over a stream quota: the error chunk is the whole answer.
       call.write(
-        encodeChunk({ streamId, sequence: 0, content: { $case: "error", value: errorInfo(rt, error) } }),
+        encodeChunk({ streamId, sequence: 0, content: { $case: "error", value: errorInfo(host, error) } }),
       );
       return;
     }
-    const outcome = await runStream(rt, req, ctx, sink);
+    const outcome = await host.engine.stream(req, ctx, sink);
     if (call.cancelled || credentials.revoked !== undefined) return;
     const sequence = outcome.chunks;
     call.write(

@@ -3,18 +3,19 @@ import * as grpc from "@grpc/grpc-js";
 import { asBuffer, BridgeError, ErrorType, pb } from "@toolbridge/core";
 import type { StreamCredentials } from "../auth/open-streams.js";
 import type { Principal } from "../auth/principal.js";
-import { errorInfo, type HostRuntime } from "../runtime.js";
+import { errorInfo } from "../tools/engine.js";
 import type { WatchEvent } from "../variables/watch.js";
+import type { RpcHost } from "./rpc-host.js";
 import { writable } from "./writable.js";
 
 export async function getSessionVariable(
-  rt: HostRuntime,
+  host: RpcHost,
   req: pb.GetVariableRequest,
   _call: unknown,
   principal: Principal,
 ): Promise<pb.VariableResponse> {
   try {
-    const variable = await rt.variables.get(req.sessionId, req.variableName, principal);
+    const variable = await host.variables.get(req.sessionId, req.variableName, principal);
     return {
       exists: true,
       value: variable.value,
@@ -23,18 +24,24 @@ export async function getSessionVariable(
       error: undefined,
     };
   } catch (error) {
-    return { exists: false, value: undefined, metadata: undefined, version: 0n, error: errorInfo(rt, error) };
+    return {
+      exists: false,
+      value: undefined,
+      metadata: undefined,
+      version: 0n,
+      error: errorInfo(host, error),
+    };
   }
 }
 
 export async function setSessionVariable(
-  rt: HostRuntime,
+  host: RpcHost,
   req: pb.SetVariableRequest,
   _call: unknown,
   principal: Principal,
 ): Promise<pb.SetVariableResponse> {
   try {
-    const variable = await rt.variables.set(
+    const variable = await host.variables.set(
       req.sessionId,
       {
         name: req.variableName,
@@ -48,14 +55,14 @@ export async function setSessionVariable(
       },
       principal,
     );
-    rt.log.debug(
+    host.log.debug(
       { sessionId: req.sessionId, variable: req.variableName, version: String(variable.version) },
       "variable set",
     );
     return { success: true, error: undefined, version: variable.version, metadata: variable.metadata };
   } catch (error) {
-    const info = errorInfo(rt, error);
-    rt.log.debug(
+    const info = errorInfo(host, error);
+    host.log.debug(
       { sessionId: req.sessionId, variable: req.variableName, error: info.type },
       "variable set refused",
     );
@@ -64,7 +71,7 @@ export async function setSessionVariable(
 }
 
 export async function listSessionVariables(
-  rt: HostRuntime,
+  host: RpcHost,
   req: pb.ListVariablesRequest,
   _call: unknown,
   principal: Principal,
@@ -73,25 +80,25 @@ export async function listSessionVariables(
     return {
       success: true,
       error: undefined,
-      variables: [...(await rt.variables.list(req.sessionId, req.prefix, principal))],
+      variables: [...(await host.variables.list(req.sessionId, req.prefix, principal))],
     };
   } catch (error) {
-    return { success: false, error: errorInfo(rt, error), variables: [] };
+    return { success: false, error: errorInfo(host, error), variables: [] };
   }
 }
 
 export async function deleteSessionVariable(
-  rt: HostRuntime,
+  host: RpcHost,
   req: pb.DeleteVariableRequest,
   _call: unknown,
   principal: Principal,
 ): Promise<pb.StatusResponse> {
   try {
-    await rt.variables.delete(req.sessionId, req.variableName, req.expectedVersion, principal);
-    rt.log.debug({ sessionId: req.sessionId, variable: req.variableName }, "variable deleted");
+    await host.variables.delete(req.sessionId, req.variableName, req.expectedVersion, principal);
+    host.log.debug({ sessionId: req.sessionId, variable: req.variableName }, "variable deleted");
     return { success: true, error: undefined };
   } catch (error) {
-    return { success: false, error: errorInfo(rt, error) };
+    return { success: false, error: errorInfo(host, error) };
   }
 }
 
@@ -122,7 +129,7 @@ function readyBytes(sessionId: string): Buffer {
   });
 }
 
-function updateBytes(rt: HostRuntime, sessionId: string, event: WatchEvent): Buffer {
+function updateBytes(host: RpcHost, sessionId: string, event: WatchEvent): Buffer {
   switch (event.kind) {
     case "initial":
     case "set": {
@@ -164,7 +171,7 @@ function updateBytes(rt: HostRuntime, sessionId: string, event: WatchEvent): Buf
         ...base(sessionId),
         variableName: "",
         kind: pb.VariableUpdateKind.VARIABLE_UPDATE_KIND_UNSPECIFIED,
-        error: errorInfo(rt, event.error),
+        error: errorInfo(host, event.error),
       });
   }
 }
@@ -181,23 +188,23 @@ function updateBytes(rt: HostRuntime, sessionId: string, event: WatchEvent): Buf
  * opened with are revoked (no update is sent after that), or when the client cancels.
  */
 export async function watchSessionVariables(
-  rt: HostRuntime,
+  host: RpcHost,
   call: UpdateStream,
   credentials: StreamCredentials,
 ): Promise<void> {
   const req = call.request;
   const { principal } = credentials;
-  let watch: ReturnType<HostRuntime["variables"]["watch"]>;
+  let watch: ReturnType<RpcHost["variables"]["watch"]>;
   let release: () => void;
   try {
-    release = rt.streams.open(req.sessionId, principal);
+    release = host.streams.open(req.sessionId, principal);
   } catch (error) {
-    call.write(updateBytes(rt, req.sessionId, { kind: "error", error: error as BridgeError }));
+    call.write(updateBytes(host, req.sessionId, { kind: "error", error: error as BridgeError }));
     call.end();
     return;
   }
   try {
-    watch = rt.variables.watch(
+    watch = host.variables.watch(
       req.sessionId,
       {
         names: req.variableNames,
@@ -208,7 +215,7 @@ export async function watchSessionVariables(
     );
   } catch (error) {
     release();
-    call.write(updateBytes(rt, req.sessionId, { kind: "error", error: error as BridgeError }));
+    call.write(updateBytes(host, req.sessionId, { kind: "error", error: error as BridgeError }));
     call.end();
     return;
   }
@@ -219,20 +226,20 @@ export async function watchSessionVariables(
     if (!call.cancelled) call.emit("error", revocation);
   });
   try {
-    await sendUpdates(rt, call, watch, () => credentials.revoked === undefined);
+    await sendUpdates(host, call, watch, () => credentials.revoked === undefined);
   } finally {
     release();
     call.removeListener("cancelled", onCancelled);
     watch.close();
-    rt.log.debug({ sessionId: req.sessionId }, "variable watch ended");
+    host.log.debug({ sessionId: req.sessionId }, "variable watch ended");
   }
 }
 
 /** Writes a watch's updates (READY first) until its last one, or until `open()` turns false or the client goes. */
 async function sendUpdates(
-  rt: HostRuntime,
+  host: RpcHost,
   call: UpdateStream,
-  watch: ReturnType<HostRuntime["variables"]["watch"]>,
+  watch: ReturnType<RpcHost["variables"]["watch"]>,
   open: () => boolean,
 ): Promise<void> {
   const req = call.request;
@@ -241,7 +248,7 @@ async function sendUpdates(
     () => false,
   );
   if (started && !call.cancelled && open() && !call.write(readyBytes(req.sessionId))) await writable(call);
-  rt.log.debug({ sessionId: req.sessionId, names: req.variableNames.length }, "variable watch started");
+  host.log.debug({ sessionId: req.sessionId, names: req.variableNames.length }, "variable watch started");
   for (;;) {
     const event = await watch.next();
     if (event === undefined || call.cancelled || !open()) return;
@@ -250,17 +257,17 @@ async function sendUpdates(
       call.emit("error", { code: grpc.status.UNAVAILABLE, details: event.error.message });
       return;
     }
-    let bytes = updateBytes(rt, req.sessionId, event);
+    let bytes = updateBytes(host, req.sessionId, event);
     let last = event.kind === "session_ended" || event.kind === "error";
-    if (bytes.length > rt.config.maxMessageBytes) {
+    if (bytes.length > host.config.maxMessageBytes) {
       const error = new BridgeError(
         ErrorType.ResourceExhausted,
         `an update of variable '${event.kind === "set" || event.kind === "initial" ? event.variable.name : ""}' ` +
-          `is ${bytes.length} bytes, over the host's ${rt.config.maxMessageBytes}-byte message limit ` +
+          `is ${bytes.length} bytes, over the host's ${host.config.maxMessageBytes}-byte message limit ` +
           "(maxMessageBytes); keep maxVariableBytes below it",
-        { details: { size: String(bytes.length), limit: String(rt.config.maxMessageBytes) } },
+        { details: { size: String(bytes.length), limit: String(host.config.maxMessageBytes) } },
       );
-      bytes = updateBytes(rt, req.sessionId, { kind: "error", error });
+      bytes = updateBytes(host, req.sessionId, { kind: "error", error });
       last = true;
     }
     if (!call.write(bytes)) await writable(call);

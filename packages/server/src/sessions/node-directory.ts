@@ -1,7 +1,7 @@
 /**
  * NodeDirectory: the part of a store several host nodes share that lists the nodes, where
  * each one is reached and whether it serves TLS there, so that a call reaching one node can
- * be forwarded to the node serving its tool (tools/forward.ts, docs/stores.md), and keeps
+ * be forwarded to the node serving its tool (peers/forwarder.ts, docs/stores.md), and keeps
  * the token the nodes forward calls to each other with.
  */
 

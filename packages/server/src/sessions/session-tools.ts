@@ -2,7 +2,7 @@
  * SessionToolDirectory: the part of a store several host nodes share that lists, per
  * session, the session tools each node serves. A session tool lives in the registry of
  * the node it was registered on; the directory lets every other node list it and forward
- * its calls there (tools/forward.ts).
+ * its calls there (peers/forwarder.ts).
  */
 
 /** A session tool as a node lists it: the node serving it and its encoded ToolSpec. */

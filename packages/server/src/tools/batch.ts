@@ -6,8 +6,15 @@
 import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
 import type { Logger } from "pino";
 import type { Principal } from "../auth/principal.js";
-import { errorInfo, type HostRuntime } from "../runtime.js";
-import { type CallOutcome, type Cancellation, callLogger, checkSession, runCall } from "./call.js";
+import {
+  type CallContext,
+  type CallOutcome,
+  type CallRequest,
+  type Cancellation,
+  callLogger,
+} from "./context.js";
+import type { EngineHost } from "./engine-host.js";
+import { errorInfo } from "./errors.js";
 
 /** How a batch is carried: a CallContext shared by its items (the session is checked once). */
 export interface BatchContext {
@@ -31,45 +38,77 @@ export type BatchOutcome =
   | { readonly success: true; readonly results: pb.ToolCallResult[]; readonly durationMs: number }
   | { readonly success: false; readonly error: pb.ErrorInfo };
 
+/** What a batch runs its items with: the engine's dependencies and its `call`. */
+export interface BatchRunner extends EngineHost {
+  call(req: CallRequest, ctx: CallContext): Promise<CallOutcome>;
+}
+
 /**
  * Runs a batch's items, at most `max_parallel` at once when parallel; never throws.
  * Fails as a whole only when refused before anything runs (unknown session, too many
  * items, two items with one index).
  */
 export async function runBatch(
-  rt: HostRuntime,
+  engine: BatchRunner,
   req: pb.BatchToolCallRequest,
   ctx: BatchContext,
 ): Promise<BatchOutcome> {
   const { items } = req;
   let indexes: number[];
   try {
-    await checkSession(rt, req.sessionId, ctx.principal);
-    indexes = itemIndexes(rt, items);
+    await engine.sessions.require(req.sessionId, ctx.principal);
+    indexes = itemIndexes(engine.config.maxBatchSize, items);
   } catch (error) {
-    const info = errorInfo(rt, error);
+    const info = errorInfo(engine, error);
     ctx.log.debug({ sessionId: req.sessionId, items: items.length, error: info.type }, "batch refused");
     return { success: false, error: info };
   }
-  rt.metrics.recordBatch(items.length);
-
+  engine.metrics.recordBatch(items.length);
   const parallel = req.config?.parallel === true;
+  const width = parallel
+    ? Math.min(items.length, req.config?.maxParallel || engine.config.batchMaxParallel)
+    : 1;
+  const ran = await runItems(engine, req, ctx, indexes, width);
+  let durationMs = 0;
+  let failures = 0;
+  const notRunError = notRunErrorOf(engine, ctx.cancellation, ran.failedIndex);
+  // Array.from, not map: map skips the holes left by items that never ran.
+  const results = Array.from(ran.results, (result, position) => {
+    durationMs += result?.metrics?.durationMs ?? 0;
+    if (result?.success !== true) failures++;
+    return result ?? notRun(indexes[position] as number, notRunError());
+  });
+  ctx.log.debug(
+    { sessionId: req.sessionId, items: items.length, failures, parallel, width },
+    "batch completed",
+  );
+  return { success: true, results, durationMs };
+}
+
+/**
+ * Runs the items: `width` workers pull them in request order; none starts an item once one
+ * failed under stop_on_error or the client went away (items already running finish). Items
+ * never started have no result.
+ */
+async function runItems(
+  engine: BatchRunner,
+  req: pb.BatchToolCallRequest,
+  ctx: BatchContext,
+  indexes: readonly number[],
+  width: number,
+): Promise<{ results: (pb.ToolCallResult | undefined)[]; failedIndex: number | undefined }> {
+  const { items } = req;
   const stopOnError = req.config?.stopOnError === true;
-  const width = parallel ? Math.min(items.length, req.config?.maxParallel || rt.config.batchMaxParallel) : 1;
   const { cancellation } = ctx;
   const results: (pb.ToolCallResult | undefined)[] = new Array(items.length);
   let next = 0;
   let failedIndex: number | undefined;
-
-  // `width` workers pull items in request order; none starts an item once one failed
-  // under stop_on_error or the client went away. Items already running finish.
   const worker = async () => {
     while (next < items.length && failedIndex === undefined && !cancellation.cancelled) {
       const position = next++;
       const item = items[position] as pb.ToolCallItem;
       const index = indexes[position] as number;
-      const outcome = await runCall(
-        rt,
+      const outcome = await engine.call(
         // Named fields, not a spread: spreading a decoded message was the loop's largest cost.
         {
           sessionId: req.sessionId,
@@ -93,12 +132,22 @@ export async function runBatch(
     }
   };
   await Promise.all(Array.from({ length: width }, worker));
+  return { results, failedIndex };
+}
 
-  // Built only when an item did not run: constructing an error captures a stack.
+/**
+ * The error of the items that did not run, made once when first asked for: constructing
+ * an error captures a stack, which a batch whose items all ran never pays for.
+ */
+function notRunErrorOf(
+  engine: BatchRunner,
+  cancellation: Cancellation,
+  failedIndex: number | undefined,
+): () => pb.ErrorInfo {
   let skipped: pb.ErrorInfo | undefined;
-  const notRunError = (): pb.ErrorInfo => {
+  return () => {
     skipped ??= errorInfo(
-      rt,
+      engine,
       failedIndex !== undefined
         ? new BridgeError(
             ErrorType.Cancelled,
@@ -109,27 +158,13 @@ export async function runBatch(
     );
     return skipped;
   };
-  let durationMs = 0;
-  let failures = 0;
-  // Array.from, not map: map skips the holes left by items that never ran.
-  const complete = Array.from(results, (result, position) => {
-    durationMs += result?.metrics?.durationMs ?? 0;
-    if (result?.success !== true) failures++;
-    return result ?? notRun(indexes[position] as number, notRunError());
-  });
-  ctx.log.debug(
-    { sessionId: req.sessionId, items: items.length, failures, parallel, width },
-    "batch completed",
-  );
-  return { success: true, results: complete, durationMs };
 }
 
 /**
  * Each item's index: the one it carries, else its position. Refuses a batch over the
  * size limit or with two items of one index, before anything runs.
  */
-function itemIndexes(rt: HostRuntime, items: readonly pb.ToolCallItem[]): number[] {
-  const max = rt.config.maxBatchSize;
+function itemIndexes(max: number, items: readonly pb.ToolCallItem[]): number[] {
   if (items.length > max) {
     throw new BridgeError(
       ErrorType.ValidationError,

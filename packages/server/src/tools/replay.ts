@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BridgeError, ErrorType, pb, type pbValues } from "@toolbridge/core";
 import type { CallRecordStore } from "../sessions/call-records.js";
-import type { CallOutcome, CallRequest, Cancellation } from "./call.js";
+import type { CallOutcome, CallRequest, Cancellation } from "./context.js";
 
 export interface ReplayOptions {
   /** This node's name in claims. */

@@ -6,7 +6,9 @@
  */
 import { BridgeError, ErrorType, pb, pbValues, toPbTimestamp } from "@toolbridge/core";
 import type { VariableMutationResult, VariableSlot } from "../sessions/variable-store.js";
-import { conform, type Declaration, describeDeclaration, inferType, sameDeclaration } from "./constraints.js";
+import { conform, type Declaration, describeDeclaration } from "./conform.js";
+import { sameDeclaration } from "./constraints.js";
+import { inferType } from "./value-names.js";
 
 export interface SetCommand {
   readonly sessionId: string;

@@ -9,7 +9,8 @@ import { type Principal, recordedWriter } from "../auth/principal.js";
 import type { SessionManager } from "../sessions/manager.js";
 import type { SessionEnded } from "../sessions/session-table.js";
 import type { Following, VariableChange, VariableStore } from "../sessions/variable-store.js";
-import { type Declaration, parseDeclaration } from "./constraints.js";
+import type { Declaration } from "./conform.js";
+import { parseDeclaration } from "./constraints.js";
 import { applyDelete, applySet, REPLY_OVERHEAD_BYTES, type VariableQuotas } from "./semantics.js";
 import { VariableWatch, WatchBudget, type WatchEvent } from "./watch.js";
 

@@ -12,17 +12,8 @@ import {
   type pbValues,
   type pbWorker,
 } from "@toolbridge/core";
-import type { AgentEvent, PythonAgentOptions, PythonAgentResult } from "../agents/python-agent.js";
+import type { AgentEvent, PythonAgentResult, WorkerAgentOptions } from "./agent-run.js";
 import type { PoolWorker } from "./worker.js";
-
-/**
- * What `runAgent` takes: `runPythonAgent`'s options, less those of a spawned process. No
- * address: a worker attaches only to the host it was started for, with that host's token.
- */
-export type WorkerAgentOptions = Omit<
-  PythonAgentOptions,
-  "address" | "token" | "tls" | "python" | "cwd" | "env" | "onStderr" | "workers"
->;
 
 function decodeMap(values: Record<string, pbValues.Value>): Record<string, NativeValue> {
   return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, decodeValue(value)]));

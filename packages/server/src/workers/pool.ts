@@ -22,9 +22,9 @@ import {
   type pbWorker,
 } from "@toolbridge/core";
 import { Registry } from "prom-client";
-import type { PythonAgentResult } from "../agents/python-agent.js";
 import { makePrivateDir, removeStaleDirs } from "../private-dir.js";
-import { runAgentOn, type WorkerAgentOptions } from "./agents.js";
+import type { PythonAgentResult, WorkerAgentOptions } from "./agent-run.js";
+import { runAgentOn } from "./agents.js";
 import { callOn, type EncodedCallOptions, finite, streamOn } from "./calls.js";
 import { invokeCall, invokeStream, type PoolCallOptions } from "./direct-calls.js";
 import { PoolMetrics, type PoolState, type WorkerCounts, type WorkerInfo, workerInfo } from "./metrics.js";

@@ -2,8 +2,9 @@
  * One Python worker process: spawned in its own process group, ready once it prints its
  * address, killed with its whole group. Knows nothing about gRPC.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, type ChildProcessByStdio, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
 import { BridgeError, ErrorType } from "@toolbridge/core";
 import type { ResolvedPoolOptions } from "./options.js";
 
@@ -47,24 +48,8 @@ export function spawnWorker(
   socketPath: string,
   hostAddress: string | undefined,
 ): Promise<WorkerProcess> {
-  const args = [
-    "-m",
-    "toolbridge.worker",
-    "--socket",
-    socketPath,
-    "--heartbeat-timeout-ms",
-    String(options.heartbeatTimeoutMs),
-    "--parent-pid",
-    String(process.pid),
-    "--remove-socket-dir",
-    "--max-message-bytes",
-    String(options.maxMessageBytes),
-    ...options.modules.flatMap((module) => ["--module", module]),
-  ];
-  if (options.preloadAgents) args.push("--preload-agents");
-  if (hostAddress !== undefined) args.push("--host-address", hostAddress);
   // detached: the worker leads a new process group, so one signal reaches everything it started.
-  const child = spawn(options.python, args, {
+  const child = spawn(options.python, workerArgs(options, socketPath, hostAddress), {
     cwd: options.cwd,
     env: { ...options.env, PYTHONUNBUFFERED: "1" },
     stdio: ["ignore", "pipe", "pipe"],
@@ -90,8 +75,46 @@ export function spawnWorker(
       groupGone = true;
     }
   };
-  const stderrTail = () => stderr.join("\n");
+  return whenReady(child, name, options, { exited, stderrTail: () => stderr.join("\n"), killGroup });
+}
 
+/** The worker's command line (without the interpreter). */
+function workerArgs(
+  options: ResolvedPoolOptions,
+  socketPath: string,
+  hostAddress: string | undefined,
+): string[] {
+  const args = [
+    "-m",
+    "toolbridge.worker",
+    "--socket",
+    socketPath,
+    "--heartbeat-timeout-ms",
+    String(options.heartbeatTimeoutMs),
+    "--parent-pid",
+    String(process.pid),
+    "--remove-socket-dir",
+    "--max-message-bytes",
+    String(options.maxMessageBytes),
+    ...options.modules.flatMap((module) => ["--module", module]),
+  ];
+  if (options.preloadAgents) args.push("--preload-agents");
+  if (hostAddress !== undefined) args.push("--host-address", hostAddress);
+  return args;
+}
+
+/**
+ * Resolves with the worker once it prints that it is ready; rejects with Unavailable (its
+ * stderr's last lines in the message) when it exits, cannot start, or takes longer than
+ * `startTimeoutMs`, having killed its process group.
+ */
+function whenReady(
+  child: ChildProcessByStdio<null, Readable, Readable>,
+  name: string,
+  options: ResolvedPoolOptions,
+  handle: Pick<WorkerProcess, "exited" | "stderrTail" | "killGroup">,
+): Promise<WorkerProcess> {
+  const { exited, stderrTail, killGroup } = handle;
   return new Promise<WorkerProcess>((resolve, reject) => {
     const fail = (why: string) => {
       clearTimeout(timer);

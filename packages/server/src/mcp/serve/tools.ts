@@ -8,7 +8,7 @@
 import type { CallToolResult, Tool as McpTool, ServerContext } from "@modelcontextprotocol/server";
 import { ProtocolError, ProtocolErrorCode } from "@modelcontextprotocol/server";
 import { BridgeError, ErrorType, pb, type pbValues } from "@toolbridge/core";
-import { type CallContext, type CallRequest, Cancellation } from "../../tools/call.js";
+import { type CallContext, type CallRequest, Cancellation } from "../../tools/engine.js";
 import { MCP_PROTOCOL, type McpEngine } from "../engine.js";
 import { type Json, jsonToValue, textOf, valueToJson } from "../json.js";
 import type { Scope } from "./scope.js";

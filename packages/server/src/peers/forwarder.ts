@@ -1,5 +1,6 @@
 /**
- * Session tools across nodes. A tool registered for one session lives in the registry of
+ * Session tools across nodes, on the wire: the engine's RemoteTools (tools/remote.ts) as a
+ * gRPC client of the other nodes. A tool registered for one session lives in the registry of
  * the node it was registered on; with a shared store that node lists it there (its spec and
  * its node), and every node advertises its address and whether it serves TLS there. A call
  * of it reaching another node is forwarded over gRPC to the node serving it (over TLS, with
@@ -11,17 +12,10 @@ import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, errorFromInfo, pb, type pbValues } from "@toolbridge/core";
 import type { NodeDirectory } from "../sessions/node-directory.js";
 import type { SessionToolDirectory } from "../sessions/session-tools.js";
-import type { CallRequest } from "./call.js";
+import type { CallRequest, RemoteCall, RemoteTool, RemoteTools } from "../tools/engine.js";
 
 /** The metadata header that marks a forwarded call (its value: the forwarding node). */
 export const FORWARDED_HEADER = "x-toolbridge-forwarded";
-
-/** A session tool another node serves. */
-export interface RemoteTool {
-  readonly name: string;
-  readonly node: string;
-  readonly spec: pb.ToolSpec;
-}
 
 /** Extra time the forwarded call's gRPC deadline allows beyond the tool's own timeout. */
 const DEADLINE_SLACK_MS = 5_000;
@@ -42,7 +36,7 @@ export interface PeerTransport {
 }
 
 /** Finds the session tools of other nodes and forwards calls to them. */
-export class Forwarder {
+export class Forwarder implements RemoteTools {
   private readonly clients = new Map<string, pb.ToolBridgeClient>();
   /** Authenticates forwarded calls on the serving node as the host (Authenticator.trustPeerToken). */
   peerToken: string | undefined;
@@ -134,7 +128,7 @@ export class Forwarder {
 }
 
 /** One call running on another node: what the engine's run step drives instead of a ToolInvocation. */
-export class ForwardedCall {
+export class ForwardedCall implements RemoteCall {
   private readonly startedAt = performance.now();
   private abortReason: BridgeError | undefined;
   private cancel: (() => void) | undefined;
