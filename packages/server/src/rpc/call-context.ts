@@ -29,15 +29,26 @@ export function deadlineOf(call: { getDeadline(): grpc.Deadline }): number {
 }
 
 /**
+ * The host's copy of a deadline runs later than the client's by the time the request spent
+ * on the wire and in queues, so the client's cancel at its own deadline can arrive a little
+ * before the host's: a cancel within this much (at most a quarter of the call's time) of the
+ * deadline is the deadline passing.
+ */
+const DEADLINE_SLACK_MS = 1000;
+
+/**
  * Why a call's tools are aborted when grpc-js reports the call cancelled: its deadline
  * passed (a Timeout, as the tool's own timer would have said a moment later) or the
- * client really cancelled or went away.
+ * client really cancelled or went away. `since` is when the call arrived.
  */
-export function cancellationReason(deadline: number): BridgeError {
-  if (Number.isFinite(deadline) && Date.now() >= deadline) {
-    return new BridgeError(ErrorType.Timeout, "the call's gRPC deadline passed", {
-      details: { timeout: "deadline" },
-    });
+export function cancellationReason(deadline: number, since: number): BridgeError {
+  if (Number.isFinite(deadline)) {
+    const slack = Math.min(DEADLINE_SLACK_MS, Math.max(0, deadline - since) / 4);
+    if (Date.now() >= deadline - slack) {
+      return new BridgeError(ErrorType.Timeout, "the call's gRPC deadline passed", {
+        details: { timeout: "deadline" },
+      });
+    }
   }
   return new BridgeError(ErrorType.Cancelled, "the client cancelled the call or went away");
 }
@@ -68,7 +79,8 @@ export function contextOf(
   chosen?: string,
 ): WireContext {
   const cancellation = new Cancellation();
-  const onCancelled = () => cancellation.cancel(cancellationReason(deadlineOf(call)));
+  const arrived = Date.now();
+  const onCancelled = () => cancellation.cancel(cancellationReason(deadlineOf(call), arrived));
   call.once("cancelled", onCancelled);
   const forwarded = call.metadata.get(FORWARDED_HEADER).length > 0;
   return {

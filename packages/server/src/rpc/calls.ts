@@ -47,6 +47,8 @@ export class CallMux implements OpenCallStream {
   private readonly running = new Map<bigint, Cancellation>();
   private readonly max: number;
   private readonly deadline: number;
+  /** When the stream opened: how long its deadline gave it (cancellationReason). */
+  private readonly opened: number;
   /** Forwarded by another node, which records the calls and must not get them back. */
   private readonly forwarded: boolean;
   private inputEnded = false;
@@ -64,6 +66,7 @@ export class CallMux implements OpenCallStream {
   ) {
     this.max = host.config.maxCallsPerStream;
     this.deadline = deadlineOf(stream);
+    this.opened = Date.now();
     this.forwarded = stream.metadata.get(FORWARDED_HEADER).length > 0;
     stream.on("data", (frame: pb.CallFrame | MalformedRequest) => this.onFrame(frame));
     stream.on("end", () => {
@@ -71,7 +74,7 @@ export class CallMux implements OpenCallStream {
       this.settle();
     });
     stream.once("cancelled", () => {
-      const reason = cancellationReason(this.deadline);
+      const reason = cancellationReason(this.deadline, this.opened);
       for (const cancellation of this.running.values()) cancellation.cancel(reason);
       this.settle();
     });
