@@ -88,13 +88,17 @@ bench: build redis-server $(STAMPS)/venv
 	$(PY) bench/run.py $(BENCH_ARGS)
 	TOOLBRIDGE_PYTHON="$(PY)" node --import tsx bench/workers.ts $(BENCH_WORKERS_ARGS)
 
-# The Redis store's tests start their own redis-server (Debian's package) on a free
-# loopback port; this installs it when it is missing (CI runs as root on Debian).
+# The Redis store's tests start their own redis-server, Redis Cluster and Sentinel group
+# (Debian's redis-server and redis-sentinel, with redis-cli from redis-tools) on free loopback
+# ports; this installs the packages that are missing (CI runs as root on Debian).
 redis-server:
-	@if ! command -v redis-server >/dev/null; then \
-		echo "==> redis-server is missing: installing Debian's redis-server package (apt-get install -y redis-server)"; \
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v redis-sentinel >/dev/null || missing="$$missing redis-sentinel"; \
+	if [ -n "$$missing" ]; then \
+		echo "==> missing:$$missing; installing Debian's packages (apt-get install -y$$missing)"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 		echo "==> installed $$(redis-server --version)"; \
 	fi
 

@@ -415,6 +415,8 @@ export class ToolBridgeHost {
     if (this.server !== undefined)
       throw new BridgeError(ErrorType.ValidationError, "the host is already started");
     const { config } = this;
+    // A store that cannot work as configured (e.g. a Redis URL of the wrong form) stops the start.
+    await this.store.verify?.();
     const server = new grpc.Server({
       "grpc.max_receive_message_length": config.maxMessageBytes,
       "grpc.max_send_message_length": config.maxMessageBytes,
