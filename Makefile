@@ -78,9 +78,12 @@ demo-workers: build $(STAMPS)/venv
 	@echo "==> demo: warm Python workers owned by the TypeScript host (Python tools, a DSPy agent)"
 	TOOLBRIDGE_PYTHON="$${TOOLBRIDGE_PYTHON:-$(PY)}" node --import tsx examples/workers/demo.ts
 
+# CLUSTER=redis-cluster runs it on a Redis Cluster of three masters instead of one redis-server.
+CLUSTER ?= redis
+
 demo-cluster: build redis-server
-	@echo "==> demo: three hosts on one Redis, a Python client spread over them, one node killed mid-run"
-	$(PY) examples/cluster/demo.py
+	@echo "==> demo: three hosts on $(CLUSTER), a Python client spread over them, one node killed mid-run"
+	$(PY) examples/cluster/demo.py --store $(CLUSTER)
 
 # Not part of `make test` (the tests run the harness once with tiny counts); several minutes.
 bench: build redis-server $(STAMPS)/venv
