@@ -33,6 +33,7 @@ export class ClusterSubscriptions implements Subscriptions {
   private readonly lostListeners: (() => void)[] = [];
   private alwaysSubscriber: Redis | undefined;
   private subscribed = false;
+  private whenReady: Promise<void> | undefined;
   private attempts = 0;
   private closed = false;
 
@@ -59,6 +60,8 @@ export class ClusterSubscriptions implements Subscriptions {
 
   async follow(channel: string, handler: MessageHandler, lost: () => void): Promise<void> {
     await this.call(async () => {
+      // The slot map comes with the cluster's first connection.
+      if (this.cluster.status !== "ready") await this.ready();
       for (let attempt = 1; ; attempt++) {
         const shard = this.shardOf(channel);
         shard.channels.set(channel, { handler, lost });
@@ -175,6 +178,17 @@ export class ClusterSubscriptions implements Subscriptions {
       enableAutoPipelining: false,
       maxRetriesPerRequest: 0,
     });
+  }
+
+  /** Settles when the cluster client is ready (one promise for every follow waiting). */
+  private ready(): Promise<void> {
+    this.whenReady ??= new Promise<void>((resolve) =>
+      this.cluster.once("ready", () => {
+        this.whenReady = undefined;
+        resolve();
+      }),
+    );
+    return this.whenReady;
   }
 
   private refreshSlots(): Promise<void> {

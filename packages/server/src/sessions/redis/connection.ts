@@ -282,8 +282,12 @@ export class RedisConnection {
     if (this.misconfigured !== undefined)
       throw unavailable(this.misconfigured, this.context, new Error(this.misconfigured.what));
     try {
+      if (this.mode === "cluster" && client.status === "reconnecting") {
+        // A Cluster that lost every node would queue the command until one is back.
+        throw this.connectionFault ?? new Error("Connection is closed.");
+      }
       const answer = command();
-      // A Cluster that is not ready queues a command, beyond its commandTimeout.
+      // One that is still connecting queues it too, beyond its commandTimeout.
       const queued = this.mode === "cluster" && client.status !== "ready";
       return await (queued ? withDeadline(answer, timeoutMs) : answer);
     } catch (error) {
