@@ -36,7 +36,10 @@ export interface RedisConnectionOptions {
    * master of a Sentinel group (docs/stores.md).
    */
   readonly url: string;
-  /** Prefix of every key and channel, so that several deployments can share one Redis. */
+  /**
+   * Prefix of every key and channel, so that several deployments can share one Redis; no
+   * braces (they would move the keys' hash tags). Default "toolbridge:".
+   */
   readonly keyPrefix?: string;
   /** Extra ioredis options (TLS certificates, timeouts, ...); the store's own settings win. */
   readonly redisOptions?: RedisOptions;
