@@ -55,6 +55,8 @@ export function commandClient(
         retryDelayOnTryAgain: 100,
         maxRedirections: 16,
         slotsRefreshTimeout: 2000,
+        // A master promoted by the cluster is found within this, also when no MOVED says so.
+        slotsRefreshInterval: 5000,
         clusterRetryStrategy: reconnect,
       },
     );
