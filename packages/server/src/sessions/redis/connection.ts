@@ -9,7 +9,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { BridgeError, ErrorType } from "@toolbridge/core";
-import type { Cluster, RedisOptions } from "ioredis";
+import type { Cluster, Redis, RedisOptions } from "ioredis";
 import {
   COMMAND_TIMEOUT_MS,
   type CommandClient,
@@ -190,6 +190,28 @@ export class RedisConnection {
   /** Runs Redis commands; any failure of Redis becomes Unavailable naming it. */
   call<T>(command: (redis: CommandClient) => Promise<T>): Promise<T> {
     return this.settle(() => command(this.redis), this.redis, COMMAND_TIMEOUT_MS);
+  }
+
+  /**
+   * The names of the keys matching `pattern` (SCAN), sorted. On a Cluster, SCAN walks one
+   * node's keys only, so every master is scanned.
+   */
+  scanKeys(pattern: string): Promise<string[]> {
+    return this.call(async (redis) => {
+      const servers = this.mode === "cluster" ? (redis as Cluster).nodes("master") : [redis as Redis];
+      // No master known yet: the slot map has not been read, so the keys cannot be listed.
+      if (servers.length === 0) throw this.connectionFault ?? new Error("Connection is closed.");
+      const keys = new Set<string>();
+      for (const server of servers) {
+        let cursor = "0";
+        do {
+          const [next, found] = await server.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+          for (const key of found) keys.add(key);
+          cursor = next;
+        } while (cursor !== "0");
+      }
+      return [...keys].sort();
+    });
   }
 
   /** Subscribes `channel` now and whenever the subscriber connects again. */
