@@ -99,9 +99,12 @@ demo-workers: build $(STAMPS)/venv
 	@echo "==> demo: warm Python workers owned by the TypeScript host (Python tools, a DSPy agent)"
 	TOOLBRIDGE_PYTHON="$${TOOLBRIDGE_PYTHON:-$(PY)}" node --import tsx examples/workers/demo.ts
 
+# CLUSTER=redis-cluster runs it on a Redis Cluster of three masters instead of one redis-server.
+CLUSTER ?= redis
+
 demo-cluster: build redis-server
-	@echo "==> demo: three hosts on one Redis, a Python client spread over them, one node killed mid-run"
-	$(PY) examples/cluster/demo.py
+	@echo "==> demo: three hosts on $(CLUSTER), a Python client spread over them, one node killed mid-run"
+	$(PY) examples/cluster/demo.py --store $(CLUSTER)
 
 demo-mcp: build $(STAMPS)/venv
 	@echo "==> demo: MCP in both directions: MCP clients calling a host's tools, MCP servers mounted into a host"
@@ -119,13 +122,17 @@ bench-inspector: build chromium
 	@echo "==> benchmark: the inspector's pages and live variables, results in bench/results/"
 	node --import tsx bench/inspector.ts $(BENCH_INSPECTOR_ARGS)
 
-# The Redis store's tests start their own redis-server (Debian's package) on a free
-# loopback port; this installs it when it is missing (CI runs as root on Debian).
+# The Redis store's tests start their own redis-server, Redis Cluster and Sentinel group
+# (Debian's redis-server and redis-sentinel, with redis-cli from redis-tools) on free loopback
+# ports; this installs the packages that are missing (CI runs as root on Debian).
 redis-server:
-	@if ! command -v redis-server >/dev/null; then \
-		echo "==> redis-server is missing: installing Debian's redis-server package (apt-get install -y redis-server)"; \
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v redis-sentinel >/dev/null || missing="$$missing redis-sentinel"; \
+	if [ -n "$$missing" ]; then \
+		echo "==> missing:$$missing; installing Debian's packages (apt-get install -y$$missing)"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 		echo "==> installed $$(redis-server --version)"; \
 	fi
 

@@ -143,12 +143,13 @@ async def run_own_processes(counts: Counts, repeats: int, only: list[str], resul
         )
     if "stores" in only:
         say(
-            "stores: a host on the memory store and one on the Redis store (a redis-server of its own),"
+            "stores: hosts on the memory store, on the Redis store (a redis-server), on a Redis Cluster"
+            " of 3 masters, and on a redis-server with 2 replicas without and with storeWaitReplicas 1;"
             f" {repeats} repeat(s) of ExecuteTool and SetVariable"
         )
 
         def stores_line(case: str, peer: str, figures: dict[str, float]) -> str:
-            return f"{case:<26} {peer:<12} calls/s {figures['calls_s']:,.1f}"
+            return f"{case:<26} {peer:<14} calls/s {figures['calls_s']:,.1f}"
 
         await stores(counts, repeats, recorder(results, "stores", stores_line))
     if "stall" in only:

@@ -23,6 +23,9 @@ PEER_LABELS = {
     "client": "raw client",
     "memory-store": "memory store",
     "redis-store": "Redis store",
+    "redis-cluster": "Redis store on a 3-master Cluster",
+    "redis-replicas": "Redis store, 2 replicas",
+    "redis-wait": "the same, storeWaitReplicas 1",
     "idle": "the same probe, host idle",
     "1 node": "1 node",
     "3 nodes": "3 nodes",
@@ -85,6 +88,9 @@ def comparisons(figures: Figures) -> list[Comparison]:
             elif workload == "stores":
                 target = 0.8 if case.startswith("ExecuteTool") else 0.5
                 found.append(Comparison(workload, case, "memory-store", subject="redis-store", target=target))
+                found.append(Comparison(workload, case, "redis-store", subject="redis-cluster", target=0.9))
+                # The wait setting's cost: no target, it buys durability.
+                found.append(Comparison(workload, case, "redis-replicas", subject="redis-wait"))
             elif workload == "cluster":
                 found.append(Comparison(workload, case, "1 node", subject="3 nodes", target=2.0))
             elif workload == "mcp_serve":

@@ -1,7 +1,10 @@
-"""The session stores against each other: one host on the memory store and one on the Redis
-store (a redis-server started here), driven by the same client loops in the same run, so that
-the Redis store's cost shows as a ratio: ExecuteTool (whose session check a node serves from
-its lease) and SetVariable (one Redis round trip per write).
+"""The session stores against each other, driven by the same client loops in the same run, so
+that each one's cost shows as a ratio: ExecuteTool (whose session check a node serves from its
+lease) and SetVariable (one Redis round trip per write). The hosts: one on the memory store,
+one on the Redis store (a redis-server started here), one on a Redis Cluster of three masters
+(started here), and two on a redis-server with two replicas, one of them with the wait setting
+(``storeWaitReplicas`` 1: each write waits for a replica's acknowledgement), so that the wait
+setting's cost is its ratio to the same Redis without it.
 """
 
 from __future__ import annotations
@@ -12,12 +15,12 @@ import sys
 import time
 
 from toolbridge import SessionContext, ToolBridgeClient
-from toolbridge.launch.redis import launch_redis_server
+from toolbridge.launch.redis import launch_redis_cluster, launch_redis_server
 
 from .peers import MAX_MESSAGE_BYTES, BenchError, GrpcCaller, toolbridge_host
 from .workloads import Counts, Record, echo_call, timed_concurrent, timed_sequential
 
-STORE_PEERS = ("memory-store", "redis-store")
+STORE_PEERS = ("memory-store", "redis-store", "redis-cluster", "redis-replicas", "redis-wait")
 VALUE = "x" * 10
 
 
@@ -45,10 +48,16 @@ async def timed_sets(session: SessionContext, n: int, in_flight: int) -> dict[st
 async def stores(counts: Counts, repeats: int, record: Record) -> None:
     async with contextlib.AsyncExitStack() as stack:
         url = await stack.enter_async_context(launch_redis_server())
-        hosts = {
-            "memory-store": await stack.enter_async_context(toolbridge_host({"store": "memory"})),
-            "redis-store": await stack.enter_async_context(toolbridge_host({"store": url})),
+        cluster = await stack.enter_async_context(launch_redis_cluster())
+        replicated = await stack.enter_async_context(launch_redis_server(replicas=2))
+        flags: dict[str, dict[str, str | int]] = {
+            "memory-store": {"store": "memory"},
+            "redis-store": {"store": url},
+            "redis-cluster": {"store": cluster},
+            "redis-replicas": {"store": replicated},
+            "redis-wait": {"store": replicated, "store-wait-replicas": 1},
         }
+        hosts = {peer: await stack.enter_async_context(toolbridge_host(flags[peer])) for peer in STORE_PEERS}
         try:
             await _measure(
                 stack, {peer: host.target for peer, host in hosts.items()}, counts, repeats, record
@@ -62,7 +71,7 @@ async def stores(counts: Counts, repeats: int, record: Record) -> None:
 async def _measure(
     stack: contextlib.AsyncExitStack, targets: dict[str, str], counts: Counts, repeats: int, record: Record
 ) -> None:
-    """Every case on both hosts, back to back, in an order that alternates with the repeat."""
+    """Every case on every host, back to back, in an order that reverses with the repeat."""
     clients: dict[str, ToolBridgeClient] = {}
     sessions: dict[str, SessionContext] = {}
     for peer, target in targets.items():
@@ -73,7 +82,7 @@ async def _measure(
         sessions[peer] = await stack.enter_async_context(SessionContext(client))
     echo = echo_call(10)
     in_flight = counts.in_flight
-    for peer in STORE_PEERS:  # untimed warm-up of both hosts and of Redis
+    for peer in STORE_PEERS:  # untimed warm-up of the hosts and of Redis
         for _ in range(counts.warmup):
             echo.check(peer, await clients[peer].call_tool(echo.tool, (), echo.kwargs))
             await sessions[peer].set_variable("bench_0", VALUE)

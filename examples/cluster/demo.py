@@ -1,17 +1,20 @@
-"""Three toolbridge hosts on one Redis and a Python client spread over them.
+"""Three toolbridge hosts on one Redis (or a Redis Cluster) and a Python client spread over them.
 
-Starts a redis-server and three host processes (examples/cluster/order-tools.ts, each with
-``--store redis://...``), opens one session, and places orders round robin over the nodes
+Starts a redis-server, or with ``--store redis-cluster`` a Redis Cluster of three masters, and
+three host processes (examples/cluster/order-tools.ts, each with ``--store redis://...`` or
+``--store redis+cluster://...``), opens one session, and places orders round robin over the nodes
 through a ``ChannelPool``, printing which node served each call and recording each order in
 a session variable. Halfway it kills one node with SIGKILL: the call that was on its way is
 sent again, under the same request id, to the next node, and the run goes on. At the end
 every live node reads the same session state.
 
-    make demo-cluster              # or: .venv/bin/python examples/cluster/demo.py
+    make demo-cluster                        # or: .venv/bin/python examples/cluster/demo.py
+    make demo-cluster CLUSTER=redis-cluster  # or: ... examples/cluster/demo.py --store redis-cluster
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import signal
@@ -27,7 +30,7 @@ from toolbridge import (
     ToolCommunicationError,
     start_host,
 )
-from toolbridge.launch.redis import launch_redis_server
+from toolbridge.launch.redis import launch_redis_cluster, launch_redis_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS = REPO_ROOT / "examples" / "cluster" / "order-tools.ts"
@@ -35,9 +38,10 @@ ORDERS = 12
 KILL_AFTER = 5
 
 
-async def main() -> None:
+async def main(store: str) -> None:
     async with contextlib.AsyncExitStack() as stack:
-        url = await stack.enter_async_context(launch_redis_server())
+        redis = launch_redis_cluster() if store == "redis-cluster" else launch_redis_server()
+        url = await stack.enter_async_context(redis)
         print(f"redis     {url}")
         hosts = list(
             await asyncio.gather(*(start_host([TOOLS], {"store": url}, cwd=REPO_ROOT) for _ in range(3)))
@@ -98,7 +102,14 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--store",
+        choices=("redis", "redis-cluster"),
+        default="redis",
+        help="one redis-server (default), or a Redis Cluster of three masters",
+    )
     try:
-        asyncio.run(main())
+        asyncio.run(main(parser.parse_args().store))
     except KeyboardInterrupt:
         sys.exit(130)

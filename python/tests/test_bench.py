@@ -92,7 +92,7 @@ def test_every_workload_measures_every_peer_it_applies_to(
         "SetVariable 10 B x64",
     }
     for case in samples["stores"].values():
-        assert set(case) == {"memory-store", "redis-store"}
+        assert set(case) == {"memory-store", "redis-store", "redis-cluster", "redis-replicas", "redis-wait"}
     assert set(samples["stall"]) == STALL_CASES
     for case in samples["stall"].values():
         assert set(case) == {"toolbridge", "idle"}
@@ -160,9 +160,15 @@ def test_ratios_are_computed_from_the_samples_of_the_same_run(
         if c["target"] is not None:
             assert c["met"] == (c["ratio"]["median"] >= c["target"])
         if workload == "stores":
-            assert (subject, peer) == ("redis-store", "memory-store")
-            assert c["target"] == (0.8 if case.startswith("ExecuteTool") else 0.5)
-    assert len([key for key in compared if key[0] == "stores"]) == 4
+            # The Redis store against memory, a Cluster against one Redis, the wait setting against none.
+            expected = {
+                ("redis-store", "memory-store"): 0.8 if case.startswith("ExecuteTool") else 0.5,
+                ("redis-cluster", "redis-store"): 0.9,
+                ("redis-wait", "redis-replicas"): None,
+            }
+            assert (subject, peer) in expected
+            assert c["target"] == expected[subject, peer]
+    assert len([key for key in compared if key[0] == "stores"]) == 4 * 3
     for case in MCP_CASES:
         assert compared["mcp_serve", case, "host MCP endpoint", "bare MCP HTTP"]["target"] == 0.9
         assert compared["mcp_mount", case, "toolbridge, mounted", "MCP stdio direct"]["target"] == 1.0

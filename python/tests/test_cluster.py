@@ -114,12 +114,19 @@ async def test_a_node_killed_under_load_loses_no_acknowledged_write(cluster: lis
         assert len(acknowledged) == NODES * 60
 
 
-async def test_the_cluster_example_runs_on_after_a_node_is_killed() -> None:
-    """``make demo-cluster``: the multi-node demo of docs/demos.md."""
+@pytest.mark.parametrize("store", ["redis", "redis-cluster"])
+async def test_the_cluster_example_runs_on_after_a_node_is_killed(store: str) -> None:
+    """``make demo-cluster`` (``CLUSTER=redis-cluster``: on a Redis Cluster), the demo of docs/demos.md."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, str(DEMO), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        sys.executable,
+        str(DEMO),
+        "--store",
+        store,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     output = (await asyncio.wait_for(process.communicate(), 120))[0].decode()
     assert process.returncode == 0, output
+    assert ("redis+cluster://" in output) == (store == "redis-cluster"), output
     assert "with SIGKILL" in output
     assert "12 orders placed, 0 lost" in output

@@ -87,13 +87,26 @@ const HostConfigSchema = z.strictObject({
     .default(256 * 1024 * 1024),
   /**
    * Where sessions, variables and agent records live: "memory" (this process; gone when it
-   * exits) or a Redis URL, redis://[user:password@]host:port/db or rediss://... for TLS,
-   * which several hosts can share and which outlives a restart.
+   * exits) or a Redis URL, which several hosts can share and which outlives a restart:
+   * redis://[user:password@]host:port/db (rediss:// for TLS), redis+cluster://host:port,...
+   * for a Redis Cluster, redis+sentinel://host:port,.../<master group>[/db] for a Sentinel
+   * group's master (docs/stores.md).
    */
   store: z
     .string()
-    .regex(/^(memory|rediss?:\/\/\S+)$/, "use memory, redis://host:port/db or rediss://host:port/db")
+    .regex(
+      /^(memory|rediss?(\+cluster|\+sentinel)?:\/\/\S+)$/,
+      "use memory, redis://host:port/db, redis+cluster://host:port,host:port or redis+sentinel://host:port,host:port/<master group>",
+    )
     .default("memory"),
+  /**
+   * With the Redis store: replicas that must have a write that must not be lost (variable
+   * writes, session creation and cleanup, call records) before the host acknowledges it
+   * (Redis WAIT); 0 acknowledges it once the master has it (docs/stores.md#failover).
+   */
+  storeWaitReplicas: z.coerce.number().int().min(0).max(100).default(0),
+  /** How long such a write waits for its replicas; past it the write fails with Unavailable. */
+  storeWaitTimeoutMs: ms(60_000).min(1).default(1000),
   /**
    * How many of a session's latest variable changes are kept for resuming a watch; their
    * bytes count in maxSessionVariableBytes (and maxTotalVariableBytes), which they are dropped to fit.

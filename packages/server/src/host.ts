@@ -308,6 +308,8 @@ export class ToolBridgeHost {
   async start(): Promise<ListeningAddress> {
     if (this.serving !== undefined)
       throw new BridgeError(ErrorType.ValidationError, "the host is already started");
+    // A store that cannot work as configured (e.g. a Redis URL of the wrong form) stops the start.
+    await this.store.verify?.();
     const serving = await startServing(this.parts);
     this.serving = serving;
     this.releaseFaults = containToolFaults(this.log);

@@ -1,28 +1,38 @@
 // Listing sessions (ListSessions' store part) on both stores: the memory store and the Redis
-// store on a real redis-server, with two store objects on one Redis as two nodes; and the
-// node directory the inspector's health page reads.
+// store on a real redis-server and on a real Redis Cluster of three masters, with two store
+// objects on one Redis as two nodes; and the node directory the inspector's health page reads,
+// on both Redis set-ups.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { InMemorySessionStore, RedisSessionStore, type SessionTable } from "@toolbridge/server";
+import { type RedisCluster, startRedisCluster } from "./support/redis-cluster.js";
 import { type RedisServer, startRedis } from "./support/redis-server.js";
 
 const OPTIONS = { timeoutMs: 60_000, maxSessions: 100 };
 let redis: RedisServer | undefined;
+let cluster: RedisCluster | undefined;
 const opened: RedisSessionStore[] = [];
 
 before(async () => {
-  redis = await startRedis();
+  [redis, cluster] = await Promise.all([startRedis(), startRedisCluster()]);
 });
 
 after(async () => {
   await Promise.all(opened.map((store) => store.close()));
-  await redis?.stop();
+  await Promise.all([redis?.stop(), cluster?.stop()]);
 });
 
-function redisStores(prefix: string): [RedisSessionStore, RedisSessionStore] {
-  const pair = [0, 1].map(
-    () => new RedisSessionStore({ ...OPTIONS, url: redis?.url ?? "", keyPrefix: prefix }),
-  ) as [RedisSessionStore, RedisSessionStore];
+/** The two Redis set-ups, by the URL of each (known once `before` has run). */
+const REDIS: { name: string; url(): string }[] = [
+  { name: "Redis store", url: () => redis?.url ?? "" },
+  { name: "Redis store on a Redis Cluster", url: () => cluster?.url ?? "" },
+];
+
+function redisStores(url: string, prefix: string): [RedisSessionStore, RedisSessionStore] {
+  const pair = [0, 1].map(() => new RedisSessionStore({ ...OPTIONS, url, keyPrefix: prefix })) as [
+    RedisSessionStore,
+    RedisSessionStore,
+  ];
   opened.push(...pair);
   return pair;
 }
@@ -36,13 +46,13 @@ const BACKENDS: { name: string; open(prefix: string): [SessionTable, SessionTabl
       return [store.sessions, store.sessions];
     },
   },
-  {
-    name: "Redis store",
-    open: (prefix) => {
-      const [a, b] = redisStores(prefix);
+  ...REDIS.map(({ name, url }) => ({
+    name,
+    open: (prefix: string): [SessionTable, SessionTable] => {
+      const [a, b] = redisStores(url(), prefix);
       return [a.sessions, b.sessions];
     },
-  },
+  })),
 ];
 
 for (const backend of BACKENDS) {
@@ -103,18 +113,20 @@ for (const backend of BACKENDS) {
   });
 }
 
-describe("the node directory of the Redis store", () => {
-  it("lists every advertised node, and forgets one that withdrew", async () => {
-    const [a, b] = redisStores("directory:").map((store) => store.nodes);
-    assert(a !== undefined && b !== undefined);
-    await a.advertise({ address: "10.0.0.1:50051", tls: false });
-    await b.advertise({ address: "10.0.0.2:50051", tls: true });
-    const nodes = await a.nodes();
-    assert.deepEqual(nodes.get(a.nodeId), { address: "10.0.0.1:50051", tls: false });
-    assert.deepEqual(nodes.get(b.nodeId), { address: "10.0.0.2:50051", tls: true });
-    assert.equal(nodes.size, 2);
-    await b.withdraw();
-    assert.deepEqual([...(await a.nodes()).keys()], [a.nodeId]);
-    await a.withdraw();
+for (const { name, url } of REDIS) {
+  describe(`the node directory: ${name}`, () => {
+    it("lists every advertised node, and forgets one that withdrew", async () => {
+      const [a, b] = redisStores(url(), "directory:").map((store) => store.nodes);
+      assert(a !== undefined && b !== undefined);
+      await a.advertise({ address: "10.0.0.1:50051", tls: false });
+      await b.advertise({ address: "10.0.0.2:50051", tls: true });
+      const nodes = await a.nodes();
+      assert.deepEqual(nodes.get(a.nodeId), { address: "10.0.0.1:50051", tls: false });
+      assert.deepEqual(nodes.get(b.nodeId), { address: "10.0.0.2:50051", tls: true });
+      assert.equal(nodes.size, 2);
+      await b.withdraw();
+      assert.deepEqual([...(await a.nodes()).keys()], [a.nodeId]);
+      await a.withdraw();
+    });
   });
-});
+}

@@ -10,7 +10,7 @@ import { ErrorType, type SessionEnded, type SessionStore } from "@toolbridge/ser
 import { fails } from "./support/assertions.js";
 import { ALICE, newId, OTHER_CALL, SAME_CALL, storeBackends, until } from "./support/store-nodes.js";
 
-const { backends, openRedis } = storeBackends();
+const { backends, shared } = storeBackends();
 
 for (const backend of backends) {
   describe(`sessions (SessionTable): ${backend.name}`, () => {
@@ -277,81 +277,85 @@ for (const backend of backends) {
   });
 }
 
-describe("the parts only a shared store has (RateSlots, NodeDirectory, SessionToolDirectory)", () => {
-  it("the memory store has none of them: rate limits, tools and calls stay with its host", async () => {
+describe("the parts only a shared store has: the memory store has none", () => {
+  it("has no rate slots, node or tool directory: rate limits, tools and calls stay with its host", async () => {
     const { a } = await (backends[0] as (typeof backends)[0]).open();
     assert.deepEqual([a.rateSlots, a.nodes, a.sessionTools], [undefined, undefined, undefined]);
   });
-
-  it("counts a global tool's starts for every node together, each tool in its own window", async () => {
-    const { a, b } = await openRedis();
-    const tool = `rated-${newId()}`;
-    for (const node of [a, b, a]) assert.equal(await node.rateSlots.take(tool, 3), 0);
-    const wait = await b.rateSlots.take(tool, 3);
-    assert.ok(wait > 0 && wait <= 60_000, `the fourth start waits ${wait} ms`);
-    assert.ok((await a.rateSlots.take(tool, 3)) > 0, "refused on the other node too");
-    assert.equal(await a.rateSlots.take(`${tool}-other`, 3), 0);
-  });
-
-  it("lists a node in the directory until it withdraws, and gives every node the same peer token", async () => {
-    const { a, b } = await openRedis();
-    assert.notEqual(a.nodes.nodeId, b.nodes.nodeId);
-    assert.equal(await b.nodes.entry(a.nodes.nodeId), undefined);
-    await a.nodes.advertise({ address: "127.0.0.1:50051", tls: true });
-    assert.deepEqual(await b.nodes.entry(a.nodes.nodeId), { address: "127.0.0.1:50051", tls: true });
-    await a.nodes.withdraw();
-    assert.equal(await b.nodes.entry(a.nodes.nodeId), undefined);
-    const [first, second] = await Promise.all([a.nodes.peerToken(), b.nodes.peerToken()]);
-    assert.equal(first, second);
-    assert.ok(first.length >= 32, "a random token");
-  });
-
-  it("lists a session's tools with the node serving each; only that node withdraws one, and they end with the session", async () => {
-    const { a, b } = await openRedis();
-    const id = newId();
-    await assert.rejects(
-      a.sessionTools.publish(id, "lookup", new Uint8Array([1])),
-      fails(ErrorType.SessionNotFound),
-    );
-    await a.sessions.create(id, {}, Date.now(), ALICE);
-    // A spec may hold the byte of the separator ('|', 124): only the first one separates the node.
-    await a.sessionTools.publish(id, "lookup", new Uint8Array([1, 124, 2]));
-    await b.sessionTools.publish(id, "other", new Uint8Array([9]));
-    const listed = [...(await b.sessionTools.list(id))].map(([name, { node, spec }]) => [
-      name,
-      node,
-      [...spec],
-    ]);
-    assert.deepEqual(listed.sort(), [
-      ["lookup", a.nodes.nodeId, [1, 124, 2]],
-      ["other", b.nodes.nodeId, [9]],
-    ]);
-    await b.sessionTools.withdraw(id, "lookup");
-    assert.ok((await a.sessionTools.list(id)).has("lookup"), "another node's withdraw leaves it listed");
-    await a.sessionTools.withdraw(id, "lookup");
-    assert.deepEqual([...(await a.sessionTools.list(id)).keys()], ["other"]);
-    await b.sessions.delete(id, "cleanup");
-    assert.equal((await a.sessionTools.list(id)).size, 0);
-  });
 });
 
-describe("the Redis store's connection", () => {
-  it("answers the first use of each script sent in one tick beside other commands (one auto-pipeline)", async () => {
-    const { a } = await openRedis();
-    await a.sessions.count();
-    const id = newId();
-    const now = Date.now();
-    // The plain command opens the tick's pipeline; each script joins it on its first use.
-    const outcomes = await Promise.allSettled([
-      a.sessions.get(id, now),
-      a.variables.get(id, "x", now),
-      a.callRecords.claim(id, "r1", { fingerprint: SAME_CALL, node: "A", until: now + 5_000 }, now),
-      a.rateSlots.take(`rated-${id}`, 5),
-      a.sessionTools.withdraw(id, "lookup"),
-    ]);
-    assert.deepEqual(
-      outcomes.map((o) => (o.status === "fulfilled" ? "answered" : (o.reason as { type?: string }).type)),
-      ["answered", ErrorType.SessionNotFound, ErrorType.SessionNotFound, "answered", "answered"],
-    );
+for (const { name, open: openRedis } of shared) {
+  describe(`the parts only a shared store has (RateSlots, NodeDirectory, SessionToolDirectory): ${name}`, () => {
+    it("counts a global tool's starts for every node together, each tool in its own window", async () => {
+      const { a, b } = await openRedis();
+      const tool = `rated-${newId()}`;
+      for (const node of [a, b, a]) assert.equal(await node.rateSlots.take(tool, 3), 0);
+      const wait = await b.rateSlots.take(tool, 3);
+      assert.ok(wait > 0 && wait <= 60_000, `the fourth start waits ${wait} ms`);
+      assert.ok((await a.rateSlots.take(tool, 3)) > 0, "refused on the other node too");
+      assert.equal(await a.rateSlots.take(`${tool}-other`, 3), 0);
+    });
+
+    it("lists a node in the directory until it withdraws, and gives every node the same peer token", async () => {
+      const { a, b } = await openRedis();
+      assert.notEqual(a.nodes.nodeId, b.nodes.nodeId);
+      assert.equal(await b.nodes.entry(a.nodes.nodeId), undefined);
+      await a.nodes.advertise({ address: "127.0.0.1:50051", tls: true });
+      assert.deepEqual(await b.nodes.entry(a.nodes.nodeId), { address: "127.0.0.1:50051", tls: true });
+      await a.nodes.withdraw();
+      assert.equal(await b.nodes.entry(a.nodes.nodeId), undefined);
+      const [first, second] = await Promise.all([a.nodes.peerToken(), b.nodes.peerToken()]);
+      assert.equal(first, second);
+      assert.ok(first.length >= 32, "a random token");
+    });
+
+    it("lists a session's tools with the node serving each; only that node withdraws one, and they end with the session", async () => {
+      const { a, b } = await openRedis();
+      const id = newId();
+      await assert.rejects(
+        a.sessionTools.publish(id, "lookup", new Uint8Array([1])),
+        fails(ErrorType.SessionNotFound),
+      );
+      await a.sessions.create(id, {}, Date.now(), ALICE);
+      // A spec may hold the byte of the separator ('|', 124): only the first one separates the node.
+      await a.sessionTools.publish(id, "lookup", new Uint8Array([1, 124, 2]));
+      await b.sessionTools.publish(id, "other", new Uint8Array([9]));
+      const listed = [...(await b.sessionTools.list(id))].map(([name, { node, spec }]) => [
+        name,
+        node,
+        [...spec],
+      ]);
+      assert.deepEqual(listed.sort(), [
+        ["lookup", a.nodes.nodeId, [1, 124, 2]],
+        ["other", b.nodes.nodeId, [9]],
+      ]);
+      await b.sessionTools.withdraw(id, "lookup");
+      assert.ok((await a.sessionTools.list(id)).has("lookup"), "another node's withdraw leaves it listed");
+      await a.sessionTools.withdraw(id, "lookup");
+      assert.deepEqual([...(await a.sessionTools.list(id)).keys()], ["other"]);
+      await b.sessions.delete(id, "cleanup");
+      assert.equal((await a.sessionTools.list(id)).size, 0);
+    });
   });
-});
+
+  describe(`the Redis store's connection: ${name}`, () => {
+    it("answers the first use of each script sent in one tick beside other commands (one auto-pipeline)", async () => {
+      const { a } = await openRedis();
+      await a.sessions.count();
+      const id = newId();
+      const now = Date.now();
+      // The plain command opens the tick's pipeline; each script joins it on its first use.
+      const outcomes = await Promise.allSettled([
+        a.sessions.get(id, now),
+        a.variables.get(id, "x", now),
+        a.callRecords.claim(id, "r1", { fingerprint: SAME_CALL, node: "A", until: now + 5_000 }, now),
+        a.rateSlots.take(`rated-${id}`, 5),
+        a.sessionTools.withdraw(id, "lookup"),
+      ]);
+      assert.deepEqual(
+        outcomes.map((o) => (o.status === "fulfilled" ? "answered" : (o.reason as { type?: string }).type)),
+        ["answered", ErrorType.SessionNotFound, ErrorType.SessionNotFound, "answered", "answered"],
+      );
+    });
+  });
+}

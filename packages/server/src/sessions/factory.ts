@@ -36,7 +36,13 @@ export function sessionStoreOptions(config: HostConfig): SessionStoreOptions {
 export function createSessionStore(config: HostConfig, log: Logger): SessionStore {
   const options = sessionStoreOptions(config);
   if (config.store === "memory") return new InMemorySessionStore(options);
-  const store = new RedisSessionStore({ ...options, url: config.store });
+  const store = new RedisSessionStore({
+    ...options,
+    url: config.store,
+    waitReplicas: config.storeWaitReplicas,
+    waitTimeoutMs: config.storeWaitTimeoutMs,
+  });
+  store.onWarning((message) => log.warn({ store: store.description }, message));
   let lastLogged = 0;
   store.onConnectionError((error) => {
     const now = Date.now();

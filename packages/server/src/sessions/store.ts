@@ -49,6 +49,11 @@ export interface SessionStore {
   readonly rateSlots?: RateSlots;
   readonly nodes?: NodeDirectory;
   readonly sessionTools?: SessionToolDirectory;
+  /**
+   * Checks, before the host serves, that the store can work as configured; throws
+   * BridgeError(ValidationError) naming what to change when it cannot. Optional.
+   */
+  verify?(): Promise<void>;
   /** What the store keeps in this process, for a store that keeps sessions here (metrics). */
   usage?(): StoreUsage;
   /** Ends the store's work in this process: a store of this process ends every session ("shutdown"). */

@@ -23,7 +23,8 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+/** A free loopback port (for a Redis server, a cluster bus, a sentinel). */
+export async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
@@ -37,7 +38,19 @@ async function freePort(): Promise<number> {
 async function launch(port: number, dir: string, durable: boolean): Promise<ChildProcess> {
   const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", ""];
   args.push("--appendonly", durable ? "yes" : "no", "--appendfsync", "always", "--loglevel", "warning");
-  const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
+  return launchRedis(port, args);
+}
+
+/**
+ * Runs `program` (redis-server, or redis-sentinel with a config file) with `args` and waits
+ * until it answers PING on `port`.
+ */
+export async function launchRedis(
+  port: number,
+  args: string[],
+  program = "redis-server",
+): Promise<ChildProcess> {
+  const child = spawn(program, args, { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const collect = (text: Buffer) => {
     output += text.toString();
@@ -46,16 +59,16 @@ async function launch(port: number, dir: string, durable: boolean): Promise<Chil
   child.stderr?.on("data", collect);
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`redis-server did not start within 10 s:\n${output}`)),
+      () => reject(new Error(`${program} did not start within 10 s:\n${output}`)),
       10_000,
     );
     child.once("error", (error) => {
       clearTimeout(timer);
-      reject(new Error(`cannot run redis-server (run 'make redis-server' to install it): ${error.message}`));
+      reject(new Error(`cannot run ${program} (run 'make redis-server' to install it): ${error.message}`));
     });
     child.once("exit", (code) => {
       clearTimeout(timer);
-      reject(new Error(`redis-server exited with ${code}:\n${output}`));
+      reject(new Error(`${program} exited with ${code}:\n${output}`));
     });
     const poll = async () => {
       // Ready once it accepts a connection and answers PING.
@@ -69,7 +82,8 @@ async function launch(port: number, dir: string, durable: boolean): Promise<Chil
         socket.write("PING\r\n");
         socket.once("data", (data) => {
           socket.destroy();
-          if (data.toString().startsWith("+PONG")) {
+          // A server with a password answers NOAUTH: it is up all the same.
+          if (/^(\+PONG|-NOAUTH)/.test(data.toString())) {
             clearTimeout(timer);
             child.removeAllListeners("exit");
             resolve();
@@ -80,6 +94,17 @@ async function launch(port: number, dir: string, durable: boolean): Promise<Chil
     void poll();
   });
   return child;
+}
+
+/** A process to kill: SIGKILL by default, waiting for it to exit. */
+export async function killProcess(
+  child: ChildProcess | undefined,
+  signal: NodeJS.Signals = "SIGKILL",
+): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill(signal);
+  await exited;
 }
 
 export async function startRedis(options: { durable?: boolean } = {}): Promise<RedisServer> {

@@ -1,8 +1,9 @@
 /**
- * The two session stores the store-contract suites run every part against: the memory store
- * and the Redis store on a real redis-server. "Two nodes" are two store objects sharing one
- * Redis (the memory store plays both nodes itself), so every cross-node guarantee the host
- * relies on is checked: commits, versions, limits, expiry, change delivery, claims.
+ * The session stores the store-contract suites run every part against: the memory store,
+ * and the Redis store on a real redis-server and on a real Redis Cluster. "Two nodes" are two
+ * store objects sharing one Redis (the memory store plays both nodes itself), so every
+ * cross-node guarantee the host relies on is checked: commits, versions, limits, expiry,
+ * change delivery, claims.
  */
 import assert from "node:assert/strict";
 import { after, before } from "node:test";
@@ -16,6 +17,7 @@ import {
   type VariableChange,
 } from "@toolbridge/server";
 import { applyDelete, applySet } from "../../src/variables/semantics.js";
+import { type RedisCluster, startRedisCluster } from "./redis-cluster.js";
 import { type RedisServer, startRedis } from "./redis-server.js";
 
 export interface Nodes {
@@ -35,31 +37,45 @@ export interface RedisNodes {
 
 const DEFAULTS: SessionStoreOptions = { timeoutMs: 60_000, maxSessions: 100, watchHistory: 100 };
 
+export interface SharedBackend {
+  readonly name: string;
+  open(options?: Partial<SessionStoreOptions>): Promise<RedisNodes>;
+}
+
 /**
- * Both stores, as nodes; the Redis one also as RedisNodes for the parts only a shared store
- * has. Starts a redis-server before the file's tests and stops it (and every store opened)
- * after them.
+ * Both stores, as nodes: the memory store, the Redis store on one redis-server and the Redis
+ * store on a Redis Cluster of three masters; the two Redis ones also as RedisNodes
+ * (`shared`), for the parts only a shared store has. Starts the redis-server and the cluster
+ * before the file's tests and stops them (and every store opened) after them.
  */
-export function storeBackends(): { backends: Backend[]; openRedis: () => Promise<RedisNodes> } {
+export function storeBackends(): { backends: Backend[]; shared: SharedBackend[] } {
   let redis: RedisServer | undefined;
+  let cluster: RedisCluster | undefined;
   let prefixes = 0;
   const opened: SessionStore[] = [];
   before(async () => {
-    redis = await startRedis();
+    [redis, cluster] = await Promise.all([startRedis(), startRedisCluster()]);
   });
   after(async () => {
     await Promise.all(opened.map((store) => store.close()));
-    await redis?.stop();
+    await Promise.all([redis?.stop(), cluster?.stop()]);
   });
-  const openRedis = async (options: Partial<SessionStoreOptions> = {}): Promise<RedisNodes> => {
-    if (redis === undefined) throw new Error("redis-server is not running");
-    const keyPrefix = `contract${++prefixes}:`;
-    const [a, b] = [0, 1].map(
-      () => new RedisSessionStore({ ...DEFAULTS, ...options, url: redis?.url ?? "", keyPrefix }),
-    ) as [RedisSessionStore, RedisSessionStore];
-    opened.push(a, b);
-    return { a, b };
-  };
+  const opener =
+    (url: () => string | undefined) =>
+    async (options: Partial<SessionStoreOptions> = {}): Promise<RedisNodes> => {
+      const at = url();
+      if (at === undefined) throw new Error("Redis is not running");
+      const keyPrefix = `contract${++prefixes}:`;
+      const [a, b] = [0, 1].map(
+        () => new RedisSessionStore({ ...DEFAULTS, ...options, url: at, keyPrefix }),
+      ) as [RedisSessionStore, RedisSessionStore];
+      opened.push(a, b);
+      return { a, b };
+    };
+  const shared: SharedBackend[] = [
+    { name: "Redis store", open: opener(() => redis?.url) },
+    { name: "Redis store on a Redis Cluster", open: opener(() => cluster?.url) },
+  ];
   const backends: Backend[] = [
     {
       name: "memory store",
@@ -68,9 +84,9 @@ export function storeBackends(): { backends: Backend[]; openRedis: () => Promise
         return { a: store, b: store };
       },
     },
-    { name: "Redis store", open: openRedis },
+    ...shared,
   ];
-  return { backends, openRedis };
+  return { backends, shared };
 }
 
 /** Two call fingerprints (tools/replay.ts callFingerprint): one call, and another. */

@@ -29,7 +29,6 @@ export class RedisChangeFeeds {
       },
       lost: (sessionId, error) => this.lost(sessionId, error),
     };
-    redis.onSubscriberLost(() => this.loseAll());
   }
 
   onChanged(listener: (change: VariableChange) => void): void {
@@ -79,8 +78,10 @@ export class RedisChangeFeeds {
   private async start(feed: SessionFeed): Promise<void> {
     const { redis } = this;
     const { sessionId } = feed;
-    await redis.subscribe(redis.keys.changesChannel(sessionId), (message) =>
-      this.message(sessionId, message),
+    await redis.subscribe(
+      redis.keys.changesChannel(sessionId),
+      (message) => this.message(sessionId, message),
+      () => this.subscriptionLost(feed),
     );
     const sequence = await redis.call((r) => r.hget(redis.keys.meta(sessionId), "seq"));
     if (sequence === null) throw sessionNotFound(sessionId);
@@ -120,20 +121,18 @@ export class RedisChangeFeeds {
     this.redis.unsubscribe(this.redis.keys.changesChannel(feed.sessionId));
   }
 
-  /** Without the subscription, changes may have been missed: every feed ends, its watchers told. */
-  private loseAll(): void {
-    const feeds = [...this.feeds.values()];
-    this.feeds.clear();
+  /** Without its subscription, the feed may have missed changes: it ends, its watchers told. */
+  private subscriptionLost(feed: SessionFeed): void {
+    if (this.feeds.get(feed.sessionId) !== feed) return;
+    this.feeds.delete(feed.sessionId);
+    feed.close();
     if (this.redis.closing) return;
     const error = new BridgeError(
       ErrorType.Unavailable,
       `lost the connection to the session store (Redis at ${this.redis.where}); watch again, resuming after ` +
         "the last sequence seen, once it is back",
-      { details: { store: "redis" } },
+      { details: { store: "redis", fault: "unreachable", retriable: "true" } },
     );
-    for (const feed of feeds) {
-      feed.close();
-      for (const listener of this.lostListeners) listener(feed.sessionId, error);
-    }
+    for (const listener of this.lostListeners) listener(feed.sessionId, error);
   }
 }

@@ -23,6 +23,13 @@
  * hash tag), a tool's rate window, a node's directory entry, the peer token. Channels: the
  * session ends (global) and each session's changes.
  */
+import calculateSlot from "cluster-key-slot";
+
+/** The Redis Cluster slot (0-16383) of a key or shard channel: of its hash tag {...} when it has one. */
+export function keySlot(key: string): number {
+  return calculateSlot(key);
+}
+
 export class RedisKeys {
   /** The session ends, for every node: "<id>|<reason>|<node that ended it>". */
   readonly endedChannel: string;

@@ -44,20 +44,13 @@ export class RedisNodeDirectory implements NodeDirectory {
     return value === null ? undefined : parseNodeEntry(value);
   }
 
-  /** Every node advertised in the directory (SCAN over the node keys), by node name. */
+  /** Every node advertised in the directory (SCAN over the node keys, of every master on a Cluster), by node name. */
   async nodes(): Promise<Map<string, NodeEntry>> {
     const { redis } = this;
     const start = redis.keys.node("");
     const pattern = `${start.replace(/[*?[\]\\]/g, "\\$&")}*`;
-    const keys = new Set<string>();
-    let cursor = "0";
-    do {
-      const [next, found] = await redis.call((r) => r.scan(cursor, "MATCH", pattern, "COUNT", 1000));
-      for (const key of found) keys.add(key);
-      cursor = next;
-    } while (cursor !== "0");
     const nodes = new Map<string, NodeEntry>();
-    for (const key of [...keys].sort()) {
+    for (const key of await redis.scanKeys(pattern)) {
       const value = await redis.call((r) => r.get(key));
       if (value !== null) nodes.set(key.slice(start.length), parseNodeEntry(value));
     }

@@ -71,6 +71,21 @@ export class RedisSessionStore implements SessionStore {
     this.connection.onError(listener);
   }
 
+  /** Told what the start-up check found worth a warning (e.g. fewer replicas than waitReplicas); for logging. */
+  onWarning(listener: (message: string) => void): void {
+    this.connection.onWarning(listener);
+  }
+
+  /**
+   * Waits for Redis (a few seconds at most) and checks that the URL reaches what it says:
+   * throws BridgeError(ValidationError) naming what to change for a Redis Cluster node behind
+   * redis://, a non-cluster Redis behind redis+cluster://, a replica, a refused password or
+   * sentinels that know no such master group. An unreachable Redis is no reason to throw.
+   */
+  verify(): Promise<void> {
+    return this.connection.verify();
+  }
+
   /** Disconnects; the sessions stay in Redis for the other nodes and the next start. */
   async close(): Promise<void> {
     this.nodes.stop();

@@ -203,6 +203,7 @@ export class RedisVariableStore implements VariableStore {
       seen.incarnation,
       set?.maxSessionBytes !== undefined ? set.maxSessionBytes : "",
       this.options.maxSessionBytes,
+      this.redis.publishCommand,
     ];
   }
 

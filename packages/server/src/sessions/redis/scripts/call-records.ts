@@ -40,6 +40,7 @@ end
 redis.call('HSET', KEYS[2], ARGV[1], 'r|' .. ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[7])
 ${SAME_TTL}
 return {0}`,
+  { durable: true },
 );
 
 /**
@@ -94,4 +95,5 @@ end
 redis.call('HSET', KEYS[1], 'rb', rb)
 ${SAME_TTL}
 return 1`,
+  { durable: true },
 );

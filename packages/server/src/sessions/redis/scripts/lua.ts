@@ -15,10 +15,18 @@ export interface LuaScript {
   readonly lua: string;
   readonly sha: string;
   readonly keys: number;
+  /**
+   * The script makes a write that must not be lost in a failover: with the wait setting
+   * (storeWaitReplicas) it is acknowledged only once replicas have it (durable-writes.ts).
+   */
+  readonly durable: boolean;
 }
 
-export function script(keys: number, lua: string): LuaScript {
-  return { lua, keys, sha: createHash("sha1").update(lua).digest("hex") };
+/** An argument of a script or command. */
+export type ScriptArgument = string | Buffer | number;
+
+export function script(keys: number, lua: string, options: { durable?: boolean } = {}): LuaScript {
+  return { lua, keys, sha: createHash("sha1").update(lua).digest("hex"), durable: options.durable ?? false };
 }
 
 /** The number of keys of a session, in the order of RedisKeys.session (redis/keys.ts). */

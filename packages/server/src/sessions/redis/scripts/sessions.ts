@@ -32,6 +32,7 @@ redis.call('HSET', KEYS[1], 'id', ARGV[1], 'md', ARGV[2], 'created', ARGV[3], 'l
   'seq', 0, 'floor', 0, 'inc', ARGV[5], 'owner', ARGV[6], 'oq', ARGV[8], 'bytes', 0, 'lb', 0, 'rb', 0)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {1, ARGV[2], ARGV[3], ARGV[3], ARGV[6], ARGV[8]}`,
+  { durable: true },
 );
 
 /** Refreshes a live session's TTL. ARGV: now, ttl. Returns {md, created, last, owner, oq} or nil. */
@@ -58,6 +59,7 @@ if ARGV[3] ~= '' and owner ~= ARGV[3] then return {0} end
 redis.call('DEL', unpack(KEYS))
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return {1, owner, r[2] or '0'}`,
+  { durable: true },
 );
 
 /**

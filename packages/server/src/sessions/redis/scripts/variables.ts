@@ -33,8 +33,10 @@ return slot`,
  * 8 most tombstones, 9 changes kept in the log, 10 change channel, 11 seen incarnation,
  * 12 most bytes the session's variables may take when the write grows them ('' for no
  * check), 13 most bytes the variables and the log may take together (the log keeps what the
- * variables leave). Returns {1, sequence}, {0, current slot...} when the slot was stale or
- * the bytes would exceed ARGV[12], or nil without session. The change goes to the log and
+ * variables leave), 14 the command it is published with (PUBLISH, or SPUBLISH on a Redis
+ * Cluster, where the channel lives in the session's slot). Returns {1, sequence}, {0,
+ * current slot...} when the slot was stale or the bytes would exceed ARGV[12], or nil
+ * without session. The change goes to the log and
  * the session's channel in the same step, and the session's byte count follows it; the log
  * then drops its oldest entries beyond ARGV[9] of them or its byte budget (all of them,
  * this change's too, when it alone is over it).
@@ -108,8 +110,9 @@ end
 if trimmed then redis.call('XTRIM', KEYS[5], 'MINID', (seq - kept + 1) .. '-0') end
 redis.call('HSET', KEYS[1], 'lb', lb)
 for _, i in ipairs({2, 3, 4, 5, 9}) do redis.call('PEXPIRE', KEYS[i], ttl) end
-redis.call('PUBLISH', ARGV[10], seq .. '|' .. ARGV[5] .. '|' .. ARGV[6] .. '|' .. name .. '|' .. ARGV[7])
+redis.call(ARGV[14], ARGV[10], seq .. '|' .. ARGV[5] .. '|' .. ARGV[6] .. '|' .. name .. '|' .. ARGV[7])
 return {1, seq}`,
+  { durable: true },
 );
 
 /** {sequence, encoded variable or nil} of ARGV[1], or nil without session. */
