@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `biome check` (extra arguments passed on) over what the project owns: the files git tracks,
 # so that an untracked scratch file in the checkout fails neither `make lint` nor `make test`,
-# while CI (a clone, where every file is tracked) checks them all. biome.json still decides
+# while CI (a clone, where every file is tracked) checks them all. biome.jsonc still decides
 # which of them it checks. Outside a git checkout (an unpacked archive) it checks everything
-# biome.json includes.
+# biome.jsonc includes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 biome=node_modules/.bin/biome

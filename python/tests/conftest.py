@@ -32,14 +32,17 @@ async def spawn_host(
     return await start_host(tools or [TEST_TOOLS], flags, cli=["node", str(CLI)], cwd=REPO_ROOT)
 
 
-async def wait_for(check: Callable[[], Awaitable[bool]], timeout_s: float = 3.0) -> None:
-    """Waits until ``check()`` holds; the bound only keeps a broken test from hanging the suite."""
+async def wait_for(
+    check: Callable[[], Awaitable[bool]], timeout_s: float = 3.0, what: str = "the condition"
+) -> None:
+    """Waits until ``check()`` holds, for effects that arrive asynchronously (through a watch, in
+    another process); the bound only keeps a broken test from hanging the suite."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while asyncio.get_running_loop().time() < deadline:
         if await check():
             return
         await asyncio.sleep(0.025)
-    pytest.fail("condition not reached in time")
+    pytest.fail(f"gave up waiting ({timeout_s} s): {what}")
 
 
 @pytest.fixture(scope="session")

@@ -67,6 +67,24 @@ async def events_of(client: Client, tag: str) -> list[dict[str, str]]:
     return events
 
 
+async def cancel_a_slow_call(client: Client, tag: str) -> None:
+    """Starts a slow call tagged ``tag``, cancels it once the tool runs, and waits until the tool
+    saw the cancellation (aborted with Cancelled)."""
+
+    async def started() -> bool:
+        return any(event["event"] == "started" for event in await events_of(client, tag))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(client.call_tool, "slow", {"ms": 60_000, "tag": tag})
+        await wait_for(started, 10, f"{tag} started")
+        group.cancel_scope.cancel()
+
+    async def aborted() -> bool:
+        return {"tag": tag, "event": "aborted", "detail": "Cancelled"} in await events_of(client, tag)
+
+    await wait_for(aborted, 10, f"{tag} was aborted with Cancelled")
+
+
 @pytest.mark.parametrize("mode", MODES)
 async def test_tools_are_listed_with_their_descriptions_and_schemas(mcp_host: HostProcess, mode: str) -> None:
     async with Client(mcp_host.mcp_url or "", mode=mode) as client:
@@ -136,19 +154,7 @@ async def test_a_streaming_tools_chunks_arrive_as_progress(mcp_host: HostProcess
 async def test_a_clients_cancellation_aborts_the_tool(mcp_host: HostProcess, mode: str) -> None:
     tag = f"mcp-cancel-{mode}"
     async with Client(mcp_host.mcp_url or "", mode=mode) as client:
-
-        async def started() -> bool:
-            return any(event["event"] == "started" for event in await events_of(client, tag))
-
-        async with anyio.create_task_group() as group:
-            group.start_soon(client.call_tool, "slow", {"ms": 60_000, "tag": tag})
-            await wait_for(started, 10)
-            group.cancel_scope.cancel()
-
-        async def aborted() -> bool:
-            return {"tag": tag, "event": "aborted", "detail": "Cancelled"} in await events_of(client, tag)
-
-        await wait_for(aborted, 10)
+        await cancel_a_slow_call(client, tag)
 
 
 async def test_calls_are_counted_with_the_mcp_protocol_label(mcp_host: HostProcess) -> None:
@@ -259,20 +265,7 @@ async def test_toolbridge_mcp_serves_over_stdio(mode: str) -> None:
         names = {tool.name for tool in (await client.list_tools()).tools}
         assert {"add", "count", "slow"} <= names
         assert text_of(await client.call_tool("add", {"a": 20, "b": 22})) == "42"
-        tag = f"stdio-cancel-{mode}"
-
-        async def started() -> bool:
-            return any(event["event"] == "started" for event in await events_of(client, tag))
-
-        async with anyio.create_task_group() as group:
-            group.start_soon(client.call_tool, "slow", {"ms": 60_000, "tag": tag})
-            await wait_for(started, 10)
-            group.cancel_scope.cancel()
-
-        async def aborted() -> bool:
-            return {"tag": tag, "event": "aborted", "detail": "Cancelled"} in await events_of(client, tag)
-
-        await wait_for(aborted, 10)
+        await cancel_a_slow_call(client, f"stdio-cancel-{mode}")
 
 
 async def test_dspy_tools_from_the_hosts_mcp_tools_run_in_a_react_agent(mcp_host: HostProcess) -> None:

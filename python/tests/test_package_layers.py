@@ -5,6 +5,10 @@ The layers (docs/python-package.md): 1 ``core`` and the generated code; 2 the tr
 DSPy integration; 6 agents; the worker's process on top.
 Imports are read from the source with ``ast``, every one of them: at module level, inside
 functions (deferred imports count), and under ``TYPE_CHECKING``.
+
+Sizes too: every Python file of the project (sources, tests, benchmarks, examples, test data)
+stays at 500 lines or fewer, and every function of the package at 80, generated code aside; a
+file or function past that does several jobs and is split by concern.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "toolbridge"
+ROOT = SRC.parents[1]
+MAX_FILE_LINES = 500
+MAX_FUNCTION_LINES = 80
 
 LAYERS: dict[str, int] = {
     "toolbridge.core": 1,
@@ -249,3 +256,68 @@ def test_every_export_resolves_and_is_typed() -> None:
     assert typed == set(toolbridge.__all__)
     with pytest.raises(AttributeError, match="no attribute 'NoSuchName'"):
         _ = toolbridge.NoSuchName
+
+
+def is_generated(path: Path) -> bool:
+    return path.name.endswith(("_pb2.py", "_pb2_grpc.py", "_pb2.pyi", "_pb2_grpc.pyi"))
+
+
+def project_python_files() -> list[Path]:
+    """Every Python file of the project's own: not installed packages, not generated code."""
+    skipped = {".venv", "node_modules", "__pycache__", "dist", "results"}
+    return sorted(
+        path
+        for folder in ("python/src", "python/tests", "bench", "examples", "testdata")
+        for path in (ROOT / folder).rglob("*.py")
+        if not skipped.intersection(path.relative_to(ROOT).parts) and not is_generated(path)
+    )
+
+
+def line_count(path: Path) -> int:
+    return len(path.read_text().splitlines())
+
+
+def test_every_python_file_is_500_lines_or_fewer() -> None:
+    files = project_python_files()
+    names = {str(path.relative_to(ROOT)) for path in files}
+    assert {"python/src/toolbridge/client/aio.py", "python/tests/test_package_layers.py"} <= names
+    assert not any(is_generated(path) for path in files)
+    large = [
+        f"{path.relative_to(ROOT)}: {lines} lines"
+        for path in files
+        if (lines := line_count(path)) > MAX_FILE_LINES
+    ]
+    assert large == [], "split these files by concern"
+
+
+def long_functions(source: str, limit: int) -> list[tuple[str, int, int]]:
+    """(name, line, length) of each function longer than ``limit`` lines, from ``def`` to its last line."""
+    return [
+        (node.name, node.lineno, length)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and (length := (node.end_lineno or node.lineno) - node.lineno + 1) > limit
+    ]
+
+
+def test_long_functions_counts_signature_and_body() -> None:
+    source = (
+        "@decorated\n"
+        "async def f(\n"
+        "    a: int,\n"
+        ") -> None:\n"
+        "    def inner() -> None:\n"
+        "        pass\n"
+        "    return\n"
+    )
+    assert long_functions(source, 5) == [("f", 2, 6)]
+    assert long_functions(source, 6) == []
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_every_function_of_the_package_is_80_lines_or_fewer(module: str) -> None:
+    long = [
+        f"line {line}: {name} ({length} lines)"
+        for name, line, length in long_functions(MODULES[module].read_text(), MAX_FUNCTION_LINES)
+    ]
+    assert long == [], "split these functions"

@@ -17,8 +17,8 @@ from toolbridge import (
 )
 from toolbridge.v1 import toolbridge_pb2 as pb
 
-from .conftest import spawn_host
-from .test_variables import attach, eventually
+from .conftest import spawn_host, wait_for
+from .test_variables import attach
 
 
 async def collect(watch: AsyncIterator[VariableUpdate], count: int) -> list[VariableUpdate]:
@@ -78,7 +78,7 @@ async def test_watch_delivers_every_update_in_order_to_a_python_and_a_typescript
             seen = await client.execute_tool("var_watch_updates", id=host_watch)
             return len(seen["updates"]) >= len(python_view)
 
-        await eventually(host_caught_up, "the TypeScript watcher")
+        await wait_for(host_caught_up, 5.0, "the TypeScript watcher")
         seen = await client.execute_tool("var_watch_updates", id=host_watch)
         host_view = [(u["kind"], u["name"], u["version"], u["value"]) for u in seen["updates"]]
         assert host_view == python_view

@@ -11,7 +11,6 @@ import asyncio
 import math
 import os
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,7 +31,7 @@ from toolbridge import (
     VersionConflictError,
 )
 
-from .conftest import REPO_ROOT
+from .conftest import REPO_ROOT, wait_for
 
 
 async def attach(host: HostProcess, session_id: str) -> ToolBridgeClient:
@@ -40,15 +39,6 @@ async def attach(host: HostProcess, session_id: str) -> ToolBridgeClient:
     other = ToolBridgeClient(host.target)
     await other.initialize_session(session_id)
     return other
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 5.0) -> None:
-    """Polls ``check`` (bounded) for effects that arrive asynchronously, e.g. through a watch."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def same(a: Any, b: Any) -> bool:
@@ -168,7 +158,7 @@ async def test_python_and_typescript_share_a_variable(ctx: SessionContext, clien
     async def cache_caught_up() -> bool:
         return bool(await ctx.get_variable("temperature") == 0.2)
 
-    await eventually(cache_caught_up, "the cached read to see the host's write")
+    await wait_for(cache_caught_up, 5.0, "the cached read to see the host's write")
     latest = await ctx.get_variable_info("temperature")
     assert (latest.version, latest.created_by, latest.updated_by) == (2, "python", "typescript")
     assert latest.tags == {"owner": "planner"}
@@ -191,13 +181,13 @@ async def test_cache_follows_other_workers_and_returns_copies(
         async def sees_write() -> bool:
             return bool(await ctx.get_variable("shared") == {"items": [1, 2]})
 
-        await eventually(sees_write, "the other worker's write")
+        await wait_for(sees_write, 5.0, "the other worker's write")
         await other_ctx.delete_variable("shared")
 
         async def sees_delete() -> bool:
             return await ctx.get_variable("shared", None) is None
 
-        await eventually(sees_delete, "the other worker's delete")
+        await wait_for(sees_delete, 5.0, "the other worker's delete")
         # Read-your-writes: this context's own write is visible at once.
         await ctx.set_variable("shared", "again")
         assert await ctx.get_variable("shared") == "again"

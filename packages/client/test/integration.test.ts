@@ -15,6 +15,7 @@ import {
 } from "../../server/src/gen/grpc/health/v1/health.js";
 import { fails } from "../../server/test/support/assertions.js";
 import { type HostProcess, startHost } from "../../server/test/support/host-process.js";
+import { waitUntil } from "../../server/test/support/wait.js";
 
 async function connect(host: HostProcess, sessionId = ""): Promise<ToolBridgeClient> {
   const client = new ToolBridgeClient(host.target);
@@ -227,13 +228,13 @@ describe("the client against the real host", () => {
       pending,
       fails(ErrorType.CommunicationError, (e) => e.details.grpc_code === "CANCELLED"),
     );
-    await waitFor(async () => {
+    await waitUntil(async () => {
       const events = (await client.executeTool("events", { tag: "ts-cancel" })) as {
         event: string;
         detail: string;
       }[];
       return events.some((e) => e.event === "aborted" && e.detail === "Cancelled");
-    });
+    }, "the tool saw the cancellation");
   });
 
   it("sends the error chunk after the data chunks of a failing stream", async () => {
@@ -253,10 +254,10 @@ describe("the client against the real host", () => {
     for await (const _ of client.streamTool("count", { n: 1000, delay_ms: 20, tag: "ts-stop" })) {
       if (++read === 3) break;
     }
-    await waitFor(async () => {
+    await waitUntil(async () => {
       const events = (await client.executeTool("events", { tag: "ts-stop" })) as { event: string }[];
       return events.some((e) => e.event === "aborted") && events.some((e) => e.event === "stream-closed");
-    });
+    }, "the tool was aborted and its stream closed");
     const produced = (await client.executeTool("produced", { tag: "ts-stop" })) as number;
     assert.ok(produced < 20, `the tool kept producing after the client left: ${produced}`);
   });
@@ -352,7 +353,7 @@ describe("graceful shutdown", () => {
     await started(client, "ts-shutdown");
     host.process.kill("SIGTERM");
     // Shutting down: the host answers health checks with NOT_SERVING from the signal on.
-    await waitFor(async () => !(await client.healthCheck()));
+    await waitUntil(async () => !(await client.healthCheck()), "the host stops serving");
     await assert.rejects(
       client.executeTool("add", { a: 1, b: 1 }),
       fails(ErrorType.CommunicationError, (e) => e.details.grpc_code === "UNAVAILABLE"),
@@ -378,19 +379,16 @@ describe("graceful shutdown", () => {
       );
     try {
       const inFlight = client.executeTool("wait_for_file", { path: release, tag: "ts-drain" });
-      await waitFor(async () => {
-        const events = (await client.executeTool("events", { tag: "ts-drain" })) as { event: string }[];
-        return events.some((e) => e.event === "started");
-      });
+      await started(client, "ts-drain");
       const watch = standard.watch({ service: "" });
       const watched: HealthCheckResponse_ServingStatus[] = [];
       watch.on("data", (r: HealthCheckResponse) => watched.push(r.status));
       const watchEnded = new Promise<void>((resolve) => watch.on("end", resolve));
-      await waitFor(async () => watched.length === 1);
+      await waitUntil(async () => watched.length === 1, "the watch sent SERVING");
 
       host.process.kill("SIGTERM");
       const { NOT_SERVING } = pb.HealthCheckResponse_ServingStatus;
-      await waitFor(async () => (await check("")).status === NOT_SERVING);
+      await waitUntil(async () => (await check("")).status === NOT_SERVING, "the host answers NOT_SERVING");
       assert.equal((await check("toolbridge.v1.ToolBridge")).status, NOT_SERVING);
       await assert.rejects(check("toolbridge"), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND);
       assert.equal(await standardCheck(""), HealthCheckResponse_ServingStatus.NOT_SERVING);
@@ -398,7 +396,7 @@ describe("graceful shutdown", () => {
         await standardCheck("toolbridge.v1.ToolBridge"),
         HealthCheckResponse_ServingStatus.NOT_SERVING,
       );
-      await waitFor(async () => watched.length === 2);
+      await waitUntil(async () => watched.length === 2, "the watch sent NOT_SERVING");
       assert.deepEqual(watched, [
         HealthCheckResponse_ServingStatus.SERVING,
         HealthCheckResponse_ServingStatus.NOT_SERVING,
@@ -436,12 +434,9 @@ describe("graceful shutdown", () => {
     const host = await startHost({ "shutdown-grace-ms": 60_000 });
     const client = await connect(host);
     const inFlight = client.executeTool("slow", { ms: 60_000, tag: "ts-second-signal" });
-    await waitFor(async () => {
-      const events = (await client.executeTool("events", { tag: "ts-second-signal" })) as { event: string }[];
-      return events.some((e) => e.event === "started");
-    });
+    await started(client, "ts-second-signal");
     host.process.kill("SIGTERM");
-    await waitFor(async () => !(await client.healthCheck()));
+    await waitUntil(async () => !(await client.healthCheck()), "the host stops serving");
     host.process.kill("SIGTERM");
     await assert.rejects(inFlight, fails(ErrorType.CommunicationError));
     assert.equal(await host.stop(), 0);
@@ -462,17 +457,8 @@ describe("graceful shutdown", () => {
 
 /** Waits until the test tools recorded that the call tagged `tag` started. */
 async function started(client: ToolBridgeClient, tag: string): Promise<void> {
-  await waitFor(async () => {
+  await waitUntil(async () => {
     const events = (await client.executeTool("events", { tag })) as { event: string }[];
     return events.some((e) => e.event === "started");
-  });
-}
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(25);
-  }
-  assert.fail("condition not reached in time");
+  }, `the call tagged ${tag} started`);
 }

@@ -6,10 +6,10 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { BridgeError, ErrorType, ToolBridgeClient } from "@toolbridge/client";
 import { fails } from "../../server/test/support/assertions.js";
 import { startHost } from "../../server/test/support/host-process.js";
+import { waitUntil } from "../../server/test/support/wait.js";
 
 function deadlineExceeded(error: unknown): boolean {
   assert.ok(error instanceof BridgeError, `expected BridgeError, got ${String(error)}`);
@@ -38,15 +38,6 @@ async function guarded<T>(call: Promise<T>): Promise<T> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(25);
-  }
-  assert.fail("condition not reached in time");
 }
 
 describe("the client and where the host is", () => {
@@ -135,10 +126,14 @@ describe("the client and where the host is", () => {
       const batch = client
         .executeBatch([{ toolId: "wait_for_file", kwargs: { path: release, tag: "ts-batch" } }])
         .catch((error: unknown) => error);
-      await waitFor(async () => {
-        const events = (await client.executeTool("events", { tag: "ts-batch" })) as { event: string }[];
-        return events.some((e) => e.event === "started");
-      });
+      await waitUntil(
+        async () => {
+          const events = (await client.executeTool("events", { tag: "ts-batch" })) as { event: string }[];
+          return events.some((e) => e.event === "started");
+        },
+        "the batch's call started",
+        { tries: 250 },
+      );
       // A call sent after the batch started fails at the default timeout: once it has, that
       // much time has passed, and a batch bounded by it would have failed too.
       await assert.rejects(

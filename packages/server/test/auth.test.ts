@@ -7,7 +7,6 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { rmSync, writeFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, ToolBridgeClient } from "@toolbridge/client";
 import { HealthCheckResponse_ServingStatus, HealthClient } from "../src/gen/grpc/health/v1/health.js";
@@ -15,6 +14,7 @@ import { ServerReflectionClient } from "../src/gen/grpc/reflection/v1/reflection
 import { fails } from "./support/assertions.js";
 import { type Certificates, makeCertificates, newToken, writeTokens } from "./support/credentials.js";
 import { CLI, type HostProcess, REPO_ROOT, startHost, TEST_TOOLS } from "./support/host-process.js";
+import { waitUntil } from "./support/wait.js";
 
 const unauthenticated = fails(
   ErrorType.CommunicationError,
@@ -224,34 +224,34 @@ describe("bearer tokens", () => {
     writeTokens(certs.dir, { [carol]: "carol", [bob]: "bob" }, "tokens-cli");
     host.process.kill("SIGHUP");
     const carolClient = new ToolBridgeClient(host.target, { token: carol });
-    await until(async () => {
-      try {
-        await carolClient.initializeSession();
-        return true;
-      } catch {
-        return false;
-      }
-    });
+    await waitUntil(
+      async () => {
+        try {
+          await carolClient.initializeSession();
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      "carol's token is accepted",
+      { tries: 250 },
+    );
     const aliceClient = new ToolBridgeClient(host.target, { token: alice });
     await assert.rejects(aliceClient.initializeSession(), unauthenticated);
 
     writeFileSync(tokensFile, `${newToken()} @host\nshort carol\n`);
     host.process.kill("SIGHUP");
-    await until(() => /cannot reload the tokens file/.test(host.stderr()));
+    await waitUntil(
+      () => /cannot reload the tokens file/.test(host.stderr()),
+      "the host logs that it cannot reload the tokens file",
+      { tries: 250 },
+    );
     assert.equal((await carolClient.initializeSession()).created, true, "carol's token still works");
     assert.equal(host.process.exitCode, null, "SIGHUP does not end the host");
     carolClient.close();
     aliceClient.close();
   });
 });
-
-async function until(check: () => boolean | Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (await check()) return;
-    await sleep(25);
-  }
-  assert.fail("gave up waiting");
-}
 
 /** Runs the CLI to its exit; resolves with its exit code and stderr. */
 async function runCli(flags: string[]): Promise<{ code: number | null; stderr: string }> {

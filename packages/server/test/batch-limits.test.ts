@@ -3,11 +3,11 @@
 // (latches, probes), never by timing.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, type NativeValue, ToolBridgeClient } from "@toolbridge/client";
 import { encodeValue, pb } from "@toolbridge/core";
 import { type HostProcess, startHost } from "./support/host-process.js";
+import { waitUntil } from "./support/wait.js";
 
 function isBridgeError(type: string, check: (e: BridgeError) => boolean = () => true) {
   return (error: unknown) => {
@@ -23,15 +23,6 @@ function assertError(value: NativeValue | BridgeError, type: string, pattern?: R
   assert.equal(value.type, type, value.message);
   if (pattern !== undefined) assert.match(value.message, pattern);
   return value;
-}
-
-async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(20);
-  }
-  assert.fail("condition not reached in time");
 }
 
 describe("batches, limits and metrics against the real host", () => {
@@ -104,7 +95,9 @@ describe("batches, limits and metrics against the real host", () => {
       { stopOnError: true, maxParallel: 2 },
     );
     // Item 0 has failed once the host counted it; only then let item 1 finish.
-    await waitFor(async () => (await errorsOf("fail")) > failsBefore);
+    await waitUntil(async () => (await errorsOf("fail")) > failsBefore, "the host counted item 0's failure", {
+      tries: 250,
+    });
     await client.executeTool("latch", { tag: "opener", open: "par-stop" });
     const results = await pending;
     assertError(results[0]!, ErrorType.ToolExecutionError, /first/);
@@ -172,15 +165,21 @@ describe("batches, limits and metrics against the real host", () => {
     );
     const events = async (tag: string) =>
       (await client.executeTool("events", { tag })) as { event: string; detail: string }[];
-    await waitFor(async () => (await events("batch-cancel-2")).some((e) => e.event === "started"));
+    await waitUntil(
+      async () => (await events("batch-cancel-2")).some((e) => e.event === "started"),
+      "the second item started",
+      { tries: 250 },
+    );
     controller.abort();
     await assert.rejects(
       pending,
       isBridgeError(ErrorType.CommunicationError, (e) => e.details.grpc_code === "CANCELLED"),
     );
     for (const tag of ["batch-cancel-1", "batch-cancel-2"]) {
-      await waitFor(async () =>
-        (await events(tag)).some((e) => e.event === "aborted" && e.detail === "Cancelled"),
+      await waitUntil(
+        async () => (await events(tag)).some((e) => e.event === "aborted" && e.detail === "Cancelled"),
+        `${tag} was aborted as Cancelled`,
+        { tries: 250 },
       );
     }
   });
@@ -249,11 +248,15 @@ describe("batches, limits and metrics against the real host", () => {
       const events = (await client.executeTool("events", { tag })) as Recorded;
       if (!events.some((e) => e.event === "started")) continue;
       let aborted: string | undefined;
-      await waitFor(async () => {
-        const seen = (await client.executeTool("events", { tag })) as Recorded;
-        aborted = seen.find((e) => e.event === "aborted")?.detail;
-        return aborted !== undefined;
-      }, 20_000);
+      await waitUntil(
+        async () => {
+          const seen = (await client.executeTool("events", { tag })) as Recorded;
+          aborted = seen.find((e) => e.event === "aborted")?.detail;
+          return aborted !== undefined;
+        },
+        "the tool saw its call end",
+        { tries: 1000 },
+      );
       aborts.push(`${ms} ms: ${aborted}`);
       if (aborted === "Timeout") break;
     }
@@ -299,11 +302,13 @@ describe("batches, limits and metrics against the real host", () => {
         .filter((line) => line.startsWith("{"))
         .map((line) => JSON.parse(line) as Record<string, unknown>);
     const find = (id: string, msg: string) => lines().find((l) => l.request_id === id && l.msg === msg);
-    await waitFor(
+    await waitUntil(
       () =>
         find("rid-message-42", "tool call succeeded") !== undefined &&
         find("rid-header-43", "tool call failed") !== undefined &&
         find("rid-batch-44", "batch completed") !== undefined,
+      "the three calls are logged with their request ids",
+      { tries: 250 },
     );
     assert.equal(find("rid-message-42", "tool call succeeded")?.tool, "add");
     assert.equal(find("rid-header-43", "tool call failed")?.error, "ToolExecutionError");

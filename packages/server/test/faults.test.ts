@@ -8,22 +8,14 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { ErrorType, ToolBridgeClient } from "@toolbridge/client";
 import { fails } from "./support/assertions.js";
 import { type HostProcess, REPO_ROOT, startEmbeddedHost, startHost } from "./support/host-process.js";
+import { waitUntil } from "./support/wait.js";
 
 const FAULT_TOOLS = `${REPO_ROOT}testdata/tools/fault-tools.ts`;
 const SHOP_TOOLS = `${REPO_ROOT}examples/tools/shop-tools.ts`;
 const EMBEDDED = `${REPO_ROOT}packages/server/test/support/embedded-host.ts`;
-
-async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (await check()) return;
-    await sleep(25);
-  }
-  assert.fail(`gave up waiting: ${what}`);
-}
 
 /** A log line of a fault charged to a tool call (tools/faults.ts). */
 interface FaultLine {
@@ -77,7 +69,7 @@ for (const [kind, start] of hosts) {
       );
       await stillServing();
       // The log line and the answer travel on different pipes: the line may come second.
-      await until(
+      await waitUntil(
         () => /tool 'throw_from_timer' let an exception escape/.test(host.stderr()),
         "the fault is logged",
       );
@@ -92,7 +84,7 @@ for (const [kind, start] of hosts) {
         ),
       );
       await stillServing();
-      await until(
+      await waitUntil(
         () => /tool 'leak_rejection' let a promise rejection escape/.test(host.stderr()),
         "the fault is logged",
       );
@@ -100,7 +92,7 @@ for (const [kind, start] of hosts) {
 
     it("logs faults that come after the call completed as such, and keeps serving", async () => {
       assert.equal(await client.executeTool("throw_after_return", {}), "returned");
-      await until(() => faultLines("throw_after_return").length === 2, "both late faults are logged");
+      await waitUntil(() => faultLines("throw_after_return").length === 2, "both late faults are logged");
       const lines = faultLines("throw_after_return");
       assert.deepEqual(lines.map((line) => [line.err?.message, line.call]).sort(), [
         ["rejected after the call ended", "after-success"],
@@ -118,7 +110,7 @@ for (const [kind, start] of hosts) {
         client.executeTool("throw_after_failing", {}),
         fails(ErrorType.ToolExecutionError, (e) => e.message === "failed first"),
       );
-      await until(() => faultLines("throw_after_failing").length === 1, "the late fault is logged");
+      await waitUntil(() => faultLines("throw_after_failing").length === 1, "the late fault is logged");
       const [line] = faultLines("throw_after_failing");
       assert.equal(line?.call, "after-failure");
       assert.match(line?.msg ?? "", /its call had already failed with ToolExecutionError/);
@@ -160,7 +152,7 @@ describe("a tool that ignores its abort signal", () => {
     );
     assert.equal(await overdue(), 1);
     writeFileSync(release, "");
-    await until(async () => (await overdue()) === 0, "the stubborn tool settles");
+    await waitUntil(async () => (await overdue()) === 0, "the stubborn tool settles");
     assert.equal(await client.executeTool("stubborn", { path: release }), "settled");
   });
 });
@@ -174,7 +166,7 @@ describe("faults without attribution (attributeToolFaults false)", () => {
     const client = new ToolBridgeClient(host.target);
     await client.initializeSession();
     await assert.rejects(client.executeTool("throw_from_timer", {}), fails(ErrorType.Timeout));
-    await until(
+    await waitUntil(
       () => /an exception escaped outside any tool call; the host keeps serving/.test(host.stderr()),
       "the unattributed fault is logged",
     );

@@ -12,13 +12,13 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { ToolBridgeClient } from "@toolbridge/client";
 import type { Browser, Page } from "playwright-core";
 import { type InspectorPage, launchChromium, openInspector, screenshot } from "./support/browser.js";
 import { newToken } from "./support/credentials.js";
 import { CLI, type HostProcess, REPO_ROOT, startHost, TEST_TOOLS } from "./support/host-process.js";
-import { eventually, PYTHON } from "./support/workers.js";
+import { waitUntil } from "./support/wait.js";
+import { PYTHON } from "./support/workers.js";
 
 const INSPECTOR_TOOLS = `${REPO_ROOT}testdata/tools/inspector-tools.ts`;
 const POSTAGE_TOOLS = `${REPO_ROOT}testdata/inspector/postage_tools.py`;
@@ -67,12 +67,11 @@ async function python(args: string[], line: RegExp): Promise<{ child: ChildProce
   child.stderr?.on("data", (chunk: Buffer) => {
     output += chunk.toString();
   });
-  await eventually(
-    `python_client.py ${args[0]} prints ${line}`,
-    () => line.test(output),
-    60_000,
-    () => output,
-  );
+  await waitUntil(() => line.test(output), `python_client.py ${args[0]} prints ${line}`, {
+    tries: 1200,
+    intervalMs: 50,
+    explain: () => output,
+  });
   return { child, output: () => output };
 }
 
@@ -222,11 +221,14 @@ describe("the inspector in headless Chromium", () => {
     const aborted = (events: { event: string; detail: string }[]) =>
       events.find((e) => e.event === "aborted")?.detail === "Cancelled";
     let events: { event: string; detail: string }[] = [];
-    for (let attempt = 0; attempt < 100 && !aborted(events); attempt++) {
-      if (attempt > 0) await sleep(100);
-      events = (await alice.executeTool("events", { tag: "inspector-stream" })) as typeof events;
-    }
-    assert.ok(aborted(events), `the tool saw its abort signal (Cancelled): ${JSON.stringify(events)}`);
+    await waitUntil(
+      async () => {
+        events = (await alice.executeTool("events", { tag: "inspector-stream" })) as typeof events;
+        return aborted(events);
+      },
+      "the tool saw its abort signal (Cancelled)",
+      { tries: 100, intervalMs: 100, explain: () => JSON.stringify(events) },
+    );
   });
 
   it("shows a variable written from Python within a second, and checks edits", {
@@ -241,12 +243,11 @@ describe("the inspector in headless Chromium", () => {
       .filter({ hasText: '"hello from python"' })
       .waitFor({ timeout: 1000 });
 
-    await eventually(
-      "python declares limit",
-      () => /declared limit 1/.test(writer.output()),
-      30_000,
-      writer.output,
-    );
+    await waitUntil(() => /declared limit 1/.test(writer.output()), "python declares limit", {
+      tries: 600,
+      intervalMs: 50,
+      explain: writer.output,
+    });
     const row = page.getByTestId("var-row-limit");
     await row.waitFor({ timeout: 1000 });
     await row.click();
@@ -285,7 +286,11 @@ describe("the inspector in headless Chromium", () => {
     assert.equal(await timeline.getByTestId("run-step").count(), 3);
     assert.equal(await timeline.getByTestId("step-duration").count(), 3, "each step shows its duration");
     await timeline.getByTestId("run-outputs").filter({ hasText: '"5"' }).waitFor();
-    await eventually("the agent's process ends", () => agent.child.exitCode !== null, 30_000, agent.output);
+    await waitUntil(() => agent.child.exitCode !== null, "the agent's process ends", {
+      tries: 600,
+      intervalMs: 50,
+      explain: agent.output,
+    });
     assert.match(agent.output(), /run succeeded/);
     await screenshot(page, "agent-run");
   });
@@ -337,12 +342,11 @@ describe("the inspector in headless Chromium", () => {
       output += chunk.toString();
     });
     try {
-      await eventually(
-        "inspect prints its URL",
-        () => /on (http\S+#key=\S+)/.test(output),
-        20_000,
-        () => output,
-      );
+      await waitUntil(() => /on (http\S+#key=\S+)/.test(output), "inspect prints its URL", {
+        tries: 400,
+        intervalMs: 50,
+        explain: () => output,
+      });
       const url = /on (http\S+#key=\S+)/.exec(output)?.[1] ?? "";
       const page = await open("", undefined);
       await page.goto(url);

@@ -10,6 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, ToolBridgeClient } from "@toolbridge/client";
 import { HealthCheckResponse_ServingStatus, HealthClient } from "../src/gen/grpc/health/v1/health.js";
 import { type HostProcess, REPO_ROOT, startHost } from "./support/host-process.js";
+import { waitUntil } from "./support/wait.js";
 import { PYTHON } from "./support/workers.js";
 
 const SERVER = `${REPO_ROOT}testdata/mcp/py_mcp_server.py`;
@@ -103,10 +104,13 @@ describe("a mounted MCP server, from the TypeScript client", () => {
   it("applies the mount's limits before the server is called", async () => {
     const holding = client.executeTool("py__slow", { seconds: 30, tag: "holding" });
     holding.catch(() => {});
-    const deadline = Date.now() + 20_000;
-    while (!readFileSync(events, "utf8").includes("started holding") && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await waitUntil(
+      () => readFileSync(events, "utf8").includes("started holding"),
+      "the first call started",
+      {
+        tries: 1000,
+      },
+    );
     await assert.rejects(
       client.executeTool("py__slow", { seconds: 0, tag: "second" }),
       (error: unknown) => error instanceof BridgeError && error.type === ErrorType.ConcurrencyLimitExceeded,

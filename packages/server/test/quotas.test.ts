@@ -12,6 +12,7 @@ import { fails } from "./support/assertions.js";
 import { newToken, writeTokens } from "./support/credentials.js";
 import { type HostProcess, startHost } from "./support/host-process.js";
 import { type RedisServer, startRedis } from "./support/redis-server.js";
+import { waitUntil } from "./support/wait.js";
 
 const alice = newToken();
 const bob = newToken();
@@ -183,16 +184,14 @@ describe("quotas", () => {
 
 /** Opens watches until one is accepted (a closed watch is counted off when its stream ends); keeps it open. */
 async function untilAccepted(open: () => { ready(): Promise<void> }): Promise<void> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const watch = open();
-    try {
-      await watch.ready();
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-  assert.fail("the closed watch's place was never freed");
+  const accepted = () =>
+    open()
+      .ready()
+      .then(
+        () => true,
+        () => false,
+      );
+  await waitUntil(accepted, "the closed watch's place is freed", { tries: 100 });
 }
 
 describe("bytes of all variables in the memory store", () => {

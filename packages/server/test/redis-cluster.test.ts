@@ -16,6 +16,7 @@ import { nodeOf } from "./support/nodes.js";
 import { incrementRace } from "./support/races.js";
 import { type RedisCluster, startRedisCluster } from "./support/redis-cluster.js";
 import { startRedis } from "./support/redis-server.js";
+import { waitUntil } from "./support/wait.js";
 
 const run = promisify(execFile);
 
@@ -145,7 +146,7 @@ describe("three hosts on a Redis Cluster", () => {
         acknowledged.push(`w${i}`);
       }
     })();
-    while (acknowledged.length < 20) await new Promise((resolve) => setTimeout(resolve, 10));
+    await waitUntil(() => acknowledged.length >= 20, "the writer got going", { tries: 3000, intervalMs: 10 });
     victim.process.kill("SIGKILL");
     await assert.rejects(writer);
     const listed = new Map((await survivor.listVariables()).map((v) => [v.name, v.value]));

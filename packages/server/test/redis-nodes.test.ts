@@ -10,6 +10,7 @@ import { fails } from "./support/assertions.js";
 import { type HostProcess, startHost } from "./support/host-process.js";
 import { incrementRace } from "./support/races.js";
 import { type RedisServer, startRedis } from "./support/redis-server.js";
+import { waitUntil } from "./support/wait.js";
 
 // Reconnect quickly after a host comes back; the default channel backoff starts at 1 s.
 const FAST_RECONNECT = {
@@ -34,11 +35,7 @@ const summary = (u: VariableUpdate) =>
 
 /** Waits until the client's channel reaches a serving host again. */
 async function serving(client: ToolBridgeClient): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (await client.healthCheck(500)) return;
-    await sleep(50);
-  }
-  assert.fail("the host never came back");
+  await waitUntil(() => client.healthCheck(500), "the host comes back", { tries: 200, intervalMs: 50 });
 }
 
 const running: HostProcess[] = [];

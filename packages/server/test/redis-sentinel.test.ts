@@ -13,6 +13,7 @@ import { ErrorType, ToolBridgeClient, type VariableUpdate } from "@toolbridge/cl
 import { fails } from "./support/assertions.js";
 import { type HostProcess, startHost } from "./support/host-process.js";
 import { type SentinelGroup, startSentinelGroup } from "./support/redis-sentinel.js";
+import { waitUntil } from "./support/wait.js";
 
 const running: HostProcess[] = [];
 const clients: ToolBridgeClient[] = [];
@@ -117,10 +118,7 @@ interface Failover {
  * (bounded: 30 s) until both hosts have written on the promoted replica.
  */
 async function failOver(group: SentinelGroup, load: Load, lagging: number): Promise<Failover> {
-  for (let i = 0; load.acknowledged.size < 200; i++) {
-    assert.ok(i < 1000, "the load never got going");
-    await sleep(20);
-  }
+  await waitUntil(() => load.acknowledged.size >= 200, "the load gets going", { tries: 1000 });
   const laggingFrom = Date.now();
   group.signal(lagging, "SIGSTOP");
   await group.cutReplicas();
@@ -128,18 +126,16 @@ async function failOver(group: SentinelGroup, load: Load, lagging: number): Prom
   const killedAt = Date.now();
   await group.kill(group.masterPort);
   group.signal(lagging, "SIGCONT");
-  for (let i = 0; !load.successesAfter(killedAt).every((n) => n >= 20); i++) {
-    assert.ok(
-      i < 1500,
-      `the hosts did not continue within 30 s: ${load.successesAfter(killedAt).join(", ")} writes`,
-    );
-    await sleep(20);
-  }
+  await waitUntil(() => load.successesAfter(killedAt).every((n) => n >= 20), "the hosts continue", {
+    tries: 1500,
+    explain: () => `${load.successesAfter(killedAt).join(", ")} writes`,
+  });
   // Every sentinel learns of the promotion from the one that made it, a moment later.
-  for (let i = 0; (await group.currentMaster()) === group.masterPort; i++) {
-    assert.ok(i < 100, "the sentinels name the promoted replica within 10 s");
-    await sleep(100);
-  }
+  await waitUntil(
+    async () => (await group.currentMaster()) !== group.masterPort,
+    "the sentinels name the promoted replica",
+    { tries: 100, intervalMs: 100 },
+  );
   return { laggingFrom, killedAt, resumedMs: load.resumedAfter(killedAt) };
 }
 

@@ -5,11 +5,11 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { before, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { BridgeError, ErrorType, type ToolBridgeClient } from "@toolbridge/client";
 import { fails } from "./support/assertions.js";
 import type { HostProcess } from "./support/host-process.js";
 import { nodeOf, nodesOnRedis } from "./support/nodes.js";
+import { waitUntil } from "./support/wait.js";
 
 const { url, host, client } = nodesOnRedis();
 
@@ -145,7 +145,10 @@ describe("replay across two nodes on one Redis", () => {
     inFlight.catch(() => {});
     // The call holds its claim once its tool runs; the counter counts after the wait, so
     // the dead node never counted.
-    await waitFor(async () => (await c.executeTool("bump_starts", { key })) === 1);
+    await waitUntil(
+      async () => (await c.executeTool("bump_starts", { key })) === 1,
+      "the call's tool started",
+    );
     doomed.process.kill("SIGKILL");
     await assert.rejects(inFlight, (error) => error instanceof BridgeError);
     // The retry is the same call (a request id answers only its own call's arguments).
@@ -155,11 +158,3 @@ describe("replay across two nodes on one Redis", () => {
     assert.equal(await total(key), 1);
   });
 });
-
-async function waitFor(condition: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (await condition()) return;
-    await sleep(20);
-  }
-  assert.fail("condition never held");
-}

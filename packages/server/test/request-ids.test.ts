@@ -8,12 +8,12 @@ import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, type NativeValue, type ToolBridgeClient } from "@toolbridge/client";
 import { decodeValue, encodeValue, pb } from "@toolbridge/core";
 import { fails } from "./support/assertions.js";
 import { nodesOnRedis } from "./support/nodes.js";
+import { waitUntil } from "./support/wait.js";
 
 const { url, host, client } = nodesOnRedis();
 
@@ -113,14 +113,6 @@ async function starts(via: ToolBridgeClient, tag: string): Promise<number> {
   return events.filter((e) => e.event === "started").length;
 }
 
-async function waitFor(condition: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (await condition()) return;
-    await sleep(20);
-  }
-  assert.fail("condition never held");
-}
-
 /**
  * A call held running on `first`'s node: another call under its id, sent through `second`,
  * is refused before the first ends; the same call gets the first call's result, and the
@@ -132,7 +124,7 @@ async function reuseWhileRunning(first: ToolBridgeClient, second: ToolBridgeClie
   const requestId = `running-${tag}`;
   const running = first.executeTool("wait_for_file", { path, tag }, { requestId });
   running.catch(() => {});
-  await waitFor(async () => (await starts(first, tag)) === 1);
+  await waitUntil(async () => (await starts(first, tag)) === 1, "the first call started");
   await assert.rejects(
     second.executeTool("wait_for_file", { path, tag: `${tag}-other` }, { requestId }),
     fails(ErrorType.RequestIdReused, (e) => e.details.request_id === requestId),

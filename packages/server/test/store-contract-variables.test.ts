@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { BridgeError, ErrorType, type SessionStore } from "@toolbridge/server";
 import { fails } from "./support/assertions.js";
-import { ALICE, newId, remove, storeBackends, until, versionOf, write } from "./support/store-nodes.js";
+import { ALICE, newId, remove, storeBackends, versionOf, write } from "./support/store-nodes.js";
+import { waitUntil } from "./support/wait.js";
 
 const { backends } = storeBackends();
 
@@ -155,7 +156,7 @@ for (const backend of backends) {
         })(),
       ]);
       await remove(b, id, "x");
-      await until(() => seen.length >= 81, `81 changes delivered (${seen.length})`);
+      await waitUntil(() => seen.length >= 81, `81 changes delivered (${seen.length})`);
       assert.deepEqual(
         seen,
         Array.from({ length: 81 }, (_, i) => BigInt(i + 2)),

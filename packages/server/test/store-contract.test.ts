@@ -8,7 +8,8 @@ import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ErrorType, type SessionEnded, type SessionStore } from "@toolbridge/server";
 import { fails } from "./support/assertions.js";
-import { ALICE, newId, OTHER_CALL, SAME_CALL, storeBackends, until } from "./support/store-nodes.js";
+import { ALICE, newId, OTHER_CALL, SAME_CALL, storeBackends } from "./support/store-nodes.js";
+import { waitUntil } from "./support/wait.js";
 
 const { backends, shared } = storeBackends();
 
@@ -46,7 +47,7 @@ for (const backend of backends) {
           .slice(0, 1),
         [{ id, reason: "cleanup" }],
       );
-      if (b !== a) await until(() => endedA.some((e) => e.id === id), "node A hears of the cleanup on B");
+      if (b !== a) await waitUntil(() => endedA.some((e) => e.id === id), "node A hears of the cleanup on B");
     });
 
     it("enforces the session limit across nodes; attaching and freed slots are fine", async () => {
@@ -128,7 +129,7 @@ for (const backend of backends) {
         await b.sessions.sweep(Date.now());
         await sleep(50);
       }
-      await until(async () => {
+      await waitUntil(async () => {
         await b.sessions.sweep(Date.now());
         return ended.some((e) => e.id === idle);
       }, "the idle session expires");

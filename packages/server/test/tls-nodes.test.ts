@@ -7,12 +7,12 @@ import assert from "node:assert/strict";
 import { copyFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { ErrorType, ToolBridgeClient } from "@toolbridge/client";
 import { fails } from "./support/assertions.js";
 import { type Certificates, makeCertificates, newToken, writeTokens } from "./support/credentials.js";
 import { type HostProcess, startHost } from "./support/host-process.js";
 import { nodeOf, nodesOnRedis } from "./support/nodes.js";
+import { waitUntil } from "./support/wait.js";
 
 const certs: Certificates = makeCertificates();
 after(() => rmSync(certs.dir, { recursive: true, force: true }));
@@ -130,7 +130,10 @@ describe("TLS files reloaded on SIGHUP", () => {
       copyFileSync(certs.strangerPeerCert, cert);
       copyFileSync(certs.strangerPeerKey, key);
       served.process.kill("SIGHUP");
-      await until(() => /reloaded the TLS files/.test(served.stderr()));
+      await waitUntil(
+        () => /reloaded the TLS files/.test(served.stderr()),
+        "the host logs that it reloaded the TLS files",
+      );
       const after = trusting(certs.strangerCaFile);
       await after.initializeSession();
       assert.equal(await after.executeTool("add", { a: 2, b: 3 }), 5);
@@ -144,7 +147,10 @@ describe("TLS files reloaded on SIGHUP", () => {
       // A key that does not fit the certificate is refused; the certificate in force stays.
       copyFileSync(certs.hostKey, key);
       served.process.kill("SIGHUP");
-      await until(() => /cannot reload the TLS files/.test(served.stderr()));
+      await waitUntil(
+        () => /cannot reload the TLS files/.test(served.stderr()),
+        "the host logs that it cannot reload the TLS files",
+      );
       const still = trusting(certs.strangerCaFile);
       await still.initializeSession();
       still.close();
@@ -155,12 +161,3 @@ describe("TLS files reloaded on SIGHUP", () => {
     }
   });
 });
-
-/** Waits for `check` (a line the host logs when it is done), bounded in count and time. */
-async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (check()) return;
-    await sleep(25);
-  }
-  assert.fail("gave up waiting");
-}

@@ -6,7 +6,7 @@ import { encodeValue } from "@toolbridge/core";
 import { BridgeError, float64, WorkerPool } from "@toolbridge/server";
 import { assertSame, native, vectors } from "../../../testdata/values/vectors.js";
 import { waitUntil } from "./support/wait.js";
-import { eventually, poolOptions } from "./support/workers.js";
+import { poolOptions } from "./support/workers.js";
 
 function isBridgeError(type: string, check: (error: BridgeError) => boolean = () => true) {
   return (error: unknown) => error instanceof BridgeError && error.type === type && check(error);
@@ -89,12 +89,16 @@ describe("WorkerPool calls", () => {
       pool.call("sleep_limited", { ms: 60_000, marker: "own-timeout" }),
       isBridgeError("Timeout", (e) => e.details.timeout_ms === "300" && e.details.backstop === undefined),
     );
-    await eventually("the functions saw their cancellations", async () => {
-      const seen = (await pool.call("cancellations")) as string[];
-      return ["sleep:timeout", "sleep_sync:timeout-sync", "sleep_limited:own-timeout"].every((marker) =>
-        seen.includes(marker),
-      );
-    });
+    await waitUntil(
+      async () => {
+        const seen = (await pool.call("cancellations")) as string[];
+        return ["sleep:timeout", "sleep_sync:timeout-sync", "sleep_limited:own-timeout"].every((marker) =>
+          seen.includes(marker),
+        );
+      },
+      "the functions saw their cancellations",
+      { tries: 600, intervalMs: 50 },
+    );
   });
 
   it("stops a call in the worker a moment after its deadline when the caller never cancels it", async () => {
@@ -131,10 +135,14 @@ describe("WorkerPool calls", () => {
       await assert.rejects(call, isBridgeError("Cancelled"));
     }
     let seen: string[] = [];
-    for (let i = 0; i < 100 && seen.length < 2; i++) {
-      seen = ((await pool.call("cancellations")) as string[]).filter((s) => s.endsWith(":abort"));
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await waitUntil(
+      async () => {
+        seen = ((await pool.call("cancellations")) as string[]).filter((s) => s.endsWith(":abort"));
+        return seen.length >= 2;
+      },
+      "both functions saw their cancellation",
+      { tries: 100, explain: () => seen.join(", ") },
+    );
     assert.deepEqual(seen.sort(), ["sleep:abort", "sleep_sync:abort"]);
   });
 

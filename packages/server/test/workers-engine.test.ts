@@ -8,7 +8,8 @@ import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ToolBridgeClient } from "@toolbridge/client";
 import { encodeValue, pb, type pbValues } from "@toolbridge/core";
 import { type HostProcess, startHost } from "./support/host-process.js";
-import { eventually, POOL_TOOLS, PYTHON } from "./support/workers.js";
+import { waitUntil } from "./support/wait.js";
+import { POOL_TOOLS, PYTHON } from "./support/workers.js";
 
 /** The kinds of a Value as a plain tree, keeping the number of a float: {ratio: "float 1"}. */
 function kinds(value: pbValues.Value | undefined): unknown {
@@ -176,8 +177,10 @@ describe("Python worker tools through the call engine", () => {
         e.details.backstop === undefined &&
         /tool 'sleep_limited' did not finish within 300 ms/.test(e.message),
     );
-    await eventually("the worker cancelled the tool", async () =>
-      ((await client.executeTool("cancellations")) as string[]).includes("sleep_limited:engine"),
+    await waitUntil(
+      async () => ((await client.executeTool("cancellations")) as string[]).includes("sleep_limited:engine"),
+      "the worker cancelled the tool",
+      { tries: 600, intervalMs: 50 },
     );
   });
 
@@ -201,8 +204,10 @@ describe("Python worker tools through the call engine", () => {
       ["total", "500", undefined],
     );
     assert.match(error?.message ?? "", /ran past its total budget of 500 ms/);
-    await eventually("the worker closed the generator", async () =>
-      ((await client.executeTool("cancellations")) as string[]).includes("count:engine-total"),
+    await waitUntil(
+      async () => ((await client.executeTool("cancellations")) as string[]).includes("count:engine-total"),
+      "the worker closed the generator",
+      { tries: 600, intervalMs: 50 },
     );
   });
 });

@@ -9,7 +9,8 @@ import { describe, it } from "node:test";
 import { ToolBridgeClient } from "@toolbridge/client";
 import { BridgeError, WorkerPool } from "@toolbridge/server";
 import { startHost } from "./support/host-process.js";
-import { childrenOf, eventually, POOL_TOOLS, PYTHON, poolOptions, survivors } from "./support/workers.js";
+import { waitUntil } from "./support/wait.js";
+import { childrenOf, POOL_TOOLS, PYTHON, poolOptions, survivors } from "./support/workers.js";
 
 /** The private directories process `pid` made in the temporary directory (their names carry it). */
 function privateDirsOf(pid: number): string[] {
@@ -77,13 +78,19 @@ describe("worker pool life cycle", () => {
     client.close();
     assert.equal(survivors([...workers, ...spawned]).length, 6);
     await host.stop("SIGKILL");
-    await eventually(
-      "workers and their children are gone after SIGKILL of the host",
+    await waitUntil(
       () => survivors([...workers, ...spawned]).length === 0,
-      30_000,
-      () => `${JSON.stringify(survivors([...workers, ...spawned]))}\n${host.stderr()}`,
+      "workers and their children are gone after SIGKILL of the host",
+      {
+        tries: 600,
+        intervalMs: 50,
+        explain: () => `${JSON.stringify(survivors([...workers, ...spawned]))}\n${host.stderr()}`,
+      },
     );
-    await eventually(`the host's directory ${directory} is removed`, () => !existsSync(directory), 10_000);
+    await waitUntil(() => !existsSync(directory), `the host's directory ${directory} is removed`, {
+      tries: 200,
+      intervalMs: 50,
+    });
   });
 
   it("stops its workers when the host stops gracefully (SIGTERM), and removes its directory", async () => {
@@ -112,7 +119,10 @@ describe("worker pool life cycle", () => {
       const onOther = Array.from({ length: 10 }, (_, i) =>
         pool.call("sleep", { ms: 300, marker: `o${i}` }, { affinity: other.name }),
       );
-      await eventually("the calls are in flight", () => pool.state().workers.every((w) => w.load === 10));
+      await waitUntil(() => pool.state().workers.every((w) => w.load === 10), "the calls are in flight", {
+        tries: 600,
+        intervalMs: 50,
+      });
       process.kill(victim.pid, "SIGKILL");
       const failed = await Promise.allSettled(onVictim);
       for (const result of failed) {
@@ -150,7 +160,10 @@ describe("worker pool life cycle", () => {
       const [victim] = pool.state().workers;
       assert.ok(victim !== undefined);
       const stuck = pool.call("sleep", { ms: 30_000 }, { affinity: victim.name });
-      await eventually("the call is in flight", () => pool.state().workers.some((w) => w.load === 1));
+      await waitUntil(() => pool.state().workers.some((w) => w.load === 1), "the call is in flight", {
+        tries: 600,
+        intervalMs: 50,
+      });
       process.kill(victim.pid, "SIGSTOP");
       await assert.rejects(
         stuck,
@@ -159,7 +172,10 @@ describe("worker pool life cycle", () => {
       );
       await pool.waitForReady(2);
       assert.ok(!pidsOf(pool).includes(victim.pid));
-      await eventually("the stopped worker is killed", () => survivors([victim.pid]).length === 0);
+      await waitUntil(() => survivors([victim.pid]).length === 0, "the stopped worker is killed", {
+        tries: 600,
+        intervalMs: 50,
+      });
       assert.match(
         await pool.metricsRegistry.metrics(),
         /toolbridge_worker_restarts_total\{reason="unresponsive"\} 1/,
@@ -189,7 +205,10 @@ describe("worker pool life cycle", () => {
       );
     } finally {
       await pool.stop();
-      await eventually("recycled workers are gone", () => survivors(seen).length === 0, 10_000);
+      await waitUntil(() => survivors(seen).length === 0, "recycled workers are gone", {
+        tries: 200,
+        intervalMs: 50,
+      });
     }
   });
 });

@@ -20,7 +20,7 @@ import {
 import { memo, useEffect, useMemo, useState } from "react";
 import { host, ok } from "../api/client";
 import { valueText } from "../api/values";
-import { useVariableWatch, type WatchedVariable } from "../api/watch";
+import { useVariableWatch, type WatchedVariable, type WatchState } from "../api/watch";
 import { ago, until } from "../components/time";
 import { KindBadge } from "../components/value-view";
 import { usePolling } from "../hooks";
@@ -120,6 +120,85 @@ function useNow(intervalMs: number): number {
   return now;
 }
 
+/** The variables' heading: the watch's state, how many there are, the name filter, "New variable". */
+function VariablesToolbar({
+  sessionId,
+  watch,
+  filter,
+  setFilter,
+}: {
+  sessionId: string;
+  watch: WatchState;
+  filter: string;
+  setFilter: (filter: string) => void;
+}) {
+  return (
+    <Group gap="sm">
+      <Title order={4}>Variables</Title>
+      <Badge
+        variant="light"
+        color={watch.ended === undefined ? (watch.ready ? "green" : "gray") : "red"}
+        data-testid="watch-state"
+      >
+        {watch.ended !== undefined ? `session ${watch.ended}` : watch.ready ? "live" : "connecting"}
+      </Badge>
+      <Text size="sm" c="dimmed" data-testid="variable-count">
+        {watch.variables.size} variables
+      </Text>
+      <TextInput
+        size="xs"
+        placeholder="filter by name"
+        value={filter}
+        onChange={(e) => setFilter(e.currentTarget.value)}
+      />
+      <Button
+        size="xs"
+        variant="default"
+        onClick={() => (window.location.hash = href("sessions", sessionId, "+new"))}
+      >
+        New variable
+      </Button>
+    </Group>
+  );
+}
+
+/** One page of variables, a row each. */
+function VariablesTable({
+  sessionId,
+  rows,
+  now,
+}: {
+  sessionId: string;
+  rows: WatchedVariable[];
+  now: number;
+}) {
+  return (
+    <Table striped highlightOnHover data-testid="variables-table">
+      <Table.Thead>
+        <Table.Tr>
+          <Table.Th>name</Table.Th>
+          <Table.Th>type</Table.Th>
+          <Table.Th>value</Table.Th>
+          <Table.Th>version</Table.Th>
+          <Table.Th>writer</Table.Th>
+          <Table.Th>updated</Table.Th>
+          <Table.Th>constraints</Table.Th>
+        </Table.Tr>
+      </Table.Thead>
+      <Table.Tbody>
+        {rows.map((row) => (
+          <VariableRow
+            key={`${row.variable.name}@${row.variable.version}`}
+            sessionId={sessionId}
+            row={row}
+            now={now}
+          />
+        ))}
+      </Table.Tbody>
+    </Table>
+  );
+}
+
 export default function SessionPage({
   sessionId,
   variable,
@@ -147,59 +226,12 @@ export default function SessionPage({
   return (
     <Stack gap="sm">
       <SessionHeader sessionId={sessionId} />
-      <Group gap="sm">
-        <Title order={4}>Variables</Title>
-        <Badge
-          variant="light"
-          color={watch.ended === undefined ? (watch.ready ? "green" : "gray") : "red"}
-          data-testid="watch-state"
-        >
-          {watch.ended !== undefined ? `session ${watch.ended}` : watch.ready ? "live" : "connecting"}
-        </Badge>
-        <Text size="sm" c="dimmed" data-testid="variable-count">
-          {watch.variables.size} variables
-        </Text>
-        <TextInput
-          size="xs"
-          placeholder="filter by name"
-          value={filter}
-          onChange={(e) => setFilter(e.currentTarget.value)}
-        />
-        <Button
-          size="xs"
-          variant="default"
-          onClick={() => (window.location.hash = href("sessions", sessionId, "+new"))}
-        >
-          New variable
-        </Button>
-      </Group>
+      <VariablesToolbar sessionId={sessionId} watch={watch} filter={filter} setFilter={setFilter} />
       {watch.error !== undefined && <Text c="red">{watch.error}</Text>}
       {!watch.ready && watch.error === undefined ? (
         <Loader size="sm" />
       ) : (
-        <Table striped highlightOnHover data-testid="variables-table">
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>name</Table.Th>
-              <Table.Th>type</Table.Th>
-              <Table.Th>value</Table.Th>
-              <Table.Th>version</Table.Th>
-              <Table.Th>writer</Table.Th>
-              <Table.Th>updated</Table.Th>
-              <Table.Th>constraints</Table.Th>
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {shown.map((row) => (
-              <VariableRow
-                key={`${row.variable.name}@${row.variable.version}`}
-                sessionId={sessionId}
-                row={row}
-                now={now}
-              />
-            ))}
-          </Table.Tbody>
-        </Table>
+        <VariablesTable sessionId={sessionId} rows={shown} now={now} />
       )}
       {pages > 1 && <Pagination total={pages} value={Math.min(page, pages)} onChange={setPage} size="sm" />}
       <Drawer

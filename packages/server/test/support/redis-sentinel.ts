@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { freePort, killProcess, launchRedis } from "./redis-server.js";
+import { waitUntil } from "./wait.js";
 
 const run = promisify(execFile);
 
@@ -89,13 +90,13 @@ export async function startSentinelGroup(options: SentinelGroupOptions): Promise
     );
     const group = { sentinelPorts, options };
     // Ready for a failover once the replicas are in sync and the sentinels know each other.
-    await waitFor(async () => {
+    await whenReady(async () => {
       const states = await Promise.all(sentinelPorts.map((port) => masterState(group, port)));
       return states.every(
         (state) => state["num-other-sentinels"] === "2" && state["num-slaves"] === String(options.replicas),
       );
     }, "the sentinels know each other and the replicas");
-    await waitFor(
+    await whenReady(
       async () =>
         (await cli(masterPort, options.password, "info", "replication")).split("state=online").length - 1 ===
         options.replicas,
@@ -171,11 +172,10 @@ async function masterState(
   return fields;
 }
 
-/** Checks every 100 ms, at most 150 times. */
-async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 150; i++) {
-    if (await check().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`the Sentinel group did not get ready within 15 s: ${what}`);
+/** Waits for the group to get ready; a check that throws (a sentinel still starting) counts as not yet. */
+function whenReady(check: () => Promise<boolean>, what: string): Promise<void> {
+  return waitUntil(() => check().catch(() => false), `the Sentinel group gets ready: ${what}`, {
+    tries: 150,
+    intervalMs: 100,
+  });
 }

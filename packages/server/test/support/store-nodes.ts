@@ -1,13 +1,4 @@
-/**
- * The session stores the store-contract suites run every part against: the memory store,
- * and the Redis store on a real redis-server and on a real Redis Cluster. "Two nodes" are two
- * store objects sharing one Redis (the memory store plays both nodes itself), so every
- * cross-node guarantee the host relies on is checked: commits, versions, limits, expiry,
- * change delivery, claims.
- */
-import assert from "node:assert/strict";
 import { after, before } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { encodeVariableValue } from "@toolbridge/core";
 import {
   InMemorySessionStore,
@@ -150,13 +141,4 @@ export function remove(store: SessionStore, sessionId: string, name: string, exp
 
 export function versionOf(change: VariableChange): bigint {
   return change.result.kind === "set" ? change.result.variable.version : change.result.version;
-}
-
-/** Polls `check` (at most 400 times, 25 ms apart) until it holds. */
-export async function until(check: () => Promise<boolean> | boolean, what: string): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (await check()) return;
-    await sleep(25);
-  }
-  assert.fail(`gave up waiting: ${what}`);
 }

@@ -69,17 +69,3 @@ export function childrenOf(pid: number): number[] {
     .filter((p) => p.ppid === pid && p.state !== "Z")
     .map((p) => p.pid);
 }
-
-/** Polls `condition` until it holds; throws naming `what` after `limitMs` (a bound, not a timing claim). */
-export async function eventually(
-  what: string,
-  condition: () => boolean | Promise<boolean>,
-  limitMs = 30_000,
-  explain: () => string = () => "",
-): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error(`${what}: still not true after ${limitMs} ms ${explain()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
