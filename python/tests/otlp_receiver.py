@@ -53,7 +53,7 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):
         self._changed = threading.Condition()
         self.endpoint = ""
 
-    def Export(  # noqa: N802  # the gRPC method's name
+    def Export(
         self, request: trace_service_pb2.ExportTraceServiceRequest, context: grpc.ServicerContext
     ) -> trace_service_pb2.ExportTraceServiceResponse:
         received = []
@@ -87,7 +87,9 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):
         with self._changed:
             self._spans.clear()
 
-    def wait_for(self, done: Callable[[list[ReceivedSpan]], bool], timeout_s: float = 30.0) -> list[ReceivedSpan]:
+    def wait_for(
+        self, done: Callable[[list[ReceivedSpan]], bool], timeout_s: float = 30.0
+    ) -> list[ReceivedSpan]:
         """The spans once ``done(spans)`` holds; fails after ``timeout_s`` (a bound, not a sleep)."""
         deadline = time.monotonic() + timeout_s
         with self._changed:
@@ -95,7 +97,9 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     names = sorted({span.name for span in self._spans})
-                    raise AssertionError(f"the expected spans did not arrive; got {len(self._spans)}: {names}")
+                    raise AssertionError(
+                        f"the expected spans did not arrive; got {len(self._spans)}: {names}"
+                    )
                 self._changed.wait(left)
             return list(self._spans)
 
@@ -105,7 +109,7 @@ def otlp_receiver() -> Iterator[OtlpReceiver]:
     """An OTLP/gRPC receiver on a free loopback port, stopped on exit."""
     receiver = OtlpReceiver()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, server)
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, server)  # type: ignore[no-untyped-call]
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     receiver.endpoint = f"http://127.0.0.1:{port}"

@@ -9,6 +9,7 @@ each function costs a dictionary lookup and returns nothing. No I/O.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from types import ModuleType
@@ -30,6 +31,11 @@ def _trace_api() -> ModuleType | None:
     if isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
         return None
     return trace
+
+
+def records_content() -> bool:
+    """Whether spans record arguments, results and thoughts (``TOOLBRIDGE_TRACING_CONTENT``)."""
+    return os.environ.get("TOOLBRIDGE_TRACING_CONTENT", "").strip().lower() in ("1", "true")
 
 
 def tracing_active() -> bool:
@@ -60,6 +66,63 @@ def outgoing_metadata() -> tuple[tuple[str, str], ...] | None:
 
 def _incoming(metadata: Iterable[tuple[str, Any]]) -> dict[str, str]:
     return {key: value for key, value in metadata if key in CONTEXT_KEYS and isinstance(value, str)}
+
+
+class CallSpan:
+    """The SERVER span of one call a process serves, ended by ``end``; ``active()`` makes it current."""
+
+    def __init__(self, span: Any) -> None:
+        self.span = span
+
+    def active(self) -> contextlib.AbstractContextManager[Any]:
+        """Makes the span current for a block (e.g. one step of a stream), without ending it."""
+        from opentelemetry.trace import use_span
+
+        return use_span(self.span, end_on_exit=False)
+
+    def fail(self, error_type: str, message: str) -> None:
+        fail(self.span, error_type, message)
+
+    def end(self) -> None:
+        self.span.end()
+
+
+def start_server_span(
+    name: str, metadata: Iterable[tuple[str, Any]], attributes: Mapping[str, Any]
+) -> CallSpan | None:
+    """A SERVER span continuing the trace in ``metadata`` (a gRPC call's); None when nothing is traced."""
+    trace = _trace_api()
+    if trace is None:
+        return None
+    from opentelemetry import propagate
+
+    parent = propagate.extract(_incoming(metadata))
+    made = trace.get_tracer(SCOPE).start_span(
+        name, context=parent, kind=trace.SpanKind.SERVER, attributes=dict(attributes)
+    )
+    return CallSpan(made)
+
+
+def active(span: CallSpan | None) -> contextlib.AbstractContextManager[Any]:
+    """``span.active()``, or nothing for no span."""
+    return contextlib.nullcontext() if span is None else span.active()
+
+
+@contextlib.contextmanager
+def continued(metadata: Iterable[tuple[str, Any]]) -> Iterator[None]:
+    """Makes the trace context in ``metadata`` (a gRPC call's) current for the block, when traced."""
+    trace = _trace_api()
+    carrier = _incoming(metadata) if trace is not None else {}
+    if not carrier:
+        yield
+        return
+    from opentelemetry import context, propagate
+
+    token = context.attach(propagate.extract(carrier))
+    try:
+        yield
+    finally:
+        context.detach(token)
 
 
 @contextlib.contextmanager
