@@ -153,6 +153,22 @@ async def test_a_call_continues_the_callers_trace_through_its_tool_and_a_worker(
     assert seen["echoed"] == "hi"
 
 
+async def test_a_tool_calling_another_tool_nests_the_inner_call_under_its_span(
+    traced_host: HostProcess, receiver: OtlpReceiver, tracer: trace.Tracer
+) -> None:
+    async with ToolBridgeClient(traced_host.target) as client:
+        await client.initialize_session()
+        with tracer.start_as_current_span("python step") as step:
+            await client.execute_tool("call_through_client", tool="active_span")
+    trace_id, _ = ids(step)
+    spans = of_trace(receiver.wait_for(has_names(trace_id, "execute_tool active_span", EXECUTE)), trace_id)
+    outer = named(spans, "execute_tool call_through_client")
+    # The TypeScript client in the tool sent the outer span's context; the inner call continues it.
+    inner_rpc = named(spans, EXECUTE)
+    assert (inner_rpc.parent_id, inner_rpc.kind) == (outer.span_id, SERVER)
+    assert named(spans, "execute_tool active_span").parent_id == inner_rpc.span_id
+
+
 GENAI_KEYS = (
     "gen_ai.operation.name",
     "gen_ai.tool.name",
