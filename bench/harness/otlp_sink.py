@@ -1,4 +1,5 @@
-"""An OTLP/gRPC trace endpoint that counts and drops what it is sent, for the tracing benchmark.
+"""An OTLP/HTTP trace endpoint (``POST /v1/traces``, protobuf: the SDKs' default protocol) that
+counts and drops what it is sent, for the tracing benchmark.
 
 Runs as its own process (``python bench/harness/otlp_sink.py``), so that its work does not share
 the benchmark client's interpreter; prints ``listening <port>`` once it serves, and the spans it
@@ -7,47 +8,40 @@ received when it is stopped (SIGTERM).
 
 from __future__ import annotations
 
+import asyncio
 import signal
-import threading
-from concurrent import futures
-from typing import Any
 
-import grpc
-from opentelemetry.proto.collector.trace.v1 import (
-    trace_service_pb2,
-    trace_service_pb2_grpc,
-)
+from aiohttp import web
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+EMPTY = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
 
 
-class Sink(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self) -> None:
-        self.spans = 0
-        self._lock = threading.Lock()
+async def main() -> None:
+    received = 0
 
-    def Export(
-        self, request: trace_service_pb2.ExportTraceServiceRequest, context: Any
-    ) -> trace_service_pb2.ExportTraceServiceResponse:
-        received = sum(
-            len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans
+    async def export(request: web.Request) -> web.Response:
+        nonlocal received
+        message = trace_service_pb2.ExportTraceServiceRequest.FromString(await request.read())
+        received += sum(
+            len(scope.spans) for resource in message.resource_spans for scope in resource.scope_spans
         )
-        with self._lock:
-            self.spans += received
-        return trace_service_pb2.ExportTraceServiceResponse()
+        return web.Response(body=EMPTY, content_type="application/x-protobuf")
 
-
-def main() -> None:
-    sink = Sink()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(sink, server)  # type: ignore[no-untyped-call]
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/v1/traces", export)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    stopped = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
     print(f"listening {port}", flush=True)
-    stopped.wait()
-    server.stop(grace=1).wait()
-    print(f"received {sink.spans}", flush=True)
+    await stopped.wait()
+    await runner.cleanup()
+    print(f"received {received}", flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    asyncio.run(main())

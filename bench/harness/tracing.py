@@ -1,7 +1,8 @@
 """What tracing costs (docs/tracing.md): one host with tracing off (the default) and one with it
 on, every call sampled and its spans batched to a local OTLP receiver (bench/harness/otlp_sink.py,
-a process of its own), driven by the same client loops in the same run: small calls one at a time
-and 64 in flight. Besides calls per second, the host's own CPU time per call (from /proc).
+a process of its own, over http/protobuf: the SDKs' default protocol), driven by the same client
+loops in the same run: small calls one at a time and 64 in flight. Besides calls per second, the
+host's own CPU time per call (from /proc).
 
 With ``--baseline CHECKOUT`` (a built checkout of another branch, e.g. main) a third host, that
 checkout's, runs beside them: tracing off against the code before tracing existed.
@@ -64,7 +65,7 @@ async def tracing(counts: Counts, repeats: int, record: Record, baseline: Path |
         endpoint, received = await stack.enter_async_context(otlp_sink())
         env = {
             "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
             "OTEL_TRACES_SAMPLER": "always_on",
             "OTEL_SERVICE_NAME": "toolbridge-bench",
         }

@@ -87,16 +87,13 @@ class HostSpans implements Tracing {
 
   serverSpan(method: string, carrier: IncomingCarrier): RpcSpan {
     const parent = this.propagator.extract(ROOT_CONTEXT, carrier, carrierGetter);
-    const slash = method.lastIndexOf("/");
+    // rpc.service is the span's name before the slash: not repeated, as every byte of every
+    // span is encoded again when it is exported.
     const span = this.tracer.startSpan(
       method,
       {
         kind: SpanKind.SERVER,
-        attributes: {
-          "rpc.system": "grpc",
-          "rpc.service": method.slice(0, slash),
-          "rpc.method": method.slice(slash + 1),
-        },
+        attributes: { "rpc.system": "grpc", "rpc.method": method.slice(method.lastIndexOf("/") + 1) },
       },
       parent,
     );
@@ -108,13 +105,13 @@ class HostSpans implements Tracing {
     const attributes: Attributes = {
       "gen_ai.operation.name": "execute_tool",
       "gen_ai.tool.name": name,
-      "gen_ai.tool.type": "function",
       "gen_ai.tool.call.id": start.requestId,
       "toolbridge.session.id": start.sessionId,
       "toolbridge.principal": start.principal,
       "toolbridge.protocol": start.protocol,
-      "toolbridge.streamed": start.streamed,
     };
+    // What is usually false is recorded only when true: each attribute is encoded again per export.
+    if (start.streamed) attributes["toolbridge.streamed"] = true;
     if (this.options.node !== undefined) attributes["toolbridge.node"] = this.options.node;
     if (this.options.content) attributes["gen_ai.tool.call.arguments"] = argumentsJson(start);
     const parent = context.active();
@@ -199,7 +196,7 @@ class CallSpan extends ContextSpan implements ToolSpan {
 
   end(outcome: ToolSpanEnd): void {
     const { span } = this;
-    span.setAttribute("toolbridge.replayed", outcome.replayed);
+    if (outcome.replayed) span.setAttribute("toolbridge.replayed", true);
     if (outcome.remoteNode !== undefined) span.setAttribute("toolbridge.remote.node", outcome.remoteNode);
     if (outcome.chunks !== undefined) span.setAttribute("toolbridge.stream.chunks", outcome.chunks);
     if (outcome.errorType !== undefined) {
