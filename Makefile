@@ -14,7 +14,7 @@ TOOLS_BIN := .tools/bin
 # must not land in the workspace's node_modules/.bin, where npm scripts and npx would run it.
 CONFORMANCE := testdata/mcp/conformance
 
-.PHONY: setup build inspector-ui chromium inspector-images bench-inspector demo demo-client demo-optimize demo-deploy demo-variables demo-workers demo-cluster demo-mcp bench test lint typecheck check-generated test-ts test-py gen clean redis-server grpcurl
+.PHONY: setup build inspector-ui chromium inspector-images trace-image bench-inspector demo demo-traces demo-client demo-optimize demo-deploy demo-variables demo-workers demo-cluster demo-mcp bench test lint typecheck check-generated test-ts test-py gen clean redis-server grpcurl
 
 setup: $(STAMPS)/npm $(STAMPS)/venv
 
@@ -62,6 +62,27 @@ $(INSPECTOR_UI): $(STAMPS)/npm $(INSPECTOR_SOURCES)
 demo: build $(STAMPS)/venv
 	@echo "==> demo: a DSPy ReAct agent in Python using the tools of a TypeScript host"
 	TOOLBRIDGE_PYTHON="$${TOOLBRIDGE_PYTHON:-$(PY)}" node --import tsx examples/agent/demo.ts
+
+# Arize Phoenix, the OTLP trace backend (with a web UI) of `make demo-traces` (docs/tracing.md),
+# in a virtualenv of its own: about 860 MB, so only the targets that run it install it.
+PHOENIX_VERSION := 20.26.1
+PHOENIX_VENV := .tools/phoenix
+
+$(STAMPS)/phoenix-$(PHOENIX_VERSION):
+	@echo "==> installing Arize Phoenix $(PHOENIX_VERSION) into $(PHOENIX_VENV) (its own virtualenv; a few minutes)"
+	python3 -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PHOENIX_VENV)/bin/python -m pip install --quiet arize-phoenix==$(PHOENIX_VERSION)
+	@mkdir -p $(STAMPS) && touch $@
+
+demo-traces: build $(STAMPS)/venv $(STAMPS)/phoenix-$(PHOENIX_VERSION)
+	@echo "==> demo: the agent demo traced, its spans in Arize Phoenix on loopback, the run's trace tree"
+	TOOLBRIDGE_PYTHON="$${TOOLBRIDGE_PYTHON:-$(PY)}" node --import tsx examples/tracing/demo-traces.ts
+
+# The README's picture of a trace: `make demo-traces` with a screenshot of the trace's page in
+# Phoenix's UI, taken in headless Chromium, into docs/images/trace-demo.png.
+trace-image: build chromium $(STAMPS)/venv $(STAMPS)/phoenix-$(PHOENIX_VERSION)
+	TOOLBRIDGE_PYTHON="$${TOOLBRIDGE_PYTHON:-$(PY)}" node --import tsx examples/tracing/demo-traces.ts --screenshot docs/images/trace-demo.png
 
 demo-client: build $(STAMPS)/venv
 	@echo "==> demo: a Python program calling TypeScript tools"

@@ -8,6 +8,7 @@ and writes the samples and summary as JSON to bench/results/.
     python bench/run.py --smoke          tiny counts: checks the harness works, figures mean nothing
     python bench/run.py --repeats 3 --only sequential,batch
     python bench/run.py --report bench/results/latest.json --markdown   re-print a saved run
+    python bench/run.py --only tracing --baseline ../main    tracing's cost, and this host against main's
 """
 
 from __future__ import annotations
@@ -50,10 +51,11 @@ from harness.peers import (  # the harness lives next to this script
 from harness.report import render, summarize
 from harness.stall import stall
 from harness.stores import stores
+from harness.tracing import tracing
 from harness.workloads import SMOKE, WORKLOADS, Bench, Counts, Record, Results, warm_up
 
 RESULTS_DIR = REPO / "bench" / "results"
-ALL = [*WORKLOADS, "mcp", "stores", "cluster", "stall", "memory"]
+ALL = [*WORKLOADS, "mcp", "stores", "tracing", "cluster", "stall", "memory"]
 
 
 def machine() -> dict[str, Any]:
@@ -86,12 +88,12 @@ def machine() -> dict[str, Any]:
     }
 
 
-async def run(counts: Counts, repeats: int, only: list[str]) -> Results:
+async def run(counts: Counts, repeats: int, only: list[str], baseline: Path | None = None) -> Results:
     results = Results()
     selected = [name for name in WORKLOADS if name in only]
     if selected:
         await run_against_peers(counts, repeats, selected, results)
-    await run_own_processes(counts, repeats, only, results)
+    await run_own_processes(counts, repeats, only, results, baseline)
     return results
 
 
@@ -124,7 +126,13 @@ async def run_against_peers(counts: Counts, repeats: int, selected: list[str], r
                 await WORKLOADS[name](bench)
 
 
-async def run_own_processes(counts: Counts, repeats: int, only: list[str], results: Results) -> None:
+async def run_own_processes(
+    counts: Counts,
+    repeats: int,
+    only: list[str],
+    results: Results,
+    baseline: Path | None = None,
+) -> None:
     """The workloads that start processes of their own (hosts on Redis, probes, client processes)."""
     if "mcp" in only:
         say(
@@ -152,6 +160,20 @@ async def run_own_processes(counts: Counts, repeats: int, only: list[str], resul
             return f"{case:<26} {peer:<14} calls/s {figures['calls_s']:,.1f}"
 
         await stores(counts, repeats, recorder(results, "stores", stores_line))
+    if "tracing" in only:
+        say(
+            "tracing: a host with tracing off, one with every call traced to a local OTLP receiver"
+            + (f", and the host of {baseline}" if baseline is not None else "")
+            + f"; {repeats} repeat(s)"
+        )
+
+        def tracing_line(case: str, peer: str, figures: dict[str, float]) -> str:
+            return (
+                f"{case:<22} {peer:<12} calls/s {figures['calls_s']:,.1f}"
+                f"  host CPU/call {figures['host_cpu_us']:,.1f} us"
+            )
+
+        await tracing(counts, repeats, recorder(results, "tracing", tracing_line), baseline)
     if "stall" in only:
         say(
             "stall: a probe process's small calls while the host processes its largest allowed request"
@@ -187,7 +209,10 @@ async def run_own_processes(counts: Counts, repeats: int, only: list[str], resul
         def record(peer: str, case: str, figures: dict[str, float]) -> None:
             for metric, value in figures.items():
                 results.add("memory", case, peer, metric, value)
-            print(f"      memory      {case:<22} {peer:<10} rss {figures['rss_mb']:,.1f} MB", file=sys.stderr)
+            print(
+                f"      memory      {case:<22} {peer:<10} rss {figures['rss_mb']:,.1f} MB",
+                file=sys.stderr,
+            )
 
         await memory(counts, record)
 
@@ -212,14 +237,31 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--smoke", action="store_true", help="tiny counts, one repeat: the harness's self-test"
+        "--smoke",
+        action="store_true",
+        help="tiny counts, one repeat: the harness's self-test",
     )
     parser.add_argument("--repeats", type=int, help="repeats of every workload (default 5, smoke 1)")
     parser.add_argument("--only", help=f"comma-separated workloads among {', '.join(ALL)} (default all)")
-    parser.add_argument("--out", type=Path, help="JSON file to write (default bench/results/<time>.json)")
-    parser.add_argument("--report", type=Path, help="print the tables of a saved JSON run instead of running")
     parser.add_argument(
-        "--markdown", action="store_true", help="print the tables as Markdown (for docs/benchmarks.md)"
+        "--out",
+        type=Path,
+        help="JSON file to write (default bench/results/<time>.json)",
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        help="print the tables of a saved JSON run instead of running",
+    )
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the tables as Markdown (for docs/benchmarks.md)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a built checkout of another branch (e.g. main), whose host the tracing workload runs too",
     )
     args = parser.parse_args(argv)
 
@@ -239,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     try:
-        results = asyncio.run(run(counts, repeats, only))
+        results = asyncio.run(run(counts, repeats, only, args.baseline))
     except BenchError as error:
         print(f"bench failed: {error}", file=sys.stderr)
         return 1

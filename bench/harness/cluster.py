@@ -121,4 +121,8 @@ async def cluster(counts: Counts, repeats: int, record: Record) -> None:
                 watched = {"hosts": [host.process.pid for host in hosts]}
                 if redis is not None:
                     watched["redis"] = [redis]
-                record(CASE, peer, await run_clients(spread, counts.concurrent, counts.in_flight, watched))
+                record(
+                    CASE,
+                    peer,
+                    await run_clients(spread, counts.concurrent, counts.in_flight, watched),
+                )

@@ -40,7 +40,10 @@ async def main(target: str, calls: int, in_flight: int) -> None:
 
         started = time.time()
         await asyncio.gather(*(worker() for _ in range(in_flight)))
-        print(json.dumps({"calls": done, "start": started, "end": time.time()}), flush=True)
+        print(
+            json.dumps({"calls": done, "start": started, "end": time.time()}),
+            flush=True,
+        )
         # Stays until told, so that its CPU time can still be read.
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
 

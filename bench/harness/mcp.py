@@ -30,7 +30,15 @@ from .peers import (
     spawned,
     toolbridge_host,
 )
-from .workloads import COMPUTE, Call, Counts, Record, echo_call, timed_concurrent, timed_sequential
+from .workloads import (
+    COMPUTE,
+    Call,
+    Counts,
+    Record,
+    echo_call,
+    timed_concurrent,
+    timed_sequential,
+)
 
 #: Peer names in the figures.
 HOST_ENDPOINT = "host MCP endpoint"
@@ -81,16 +89,26 @@ async def mcp(counts: Counts, repeats: int, records: dict[str, Record]) -> None:
             HOST_ENDPOINT: await stack.enter_async_context(mcp_caller(HOST_ENDPOINT, host.mcp_url)),
             BARE_HTTP: await stack.enter_async_context(mcp_caller(BARE_HTTP, bare.target)),
             MOUNTED: MountedCaller(
-                MOUNTED, await stack.enter_async_context(grpc_caller("toolbridge", host.target))
+                MOUNTED,
+                await stack.enter_async_context(grpc_caller("toolbridge", host.target)),
             ),
             DIRECT_STDIO: await stack.enter_async_context(mcp_caller(DIRECT_STDIO, mcp_stdio_parameters())),
         }
-        cases: list[tuple[str, Call]] = [("echo 10 B", echo_call(10)), ("compute n=1000", COMPUTE)]
-        for name, caller in callers.items():  # warm-up, untimed; checks every peer's answers
+        cases: list[tuple[str, Call]] = [
+            ("echo 10 B", echo_call(10)),
+            ("compute n=1000", COMPUTE),
+        ]
+        for (
+            name,
+            caller,
+        ) in callers.items():  # warm-up, untimed; checks every peer's answers
             for case_call in (call for _, call in cases):
                 for _ in range(max(2, counts.warmup // 4)):
                     case_call.check(name, await caller.call(case_call.tool, case_call.kwargs))
-        pairs = {SERVE: (HOST_ENDPOINT, BARE_HTTP), MOUNT_WORKLOAD: (MOUNTED, DIRECT_STDIO)}
+        pairs = {
+            SERVE: (HOST_ENDPOINT, BARE_HTTP),
+            MOUNT_WORKLOAD: (MOUNTED, DIRECT_STDIO),
+        }
         for repeat in range(repeats):
             for workload, peers in pairs.items():
                 # Which peer goes first alternates, so slow drift favours neither.
@@ -98,7 +116,11 @@ async def mcp(counts: Counts, repeats: int, records: dict[str, Record]) -> None:
                 record = records[workload]
                 for case, call in cases:
                     for peer in order:
-                        record(case, peer, await timed_sequential(callers[peer], call, sequential_n))
+                        record(
+                            case,
+                            peer,
+                            await timed_sequential(callers[peer], call, sequential_n),
+                        )
                     for peer in order:
                         figures = await timed_concurrent(callers[peer], call, concurrent_n, counts.in_flight)
                         record(f"{case} x{counts.in_flight}", peer, figures)

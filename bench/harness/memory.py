@@ -30,7 +30,10 @@ async def memory(counts: Counts, record: Record) -> None:
         await client.close()
         record("grpc", "0 sessions", {"rss_mb": await settled_rss(bare.pid, settle) / 1e6})
     most = max(counts.memory_sessions)
-    flags: dict[str, str | int] = {"max-concurrent-sessions": most + 100, "session-timeout-ms": 3_600_000}
+    flags: dict[str, str | int] = {
+        "max-concurrent-sessions": most + 100,
+        "session-timeout-ms": 3_600_000,
+    }
     async with toolbridge_host(flags) as host:
         pid = host.process.pid
         first = ToolBridgeClient(host.target)

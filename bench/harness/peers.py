@@ -82,7 +82,11 @@ class SpawnedServer:
 async def spawn_server(command: list[str]) -> SpawnedServer:
     log = tempfile.TemporaryFile()  # noqa: SIM115  # closed by SpawnedServer.stop
     process = await asyncio.create_subprocess_exec(
-        *command, cwd=REPO, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=log
+        *command,
+        cwd=REPO,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=log,
     )
     assert process.stdout is not None
     try:
@@ -103,15 +107,27 @@ async def spawn_server(command: list[str]) -> SpawnedServer:
 
 def toolbridge_host(
     flags: dict[str, str | int] | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    checkout: Path = REPO,
 ) -> contextlib.AbstractAsyncContextManager[HostProcess]:
-    """The real host CLI serving bench/peers/toolbridge-tools.ts."""
+    """The real host CLI serving bench/peers/toolbridge-tools.ts, this repository's or another
+    ``checkout``'s (built) with its own tools module, e.g. to compare with another branch."""
     options: dict[str, str | int] = {
         "max-batch-size": 1000,
         "max-message-bytes": MAX_MESSAGE_BYTES,
         "log-level": "warn",
         **(flags or {}),
     }
-    return launch_host([TOOLS_MODULE], options, cwd=REPO, startup_timeout_ms=STARTUP_TIMEOUT_MS)
+    cli = None if checkout == REPO else ["node", str(checkout / "packages" / "server" / "dist" / "cli.js")]
+    return launch_host(
+        [checkout / TOOLS_MODULE.relative_to(REPO)],
+        options,
+        cli=cli,
+        cwd=checkout,
+        startup_timeout_ms=STARTUP_TIMEOUT_MS,
+        env=env,
+    )
 
 
 @contextlib.asynccontextmanager

@@ -33,6 +33,9 @@ PEER_LABELS = {
     "bare MCP HTTP": "bare MCP server (HTTP)",
     "toolbridge, mounted": "toolbridge, mounted tool",
     "MCP stdio direct": "MCP client on the server (stdio)",
+    "tracing-off": "tracing off",
+    "tracing-on": "every call traced",
+    "baseline": "the --baseline host",
 }
 UNITS = {
     "calls_s": "calls/s",
@@ -41,6 +44,7 @@ UNITS = {
     "pairs_s": "pairs/s",
     "rss_mb": "MB",
     "p99_ms": "ms",
+    "host_cpu_us": "us host CPU/call",
 }
 
 
@@ -91,17 +95,38 @@ def comparisons(figures: Figures) -> list[Comparison]:
                 found.append(Comparison(workload, case, "redis-store", subject="redis-cluster", target=0.9))
                 # The wait setting's cost: no target, it buys durability.
                 found.append(Comparison(workload, case, "redis-replicas", subject="redis-wait"))
+            elif workload == "tracing":
+                # Every call traced to a local receiver: at least 0.85x of tracing off; and tracing off
+                # against the host of another checkout (--baseline): at most 2% slower, in CPU per call too.
+                found += [
+                    Comparison(workload, case, "tracing-off", subject="tracing-on", target=0.85),
+                    Comparison(workload, case, "baseline", subject="tracing-off", target=0.98),
+                    Comparison(workload, case, "baseline", subject="tracing-off", metric="host_cpu_us"),
+                    Comparison(workload, case, "tracing-off", subject="tracing-on", metric="host_cpu_us"),
+                ]
             elif workload == "cluster":
                 found.append(Comparison(workload, case, "1 node", subject="3 nodes", target=2.0))
             elif workload == "mcp_serve":
                 # An MCP client loses at most 10% on the host's endpoint against a bare server.
                 found.append(
-                    Comparison(workload, case, "bare MCP HTTP", subject="host MCP endpoint", target=0.9)
+                    Comparison(
+                        workload,
+                        case,
+                        "bare MCP HTTP",
+                        subject="host MCP endpoint",
+                        target=0.9,
+                    )
                 )
             elif workload == "mcp_mount":
                 # A mounted tool is at least as fast from Python as the MCP client on the server itself.
                 found.append(
-                    Comparison(workload, case, "MCP stdio direct", subject="toolbridge, mounted", target=1.0)
+                    Comparison(
+                        workload,
+                        case,
+                        "MCP stdio direct",
+                        subject="toolbridge, mounted",
+                        target=1.0,
+                    )
                 )
     return [
         c
@@ -122,7 +147,11 @@ def _call_comparisons(workload: str, case: str) -> list[Comparison]:
         Comparison(workload, case, "mcp-http", target=2.0),
         Comparison(workload, case, "unary", target=None if sequential else 2.0),
         Comparison(
-            workload, case, "mcp-stdio", subject="toolbridge-sync", target=2.5 if sequential else None
+            workload,
+            case,
+            "mcp-stdio",
+            subject="toolbridge-sync",
+            target=2.5 if sequential else None,
         ),
         Comparison(workload, case, "pingpong"),
         Comparison(workload, case, "pingpong", subject="toolbridge-sync"),
@@ -132,7 +161,12 @@ def _call_comparisons(workload: str, case: str) -> list[Comparison]:
 def bounds(figures: Figures) -> list[Bound]:
     found = [
         Bound(
-            "batch", "1000 echo calls", "calls_s", 100_000, True, "batches ≥ 100,000 calls/s, one at a time"
+            "batch",
+            "1000 echo calls",
+            "calls_s",
+            100_000,
+            True,
+            "batches ≥ 100,000 calls/s, one at a time",
         ),
         Bound(
             "batch",
@@ -143,15 +177,33 @@ def bounds(figures: Figures) -> list[Bound]:
             "batches ≥ 100,000 calls/s, 4 in flight",
         ),
         Bound("stream", "64 KiB chunks", "mb_s", 200, True, "streams ≥ 200 MB/s"),
-        Bound("memory", "100000 sessions", "rss_mb", 300, False, "100,000 idle sessions < 300 MB"),
+        Bound(
+            "memory",
+            "100000 sessions",
+            "rss_mb",
+            300,
+            False,
+            "100,000 idle sessions < 300 MB",
+        ),
     ]
     for case in figures.get("stall", {}):
-        found.append(Bound("stall", case, "p99_ms", 100, False, f"other clients' p99 < 100 ms during {case}"))
+        found.append(
+            Bound(
+                "stall",
+                case,
+                "p99_ms",
+                100,
+                False,
+                f"other clients' p99 < 100 ms during {case}",
+            )
+        )
     return [b for b in found if _has(figures, b.workload, b.case, b.peer, b.metric)]
 
 
 def _has(figures: Figures, workload: str, case: str, peer: str, metric: str) -> bool:
-    return bool(figures.get(workload, {}).get(case, {}).get(peer, {}).get(metric))
+    """Whether the figure was measured, every sample above 0 (a CPU time under the clock's tick is 0)."""
+    values = figures.get(workload, {}).get(case, {}).get(peer, {}).get(metric)
+    return bool(values) and all(value > 0 for value in values or ())
 
 
 def samples(figures: Figures, workload: str, case: str, peer: str, metric: str) -> list[float]:
@@ -196,7 +248,15 @@ def summarize(figures: Figures) -> dict[str, Any]:
     for b in bounds(figures):
         value = Spread.of(samples(figures, b.workload, b.case, b.peer, b.metric)).median
         met = value >= b.limit if b.at_least else value < b.limit
-        bounded.append({"target": b.what, "workload": b.workload, "case": b.case, "value": value, "met": met})
+        bounded.append(
+            {
+                "target": b.what,
+                "workload": b.workload,
+                "case": b.case,
+                "value": value,
+                "met": met,
+            }
+        )
     return {"figures": spreads, "comparisons": compared, "targets": bounded}
 
 
@@ -240,7 +300,13 @@ def latency_rows(figures: Figures) -> Iterator[list[str]]:
                 if "p50_us" in metrics:
                     p50 = Spread.of(metrics["p50_us"])
                     p99 = Spread.of(metrics["p99_us"])
-                    yield [workload, case, PEER_LABELS[peer], f"{p50.median:,.0f}", f"{p99.median:,.0f}"]
+                    yield [
+                        workload,
+                        case,
+                        PEER_LABELS[peer],
+                        f"{p50.median:,.0f}",
+                        f"{p99.median:,.0f}",
+                    ]
 
 
 def target_rows(figures: Figures) -> Iterator[list[str]]:
@@ -271,7 +337,10 @@ def text_table(header: list[str], body: list[list[str]]) -> str:
 
 
 def markdown_table(header: list[str], body: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in body]
     return "\n".join(lines)
 
@@ -285,9 +354,17 @@ def render(figures: Figures, markdown: bool = False) -> str:
     table = markdown_table if markdown else text_table
     parts = []
     for title, header, body in (
-        ("Throughput, each as a ratio to its peer in the same run", COMPARISON_HEADER, list(rows(figures))),
+        (
+            "Throughput, each as a ratio to its peer in the same run",
+            COMPARISON_HEADER,
+            list(rows(figures)),
+        ),
         ("Absolute targets and memory", TARGET_HEADER, list(target_rows(figures))),
-        ("Latency of sequential calls (medians over repeats)", LATENCY_HEADER, list(latency_rows(figures))),
+        (
+            "Latency of sequential calls (medians over repeats)",
+            LATENCY_HEADER,
+            list(latency_rows(figures)),
+        ),
     ):
         if body:
             parts.append(

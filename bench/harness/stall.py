@@ -70,9 +70,24 @@ async def samples_of(process: asyncio.subprocess.Process, output: asyncio.Task[b
 async def stall(counts: Counts, repeats: int, record: Record) -> None:
     entries, refused = counts.stall_entries, counts.stall_refused
     cases = [
-        (f"count_entries, map of {entries:,} entries", "count_entries", big_map(entries), True),
-        (f"echo_value, map of {entries:,} entries", "echo_value", big_map(entries), True),
-        (f"map of {refused:,} entries (refused)", "count_entries", big_map(refused), False),
+        (
+            f"count_entries, map of {entries:,} entries",
+            "count_entries",
+            big_map(entries),
+            True,
+        ),
+        (
+            f"echo_value, map of {entries:,} entries",
+            "echo_value",
+            big_map(entries),
+            True,
+        ),
+        (
+            f"map of {refused:,} entries (refused)",
+            "count_entries",
+            big_map(refused),
+            False,
+        ),
     ]
     # A full run keeps the host's default maxValueNodes; a smoke run shrinks it with the map.
     bound = entries + 1
@@ -86,14 +101,22 @@ async def stall(counts: Counts, repeats: int, record: Record) -> None:
                 for case, tool, request, allowed in cases:
                     request.session_id, request.tool_id = session, tool
                     figures = await _measure(host.target, stub, request, allowed, counts)
-                    record(case, "toolbridge", {k: v for k, v in figures.items() if k != "idle_p99_ms"})
+                    record(
+                        case,
+                        "toolbridge",
+                        {k: v for k, v in figures.items() if k != "idle_p99_ms"},
+                    )
                     record(case, "idle", {"p99_ms": figures["idle_p99_ms"]})
         finally:
             await channel.close(None)
 
 
 async def _measure(
-    target: str, stub: ToolBridgeAsyncStub, request: pb.ToolCallRequest, allowed: bool, counts: Counts
+    target: str,
+    stub: ToolBridgeAsyncStub,
+    request: pb.ToolCallRequest,
+    allowed: bool,
+    counts: Counts,
 ) -> dict[str, float]:
     process, output = await probe(target, counts.stall_seconds)
     await asyncio.sleep(counts.stall_seconds * 0.2)  # the probe's calls with the host idle

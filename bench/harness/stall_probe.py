@@ -25,7 +25,9 @@ def main(target: str, seconds: float) -> None:
         stub = ToolBridgeStub(channel)
         session = stub.InitializeSession(pb.InitializeSessionRequest()).session_id
         request = pb.ToolCallRequest(
-            session_id=session, tool_id="echo", kwargs={"payload": encode_value("x" * 10)}
+            session_id=session,
+            tool_id="echo",
+            kwargs={"payload": encode_value("x" * 10)},
         )
         for _ in range(20):  # warm the connection and the host's code path
             stub.ExecuteTool(request)

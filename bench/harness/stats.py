@@ -24,7 +24,12 @@ class Spread:
         return cls(statistics.median(values), min(values), max(values), len(values))
 
     def as_dict(self) -> dict[str, float]:
-        return {"median": self.median, "min": self.low, "max": self.high, "samples": self.samples}
+        return {
+            "median": self.median,
+            "min": self.low,
+            "max": self.high,
+            "samples": self.samples,
+        }
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -60,16 +60,27 @@ async def stores(counts: Counts, repeats: int, record: Record) -> None:
         hosts = {peer: await stack.enter_async_context(toolbridge_host(flags[peer])) for peer in STORE_PEERS}
         try:
             await _measure(
-                stack, {peer: host.target for peer, host in hosts.items()}, counts, repeats, record
+                stack,
+                {peer: host.target for peer, host in hosts.items()},
+                counts,
+                repeats,
+                record,
             )
         except Exception:
             for peer, host in hosts.items():
-                print(f"--- last log lines of the {peer} host:\n{host.output()[-3000:]}", file=sys.stderr)
+                print(
+                    f"--- last log lines of the {peer} host:\n{host.output()[-3000:]}",
+                    file=sys.stderr,
+                )
             raise
 
 
 async def _measure(
-    stack: contextlib.AsyncExitStack, targets: dict[str, str], counts: Counts, repeats: int, record: Record
+    stack: contextlib.AsyncExitStack,
+    targets: dict[str, str],
+    counts: Counts,
+    repeats: int,
+    record: Record,
 ) -> None:
     """Every case on every host, back to back, in an order that reverses with the repeat."""
     clients: dict[str, ToolBridgeClient] = {}
@@ -90,13 +101,21 @@ async def _measure(
         order = STORE_PEERS if repeat % 2 == 0 else STORE_PEERS[::-1]
         for peer in order:
             caller = GrpcCaller(peer, clients[peer])
-            record("ExecuteTool echo 10 B", peer, await timed_sequential(caller, echo, counts.sequential))
+            record(
+                "ExecuteTool echo 10 B",
+                peer,
+                await timed_sequential(caller, echo, counts.sequential),
+            )
         for peer in order:
             caller = GrpcCaller(peer, clients[peer])
             figures = await timed_concurrent(caller, echo, counts.concurrent, in_flight)
             record(f"ExecuteTool echo 10 B x{in_flight}", peer, figures)
         for peer in order:
-            record("SetVariable 10 B", peer, await timed_sets(sessions[peer], counts.sequential, 1))
+            record(
+                "SetVariable 10 B",
+                peer,
+                await timed_sets(sessions[peer], counts.sequential, 1),
+            )
         for peer in order:
             figures = await timed_sets(sessions[peer], counts.concurrent, in_flight)
             record(f"SetVariable 10 B x{in_flight}", peer, figures)

@@ -168,7 +168,9 @@ class Bench:
             self.results.add(workload, case, peer, metric, value)
         shown = "  ".join(f"{metric} {value:,.1f}" for metric, value in figures.items())
         print(
-            f"  [{self.repeat + 1}] {workload:<11} {case:<22} {peer:<10} {shown}", file=sys.stderr, flush=True
+            f"  [{self.repeat + 1}] {workload:<11} {case:<22} {peer:<10} {shown}",
+            file=sys.stderr,
+            flush=True,
         )
 
     def grpc(self, peer: str) -> ToolBridgeClient:
@@ -298,7 +300,10 @@ async def sequential(bench: Bench) -> None:
 
 async def concurrent(bench: Bench) -> None:
     in_flight = bench.counts.in_flight
-    for case, call in ((f"echo 10 B x{in_flight}", echo_call(10)), (f"compute x{in_flight}", COMPUTE)):
+    for case, call in (
+        (f"echo 10 B x{in_flight}", echo_call(10)),
+        (f"compute x{in_flight}", COMPUTE),
+    ):
         for peer in bench.rotated(ALL_PEERS):
             n = bench.count_for(peer, bench.counts.concurrent)
             caller = bench.callers[peer]
@@ -355,7 +360,10 @@ async def stream(bench: Bench) -> None:
                 f"{peer}: stream gave {count} chunks / {received} bytes, expected {chunks} chunks"
             )
         bench.record(
-            "stream", "64 KiB chunks", peer, {"mb_s": received / elapsed / 1e6, "chunks_s": count / elapsed}
+            "stream",
+            "64 KiB chunks",
+            peer,
+            {"mb_s": received / elapsed / 1e6, "chunks_s": count / elapsed},
         )
 
 
@@ -367,7 +375,12 @@ def batch_case(size: int, in_flight: int) -> str:
 
 
 async def timed_batches(
-    peer: str, client: ToolBridgeClient, call: Call, size: int, batches: int, in_flight: int
+    peer: str,
+    client: ToolBridgeClient,
+    call: Call,
+    size: int,
+    batches: int,
+    in_flight: int,
 ) -> dict[str, float]:
     items = [{"tool_id": call.tool, "kwargs": call.kwargs}] * size
     remaining = batches
@@ -391,7 +404,12 @@ async def batch(bench: Bench) -> None:
     for in_flight in BATCHES_IN_FLIGHT:
         for peer in bench.rotated(GRPC_PEERS):
             figures = await timed_batches(
-                peer, bench.grpc(peer), echo_call(10), size, bench.counts.batches, in_flight
+                peer,
+                bench.grpc(peer),
+                echo_call(10),
+                size,
+                bench.counts.batches,
+                in_flight,
             )
             bench.record("batch", batch_case(size, in_flight), peer, figures)
 
@@ -439,8 +457,17 @@ async def dspy_tool(bench: Bench) -> None:
                 return tool(**kwargs)
 
         cases: list[tuple[str, dict[str, Caller]]] = [
-            ("echo 10 B", {"dspy.Tool": DspyCaller(), "client": bench.callers["toolbridge"]}),
-            ("echo 10 B, sync", {"dspy.Tool": DspySyncCaller(), "client": bench.callers["toolbridge-sync"]}),
+            (
+                "echo 10 B",
+                {"dspy.Tool": DspyCaller(), "client": bench.callers["toolbridge"]},
+            ),
+            (
+                "echo 10 B, sync",
+                {
+                    "dspy.Tool": DspySyncCaller(),
+                    "client": bench.callers["toolbridge-sync"],
+                },
+            ),
         ]
         for case, callers in cases:
             for _ in range(bench.counts.warmup):

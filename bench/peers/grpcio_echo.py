@@ -19,7 +19,9 @@ from toolbridge.v1 import worker_pb2_grpc
 class Echo(worker_pb2_grpc.ToolBridgeWorkerServicer):
     async def CallTool(self, request: pb.ToolCallRequest, context: Any) -> pb.ToolCallResponse:
         return pb.ToolCallResponse(
-            success=True, result=request.kwargs["payload"], request_id=request.request_id
+            success=True,
+            result=request.kwargs["payload"],
+            request_id=request.request_id,
         )
 
 

@@ -7,10 +7,17 @@
  * The agent's LM is a scripted DummyLM (no network) unless TOOLBRIDGE_LM names a real one, e.g.
  * TOOLBRIDGE_LM=openai/gpt-4o-mini with OPENAI_API_KEY set. TOOLBRIDGE_PYTHON overrides the
  * interpreter (default: the repository's .venv).
+ *
+ * With TOOLBRIDGE_TRACING=true (what `make demo-traces` sets, with the OTEL_* variables saying
+ * where spans go) the host traces, the agent's interpreter too, and search_docs shows a tool's
+ * own work (a span of its own) and a call to a Python worker (one warm worker counts each
+ * snippet's words with examples/workers/text_tools.py's word_count) in the run's trace
+ * (docs/tracing.md).
  */
 import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { trace } from "@opentelemetry/api";
 import {
   agentRunVariable,
   BridgeError,
@@ -41,7 +48,7 @@ function callText(name: string, args: Record<string, unknown>): string {
 }
 
 /** The same tool, announcing on the host's side each call it serves. */
-function traced(tool: Tool): Tool {
+function announced(tool: Tool): Tool {
   if (tool.streaming) return tool;
   return defineTool({
     name: tool.name,
@@ -57,14 +64,57 @@ function traced(tool: Tool): Tool {
   });
 }
 
+/**
+ * search_docs with its search as a span of the tool's own, and each hit's words counted by the
+ * Python worker's word_count tool: the nested work a trace shows under the tool's span.
+ */
+function searchWithWordCounts(tool: Tool, host: ToolBridgeHost): Tool {
+  const tracer = trace.getTracer("examples/agent/demo");
+  return defineTool({
+    name: tool.name,
+    description: tool.description,
+    parameters: tool.parameters,
+    handler: async (args, ctx) => {
+      const hits = (await tracer.startActiveSpan("search corpus", async (span) => {
+        try {
+          return await tool.handler(args, ctx);
+        } finally {
+          span.end();
+        }
+      })) as { snippet: string }[];
+      const options = { sessionId: ctx.sessionId, signal: ctx.signal };
+      const counted = [];
+      for (const hit of hits) {
+        const counts = (await host.workers.call("word_count", { text: hit.snippet }, options)) as {
+          words: number;
+        };
+        counted.push({ ...hit, words: counts.words });
+      }
+      return counted;
+    },
+  });
+}
+
 async function main(): Promise<number> {
   const question = process.argv[2] ?? QUESTION;
   const lm = process.env.TOOLBRIDGE_LM;
   const venvPython = `${REPO_ROOT}.venv/bin/python`;
   const python = process.env.TOOLBRIDGE_PYTHON ?? (existsSync(venvPython) ? venvPython : "python3");
+  const tracing = process.env.TOOLBRIDGE_TRACING === "true";
 
-  const host = new ToolBridgeHost({ host: "127.0.0.1", port: 0, logLevel: "warn" });
-  host.registerTool(shopTools.map(traced));
+  const host = new ToolBridgeHost({
+    host: "127.0.0.1",
+    port: 0,
+    logLevel: "warn",
+    tracing,
+    ...(tracing
+      ? { workers: 1, workerModule: `${REPO_ROOT}examples/workers/text_tools.py`, workerPython: python }
+      : {}),
+  });
+  const tools = tracing
+    ? shopTools.map((tool) => (tool.name === "search_docs" ? searchWithWordCounts(tool, host) : tool))
+    : shopTools;
+  host.registerTool(tools.map(announced));
   const { target } = await host.start();
   const session = await host.createSession("", { example: "dspy-agent" });
 

@@ -25,11 +25,13 @@ CLI = REPO_ROOT / "packages" / "server" / "dist" / "cli.js"
 
 
 async def spawn_host(
-    flags: dict[str, str | int] | None = None, tools: list[Path] | None = None
+    flags: dict[str, str | int] | None = None,
+    tools: list[Path] | None = None,
+    env: dict[str, str] | None = None,
 ) -> HostProcess:
     if not CLI.is_file():
         pytest.fail(f"{CLI} is missing: build the host first (make build)")
-    return await start_host(tools or [TEST_TOOLS], flags, cli=["node", str(CLI)], cwd=REPO_ROOT)
+    return await start_host(tools or [TEST_TOOLS], flags, cli=["node", str(CLI)], cwd=REPO_ROOT, env=env)
 
 
 async def wait_for(

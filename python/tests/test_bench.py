@@ -27,6 +27,7 @@ WORKLOADS = {
     "dspy",
     "beside_large",
     "stores",
+    "tracing",
     "cluster",
     "stall",
     "memory",
@@ -93,6 +94,10 @@ def test_every_workload_measures_every_peer_it_applies_to(
     }
     for case in samples["stores"].values():
         assert set(case) == {"memory-store", "redis-store", "redis-cluster", "redis-replicas", "redis-wait"}
+    assert set(samples["tracing"]) == {"echo 10 B sequential", "echo 10 B x64"}
+    for case in samples["tracing"].values():
+        assert set(case) == {"tracing-off", "tracing-on"}
+        assert set(case["tracing-on"]) >= {"calls_s", "host_cpu_us"}
     assert set(samples["stall"]) == STALL_CASES
     for case in samples["stall"].values():
         assert set(case) == {"toolbridge", "idle"}

@@ -36,6 +36,8 @@ LAYERS: dict[str, int] = {
     "toolbridge.client": 4,
     # The package's own module: the lazy exports of docs/python-package.md.
     "toolbridge": 4,
+    # The OpenTelemetry SDK of toolbridge's own processes (workers, agent interpreters).
+    "toolbridge.tracing": 4,
     "toolbridge.dspy": 5,
     "toolbridge.agent": 6,
     # The worker: @tool and its service sit on the bottom layer alone; the process and its

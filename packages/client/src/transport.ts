@@ -6,6 +6,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, errorFromInfo, pb } from "@toolbridge/core";
 import type { CallOptions, ClientOptions } from "./options.js";
+import { traceContextInterceptor } from "./tracing.js";
 
 // The host enforces timeout_ms itself; the deadline is a backstop for a host that never answers.
 export const DEADLINE_SLACK_MS = 1000;
@@ -58,6 +59,10 @@ export class ClientTransport {
     const maxBytes = options.maxMessageBytes ?? 10 * 1024 * 1024;
     const { tls, token } = options;
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const interceptors = [
+      token === undefined ? undefined : bearerToken(token),
+      traceContextInterceptor(),
+    ].filter((interceptor) => interceptor !== undefined);
     if (!(this.defaultTimeoutMs > 0)) {
       throw new BridgeError(
         ErrorType.ValidationError,
@@ -72,7 +77,7 @@ export class ClientTransport {
       "grpc.keepalive_timeout_ms": options.keepaliveTimeoutMs ?? 10_000,
       ...(tls?.serverName === undefined ? {} : { "grpc.ssl_target_name_override": tls.serverName }),
       ...options.channelOptions,
-      ...(token === undefined ? {} : { interceptors: [bearerToken(token)] }),
+      ...(interceptors.length === 0 ? {} : { interceptors }),
     });
   }
 

@@ -243,6 +243,14 @@ const HostConfigSchema = z.strictObject({
   mcpMaxSessions: z.coerce.number().int().min(1).max(100_000).default(256),
   /** MCP servers whose tools the host mounts, by name (docs/mcp.md): stdio commands or HTTP URLs. */
   mcpServers: McpServersSchema,
+  /**
+   * Record OpenTelemetry spans of RPCs and tool calls, continuing the callers' W3C trace
+   * context (docs/tracing.md); exported as the OTEL_* variables say. Off: no OpenTelemetry
+   * code is loaded and no span is made.
+   */
+  tracing: flag().default(false),
+  /** With tracing on, record tool arguments and results on execute_tool spans (they may hold personal data). */
+  tracingContent: flag().default(false),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /**
    * Charge an exception or rejection escaping a tool to its call, which then fails with

@@ -22,6 +22,8 @@ import type { SessionStore } from "./sessions/store.js";
 import type { Tool } from "./tools/define.js";
 import { containToolFaults } from "./tools/faults.js";
 import type { ToolRegistry } from "./tools/registry.js";
+import { processTracing } from "./tracing/contract.js";
+import { startTracing } from "./tracing/start.js";
 import type { VariableService } from "./variables/service.js";
 import { SessionVariables } from "./variables/session-variables.js";
 import type { WorkerPool } from "./workers/pool.js";
@@ -310,7 +312,14 @@ export class ToolBridgeHost {
       throw new BridgeError(ErrorType.ValidationError, "the host is already started");
     // A store that cannot work as configured (e.g. a Redis URL of the wrong form) stops the start.
     await this.store.verify?.();
-    const serving = await startServing(this.parts);
+    await this.startTracing();
+    let serving: Serving;
+    try {
+      serving = await startServing(this.parts);
+    } catch (error) {
+      await this.stopTracing();
+      throw error;
+    }
     this.serving = serving;
     this.releaseFaults = containToolFaults(this.log);
     this.releaseHangup = reloadOnHangup(this.credentials);
@@ -332,6 +341,7 @@ export class ToolBridgeHost {
             : "on, client certificates required"
           : "off",
         authentication: this.auth.enabled,
+        tracing: this.parts.tracing.current !== undefined,
       },
       "toolbridge host serving",
     );
@@ -381,9 +391,35 @@ export class ToolBridgeHost {
     }
   }
 
+  /** With `tracing` on: the spans (and the OpenTelemetry SDK, unless the application has one) from now on. */
+  private async startTracing(): Promise<void> {
+    const tracing = await startTracing({
+      config: this.config,
+      log: this.log,
+      node: this.nodeId,
+      version: this.parts.rpc.version,
+    });
+    this.parts.tracing.current = tracing;
+    if (tracing !== undefined) processTracing.current = tracing;
+  }
+
+  /** Flushes the spans not exported yet; no span is made after this. */
+  private async stopTracing(): Promise<void> {
+    const tracing = this.parts.tracing.current;
+    if (tracing === undefined) return;
+    this.parts.tracing.current = undefined;
+    if (processTracing.current === tracing) processTracing.current = undefined;
+    try {
+      await tracing.shutdown();
+    } catch (error) {
+      this.log.warn({ err: error }, "could not flush the last spans");
+    }
+  }
+
   private async shutdown(graceMs: number): Promise<void> {
     this.releaseHangup?.();
     await shutDown(this.parts, this.serving, graceMs, this.impatience.signal);
+    await this.stopTracing();
     this.releaseFaults?.();
     this.log.info("toolbridge host stopped");
   }

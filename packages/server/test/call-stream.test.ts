@@ -36,11 +36,12 @@ function callFrame(
         timeoutMs: 0,
       },
     },
+    traceContext: {},
   };
 }
 
 function cancelFrame(callId: number): pb.CallFrame {
-  return { callId: BigInt(callId), frame: { $case: "cancel", value: {} } };
+  return { callId: BigInt(callId), frame: { $case: "cancel", value: {} }, traceContext: {} };
 }
 
 /** Collects a duplex call's responses and its final status. */

@@ -30,6 +30,9 @@ const SERVER_LAYERS: Record<string, number> = {
   "tools-module-hooks.ts": 1,
   // The schema of mounted MCP servers in the configuration.
   "mcp/mount/config.ts": 1,
+  // Tracing: what the host's parts ask of it (types), and the spans and SDK imported only
+  // when it is on.
+  "tracing/": 1,
   // 2. State: the stores and sessions, variables, tool definitions and their registry, metrics.
   "sessions/": 2,
   "variables/": 2,

@@ -156,7 +156,7 @@ async function addsOnOneStream(target: string, sessionId: string): Promise<Map<n
     for (const k of [1, 2, 3]) {
       const args = [encodeValue(k), encodeValue(1)];
       const call = { sessionId, toolId: "add", args, kwargs: {}, requestId: "", timeoutMs: 0 };
-      stream.write({ callId: BigInt(k), frame: { $case: "call", value: call } });
+      stream.write({ callId: BigInt(k), frame: { $case: "call", value: call }, traceContext: {} });
     }
     stream.end();
     assert.equal((await ended).code, grpc.status.OK);

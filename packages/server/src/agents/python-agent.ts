@@ -11,6 +11,7 @@
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { BridgeError, ErrorType } from "@toolbridge/core";
+import { processTracing } from "../tracing/contract.js";
 import type { AgentEvent, PythonAgentResult, WorkerAgentOptions } from "../workers/agent-run.js";
 import type { WorkerPool } from "../workers/pool.js";
 
@@ -86,6 +87,19 @@ export function pythonAgentArgs(options: PythonAgentOptions): string[] {
 }
 
 /**
+ * While a host of this process traces: the spawned interpreter traces too, and its run
+ * continues the active trace, as OpenTelemetry's environment carriers name it (TRACEPARENT,
+ * TRACESTATE, BAGGAGE).
+ */
+function tracingEnv(): Record<string, string> {
+  const tracing = processTracing.current;
+  if (tracing === undefined) return {};
+  const env: Record<string, string> = { TOOLBRIDGE_TRACING: "true" };
+  for (const [key, value] of Object.entries(tracing.activeCarrier())) env[key.toUpperCase()] = value;
+  return env;
+}
+
+/**
  * Runs the agent in a Python worker and resolves with its result once the worker exits. A run
  * that fails (its LM call failed, ...) resolves with `status: "failed"`: it is recorded in the
  * session like a successful one. When no run happened it rejects with a BridgeError
@@ -94,7 +108,10 @@ export function pythonAgentArgs(options: PythonAgentOptions): string[] {
 export function runPythonAgent(options: PythonAgentOptions): Promise<PythonAgentResult> {
   if (options.workers !== undefined) return runOnWorkers(options.workers, options);
   const base = options.env ?? process.env;
-  const env = options.token === undefined ? base : { ...base, TOOLBRIDGE_TOKEN: options.token };
+  const env = {
+    ...(options.token === undefined ? base : { ...base, TOOLBRIDGE_TOKEN: options.token }),
+    ...tracingEnv(),
+  };
   const python = options.python ?? env.TOOLBRIDGE_PYTHON ?? "python3";
   return new Promise((resolve, reject) => {
     const child = spawn(python, pythonAgentArgs(options), {

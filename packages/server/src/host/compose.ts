@@ -29,6 +29,7 @@ import type { SessionStore } from "../sessions/store.js";
 import { CallEngine } from "../tools/engine.js";
 import { ToolRegistry } from "../tools/registry.js";
 import { ReplayLedger } from "../tools/replay.js";
+import type { TracingSlot } from "../tracing/contract.js";
 import { VariableService } from "../variables/service.js";
 import type { WorkerPoolOptions } from "../workers/options.js";
 import { WorkerPool } from "../workers/pool.js";
@@ -67,6 +68,8 @@ export interface HostParts {
   readonly forwarder: Forwarder | undefined;
   /** MCP both ways: the endpoint serving the tools (mcpPort), stdio serving, the mounted servers. */
   readonly mcp: HostMcp;
+  /** The host's tracing, shared by the engine, the services and the workers: set when the host starts tracing. */
+  readonly tracing: TracingSlot;
 }
 
 /** Builds a host's parts from its options; throws ValidationError naming a bad option. */
@@ -94,7 +97,8 @@ export function composeHost(options: HostOptions): HostParts {
     sessionStore.usage === undefined ? undefined : () => sessionStore.usage?.(),
   );
   const variables = new VariableService(sessions, sessionStore.variables, config, log);
-  const workers = workerPoolFor(config, log, auth, metrics, workerPool);
+  const tracing: TracingSlot = { current: undefined };
+  const workers = workerPoolFor(config, log, auth, metrics, workerPool, tracing);
   const forwarder =
     nodes &&
     sessionTools &&
@@ -108,10 +112,21 @@ export function composeHost(options: HostOptions): HostParts {
     replay: replayLedgerFor(config, sessionStore.callRecords, nodes),
     sharedRate: rateSlots && ((tool, limit) => rateSlots.take(tool, limit)),
     remote: forwarder,
+    tracing,
   });
   const health = new HostHealth();
   const operations = operationsViewFor(config, sessionStore, metrics, workers);
-  const rpc = rpcHostFor(engine, { config, sessions, variables, log, metrics, auth, health, operations });
+  const rpc = rpcHostFor(engine, {
+    config,
+    sessions,
+    variables,
+    log,
+    metrics,
+    auth,
+    health,
+    operations,
+    tracing,
+  });
   const reflection = new ReflectionService(new DescriptorIndex(DESCRIPTOR_SET), [
     SERVICE_NAME,
     "grpc.health.v1.Health",
@@ -141,6 +156,7 @@ export function composeHost(options: HostOptions): HostParts {
     store: sessionStore,
     forwarder,
     mcp,
+    tracing,
   };
 }
 
@@ -149,7 +165,7 @@ function rpcHostFor(
   engine: CallEngine,
   parts: Pick<
     RpcHost,
-    "config" | "sessions" | "variables" | "log" | "metrics" | "auth" | "health" | "operations"
+    "config" | "sessions" | "variables" | "log" | "metrics" | "auth" | "health" | "operations" | "tracing"
   >,
 ): RpcHost {
   return {
@@ -216,6 +232,7 @@ function workerPoolFor(
   auth: Authenticator,
   metrics: HostMetrics,
   options: Partial<WorkerPoolOptions> | undefined,
+  tracing: TracingSlot,
 ): WorkerPool {
   return new WorkerPool({
     size: config.workers,
@@ -235,5 +252,6 @@ function workerPoolFor(
     // The workers call back as the host itself (agent runs), with its token.
     env: { ...(options?.env ?? process.env), TOOLBRIDGE_TOKEN: auth.hostToken },
     metricsRegistry: metrics.registry,
+    tracing,
   });
 }

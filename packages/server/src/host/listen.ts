@@ -13,6 +13,7 @@ import { checkInspectorExposure, serveHostInspector } from "../inspector/host-in
 import { type MetricsEndpoint, serveMetrics } from "../metrics/http.js";
 import { scrapeAuthorizer } from "../metrics/scrape-auth.js";
 import { serviceDefinition, serviceImplementation } from "../rpc/service.js";
+import { tracedService } from "../rpc/traced.js";
 import { ValueCounter } from "../rpc/value-budget.js";
 import { DESCRIPTOR_SET, type HostParts } from "./compose.js";
 import type { ListeningAddress } from "./options.js";
@@ -124,7 +125,12 @@ function grpcServer(parts: HostParts): grpc.Server {
     "grpc.keepalive_timeout_ms": config.keepaliveTimeoutMs,
   });
   const valueBudget = ValueCounter.fromDescriptorSet(DESCRIPTOR_SET).requestCheck(config.maxValueNodes);
-  server.addService(serviceDefinition(config.maxMessageBytes, valueBudget), serviceImplementation(parts.rpc));
+  const implementation = serviceImplementation(parts.rpc);
+  const tracing = parts.tracing.current;
+  server.addService(
+    serviceDefinition(config.maxMessageBytes, valueBudget),
+    tracing === undefined ? implementation : tracedService(tracing, implementation),
+  );
   const guard = (definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation) =>
     requireAuthentication(definition, implementation, auth, log);
   parts.standardHealth.addTo(server, config.healthRequiresAuth ? guard : undefined);

@@ -13,6 +13,7 @@ import { BridgeError, ErrorType, errorFromInfo, pb, type pbValues } from "@toolb
 import type { NodeDirectory } from "../sessions/node-directory.js";
 import type { SessionToolDirectory } from "../sessions/session-tools.js";
 import type { CallRequest, RemoteCall, RemoteTool, RemoteTools } from "../tools/engine.js";
+import type { TraceCarrier } from "../tracing/contract.js";
 
 /** The metadata header that marks a forwarded call (its value: the forwarding node). */
 export const FORWARDED_HEADER = "x-toolbridge-forwarded";
@@ -64,9 +65,15 @@ export class Forwarder implements RemoteTools {
     return { name, node: listed.node, spec: pb.ToolSpec.decode(listed.spec) };
   }
 
-  /** Starts nothing yet: the call goes out when the engine runs it (`run` or `stream`). */
-  call(tool: RemoteTool, req: CallRequest, requestId: string, timeoutMs: number): ForwardedCall {
-    return new ForwardedCall(this, tool, req, requestId, timeoutMs);
+  /** Starts nothing yet: the call goes out when the engine runs it (`run` or `stream`), with `trace` in its metadata. */
+  call(
+    tool: RemoteTool,
+    req: CallRequest,
+    requestId: string,
+    timeoutMs: number,
+    trace?: TraceCarrier,
+  ): ForwardedCall {
+    return new ForwardedCall(this, tool, req, requestId, timeoutMs, trace);
   }
 
   /** A client of the node serving `tool`; Unavailable naming the node when it is gone. */
@@ -139,6 +146,7 @@ export class ForwardedCall implements RemoteCall {
     private readonly req: CallRequest,
     private readonly requestId: string,
     private readonly timeoutMs: number,
+    private readonly trace: TraceCarrier | undefined,
   ) {}
 
   /** Cancels the call on the other node, which aborts its tool. */
@@ -220,6 +228,9 @@ export class ForwardedCall implements RemoteCall {
     // This node checked the caller's principal against the session; the serving node trusts that.
     if (this.forwarder.peerToken !== undefined)
       metadata.set("authorization", `Bearer ${this.forwarder.peerToken}`);
+    // The serving node's spans continue the trace of this node's execute_tool span.
+    if (this.trace !== undefined)
+      for (const [key, value] of Object.entries(this.trace)) metadata.set(key, value);
     return metadata;
   }
 

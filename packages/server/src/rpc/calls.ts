@@ -10,7 +10,7 @@
  * that many calls and their responses.
  */
 import * as grpc from "@grpc/grpc-js";
-import { BridgeError, ErrorType, type pb } from "@toolbridge/core";
+import { BridgeError, ErrorType, pb } from "@toolbridge/core";
 import type { StreamCredentials } from "../auth/open-streams.js";
 import type { Principal } from "../auth/principal.js";
 import { FORWARDED_HEADER } from "../peers/forwarder.js";
@@ -27,6 +27,9 @@ import { writable } from "./writable.js";
 export type CallStream = grpc.ServerDuplexStream<pb.CallFrame | MalformedRequest, pb.CallAnswer>;
 
 type Status = { readonly code: grpc.status; readonly details: string };
+
+/** The name of the server span of each call on a Calls stream. */
+const CALLS_METHOD = pb.ToolBridgeService.calls.path.slice(1);
 
 /**
  * The Calls handler: runs the stream's calls, each as the principal the stream was opened
@@ -111,16 +114,20 @@ export class CallMux implements OpenCallStream {
       this.fail(refusal);
       return;
     }
-    const { callId, frame: content } = frame as pb.CallFrame;
+    const { callId, frame: content, traceContext } = frame as pb.CallFrame;
     // A frame of a kind this host does not know (a newer client's) is skipped.
     if (content?.$case === "cancel") {
       this.running.get(callId)?.cancel(new BridgeError(ErrorType.Cancelled, "the client cancelled the call"));
     } else if (content?.$case === "call") {
-      this.start(callId, content.value);
+      this.start(callId, content.value, traceContext);
     }
   }
 
-  private start(callId: bigint, req: pb.ToolCallRequest): void {
+  private start(
+    callId: bigint,
+    req: pb.ToolCallRequest,
+    traceContext: Readonly<Record<string, string>>,
+  ): void {
     if (callId === 0n) {
       this.fail(
         invalid(
@@ -154,10 +161,23 @@ export class CallMux implements OpenCallStream {
       idempotencyKey: this.forwarded ? undefined : chosen,
       forwarded: this.forwarded,
     };
-    void this.host.engine.call(req, ctx).then((outcome) => {
-      this.running.delete(callId);
-      this.answer({ callId, response: responseOf(outcome, requestId) });
-    });
+    const tracing = this.host.tracing.current;
+    if (tracing === undefined) {
+      void this.host.engine.call(req, ctx).then((outcome) => {
+        this.running.delete(callId);
+        this.answer({ callId, response: responseOf(outcome, requestId) });
+      });
+      return;
+    }
+    // Each call continues its own caller's trace, from its frame: the stream is shared.
+    const span = tracing.serverSpan(CALLS_METHOD, traceContext);
+    void span
+      .within(() => this.host.engine.call(req, ctx))
+      .then((outcome) => {
+        this.running.delete(callId);
+        this.answer({ callId, response: responseOf(outcome, requestId) });
+        span.end(this.ended ? grpc.status.CANCELLED : grpc.status.OK);
+      });
   }
 
   /** Answers a call that is not run with its error. */

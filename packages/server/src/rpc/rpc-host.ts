@@ -11,6 +11,7 @@ import type { HostView } from "../inspector/host-view.js";
 import type { HostMetrics } from "../metrics/metrics.js";
 import type { SessionManager } from "../sessions/manager.js";
 import type { CallEngine } from "../tools/engine.js";
+import type { TracingSlot } from "../tracing/contract.js";
 import type { VariableService } from "../variables/service.js";
 import type { OpenCallStreams } from "./call-streams.js";
 import type { HostHealth } from "./health-status.js";
@@ -41,4 +42,6 @@ export interface RpcHost {
   readonly callStreams: OpenCallStreams;
   /** What the operations RPCs (ListRecentCalls, DescribeHost, ...) read: the call log, workers, nodes. */
   readonly operations: HostView;
+  /** The host's tracing (docs/tracing.md): set when it starts with tracing on. */
+  readonly tracing: TracingSlot;
 }

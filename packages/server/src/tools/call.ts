@@ -7,6 +7,7 @@
 import { BridgeError, ErrorType, pb, type pbValues } from "@toolbridge/core";
 import type { HostConfig } from "../config.js";
 import { GRPC_PROTOCOL, UNRESOLVED_TOOL } from "../metrics/metrics.js";
+import type { ToolSpan } from "../tracing/contract.js";
 import { bindArguments } from "./args.js";
 import type { CallContext, CallOutcome, CallRequest, ChunkSink } from "./context.js";
 import type { Tool } from "./define.js";
@@ -25,6 +26,8 @@ export class ToolCall {
   private readonly startedAt = performance.now();
   private running: Running | undefined;
   private permit: Permit | undefined;
+  /** The call's execute_tool span, when the host traces; from prepare to finish. */
+  private readonly span: ToolSpan | undefined;
   /** Chunks the sink accepted. */
   chunks = 0;
 
@@ -33,7 +36,22 @@ export class ToolCall {
     private readonly req: CallRequest,
     private readonly ctx: CallContext,
     private readonly streamed: boolean,
-  ) {}
+  ) {
+    const tracing = host.tracing?.current;
+    this.span =
+      tracing === undefined
+        ? undefined
+        : tracing.toolSpan({
+            toolId: req.toolId,
+            sessionId: req.sessionId,
+            requestId: ctx.requestId,
+            principal: ctx.principal.name,
+            protocol: ctx.protocol ?? GRPC_PROTOCOL,
+            streamed,
+            args: req.args,
+            kwargs: req.kwargs,
+          });
+  }
 
   /** Whether the tool was started (admitted here, or sent to the node serving it). */
   get ran(): boolean {
@@ -54,7 +72,7 @@ export class ToolCall {
     if (ctx.cancellation.reason !== undefined) throw ctx.cancellation.reason;
     const tool = host.tools.resolve(req.sessionId, req.toolId);
     if (tool === undefined) return this.startElsewhere();
-    const invocation = prepare(host, tool, req, ctx);
+    const invocation = prepare(host, tool, req, ctx, this.span);
     this.running = invocation;
     ctx.cancellation.attach(invocation);
     const shared = host.sharedRate !== undefined && host.tools.isGlobal(tool) ? host.sharedRate : undefined;
@@ -79,7 +97,7 @@ export class ToolCall {
     const streaming = remote.spec.type === pb.ToolType.TOOL_TYPE_STREAMING;
     const declared = remote.spec.limits?.timeoutMs || undefined;
     const timeoutMs = withinCall(defaultBudgetMs(host.config, declared, streaming), req, ctx);
-    const forwarded = others.call(remote, req, ctx.requestId, timeoutMs);
+    const forwarded = others.call(remote, req, ctx.requestId, timeoutMs, this.span?.carrier());
     this.running = forwarded;
     ctx.cancellation.attach(forwarded);
     return forwarded;
@@ -127,11 +145,20 @@ export class ToolCall {
     ctx.log.debug({ sessionId: req.sessionId, tool: req.toolId, success: outcome.success }, "call replayed");
     this.host.metrics.recordReplay(outcome.success ? undefined : outcome.error.type);
     const metrics = { durationMs: outcome.metrics.durationMs, hostMs: performance.now() - this.startedAt };
+    this.span?.end({
+      replayed: true,
+      ...(outcome.success
+        ? { result: outcome.result }
+        : { errorType: outcome.error.type, errorMessage: outcome.error.message }),
+    });
     return { ...outcome, metrics };
   }
 
-  /** The one finish step: counts the call, logs it and releases what it held; returns its metrics. */
-  finish(error: pb.ErrorInfo | undefined): pb.ExecutionMetrics {
+  /**
+   * The one finish step: counts the call, logs it, ends its span and releases what it held;
+   * returns its metrics. `result`, a plain call's, is for the span when it records content.
+   */
+  finish(error: pb.ErrorInfo | undefined, result?: pbValues.Value): pb.ExecutionMetrics {
     const { host, req, ctx, running } = this;
     // A call refused before it ran (validation, a limit) has no duration to observe.
     const durationMs = running !== undefined && this.ran ? running.elapsedMs() : undefined;
@@ -151,6 +178,15 @@ export class ToolCall {
     if (running !== undefined) ctx.cancellation.detach(running);
     if (running instanceof ToolInvocation) running.end(error?.type);
     const hostMs = performance.now() - this.startedAt;
+    this.span?.end({
+      tool: running?.tool.name,
+      errorType: error?.type,
+      errorMessage: error?.message,
+      replayed: false,
+      remoteNode: running === undefined || running instanceof ToolInvocation ? undefined : running.tool.node,
+      chunks: this.streamed ? this.chunks : undefined,
+      result,
+    });
     host.metrics.recordCall({
       tool,
       sessionId: req.sessionId,
@@ -224,8 +260,14 @@ function withinCall(timeoutMs: number, req: CallRequest, ctx: CallContext): numb
   return within;
 }
 
-/** The prepare step after the session check: the tool's arguments and its timeouts. */
-function prepare(host: EngineHost, tool: Tool, req: CallRequest, ctx: CallContext): ToolInvocation {
+/** The prepare step after the session check: the tool's arguments and its timeouts; its code runs in `span`. */
+function prepare(
+  host: EngineHost,
+  tool: Tool,
+  req: CallRequest,
+  ctx: CallContext,
+  span: ToolSpan | undefined,
+): ToolInvocation {
   const args = bindArguments(tool, req.args, req.kwargs);
   const { config } = host;
   const timeoutMs = timeoutOf(host, tool, req, ctx);
@@ -242,6 +284,7 @@ function prepare(host: EngineHost, tool: Tool, req: CallRequest, ctx: CallContex
     idleTimeoutMs,
     exposeStackTraces: config.exposeStackTraces,
     faultScope: config.attributeToolFaults,
+    span,
   });
 }
 

@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import type { Principal } from "../auth/principal.js";
 import type { HostConfig } from "../config.js";
 import type { HostMetrics } from "../metrics/metrics.js";
+import type { TracingSlot } from "../tracing/contract.js";
 import type { SharedRate } from "./limits.js";
 import type { ToolRegistry } from "./registry.js";
 import type { RemoteTools } from "./remote.js";
@@ -53,4 +54,6 @@ export interface EngineHost {
   readonly sharedRate?: SharedRate | undefined;
   /** With a store shared by several nodes: the session tools other nodes serve. */
   readonly remote?: RemoteTools | undefined;
+  /** The host's tracing: each call's execute_tool span when `current` is set (docs/tracing.md). */
+  readonly tracing?: TracingSlot | undefined;
 }

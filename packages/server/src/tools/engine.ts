@@ -61,6 +61,7 @@ export class CallEngine implements EngineHost {
   readonly replay: EngineHost["replay"];
   readonly sharedRate: EngineHost["sharedRate"];
   readonly remote: EngineHost["remote"];
+  readonly tracing: EngineHost["tracing"];
 
   constructor(host: EngineHost) {
     this.config = host.config;
@@ -71,6 +72,7 @@ export class CallEngine implements EngineHost {
     this.replay = host.replay;
     this.sharedRate = host.sharedRate;
     this.remote = host.remote;
+    this.tracing = host.tracing;
   }
 
   /**
@@ -95,7 +97,7 @@ export class CallEngine implements EngineHost {
       const started = call.start();
       const running = started instanceof Promise ? await started : started;
       const result = running instanceof ToolInvocation ? await resultOf(running) : await running.run();
-      outcome = { success: true, result, metrics: call.finish(undefined) };
+      outcome = { success: true, result, metrics: call.finish(undefined, result) };
     } catch (error) {
       outcome = call.fail(error);
     }

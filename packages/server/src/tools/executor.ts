@@ -1,4 +1,5 @@
 import { BridgeError, ErrorType } from "@toolbridge/core";
+import type { ActiveSpan } from "../tracing/contract.js";
 import type { Tool, ToolContext } from "./define.js";
 import { type FaultOutcome, type FaultScope, toolScope } from "./faults.js";
 
@@ -26,6 +27,8 @@ export interface InvocationOptions {
    * little (AsyncLocalStorage's hooks); without it faults are still contained and logged.
    */
   faultScope?: boolean;
+  /** The call's execute_tool span: the tool's code runs with it active, so its own spans nest under it. */
+  span?: ActiveSpan | undefined;
 }
 
 /** A Timeout whose details say which timeout expired ("total" or "idle") and its length. */
@@ -282,8 +285,14 @@ export class ToolInvocation<T extends Invocable = Tool> implements FaultScope {
     };
   }
 
-  /** Runs the tool's code `run`, in the call's fault scope when faults are attributed. */
+  /** Runs the tool's code `run`, in the call's fault scope when faults are attributed, in its span when traced. */
   private inScope<T>(run: () => T): T {
+    const { span } = this.options;
+    if (span !== undefined) return span.within(() => this.inFaultScope(run));
+    return this.options.faultScope === true ? toolScope.run(this, run) : run();
+  }
+
+  private inFaultScope<T>(run: () => T): T {
     return this.options.faultScope === true ? toolScope.run(this, run) : run();
   }
 

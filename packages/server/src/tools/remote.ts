@@ -4,6 +4,7 @@
  * process only there are none (the engine is given no RemoteTools).
  */
 import type { BridgeError, pb, pbValues } from "@toolbridge/core";
+import type { TraceCarrier } from "../tracing/contract.js";
 import type { CallRequest } from "./context.js";
 
 /** A session tool another node serves. */
@@ -22,9 +23,16 @@ export interface RemoteTools {
   find(sessionId: string, name: string): Promise<RemoteTool | undefined>;
   /**
    * One call of `tool` on its node, not started yet: the engine starts it with `run` or
-   * `stream`, once, and may `abort` it at any time. `timeoutMs` is the call's whole budget.
+   * `stream`, once, and may `abort` it at any time. `timeoutMs` is the call's whole budget;
+   * `trace`, the W3C trace context the serving node continues (when the host traces).
    */
-  call(tool: RemoteTool, req: CallRequest, requestId: string, timeoutMs: number): RemoteCall;
+  call(
+    tool: RemoteTool,
+    req: CallRequest,
+    requestId: string,
+    timeoutMs: number,
+    trace?: TraceCarrier,
+  ): RemoteCall;
 }
 
 /** One call running on another node: what the engine's run step drives in place of a ToolInvocation. */

@@ -12,7 +12,9 @@ import {
   type pbValues,
   type pbWorker,
 } from "@toolbridge/core";
+import type { TraceCarrier } from "../tracing/contract.js";
 import type { AgentEvent, PythonAgentResult, WorkerAgentOptions } from "./agent-run.js";
+import { metadataOf } from "./calls.js";
 import type { PoolWorker } from "./worker.js";
 
 function decodeMap(values: Record<string, pbValues.Value>): Record<string, NativeValue> {
@@ -55,6 +57,7 @@ function agentEvent(message: pbWorker.AgentRunEvent): AgentEvent | undefined {
 export async function runAgentOn(
   worker: PoolWorker,
   options: WorkerAgentOptions,
+  trace?: TraceCarrier,
 ): Promise<PythonAgentResult> {
   const request: pbWorker.RunAgentRequest = {
     // Empty: the host the worker was started for, the only one it dials.
@@ -70,7 +73,9 @@ export async function runAgentOn(
     script: options.script ?? "",
     lmFactory: options.lmFactory ?? "",
   };
-  const events = worker.stream("RunAgent", () => worker.client.runAgent(request), options.signal);
+  // The run's invoke_agent span continues the trace of whoever started it (when the host traces).
+  const metadata = metadataOf(trace);
+  const events = worker.stream("RunAgent", () => worker.client.runAgent(request, metadata), options.signal);
   for await (const message of events) {
     if (message.event?.$case !== "finished") {
       const event = agentEvent(message);

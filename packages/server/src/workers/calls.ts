@@ -1,6 +1,7 @@
 /** The wire side of a call to a worker: arguments in, results and stream chunks out. */
 import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType, errorFromInfo, type pb, type pbValues } from "@toolbridge/core";
+import type { ClientSpan, TraceCarrier, Tracing } from "../tracing/contract.js";
 import type { PoolWorker } from "./worker.js";
 
 /** A call of `callEncoded` / `streamEncoded`: the caller owns its timeout and says when it ends. */
@@ -17,16 +18,49 @@ export interface EncodedCallOptions {
   requestId?: string;
 }
 
-// Calls send no metadata; one empty instance serves them all.
-const metadata = new grpc.Metadata();
+// Calls of a host that does not trace send no metadata; one empty instance serves them all.
+const NO_METADATA = new grpc.Metadata();
 
-/** Calls tool `name` on `worker`; resolves with its result as the worker encoded it. */
+/** Metadata carrying W3C trace context headers; the shared empty one without any. */
+export function metadataOf(trace: TraceCarrier | undefined): grpc.Metadata {
+  if (trace === undefined) return NO_METADATA;
+  const entries = Object.entries(trace);
+  if (entries.length === 0) return NO_METADATA;
+  const metadata = new grpc.Metadata();
+  for (const [key, value] of entries) metadata.set(key, value);
+  return metadata;
+}
+
+const CALL_TOOL = "toolbridge.v1.ToolBridgeWorker/CallTool";
+const STREAM_TOOL = "toolbridge.v1.ToolBridgeWorker/StreamTool";
+
+/** The client span of a call to `worker`, under the active context (the calling tool's span). */
+function workerSpan(tracing: Tracing | undefined, method: string, worker: PoolWorker, name: string) {
+  return tracing?.clientSpan(method, {
+    "gen_ai.tool.name": name,
+    "toolbridge.worker": worker.name,
+    "toolbridge.worker.pid": worker.pid,
+  });
+}
+
+/** Ends `span` with the error a call failed with. */
+function failed(span: ClientSpan | undefined, error: unknown): void {
+  if (span === undefined) return;
+  if (error instanceof BridgeError) span.end(error.type, error.message);
+  else span.end(ErrorType.InternalError, String(error));
+}
+
+/**
+ * Calls tool `name` on `worker`; resolves with its result as the worker encoded it. With
+ * `tracing`, the call has a client span whose context the worker continues.
+ */
 export async function callOn(
   worker: PoolWorker,
   name: string,
   args: readonly pbValues.Value[],
   kwargs: Readonly<Record<string, pbValues.Value>>,
   options: EncodedCallOptions,
+  tracing?: Tracing,
 ): Promise<pbValues.Value> {
   const request: pb.ToolCallRequest = {
     sessionId: options.sessionId ?? "",
@@ -36,21 +70,31 @@ export async function callOn(
     requestId: options.requestId ?? "",
     timeoutMs: remainingMs(options.deadline),
   };
-  const response = await worker.unary<pb.ToolCallResponse>(
-    name,
-    (callback) => worker.client.callTool(request, metadata, callback),
-    options.signal,
-  );
-  return resultValue(response);
+  const span = workerSpan(tracing, CALL_TOOL, worker, name);
+  const metadata = metadataOf(span?.carrier());
+  try {
+    const response = await worker.unary<pb.ToolCallResponse>(
+      name,
+      (callback) => worker.client.callTool(request, metadata, callback),
+      options.signal,
+    );
+    const result = resultValue(response);
+    span?.end();
+    return result;
+  } catch (error) {
+    failed(span, error);
+    throw error;
+  }
 }
 
-/** Streams tool `name` on `worker`: its chunks as the worker encoded them. */
+/** Streams tool `name` on `worker`: its chunks as the worker encoded them (traced as `callOn`). */
 export async function* streamOn(
   worker: PoolWorker,
   name: string,
   args: readonly pbValues.Value[],
   kwargs: Readonly<Record<string, pbValues.Value>>,
   options: EncodedCallOptions,
+  tracing?: Tracing,
 ): AsyncGenerator<pbValues.Value, void, undefined> {
   const request: pb.ToolStreamRequest = {
     sessionId: options.sessionId ?? "",
@@ -63,14 +107,34 @@ export async function* streamOn(
     timeoutMs: remainingMs(options.deadline),
     idleTimeoutMs: 0,
   };
-  for await (const chunk of worker.stream(name, () => worker.client.streamTool(request), options.signal)) {
-    const value = chunkValue(chunk);
-    if (value === undefined) return;
-    yield value;
+  const span = workerSpan(tracing, STREAM_TOOL, worker, name);
+  const metadata = metadataOf(span?.carrier());
+  let ended = false;
+  try {
+    for await (const chunk of worker.stream(
+      name,
+      () => worker.client.streamTool(request, metadata),
+      options.signal,
+    )) {
+      const value = chunkValue(chunk);
+      if (value === undefined) {
+        ended = true;
+        span?.end();
+        return;
+      }
+      yield value;
+    }
+    throw new BridgeError(ErrorType.Unavailable, `the stream of '${name}' ended without a complete chunk`, {
+      details: { worker: worker.name, retriable: "true" },
+    });
+  } catch (error) {
+    ended = true;
+    failed(span, error);
+    throw error;
+  } finally {
+    // The caller left the stream early (it stopped reading): the call was cancelled.
+    if (!ended) span?.end(ErrorType.Cancelled, "the caller stopped reading the stream");
   }
-  throw new BridgeError(ErrorType.Unavailable, `the stream of '${name}' ended without a complete chunk`, {
-    details: { worker: worker.name, retriable: "true" },
-  });
 }
 
 /** `deadline` when it is a time (not Infinity or unset). */

@@ -23,6 +23,7 @@ import {
 } from "@toolbridge/core";
 import { Registry } from "prom-client";
 import { makePrivateDir, removeStaleDirs } from "../private-dir.js";
+import type { TracingSlot } from "../tracing/contract.js";
 import type { PythonAgentResult, WorkerAgentOptions } from "./agent-run.js";
 import { runAgentOn } from "./agents.js";
 import { callOn, type EncodedCallOptions, finite, streamOn } from "./calls.js";
@@ -72,8 +73,12 @@ export class WorkerPool {
   private readonly killAllOnExit = () => this.killAll();
   private hostAddress: string | undefined;
 
-  constructor(options: WorkerPoolOptions & { metricsRegistry?: Registry }) {
+  /** The owning host's tracing: calls carry its context to the workers, which trace too while it is on. */
+  private readonly tracing: TracingSlot | undefined;
+
+  constructor(options: WorkerPoolOptions & { metricsRegistry?: Registry; tracing?: TracingSlot }) {
     this.options = resolvePoolOptions(options);
+    this.tracing = options.tracing;
     this.hostAddress = this.options.hostAddress;
     this.startSlots = this.options.startConcurrency;
     this.metricsRegistry = options.metricsRegistry ?? new Registry();
@@ -222,7 +227,8 @@ export class WorkerPool {
     kwargs: Readonly<Record<string, pbValues.Value>>,
     options: EncodedCallOptions = {},
   ): Promise<pbValues.Value> {
-    return callOn(await this.acquire(options, finite(options.deadline)), name, args, kwargs, options);
+    const worker = await this.acquire(options, finite(options.deadline));
+    return callOn(worker, name, args, kwargs, options, this.tracing?.current);
   }
 
   /** `callEncoded` for a stream: the tool's chunks as the worker encoded them. */
@@ -233,7 +239,7 @@ export class WorkerPool {
     options: EncodedCallOptions = {},
   ): AsyncGenerator<pbValues.Value, void, undefined> {
     const worker = await this.acquire(options, finite(options.deadline));
-    yield* streamOn(worker, name, args, kwargs, options);
+    yield* streamOn(worker, name, args, kwargs, options, this.tracing?.current);
   }
 
   /**
@@ -252,7 +258,7 @@ export class WorkerPool {
       );
     }
     const worker = await this.acquire({ signal: options.signal }, undefined, true);
-    return runAgentOn(worker, options);
+    return runAgentOn(worker, options, this.tracing?.current?.activeCarrier());
   }
 
   /** Workers taking calls now. */
@@ -374,7 +380,12 @@ export class WorkerPool {
     try {
       if (this.lifecycle === "stopping" || this.lifecycle === "stopped") throw this.notRunning();
       const socket = join(this.socketDir as string, `${name}.sock`);
-      const process = await spawnWorker(this.options, name, socket, this.hostAddress);
+      // A worker of a host that traces records spans too (python -m toolbridge.worker reads it).
+      const options =
+        this.tracing?.current === undefined
+          ? this.options
+          : { ...this.options, env: { ...this.options.env, TOOLBRIDGE_TRACING: "true" } };
+      const process = await spawnWorker(options, name, socket, this.hostAddress);
       const worker = new PoolWorker(name, process, this.options, {
         gone: (gone, reason, exit) => this.gone(gone, reason, exit),
         changed: (changed) => this.workerChanged(changed),

@@ -23,14 +23,23 @@ export interface HostProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** How the host's process is started beyond its flags: Node's own options, its environment. */
+export interface LaunchOptions {
+  /** Options for node before the CLI, e.g. `--import` of a module hook. */
+  readonly nodeArgs?: readonly string[];
+  /** Added to this process's environment. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
 export async function startHost(
   flags: Record<string, string | number> = {},
   tools = [TEST_TOOLS],
+  options: LaunchOptions = {},
 ): Promise<HostProcess> {
   const args = [CLI, "serve", ...tools.flatMap((t) => ["--tools", t]), "--host", "127.0.0.1", "--port", "0"];
   for (const [key, value] of Object.entries({ "log-level": "warn", ...flags }))
     args.push(`--${key}`, String(value));
-  return launch(args);
+  return launch([...(options.nodeArgs ?? []), ...args], options.env);
 }
 
 /** Runs a TypeScript program that embeds a host and prints the CLI's ready line (e.g. support/embedded-host.ts). */
@@ -38,8 +47,12 @@ export function startEmbeddedHost(script: string): Promise<HostProcess> {
   return launch(["--import", "tsx", script]);
 }
 
-async function launch(args: string[]): Promise<HostProcess> {
-  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+async function launch(args: string[], env?: Readonly<Record<string, string>>): Promise<HostProcess> {
+  const child = spawn(process.execPath, args, {
+    cwd: REPO_ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: env === undefined ? process.env : { ...process.env, ...env },
+  });
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (text: string) => {
     stderr += text;

@@ -31,6 +31,8 @@ from typing import Any
 from toolbridge.agent.events import created_record, print_result, progress_printer, to_json
 from toolbridge.agent.records import AgentRun, ProgressEvent
 from toolbridge.core.errors import SessionError, ToolBridgeError, ToolCommunicationError
+from toolbridge.core.tracing import continued
+from toolbridge.tracing import instrument_dspy, start_from_environment
 from toolbridge.transport.credentials import (
     TLS_CA_ENV,
     TLS_CERT_ENV,
@@ -144,6 +146,7 @@ async def run(args: argparse.Namespace) -> int:
     from toolbridge.agent.session import SessionAgents
     from toolbridge.dspy import GRPCToolBridge
 
+    instrument_dspy()
     inputs = parse_inputs(args)
     lm = None if args.create_only else choose_lm(args)
     printer = progress_printer(None if args.quiet else sys.stderr, sys.stdout if args.events else None)
@@ -200,6 +203,7 @@ async def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    stop_tracing = start_from_environment("toolbridge-agent")
     try:
         return asyncio.run(_main_task(args))
     except KeyboardInterrupt:
@@ -213,6 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ToolBridgeError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        if stop_tracing is not None:
+            stop_tracing()  # the spans not exported yet
 
 
 async def _main_task(args: argparse.Namespace) -> int:
@@ -222,7 +229,9 @@ async def _main_task(args: argparse.Namespace) -> int:
     if task is not None and hasattr(signal, "SIGTERM"):
         loop.add_signal_handler(signal.SIGTERM, task.cancel, "stopped by SIGTERM")
     try:
-        return await run(args)
+        # The run continues the trace of whoever started this process (TRACEPARENT, when traced).
+        with continued((key.lower(), value) for key, value in os.environ.items()):
+            return await run(args)
     except asyncio.CancelledError:
         print("error: stopped by SIGTERM", file=sys.stderr)
         return 143

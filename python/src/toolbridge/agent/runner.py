@@ -9,6 +9,7 @@ finds the session gone or the host unreachable (``BridgeLost``), and when it is 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -28,6 +29,7 @@ from toolbridge.agent.records import (
     ProgressEvent,
     storable,
 )
+from toolbridge.core import tracing
 from toolbridge.core.errors import ErrorType, ToolBridgeError
 from toolbridge.dspy import BridgeLost, ToolErrorObservation
 
@@ -86,6 +88,8 @@ class _RunRecorder(BaseCallback):  # type: ignore[misc]  # dspy is untyped
         self._tool_args: dict[str, Any] = {}
         self._react_calls: set[str] = set()
         self._tool_calls: set[str] = set()
+        #: The execute_tool span of each step's tool call in progress, when traced.
+        self._spans: dict[str, tracing.OpenSpan] = {}
         #: Set after each step and at the end, for the task that writes progress to the store.
         self.changed = asyncio.Event()
         self.done = False
@@ -112,6 +116,11 @@ class _RunRecorder(BaseCallback):  # type: ignore[misc]  # dspy is untyped
         self._tool_args = dict(inputs.get("kwargs") or {})
         name, args = self._tool_name, self._tool_args
         step = len(self.steps)
+        traced = tracing.OpenSpan.start(
+            f"execute_tool {name}", step_attributes(self.run.run_id, step, name, self._thought, args)
+        )
+        if traced is not None:
+            self._spans[call_id] = traced
         self.emit(ProgressEvent("tool_call", self.run.run_id, step, tool_name=name, tool_args=args))
 
     def on_tool_end(self, call_id: str, outputs: Any | None, exception: Exception | None = None) -> None:
@@ -134,6 +143,9 @@ class _RunRecorder(BaseCallback):  # type: ignore[misc]  # dspy is untyped
             observation = f"Execution error in {self._tool_name}: {exception}"
         elif isinstance(outputs, ToolErrorObservation):
             error_type = outputs.type
+        traced = self._spans.pop(call_id, None)
+        if traced is not None:
+            _end_step(traced, error_type, observation)
         record = AgentRunStep(
             self._thought,
             self._tool_name,
@@ -201,6 +213,21 @@ async def run_definition(
             await store.record_run(record)
 
     run = AgentRun.start(agent_id, inputs, lm=lm_name(chosen_lm))
+    # The run's span: each step's tool call, DSPy's own spans and the host's beneath it.
+    with tracing.span("invoke_agent ReAct", agent_attributes(definition, run)) as traced:
+        return await _run_recorded(agent, inputs, run, chosen_lm, save, emit, traced)
+
+
+async def _run_recorded(
+    agent: dspy.ReAct,
+    inputs: Mapping[str, Any],
+    run: AgentRun,
+    chosen_lm: Any,
+    save: Callable[[AgentRun], Awaitable[None]],
+    emit: Callable[[ProgressEvent], None],
+    traced: Any,
+) -> AgentRun:
+    """Runs ``agent`` and records ``run`` as it goes: started, each step, and how it ended."""
     await save(run)
     emit(ProgressEvent("run_started", run.run_id, run=run))
     recorder = _RunRecorder(agent, run, emit)
@@ -217,6 +244,7 @@ async def run_definition(
         except Exception as unsaved:  # the run's own error is the one to report
             logger.warning("could not record the failure of run %s: %s", run.run_id, unsaved)
         emit(ProgressEvent("run_finished", run.run_id, run=failed))
+        tracing.fail(traced, _error_type(error), failure_reason(error, len(recorder.steps)))
         if isinstance(error, BridgeLost):
             raise AgentRunError(failed, error.error) from error
         if isinstance(error, Exception):
@@ -232,6 +260,52 @@ async def run_definition(
     await save(finished)
     emit(ProgressEvent("run_finished", run.run_id, run=finished))
     return finished
+
+
+def agent_attributes(definition: AgentDefinition, run: AgentRun) -> dict[str, Any]:
+    """The attributes of a run's invoke_agent span (docs/tracing.md)."""
+    return {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": "ReAct",
+        "gen_ai.agent.id": definition.agent_id,
+        "gen_ai.agent.description": definition.signature,
+        "gen_ai.request.model": run.lm,
+        "toolbridge.agent.run_id": run.run_id,
+    }
+
+
+def step_attributes(
+    run_id: str, step: int, tool: str, thought: str, args: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The attributes of a step's execute_tool span; its thought and arguments only with content on."""
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": tool,
+        "gen_ai.tool.call.id": f"{run_id}/{step + 1}",
+        "toolbridge.agent.run_id": run_id,
+        "toolbridge.agent.step": step + 1,
+    }
+    if tracing.records_content():
+        attributes["toolbridge.agent.thought"] = thought
+        attributes["gen_ai.tool.call.arguments"] = json.dumps(storable(dict(args)), default=str)
+    return attributes
+
+
+def _end_step(traced: tracing.OpenSpan, error_type: str | None, observation: Any) -> None:
+    attributes = {}
+    if tracing.records_content():
+        attributes["gen_ai.tool.call.result"] = json.dumps(storable(observation), default=str)
+    if error_type is not None:
+        tracing.fail(traced.span, error_type, str(observation)[:500])
+    traced.end(attributes)
+
+
+def _error_type(error: BaseException) -> str:
+    if isinstance(error, BridgeLost):
+        return error.type
+    if isinstance(error, asyncio.CancelledError):
+        return ErrorType.CANCELLED
+    return error.type if isinstance(error, ToolBridgeError) else type(error).__name__
 
 
 def _timed(steps: list[AgentRunStep], recorded: list[AgentRunStep]) -> list[AgentRunStep]:

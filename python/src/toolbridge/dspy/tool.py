@@ -4,7 +4,8 @@ Why a subclass of ``dspy.Tool``: DSPy calls ``tool(**args)`` from sync programs 
 ``await tool.acall(**args)`` from async ones, and a plain async function only works in the
 second case unless the user turns on DSPy's async-to-sync conversion (which then fails
 inside a running event loop). ``BridgeTool`` implements both entry points through a
-``ToolRunner`` (the bridge) that knows how to reach the host from either. A failed call
+``ToolRunner`` (the bridge) that knows how to reach the host from either, and hands each
+call to the instrumentation that wraps ``dspy.Tool``'s own, when one does (tracing). A failed call
 becomes an observation the agent can read; a lost session or host ends the agent's run
 (``BridgeLost``).
 """
@@ -282,8 +283,20 @@ class BridgeTool(dspy.Tool):  # type: ignore[misc]  # dspy is untyped
 
     # -- calls
 
-    @with_callbacks
     def __call__(self, **kwargs: Any) -> Any:
+        wrapper = _instrumentation_of("__call__")
+        if wrapper is None:
+            return self._call_blocking(**kwargs)
+        return wrapper(self._call_blocking, self, (), kwargs)
+
+    async def acall(self, **kwargs: Any) -> Any:
+        wrapper = _instrumentation_of("acall")
+        if wrapper is None:
+            return await self._call_async(**kwargs)
+        return await wrapper(self._call_async, self, (), kwargs)
+
+    @with_callbacks
+    def _call_blocking(self, **kwargs: Any) -> Any:
         bound = self._binding
         parsed = _parse_or_observe(bound, kwargs)
         if isinstance(parsed, ToolErrorObservation):
@@ -296,7 +309,7 @@ class BridgeTool(dspy.Tool):  # type: ignore[misc]  # dspy is untyped
             raise BridgeLost(bound.spec.name, error) from error
 
     @with_callbacks
-    async def acall(self, **kwargs: Any) -> Any:
+    async def _call_async(self, **kwargs: Any) -> Any:
         bound = self._binding
         parsed = _parse_or_observe(bound, kwargs)
         if isinstance(parsed, ToolErrorObservation):
@@ -371,6 +384,18 @@ class BridgeTool(dspy.Tool):  # type: ignore[misc]  # dspy is untyped
         self.arg_types = arguments.arg_types
         self.arg_desc = arguments.arg_desc
         self._bind(bridge, spec, arguments)
+
+
+def _instrumentation_of(method: str) -> Callable[..., Any] | None:
+    """The wrapper an instrumentation put around ``dspy.Tool.<method>`` (OpenInference's DSPy one), if any.
+
+    ``BridgeTool`` has its own ``__call__`` and ``acall``, which such a wrapper never sees: they
+    hand it their call instead, so the tool gets the same span (and the host's spans nest under
+    it) as any ``dspy.Tool``. Instrumentations wrap with ``wrapt``, whose function wrappers keep
+    the wrapper as ``_self_wrapper``, called as ``wrapper(wrapped, instance, args, kwargs)``.
+    """
+    wrapper = getattr(vars(dspy.Tool).get(method), "_self_wrapper", None)
+    return wrapper if callable(wrapper) else None
 
 
 def _parse_or_observe(bound: Binding, kwargs: dict[str, Any]) -> dict[str, Any] | ToolErrorObservation:

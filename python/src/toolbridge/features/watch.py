@@ -8,6 +8,7 @@ from types import TracebackType
 import grpc
 
 from toolbridge.core.errors import ToolCommunicationError
+from toolbridge.core.tracing import outgoing_metadata
 from toolbridge.core.variables import UPDATE_KINDS, Variable, VariableUpdate
 from toolbridge.features.variables import variable_error
 from toolbridge.transport import AioTransport
@@ -45,7 +46,7 @@ class VariableWatch:
             if resume_after < 0:
                 raise ValueError(f"resume_after {resume_after} is negative")
             request.resume_after_sequence = resume_after
-        self._call = transport.stub.WatchSessionVariables(request)
+        self._call = transport.stub.WatchSessionVariables(request, metadata=outgoing_metadata())
         self._peeked: pb.VariableUpdate | None = None
         self._ready = False
         self._done = False

@@ -100,12 +100,14 @@ async def start_host(
     cli: Sequence[str] | None = None,
     cwd: str | Path | None = None,
     startup_timeout_ms: float = 30_000,
+    env: Mapping[str, str] | None = None,
 ) -> HostProcess:
     """Runs ``toolbridge serve --tools ...`` on a Unix domain socket of its own.
 
     The socket is ``host.sock`` in a fresh temporary directory (removed when the host stops);
     the fastest way to a host on the same machine. With a ``host`` or ``port`` flag the host
-    listens where the flags say instead (a ``port`` alone: on 127.0.0.1).
+    listens where the flags say instead (a ``port`` alone: on 127.0.0.1). ``env`` adds to (or
+    overrides) this process's environment for the host, e.g. ``OTEL_*`` variables.
     """
     command = [*(cli or find_cli()), "serve"]
     for module in tools:
@@ -126,6 +128,7 @@ async def start_host(
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env=None if env is None else {**os.environ, **env},
     )
     assert process.stdout is not None
     assert process.stderr is not None
@@ -160,9 +163,10 @@ async def launch_host(
     cli: Sequence[str] | None = None,
     cwd: str | Path | None = None,
     startup_timeout_ms: float = 30_000,
+    env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[HostProcess]:
     """``start_host`` as a context manager that stops the host on exit."""
-    host = await start_host(tools, flags, cli=cli, cwd=cwd, startup_timeout_ms=startup_timeout_ms)
+    host = await start_host(tools, flags, cli=cli, cwd=cwd, startup_timeout_ms=startup_timeout_ms, env=env)
     try:
         yield host
     finally:

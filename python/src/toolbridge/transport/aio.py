@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import grpc
 
 from toolbridge.core.config import TOOL_BRIDGE_CONFIG
+from toolbridge.core.tracing import outgoing_context, outgoing_metadata
 from toolbridge.transport.aio_calls import AioCallStream
 from toolbridge.transport.channel import create_grpc_channel, open_call_stream
 from toolbridge.transport.credentials import TlsConfig, token_metadata
@@ -22,7 +23,7 @@ from toolbridge.transport.error_mapping import (
     takes_call,
     timeout_error,
 )
-from toolbridge.transport.h2_calls import CallStreamEnded
+from toolbridge.transport.h2_calls import CallStreamEnded, frame_context
 from toolbridge.transport.messages import (
     chunk_content,
     deadline_ms,
@@ -114,7 +115,7 @@ class AioTransport:
         limit_ms = timeout_ms if default_timeout_ms is None else default_timeout_ms
         timeout_s = None if limit_ms is None else limit_ms / 1000
         try:
-            return await method(request, timeout=timeout_s)
+            return await method(request, timeout=timeout_s, metadata=outgoing_metadata())
         except grpc.aio.AioRpcError as error:
             raise communication_error(what, error, default_timeout_ms=default_timeout_ms) from error
 
@@ -148,8 +149,10 @@ class AioTransport:
         calls = self.calls
         payload = request.SerializeToString() if calls is not None else b""
         if calls is not None and takes_call(calls, payload, self._multiplex_max_bytes):
+            carrier = outgoing_context()
+            context = b"" if carrier is None else frame_context(carrier)
             try:
-                return stream_answer(request.tool_id, await calls.call(payload, timeout_s))
+                return stream_answer(request.tool_id, await calls.call(payload, timeout_s, context))
             except (TimeoutError, CallStreamEnded, OSError) as error:
                 failure = stream_failure(request.tool_id, error, timeout_s, self.address)
                 if failure is not None:
@@ -175,7 +178,9 @@ class AioTransport:
         idle timeout normally ends the stream first).
         """
         tool_id = request.tool_id
-        call = self.stub.StreamTool(request, timeout=deadline_s(request.timeout_ms))
+        call = self.stub.StreamTool(
+            request, timeout=deadline_s(request.timeout_ms), metadata=outgoing_metadata()
+        )
         watchdog = _IdleWatchdog(call, deadline_s(request.idle_timeout_ms))
         finished = False
         try:

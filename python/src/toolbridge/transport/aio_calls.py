@@ -68,8 +68,12 @@ class AioCallStream:
         connection = self._connection
         return 0 if connection is None else len(connection.pending)
 
-    async def call(self, request: bytes, timeout_s: float | None) -> pb.ToolCallResponse:
+    async def call(
+        self, request: bytes, timeout_s: float | None, context: bytes = b""
+    ) -> pb.ToolCallResponse:
         """Sends the call (``request``: a serialized ToolCallRequest) and waits for its response.
+
+        ``context`` is its trace context, encoded by ``frame_context`` (empty: none).
 
         Raises ``TimeoutError`` after ``timeout_s`` (the call is then cancelled on the host),
         ``CallStreamEnded`` when the stream ends first, ``OSError`` when the host cannot be
@@ -78,16 +82,16 @@ class AioCallStream:
         loop = asyncio.get_running_loop()
         deadline = None if timeout_s is None else loop.time() + timeout_s
         try:
-            return await self._send(request, loop, deadline)
+            return await self._send(request, loop, deadline, context)
         except CallStreamEnded as error:
             if not error.end.drained:
                 raise
         # The host drained the stream without reading the call, so it never ran: once more on a
         # new stream (a second drain means the host is going away, and the call fails with it).
-        return await self._send(request, loop, deadline)
+        return await self._send(request, loop, deadline, context)
 
     async def _send(
-        self, request: bytes, loop: asyncio.AbstractEventLoop, deadline: float | None
+        self, request: bytes, loop: asyncio.AbstractEventLoop, deadline: float | None, context: bytes
     ) -> pb.ToolCallResponse:
         """One try: a slot, a connection whose end has not arrived, the call written, its answer."""
         if self._slots.locked():
@@ -107,7 +111,7 @@ class AioCallStream:
             self._slots.release()
             raise
         future: asyncio.Future[pb.ToolCallResponse] = loop.create_future()
-        call_id = connection.start(request, future)
+        call_id = connection.start(request, future, context)
         timer = None if deadline is None else loop.call_at(deadline, connection.expire, call_id)
         try:
             return await future
@@ -198,15 +202,15 @@ class _Connection(asyncio.Protocol):
         if progress is not None and not progress.done():
             progress.set_result(None)
 
-    def start(self, request: bytes, future: asyncio.Future[pb.ToolCallResponse]) -> int:
-        """Sends the call; returns its call id."""
+    def start(self, request: bytes, future: asyncio.Future[pb.ToolCallResponse], context: bytes = b"") -> int:
+        """Sends the call (with its encoded trace ``context``); returns its call id."""
         call_id = next(self._call_ids)
         if self.state.ended is not None:
             self._slots.release()
             future.set_exception(CallStreamEnded(self.state.ended))
             return call_id
         self.pending[call_id] = future
-        self.state.send_call(call_id, request)
+        self.state.send_call(call_id, request, context)
         if len(self.pending) == 1:
             # The only call in flight (one caller at a time): no other call could share its write.
             self._flush()

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import grpc
 
 from toolbridge.core.config import TOOL_BRIDGE_CONFIG
+from toolbridge.core.tracing import outgoing_context, outgoing_metadata
 from toolbridge.transport.blocking_calls import BlockingCallStream
 from toolbridge.transport.channel import create_blocking_channel, open_call_stream
 from toolbridge.transport.credentials import TlsConfig, token_metadata
@@ -24,7 +25,7 @@ from toolbridge.transport.error_mapping import (
     takes_call,
     timeout_error,
 )
-from toolbridge.transport.h2_calls import CallStreamEnded
+from toolbridge.transport.h2_calls import CallStreamEnded, frame_context
 from toolbridge.transport.messages import (
     chunk_content,
     deadline_ms,
@@ -95,6 +96,11 @@ class SyncTransport:
         if self.owns_channel:
             self.channel.close()
 
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        """A call's metadata: the token's, and the active trace context when there is one."""
+        traced = outgoing_metadata()
+        return self.metadata if traced is None else self.metadata + traced
+
     def unary(
         self,
         what: str,
@@ -113,11 +119,7 @@ class SyncTransport:
         limit_ms = timeout_ms if default_timeout_ms is None else default_timeout_ms
         timeout_s = None if limit_ms is None else limit_ms / 1000
         try:
-            return method(
-                request,
-                timeout=timeout_s,
-                metadata=self.metadata,
-            )
+            return method(request, timeout=timeout_s, metadata=self._metadata())
         except grpc.RpcError as error:
             raise communication_error(what, error, default_timeout_ms=default_timeout_ms) from error
 
@@ -149,8 +151,10 @@ class SyncTransport:
         calls = self.calls
         payload = request.SerializeToString() if calls is not None else b""
         if calls is not None and takes_call(calls, payload, self._multiplex_max_bytes):
+            carrier = outgoing_context()
+            context = b"" if carrier is None else frame_context(carrier)
             try:
-                return stream_answer(request.tool_id, calls.call(payload, timeout_s))
+                return stream_answer(request.tool_id, calls.call(payload, timeout_s, context))
             except (TimeoutError, CallStreamEnded, OSError) as error:
                 failure = stream_failure(request.tool_id, error, timeout_s, self.address)
                 if failure is not None:
@@ -173,7 +177,9 @@ class SyncTransport:
         Errors as ``AioTransport.stream_tool``'s, the wait for each chunk bounded the same way.
         """
         tool_id = request.tool_id
-        call = self.stub.StreamTool(request, timeout=deadline_s(request.timeout_ms), metadata=self.metadata)
+        call = self.stub.StreamTool(
+            request, timeout=deadline_s(request.timeout_ms), metadata=self._metadata()
+        )
         watchdog = _IdleWatchdog(call, deadline_s(request.idle_timeout_ms))
         finished = False
         try:

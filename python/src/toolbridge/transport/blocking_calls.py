@@ -136,8 +136,10 @@ class BlockingCallStream:
         state = self._state
         return state is not None and state.ended is None and state.going_away
 
-    def call(self, request: bytes, timeout_s: float | None) -> pb.ToolCallResponse:
+    def call(self, request: bytes, timeout_s: float | None, context: bytes = b"") -> pb.ToolCallResponse:
         """Sends the call (``request``: a serialized ToolCallRequest) and waits for its response.
+
+        ``context`` is its trace context, encoded by ``frame_context`` (empty: none).
 
         Raises ``TimeoutError`` after ``timeout_s`` (the call is then cancelled on the host),
         ``CallStreamEnded`` when the stream ends first, ``OSError`` when the host cannot be reached.
@@ -148,7 +150,7 @@ class BlockingCallStream:
             state = self._ready_connection(deadline)
             call_id = next(self._call_ids)
             self._waiters[call_id] = waiter
-            state.send_call(call_id, request)
+            state.send_call(call_id, request, context)
             self._write(state)
         try:
             return self._wait(waiter, call_id, deadline)

@@ -7,7 +7,7 @@ asks for (``data_to_send``), so the asyncio and the blocking transports share it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -114,11 +114,15 @@ class CallStreamConnection:
 
     # -- sending --------------------------------------------------------------------------
 
-    def send_call(self, call_id: int, request: bytes) -> None:
-        """Queues the frame of call ``call_id``; ``request`` is a serialized ToolCallRequest."""
+    def send_call(self, call_id: int, request: bytes, context: bytes = b"") -> None:
+        """Queues the frame of call ``call_id``; ``request`` is a serialized ToolCallRequest.
+
+        ``context``: the frame's trace context as ``frame_context`` encodes it (empty: none).
+        """
         # The CallFrame's bytes as protobuf encodes them, without copying the request into a
-        # message: call_id (field 1, varint), then call (field 2, length-delimited).
-        self._queue(b"\x08" + _varint(call_id) + b"\x12" + _varint(len(request)) + request)
+        # message: call_id (field 1, varint), then call (field 2, length-delimited), then the
+        # trace context's map entries (field 4), which protobuf reads in any order.
+        self._queue(b"\x08" + _varint(call_id) + b"\x12" + _varint(len(request)) + request + context)
 
     def send_cancel(self, call_id: int) -> None:
         """Queues the cancellation of call ``call_id``."""
@@ -284,6 +288,11 @@ class GoawayFilter:
                 break
             position = end
         return b"".join(kept) if len(kept) != 1 else kept[0]
+
+
+def frame_context(carrier: Mapping[str, str]) -> bytes:
+    """A call's W3C trace context as the bytes of CallFrame's ``trace_context`` field, for ``send_call``."""
+    return pb.CallFrame(trace_context=carrier).SerializeToString()
 
 
 def _varint(value: int) -> bytes:

@@ -27,6 +27,7 @@ from types import ModuleType
 
 import grpc
 
+from toolbridge.tracing import start_from_environment
 from toolbridge.v1 import worker_pb2_grpc
 from toolbridge.worker.agents import AgentRuntime
 from toolbridge.worker.service import WorkerService
@@ -123,6 +124,8 @@ def import_module(name: str) -> ModuleType:
 
 
 async def serve(args: argparse.Namespace) -> int:
+    # Before the tools' modules load, so that what they instrument finds the tracer provider.
+    stop_tracing = start_from_environment("toolbridge-worker")
     modules, tools = load_tools(args.module)
     loop = asyncio.get_running_loop()
     loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(args.threads, "toolbridge-tool"))
@@ -154,6 +157,8 @@ async def serve(args: argparse.Namespace) -> int:
     await stop.wait()
     watching.cancel()
     await server.stop(grace=2)
+    if stop_tracing is not None:
+        await asyncio.to_thread(stop_tracing)  # the spans not exported yet
     return EXIT_OK
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolbridge.core.errors import ErrorType
 from toolbridge.core.values import decode_value, encode_value
+from toolbridge.tracing import instrument_dspy
 from toolbridge.transport.credentials import credentials_from_env
 from toolbridge.v1 import worker_pb2
 from toolbridge.worker.failures import CallFailure, failure_from
@@ -43,6 +44,8 @@ AGENT_MODULES = (
 def _import_agent_modules() -> None:
     for name in AGENT_MODULES:
         importlib.import_module(name)
+    # With DSPy imported: its modules, LM calls and tools as spans, when the worker traces.
+    instrument_dspy()
 
 
 class AgentRuntime:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import grpc
 
 from toolbridge.core.errors import ErrorType
+from toolbridge.core.tracing import CallSpan, active, continued, start_server_span
 from toolbridge.core.values import decode_value, encode_value
 from toolbridge.v1 import toolbridge_pb2 as pb
 from toolbridge.v1 import worker_pb2, worker_pb2_grpc
@@ -65,6 +66,27 @@ class WorkerService(worker_pb2_grpc.ToolBridgeWorkerServicer):
     async def CallTool(
         self, request: pb.ToolCallRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ToolCallResponse:
+        # The call's span continues the host's trace (its worker call's span), when traced.
+        span = start_server_span(
+            f"execute_tool {request.tool_id}",
+            context.invocation_metadata() or (),
+            _span_attributes(request, "CallTool"),
+        )
+        try:
+            with active(span):
+                response = await self._call_tool(request)
+            if span is not None and not response.success:
+                span.fail(response.error.type, response.error.message)
+            return response
+        except asyncio.CancelledError:
+            if span is not None:
+                span.fail(ErrorType.CANCELLED, "the host cancelled the call")
+            raise
+        finally:
+            if span is not None:
+                span.end()
+
+    async def _call_tool(self, request: pb.ToolCallRequest) -> pb.ToolCallResponse:
         started = time.perf_counter()
         self._begin()
         call = ToolContext(request.tool_id, request.session_id, request.request_id)
@@ -93,6 +115,27 @@ class WorkerService(worker_pb2_grpc.ToolBridgeWorkerServicer):
     async def StreamTool(
         self, request: pb.ToolStreamRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[pb.ToolStreamChunk]:
+        span = start_server_span(
+            f"execute_tool {request.tool_id}",
+            context.invocation_metadata() or (),
+            _span_attributes(request, "StreamTool"),
+        )
+        try:
+            async for chunk in self._stream_tool(request, span):
+                if span is not None and chunk.WhichOneof("content") == "error":
+                    span.fail(chunk.error.type, chunk.error.message)
+                yield chunk
+        except (asyncio.CancelledError, GeneratorExit):
+            if span is not None:
+                span.fail(ErrorType.CANCELLED, "the host cancelled the stream")
+            raise
+        finally:
+            if span is not None:
+                span.end()
+
+    async def _stream_tool(
+        self, request: pb.ToolStreamRequest, span: CallSpan | None
+    ) -> AsyncIterator[pb.ToolStreamChunk]:
         started = time.perf_counter()
         self._begin()
         stream_id = request.stream_id or f"pystream_{uuid.uuid4().hex[:12]}"
@@ -111,7 +154,9 @@ class WorkerService(worker_pb2_grpc.ToolBridgeWorkerServicer):
                     call.cancelled.set()
                     raise backstop.failure()
                 try:
-                    chunk = await backstop.wait(anext(chunks))
+                    # Each step runs in the call's span: a stream's steps may run in different contexts.
+                    with active(span):
+                        chunk = await backstop.wait(anext(chunks))
                 except StopAsyncIteration:
                     break
                 yield pb.ToolStreamChunk(stream_id=stream_id, sequence=sequence, data=encode_value(chunk))
@@ -159,8 +204,10 @@ class WorkerService(worker_pb2_grpc.ToolBridgeWorkerServicer):
     ) -> AsyncIterator[worker_pb2.AgentRunEvent]:
         self._begin()
         try:
-            async for event in self.agents.run(request):
-                yield event
+            # The run's invoke_agent span continues the trace of whoever started it on the host.
+            with continued(context.invocation_metadata() or ()):
+                async for event in self.agents.run(request):
+                    yield event
         finally:
             self._end()
 
@@ -186,6 +233,20 @@ class WorkerService(worker_pb2_grpc.ToolBridgeWorkerServicer):
         failure = failure_from(tool_name, error)
         own = not isinstance(error, CallFailure)
         return failure.to_pb(stacktrace_of(error) if self.expose_stacktraces and own else "")
+
+
+def _span_attributes(request: pb.ToolCallRequest | pb.ToolStreamRequest, method: str) -> dict[str, Any]:
+    """The attributes of a call's execute_tool span (docs/tracing.md)."""
+    return {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": request.tool_id,
+        "gen_ai.tool.type": "function",
+        "gen_ai.tool.call.id": request.request_id,
+        "toolbridge.session.id": request.session_id,
+        "rpc.system": "grpc",
+        "rpc.service": "toolbridge.v1.ToolBridgeWorker",
+        "rpc.method": method,
+    }
 
 
 def _decode_args(values: Any) -> list[Any]:

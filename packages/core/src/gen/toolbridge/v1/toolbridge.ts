@@ -301,7 +301,22 @@ export interface ToolCallResponse {
  */
 export interface CallFrame {
   callId: bigint;
-  frame: { $case: "call"; value: ToolCallRequest } | { $case: "cancel"; value: CancelCall } | undefined;
+  frame:
+    | { $case: "call"; value: ToolCallRequest }
+    | { $case: "cancel"; value: CancelCall }
+    | undefined;
+  /**
+   * The W3C trace context of this call (docs/tracing.md), keyed as the W3C headers are:
+   * "traceparent", "tracestate", "baggage". The host continues the caller's trace from it
+   * when it traces. Each call carries its own: the stream's metadata belongs to the stream,
+   * which many callers' calls share. Read with a call frame only; empty: no context.
+   */
+  traceContext: { [key: string]: string };
+}
+
+export interface CallFrame_TraceContextEntry {
+  key: string;
+  value: string;
 }
 
 /**
@@ -2882,7 +2897,7 @@ export const ToolCallResponse: MessageFns<ToolCallResponse> = {
 };
 
 function createBaseCallFrame(): CallFrame {
-  return { callId: 0n, frame: undefined };
+  return { callId: 0n, frame: undefined, traceContext: {} };
 }
 
 export const CallFrame: MessageFns<CallFrame> = {
@@ -2901,6 +2916,9 @@ export const CallFrame: MessageFns<CallFrame> = {
         CancelCall.encode(message.frame.value, writer.uint32(26).fork()).join();
         break;
     }
+    globalThis.Object.entries(message.traceContext).forEach(([key, value]: [string, string]) => {
+      CallFrame_TraceContextEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
+    });
     return writer;
   },
 
@@ -2941,6 +2959,17 @@ export const CallFrame: MessageFns<CallFrame> = {
             message.frame = { $case: "cancel", value: CancelCall.decode(reader, reader.uint32()) };
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            const entry4 = CallFrame_TraceContextEntry.decode(reader, reader.uint32());
+            if (entry4.value !== undefined) {
+              message.traceContext[entry4.key] = entry4.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2973,6 +3002,82 @@ export const CallFrame: MessageFns<CallFrame> = {
         break;
       }
     }
+    message.traceContext = (globalThis.Object.entries(object.traceContext ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseCallFrame_TraceContextEntry(): CallFrame_TraceContextEntry {
+  return { key: "", value: "" };
+}
+
+export const CallFrame_TraceContextEntry: MessageFns<CallFrame_TraceContextEntry> = {
+  encode(message: CallFrame_TraceContextEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallFrame_TraceContextEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallFrame_TraceContextEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<CallFrame_TraceContextEntry>, I>>(base?: I): CallFrame_TraceContextEntry {
+    return CallFrame_TraceContextEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CallFrame_TraceContextEntry>, I>>(object: I): CallFrame_TraceContextEntry {
+    const message = createBaseCallFrame_TraceContextEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
