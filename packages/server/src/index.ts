@@ -72,15 +72,11 @@ export {
 export type { ToolLimitOptions, ToolLimits } from "./tools/limits.js";
 export { SessionVariables } from "./variables/session-variables.js";
 export type { AgentEvent, PythonAgentResult, WorkerAgentOptions } from "./workers/agent-run.js";
-export type { WorkerCounts } from "./workers/metrics.js";
+export type { EncodedCallOptions } from "./workers/calls.js";
+export type { PoolCallOptions } from "./workers/direct-calls.js";
+export type { PoolState, WorkerCounts, WorkerInfo } from "./workers/metrics.js";
 export type { WorkerPoolOptions } from "./workers/options.js";
-export {
-  type EncodedCallOptions,
-  type PoolCallOptions,
-  type PoolState,
-  type WorkerInfo,
-  WorkerPool,
-} from "./workers/pool.js";
+export { WorkerPool } from "./workers/pool.js";
 
 // --- For library authors: a SessionStore of your own, part by part (docs/stores.md) -------
 

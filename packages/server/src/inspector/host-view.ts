@@ -5,7 +5,7 @@
  */
 import type { HostMetrics } from "../metrics/metrics.js";
 import type { NodeDirectory, NodeEntry } from "../sessions/node-directory.js";
-import type { PoolState } from "../workers/pool.js";
+import type { PoolState } from "../workers/metrics.js";
 import { RecentCalls, ToolActivity } from "./call-log.js";
 
 export interface HostView {

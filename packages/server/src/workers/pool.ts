@@ -33,10 +33,6 @@ import { type ResolvedPoolOptions, resolvePoolOptions, type WorkerPoolOptions } 
 import { describeExit, type ExitInfo, spawnWorker } from "./process.js";
 import { type GoneReason, PoolWorker } from "./worker.js";
 
-export type { EncodedCallOptions } from "./calls.js";
-export type { PoolCallOptions } from "./direct-calls.js";
-export type { PoolState, WorkerInfo } from "./metrics.js";
-
 type Lifecycle = "new" | "starting" | "running" | "stopping" | "stopped";
 
 // Keeps the session → worker map bounded when sessions come and go.
