@@ -101,7 +101,9 @@ class AioCallStream:
             await self._slots.acquire()  # returns at once: no timer needed
         try:
             connection = self._connection
-            if connection is not None and connection.state.ended is None and connection.unread():
+            # Only an idle connection can hold an end nobody read (a busy one is being read, and
+            # the calls on it learn of the end): checking on every call would cost each a wait.
+            if connection is not None and connection.idle() and connection.unread():
                 async with asyncio.timeout_at(deadline):
                     await connection.catch_up()
             if connection is None or connection.state.ended is not None:
@@ -179,6 +181,10 @@ class _Connection(asyncio.Protocol):
         self._socket_fd = transport.get_extra_info("socket").fileno()
         self._readable.register(self._socket_fd, select.POLLIN)
         transport.write(self.state.data_to_send())
+
+    def idle(self) -> bool:
+        """No call in flight and no end seen: nothing has read this connection lately."""
+        return not self.pending and self.state.ended is None
 
     def unread(self) -> bool:
         """Whether the socket holds something the loop has not handed over: bytes, or its end."""
