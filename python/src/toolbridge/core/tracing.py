@@ -46,9 +46,11 @@ def tracing_active() -> bool:
 def outgoing_context() -> dict[str, str] | None:
     """The active span's context as W3C headers (``traceparent``, ...), for a call about to go out.
 
-    None when nothing is traced: no tracer provider, or no span active.
+    None when nothing is traced: OpenTelemetry not imported, or no valid span active. Any valid
+    span's context goes out, as OpenTelemetry's own propagation does; the tracer provider is not
+    looked up here, since that reads the environment on every call while none is registered.
     """
-    trace = _trace_api()
+    trace = sys.modules.get("opentelemetry.trace")
     if trace is None or not trace.get_current_span().get_span_context().is_valid:
         return None
     from opentelemetry import propagate
