@@ -5,7 +5,7 @@ A host that traces starts its workers (``python -m toolbridge.worker``) and agen
 ``start_from_environment``, which starts the SDK from the standard ``OTEL_*`` variables (the
 resource, the sampler, the batch processor, the OTLP exporter and its endpoint) when the
 ``toolbridge[tracing]`` extra is installed. An application of its own configures OpenTelemetry
-itself; the clients send its context whenever it has a tracer provider.
+itself; the clients send the active span's context whenever there is one.
 """
 
 from __future__ import annotations
