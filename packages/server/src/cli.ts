@@ -270,7 +270,7 @@ async function serveMcp(host: ToolBridgeHost, sessionId: string | undefined, soc
   host.handleSignals(stop);
   await host.start();
   for (const line of startupLines(host)) process.stderr.write(`${line}\n`);
-  host.serveMcpStdio(sessionId === undefined ? {} : { sessionId }, stop);
+  await host.serveMcpStdio(sessionId === undefined ? {} : { sessionId }, stop);
   process.stderr.write(
     `toolbridge serving MCP on stdio with ${host.toolNames().length} tools: ${host.toolNames().join(", ")}\n`,
   );

@@ -297,7 +297,10 @@ export class ToolBridgeHost {
    * does), as the host itself; with `sessionId`, inside that toolbridge session. `onClosed`
    * is called when the client closes stdin. Call it after start(); keep stdout for MCP alone.
    */
-  serveMcpStdio(options: McpStdioOptions = {}, onClosed: () => void = () => {}): { close(): Promise<void> } {
+  serveMcpStdio(
+    options: McpStdioOptions = {},
+    onClosed: () => void = () => {},
+  ): Promise<{ close(): Promise<void> }> {
     return this.parts.mcp.serveStdio(options, onClosed);
   }
 

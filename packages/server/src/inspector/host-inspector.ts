@@ -10,7 +10,7 @@ import type { Logger } from "pino";
 import { tlsEnabled } from "../auth/certificates.js";
 import { checkExposure } from "../auth/transport.js";
 import type { HostConfig } from "../config.js";
-import { type InspectorGateway, startGateway } from "./gateway.js";
+import type { InspectorGateway } from "./gateway.js";
 
 /**
  * Refuses an inspector on an interface other machines reach when the host has neither TLS
@@ -53,6 +53,8 @@ export async function serveHostInspector(options: HostInspectorOptions): Promise
       );
     }
   }
+  // Connect and the page's routes are loaded only for a host that serves the inspector.
+  const { startGateway } = await import("./gateway.js");
   const gateway = await startGateway({
     target: options.clientTarget,
     credentials: grpc.credentials.createInsecure(),

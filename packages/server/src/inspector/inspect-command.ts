@@ -9,7 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import { BridgeError, ErrorType } from "@toolbridge/core";
 import { isLoopback } from "../auth/transport.js";
 import { DEFAULT_CONFIG } from "../config.js";
-import { type InspectorGateway, startGateway } from "./gateway.js";
+import type { InspectorGateway } from "./gateway.js";
 
 export const INSPECT_USAGE = `Usage: toolbridge inspect <address> [options]
 
@@ -102,6 +102,7 @@ export async function inspectCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
   const token = typeof values.token === "string" ? values.token : env.TOOLBRIDGE_TOKEN || undefined;
   const serverName = values["tls-server-name"];
   const { credentials, secure } = channelCredentials(values);
+  const { startGateway } = await import("./gateway.js");
   return startGateway({
     target: address,
     credentials,

@@ -10,10 +10,10 @@ import type { HostConfig } from "../config.js";
 import type { RpcHost } from "../rpc/rpc-host.js";
 import type { Tool } from "../tools/define.js";
 import { type McpEngine, mcpEngine } from "./engine.js";
-import { type McpMountState, McpMounts } from "./mount/mounts.js";
-import { McpHttpEndpoint } from "./serve/http.js";
-import { LegacyInstances } from "./serve/server.js";
-import { type StdioOptions, serveOverStdio } from "./serve/stdio.js";
+import type { McpMountState, McpMounts, MountHost } from "./mount/mounts.js";
+import type { McpHttpEndpoint } from "./serve/http.js";
+import { LegacyInstances } from "./serve/legacy-instances.js";
+import type { StdioOptions } from "./serve/stdio.js";
 
 /** What the host gives its MCP side besides its RPC state (RpcHost): its registry and health. */
 export interface HostMcpHooks {
@@ -29,9 +29,14 @@ export interface McpStdioOptions extends StdioOptions {
   readonly sessionId?: string;
 }
 
+/**
+ * The MCP SDK modules are imported when a part that needs them starts (about 10 MB of heap a
+ * host that speaks no MCP does not pay).
+ */
 export class HostMcp {
   private readonly engine: McpEngine;
-  private readonly mounts: McpMounts;
+  private readonly mountHost: MountHost;
+  private mounts: McpMounts | undefined;
   private endpoint: McpHttpEndpoint | undefined;
   private readonly stdioInstances = new LegacyInstances();
 
@@ -41,7 +46,7 @@ export class HostMcp {
     hooks: HostMcpHooks,
   ) {
     this.engine = mcpEngine(rpc);
-    this.mounts = new McpMounts(config.mcpServers, {
+    this.mountHost = {
       log: rpc.log,
       version: rpc.version,
       metricsRegistry: hooks.metricsRegistry,
@@ -50,7 +55,7 @@ export class HostMcp {
       unregister: hooks.unregister,
       setHealth: hooks.setHealth,
       toolsChanged: () => this.toolsChanged(),
-    });
+    };
   }
 
   /** The MCP endpoint's URL once started, when `mcpPort` is set. */
@@ -70,9 +75,14 @@ export class HostMcp {
 
   /** Connects the mounts (each server's first attempt) and opens the endpoint. */
   async start(tls: boolean): Promise<void> {
-    await this.mounts.start();
     const { config } = this;
+    if (this.mounts === undefined && Object.keys(config.mcpServers).length > 0) {
+      const { McpMounts } = await import("./mount/mounts.js");
+      this.mounts = new McpMounts(config.mcpServers, this.mountHost);
+    }
+    await this.mounts?.start();
     if (config.mcpPort === undefined) return;
+    const { McpHttpEndpoint } = await import("./serve/http.js");
     this.endpoint = await McpHttpEndpoint.start(this.engine, {
       host: config.mcpHost,
       port: config.mcpPort,
@@ -86,13 +96,14 @@ export class HostMcp {
   }
 
   /** Serves MCP on stdin/stdout as the host itself (whoever can start the process has its configuration). */
-  serveStdio(options: McpStdioOptions, onClosed: () => void): { close(): Promise<void> } {
+  async serveStdio(options: McpStdioOptions, onClosed: () => void): Promise<{ close(): Promise<void> }> {
     const scope = { principal: HOST, sessionId: options.sessionId ?? "" };
+    const { serveOverStdio } = await import("./serve/stdio.js");
     return serveOverStdio(this.engine, scope, this.stdioInstances, options, onClosed);
   }
 
   mountStates(): McpMountState[] {
-    return this.mounts.states();
+    return this.mounts?.states() ?? [];
   }
 
   reloadTls(): void {
@@ -102,7 +113,7 @@ export class HostMcp {
   async stop(): Promise<void> {
     await this.endpoint?.close();
     this.endpoint = undefined;
-    await this.mounts.stop();
+    await this.mounts?.stop();
   }
 
   private toolsChanged(): void {

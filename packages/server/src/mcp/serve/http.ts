@@ -25,11 +25,12 @@ import type { Principal } from "../../auth/principal.js";
 import type { McpEngine } from "../engine.js";
 import { allowedHostnames, type HttpExposure } from "./allowed-hosts.js";
 import { jsonRpcError } from "./http-replies.js";
+import { LegacyInstances } from "./legacy-instances.js";
 import { LegacySessions } from "./legacy-sessions.js";
 import { ListenFeed } from "./listen-feed.js";
 import { headersOnly, readJsonBody } from "./request-body.js";
 import type { Scope } from "./scope.js";
-import { buildServer, LegacyInstances } from "./server.js";
+import { buildServer } from "./server.js";
 
 /** The header naming the toolbridge session a request works in (the path can name it too). */
 export const SESSION_HEADER = "toolbridge-session";

@@ -12,8 +12,9 @@ import type { AuthInfo } from "@modelcontextprotocol/server";
 import { BridgeError } from "@toolbridge/core";
 import type { McpEngine } from "../engine.js";
 import { jsonRpcError } from "./http-replies.js";
+import type { LegacyInstances } from "./legacy-instances.js";
 import type { Scope } from "./scope.js";
-import { buildServer, type LegacyInstances } from "./server.js";
+import { buildServer } from "./server.js";
 
 interface LegacySession {
   readonly transport: NodeStreamableHTTPServerTransport;

@@ -25,31 +25,6 @@ const INSTRUCTIONS =
   "(ValidationError, Timeout, Unavailable, ...). Session variables are resources when the " +
   "connection works inside a toolbridge session.";
 
-/** The server instances of live 2025-era connections, which notifications reach one by one. */
-export class LegacyInstances {
-  private readonly servers = new Set<Server>();
-
-  add(server: Server): void {
-    this.servers.add(server);
-    const previous = server.onclose;
-    server.onclose = () => {
-      this.servers.delete(server);
-      previous?.();
-    };
-  }
-
-  /** Tells every 2025-era client that the tool list changed. */
-  toolsChanged(): void {
-    for (const server of this.servers) {
-      server.sendToolListChanged().catch(() => {});
-    }
-  }
-
-  get size(): number {
-    return this.servers.size;
-  }
-}
-
 /** A server instance for `scope` speaking `era`; a 2025-era one subscribes to resources itself. */
 export function buildServer(engine: McpEngine, scope: Scope, era: McpRequestContext["era"]): Server {
   const server = new Server(

@@ -5,8 +5,9 @@
 import type { Readable, Writable } from "node:stream";
 import { type StdioServerHandle, StdioServerTransport, serveStdio } from "@modelcontextprotocol/server/stdio";
 import type { McpEngine } from "../engine.js";
+import type { LegacyInstances } from "./legacy-instances.js";
 import type { Scope } from "./scope.js";
-import { buildServer, type LegacyInstances } from "./server.js";
+import { buildServer } from "./server.js";
 
 export interface StdioOptions {
   readonly stdin?: Readable;
