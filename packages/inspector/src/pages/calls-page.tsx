@@ -7,6 +7,7 @@ import { Anchor, Badge, Card, Grid, Group, SimpleGrid, Stack, Table, Text, Title
 import { useEffect, useMemo, useRef, useState } from "react";
 import { host, ok } from "../api/client";
 import { LineChart } from "../components/chart";
+import { TableHead } from "../components/table-head";
 import { clock, duration, msOf } from "../components/time";
 import type {
   CallRecord,
@@ -60,17 +61,7 @@ function WorkersCard({ description }: { description: DescribeHostResponse }) {
         </Text>
       ) : (
         <Table>
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>worker</Table.Th>
-              <Table.Th>pid</Table.Th>
-              <Table.Th>state</Table.Th>
-              <Table.Th>in flight</Table.Th>
-              <Table.Th>served</Table.Th>
-              <Table.Th>memory</Table.Th>
-              <Table.Th>started</Table.Th>
-            </Table.Tr>
-          </Table.Thead>
+          <TableHead columns={["worker", "pid", "state", "in flight", "served", "memory", "started"]} />
           <Table.Tbody>
             {description.workers.map((worker) => (
               <Table.Tr key={worker.name}>
@@ -151,14 +142,7 @@ function ToolCharts({ stats }: { stats: GetToolStatsResponse }) {
         <LineChart title="mean latency" unit="ms" times={times} series={latency} />
       </SimpleGrid>
       <Table data-testid="tool-stats">
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>tool</Table.Th>
-            <Table.Th>calls (5 min)</Table.Th>
-            <Table.Th>errors</Table.Th>
-            <Table.Th>slowest</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
+        <TableHead columns={["tool", "calls (5 min)", "errors", "slowest"]} />
         <Table.Tbody>
           {totals.map(({ tool, calls }) => (
             <Table.Tr key={tool.tool}>
@@ -205,18 +189,9 @@ function RecentCalls() {
       <Title order={4}>Recent calls</Title>
       {error !== undefined && <Text c="red">{error}</Text>}
       <Table striped data-testid="recent-calls">
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>finished</Table.Th>
-            <Table.Th>tool</Table.Th>
-            <Table.Th>session</Table.Th>
-            <Table.Th>by</Table.Th>
-            <Table.Th>over</Table.Th>
-            <Table.Th>tool time</Table.Th>
-            <Table.Th>host time</Table.Th>
-            <Table.Th>outcome</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
+        <TableHead
+          columns={["finished", "tool", "session", "by", "over", "tool time", "host time", "outcome"]}
+        />
         <Table.Tbody>
           {calls.map((call) => (
             <Table.Tr key={String(call.sequence)} data-testid="call-row">

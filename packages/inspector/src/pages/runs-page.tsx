@@ -9,6 +9,7 @@ import { Alert, Anchor, Badge, Card, Grid, Group, Select, Stack, Table, Text, Ti
 import { useMemo, useState } from "react";
 import { valueText } from "../api/values";
 import { useVariableWatch } from "../api/watch";
+import { TableHead } from "../components/table-head";
 import { ago, duration, msOf } from "../components/time";
 import { ValueView } from "../components/value-view";
 import {
@@ -235,14 +236,7 @@ function SessionRuns({ sessionId, runId }: { sessionId: string; runId: string | 
           {agents.map((agent) => `${agent.agentId} (${agent.signature})`).join(", ") || "none"}
         </Text>
         <Table highlightOnHover data-testid="runs-table">
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>run</Table.Th>
-              <Table.Th>status</Table.Th>
-              <Table.Th>steps</Table.Th>
-              <Table.Th>took</Table.Th>
-            </Table.Tr>
-          </Table.Thead>
+          <TableHead columns={["run", "status", "steps", "took"]} />
           <Table.Tbody>
             {runs.map((run) => (
               <Table.Tr

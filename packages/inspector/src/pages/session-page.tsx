@@ -21,6 +21,7 @@ import { memo, useEffect, useMemo, useState } from "react";
 import { host, ok } from "../api/client";
 import { valueText } from "../api/values";
 import { useVariableWatch, type WatchedVariable, type WatchState } from "../api/watch";
+import { TableHead } from "../components/table-head";
 import { ago, until } from "../components/time";
 import { KindBadge } from "../components/value-view";
 import { usePolling } from "../hooks";
@@ -174,17 +175,7 @@ function VariablesTable({
 }) {
   return (
     <Table striped highlightOnHover data-testid="variables-table">
-      <Table.Thead>
-        <Table.Tr>
-          <Table.Th>name</Table.Th>
-          <Table.Th>type</Table.Th>
-          <Table.Th>value</Table.Th>
-          <Table.Th>version</Table.Th>
-          <Table.Th>writer</Table.Th>
-          <Table.Th>updated</Table.Th>
-          <Table.Th>constraints</Table.Th>
-        </Table.Tr>
-      </Table.Thead>
+      <TableHead columns={["name", "type", "value", "version", "writer", "updated", "constraints"]} />
       <Table.Tbody>
         {rows.map((row) => (
           <VariableRow

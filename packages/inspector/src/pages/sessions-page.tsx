@@ -5,6 +5,7 @@
 import { Anchor, Button, Group, Loader, Stack, Table, Text, TextInput, Title } from "@mantine/core";
 import { useState } from "react";
 import { host, ok } from "../api/client";
+import { TableHead } from "../components/table-head";
 import { ago, until } from "../components/time";
 import type { SessionInfo } from "../gen/toolbridge/v1/toolbridge_pb";
 import { useHostInfo, usePolling } from "../hooks";
@@ -16,17 +17,7 @@ function SessionsTable({ sessions }: { sessions: readonly SessionInfo[] }) {
   const now = Date.now();
   return (
     <Table striped highlightOnHover data-testid="sessions-table">
-      <Table.Thead>
-        <Table.Tr>
-          <Table.Th>session</Table.Th>
-          <Table.Th>owner</Table.Th>
-          <Table.Th>age</Table.Th>
-          <Table.Th>last used</Table.Th>
-          <Table.Th>expires</Table.Th>
-          <Table.Th>variables</Table.Th>
-          <Table.Th>tools</Table.Th>
-        </Table.Tr>
-      </Table.Thead>
+      <TableHead columns={["session", "owner", "age", "last used", "expires", "variables", "tools"]} />
       <Table.Tbody>
         {sessions.map((session) => (
           <Table.Tr key={session.sessionId} data-testid="session-row">
