@@ -3,13 +3,14 @@ import { BridgeError, ErrorType } from "@toolbridge/core";
 import type { Logger } from "pino";
 import { hasQuotas, mayUse, type Principal, seesEverySession } from "../auth/principal.js";
 import { sessionNotFound } from "./errors.js";
-import type {
-  CreateResult,
-  SessionEnded,
-  SessionPage,
-  SessionQuery,
-  SessionRecord,
-  SessionTable,
+import {
+  type CreateResult,
+  metadataBytes,
+  type SessionEnded,
+  type SessionPage,
+  type SessionQuery,
+  type SessionRecord,
+  type SessionTable,
 } from "./session-table.js";
 
 const SESSION_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
@@ -145,10 +146,7 @@ export class SessionManager {
 
   private checkMetadata(metadata: Record<string, string>): void {
     const max = this.options.maxSessionMetadataBytes;
-    let size = 0;
-    for (const [key, value] of Object.entries(metadata)) {
-      size += Buffer.byteLength(key) + Buffer.byteLength(value);
-    }
+    const size = metadataBytes(metadata);
     if (size <= max) return;
     throw new BridgeError(
       ErrorType.ResourceExhausted,

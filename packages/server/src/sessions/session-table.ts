@@ -5,6 +5,14 @@
  * drops it when the session ends.
  */
 
+/** UTF-8 bytes of a session's metadata keys and values: what maxSessionMetadataBytes bounds. */
+export function metadataBytes(metadata: Readonly<Record<string, string>>): number {
+  let bytes = 0;
+  for (const [key, value] of Object.entries(metadata))
+    bytes += Buffer.byteLength(key) + Buffer.byteLength(value);
+  return bytes;
+}
+
 export interface SessionRecord {
   readonly id: string;
   readonly metadata: Readonly<Record<string, string>>;

@@ -1,15 +1,16 @@
 /** The memory store's sessions: created, refreshed, counted and ended in this process. */
 import { BridgeError, ErrorType } from "@toolbridge/core";
 import { ownerLimitReached, sessionLimitReached, sessionUnavailable } from "../errors.js";
-import type {
-  CreateOptions,
-  CreateResult,
-  SessionEnded,
-  SessionEndReason,
-  SessionPage,
-  SessionQuery,
-  SessionRecord,
-  SessionTable,
+import {
+  type CreateOptions,
+  type CreateResult,
+  metadataBytes,
+  type SessionEnded,
+  type SessionEndReason,
+  type SessionPage,
+  type SessionQuery,
+  type SessionRecord,
+  type SessionTable,
 } from "../session-table.js";
 import type { MemorySessionState, SessionEntry } from "./state.js";
 
@@ -32,7 +33,7 @@ export class MemorySessionTable implements SessionTable {
       return { record: this.refresh(existing, now), created: false };
     }
     await this.checkLimits(owner, options.maxPerOwner ?? 0, now);
-    const ownBytes = metadataBytes(id, metadata);
+    const ownBytes = Buffer.byteLength(id) + metadataBytes(metadata);
     if (state.maxTotalBytes > 0 && state.pinnedBytes + ownBytes > state.maxTotalBytes) {
       throw storeFull(
         `a session of ${ownBytes} bytes of id and metadata`,
@@ -136,13 +137,6 @@ export class MemorySessionTable implements SessionTable {
     this.state.entries.set(entry.id, entry);
     return record(entry);
   }
-}
-
-function metadataBytes(id: string, metadata: Readonly<Record<string, string>>): number {
-  let bytes = Buffer.byteLength(id);
-  for (const [key, value] of Object.entries(metadata))
-    bytes += Buffer.byteLength(key) + Buffer.byteLength(value);
-  return bytes;
 }
 
 /** The error of a create the memory store's byte total (maxTotalVariableBytes) has no room for. */
