@@ -16,19 +16,12 @@ from pathlib import Path
 
 from toolbridge.launch.redis import launch_redis_server
 
-from .peers import BenchError, toolbridge_host
+from .peers import BenchError, cpu_seconds, toolbridge_host
 from .workloads import Counts, Record
 
 CLUSTER_PEERS = ("1 node", "3 nodes")
 CASE = "ExecuteTool echo 10 B, 3 clients x64"
 LOAD_CLIENT = Path(__file__).resolve().parent / "load_client.py"
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def redis_pid(url: str) -> int | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +19,14 @@ from pathlib import Path
 from toolbridge import ToolBridgeClient
 from toolbridge.launch.host import HostProcess
 
-from .peers import MAX_MESSAGE_BYTES, REPO, BenchError, GrpcCaller, toolbridge_host
+from .peers import (
+    MAX_MESSAGE_BYTES,
+    REPO,
+    BenchError,
+    GrpcCaller,
+    cpu_seconds,
+    toolbridge_host,
+)
 from .workloads import (
     Call,
     Counts,
@@ -29,14 +35,6 @@ from .workloads import (
     timed_concurrent,
     timed_sequential,
 )
-
-TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """The user and system CPU time process ``pid`` has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
 
 
 @contextlib.asynccontextmanager
